@@ -1,0 +1,7 @@
+/**
+ * The Mainline promotion backend plugin.
+ *
+ * @packageDocumentation
+ */
+
+export { promotionPlugin as default } from './plugin';

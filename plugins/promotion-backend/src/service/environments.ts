@@ -1,0 +1,50 @@
+import { Config } from '@backstage/config';
+import { InputError } from '@backstage/errors';
+import {
+  DEFAULT_ENVIRONMENTS,
+  ENVIRONMENT_NAME,
+  EnvironmentDefinition,
+  checkTagName,
+} from '@mainline/plugin-promotion-common';
+
+/**
+ * Reads `promotion.environments`, failing start-up with a message naming the bad entry rather
+ * than letting a misconfigured environment surface later as a failed promotion.
+ */
+export function readEnvironments(config: Config): EnvironmentDefinition[] {
+  const entries = config.getOptionalConfigArray('promotion.environments');
+  if (!entries || entries.length === 0) {
+    return DEFAULT_ENVIRONMENTS.map(e => ({ ...e }));
+  }
+  const seen = new Set<string>();
+  return entries.map((entry, index) => {
+    const where = `promotion.environments[${index}]`;
+    const name = entry.getString('name');
+    if (!ENVIRONMENT_NAME.test(name)) {
+      throw new InputError(
+        `${where}.name "${name}" must be lower-case letters, digits and dashes, starting with a letter`,
+      );
+    }
+    if (seen.has(name)) {
+      throw new InputError(`${where}.name "${name}" is configured twice`);
+    }
+    seen.add(name);
+    const branch = entry.getOptionalString('branch');
+    const tagPattern = entry.getOptionalString('tagPattern');
+    if ((branch === undefined) === (tagPattern === undefined)) {
+      throw new InputError(`${where} must set exactly one of branch and tagPattern`);
+    }
+    const refProblem = checkTagName((branch ?? tagPattern!).replace(/\*/g, 'x'));
+    if (refProblem) {
+      throw new InputError(`${where}: ${refProblem}`);
+    }
+    return {
+      name,
+      trigger:
+        branch !== undefined
+          ? { type: 'branch' as const, branch }
+          : { type: 'tag' as const, pattern: tagPattern! },
+      production: entry.getOptionalBoolean('production') ?? false,
+    };
+  });
+}

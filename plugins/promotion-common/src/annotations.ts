@@ -1,0 +1,219 @@
+import { Entity } from '@backstage/catalog-model';
+
+/**
+ * Catalog annotations read by the Mainline promotion plugins.
+ *
+ * @public
+ */
+export const PROMOTION_ANNOTATIONS = {
+  /** `owner/name` of the service's source repository (shared with Backstage's GitHub plugins). */
+  sourceRepo: 'github.com/project-slug',
+  /** `image` (container through the GitOps manifest repo) or `archive` (Serverless package). */
+  artifactKind: 'mainline.dev/artifact-kind',
+  /**
+   * Where the build-once artifacts live: an image repository (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`,
+   * `ghcr.io/<org>/<name>`, or `local/<name>` on the embedded default), or for archives
+   * `s3://<bucket>/<prefix>` (`local://<prefix>` on the embedded default).
+   */
+  artifactLocation: 'mainline.dev/artifact-location',
+  /** `owner/name` of the GitOps manifest repository watched by Argo CD (containers only). */
+  manifestRepo: 'mainline.dev/manifest-repo',
+  /**
+   * Path of each environment's file in the manifest repository; `{environment}` is replaced by the
+   * environment name, e.g. `apps/checkout/overlays/{environment}/kustomization.yaml`.
+   */
+  manifestPath: 'mainline.dev/manifest-path',
+  /** Name of the Serverless framework service (archives only). */
+  serverlessService: 'mainline.dev/serverless-service',
+  /** `semver` (default) or `calver`: how `v*` release tags are numbered. */
+  versioning: 'mainline.dev/versioning',
+  /** `true` to allow the discouraged `release/*` branch flow for this entity. */
+  releaseBranches: 'mainline.dev/release-branches',
+} as const;
+
+/** @public */
+export type ArtifactKind = 'image' | 'archive';
+
+/** @public */
+export const ARTIFACT_KINDS: readonly ArtifactKind[] = ['image', 'archive'];
+
+/** @public */
+export type VersioningScheme = 'semver' | 'calver';
+
+/** @public */
+export const VERSIONING_SCHEMES: readonly VersioningScheme[] = [
+  'semver',
+  'calver',
+];
+
+/**
+ * The promotion settings of one entity, parsed from its annotations.
+ *
+ * @public
+ */
+export interface PromotionTarget {
+  sourceRepo: string;
+  artifactKind: ArtifactKind;
+  artifactLocation: string;
+  manifestRepo?: string;
+  manifestPath?: string;
+  serverlessService?: string;
+  versioning: VersioningScheme;
+  releaseBranches: boolean;
+}
+
+/**
+ * Why an entity cannot be promoted: which annotation is missing or malformed.
+ *
+ * @public
+ */
+export interface PromotionAnnotationProblem {
+  annotation: string;
+  message: string;
+}
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9_.-]+$/;
+
+function isSafeSlug(value: string): boolean {
+  return SLUG.test(value) && !value.split('/').some(p => p === '.' || p === '..');
+}
+
+function isSafeRelativePath(value: string): boolean {
+  if (value.startsWith('/') || value.includes('\\') || value.includes('\0')) {
+    return false;
+  }
+  return value
+    .split('/')
+    .every(part => part !== '' && part !== '.' && part !== '..');
+}
+
+/**
+ * Reads an entity's promotion annotations. Returns the parsed settings, or every problem found so
+ * that an error can name each missing or malformed annotation at once.
+ *
+ * @public
+ */
+export function readPromotionTarget(
+  entity: Entity,
+):
+  | { ok: true; target: PromotionTarget }
+  | { ok: false; problems: PromotionAnnotationProblem[] } {
+  const annotations = entity.metadata.annotations ?? {};
+  const problems: PromotionAnnotationProblem[] = [];
+  const get = (name: string) => annotations[name]?.trim() || undefined;
+
+  const sourceRepo = get(PROMOTION_ANNOTATIONS.sourceRepo);
+  if (!sourceRepo) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.sourceRepo,
+      message: 'missing: the source repository as owner/name',
+    });
+  } else if (!isSafeSlug(sourceRepo)) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.sourceRepo,
+      message: `"${sourceRepo}" is not a repository slug of the form owner/name`,
+    });
+  }
+
+  const kind = get(PROMOTION_ANNOTATIONS.artifactKind);
+  if (!kind) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.artifactKind,
+      message: `missing: one of ${ARTIFACT_KINDS.join(', ')}`,
+    });
+  } else if (!(ARTIFACT_KINDS as readonly string[]).includes(kind)) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.artifactKind,
+      message: `"${kind}" is not one of ${ARTIFACT_KINDS.join(', ')}`,
+    });
+  }
+
+  const artifactLocation = get(PROMOTION_ANNOTATIONS.artifactLocation);
+  if (!artifactLocation) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.artifactLocation,
+      message: 'missing: the image repository or package bucket',
+    });
+  } else if (/\s|\.\.|\0/.test(artifactLocation)) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.artifactLocation,
+      message: `"${artifactLocation}" must not contain whitespace or ".."`,
+    });
+  }
+
+  const manifestRepo = get(PROMOTION_ANNOTATIONS.manifestRepo);
+  const manifestPath = get(PROMOTION_ANNOTATIONS.manifestPath);
+  const serverlessService = get(PROMOTION_ANNOTATIONS.serverlessService);
+  if (kind === 'image') {
+    if (!manifestRepo) {
+      problems.push({
+        annotation: PROMOTION_ANNOTATIONS.manifestRepo,
+        message: 'missing: container services deploy through a manifest repository (owner/name)',
+      });
+    } else if (!isSafeSlug(manifestRepo)) {
+      problems.push({
+        annotation: PROMOTION_ANNOTATIONS.manifestRepo,
+        message: `"${manifestRepo}" is not a repository slug of the form owner/name`,
+      });
+    }
+    if (!manifestPath) {
+      problems.push({
+        annotation: PROMOTION_ANNOTATIONS.manifestPath,
+        message: 'missing: the path of each environment file, with {environment}',
+      });
+    } else if (
+      !manifestPath.includes('{environment}') ||
+      !isSafeRelativePath(manifestPath.replace(/\{environment\}/g, 'env'))
+    ) {
+      problems.push({
+        annotation: PROMOTION_ANNOTATIONS.manifestPath,
+        message: `"${manifestPath}" must be a relative path inside the repository containing {environment}`,
+      });
+    }
+  }
+  if (kind === 'archive' && !serverlessService) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.serverlessService,
+      message: 'missing: the Serverless service name of this Lambda service',
+    });
+  }
+
+  const versioning = get(PROMOTION_ANNOTATIONS.versioning) ?? 'semver';
+  if (!(VERSIONING_SCHEMES as readonly string[]).includes(versioning)) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.versioning,
+      message: `"${versioning}" is not one of ${VERSIONING_SCHEMES.join(', ')}`,
+    });
+  }
+
+  if (problems.length > 0) {
+    return { ok: false, problems };
+  }
+  return {
+    ok: true,
+    target: {
+      sourceRepo: sourceRepo!,
+      artifactKind: kind as ArtifactKind,
+      artifactLocation: artifactLocation!,
+      manifestRepo: kind === 'image' ? manifestRepo : undefined,
+      manifestPath: kind === 'image' ? manifestPath : undefined,
+      serverlessService: kind === 'archive' ? serverlessService : undefined,
+      versioning: versioning as VersioningScheme,
+      releaseBranches: get(PROMOTION_ANNOTATIONS.releaseBranches) === 'true',
+    },
+  };
+}
+
+/**
+ * Whether an entity carries the annotations that make it promotable. Used to decide where the
+ * Environments tab and card are shown.
+ *
+ * @public
+ */
+export function isPromotionAvailable(entity: Entity): boolean {
+  const annotations = entity.metadata.annotations ?? {};
+  return Boolean(
+    annotations[PROMOTION_ANNOTATIONS.sourceRepo] &&
+      annotations[PROMOTION_ANNOTATIONS.artifactKind],
+  );
+}

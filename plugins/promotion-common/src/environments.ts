@@ -1,0 +1,39 @@
+/**
+ * What moves an artifact into an environment: a merge to a branch (stage ← main) or a tag matching
+ * a pattern (demo ← `rc-*`, prod ← `v*`).
+ *
+ * @public
+ */
+export type EnvironmentTrigger =
+  | { type: 'branch'; branch: string }
+  | { type: 'tag'; pattern: string };
+
+/**
+ * One deployment environment, in promotion order.
+ *
+ * @public
+ */
+export interface EnvironmentDefinition {
+  name: string;
+  trigger: EnvironmentTrigger;
+  /** Production environments need the separate production permission. */
+  production: boolean;
+}
+
+/**
+ * The workflow's environments when configuration names none.
+ *
+ * @public
+ */
+export const DEFAULT_ENVIRONMENTS: readonly EnvironmentDefinition[] = [
+  { name: 'stage', trigger: { type: 'branch', branch: 'main' }, production: false },
+  { name: 'demo', trigger: { type: 'tag', pattern: 'rc-*' }, production: false },
+  { name: 'prod', trigger: { type: 'tag', pattern: 'v*' }, production: true },
+];
+
+/**
+ * Environment names are used in paths and manifest file names: keep them simple.
+ *
+ * @public
+ */
+export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;

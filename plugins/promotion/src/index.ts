@@ -1,0 +1,14 @@
+/**
+ * The Mainline promotion frontend plugin: an Environments tab and card on catalog entities.
+ *
+ * @packageDocumentation
+ */
+
+export {
+  promotionPlugin,
+  EntityEnvironmentsContent,
+  EntityEnvironmentsCard,
+} from './plugin';
+export { promotionApiRef, PromotionClient } from './api';
+export type { PromotionApi, EntityPromotionTarget } from './api';
+export { isPromotionAvailable } from '@mainline/plugin-promotion-common';

@@ -1,0 +1,8 @@
+/**
+ * Scaffolder actions of the Mainline release workflow.
+ *
+ * @packageDocumentation
+ */
+
+export { scaffolderModulePromotion as default } from './module';
+export { createAnnotationsRenderAction } from './actions/annotationsRender';

@@ -1,0 +1,21 @@
+import { createBackendModule } from '@backstage/backend-plugin-api';
+import { scaffolderActionsExtensionPoint } from '@backstage/plugin-scaffolder-node';
+import { createAnnotationsRenderAction } from './actions/annotationsRender';
+
+/**
+ * Scaffolder actions that start new services on the main/rc/v release workflow.
+ *
+ * @public
+ */
+export const scaffolderModulePromotion = createBackendModule({
+  pluginId: 'scaffolder',
+  moduleId: 'promotion',
+  register(env) {
+    env.registerInit({
+      deps: { scaffolder: scaffolderActionsExtensionPoint },
+      async init({ scaffolder }) {
+        scaffolder.addActions(createAnnotationsRenderAction());
+      },
+    });
+  },
+});
