@@ -40,7 +40,10 @@ if (flag === '--check') {
   const actual = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
   if (actual !== expected) {
     console.error(
-      `${path.relative(process.cwd(), target)} is stale: run node scripts/openapi-generate.mjs ${pluginDir}`,
+      `${path.relative(
+        process.cwd(),
+        target,
+      )} is stale: run node scripts/openapi-generate.mjs ${pluginDir}`,
     );
     process.exit(1);
   }

@@ -14,7 +14,8 @@ const checkout: Entity = {
       'mainline.dev/artifact-kind': 'image',
       'mainline.dev/artifact-location': 'local/checkout',
       'mainline.dev/manifest-repo': 'acme/deployments',
-      'mainline.dev/manifest-path': 'apps/checkout/overlays/{environment}/kustomization.yaml',
+      'mainline.dev/manifest-path':
+        'apps/checkout/overlays/{environment}/kustomization.yaml',
     },
   },
   spec: { type: 'service', owner: 'payments', lifecycle: 'production' },
@@ -23,7 +24,10 @@ const checkout: Entity = {
 const wiki: Entity = {
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Component',
-  metadata: { name: 'wiki', annotations: { 'mainline.dev/artifact-kind': 'image' } },
+  metadata: {
+    name: 'wiki',
+    annotations: { 'mainline.dev/artifact-kind': 'image' },
+  },
   spec: { type: 'website', owner: 'payments', lifecycle: 'production' },
 };
 
@@ -66,15 +70,29 @@ describe('promotion backend', () => {
     });
     const res = await request(server).get('/api/promotion/v1/environments');
     expect(res.body.environments).toEqual([
-      { name: 'staging', trigger: { type: 'branch', branch: 'trunk' }, production: false },
-      { name: 'live', trigger: { type: 'tag', pattern: 'release-*' }, production: true },
+      {
+        name: 'staging',
+        trigger: { type: 'branch', branch: 'trunk' },
+        production: false,
+      },
+      {
+        name: 'live',
+        trigger: { type: 'tag', pattern: 'release-*' },
+        production: true,
+      },
     ]);
   });
 
   it('refuses to start on an environment with both a branch and a tag pattern', async () => {
     await expect(
-      start({ promotion: { environments: [{ name: 'stage', branch: 'main', tagPattern: 'v*' }] } }),
-    ).rejects.toThrow(/promotion.environments\[0\] must set exactly one of branch and tagPattern/);
+      start({
+        promotion: {
+          environments: [{ name: 'stage', branch: 'main', tagPattern: 'v*' }],
+        },
+      }),
+    ).rejects.toThrow(
+      /promotion.environments\[0\] must set exactly one of branch and tagPattern/,
+    );
   });
 
   it('answers an entity promotion target from its annotations', async () => {
@@ -111,7 +129,9 @@ describe('promotion backend', () => {
     expect(unknown.body.error.message).toContain('component:default/nope');
 
     const malformed = await request(server).get(
-      `/api/promotion/v1/entities/component/default/${encodeURIComponent('..%2F..')}/target`,
+      `/api/promotion/v1/entities/component/default/${encodeURIComponent(
+        '..%2F..',
+      )}/target`,
     );
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.message).toMatch(/name/);

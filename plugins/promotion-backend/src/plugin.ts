@@ -26,7 +26,9 @@ export const promotionPlugin = createBackendPlugin({
         const environments = readEnvironments(config);
         httpRouter.use(await createRouter({ httpAuth, catalog, environments }));
         logger.info(
-          `Promotion environments: ${environments.map(e => e.name).join(' -> ')}`,
+          `Promotion environments: ${environments
+            .map(e => e.name)
+            .join(' -> ')}`,
         );
       },
     });

@@ -16,9 +16,11 @@ describe('readPromotionTarget', () => {
       component({
         'github.com/project-slug': 'acme/checkout',
         'mainline.dev/artifact-kind': 'image',
-        'mainline.dev/artifact-location': '123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout',
+        'mainline.dev/artifact-location':
+          '123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout',
         'mainline.dev/manifest-repo': 'acme/deployments',
-        'mainline.dev/manifest-path': 'apps/checkout/{environment}/kustomization.yaml',
+        'mainline.dev/manifest-path':
+          'apps/checkout/{environment}/kustomization.yaml',
         'mainline.dev/versioning': 'calver',
       }),
     );
@@ -68,7 +70,10 @@ describe('readPromotionTarget', () => {
     expect(isPromotionAvailable(component({}))).toBe(false);
     expect(
       isPromotionAvailable(
-        component({ 'github.com/project-slug': 'a/b', 'mainline.dev/artifact-kind': 'image' }),
+        component({
+          'github.com/project-slug': 'a/b',
+          'mainline.dev/artifact-kind': 'image',
+        }),
       ),
     ).toBe(true);
   });

@@ -75,7 +75,9 @@ export interface PromotionAnnotationProblem {
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9_.-]+$/;
 
 function isSafeSlug(value: string): boolean {
-  return SLUG.test(value) && !value.split('/').some(p => p === '.' || p === '..');
+  return (
+    SLUG.test(value) && !value.split('/').some(p => p === '.' || p === '..')
+  );
 }
 
 function isSafeRelativePath(value: string): boolean {
@@ -148,7 +150,8 @@ export function readPromotionTarget(
     if (!manifestRepo) {
       problems.push({
         annotation: PROMOTION_ANNOTATIONS.manifestRepo,
-        message: 'missing: container services deploy through a manifest repository (owner/name)',
+        message:
+          'missing: container services deploy through a manifest repository (owner/name)',
       });
     } else if (!isSafeSlug(manifestRepo)) {
       problems.push({
@@ -159,7 +162,8 @@ export function readPromotionTarget(
     if (!manifestPath) {
       problems.push({
         annotation: PROMOTION_ANNOTATIONS.manifestPath,
-        message: 'missing: the path of each environment file, with {environment}',
+        message:
+          'missing: the path of each environment file, with {environment}',
       });
     } else if (
       !manifestPath.includes('{environment}') ||

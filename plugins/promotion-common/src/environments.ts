@@ -26,8 +26,16 @@ export interface EnvironmentDefinition {
  * @public
  */
 export const DEFAULT_ENVIRONMENTS: readonly EnvironmentDefinition[] = [
-  { name: 'stage', trigger: { type: 'branch', branch: 'main' }, production: false },
-  { name: 'demo', trigger: { type: 'tag', pattern: 'rc-*' }, production: false },
+  {
+    name: 'stage',
+    trigger: { type: 'branch', branch: 'main' },
+    production: false,
+  },
+  {
+    name: 'demo',
+    trigger: { type: 'tag', pattern: 'rc-*' },
+    production: false,
+  },
   { name: 'prod', trigger: { type: 'tag', pattern: 'v*' }, production: true },
 ];
 

@@ -14,12 +14,19 @@ export function checkTagName(name: string): string | undefined {
   if (name.length > 128) {
     return 'a tag name is at most 128 characters';
   }
-  // ASCII control characters, space and the characters git forbids anywhere in a ref.
-  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) {
-    return 'a tag name cannot contain spaces, control characters or any of ~ ^ : ? * [ \\';
+  // Git forbids control characters, space and ~ ^ : ? * [ \ anywhere in a ref; non-ASCII is
+  // legal for git but invisible look-alikes make it a poor release tag.
+  for (const char of name) {
+    const code = char.codePointAt(0)!;
+    if (code <= 0x20 || code === 0x7f) {
+      return 'a tag name cannot contain spaces or control characters';
+    }
+    if (code > 0x7e) {
+      return 'a tag name must be plain ASCII';
+    }
   }
-  if (/[^\x21-\x7e]/.test(name)) {
-    return 'a tag name must be plain ASCII';
+  if (/[~^:?*[\\]/.test(name)) {
+    return 'a tag name cannot contain any of ~ ^ : ? * [ \\';
   }
   if (name.startsWith('-')) {
     return 'a tag name cannot start with "-"';
@@ -27,10 +34,17 @@ export function checkTagName(name: string): string | undefined {
   if (name.includes('..') || name.includes('@{') || name.includes('//')) {
     return 'a tag name cannot contain "..", "@{" or "//"';
   }
-  if (name === '@' || name.endsWith('.') || name.endsWith('/') || name.startsWith('/')) {
+  if (
+    name === '@' ||
+    name.endsWith('.') ||
+    name.endsWith('/') ||
+    name.startsWith('/')
+  ) {
     return 'a tag name cannot be "@", or start or end with "/", or end with "."';
   }
-  if (name.split('/').some(part => part.startsWith('.') || part.endsWith('.lock'))) {
+  if (
+    name.split('/').some(part => part.startsWith('.') || part.endsWith('.lock'))
+  ) {
     return 'no part of a tag name may start with "." or end with ".lock"';
   }
   return undefined;
@@ -58,7 +72,12 @@ export function matchesTagPattern(tag: string, pattern: string): boolean {
  */
 export type ReleaseTag =
   | { kind: 'rc'; tag: string; number: number }
-  | { kind: 'version'; tag: string; scheme: VersioningScheme; parts: [number, number, number] };
+  | {
+      kind: 'version';
+      tag: string;
+      scheme: VersioningScheme;
+      parts: [number, number, number];
+    };
 
 const RC = /^rc-(0|[1-9]\d{0,8})$/;
 const VERSION = /^v(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/;
@@ -80,12 +99,15 @@ export function parseReleaseTag(
   if (!version) {
     return undefined;
   }
-  const parts = [Number(version[1]), Number(version[2]), Number(version[3])] as [
-    number,
-    number,
-    number,
-  ];
-  if (scheme === 'calver' && (parts[0] < 1970 || parts[1] < 1 || parts[1] > 12)) {
+  const parts = [
+    Number(version[1]),
+    Number(version[2]),
+    Number(version[3]),
+  ] as [number, number, number];
+  if (
+    scheme === 'calver' &&
+    (parts[0] < 1970 || parts[1] < 1 || parts[1] > 12)
+  ) {
     return undefined;
   }
   return { kind: 'version', tag, scheme, parts };
@@ -121,7 +143,9 @@ export function highestReleaseTag(
     }
     if (
       !best ||
-      (parsed.kind === 'rc' && best.kind === 'rc' && parsed.number > best.number) ||
+      (parsed.kind === 'rc' &&
+        best.kind === 'rc' &&
+        parsed.number > best.number) ||
       (parsed.kind === 'version' &&
         best.kind === 'version' &&
         compareVersionParts(parsed.parts, best.parts) > 0)
@@ -148,7 +172,8 @@ export function nextReleaseTag(
   if (kind === 'rc') {
     return `rc-${highest && highest.kind === 'rc' ? highest.number + 1 : 1}`;
   }
-  const parts = highest && highest.kind === 'version' ? highest.parts : undefined;
+  const parts =
+    highest && highest.kind === 'version' ? highest.parts : undefined;
   if (scheme === 'calver') {
     const year = now.getUTCFullYear();
     const month = now.getUTCMonth() + 1;
@@ -178,7 +203,11 @@ export function checkVersionTagIsNewer(
       : `"${tag}" is not a semantic version like v1.4.2`;
   }
   const highest = highestReleaseTag(tags, 'version', scheme);
-  if (highest && highest.kind === 'version' && compareVersionParts(parsed.parts, highest.parts) <= 0) {
+  if (
+    highest &&
+    highest.kind === 'version' &&
+    compareVersionParts(parsed.parts, highest.parts) <= 0
+  ) {
     return `"${tag}" is not greater than the highest existing version ${highest.tag}`;
   }
   return undefined;

@@ -23,7 +23,8 @@ export const promotionPlugin = createPlugin({
     createApiFactory({
       api: promotionApiRef,
       deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
-      factory: ({ discoveryApi, fetchApi }) => new PromotionClient({ discoveryApi, fetchApi }),
+      factory: ({ discoveryApi, fetchApi }) =>
+        new PromotionClient({ discoveryApi, fetchApi }),
     }),
   ],
   routes: { root: rootRouteRef },
@@ -38,7 +39,9 @@ export const EntityEnvironmentsContent = promotionPlugin.provide(
   createRoutableExtension({
     name: 'EntityEnvironmentsContent',
     component: () =>
-      import('./components/EnvironmentsContent').then(m => m.EnvironmentsContent),
+      import('./components/EnvironmentsContent').then(
+        m => m.EnvironmentsContent,
+      ),
     mountPoint: rootRouteRef,
   }),
 );
@@ -52,7 +55,8 @@ export const EntityEnvironmentsCard = promotionPlugin.provide(
   createComponentExtension({
     name: 'EntityEnvironmentsCard',
     component: {
-      lazy: () => import('./components/EnvironmentsCard').then(m => m.EnvironmentsCard),
+      lazy: () =>
+        import('./components/EnvironmentsCard').then(m => m.EnvironmentsCard),
     },
   }),
 );

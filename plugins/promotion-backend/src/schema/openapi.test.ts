@@ -7,7 +7,11 @@ describe('openapi.generated.ts', () => {
     expect(() =>
       execFileSync(
         process.execPath,
-        ['scripts/openapi-generate.mjs', 'plugins/promotion-backend', '--check'],
+        [
+          'scripts/openapi-generate.mjs',
+          'plugins/promotion-backend',
+          '--check',
+        ],
         { cwd: root, stdio: 'pipe' },
       ),
     ).not.toThrow();

@@ -32,9 +32,13 @@ export function readEnvironments(config: Config): EnvironmentDefinition[] {
     const branch = entry.getOptionalString('branch');
     const tagPattern = entry.getOptionalString('tagPattern');
     if ((branch === undefined) === (tagPattern === undefined)) {
-      throw new InputError(`${where} must set exactly one of branch and tagPattern`);
+      throw new InputError(
+        `${where} must set exactly one of branch and tagPattern`,
+      );
     }
-    const refProblem = checkTagName((branch ?? tagPattern!).replace(/\*/g, 'x'));
+    const refProblem = checkTagName(
+      (branch ?? tagPattern!).replace(/\*/g, 'x'),
+    );
     if (refProblem) {
       throw new InputError(`${where}: ${refProblem}`);
     }

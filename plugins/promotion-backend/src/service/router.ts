@@ -26,7 +26,9 @@ export async function createRouter(options: RouterOptions) {
   });
 
   router.get('/v1/entities/:kind/:namespace/:name/target', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const ref = {
       kind: req.params.kind,
       namespace: req.params.namespace,

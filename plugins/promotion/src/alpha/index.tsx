@@ -16,7 +16,8 @@ const promotionApi = ApiBlueprint.make({
     defineParams({
       api: promotionApiRef,
       deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
-      factory: ({ discoveryApi, fetchApi }) => new PromotionClient({ discoveryApi, fetchApi }),
+      factory: ({ discoveryApi, fetchApi }) =>
+        new PromotionClient({ discoveryApi, fetchApi }),
     }),
 });
 
@@ -32,9 +33,13 @@ export const environmentsEntityContent = EntityContentBlueprint.make({
     path: 'environments',
     title: 'Environments',
     group: 'deployment',
-    filter: entity => entity.kind.toLocaleLowerCase('en-US') === 'component' && isPromotionAvailable(entity),
+    filter: entity =>
+      entity.kind.toLocaleLowerCase('en-US') === 'component' &&
+      isPromotionAvailable(entity),
     loader: () =>
-      import('../components/EnvironmentsContent').then(m => <m.EnvironmentsContent />),
+      import('../components/EnvironmentsContent').then(m => (
+        <m.EnvironmentsContent />
+      )),
   },
 });
 
@@ -46,8 +51,13 @@ export const environmentsEntityContent = EntityContentBlueprint.make({
 export const environmentsEntityCard = EntityCardBlueprint.make({
   name: 'environments',
   params: {
-    filter: entity => entity.kind.toLocaleLowerCase('en-US') === 'component' && isPromotionAvailable(entity),
-    loader: () => import('../components/EnvironmentsCard').then(m => <m.EnvironmentsCard />),
+    filter: entity =>
+      entity.kind.toLocaleLowerCase('en-US') === 'component' &&
+      isPromotionAvailable(entity),
+    loader: () =>
+      import('../components/EnvironmentsCard').then(m => (
+        <m.EnvironmentsCard />
+      )),
   },
 });
 

@@ -20,11 +20,15 @@ export class PromotionClient implements PromotionApi {
   }
 
   async listEnvironments(): Promise<EnvironmentDefinition[]> {
-    const body = await this.get<{ environments: EnvironmentDefinition[] }>('/v1/environments');
+    const body = await this.get<{ environments: EnvironmentDefinition[] }>(
+      '/v1/environments',
+    );
     return body.environments;
   }
 
-  async getPromotionTarget(entity: CompoundEntityRef): Promise<EntityPromotionTarget> {
+  async getPromotionTarget(
+    entity: CompoundEntityRef,
+  ): Promise<EntityPromotionTarget> {
     return this.get<EntityPromotionTarget>(`${entityPath(entity)}/target`);
   }
 

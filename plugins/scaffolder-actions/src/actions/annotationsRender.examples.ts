@@ -3,7 +3,8 @@ import yaml from 'yaml';
 
 export const examples: TemplateExample[] = [
   {
-    description: 'A container service deployed through a kustomize overlay per environment',
+    description:
+      'A container service deployed through a kustomize overlay per environment',
     example: yaml.stringify({
       steps: [
         {
@@ -13,9 +14,11 @@ export const examples: TemplateExample[] = [
           input: {
             repoSlug: 'acme/checkout',
             artifactKind: 'image',
-            artifactLocation: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout',
+            artifactLocation:
+              '123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout',
             manifestRepo: 'acme/deployments',
-            manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
+            manifestPath:
+              'apps/checkout/overlays/{environment}/kustomization.yaml',
           },
         },
       ],

@@ -12,11 +12,18 @@ describe('promotion:annotations:render', () => {
       const input = yaml.parse(example).steps[0].input;
       const ctx = createMockActionContext({ input });
       await action.handler(ctx);
-      expect(ctx.output).toHaveBeenCalledWith('annotations', expect.any(Object));
+      expect(ctx.output).toHaveBeenCalledWith(
+        'annotations',
+        expect.any(Object),
+      );
       const annotations = (ctx.output as jest.Mock).mock.calls[0][1];
       expect(annotations['github.com/project-slug']).toBe(input.repoSlug);
-      expect(annotations['mainline.dev/artifact-kind']).toBe(input.artifactKind);
-      expect(annotations['mainline.dev/versioning']).toBe(input.versioning ?? 'semver');
+      expect(annotations['mainline.dev/artifact-kind']).toBe(
+        input.artifactKind,
+      );
+      expect(annotations['mainline.dev/versioning']).toBe(
+        input.versioning ?? 'semver',
+      );
     },
   );
 

@@ -24,26 +24,40 @@ export function createAnnotationsRenderAction() {
         artifactKind: z =>
           z
             .enum(['image', 'archive'])
-            .describe('image: container through the GitOps manifest repo; archive: Serverless package'),
+            .describe(
+              'image: container through the GitOps manifest repo; archive: Serverless package',
+            ),
         artifactLocation: z =>
           z
             .string()
-            .describe('Image repository (ECR URI) or s3://bucket/prefix for Serverless packages'),
+            .describe(
+              'Image repository (ECR URI) or s3://bucket/prefix for Serverless packages',
+            ),
         manifestRepo: z =>
-          z.string().optional().describe('GitOps manifest repository as owner/name (images)'),
+          z
+            .string()
+            .optional()
+            .describe('GitOps manifest repository as owner/name (images)'),
         manifestPath: z =>
           z
             .string()
             .optional()
-            .describe('Path of each environment file in the manifest repo, containing {environment}'),
+            .describe(
+              'Path of each environment file in the manifest repo, containing {environment}',
+            ),
         serverlessService: z =>
           z.string().optional().describe('Serverless service name (archives)'),
         versioning: z =>
-          z.enum(['semver', 'calver']).default('semver').describe('How v* release tags are numbered'),
+          z
+            .enum(['semver', 'calver'])
+            .default('semver')
+            .describe('How v* release tags are numbered'),
       },
       output: {
         annotations: z =>
-          z.record(z.string(), z.string()).describe('Annotations to merge into metadata.annotations'),
+          z
+            .record(z.string(), z.string())
+            .describe('Annotations to merge into metadata.annotations'),
       },
     },
     async handler(ctx) {
@@ -55,10 +69,13 @@ export function createAnnotationsRenderAction() {
         [PROMOTION_ANNOTATIONS.versioning]: input.versioning ?? 'semver',
       };
       if (input.artifactKind === 'image') {
-        annotations[PROMOTION_ANNOTATIONS.manifestRepo] = input.manifestRepo ?? '';
-        annotations[PROMOTION_ANNOTATIONS.manifestPath] = input.manifestPath ?? '';
+        annotations[PROMOTION_ANNOTATIONS.manifestRepo] =
+          input.manifestRepo ?? '';
+        annotations[PROMOTION_ANNOTATIONS.manifestPath] =
+          input.manifestPath ?? '';
       } else {
-        annotations[PROMOTION_ANNOTATIONS.serverlessService] = input.serverlessService ?? '';
+        annotations[PROMOTION_ANNOTATIONS.serverlessService] =
+          input.serverlessService ?? '';
       }
       const read = readPromotionTarget({
         apiVersion: 'backstage.io/v1alpha1',

@@ -25,7 +25,10 @@ export const SidebarContent = NavContentBlueprint.make({
       nav.take('page:notifications');
       return (
         <Sidebar>
-          <Typography variant="h6" style={{ color: 'white', padding: '16px 24px' }}>
+          <Typography
+            variant="h6"
+            style={{ color: 'white', padding: '16px 24px' }}
+          >
             Mainline
           </Typography>
           <SidebarGroup label="Search" icon={<SearchIcon />} to="/search">
@@ -36,13 +39,19 @@ export const SidebarContent = NavContentBlueprint.make({
             {nav.take('page:catalog')}
             {nav.take('page:scaffolder')}
             <SidebarDivider />
-            <SidebarScrollWrapper>{nav.rest({ sortBy: 'title' })}</SidebarScrollWrapper>
+            <SidebarScrollWrapper>
+              {nav.rest({ sortBy: 'title' })}
+            </SidebarScrollWrapper>
           </SidebarGroup>
           <SidebarSpace />
           <SidebarDivider />
           <NotificationsSidebarItem />
           <SidebarDivider />
-          <SidebarGroup label="Settings" icon={<UserSettingsSignInAvatar />} to="/settings">
+          <SidebarGroup
+            label="Settings"
+            icon={<UserSettingsSignInAvatar />}
+            to="/settings"
+          >
             {nav.take('page:user-settings')}
           </SidebarGroup>
         </Sidebar>

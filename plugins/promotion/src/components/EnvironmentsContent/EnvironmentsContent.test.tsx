@@ -45,9 +45,13 @@ describe('EnvironmentsContent', () => {
     expect(requested).toEqual(['Component:default/invoices']);
     expect(await screen.findByText('stage')).toBeInTheDocument();
     expect(screen.getByText('promoted from stage')).toBeInTheDocument();
-    expect(screen.getByText('Deployed by tag v* on a main commit.')).toBeInTheDocument();
+    expect(
+      screen.getByText('Deployed by tag v* on a main commit.'),
+    ).toBeInTheDocument();
     expect(screen.getByText('production')).toBeInTheDocument();
-    expect(screen.getByText('Serverless package in s3://acme-artifacts/invoices')).toBeInTheDocument();
+    expect(
+      screen.getByText('Serverless package in s3://acme-artifacts/invoices'),
+    ).toBeInTheDocument();
     expect(screen.getByText('calver')).toBeInTheDocument();
   });
 
@@ -56,7 +60,8 @@ describe('EnvironmentsContent', () => {
       JSON.stringify({
         error: {
           name: 'NotFoundError',
-          message: 'component:default/invoices is not set up for promotion: annotation mainline.dev/artifact-location missing',
+          message:
+            'component:default/invoices is not set up for promotion: annotation mainline.dev/artifact-location missing',
         },
         response: { statusCode: 404 },
       }),
@@ -69,7 +74,9 @@ describe('EnvironmentsContent', () => {
         throw error;
       },
     });
-    const shown = await screen.findAllByText(/annotation mainline.dev\/artifact-location missing/);
+    const shown = await screen.findAllByText(
+      /annotation mainline.dev\/artifact-location missing/,
+    );
     expect(shown[0]).toBeInTheDocument();
   });
 });

@@ -34,7 +34,9 @@ export const EnvironmentsContent = () => {
             <InfoCard
               title={environment.name}
               subheader={
-                index === 0 ? 'first environment' : `promoted from ${environments[index - 1].name}`
+                index === 0
+                  ? 'first environment'
+                  : `promoted from ${environments[index - 1].name}`
               }
             >
               <Typography variant="body2" component="p">
@@ -51,9 +53,15 @@ export const EnvironmentsContent = () => {
             <StructuredMetadataTable
               metadata={{
                 'Source repository': target.sourceRepo,
-                Artifact: `${target.artifactKind === 'image' ? 'container image' : 'Serverless package'} in ${target.artifactLocation}`,
+                Artifact: `${
+                  target.artifactKind === 'image'
+                    ? 'container image'
+                    : 'Serverless package'
+                } in ${target.artifactLocation}`,
                 ...(target.manifestRepo
-                  ? { 'Manifest repository': `${target.manifestRepo}: ${target.manifestPath}` }
+                  ? {
+                      'Manifest repository': `${target.manifestRepo}: ${target.manifestPath}`,
+                    }
                   : {}),
                 ...(target.serverlessService
                   ? { 'Serverless service': target.serverlessService }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every check, in the order that fails fastest. Run through ./mainline test, which has set PATH.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# No Docker engine on these machines: Backstage's TestDatabases use SQLite, plus PostgreSQL 15 when
+# BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING points at a server (.ci/run starts one).
+export BACKSTAGE_TEST_DISABLE_DOCKER=1
+
+step() { printf '\n=== %s\n' "$*"; }
+started=$SECONDS
+
+step "format (prettier)"
+yarn prettier --check . --loglevel warn
+
+step "OpenAPI module up to date"
+node scripts/openapi-generate.mjs plugins/promotion-backend --check
+
+step "lint"
+yarn backstage-cli repo lint
+
+step "type check"
+yarn tsc
+
+step "unit and integration tests"
+if [[ -n "${BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING:-}" ]]; then
+  echo "databases: SQLite and PostgreSQL 15"
+else
+  echo "databases: SQLite (set BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING to add PostgreSQL 15)"
+fi
+CI=true yarn backstage-cli repo test --maxWorkers=2
+
+step "browser end-to-end"
+node scripts/e2e.mjs
+
+printf '\nall checks passed in %ss\n' "$((SECONDS - started))"
