@@ -67,6 +67,12 @@ install_dependencies() {
   echo "$want" >"$stamp"
 }
 
+# Machines whose registry traffic passes a TLS-inspecting proxy trust it through the system CA
+# bundle; Node and Yarn only read it when told to.
+if [[ -z "${NODE_EXTRA_CA_CERTS:-}" && -f /etc/ssl/certs/ca-certificates.crt ]]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 ensure_node
 ensure_yarn
 export PATH="$TOOLCHAIN_DIR/bin:$MAINLINE_NODE_DIR:$MAINLINE_ROOT/node_modules/.bin:$PATH"
