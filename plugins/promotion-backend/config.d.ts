@@ -15,5 +15,35 @@ export interface Config {
       /** Production environments need the separate production promotion permission. */
       production?: boolean;
     }>;
+    /** The source of truth branch of every service repository. Default `main`. */
+    mainBranch?: string;
+    /** The branch of the GitOps manifest repository Argo CD watches. Default `main`. */
+    manifestBranch?: string;
+    lineage?: {
+      /** Commits returned when a request gives no `limit`. Default 50 (at most 500). */
+      defaultLimit?: number;
+      /**
+       * How long an assembled lineage is served from `coreServices.cache` before it is read from
+       * upstream again; writes through Mainline invalidate it at once. Default 60.
+       */
+      cacheTtlSeconds?: number;
+    };
+    /**
+     * The embedded default: local bare git repositories, a filesystem artifact registry and
+     * recorded Serverless deploys, for entities whose artifact location is `local/<name>` or
+     * `local://<prefix>`.
+     */
+    local?: {
+      /**
+       * Directory holding `git/<owner>/<name>.git`, `artifacts/` and `deployments/`; relative
+       * paths are resolved against the backend's working directory.
+       */
+      dataDir: string;
+      /**
+       * Generate the demo repositories, artifacts and deployments on first start (kept across
+       * restarts; delete `<dataDir>/demo.json` to generate them again).
+       */
+      demoData?: boolean;
+    };
   };
 }

@@ -2,9 +2,22 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
+import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
-import { createRouter } from './service/router';
+import { registerActions } from './actions';
+import {
+  AdapterResolver,
+  LocalAdapterResolver,
+  UnconfiguredAdapterResolver,
+  readLocalDataDir,
+} from './adapters';
+import { openDatabase } from './database/migrations';
+import { YankStore } from './database/YankStore';
+import { ensureDemoData } from './demo/ensureDemoData';
+import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
+import { EntityTargets } from './service/EntityTargets';
+import { createRouter } from './service/router';
 
 /**
  * The Mainline promotion backend plugin: lineage and promotion APIs.
@@ -20,11 +33,62 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth: coreServices.httpAuth,
         logger: coreServices.logger,
         config: coreServices.rootConfig,
+        database: coreServices.database,
+        cache: coreServices.cache,
         catalog: catalogServiceRef,
+        actionsRegistry: actionsRegistryServiceRef,
       },
-      async init({ httpRouter, httpAuth, logger, config, catalog }) {
+      async init({
+        httpRouter,
+        httpAuth,
+        logger,
+        config,
+        database,
+        cache,
+        catalog,
+        actionsRegistry,
+      }) {
         const environments = readEnvironments(config);
-        httpRouter.use(await createRouter({ httpAuth, catalog, environments }));
+        const knex = await openDatabase(database);
+        const yanks = new YankStore(knex);
+        const mainBranch =
+          config.getOptionalString('promotion.mainBranch') ?? 'main';
+        const defaultLimit =
+          config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
+
+        let adapters: AdapterResolver = new UnconfiguredAdapterResolver();
+        const dataDir = readLocalDataDir(config);
+        if (dataDir) {
+          adapters = new LocalAdapterResolver(dataDir, {
+            manifestBranch:
+              config.getOptionalString('promotion.manifestBranch') ?? 'main',
+          });
+          if (config.getOptionalBoolean('promotion.local.demoData')) {
+            await ensureDemoData({ dataDir, yanks, logger });
+          }
+        }
+
+        const lineage = new LineageService({
+          adapters,
+          yanks,
+          cache,
+          environments,
+          mainBranch,
+          cacheTtlMs:
+            (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
+              60) * 1000,
+        });
+        const targets = new EntityTargets(catalog);
+        httpRouter.use(
+          await createRouter({
+            httpAuth,
+            targets,
+            lineage,
+            environments,
+            defaultLimit,
+          }),
+        );
+        registerActions({ actionsRegistry, targets, lineage, defaultLimit });
         logger.info(
           `Promotion environments: ${environments
             .map(e => e.name)

@@ -162,6 +162,324 @@ export const spec = {
         ],
         additionalProperties: false,
       },
+      Artifact: {
+        type: 'object',
+        description: 'One build of one commit.',
+        properties: {
+          kind: {
+            type: 'string',
+            enum: ['image', 'archive'],
+          },
+          uri: {
+            type: 'string',
+          },
+          digest: {
+            type: 'string',
+          },
+          size: {
+            type: 'integer',
+          },
+          createdAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          tags: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+          },
+        },
+        required: ['kind', 'uri', 'digest', 'size', 'createdAt', 'tags'],
+        additionalProperties: false,
+      },
+      Commit: {
+        type: 'object',
+        properties: {
+          sha: {
+            type: 'string',
+          },
+          shortSha: {
+            type: 'string',
+          },
+          message: {
+            type: 'string',
+            description: 'First line of the commit message.',
+          },
+          author: {
+            type: 'object',
+            properties: {
+              name: {
+                type: 'string',
+              },
+              email: {
+                type: 'string',
+              },
+            },
+            required: ['name', 'email'],
+            additionalProperties: false,
+          },
+          committedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          pullRequest: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  number: {
+                    type: 'integer',
+                  },
+                  url: {
+                    type: ['string', 'null'],
+                  },
+                },
+                required: ['number', 'url'],
+                additionalProperties: false,
+              },
+            ],
+          },
+          artifacts: {
+            type: 'array',
+            description:
+              'Empty for commits that produced no artifact (docs-only) or were yanked.',
+            items: {
+              $ref: '#/components/schemas/Artifact',
+            },
+          },
+          tags: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+          },
+          environments: {
+            type: 'array',
+            description: 'Environments this commit runs in now.',
+            items: {
+              type: 'string',
+            },
+          },
+          yanked: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  by: {
+                    type: 'string',
+                  },
+                  reason: {
+                    type: 'string',
+                  },
+                  at: {
+                    type: 'string',
+                    format: 'date-time',
+                  },
+                },
+                required: ['by', 'reason', 'at'],
+                additionalProperties: false,
+              },
+            ],
+          },
+          cherryPickOf: {
+            type: ['string', 'null'],
+            description:
+              'On a release/* branch, the main commit this one was cherry-picked from.',
+          },
+        },
+        required: [
+          'sha',
+          'shortSha',
+          'message',
+          'author',
+          'committedAt',
+          'pullRequest',
+          'artifacts',
+          'tags',
+          'environments',
+          'yanked',
+          'cherryPickOf',
+        ],
+        additionalProperties: false,
+      },
+      EnvironmentState: {
+        type: 'object',
+        properties: {
+          name: {
+            type: 'string',
+          },
+          trigger: {
+            $ref: '#/components/schemas/EnvironmentTrigger',
+          },
+          production: {
+            type: 'boolean',
+          },
+          current: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  sha: {
+                    type: ['string', 'null'],
+                  },
+                  version: {
+                    type: 'string',
+                    description:
+                      'What the environment pins (image tag, or recorded sha/tag).',
+                  },
+                  tag: {
+                    type: ['string', 'null'],
+                  },
+                  artifact: {
+                    oneOf: [
+                      {
+                        type: 'null',
+                      },
+                      {
+                        $ref: '#/components/schemas/Artifact',
+                      },
+                    ],
+                  },
+                  deployedAt: {
+                    type: 'string',
+                    format: 'date-time',
+                  },
+                  deployedBy: {
+                    type: ['string', 'null'],
+                  },
+                  revision: {
+                    type: ['string', 'null'],
+                    description:
+                      'Manifest-repository commit that set this version.',
+                  },
+                },
+                required: [
+                  'sha',
+                  'version',
+                  'tag',
+                  'artifact',
+                  'deployedAt',
+                  'deployedBy',
+                  'revision',
+                ],
+                additionalProperties: false,
+              },
+            ],
+          },
+          behindBy: {
+            type: ['integer', 'null'],
+            description:
+              'Commits the previous environment (for the first environment, the branch head) has that this one lacks.',
+          },
+        },
+        required: ['name', 'trigger', 'production', 'current', 'behindBy'],
+        additionalProperties: false,
+      },
+      Lineage: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          branch: {
+            type: 'string',
+          },
+          exception: {
+            type: 'boolean',
+            description: 'True for a release/* branch, the discouraged flow.',
+          },
+          environments: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/EnvironmentState',
+            },
+          },
+          commits: {
+            type: 'array',
+            description: 'Newest first, first parents only.',
+            items: {
+              $ref: '#/components/schemas/Commit',
+            },
+          },
+          releaseBranches: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: {
+                  type: 'string',
+                },
+                sha: {
+                  type: 'string',
+                },
+              },
+              required: ['name', 'sha'],
+              additionalProperties: false,
+            },
+          },
+        },
+        required: [
+          'entityRef',
+          'branch',
+          'exception',
+          'environments',
+          'commits',
+          'releaseBranches',
+        ],
+        additionalProperties: false,
+      },
+      Comparison: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          from: {
+            $ref: '#/components/schemas/ResolvedRef',
+          },
+          to: {
+            $ref: '#/components/schemas/ResolvedRef',
+          },
+          aheadBy: {
+            type: 'integer',
+          },
+          behindBy: {
+            type: 'integer',
+          },
+          commits: {
+            type: 'array',
+            description: 'Commits in `to` that `from` lacks, newest first.',
+            items: {
+              $ref: '#/components/schemas/Commit',
+            },
+          },
+        },
+        required: ['entityRef', 'from', 'to', 'aheadBy', 'behindBy', 'commits'],
+        additionalProperties: false,
+      },
+      ResolvedRef: {
+        type: 'object',
+        properties: {
+          ref: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+        },
+        required: ['ref', 'sha'],
+        additionalProperties: false,
+      },
     },
     responses: {
       ErrorResponse: {
@@ -234,6 +552,138 @@ export const spec = {
               'application/json': {
                 schema: {
                   $ref: '#/components/schemas/PromotionTarget',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/lineage': {
+      get: {
+        operationId: 'GetLineage',
+        description:
+          'What runs in each environment and the history of the branch (main by default, or a release/* branch where that flow is enabled), newest first.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            description: 'How many commits to return (default 50).',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 500,
+            },
+          },
+          {
+            name: 'branch',
+            in: 'query',
+            description: 'main (default) or a release/* branch.',
+            allowReserved: true,
+            schema: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 128,
+              pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$',
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The lineage.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Lineage',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/compare': {
+      get: {
+        operationId: 'CompareRevisions',
+        description:
+          'The commits between two environments, tags or shas, with their artifacts.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            in: 'query',
+            name: 'from',
+            required: true,
+            description: 'An environment name, a tag or a commit sha.',
+            allowReserved: true,
+            schema: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 128,
+              pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$',
+            },
+          },
+          {
+            in: 'query',
+            name: 'to',
+            required: true,
+            description: 'An environment name, a tag or a commit sha.',
+            allowReserved: true,
+            schema: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 128,
+              pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$',
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The comparison.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Comparison',
                 },
               },
             },

@@ -1,24 +1,42 @@
-import { HttpAuthService } from '@backstage/backend-plugin-api';
+import {
+  BackstageCredentials,
+  HttpAuthService,
+} from '@backstage/backend-plugin-api';
 import { createValidatedOpenApiRouter } from '@backstage/backend-openapi-utils';
 import { stringifyEntityRef } from '@backstage/catalog-model';
-import { NotFoundError } from '@backstage/errors';
-import { CatalogService } from '@backstage/plugin-catalog-node';
 import {
   EnvironmentDefinition,
-  readPromotionTarget,
+  PromotionTarget,
 } from '@mainline/plugin-promotion-common';
+import { LineageService } from '../lineage/LineageService';
 import { spec } from '../schema/openapi.generated';
+import { EntityTargets } from './EntityTargets';
 
 export interface RouterOptions {
   httpAuth: HttpAuthService;
-  catalog: CatalogService;
+  targets: EntityTargets;
+  lineage: LineageService;
   environments: EnvironmentDefinition[];
+  defaultLimit: number;
 }
 
-/** Translates HTTP to the promotion services; every handler requires a signed-in user. */
+/** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
 export async function createRouter(options: RouterOptions) {
-  const { httpAuth, catalog, environments } = options;
+  const { httpAuth, targets, lineage, environments, defaultLimit } = options;
   const router = createValidatedOpenApiRouter(spec);
+
+  const entityTarget = async (
+    params: { kind: string; namespace: string; name: string },
+    credentials: BackstageCredentials,
+  ): Promise<{ entityRef: string; target: PromotionTarget }> =>
+    targets.get(
+      stringifyEntityRef({
+        kind: params.kind,
+        namespace: params.namespace,
+        name: params.name,
+      }),
+      credentials,
+    );
 
   router.get('/v1/environments', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
@@ -29,26 +47,38 @@ export async function createRouter(options: RouterOptions) {
     const credentials = await httpAuth.credentials(req, {
       allow: ['user', 'service'],
     });
-    const ref = {
-      kind: req.params.kind,
-      namespace: req.params.namespace,
-      name: req.params.name,
-    };
-    const entityRef = stringifyEntityRef(ref);
-    const entity = await catalog.getEntityByRef(ref, { credentials });
-    if (!entity) {
-      throw new NotFoundError(`No entity ${entityRef} in the catalog`);
-    }
-    const read = readPromotionTarget(entity);
-    if (!read.ok) {
-      throw new NotFoundError(
-        `${entityRef} is not set up for promotion: ${read.problems
-          .map(p => `annotation ${p.annotation} ${p.message}`)
-          .join('; ')}`,
-      );
-    }
-    res.json({ entityRef, ...read.target });
+    const { entityRef, target } = await entityTarget(req.params, credentials);
+    res.json({ entityRef, ...target });
   });
+
+  router.get(
+    '/v1/entities/:kind/:namespace/:name/lineage',
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req, {
+        allow: ['user', 'service'],
+      });
+      const { entityRef, target } = await entityTarget(req.params, credentials);
+      res.json(
+        await lineage.lineage(entityRef, target, {
+          limit: req.query.limit ?? defaultLimit,
+          branch: req.query.branch,
+        }),
+      );
+    },
+  );
+
+  router.get(
+    '/v1/entities/:kind/:namespace/:name/compare',
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req, {
+        allow: ['user', 'service'],
+      });
+      const { entityRef, target } = await entityTarget(req.params, credentials);
+      res.json(
+        await lineage.compare(entityRef, target, req.query.from, req.query.to),
+      );
+    },
+  );
 
   return router;
 }

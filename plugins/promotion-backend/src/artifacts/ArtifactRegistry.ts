@@ -1,0 +1,50 @@
+import { ArtifactKind } from '@mainline/plugin-promotion-common';
+
+/** Where a service's build-once artifacts live, from its annotations. */
+export interface ArtifactLocation {
+  kind: ArtifactKind;
+  /** The `mainline.dev/artifact-location` annotation value. */
+  location: string;
+}
+
+/** One build of one commit: a container image or a Serverless package. */
+export interface Artifact {
+  kind: ArtifactKind;
+  /**
+   * The commit the artifact was built from, as the build named it: the short sha for images (the
+   * image tag), the full sha for packages (the `<sha>/` prefix).
+   */
+  commit: string;
+  /** Where to fetch it: `repo:tag@digest` for images, the package prefix for archives. */
+  uri: string;
+  /** `sha256:…` of the image manifest, or of the package archive. */
+  digest: string;
+  /** Bytes: layers and config for images, all objects for packages. */
+  size: number;
+  /** ISO 8601 time of the build. */
+  createdAt: string;
+  /** Every tag on the same image (short sha, `rc-*`, `v*`); release tags recorded for packages. */
+  tags: string[];
+}
+
+/**
+ * The registry holding a service's artifacts. Listing is one bulk read (paged by the adapter),
+ * so lineage never asks per commit.
+ */
+export interface ArtifactRegistry {
+  /** The artifact built for the commit (full or short sha), or undefined when there is none. */
+  getArtifact(
+    location: ArtifactLocation,
+    sha: string,
+  ): Promise<Artifact | undefined>;
+  /** Every artifact in the location, newest first. */
+  listArtifacts(location: ArtifactLocation): Promise<Artifact[]>;
+}
+
+/** Whether an artifact was built from a commit, whichever form of the sha the build used. */
+export function artifactMatchesCommit(
+  artifact: Artifact,
+  sha: string,
+): boolean {
+  return sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha);
+}

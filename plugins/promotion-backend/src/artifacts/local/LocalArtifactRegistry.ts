@@ -1,0 +1,260 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { InputError } from '@backstage/errors';
+import {
+  Artifact,
+  ArtifactLocation,
+  ArtifactRegistry,
+  artifactMatchesCommit,
+} from '../ArtifactRegistry';
+
+const NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** What an image tag file records. */
+interface TagRecord {
+  digest: string;
+  createdAt: string;
+}
+
+/**
+ * A filesystem artifact registry for the embedded default, shaped like the real ones:
+ * - images (`local/<name>`): `images/<name>/blobs/<digest>` holds the manifest bytes and
+ *   `images/<name>/tags/<tag>` the digest a tag points at, so a retag is one more tag file on the
+ *   same digest and a delete by digest removes every tag on it, as in an OCI registry;
+ * - packages (`local://<prefix>`): `archives/<prefix>/<sha>/` holds the package's files, as in the
+ *   S3 bucket a Serverless build copies to; `archives/<prefix>/tags/<tag>` marks a release tag.
+ */
+export class LocalArtifactRegistry implements ArtifactRegistry {
+  constructor(private readonly root: string) {}
+
+  private imageDir(location: string): string {
+    const name = location.replace(/^local\//, '');
+    if (!location.startsWith('local/') || !NAME.test(name)) {
+      throw new InputError(
+        `Image location "${location}" is not a local registry repository (local/<name>)`,
+      );
+    }
+    return path.join(this.root, 'images', name);
+  }
+
+  private archiveDir(location: string): string {
+    const prefix = location.replace(/^local:\/\//, '');
+    if (!location.startsWith('local://') || !NAME.test(prefix)) {
+      throw new InputError(
+        `Package location "${location}" is not a local package prefix (local://<prefix>)`,
+      );
+    }
+    return path.join(this.root, 'archives', prefix);
+  }
+
+  async getArtifact(
+    location: ArtifactLocation,
+    sha: string,
+  ): Promise<Artifact | undefined> {
+    if (!/^[0-9a-f]{7,40}$/.test(sha)) {
+      return undefined;
+    }
+    const artifacts = await this.listArtifacts(location);
+    return artifacts.find(artifact => artifactMatchesCommit(artifact, sha));
+  }
+
+  async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
+    const artifacts =
+      location.kind === 'image'
+        ? await this.listImages(location.location)
+        : await this.listArchives(location.location);
+    return artifacts.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  private async listImages(location: string): Promise<Artifact[]> {
+    const dir = this.imageDir(location);
+    const tags = await readDirOrEmpty(path.join(dir, 'tags'));
+    const byDigest = new Map<string, { tags: string[]; createdAt: string }>();
+    for (const tag of tags) {
+      const record = JSON.parse(
+        await fs.readFile(path.join(dir, 'tags', tag), 'utf8'),
+      ) as TagRecord;
+      const entry = byDigest.get(record.digest) ?? {
+        tags: [],
+        createdAt: record.createdAt,
+      };
+      entry.tags.push(tag);
+      if (record.createdAt < entry.createdAt)
+        entry.createdAt = record.createdAt;
+      byDigest.set(record.digest, entry);
+    }
+    const artifacts: Artifact[] = [];
+    for (const [digest, entry] of byDigest) {
+      // The build tags each image with its commit's short sha; release tags come later.
+      const commit = entry.tags.find(tag => /^[0-9a-f]{7,40}$/.test(tag));
+      if (!commit) continue;
+      const manifest = JSON.parse(
+        await fs.readFile(
+          path.join(dir, 'blobs', digest.replace(':', '-')),
+          'utf8',
+        ),
+      );
+      const size =
+        (manifest.config?.size ?? 0) +
+        (manifest.layers ?? []).reduce(
+          (sum: number, l: { size?: number }) => sum + (l.size ?? 0),
+          0,
+        );
+      artifacts.push({
+        kind: 'image',
+        commit,
+        uri: `${location}:${commit}@${digest}`,
+        digest,
+        size,
+        createdAt: entry.createdAt,
+        tags: entry.tags.sort(),
+      });
+    }
+    return artifacts;
+  }
+
+  private async listArchives(location: string): Promise<Artifact[]> {
+    const dir = this.archiveDir(location);
+    // Release tags of packages are marker files `tags/<tag>` holding the sha (one read for all).
+    const tagsBySha = new Map<string, string[]>();
+    for (const tag of await readDirOrEmpty(path.join(dir, 'tags'))) {
+      const sha = (
+        await fs.readFile(path.join(dir, 'tags', tag), 'utf8')
+      ).trim();
+      tagsBySha.set(sha, [...(tagsBySha.get(sha) ?? []), tag]);
+    }
+    const artifacts: Artifact[] = [];
+    for (const sha of await readDirOrEmpty(dir)) {
+      if (!/^[0-9a-f]{40}$/.test(sha)) continue;
+      const files = (await readDirOrEmpty(path.join(dir, sha))).sort();
+      if (files.length === 0) continue;
+      const hash = crypto.createHash('sha256');
+      let size = 0;
+      let createdAt = '';
+      for (const file of files) {
+        const full = path.join(dir, sha, file);
+        const [stat, bytes] = await Promise.all([
+          fs.stat(full),
+          fs.readFile(full),
+        ]);
+        hash.update(file).update(bytes);
+        size += stat.size;
+        const mtime = stat.mtime.toISOString();
+        if (!createdAt || mtime < createdAt) createdAt = mtime;
+      }
+      artifacts.push({
+        kind: 'archive',
+        commit: sha,
+        uri: `${location}/${sha}/`,
+        digest: `sha256:${hash.digest('hex')}`,
+        size,
+        createdAt,
+        tags: (tagsBySha.get(sha) ?? []).sort(),
+      });
+    }
+    return artifacts;
+  }
+
+  /** Stores an image manifest under a tag (what a build's push does). */
+  async putImage(
+    location: string,
+    tag: string,
+    manifest: Buffer,
+    createdAt: Date = new Date(),
+  ): Promise<string> {
+    if (!TAG.test(tag)) {
+      throw new InputError(`"${tag}" is not a valid image tag`);
+    }
+    const dir = this.imageDir(location);
+    const digest = `sha256:${crypto
+      .createHash('sha256')
+      .update(manifest)
+      .digest('hex')}`;
+    await fs.mkdir(path.join(dir, 'blobs'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'tags'), { recursive: true });
+    await fs.writeFile(
+      path.join(dir, 'blobs', digest.replace(':', '-')),
+      manifest,
+    );
+    const record: TagRecord = { digest, createdAt: createdAt.toISOString() };
+    await fs.writeFile(path.join(dir, 'tags', tag), JSON.stringify(record));
+    return digest;
+  }
+
+  /** Stores a package's files under `<sha>/` (what a Serverless build's copy does). */
+  async putArchive(
+    location: string,
+    sha: string,
+    files: Record<string, Buffer | string>,
+    createdAt: Date = new Date(),
+  ): Promise<void> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) {
+      throw new InputError(`"${sha}" is not a full commit sha`);
+    }
+    const dir = path.join(this.archiveDir(location), sha);
+    await fs.mkdir(dir, { recursive: true });
+    for (const [name, content] of Object.entries(files)) {
+      if (!NAME.test(name) || name.includes('/')) {
+        throw new InputError(`"${name}" is not a valid package file name`);
+      }
+      const file = path.join(dir, name);
+      await fs.writeFile(file, content);
+      await fs.utimes(file, createdAt, createdAt);
+    }
+  }
+
+  /** Records a release tag for a package (a marker file holding the sha; the package is not copied). */
+  async tagArchive(location: string, sha: string, tag: string): Promise<void> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) {
+      throw new InputError(`"${sha}" is not a full commit sha`);
+    }
+    if (!TAG.test(tag)) {
+      throw new InputError(`"${tag}" is not a valid release tag`);
+    }
+    const dir = path.join(this.archiveDir(location), 'tags');
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, tag), sha);
+  }
+
+  /** Deletes an image by digest: every tag on it goes, as in an OCI registry. */
+  async deleteImage(location: string, digest: string): Promise<void> {
+    if (!DIGEST.test(digest)) {
+      throw new InputError(`"${digest}" is not a sha256 digest`);
+    }
+    const dir = this.imageDir(location);
+    for (const tag of await readDirOrEmpty(path.join(dir, 'tags'))) {
+      const record = JSON.parse(
+        await fs.readFile(path.join(dir, 'tags', tag), 'utf8'),
+      ) as TagRecord;
+      if (record.digest === digest) {
+        await fs.rm(path.join(dir, 'tags', tag), { force: true });
+      }
+    }
+    await fs.rm(path.join(dir, 'blobs', digest.replace(':', '-')), {
+      force: true,
+    });
+  }
+
+  /** Deletes every file of a package. */
+  async deleteArchive(location: string, sha: string): Promise<void> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) {
+      throw new InputError(`"${sha}" is not a full commit sha`);
+    }
+    await fs.rm(path.join(this.archiveDir(location), sha), {
+      recursive: true,
+      force: true,
+    });
+  }
+}
+
+async function readDirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}

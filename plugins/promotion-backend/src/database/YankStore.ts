@@ -1,0 +1,50 @@
+import { Knex } from 'knex';
+
+/** A yanked commit's tombstone. */
+export interface Yank {
+  entityRef: string;
+  sha: string;
+  yankedBy: string;
+  reason: string;
+  yankedAt: string;
+}
+
+interface YankRow {
+  entity_ref: string;
+  sha: string;
+  yanked_by: string;
+  reason: string;
+  yanked_at: string | Date;
+}
+
+/** Tombstones of yanked commits, in the plugin's own table. */
+export class YankStore {
+  constructor(private readonly knex: Knex) {}
+
+  async listForEntity(entityRef: string): Promise<Yank[]> {
+    const rows = await this.knex<YankRow>('promotion_yanks')
+      .where({ entity_ref: entityRef })
+      .orderBy('yanked_at', 'desc');
+    return rows.map(row => ({
+      entityRef: row.entity_ref,
+      sha: row.sha,
+      yankedBy: row.yanked_by,
+      reason: row.reason,
+      yankedAt: new Date(row.yanked_at).toISOString(),
+    }));
+  }
+
+  /** Records a tombstone; recording the same commit again keeps the first one. */
+  async record(yank: Yank): Promise<void> {
+    await this.knex<YankRow>('promotion_yanks')
+      .insert({
+        entity_ref: yank.entityRef,
+        sha: yank.sha,
+        yanked_by: yank.yankedBy,
+        reason: yank.reason,
+        yanked_at: new Date(yank.yankedAt),
+      })
+      .onConflict(['entity_ref', 'sha'])
+      .ignore();
+  }
+}

@@ -1,0 +1,397 @@
+import { CacheService } from '@backstage/backend-plugin-api';
+import { InputError, NotFoundError } from '@backstage/errors';
+import {
+  EnvironmentDefinition,
+  PROMOTION_ANNOTATIONS,
+  PromotionTarget,
+  checkTagName,
+  matchesTagPattern,
+} from '@mainline/plugin-promotion-common';
+import { AdapterResolver, PromotionAdapters } from '../adapters';
+import { Artifact } from '../artifacts/ArtifactRegistry';
+import { Yank, YankStore } from '../database/YankStore';
+import { Deployment } from '../deploy/DeploymentTarget';
+import {
+  SourceCommit,
+  SourceControl,
+  SourceRef,
+} from '../source/SourceControl';
+import {
+  Comparison,
+  Lineage,
+  LineageArtifact,
+  LineageCommit,
+  LineageEnvironment,
+} from './types';
+
+const SHA = /^[0-9a-f]{7,40}$/;
+const PULL_REQUEST = [/^Merge pull request #(\d+) /, /\(#(\d+)\)\s*$/];
+const CHERRY_PICK = /\(cherry picked from commit ([0-9a-f]{40})\)/;
+
+/** The bulk reads one lineage is assembled from. */
+interface Snapshot {
+  tags: SourceRef[];
+  artifacts: Artifact[];
+  deployments: Record<string, Deployment | undefined>;
+  yanks: Yank[];
+}
+
+export interface LineageServiceOptions {
+  adapters: AdapterResolver;
+  yanks: YankStore;
+  cache: CacheService;
+  environments: EnvironmentDefinition[];
+  mainBranch: string;
+  cacheTtlMs: number;
+}
+
+function toArtifact(artifact: Artifact): LineageArtifact {
+  return {
+    kind: artifact.kind,
+    uri: artifact.uri,
+    digest: artifact.digest,
+    size: artifact.size,
+    createdAt: artifact.createdAt,
+    tags: artifact.tags,
+  };
+}
+
+/**
+ * Answers "which commit and artifact runs in each environment, and what is waiting" from a
+ * handful of bulk reads (a page of commits, all tags, the artifact listing, the deployment
+ * records, the tombstones) made in parallel, never one lookup per commit. Results are cached per
+ * entity; a write invalidates the entity's entries.
+ */
+export class LineageService {
+  constructor(private readonly options: LineageServiceOptions) {}
+
+  /** Forgets cached lineage of an entity; called after every write. */
+  async invalidate(entityRef: string): Promise<void> {
+    const generation = await this.generation(entityRef);
+    await this.options.cache.set(`generation:${entityRef}`, generation + 1, {
+      ttl: 7 * 24 * 60 * 60 * 1000,
+    });
+  }
+
+  private async generation(entityRef: string): Promise<number> {
+    return (
+      ((await this.options.cache.get(`generation:${entityRef}`)) as
+        | number
+        | undefined) ?? 0
+    );
+  }
+
+  async lineage(
+    entityRef: string,
+    target: PromotionTarget,
+    request: { limit: number; branch?: string },
+  ): Promise<Lineage> {
+    const branch = request.branch ?? this.options.mainBranch;
+    this.checkBranch(target, branch);
+    const key = `lineage:${entityRef}:${await this.generation(
+      entityRef,
+    )}:${branch}:${request.limit}`;
+    const cached = (await this.options.cache.get(key)) as Lineage | undefined;
+    if (cached) {
+      return cached;
+    }
+    const lineage = await this.readLineage(
+      entityRef,
+      target,
+      branch,
+      request.limit,
+    );
+    await this.options.cache.set(key, lineage as any, {
+      ttl: this.options.cacheTtlMs,
+    });
+    return lineage;
+  }
+
+  private checkBranch(target: PromotionTarget, branch: string) {
+    if (branch === this.options.mainBranch) {
+      return;
+    }
+    const problem = checkTagName(branch);
+    if (problem || !branch.startsWith('release/')) {
+      throw new InputError(
+        `branch must be ${this.options.mainBranch} or a release/* branch${
+          problem ? `: ${problem}` : ''
+        }`,
+      );
+    }
+    if (!target.releaseBranches) {
+      throw new InputError(
+        `The release/* flow is not enabled for this entity (annotation ${PROMOTION_ANNOTATIONS.releaseBranches}: "true")`,
+      );
+    }
+  }
+
+  private async snapshot(
+    entityRef: string,
+    target: PromotionTarget,
+    adapters: PromotionAdapters,
+  ): Promise<Snapshot> {
+    const [tags, artifacts, deployments, yanks] = await Promise.all([
+      adapters.source.listTags(target.sourceRepo),
+      adapters.artifacts.listArtifacts(adapters.artifactLocation),
+      adapters.deployments.current(
+        target,
+        this.options.environments.map(e => e.name),
+      ),
+      this.options.yanks.listForEntity(entityRef),
+    ]);
+    return { tags, artifacts, deployments, yanks };
+  }
+
+  private async readLineage(
+    entityRef: string,
+    target: PromotionTarget,
+    branch: string,
+    limit: number,
+  ): Promise<Lineage> {
+    const adapters = this.options.adapters.forTarget(target);
+    const repo = target.sourceRepo;
+    const [commits, snapshot, releaseBranches] = await Promise.all([
+      adapters.source.listCommits(repo, { ref: branch, limit }),
+      this.snapshot(entityRef, target, adapters),
+      target.releaseBranches
+        ? adapters.source.listBranches(repo, { prefix: 'release/' })
+        : Promise.resolve([]),
+    ]);
+    if (commits.length === 0) {
+      throw new NotFoundError(`Branch ${branch} has no commits in ${repo}`);
+    }
+    const decorate = this.decorator(snapshot, adapters.source);
+    const environments = await this.environments(
+      adapters,
+      target,
+      commits,
+      snapshot,
+      decorate.resolveVersion,
+    );
+    const inEnvironment = new Map<string, string[]>();
+    for (const environment of environments) {
+      const sha = environment.current?.sha;
+      if (sha)
+        inEnvironment.set(sha, [
+          ...(inEnvironment.get(sha) ?? []),
+          environment.name,
+        ]);
+    }
+    return {
+      entityRef,
+      branch,
+      exception: branch !== this.options.mainBranch,
+      environments,
+      commits: commits.map(commit =>
+        decorate.commit(commit, repo, inEnvironment.get(commit.sha) ?? []),
+      ),
+      releaseBranches,
+    };
+  }
+
+  /** Lookups over one snapshot, built once so that decorating N commits costs O(N). */
+  private decorator(snapshot: Snapshot, source: SourceControl) {
+    const tagsBySha = new Map<string, string[]>();
+    for (const tag of snapshot.tags) {
+      tagsBySha.set(tag.sha, [...(tagsBySha.get(tag.sha) ?? []), tag.name]);
+    }
+    const tagSha = new Map(snapshot.tags.map(tag => [tag.name, tag.sha]));
+    const artifactsByCommit = new Map<string, Artifact[]>();
+    for (const artifact of snapshot.artifacts) {
+      const key = artifact.commit.slice(0, 7);
+      artifactsByCommit.set(key, [
+        ...(artifactsByCommit.get(key) ?? []),
+        artifact,
+      ]);
+    }
+    const yanks = new Map(snapshot.yanks.map(yank => [yank.sha, yank]));
+    const artifactsOf = (sha: string) =>
+      (artifactsByCommit.get(sha.slice(0, 7)) ?? []).filter(a =>
+        sha.startsWith(a.commit),
+      );
+
+    return {
+      artifactsOf,
+      /** The commit a deployed version names: a recorded sha, a tag, or a short sha. */
+      resolveVersion: (deployment: Deployment, commits: SourceCommit[]) => {
+        if (deployment.sha) return deployment.sha;
+        const byTag = tagSha.get(deployment.version);
+        if (byTag) return byTag;
+        if (SHA.test(deployment.version)) {
+          return commits.find(c => c.sha.startsWith(deployment.version))?.sha;
+        }
+        return undefined;
+      },
+      commit: (
+        commit: SourceCommit,
+        repo: string,
+        environments: string[],
+      ): LineageCommit => {
+        const pr = PULL_REQUEST.map(re => re.exec(commit.subject)).find(
+          Boolean,
+        );
+        const yank = yanks.get(commit.sha);
+        const pick = CHERRY_PICK.exec(commit.body);
+        return {
+          sha: commit.sha,
+          shortSha: commit.sha.slice(0, 7),
+          message: commit.subject,
+          author: commit.author,
+          committedAt: commit.committedAt,
+          pullRequest: pr
+            ? {
+                number: Number(pr[1]),
+                url: source.webUrl(repo, `pull/${pr[1]}`) ?? null,
+              }
+            : null,
+          artifacts: artifactsOf(commit.sha).map(toArtifact),
+          tags: (tagsBySha.get(commit.sha) ?? []).sort(),
+          environments,
+          yanked: yank
+            ? { by: yank.yankedBy, reason: yank.reason, at: yank.yankedAt }
+            : null,
+          cherryPickOf: pick ? pick[1] : null,
+        };
+      },
+    };
+  }
+
+  private async environments(
+    adapters: PromotionAdapters,
+    target: PromotionTarget,
+    commits: SourceCommit[],
+    snapshot: Snapshot,
+    resolveVersion: (
+      deployment: Deployment,
+      commits: SourceCommit[],
+    ) => string | undefined,
+  ): Promise<LineageEnvironment[]> {
+    const artifactsBySha = (sha: string) =>
+      snapshot.artifacts.find(a => sha.startsWith(a.commit));
+    const tagsBySha = (sha: string) =>
+      snapshot.tags.filter(t => t.sha === sha).map(t => t.name);
+    const position = new Map(commits.map((c, index) => [c.sha, index]));
+
+    const resolved = await Promise.all(
+      this.options.environments.map(async definition => {
+        const deployment = snapshot.deployments[definition.name];
+        if (!deployment) return { definition, deployment, sha: undefined };
+        const sha =
+          resolveVersion(deployment, commits) ??
+          (await adapters.source.resolveCommit(
+            target.sourceRepo,
+            deployment.version,
+          ));
+        return { definition, deployment, sha };
+      }),
+    );
+
+    return Promise.all(
+      resolved.map(async ({ definition, deployment, sha }, index) => {
+        let behindBy: number | null = null;
+        const ahead = index === 0 ? commits[0].sha : resolved[index - 1].sha;
+        if (sha && ahead) {
+          const from = position.get(sha);
+          const to = position.get(ahead);
+          if (from !== undefined && to !== undefined) {
+            behindBy = Math.max(0, from - to);
+          } else {
+            // Outside the page of commits: one compare answers it.
+            behindBy = (
+              await adapters.source.compare(target.sourceRepo, sha, ahead)
+            ).aheadBy;
+          }
+        }
+        const pattern =
+          definition.trigger.type === 'tag'
+            ? definition.trigger.pattern
+            : undefined;
+        const tag =
+          deployment &&
+          pattern &&
+          matchesTagPattern(deployment.version, pattern)
+            ? deployment.version
+            : (sha &&
+                pattern &&
+                tagsBySha(sha).find(t => matchesTagPattern(t, pattern))) ||
+              null;
+        const artifact = sha ? artifactsBySha(sha) : undefined;
+        return {
+          name: definition.name,
+          trigger: definition.trigger,
+          production: definition.production,
+          current: deployment
+            ? {
+                sha: sha ?? null,
+                version: deployment.version,
+                tag,
+                artifact: artifact ? toArtifact(artifact) : null,
+                deployedAt: deployment.deployedAt,
+                deployedBy: deployment.deployedBy ?? null,
+                revision: deployment.revision ?? null,
+              }
+            : null,
+          behindBy,
+        };
+      }),
+    );
+  }
+
+  /** Resolves `from`/`to` given as an environment name, a tag or a sha. */
+  async compare(
+    entityRef: string,
+    target: PromotionTarget,
+    fromRef: string,
+    toRef: string,
+  ): Promise<Comparison> {
+    const adapters = this.options.adapters.forTarget(target);
+    const snapshot = await this.snapshot(entityRef, target, adapters);
+    const decorate = this.decorator(snapshot, adapters.source);
+    const resolve = async (ref: string, parameter: string) => {
+      const environment = this.options.environments.find(e => e.name === ref);
+      if (environment) {
+        const deployment = snapshot.deployments[ref];
+        const sha = deployment
+          ? decorate.resolveVersion(deployment, []) ??
+            (await adapters.source.resolveCommit(
+              target.sourceRepo,
+              deployment.version,
+            ))
+          : undefined;
+        if (!sha) {
+          throw new NotFoundError(
+            `${parameter}: nothing is deployed to ${ref}`,
+          );
+        }
+        return sha;
+      }
+      const sha = await adapters.source.resolveCommit(target.sourceRepo, ref);
+      if (!sha) {
+        throw new NotFoundError(
+          `${parameter}: "${ref}" is not an environment, tag or commit of ${target.sourceRepo}`,
+        );
+      }
+      return sha;
+    };
+    const [fromSha, toSha] = await Promise.all([
+      resolve(fromRef, 'from'),
+      resolve(toRef, 'to'),
+    ]);
+    const comparison = await adapters.source.compare(
+      target.sourceRepo,
+      fromSha,
+      toSha,
+    );
+    return {
+      entityRef,
+      from: { ref: fromRef, sha: fromSha },
+      to: { ref: toRef, sha: toSha },
+      aheadBy: comparison.aheadBy,
+      behindBy: comparison.behindBy,
+      commits: comparison.commits.map(commit =>
+        decorate.commit(commit, target.sourceRepo, []),
+      ),
+    };
+  }
+}

@@ -1,0 +1,73 @@
+/** A commit as the lineage shows it. */
+export interface SourceCommit {
+  sha: string;
+  parents: string[];
+  /** First line of the message. */
+  subject: string;
+  /** The rest of the message, without the subject. */
+  body: string;
+  author: { name: string; email: string };
+  /** ISO 8601 commit time. */
+  committedAt: string;
+}
+
+/** A ref name with the commit it points at (tags peeled to their commit). */
+export interface SourceRef {
+  name: string;
+  sha: string;
+}
+
+/** The commits reachable from `head` and not from `base`, and how far the two have diverged. */
+export interface SourceComparison {
+  aheadBy: number;
+  behindBy: number;
+  /** Newest first, following first parents (one entry per merge to the branch). */
+  commits: SourceCommit[];
+}
+
+/** A file read from a repository at a ref. */
+export interface SourceFile {
+  content: string;
+  /** Git blob sha: the optimistic-concurrency token for a later write. */
+  blobSha: string;
+}
+
+/**
+ * Read access to a service's git repository (or the GitOps manifest repository). Repositories are
+ * named `owner/name`. A repository the adapter cannot find is a NotFoundError; a ref it cannot
+ * resolve is `undefined`, never an exception.
+ */
+export interface SourceControl {
+  /** Commits reachable from `ref`, newest first, first parents only, at most `limit`. */
+  listCommits(
+    repo: string,
+    options: { ref: string; limit: number },
+  ): Promise<SourceCommit[]>;
+  /** Every tag, peeled to its commit. */
+  listTags(repo: string): Promise<SourceRef[]>;
+  /** Branches whose name starts with `prefix` (all when absent). */
+  listBranches(
+    repo: string,
+    options?: { prefix?: string },
+  ): Promise<SourceRef[]>;
+  /** The full sha of a commit named by sha, short sha, tag or branch; undefined when unknown. */
+  resolveCommit(repo: string, ref: string): Promise<string | undefined>;
+  /** What `head` has that `base` has not (and the reverse count). */
+  compare(repo: string, base: string, head: string): Promise<SourceComparison>;
+  /** Whether the commit is reachable from the branch (e.g. "is this sha on main?"). */
+  isOnBranch(repo: string, sha: string, branch: string): Promise<boolean>;
+  /** A file's content at a ref; undefined when the file does not exist there. */
+  readFile(
+    repo: string,
+    ref: string,
+    path: string,
+  ): Promise<SourceFile | undefined>;
+  /** A link into the repository's web UI (e.g. `pull/12`), when it has one. */
+  webUrl(repo: string, path: string): string | undefined;
+  /** The newest commit reachable from `ref` that changed `path`. */
+  lastCommitTouching(
+    repo: string,
+    ref: string,
+    path: string,
+  ): Promise<SourceCommit | undefined>;
+}

@@ -1,0 +1,245 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { NotFoundError } from '@backstage/errors';
+import { COMMIT_FORMAT, FIELD, GitRunner, RECORD } from '../../local/git';
+import {
+  SourceCommit,
+  SourceComparison,
+  SourceControl,
+  SourceFile,
+  SourceRef,
+} from '../SourceControl';
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Parses `git log --format=COMMIT_FORMAT` output. */
+export function parseCommits(output: string): SourceCommit[] {
+  return output
+    .split(RECORD)
+    .map(record => record.replace(/^\n/, ''))
+    .filter(record => record.length > 0)
+    .map(record => {
+      const [sha, parents, name, email, committedAt, subject, body] =
+        record.split(FIELD);
+      return {
+        sha,
+        parents: parents ? parents.split(' ') : [],
+        author: { name, email },
+        committedAt: new Date(committedAt).toISOString(),
+        subject,
+        body: (body ?? '').trim(),
+      };
+    });
+}
+
+/**
+ * SourceControl over bare git repositories on the local filesystem (the embedded default), laid
+ * out as `<root>/<owner>/<name>.git` and read with the `git` binary.
+ */
+export class LocalGitSourceControl implements SourceControl {
+  constructor(private readonly root: string) {}
+
+  /** The bare repository directory of `owner/name`; the slug is validated, never trusted. */
+  repoPath(repo: string): string {
+    if (
+      !SLUG.test(repo) ||
+      repo.split('/').some(p => p === '.' || p === '..')
+    ) {
+      throw new NotFoundError(
+        `Repository name "${repo}" is not of the form owner/name`,
+      );
+    }
+    return path.join(this.root, `${repo}.git`);
+  }
+
+  private git(repo: string): GitRunner {
+    const dir = this.repoPath(repo);
+    if (!fs.existsSync(dir)) {
+      throw new NotFoundError(`Repository ${repo} does not exist`);
+    }
+    return new GitRunner(dir);
+  }
+
+  async listCommits(
+    repo: string,
+    options: { ref: string; limit: number },
+  ): Promise<SourceCommit[]> {
+    const git = this.git(repo);
+    const sha = await this.resolveCommit(repo, options.ref);
+    if (!sha) {
+      return [];
+    }
+    const out = await git.output([
+      'log',
+      '--first-parent',
+      `--max-count=${Math.max(1, Math.floor(options.limit))}`,
+      `--format=${COMMIT_FORMAT}`,
+      sha,
+      '--',
+    ]);
+    return parseCommits(out);
+  }
+
+  async listTags(repo: string): Promise<SourceRef[]> {
+    const out = await this.git(repo).output([
+      'for-each-ref',
+      '--format=%(refname:strip=2)%09%(objectname)%09%(*objectname)',
+      'refs/tags',
+    ]);
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map(line => {
+        const [name, object, peeled] = line.split('\t');
+        return { name, sha: peeled || object };
+      });
+  }
+
+  async listBranches(
+    repo: string,
+    options?: { prefix?: string },
+  ): Promise<SourceRef[]> {
+    const out = await this.git(repo).output([
+      'for-each-ref',
+      '--format=%(refname:strip=2)%09%(objectname)',
+      'refs/heads',
+    ]);
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map(line => {
+        const [name, sha] = line.split('\t');
+        return { name, sha };
+      })
+      .filter(ref => !options?.prefix || ref.name.startsWith(options.prefix));
+  }
+
+  async resolveCommit(repo: string, ref: string): Promise<string | undefined> {
+    if (!ref || ref.startsWith('-')) {
+      return undefined;
+    }
+    const git = this.git(repo);
+    // Branch and tag names first, so that a hex-looking tag name is not taken for a short sha.
+    for (const candidate of [`refs/heads/${ref}`, `refs/tags/${ref}`, ref]) {
+      const result = await git.run([
+        'rev-parse',
+        '--verify',
+        '--quiet',
+        '--end-of-options',
+        `${candidate}^{commit}`,
+      ]);
+      if (result.code === 0) {
+        return result.stdout.trim();
+      }
+    }
+    return undefined;
+  }
+
+  async compare(
+    repo: string,
+    base: string,
+    head: string,
+  ): Promise<SourceComparison> {
+    const git = this.git(repo);
+    const [baseSha, headSha] = await Promise.all([
+      this.resolveCommit(repo, base),
+      this.resolveCommit(repo, head),
+    ]);
+    if (!baseSha || !headSha) {
+      throw new NotFoundError(
+        `Cannot compare ${base}...${head} in ${repo}: ${
+          !baseSha ? base : head
+        } is not a commit there`,
+      );
+    }
+    const [counts, log] = await Promise.all([
+      git.output([
+        'rev-list',
+        '--left-right',
+        '--count',
+        `${baseSha}...${headSha}`,
+      ]),
+      git.output([
+        'log',
+        '--first-parent',
+        `--format=${COMMIT_FORMAT}`,
+        `${baseSha}..${headSha}`,
+        '--',
+      ]),
+    ]);
+    const [behindBy, aheadBy] = counts.trim().split(/\s+/).map(Number);
+    return { aheadBy, behindBy, commits: parseCommits(log) };
+  }
+
+  async isOnBranch(
+    repo: string,
+    sha: string,
+    branch: string,
+  ): Promise<boolean> {
+    const git = this.git(repo);
+    const commit = await this.resolveCommit(repo, sha);
+    if (!commit) {
+      return false;
+    }
+    const result = await git.run([
+      'merge-base',
+      '--is-ancestor',
+      commit,
+      `refs/heads/${branch}`,
+    ]);
+    return result.code === 0;
+  }
+
+  async readFile(
+    repo: string,
+    ref: string,
+    filePath: string,
+  ): Promise<SourceFile | undefined> {
+    const git = this.git(repo);
+    const commit = await this.resolveCommit(repo, ref);
+    if (!commit) {
+      return undefined;
+    }
+    const listing = await git.output(
+      ['ls-tree', '-z', '--full-tree', commit, '--', filePath],
+      { env: { GIT_LITERAL_PATHSPECS: '1' } },
+    );
+    // `dir/` lists the directory's entries: only an entry named exactly `filePath` is the file.
+    const match = /^\d+ blob ([0-9a-f]+)\t([^\0]*)\0/.exec(listing);
+    if (!match || match[2] !== filePath) {
+      return undefined;
+    }
+    const content = await git.output(['cat-file', 'blob', match[1]]);
+    return { content, blobSha: match[1] };
+  }
+
+  webUrl(): string | undefined {
+    // Local repositories have no web UI.
+    return undefined;
+  }
+
+  async lastCommitTouching(
+    repo: string,
+    ref: string,
+    filePath: string,
+  ): Promise<SourceCommit | undefined> {
+    const git = this.git(repo);
+    const commit = await this.resolveCommit(repo, ref);
+    if (!commit) {
+      return undefined;
+    }
+    // Literal pathspecs: a path such as `*.md` names a file, it is not a glob.
+    const out = await git.output(
+      [
+        'log',
+        '--max-count=1',
+        `--format=${COMMIT_FORMAT}`,
+        commit,
+        '--',
+        filePath,
+      ],
+      { env: { GIT_LITERAL_PATHSPECS: '1' } },
+    );
+    return parseCommits(out)[0];
+  }
+}
