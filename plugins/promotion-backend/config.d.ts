@@ -14,6 +14,14 @@ export interface Config {
       tagPattern?: string;
       /** Production environments need the separate production promotion permission. */
       production?: boolean;
+      /** Checks every promotion to this environment must pass before anything changes. */
+      policy?: {
+        /**
+         * The commit must have been deployed to this earlier environment first (the default
+         * prod policy is `demo`).
+         */
+        requireBeenIn?: string;
+      };
     }>;
     /** The source of truth branch of every service repository. Default `main`. */
     mainBranch?: string;

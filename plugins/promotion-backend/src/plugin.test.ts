@@ -56,6 +56,7 @@ describe('promotion backend', () => {
       name: 'prod',
       trigger: { type: 'tag', pattern: 'v*' },
       production: true,
+      policy: { requireBeenIn: 'demo' },
     });
   });
 
@@ -64,7 +65,12 @@ describe('promotion backend', () => {
       promotion: {
         environments: [
           { name: 'staging', branch: 'trunk' },
-          { name: 'live', tagPattern: 'release-*', production: true },
+          {
+            name: 'live',
+            tagPattern: 'release-*',
+            production: true,
+            policy: { requireBeenIn: 'staging' },
+          },
         ],
       },
     });
@@ -74,11 +80,13 @@ describe('promotion backend', () => {
         name: 'staging',
         trigger: { type: 'branch', branch: 'trunk' },
         production: false,
+        policy: {},
       },
       {
         name: 'live',
         trigger: { type: 'tag', pattern: 'release-*' },
         production: true,
+        policy: { requireBeenIn: 'staging' },
       },
     ]);
   });
@@ -92,6 +100,25 @@ describe('promotion backend', () => {
       }),
     ).rejects.toThrow(
       /promotion.environments\[0\] must set exactly one of branch and tagPattern/,
+    );
+  });
+
+  it('refuses a policy that names a later or unknown environment', async () => {
+    await expect(
+      start({
+        promotion: {
+          environments: [
+            {
+              name: 'stage',
+              branch: 'main',
+              policy: { requireBeenIn: 'prod' },
+            },
+            { name: 'prod', tagPattern: 'v*' },
+          ],
+        },
+      }),
+    ).rejects.toThrow(
+      /policy.requireBeenIn "prod" must name an earlier environment \(none\)/,
     );
   });
 

@@ -18,6 +18,18 @@ export interface EnvironmentDefinition {
   trigger: EnvironmentTrigger;
   /** Production environments need the separate production permission. */
   production: boolean;
+  /** Checks a promotion to this environment must pass before anything is changed. */
+  policy: EnvironmentPolicy;
+}
+
+/**
+ * Promotion checks of one environment.
+ *
+ * @public
+ */
+export interface EnvironmentPolicy {
+  /** The commit must have been deployed to this earlier environment (prod: `demo`). */
+  requireBeenIn?: string;
 }
 
 /**
@@ -30,13 +42,20 @@ export const DEFAULT_ENVIRONMENTS: readonly EnvironmentDefinition[] = [
     name: 'stage',
     trigger: { type: 'branch', branch: 'main' },
     production: false,
+    policy: {},
   },
   {
     name: 'demo',
     trigger: { type: 'tag', pattern: 'rc-*' },
     production: false,
+    policy: {},
   },
-  { name: 'prod', trigger: { type: 'tag', pattern: 'v*' }, production: true },
+  {
+    name: 'prod',
+    trigger: { type: 'tag', pattern: 'v*' },
+    production: true,
+    policy: { requireBeenIn: 'demo' },
+  },
 ];
 
 /**

@@ -321,6 +321,7 @@ export class LineageService {
           name: definition.name,
           trigger: definition.trigger,
           production: definition.production,
+          policy: definition.policy,
           current: deployment
             ? {
                 sha: sha ?? null,

@@ -1,5 +1,6 @@
 import {
   ArtifactKind,
+  EnvironmentPolicy,
   EnvironmentTrigger,
 } from '@mainline/plugin-promotion-common';
 
@@ -31,6 +32,7 @@ export interface LineageEnvironment {
   name: string;
   trigger: EnvironmentTrigger;
   production: boolean;
+  policy: EnvironmentPolicy;
   current: {
     sha: string | null;
     version: string;

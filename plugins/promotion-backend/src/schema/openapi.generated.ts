@@ -101,6 +101,19 @@ export const spec = {
         required: ['type'],
         additionalProperties: false,
       },
+      EnvironmentPolicy: {
+        type: 'object',
+        description:
+          'Checks a promotion to the environment must pass before anything changes.',
+        properties: {
+          requireBeenIn: {
+            type: 'string',
+            description:
+              'The commit must have been deployed to this earlier environment.',
+          },
+        },
+        additionalProperties: false,
+      },
       Environment: {
         type: 'object',
         properties: {
@@ -113,8 +126,11 @@ export const spec = {
           production: {
             type: 'boolean',
           },
+          policy: {
+            $ref: '#/components/schemas/EnvironmentPolicy',
+          },
         },
-        required: ['name', 'trigger', 'production'],
+        required: ['name', 'trigger', 'production', 'policy'],
         additionalProperties: false,
       },
       PromotionTarget: {
@@ -321,6 +337,9 @@ export const spec = {
           production: {
             type: 'boolean',
           },
+          policy: {
+            $ref: '#/components/schemas/EnvironmentPolicy',
+          },
           current: {
             oneOf: [
               {
@@ -382,7 +401,14 @@ export const spec = {
               'Commits the previous environment (for the first environment, the branch head) has that this one lacks.',
           },
         },
-        required: ['name', 'trigger', 'production', 'current', 'behindBy'],
+        required: [
+          'name',
+          'trigger',
+          'production',
+          'policy',
+          'current',
+          'behindBy',
+        ],
         additionalProperties: false,
       },
       Lineage: {

@@ -49,6 +49,19 @@ export function readEnvironments(config: Config): EnvironmentDefinition[] {
           ? { type: 'branch' as const, branch }
           : { type: 'tag' as const, pattern: tagPattern! },
       production: entry.getOptionalBoolean('production') ?? false,
+      policy: readPolicy(entry, where, [...seen].slice(0, -1)),
     };
   });
+}
+
+function readPolicy(entry: Config, where: string, earlier: string[]) {
+  const requireBeenIn = entry.getOptionalString('policy.requireBeenIn');
+  if (requireBeenIn !== undefined && !earlier.includes(requireBeenIn)) {
+    throw new InputError(
+      `${where}.policy.requireBeenIn "${requireBeenIn}" must name an earlier environment (${
+        earlier.join(', ') || 'none'
+      })`,
+    );
+  }
+  return requireBeenIn ? { requireBeenIn } : {};
 }

@@ -1,4 +1,21 @@
-import { parseDocument } from 'yaml';
+import { Document, isAlias, isScalar, parseDocument } from 'yaml';
+
+/**
+ * A tag scalar's text as written, not as YAML resolves it: `1.0`, `2024.10` and an all-digit short
+ * sha such as `0123456` are tags, not numbers. Undefined for a missing or null tag.
+ */
+function tagText(doc: Document, node: unknown): string | undefined {
+  const scalar = isAlias(node) ? node.resolve(doc) : node;
+  if (
+    !isScalar(scalar) ||
+    scalar.value === null ||
+    scalar.value === undefined
+  ) {
+    return undefined;
+  }
+  const text = scalar.source ?? String(scalar.value);
+  return text === '' ? undefined : text;
+}
 
 /**
  * Reads the image tag an environment file pins, in the formats GitOps repositories use:
@@ -24,12 +41,18 @@ export function readImageTag(
       newTag?: unknown;
     }>;
     const base = imageName.split('/').pop() ?? imageName;
-    const entry =
-      images.find(
-        i => i.name === imageName || i.name?.split('/').pop() === base,
-      ) ?? (images.length === 1 ? images[0] : undefined);
-    return entry?.newTag === undefined ? undefined : String(entry.newTag);
+    const found = images.findIndex(
+      i =>
+        typeof i?.name === 'string' &&
+        (i.name === imageName || i.name.split('/').pop() === base),
+    );
+    let index = found;
+    if (index < 0 && images.length === 1) {
+      index = 0;
+    }
+    return index < 0
+      ? undefined
+      : tagText(doc, doc.getIn(['images', index, 'newTag'], true));
   }
-  const image = value.image as { tag?: unknown } | undefined;
-  return image?.tag === undefined ? undefined : String(image.tag);
+  return tagText(doc, doc.getIn(['image', 'tag'], true));
 }

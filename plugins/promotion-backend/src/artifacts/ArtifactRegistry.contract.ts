@@ -1,0 +1,375 @@
+/* eslint-disable jest/no-export -- a contract suite is a test suite that adapter tests import and run */
+import crypto from 'node:crypto';
+import { ArtifactLocation, ArtifactRegistry } from './ArtifactRegistry';
+
+/*
+ * The contract every ArtifactRegistry adapter passes. The fixture is data: the adapter's setup
+ * seeds it the way builds would (pushes for the local registry, a test server for ECR/OCI, objects
+ * for S3) and the tests talk to the adapter only through the interface.
+ */
+
+/** One image build: pushed under the commit's short sha, perhaps retagged later. */
+export interface ImageBuildFixture {
+  /** The full sha of the commit built. */
+  sha: string;
+  /** The tag the build pushed: the commit's short sha. */
+  tag: string;
+  /** The image manifest's bytes (OCI image manifest JSON). */
+  manifest: Buffer;
+  /** config.size plus every layer's size. */
+  size: number;
+  /** When the build pushed the image. */
+  createdAt: Date;
+  /** Tags added later to the same image (same manifest, no new build). */
+  retags: Array<{ tag: string; at: Date }>;
+}
+
+/** One Serverless package: its files under `<full sha>/`. */
+export interface ArchiveBuildFixture {
+  sha: string;
+  files: Record<string, Buffer>;
+  /** The sum of the files' sizes. */
+  size: number;
+  /** When the build uploaded the package. */
+  createdAt: Date;
+}
+
+/** What every adapter's setup seeds. */
+export interface ArtifactRegistryFixture {
+  images: ImageBuildFixture[];
+  archives: ArchiveBuildFixture[];
+}
+
+/** What an adapter's setup returns: the registry, and the locations it seeded the fixture at. */
+export interface ArtifactRegistryUnderTest {
+  registry: ArtifactRegistry;
+  imageLocation: ArtifactLocation;
+  archiveLocation: ArtifactLocation;
+}
+
+function sha256(data: string | Buffer): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+function imageBuild(options: {
+  sha: string;
+  configSize: number;
+  layerSizes: number[];
+  createdAt: string;
+  retags?: Array<{ tag: string; at: string }>;
+}): ImageBuildFixture {
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: `sha256:${sha256(`${options.sha}:config`)}`,
+      size: options.configSize,
+    },
+    layers: options.layerSizes.map((size, index) => ({
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      digest: `sha256:${sha256(`${options.sha}:layer:${index}`)}`,
+      size,
+    })),
+  };
+  return {
+    sha: options.sha,
+    tag: options.sha.slice(0, 7),
+    manifest: Buffer.from(JSON.stringify(manifest, null, 2)),
+    size: options.configSize + options.layerSizes.reduce((a, b) => a + b, 0),
+    createdAt: new Date(options.createdAt),
+    retags: (options.retags ?? []).map(r => ({
+      tag: r.tag,
+      at: new Date(r.at),
+    })),
+  };
+}
+
+function archiveBuild(options: {
+  sha: string;
+  /** Each file's content, or its size for filler bytes (as a zip would be). */
+  files: Record<string, string | number>;
+  createdAt: string;
+}): ArchiveBuildFixture {
+  const files = Object.fromEntries(
+    Object.entries(options.files).map(([name, content]) => [
+      name,
+      typeof content === 'number'
+        ? Buffer.alloc(content, `${options.sha}:${name}`)
+        : Buffer.from(content),
+    ]),
+  );
+  return {
+    sha: options.sha,
+    files,
+    size: Object.values(files).reduce((sum, file) => sum + file.length, 0),
+    createdAt: new Date(options.createdAt),
+  };
+}
+
+/**
+ * Three image builds (the middle one also tagged `rc-1` two days after its build, and pushed in
+ * an order that is not their age) and two Serverless packages.
+ */
+export const ARTIFACT_REGISTRY_FIXTURE: ArtifactRegistryFixture = {
+  images: [
+    imageBuild({
+      sha: '3f2a1c9e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39',
+      configSize: 1432,
+      layerSizes: [29_123_456, 4_096_000, 12_345],
+      createdAt: '2024-03-01T09:00:00Z',
+    }),
+    imageBuild({
+      sha: 'b41c0de5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1',
+      configSize: 1510,
+      layerSizes: [29_123_456, 4_100_000, 13_001],
+      createdAt: '2024-03-03T09:00:00Z',
+      retags: [{ tag: 'rc-1', at: '2024-03-05T15:30:00Z' }],
+    }),
+    imageBuild({
+      sha: '9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d',
+      configSize: 1498,
+      layerSizes: [29_123_456, 4_098_112],
+      createdAt: '2024-03-02T09:00:00Z',
+    }),
+  ],
+  archives: [
+    archiveBuild({
+      sha: 'c0ffee0123456789abcdef0123456789abcdef01',
+      files: {
+        'invoices.zip': 4096,
+        'serverless-state.json': '{"service":{"service":"invoices"}}\n',
+        'cloudformation-template-update-stack.json':
+          '{"AWSTemplateFormatVersion":"2010-09-09"}\n',
+      },
+      createdAt: '2024-04-01T12:00:00Z',
+    }),
+    archiveBuild({
+      sha: 'decaf00123456789abcdef0123456789abcdef02',
+      files: {
+        'invoices.zip': 5120,
+        'serverless-state.json': '{"service":{"service":"invoices","v":2}}\n',
+        'cloudformation-template-update-stack.json':
+          '{"AWSTemplateFormatVersion":"2010-09-09","Resources":{}}\n',
+      },
+      createdAt: '2024-04-02T12:00:00Z',
+    }),
+  ],
+};
+
+/** Malformed variants of a location: a `..` segment in place of, or after, its last segment. */
+function malformed(location: ArtifactLocation): ArtifactLocation[] {
+  return [
+    location.location.replace(/[^/]+$/, '../x'),
+    `${location.location}/../x`,
+    '../x',
+    '',
+  ].map(l => ({ kind: location.kind, location: l }));
+}
+
+/**
+ * Runs the ArtifactRegistry contract against an adapter. `setup` seeds the fixture (images at
+ * `imageLocation`, packages at `archiveLocation`) and returns the adapter reading them.
+ */
+export function runArtifactRegistryContract(
+  adapterName: string,
+  setup: (
+    fixture: ArtifactRegistryFixture,
+  ) => Promise<ArtifactRegistryUnderTest>,
+): void {
+  describe(`ArtifactRegistry contract: ${adapterName}`, () => {
+    const fixture = ARTIFACT_REGISTRY_FIXTURE;
+    const [oldest, retagged, middle] = fixture.images;
+    const [olderPackage, newerPackage] = fixture.archives;
+    let registry: ArtifactRegistry;
+    let imageLocation: ArtifactLocation;
+    let archiveLocation: ArtifactLocation;
+
+    beforeAll(async () => {
+      ({ registry, imageLocation, archiveLocation } = await setup(fixture));
+    }, 30_000);
+
+    describe('images', () => {
+      it('finds the image built for a full sha', async () => {
+        const artifact = await registry.getArtifact(imageLocation, oldest.sha);
+        expect(artifact).toBeDefined();
+        expect(artifact?.kind).toBe('image');
+        expect(artifact?.commit).toBe(oldest.tag);
+        expect(artifact?.tags).toEqual([oldest.tag]);
+        expect(Date.parse(artifact?.createdAt ?? '')).toBe(
+          oldest.createdAt.getTime(),
+        );
+      });
+
+      it('finds the same image for a short sha', async () => {
+        const byFull = await registry.getArtifact(imageLocation, middle.sha);
+        const bySeven = await registry.getArtifact(
+          imageLocation,
+          middle.sha.slice(0, 7),
+        );
+        const byTwelve = await registry.getArtifact(
+          imageLocation,
+          middle.sha.slice(0, 12),
+        );
+        expect(byFull?.digest).toMatch(/^sha256:/);
+        expect(bySeven).toEqual(byFull);
+        expect(byTwelve).toEqual(byFull);
+      });
+
+      it('gives the sha256 digest of the manifest bytes', async () => {
+        for (const build of fixture.images) {
+          const artifact = await registry.getArtifact(imageLocation, build.sha);
+          expect(artifact?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+          expect(artifact?.digest).toBe(`sha256:${sha256(build.manifest)}`);
+        }
+      });
+
+      it('sizes an image as its config plus its layers', async () => {
+        for (const build of fixture.images) {
+          const artifact = await registry.getArtifact(imageLocation, build.sha);
+          expect(artifact?.size).toBe(build.size);
+        }
+        expect(
+          (await registry.getArtifact(imageLocation, oldest.sha))?.size,
+        ).toBe(1432 + 29_123_456 + 4_096_000 + 12_345);
+      });
+
+      it('lists every tag on the same image, keeping the build time', async () => {
+        const artifact = await registry.getArtifact(
+          imageLocation,
+          retagged.sha,
+        );
+        expect(artifact?.commit).toBe(retagged.tag);
+        expect([...(artifact?.tags ?? [])].sort()).toEqual(
+          [retagged.tag, 'rc-1'].sort(),
+        );
+        expect(Date.parse(artifact?.createdAt ?? '')).toBe(
+          retagged.createdAt.getTime(),
+        );
+      });
+
+      it('names where to pull the image from, by tag and digest', async () => {
+        const artifact = await registry.getArtifact(imageLocation, oldest.sha);
+        expect(artifact?.uri).toMatch(
+          new RegExp(`:${oldest.tag}@${artifact?.digest}$`),
+        );
+      });
+
+      it('lists every image once, newest first', async () => {
+        const artifacts = await registry.listArtifacts(imageLocation);
+        expect(artifacts.map(a => a.commit)).toEqual([
+          retagged.tag,
+          middle.tag,
+          oldest.tag,
+        ]);
+        expect(artifacts.every(a => a.kind === 'image')).toBe(true);
+        const times = artifacts.map(a => Date.parse(a.createdAt));
+        expect(times).toEqual([...times].sort((a, b) => b - a));
+        expect(artifacts[0]).toEqual(
+          await registry.getArtifact(imageLocation, retagged.sha),
+        );
+      });
+
+      it.each([
+        ['an unknown full sha', '5555555555555555555555555555555555555555'],
+        ['an unknown short sha', 'deadbee'],
+        ['a path', '../x'],
+        ['not a sha', 'zzz'],
+        ['a release tag', 'rc-1'],
+        ['an empty string', ''],
+      ])('finds nothing for %s', async (_, sha) => {
+        await expect(
+          registry.getArtifact(imageLocation, sha),
+        ).resolves.toBeUndefined();
+      });
+    });
+
+    describe('packages', () => {
+      it('finds the package built for a full sha', async () => {
+        const artifact = await registry.getArtifact(
+          archiveLocation,
+          olderPackage.sha,
+        );
+        expect(artifact).toBeDefined();
+        expect(artifact?.kind).toBe('archive');
+        expect(artifact?.commit).toBe(olderPackage.sha);
+        expect(artifact?.uri).toContain(olderPackage.sha);
+        expect(artifact?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(Date.parse(artifact?.createdAt ?? '')).toBe(
+          olderPackage.createdAt.getTime(),
+        );
+      });
+
+      it('sizes a package as the sum of its files', async () => {
+        for (const build of fixture.archives) {
+          const artifact = await registry.getArtifact(
+            archiveLocation,
+            build.sha,
+          );
+          expect(artifact?.size).toBe(build.size);
+        }
+        expect(newerPackage.size).toBeGreaterThan(5120);
+      });
+
+      it('tells packages apart by digest', async () => {
+        const [a, b] = await Promise.all(
+          fixture.archives.map(build =>
+            registry.getArtifact(archiveLocation, build.sha),
+          ),
+        );
+        expect(a?.digest).not.toBe(b?.digest);
+      });
+
+      it('finds a package by short sha', async () => {
+        const artifact = await registry.getArtifact(
+          archiveLocation,
+          newerPackage.sha.slice(0, 7),
+        );
+        expect(artifact?.commit).toBe(newerPackage.sha);
+      });
+
+      it('lists every package, newest first', async () => {
+        const artifacts = await registry.listArtifacts(archiveLocation);
+        expect(artifacts.map(a => a.commit)).toEqual([
+          newerPackage.sha,
+          olderPackage.sha,
+        ]);
+        expect(artifacts.every(a => a.kind === 'archive')).toBe(true);
+      });
+
+      it.each([
+        ['an unknown full sha', '5555555555555555555555555555555555555555'],
+        ['a path', '../x'],
+        ['not a sha', 'zzz'],
+      ])('finds nothing for %s', async (_, sha) => {
+        await expect(
+          registry.getArtifact(archiveLocation, sha),
+        ).resolves.toBeUndefined();
+      });
+    });
+
+    describe('malformed locations', () => {
+      it('rejects a malformed image location with an InputError', async () => {
+        for (const location of malformed(imageLocation)) {
+          await expect(registry.listArtifacts(location)).rejects.toMatchObject({
+            name: 'InputError',
+          });
+          await expect(
+            registry.getArtifact(location, oldest.sha),
+          ).rejects.toMatchObject({ name: 'InputError' });
+        }
+      });
+
+      it('rejects a malformed package location with an InputError', async () => {
+        for (const location of malformed(archiveLocation)) {
+          await expect(registry.listArtifacts(location)).rejects.toMatchObject({
+            name: 'InputError',
+          });
+          await expect(
+            registry.getArtifact(location, olderPackage.sha),
+          ).rejects.toMatchObject({ name: 'InputError' });
+        }
+      });
+    });
+  });
+}

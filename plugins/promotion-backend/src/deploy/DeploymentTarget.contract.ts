@@ -1,0 +1,156 @@
+/* eslint-disable jest/no-export -- a contract suite is a test suite that adapter tests import and run */
+import { PromotionTarget } from '@mainline/plugin-promotion-common';
+import { DeploymentTarget } from './DeploymentTarget';
+
+/*
+ * The contract every DeploymentTarget adapter passes. The fixture is data: an ordered list of
+ * deploys, which the adapter's setup replays the way its mechanism records them (commits to the
+ * GitOps manifest repository, recorded `sls deploy` runs, a test server's state), then the tests
+ * ask the adapter through the interface what runs where.
+ */
+
+/** One deploy of one version to one environment. */
+export interface DeployFixture {
+  environment: string;
+  /** What the environment points at afterwards: the image tag, or the recorded sha/tag. */
+  version: string;
+  /** The full commit sha deployed. */
+  sha: string;
+  /** The release tag deployed (`rc-*`, `v*`), when the deploy was of one. */
+  releaseTag?: string;
+  deployedAt: Date;
+  deployedBy: { name: string; email: string };
+}
+
+/** What every adapter's setup seeds. */
+export interface DeploymentTargetFixture {
+  /** Oldest first; a later deploy to an environment replaces an earlier one. */
+  deploys: DeployFixture[];
+  /** Environments the fixture never deploys to. */
+  undeployed: string[];
+}
+
+/** What an adapter's setup returns: the target, and the entity settings that point at the seed. */
+export interface DeploymentTargetUnderTest {
+  target: DeploymentTarget;
+  promotionTarget: PromotionTarget;
+}
+
+const ADA = { name: 'Ada Lovelace', email: 'ada@example.com' };
+const GRACE = { name: 'Grace Hopper', email: 'grace@example.com' };
+const LINUS = { name: 'Linus Ops', email: 'linus@example.com' };
+
+const STAGE_BEFORE = 'a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9';
+const STAGE_NOW = '5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f';
+const DEMO_NOW = '7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d';
+
+/**
+ * stage was deployed twice (the second, by Ada, is current), demo once with the release candidate
+ * `rc-3` (by Grace, before stage's second deploy), prod never.
+ */
+export const DEPLOYMENT_TARGET_FIXTURE: DeploymentTargetFixture = {
+  deploys: [
+    {
+      environment: 'stage',
+      version: STAGE_BEFORE,
+      sha: STAGE_BEFORE,
+      deployedAt: new Date('2024-05-01T08:00:00Z'),
+      deployedBy: LINUS,
+    },
+    {
+      environment: 'demo',
+      version: 'rc-3',
+      sha: DEMO_NOW,
+      releaseTag: 'rc-3',
+      deployedAt: new Date('2024-05-02T14:15:00Z'),
+      deployedBy: GRACE,
+    },
+    {
+      environment: 'stage',
+      version: STAGE_NOW,
+      sha: STAGE_NOW,
+      deployedAt: new Date('2024-05-03T09:30:00Z'),
+      deployedBy: ADA,
+    },
+  ],
+  undeployed: ['prod'],
+};
+
+const ISO_8601 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+
+/**
+ * Runs the DeploymentTarget contract against an adapter. `setup` replays the fixture's deploys
+ * and returns the target with the PromotionTarget of the entity they were made for.
+ */
+export function runDeploymentTargetContract(
+  adapterName: string,
+  setup: (
+    fixture: DeploymentTargetFixture,
+  ) => Promise<DeploymentTargetUnderTest>,
+): void {
+  describe(`DeploymentTarget contract: ${adapterName}`, () => {
+    const fixture = DEPLOYMENT_TARGET_FIXTURE;
+    const [, demo, stage] = fixture.deploys;
+    let target: DeploymentTarget;
+    let promotionTarget: PromotionTarget;
+
+    beforeAll(async () => {
+      ({ target, promotionTarget } = await setup(fixture));
+    }, 30_000);
+
+    it('reports the current deployment of each environment', async () => {
+      const current = await target.current(promotionTarget, [
+        'stage',
+        'demo',
+        'prod',
+      ]);
+      expect(
+        Object.keys(current).filter(
+          e => !['stage', 'demo', 'prod'].includes(e),
+        ),
+      ).toEqual([]);
+      for (const expected of [stage, demo]) {
+        const deployment = current[expected.environment];
+        expect(deployment).toBeDefined();
+        expect(deployment?.environment).toBe(expected.environment);
+        expect(deployment?.version).toBe(expected.version);
+        expect(deployment?.deployedBy).toBe(expected.deployedBy.name);
+        expect(deployment?.deployedAt).toMatch(ISO_8601);
+        expect(Date.parse(deployment?.deployedAt ?? '')).toBe(
+          expected.deployedAt.getTime(),
+        );
+        // The full sha is optional (not every mechanism records it), but never a different one.
+        expect([undefined, expected.sha]).toContain(deployment?.sha);
+      }
+      expect(current.prod).toBeUndefined();
+    });
+
+    it('reports the latest deploy, not an earlier one', async () => {
+      const { stage: current } = await target.current(promotionTarget, [
+        'stage',
+      ]);
+      expect(current?.version).toBe(stage.version);
+      expect(current?.version).not.toBe(fixture.deploys[0].version);
+      expect(current?.deployedBy).toBe('Ada Lovelace');
+    });
+
+    it('answers for exactly the environments asked', async () => {
+      const current = await target.current(promotionTarget, ['demo']);
+      expect(current.demo?.version).toBe('rc-3');
+      expect(current.stage).toBeUndefined();
+      expect(Object.keys(current).filter(e => e !== 'demo')).toEqual([]);
+      await expect(target.current(promotionTarget, [])).resolves.toEqual({});
+    });
+
+    it('reports nothing for an environment it does not know', async () => {
+      const current = await target.current(promotionTarget, [
+        'qa',
+        ...fixture.undeployed,
+      ]);
+      expect(current.qa).toBeUndefined();
+      for (const environment of fixture.undeployed) {
+        expect(current[environment]).toBeUndefined();
+      }
+    });
+  });
+}
