@@ -13,7 +13,11 @@ const migrationsDir = resolvePackagePath(
 export async function openDatabase(database: DatabaseService): Promise<Knex> {
   const knex = await database.getClient();
   if (!database.migrations?.skip) {
-    await knex.migrate.latest({ directory: migrationsDir });
+    // Our own bookkeeping table, so that plugins sharing one database never race on knex's default.
+    await knex.migrate.latest({
+      directory: migrationsDir,
+      tableName: 'promotion__knex_migrations',
+    });
   }
   return knex;
 }
