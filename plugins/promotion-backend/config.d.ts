@@ -23,6 +23,13 @@ export interface Config {
         requireBeenIn?: string;
       };
     }>;
+    tags?: {
+      /**
+       * Create release tags as annotated tags (tagger, date and message; the default) or as
+       * lightweight tags.
+       */
+      annotated?: boolean;
+    };
     /** The source of truth branch of every service repository. Default `main`. */
     mainBranch?: string;
     /** The branch of the GitOps manifest repository Argo CD watches. Default `main`. */

@@ -4,6 +4,9 @@ import {
 } from '@backstage/backend-plugin-api';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { notificationService } from '@backstage/plugin-notifications-node';
+import { signalsServiceRef } from '@backstage/plugin-signals-node';
+import { promotionPermissions } from '@mainline/plugin-promotion-common';
 import { registerActions } from './actions';
 import {
   AdapterResolver,
@@ -12,7 +15,10 @@ import {
   readLocalDataDir,
 } from './adapters';
 import { openDatabase } from './database/migrations';
+import { PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
+import { PromotionService } from './promotion/PromotionService';
+import { Actors } from './service/actors';
 import { ensureDemoData } from './demo/ensureDemoData';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
@@ -35,8 +41,14 @@ export const promotionPlugin = createBackendPlugin({
         config: coreServices.rootConfig,
         database: coreServices.database,
         cache: coreServices.cache,
+        permissions: coreServices.permissions,
+        permissionsRegistry: coreServices.permissionsRegistry,
+        auditor: coreServices.auditor,
+        userInfo: coreServices.userInfo,
         catalog: catalogServiceRef,
         actionsRegistry: actionsRegistryServiceRef,
+        notifications: notificationService,
+        signals: signalsServiceRef,
       },
       async init({
         httpRouter,
@@ -45,9 +57,16 @@ export const promotionPlugin = createBackendPlugin({
         config,
         database,
         cache,
+        permissions,
+        permissionsRegistry,
+        auditor,
+        userInfo,
         catalog,
         actionsRegistry,
+        notifications,
+        signals,
       }) {
+        permissionsRegistry.addPermissions(promotionPermissions);
         const environments = readEnvironments(config);
         const knex = await openDatabase(database);
         const yanks = new YankStore(knex);
@@ -78,17 +97,45 @@ export const promotionPlugin = createBackendPlugin({
             (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
               60) * 1000,
         });
+        const store = new PromotionStore(knex);
+        const promotions = new PromotionService({
+          adapters,
+          store,
+          yanks,
+          lineage,
+          environments,
+          mainBranch,
+          annotatedTags:
+            config.getOptionalBoolean('promotion.tags.annotated') ?? true,
+          permissions,
+          auditor,
+          notifications,
+          signals,
+          logger,
+        });
         const targets = new EntityTargets(catalog);
+        const actors = new Actors(userInfo, catalog);
         httpRouter.use(
           await createRouter({
             httpAuth,
             targets,
             lineage,
+            promotions,
+            store,
+            yanks,
+            actors,
             environments,
             defaultLimit,
           }),
         );
-        registerActions({ actionsRegistry, targets, lineage, defaultLimit });
+        registerActions({
+          actionsRegistry,
+          targets,
+          lineage,
+          promotions,
+          actors,
+          defaultLimit,
+        });
         logger.info(
           `Promotion environments: ${environments
             .map(e => e.name)

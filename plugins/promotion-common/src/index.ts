@@ -6,6 +6,7 @@
  */
 
 export * from './annotations';
+export * from './api';
 export * from './environments';
 export * from './permissions';
 export * from './releaseTags';

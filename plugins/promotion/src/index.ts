@@ -10,5 +10,5 @@ export {
   EntityEnvironmentsCard,
 } from './plugin';
 export { promotionApiRef, PromotionClient } from './api';
-export type { PromotionApi, EntityPromotionTarget } from './api';
+export type { PromotionApi, PromoteRequest } from './api';
 export { isPromotionAvailable } from '@mainline/plugin-promotion-common';

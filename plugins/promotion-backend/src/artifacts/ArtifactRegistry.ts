@@ -39,6 +39,25 @@ export interface ArtifactRegistry {
   ): Promise<Artifact | undefined>;
   /** Every artifact in the location, newest first. */
   listArtifacts(location: ArtifactLocation): Promise<Artifact[]>;
+  /**
+   * Adds a release tag to the artifact built for `sha`, without rebuilding: for images the same
+   * manifest bytes under one more tag (the digest does not change), for packages a marker. Adding a
+   * tag that is already on this artifact succeeds (a retried promotion); a tag on a different
+   * artifact is a ConflictError; no artifact for the sha is a NotFoundError.
+   */
+  addTag(
+    location: ArtifactLocation,
+    sha: string,
+    tag: string,
+  ): Promise<Artifact>;
+  /**
+   * Deletes the artifact built for `sha` (a yank): every tag on the image, every object of the
+   * package. Returns what was deleted, or undefined when there was nothing (already yanked).
+   */
+  deleteArtifact(
+    location: ArtifactLocation,
+    sha: string,
+  ): Promise<Artifact | undefined>;
 }
 
 /** Whether an artifact was built from a commit, whichever form of the sha the build used. */

@@ -22,7 +22,42 @@ export interface Deployment {
  * Where a service is deployed. For containers, the environment files of the GitOps manifest
  * repository; for Lambda, the recorded deployments of the service's package.
  */
+/** What to deploy to one environment. */
+export interface DeploymentRequest {
+  environment: string;
+  /** The full sha of the commit whose artifact is deployed. */
+  sha: string;
+  /** What the environment should pin: the release tag, or the short sha when there is none. */
+  version: string;
+  /** The release tag, when the deploy is for one. */
+  tag?: string;
+  /** Who asked, for the manifest commit or deploy record (user entity ref and display name). */
+  actor: { entityRef: string; name: string; email: string };
+  /** One line saying why, for the manifest commit message. */
+  reason: string;
+}
+
+/** How a deploy went, as a promotion step shows it. */
+export interface DeploymentResult {
+  /** False when the environment already pinned the version (a retried deploy). */
+  changed: boolean;
+  /** E.g. the manifest commit, or the recorded Serverless deploy. */
+  detail: string;
+  /** Manifest-repository commit that made the change (containers). */
+  revision?: string;
+}
+
 export interface DeploymentTarget {
+  /**
+   * Points the environment at the artifact: for containers one commit to the manifest repository
+   * rewriting the environment's image tag (retried once on a concurrent change, then a
+   * ConflictError); for Lambda a Serverless deploy of the sha's package. Deploying what the
+   * environment already runs changes nothing and succeeds.
+   */
+  deploy(
+    target: PromotionTarget,
+    request: DeploymentRequest,
+  ): Promise<DeploymentResult>;
   /** The current deployment of each named environment (undefined where nothing is deployed). */
   current(
     target: PromotionTarget,

@@ -62,8 +62,10 @@ export class BareRepoBuilder {
     author: Signature;
     committer?: Signature;
     parents?: string[];
+    /** Move the branch only if it still points here (the head the change was computed on). */
+    expectedHead?: string;
   }): Promise<string> {
-    const current = await this.head(options.branch);
+    const current = options.expectedHead ?? (await this.head(options.branch));
     const parents = options.parents ?? (current ? [current] : []);
     const tree = await this.treeWith(parents[0], options.files);
     const sha = (

@@ -38,6 +38,26 @@ export const spec = {
           pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
         },
       },
+      promotionId: {
+        name: 'id',
+        in: 'path',
+        required: true,
+        schema: {
+          type: 'string',
+          pattern: '^[0-9a-f-]{36}$',
+        },
+      },
+      idempotencyKey: {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description:
+          'Makes the write safe to retry: repeating a request with the same key returns the first result, or resumes it from its failed step.',
+        schema: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9._:-]{1,128}$',
+        },
+      },
       name: {
         name: 'name',
         in: 'path',
@@ -493,6 +513,229 @@ export const spec = {
         required: ['entityRef', 'from', 'to', 'aheadBy', 'behindBy', 'commits'],
         additionalProperties: false,
       },
+      PromotionStep: {
+        type: 'object',
+        properties: {
+          name: {
+            type: 'string',
+            enum: ['checks', 'tag', 'retag', 'deploy'],
+          },
+          status: {
+            type: 'string',
+            enum: ['pending', 'running', 'succeeded', 'failed'],
+          },
+          detail: {
+            type: ['string', 'null'],
+          },
+          startedAt: {
+            type: ['string', 'null'],
+            format: 'date-time',
+          },
+          finishedAt: {
+            type: ['string', 'null'],
+            format: 'date-time',
+          },
+        },
+        required: ['name', 'status', 'detail', 'startedAt', 'finishedAt'],
+        additionalProperties: false,
+      },
+      Promotion: {
+        type: 'object',
+        description: 'A promotion or rollback with its steps, as recorded.',
+        properties: {
+          id: {
+            type: 'string',
+          },
+          kind: {
+            type: 'string',
+            enum: ['promotion', 'rollback'],
+          },
+          status: {
+            type: 'string',
+            enum: ['running', 'succeeded', 'failed'],
+          },
+          environment: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+          tag: {
+            type: ['string', 'null'],
+          },
+          version: {
+            type: 'string',
+            description:
+              'What the environment pins once the promotion is done.',
+          },
+          requestedBy: {
+            type: 'string',
+          },
+          error: {
+            type: ['string', 'null'],
+          },
+          createdAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          updatedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          steps: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/PromotionStep',
+            },
+          },
+        },
+        required: [
+          'id',
+          'kind',
+          'status',
+          'environment',
+          'sha',
+          'tag',
+          'version',
+          'requestedBy',
+          'error',
+          'createdAt',
+          'updatedAt',
+          'steps',
+        ],
+        additionalProperties: false,
+      },
+      PromotionPlan: {
+        type: 'object',
+        description:
+          'What a promotion would do, and each check with its outcome; nothing is changed.',
+        properties: {
+          dryRun: {
+            type: 'boolean',
+            enum: [true],
+          },
+          kind: {
+            type: 'string',
+            enum: ['promotion', 'rollback'],
+          },
+          environment: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+          tag: {
+            type: ['string', 'null'],
+          },
+          version: {
+            type: 'string',
+          },
+          checks: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: {
+                  type: 'string',
+                },
+                passed: {
+                  type: 'boolean',
+                },
+                reason: {
+                  type: 'string',
+                },
+              },
+              required: ['name', 'passed', 'reason'],
+              additionalProperties: false,
+            },
+          },
+          steps: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: {
+                  type: 'string',
+                },
+                status: {
+                  type: 'string',
+                  enum: ['planned'],
+                },
+                detail: {
+                  type: 'string',
+                },
+              },
+              required: ['name', 'status', 'detail'],
+              additionalProperties: false,
+            },
+          },
+        },
+        required: [
+          'dryRun',
+          'kind',
+          'environment',
+          'sha',
+          'tag',
+          'version',
+          'checks',
+          'steps',
+        ],
+        additionalProperties: false,
+      },
+      Yank: {
+        type: 'object',
+        properties: {
+          sha: {
+            type: 'string',
+          },
+          yankedBy: {
+            type: 'string',
+          },
+          reason: {
+            type: 'string',
+          },
+          yankedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+        },
+        required: ['sha', 'yankedBy', 'reason', 'yankedAt'],
+        additionalProperties: false,
+      },
+      Sha: {
+        type: 'string',
+        pattern: '^[0-9a-f]{7,40}$',
+        description:
+          'A commit sha, full or abbreviated (at least 7 hex digits).',
+      },
+      YankResult: {
+        type: 'object',
+        properties: {
+          yank: {
+            $ref: '#/components/schemas/Yank',
+          },
+          deleted: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                $ref: '#/components/schemas/Artifact',
+              },
+            ],
+          },
+          affectedEnvironments: {
+            type: 'array',
+            description:
+              'Environments that still ran the commit (a forced yank).',
+            items: {
+              type: 'string',
+            },
+          },
+        },
+        required: ['yank', 'deleted', 'affectedEnvironments'],
+        additionalProperties: false,
+      },
       ResolvedRef: {
         type: 'object',
         properties: {
@@ -716,6 +959,456 @@ export const spec = {
           },
           '400': {
             $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions': {
+      post: {
+        operationId: 'CreatePromotion',
+        description:
+          'Promotes the artifact built for a commit to an environment by a release tag (rc-* to demo, v* to prod): checks every rule first, then tags the commit, adds the tag to the artifact and deploys it. With dryRun, answers the plan and changes nothing.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/idempotencyKey',
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  environment: {
+                    type: 'string',
+                    pattern: '^[a-z][a-z0-9-]{0,31}$',
+                  },
+                  sha: {
+                    $ref: '#/components/schemas/Sha',
+                  },
+                  tag: {
+                    type: 'string',
+                    minLength: 1,
+                    maxLength: 128,
+                    description:
+                      'The release tag; the next one by the rules when absent.',
+                  },
+                  dryRun: {
+                    type: 'boolean',
+                  },
+                },
+                required: ['environment', 'sha'],
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'The plan of a dry run.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/PromotionPlan',
+                },
+              },
+            },
+          },
+          '201': {
+            description:
+              'The promotion, done or failed at a step (then retry it).',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Promotion',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+      get: {
+        operationId: 'ListPromotions',
+        description: "The entity's promotions and rollbacks, newest first.",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 500,
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The history.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    items: {
+                      type: 'array',
+                      items: {
+                        $ref: '#/components/schemas/Promotion',
+                      },
+                    },
+                  },
+                  required: ['items'],
+                  additionalProperties: false,
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}': {
+      get: {
+        operationId: 'GetPromotion',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'One promotion with its steps.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Promotion',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/retry': {
+      post: {
+        operationId: 'RetryPromotion',
+        description:
+          'Resumes a failed promotion or rollback from the step that failed.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The promotion after the retry.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Promotion',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/rollbacks': {
+      post: {
+        operationId: 'CreateRollback',
+        description:
+          'Re-points an environment at an earlier artifact that still exists.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/idempotencyKey',
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  environment: {
+                    type: 'string',
+                    pattern: '^[a-z][a-z0-9-]{0,31}$',
+                  },
+                  sha: {
+                    $ref: '#/components/schemas/Sha',
+                  },
+                  tag: {
+                    type: 'string',
+                    minLength: 1,
+                    maxLength: 128,
+                  },
+                },
+                required: ['environment'],
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '201': {
+            description: 'The rollback, done or failed at a step.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Promotion',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/yanks': {
+      post: {
+        operationId: 'CreateYank',
+        description:
+          "Deletes a commit's artifacts so it can never be promoted and leaves a tombstone. Refused for a commit an environment runs, unless forced.",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  sha: {
+                    $ref: '#/components/schemas/Sha',
+                  },
+                  reason: {
+                    type: 'string',
+                    minLength: 3,
+                    maxLength: 1000,
+                  },
+                  force: {
+                    type: 'boolean',
+                  },
+                },
+                required: ['sha', 'reason'],
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'The commit was already yanked; its tombstone.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/YankResult',
+                },
+              },
+            },
+          },
+          '201': {
+            description: 'The yank.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/YankResult',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+      get: {
+        operationId: 'ListYanks',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+        ],
+        responses: {
+          '200': {
+            description: "The entity's tombstones, newest first.",
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    items: {
+                      type: 'array',
+                      items: {
+                        $ref: '#/components/schemas/Yank',
+                      },
+                    },
+                  },
+                  required: ['items'],
+                  additionalProperties: false,
+                },
+              },
+            },
           },
           '401': {
             $ref: '#/components/responses/ErrorResponse',

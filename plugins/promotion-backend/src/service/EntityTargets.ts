@@ -1,4 +1,10 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
+import {
+  Entity,
+  RELATION_OWNED_BY,
+  parseEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
 import {
@@ -16,7 +22,7 @@ export class EntityTargets {
   async get(
     entityRef: string,
     credentials: BackstageCredentials,
-  ): Promise<{ entityRef: string; target: PromotionTarget }> {
+  ): Promise<{ entityRef: string; target: PromotionTarget; owners: string[] }> {
     const entity = await this.catalog.getEntityByRef(entityRef, {
       credentials,
     });
@@ -31,6 +37,25 @@ export class EntityTargets {
           .join('; ')}`,
       );
     }
-    return { entityRef, target: read.target };
+    return { entityRef, target: read.target, owners: ownersOf(entity) };
   }
+}
+
+/** Who is told about promotions of an entity: its owners, as the catalog relates them. */
+function ownersOf(entity: Entity): string[] {
+  const related = (entity.relations ?? [])
+    .filter(r => r.type === RELATION_OWNED_BY)
+    .map(r => r.targetRef);
+  if (related.length > 0) return related;
+  const owner = (entity.spec as { owner?: unknown } | undefined)?.owner;
+  return typeof owner === 'string'
+    ? [
+        stringifyEntityRef(
+          parseEntityRef(owner, {
+            defaultKind: 'group',
+            defaultNamespace: entity.metadata.namespace ?? 'default',
+          }),
+        ),
+      ]
+    : [];
 }

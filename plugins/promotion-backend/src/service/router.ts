@@ -8,7 +8,11 @@ import {
   EnvironmentDefinition,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
+import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
+import { YankStore } from '../database/YankStore';
 import { LineageService } from '../lineage/LineageService';
+import { PromotionService } from '../promotion/PromotionService';
+import { Actors } from './actors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from './EntityTargets';
 
@@ -16,19 +20,29 @@ export interface RouterOptions {
   httpAuth: HttpAuthService;
   targets: EntityTargets;
   lineage: LineageService;
+  promotions: PromotionService;
+  store: PromotionStore;
+  yanks: YankStore;
+  actors: Actors;
   environments: EnvironmentDefinition[];
   defaultLimit: number;
 }
 
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
 export async function createRouter(options: RouterOptions) {
-  const { httpAuth, targets, lineage, environments, defaultLimit } = options;
+  const { httpAuth, targets, lineage, promotions, store, yanks, actors } =
+    options;
+  const { environments, defaultLimit } = options;
   const router = createValidatedOpenApiRouter(spec);
 
   const entityTarget = async (
     params: { kind: string; namespace: string; name: string },
     credentials: BackstageCredentials,
-  ): Promise<{ entityRef: string; target: PromotionTarget }> =>
+  ): Promise<{
+    entityRef: string;
+    target: PromotionTarget;
+    owners: string[];
+  }> =>
     targets.get(
       stringifyEntityRef({
         kind: params.kind,
@@ -80,5 +94,131 @@ export async function createRouter(options: RouterOptions) {
     },
   );
 
+  // Writes: the caller is named for tags, manifest commits and the audit trail.
+  const writeContext = async (
+    req: Parameters<typeof httpAuth.credentials>[0],
+  ) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    return { credentials, actor: await actors.of(credentials) };
+  };
+
+  router.post(
+    '/v1/entities/:kind/:namespace/:name/promotions',
+    async (req, res) => {
+      const ctx = await writeContext(req);
+      const entity = await entityTarget(req.params, ctx.credentials);
+      const result = await promotions.promote(
+        entity,
+        { ...req.body, idempotencyKey: req.header('idempotency-key') },
+        ctx,
+      );
+      if ('dryRun' in result) {
+        res.status(200).json(result);
+      } else {
+        res.status(201).json(toPromotion(result));
+      }
+    },
+  );
+
+  router.get(
+    '/v1/entities/:kind/:namespace/:name/promotions',
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req, {
+        allow: ['user', 'service'],
+      });
+      const { entityRef } = await entityTarget(req.params, credentials);
+      const items = await store.list(entityRef, {
+        limit: req.query.limit ?? 50,
+      });
+      res.json({ items: items.map(toPromotion) });
+    },
+  );
+
+  router.get(
+    '/v1/entities/:kind/:namespace/:name/promotions/:id',
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req, {
+        allow: ['user', 'service'],
+      });
+      const { entityRef } = await entityTarget(req.params, credentials);
+      res.json(toPromotion(await store.require(entityRef, req.params.id)));
+    },
+  );
+
+  router.post(
+    '/v1/entities/:kind/:namespace/:name/promotions/:id/retry',
+    async (req, res) => {
+      const ctx = await writeContext(req);
+      const entity = await entityTarget(req.params, ctx.credentials);
+      res.json(toPromotion(await promotions.retry(entity, req.params.id, ctx)));
+    },
+  );
+
+  router.post(
+    '/v1/entities/:kind/:namespace/:name/rollbacks',
+    async (req, res) => {
+      const ctx = await writeContext(req);
+      const entity = await entityTarget(req.params, ctx.credentials);
+      const result = await promotions.rollback(
+        entity,
+        { ...req.body, idempotencyKey: req.header('idempotency-key') },
+        ctx,
+      );
+      res.status(201).json(toPromotion(result));
+    },
+  );
+
+  router.post('/v1/entities/:kind/:namespace/:name/yanks', async (req, res) => {
+    const ctx = await writeContext(req);
+    const entity = await entityTarget(req.params, ctx.credentials);
+    const { created, ...result } = await promotions.yank(entity, req.body, ctx);
+    res.status(created ? 201 : 200).json({
+      yank: {
+        sha: result.yank.sha,
+        yankedBy: result.yank.yankedBy,
+        reason: result.yank.reason,
+        yankedAt: result.yank.yankedAt,
+      },
+      deleted: result.deleted,
+      affectedEnvironments: result.affectedEnvironments,
+    });
+  });
+
+  router.get('/v1/entities/:kind/:namespace/:name/yanks', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const { entityRef } = await entityTarget(req.params, credentials);
+    const items = await yanks.listForEntity(entityRef);
+    res.json({
+      items: items.map(({ sha, yankedBy, reason, yankedAt }) => ({
+        sha,
+        yankedBy,
+        reason,
+        yankedAt,
+      })),
+    });
+  });
+
   return router;
+}
+
+/** The API's view of a stored promotion (internal bookkeeping left out). */
+function toPromotion(record: PromotionRecord) {
+  return {
+    id: record.id,
+    kind: record.kind,
+    status: record.status,
+    environment: record.environment,
+    sha: record.sha,
+    tag: record.tag,
+    version: record.version,
+    requestedBy: record.requestedBy,
+    error: record.error,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    steps: record.steps,
+  };
 }

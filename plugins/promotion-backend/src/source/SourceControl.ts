@@ -70,4 +70,37 @@ export interface SourceControl {
     ref: string,
     path: string,
   ): Promise<SourceCommit | undefined>;
+
+  /**
+   * Creates a release tag, never moving an existing one: when the tag already points at `sha`
+   * the call succeeds with `created: false` (a retried promotion), when it points elsewhere it is a
+   * ConflictError naming that commit.
+   */
+  createTag(repo: string, tag: NewTag): Promise<{ created: boolean }>;
+  /**
+   * Commits one file change on a branch with optimistic concurrency: `expectedBlobSha` is the
+   * blob the change was computed from (undefined for a new file). When the file changed meanwhile,
+   * or the branch moved under the write, it is a ConflictError and nothing is written.
+   */
+  commitFile(repo: string, change: FileChange): Promise<{ commitSha: string }>;
+}
+
+/** A release tag to create. */
+export interface NewTag {
+  name: string;
+  sha: string;
+  /** Annotated tags carry the tagger and a message; lightweight tags only point. */
+  annotated: boolean;
+  message: string;
+  tagger: { name: string; email: string };
+}
+
+/** One file change to commit. */
+export interface FileChange {
+  branch: string;
+  path: string;
+  content: string;
+  expectedBlobSha: string | undefined;
+  message: string;
+  author: { name: string; email: string };
 }

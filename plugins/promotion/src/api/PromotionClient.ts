@@ -1,8 +1,17 @@
 import { CompoundEntityRef } from '@backstage/catalog-model';
 import { DiscoveryApi, FetchApi } from '@backstage/core-plugin-api';
 import { ResponseError } from '@backstage/errors';
-import { EnvironmentDefinition } from '@mainline/plugin-promotion-common';
-import { EntityPromotionTarget, PromotionApi } from './PromotionApi';
+import {
+  Comparison,
+  EntityPromotionTarget,
+  Lineage,
+  Promotion,
+  PromotionEnvironment,
+  PromotionPlan,
+  Yank,
+  YankResult,
+} from '@mainline/plugin-promotion-common';
+import { PromoteRequest, PromotionApi } from './PromotionApi';
 
 /**
  * Talks to the promotion backend through Backstage's discovery and fetch APIs, so that the
@@ -19,22 +28,125 @@ export class PromotionClient implements PromotionApi {
     this.fetchApi = options.fetchApi;
   }
 
-  async listEnvironments(): Promise<EnvironmentDefinition[]> {
-    const body = await this.get<{ environments: EnvironmentDefinition[] }>(
+  async listEnvironments(): Promise<PromotionEnvironment[]> {
+    const body = await this.request<{ environments: PromotionEnvironment[] }>(
       '/v1/environments',
     );
     return body.environments;
   }
 
-  async getPromotionTarget(
+  getPromotionTarget(
     entity: CompoundEntityRef,
   ): Promise<EntityPromotionTarget> {
-    return this.get<EntityPromotionTarget>(`${entityPath(entity)}/target`);
+    return this.request(`${entityPath(entity)}/target`);
   }
 
-  private async get<T>(path: string): Promise<T> {
+  getLineage(
+    entity: CompoundEntityRef,
+    options: { limit?: number; branch?: string } = {},
+  ): Promise<Lineage> {
+    return this.request(`${entityPath(entity)}/lineage${query(options)}`);
+  }
+
+  compare(
+    entity: CompoundEntityRef,
+    from: string,
+    to: string,
+  ): Promise<Comparison> {
+    return this.request(`${entityPath(entity)}/compare${query({ from, to })}`);
+  }
+
+  planPromotion(
+    entity: CompoundEntityRef,
+    request: PromoteRequest,
+  ): Promise<PromotionPlan> {
+    return this.request(`${entityPath(entity)}/promotions`, {
+      method: 'POST',
+      body: { ...request, dryRun: true },
+    });
+  }
+
+  promote(
+    entity: CompoundEntityRef,
+    request: PromoteRequest,
+    idempotencyKey: string,
+  ): Promise<Promotion> {
+    return this.request(`${entityPath(entity)}/promotions`, {
+      method: 'POST',
+      body: request,
+      idempotencyKey,
+    });
+  }
+
+  async listPromotions(entity: CompoundEntityRef): Promise<Promotion[]> {
+    const body = await this.request<{ items: Promotion[] }>(
+      `${entityPath(entity)}/promotions`,
+    );
+    return body.items;
+  }
+
+  getPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion> {
+    return this.request(
+      `${entityPath(entity)}/promotions/${encodeURIComponent(id)}`,
+    );
+  }
+
+  retryPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion> {
+    return this.request(
+      `${entityPath(entity)}/promotions/${encodeURIComponent(id)}/retry`,
+      {
+        method: 'POST',
+      },
+    );
+  }
+
+  rollback(
+    entity: CompoundEntityRef,
+    request: { environment: string; sha?: string; tag?: string },
+    idempotencyKey: string,
+  ): Promise<Promotion> {
+    return this.request(`${entityPath(entity)}/rollbacks`, {
+      method: 'POST',
+      body: request,
+      idempotencyKey,
+    });
+  }
+
+  yank(
+    entity: CompoundEntityRef,
+    request: { sha: string; reason: string; force?: boolean },
+  ): Promise<YankResult> {
+    return this.request(`${entityPath(entity)}/yanks`, {
+      method: 'POST',
+      body: request,
+    });
+  }
+
+  async listYanks(entity: CompoundEntityRef): Promise<Yank[]> {
+    const body = await this.request<{ items: Yank[] }>(
+      `${entityPath(entity)}/yanks`,
+    );
+    return body.items;
+  }
+
+  private async request<T>(
+    path: string,
+    options: {
+      method?: 'GET' | 'POST';
+      body?: object;
+      idempotencyKey?: string;
+    } = {},
+  ): Promise<T> {
     const baseUrl = await this.discoveryApi.getBaseUrl('promotion');
-    const response = await this.fetchApi.fetch(`${baseUrl}${path}`);
+    const headers: Record<string, string> = {};
+    if (options.body) headers['content-type'] = 'application/json';
+    if (options.idempotencyKey)
+      headers['idempotency-key'] = options.idempotencyKey;
+    const response = await this.fetchApi.fetch(`${baseUrl}${path}`, {
+      method: options.method ?? 'GET',
+      headers,
+      body: options.body ? JSON.stringify(options.body) : undefined,
+    });
     if (!response.ok) {
       throw await ResponseError.fromResponse(response);
     }
@@ -46,4 +158,13 @@ function entityPath(entity: CompoundEntityRef): string {
   return `/v1/entities/${[entity.kind, entity.namespace, entity.name]
     .map(part => encodeURIComponent(part.toLocaleLowerCase('en-US')))
     .join('/')}`;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined) search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
 }

@@ -1,3 +1,3 @@
 export { promotionApiRef } from './PromotionApi';
-export type { PromotionApi, EntityPromotionTarget } from './PromotionApi';
+export type { PromotionApi, PromoteRequest } from './PromotionApi';
 export { PromotionClient } from './PromotionClient';

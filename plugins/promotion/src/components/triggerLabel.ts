@@ -1,7 +1,7 @@
-import { EnvironmentTrigger } from '@mainline/plugin-promotion-common';
+import { PromotionEnvironment } from '@mainline/plugin-promotion-common';
 
 /** How an artifact reaches an environment, in the words of the workflow. */
-export function triggerLabel(trigger: EnvironmentTrigger): string {
+export function triggerLabel(trigger: PromotionEnvironment['trigger']): string {
   return trigger.type === 'branch'
     ? `every merge to ${trigger.branch}`
     : `tag ${trigger.pattern} on a main commit`;

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InputError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import {
   Artifact,
   ArtifactLocation,
@@ -217,6 +217,73 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     const dir = path.join(this.archiveDir(location), 'tags');
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, tag), sha);
+  }
+
+  async addTag(
+    location: ArtifactLocation,
+    sha: string,
+    tag: string,
+  ): Promise<Artifact> {
+    if (!TAG.test(tag)) {
+      throw new InputError(`"${tag}" is not a valid release tag`);
+    }
+    const artifact = await this.getArtifact(location, sha);
+    if (!artifact) {
+      throw new NotFoundError(
+        `No artifact for ${sha.slice(0, 7)} in ${location.location}`,
+      );
+    }
+    if (artifact.tags.includes(tag)) {
+      return artifact;
+    }
+    const isImage = location.kind === 'image';
+    const file = isImage
+      ? path.join(this.imageDir(location.location), 'tags', tag)
+      : path.join(this.archiveDir(location.location), 'tags', tag);
+    // The same manifest (same bytes, same digest) under one more tag; `wx` makes creation atomic,
+    // so a concurrent retag to another artifact cannot overwrite this one.
+    const content = isImage
+      ? JSON.stringify({
+          digest: artifact.digest,
+          createdAt: new Date().toISOString(),
+        })
+      : artifact.commit;
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(file, content, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const existing = await fs.readFile(file, 'utf8');
+      const same = isImage
+        ? (JSON.parse(existing) as TagRecord).digest === artifact.digest
+        : existing.trim() === artifact.commit;
+      if (!same) {
+        throw new ConflictError(
+          `${location.location}:${tag} already names another artifact; release tags are never moved`,
+        );
+      }
+    }
+    return (await this.getArtifact(location, sha))!;
+  }
+
+  async deleteArtifact(
+    location: ArtifactLocation,
+    sha: string,
+  ): Promise<Artifact | undefined> {
+    const artifact = await this.getArtifact(location, sha);
+    if (!artifact) {
+      return undefined;
+    }
+    if (location.kind === 'image') {
+      await this.deleteImage(location.location, artifact.digest);
+    } else {
+      const tagsDir = path.join(this.archiveDir(location.location), 'tags');
+      for (const tag of artifact.tags) {
+        await fs.rm(path.join(tagsDir, tag), { force: true });
+      }
+      await this.deleteArchive(location.location, artifact.commit);
+    }
+    return artifact;
   }
 
   /** Deletes an image by digest: every tag on it goes, as in an OCI registry. */

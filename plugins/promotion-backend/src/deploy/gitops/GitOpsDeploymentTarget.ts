@@ -1,8 +1,17 @@
-import { ForwardedError } from '@backstage/errors';
+import {
+  ConflictError,
+  ForwardedError,
+  NotFoundError,
+} from '@backstage/errors';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 import { SourceControl } from '../../source/SourceControl';
-import { Deployment, DeploymentTarget } from '../DeploymentTarget';
-import { readImageTag } from './manifestImage';
+import {
+  Deployment,
+  DeploymentRequest,
+  DeploymentResult,
+  DeploymentTarget,
+} from '../DeploymentTarget';
+import { readImageTag, writeImageTag } from './manifestImage';
 
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
@@ -59,5 +68,85 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
       }),
     );
     return Object.fromEntries(entries);
+  }
+
+  async deploy(
+    target: PromotionTarget,
+    request: DeploymentRequest,
+  ): Promise<DeploymentResult> {
+    const { manifestRepo, manifestPath } = target;
+    if (!manifestRepo || !manifestPath) {
+      throw new NotFoundError(
+        'This entity has no manifest repository to deploy through',
+      );
+    }
+    const file = manifestPath.replace(/\{environment\}/g, request.environment);
+    // Optimistic concurrency: compute the change from what was read, write only if that is still
+    // the file; when someone changed it meanwhile, read again once, then give up with a 409.
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.manifests.readFile(
+        manifestRepo,
+        this.options.branch,
+        file,
+      );
+      if (!current) {
+        throw new NotFoundError(
+          `${manifestRepo} has no ${file} on ${this.options.branch}: register ${request.environment} in the manifest repository first`,
+        );
+      }
+      let updated: string;
+      try {
+        if (
+          readImageTag(current.content, target.artifactLocation) ===
+          request.version
+        ) {
+          return {
+            changed: false,
+            detail: `${file} already pins ${request.version}`,
+          };
+        }
+        updated = writeImageTag(
+          current.content,
+          target.artifactLocation,
+          request.version,
+        );
+      } catch (error) {
+        throw new ForwardedError(
+          `Cannot set the image tag in ${manifestRepo}:${file}`,
+          error,
+        );
+      }
+      try {
+        const { commitSha } = await this.manifests.commitFile(manifestRepo, {
+          branch: this.options.branch,
+          path: file,
+          content: updated,
+          expectedBlobSha: current.blobSha,
+          message: `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${request.reason}\nRequested-by: ${request.actor.entityRef}\n`,
+          author: { name: request.actor.name, email: request.actor.email },
+        });
+        return {
+          changed: true,
+          revision: commitSha,
+          detail: `manifest commit ${commitSha.slice(0, 7)} sets ${file} to ${
+            request.version
+          }`,
+        };
+      } catch (error) {
+        if (
+          error instanceof Error &&
+          error.name === 'ConflictError' &&
+          attempt === 0
+        ) {
+          continue;
+        }
+        if (error instanceof Error && error.name === 'ConflictError') {
+          throw new ConflictError(
+            `${manifestRepo}:${file} kept changing while ${request.environment} was being deployed; try again`,
+          );
+        }
+        throw error;
+      }
+    }
   }
 }

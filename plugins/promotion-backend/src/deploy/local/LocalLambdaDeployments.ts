@@ -2,7 +2,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '@backstage/errors';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
-import { Deployment, DeploymentTarget } from '../DeploymentTarget';
+import {
+  Deployment,
+  DeploymentRequest,
+  DeploymentResult,
+  DeploymentTarget,
+} from '../DeploymentTarget';
 
 const SERVICE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
@@ -70,5 +75,37 @@ export class LocalLambdaDeployments implements DeploymentTarget {
         return [environment, deployment];
       }),
     );
+  }
+
+  /** `sls deploy -s <environment> -p <sha>` on the embedded default: recorded, not run. */
+  async deploy(
+    target: PromotionTarget,
+    request: DeploymentRequest,
+  ): Promise<DeploymentResult> {
+    const service = target.serverlessService;
+    if (!service) {
+      throw new InputError('This entity has no Serverless service to deploy');
+    }
+    const command = `sls deploy -s ${request.environment} -p ${request.sha}`;
+    const last = (await this.history(service))
+      .filter(r => r.environment === request.environment)
+      .pop();
+    if (last && last.sha === request.sha && last.tag === request.tag) {
+      return {
+        changed: false,
+        detail: `${command} had already run (recorded ${last.deployedAt})`,
+      };
+    }
+    await this.record(service, {
+      environment: request.environment,
+      sha: request.sha,
+      tag: request.tag,
+      deployedAt: new Date().toISOString(),
+      deployedBy: request.actor.entityRef,
+    });
+    return {
+      changed: true,
+      detail: `${command} (recorded by the embedded default)`,
+    };
   }
 }

@@ -1,8 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { NotFoundError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
+import { checkTagName } from '@mainline/plugin-promotion-common';
+import { BareRepoBuilder } from '../../local/BareRepoBuilder';
 import { COMMIT_FORMAT, FIELD, GitRunner, RECORD } from '../../local/git';
 import {
+  FileChange,
+  NewTag,
   SourceCommit,
   SourceComparison,
   SourceControl,
@@ -241,5 +245,92 @@ export class LocalGitSourceControl implements SourceControl {
       { env: { GIT_LITERAL_PATHSPECS: '1' } },
     );
     return parseCommits(out)[0];
+  }
+
+  private async tagTarget(
+    git: GitRunner,
+    name: string,
+  ): Promise<string | undefined> {
+    const result = await git.run([
+      'rev-parse',
+      '--verify',
+      '--quiet',
+      '--end-of-options',
+      `refs/tags/${name}^{commit}`,
+    ]);
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  }
+
+  async createTag(repo: string, tag: NewTag): Promise<{ created: boolean }> {
+    const problem = checkTagName(tag.name);
+    if (problem) {
+      throw new InputError(`tag "${tag.name}": ${problem}`);
+    }
+    const git = this.git(repo);
+    const sha = await this.resolveCommit(repo, tag.sha);
+    if (!sha || sha !== tag.sha) {
+      throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
+    }
+    const settle = async (): Promise<{ created: boolean }> => {
+      const existing = await this.tagTarget(git, tag.name);
+      if (existing === sha) return { created: false };
+      throw new ConflictError(
+        `tag ${tag.name} already exists on ${existing?.slice(
+          0,
+          7,
+        )} in ${repo}; tags are never moved`,
+      );
+    };
+    if (await this.tagTarget(git, tag.name)) {
+      return settle();
+    }
+    const builder = await BareRepoBuilder.open(this.repoPath(repo));
+    try {
+      // update-ref with an all-zero old value: creation is atomic, an existing tag is never moved.
+      await builder.tag(
+        tag.name,
+        sha,
+        tag.annotated ? { ...tag.tagger, date: new Date() } : undefined,
+        tag.message,
+      );
+    } catch {
+      return settle();
+    }
+    return { created: true };
+  }
+
+  async commitFile(
+    repo: string,
+    change: FileChange,
+  ): Promise<{ commitSha: string }> {
+    this.git(repo);
+    const builder = await BareRepoBuilder.open(this.repoPath(repo));
+    const head = await builder.head(change.branch);
+    if (!head) {
+      throw new NotFoundError(`${repo} has no branch ${change.branch}`);
+    }
+    const current = await this.readFile(repo, head, change.path);
+    if (current?.blobSha !== change.expectedBlobSha) {
+      throw new ConflictError(
+        `${repo}:${change.path} changed since it was read`,
+      );
+    }
+    try {
+      const commitSha = await builder.commit({
+        branch: change.branch,
+        files: { [change.path]: change.content },
+        message: change.message,
+        author: { ...change.author, date: new Date() },
+        parents: [head],
+        expectedHead: head,
+      });
+      return { commitSha };
+    } catch (error) {
+      throw new ConflictError(
+        `${repo}:${change.branch} moved while ${
+          change.path
+        } was being written: ${(error as Error).message}`,
+      );
+    }
   }
 }

@@ -3,19 +3,28 @@ import {
   Progress,
   ResponseErrorPanel,
 } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { getCompoundEntityRef } from '@backstage/catalog-model';
+import { useEntity } from '@backstage/plugin-catalog-react';
 import List from '@material-ui/core/List';
 import ListItem from '@material-ui/core/ListItem';
 import ListItemText from '@material-ui/core/ListItemText';
-import { usePromotionOverview } from '../usePromotionOverview';
-import { triggerLabel } from '../triggerLabel';
+import useAsync from 'react-use/esm/useAsync';
+import { promotionApiRef } from '../../api';
+import { relativeTime } from '../format';
 
 /**
- * A compact view of the environments for the entity overview page.
+ * What runs in each environment, for the entity overview page.
  *
  * @public
  */
 export const EnvironmentsCard = () => {
-  const { value, loading, error } = usePromotionOverview();
+  const { entity } = useEntity();
+  const api = useApi(promotionApiRef);
+  const { value, loading, error } = useAsync(
+    () => api.getLineage(getCompoundEntityRef(entity), { limit: 20 }),
+    [api, entity],
+  );
   return (
     <InfoCard title="Environments">
       {loading && <Progress />}
@@ -25,8 +34,22 @@ export const EnvironmentsCard = () => {
           {value.environments.map(environment => (
             <ListItem key={environment.name}>
               <ListItemText
-                primary={environment.name}
-                secondary={triggerLabel(environment.trigger)}
+                primary={`${environment.name}: ${
+                  environment.current?.tag ??
+                  environment.current?.version ??
+                  'nothing deployed'
+                }`}
+                secondary={
+                  environment.current
+                    ? `${
+                        environment.current.sha?.slice(0, 7) ?? ''
+                      } · ${relativeTime(environment.current.deployedAt)}${
+                        environment.behindBy
+                          ? ` · ${environment.behindBy} behind`
+                          : ''
+                      }`
+                    : undefined
+                }
               />
             </ListItem>
           ))}

@@ -1,22 +1,197 @@
-import { screen } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { signalApiRef } from '@backstage/plugin-signals-react';
 import { Entity } from '@backstage/catalog-model';
 import { ResponseError } from '@backstage/errors';
-import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
+import {
+  Lineage,
+  LineageCommit,
+  Promotion,
+  PromotionPlan,
+} from '@mainline/plugin-promotion-common';
 import { PromotionApi, promotionApiRef } from '../../api';
 import { EnvironmentsContent } from './EnvironmentsContent';
 
 const entity: Entity = {
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Component',
-  metadata: { name: 'invoices', namespace: 'default' },
+  metadata: { name: 'checkout', namespace: 'default' },
   spec: {},
 };
 
+const hours = (n: number) => new Date(Date.now() - n * 3600_000).toISOString();
+const artifact = (sha: string, tags: string[] = []) => ({
+  kind: 'image' as const,
+  uri: `local/checkout:${sha.slice(0, 7)}@sha256:${'a'.repeat(64)}`,
+  digest: `sha256:${'a'.repeat(64)}`,
+  size: 33_000_000,
+  createdAt: hours(5),
+  tags: [sha.slice(0, 7), ...tags],
+});
+function commit(
+  sha: string,
+  message: string,
+  extra: Partial<LineageCommit> = {},
+): LineageCommit {
+  return {
+    sha,
+    shortSha: sha.slice(0, 7),
+    message,
+    author: { name: 'Ada Lovelace', email: 'ada@example.com' },
+    committedAt: hours(6),
+    pullRequest: null,
+    artifacts: [artifact(sha)],
+    tags: [],
+    environments: [],
+    yanked: null,
+    cherryPickOf: null,
+    ...extra,
+  };
+}
+
+const head = 'a'.repeat(40);
+const docs = 'b'.repeat(40);
+const yanked = 'c'.repeat(40);
+const released = 'd'.repeat(40);
+
+const lineage: Lineage = {
+  entityRef: 'component:default/checkout',
+  branch: 'main',
+  exception: false,
+  releaseBranches: [],
+  environments: [
+    {
+      name: 'stage',
+      trigger: { type: 'branch', branch: 'main' },
+      production: false,
+      policy: {},
+      behindBy: 0,
+      current: {
+        sha: head,
+        version: head.slice(0, 7),
+        tag: null,
+        artifact: artifact(head),
+        deployedAt: hours(2),
+        deployedBy: 'mainline-ci[bot]',
+        revision: null,
+      },
+    },
+    {
+      name: 'demo',
+      trigger: { type: 'tag', pattern: 'rc-*' },
+      production: false,
+      policy: {},
+      behindBy: 3,
+      current: {
+        sha: released,
+        version: 'rc-6',
+        tag: 'rc-6',
+        artifact: null,
+        deployedAt: hours(30),
+        deployedBy: 'Grace Hopper',
+        revision: null,
+      },
+    },
+    {
+      name: 'prod',
+      trigger: { type: 'tag', pattern: 'v*' },
+      production: true,
+      policy: { requireBeenIn: 'demo' },
+      behindBy: 0,
+      current: null,
+    },
+  ],
+  commits: [
+    commit(head, 'Emit a metric per abandoned cart', {
+      environments: ['stage'],
+      pullRequest: { number: 135, url: null },
+    }),
+    commit(docs, 'Describe on-call escalation', { artifacts: [] }),
+    commit(yanked, 'Batch PDF rendering', {
+      artifacts: [],
+      yanked: {
+        by: 'user:default/ada',
+        reason: 'fails in stage',
+        at: hours(3),
+      },
+    }),
+    commit(released, 'Reject empty carts', {
+      tags: ['rc-6'],
+      environments: ['demo'],
+    }),
+  ],
+};
+
+const plan = (tag: string, passed = true): PromotionPlan => ({
+  dryRun: true,
+  kind: 'promotion',
+  environment: 'demo',
+  sha: head,
+  tag,
+  version: tag,
+  checks: [
+    { name: 'on-main', passed: true, reason: `${head.slice(0, 7)} is on main` },
+    passed
+      ? { name: 'artifact', passed: true, reason: 'artifact local/checkout' }
+      : {
+          name: 'artifact',
+          passed: false,
+          reason: `${docs.slice(
+            0,
+            7,
+          )} has no artifact; the nearest ancestor with an artifact is ${released.slice(
+            0,
+            7,
+          )}, 2 commits back`,
+        },
+  ],
+  steps: [
+    { name: 'tag', status: 'planned', detail: `create tag ${tag}` },
+    { name: 'retag', status: 'planned', detail: 'add tag' },
+    { name: 'deploy', status: 'planned', detail: 'point demo' },
+  ],
+});
+
+function fakeApi(overrides: Partial<PromotionApi> = {}): PromotionApi {
+  const unused = async () => {
+    throw new Error('not used in this test');
+  };
+  return {
+    listEnvironments: unused,
+    getPromotionTarget: unused,
+    getLineage: async () => lineage,
+    compare: async () => ({
+      entityRef: lineage.entityRef,
+      from: { ref: 'demo', sha: released },
+      to: { ref: head, sha: head },
+      aheadBy: 1,
+      behindBy: 0,
+      commits: [lineage.commits[0]],
+    }),
+    planPromotion: async (_e, request) =>
+      plan(request.tag ?? 'rc-7', request.sha !== docs),
+    promote: unused,
+    listPromotions: async () => [],
+    getPromotion: unused,
+    retryPromotion: unused,
+    rollback: unused,
+    yank: unused,
+    listYanks: async () => [],
+    ...overrides,
+  };
+}
+
+const signals = { subscribe: () => ({ unsubscribe: () => {} }) };
+
 function render(api: PromotionApi) {
   return renderInTestApp(
-    <TestApiProvider apis={[[promotionApiRef, api]]}>
+    <TestApiProvider
+      apis={[
+        [promotionApiRef, api],
+        [signalApiRef, signals],
+      ]}
+    >
       <EntityProvider entity={entity}>
         <EnvironmentsContent />
       </EntityProvider>
@@ -25,58 +200,134 @@ function render(api: PromotionApi) {
 }
 
 describe('EnvironmentsContent', () => {
-  it('shows a lane per environment and where the service releases from', async () => {
-    const requested: string[] = [];
-    await render({
-      listEnvironments: async () => DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      getPromotionTarget: async ref => {
-        requested.push(`${ref.kind}:${ref.namespace}/${ref.name}`);
-        return {
-          entityRef: 'component:default/invoices',
-          sourceRepo: 'acme/invoices',
-          artifactKind: 'archive',
-          artifactLocation: 's3://acme-artifacts/invoices',
-          serverlessService: 'invoices',
-          versioning: 'calver',
-          releaseBranches: false,
-        };
-      },
-    });
-    expect(requested).toEqual(['Component:default/invoices']);
-    expect(await screen.findByText('stage')).toBeInTheDocument();
-    expect(screen.getByText('promoted from stage')).toBeInTheDocument();
+  it('shows each environment lane and the lineage of main', async () => {
+    await render(fakeApi());
+    const stage = await screen.findByTestId('lane-stage');
     expect(
-      screen.getByText('Deployed by tag v* on a main commit.'),
+      within(stage).getByText(head.slice(0, 7), { selector: 'p' }),
     ).toBeInTheDocument();
-    expect(screen.getByText('production')).toBeInTheDocument();
     expect(
-      screen.getByText('Serverless package in s3://acme-artifacts/invoices'),
+      within(stage).getByText(/by mainline-ci\[bot\]/),
     ).toBeInTheDocument();
-    expect(screen.getByText('calver')).toBeInTheDocument();
+    const demo = screen.getByTestId('lane-demo');
+    expect(within(demo).getByText('rc-6')).toBeInTheDocument();
+    expect(within(demo).getByText(/artifact missing/)).toBeInTheDocument();
+    expect(
+      within(demo).getByText(/3 commits behind stage/),
+    ).toBeInTheDocument();
+    expect(
+      within(screen.getByTestId('lane-prod')).getByText(
+        'Nothing deployed yet.',
+      ),
+    ).toBeInTheDocument();
+
+    expect(screen.getByText('none')).toBeInTheDocument();
+    expect(screen.getByText('yanked')).toBeInTheDocument();
+    expect(screen.getByText('PR #135')).toBeInTheDocument();
   });
 
-  it('shows the server error, naming the missing annotation', async () => {
+  it('promotes with the suggested tag after a dry run, showing the steps', async () => {
+    const promoted: Array<{ tag?: string; key: string }> = [];
+    const done: Promotion = {
+      id: '00000000-0000-0000-0000-000000000001',
+      kind: 'promotion',
+      status: 'succeeded',
+      environment: 'demo',
+      sha: head,
+      tag: 'rc-7',
+      version: 'rc-7',
+      requestedBy: 'user:default/guest',
+      error: null,
+      createdAt: hours(0),
+      updatedAt: hours(0),
+      steps: ['checks', 'tag', 'retag', 'deploy'].map(name => ({
+        name: name as 'tag',
+        status: 'succeeded' as const,
+        detail: `${name} done`,
+        startedAt: hours(0),
+        finishedAt: hours(0),
+      })),
+    };
+    await render(
+      fakeApi({
+        promote: async (_e, request, key) => {
+          promoted.push({ tag: request.tag, key });
+          return done;
+        },
+      }),
+    );
+    fireEvent.click(
+      await screen.findByRole('button', { name: 'Promote to demo' }),
+    );
+    await waitFor(() =>
+      expect(screen.getByLabelText('release tag')).toHaveValue('rc-7'),
+    );
+    expect(
+      await screen.findByText(/on-main: .* is on main/),
+    ).toBeInTheDocument();
+
+    fireEvent.change(screen.getByLabelText('release tag'), {
+      target: { value: 'v9' },
+    });
+    expect(await screen.findByText('must match rc-*')).toBeInTheDocument();
+    fireEvent.change(screen.getByLabelText('release tag'), {
+      target: { value: 'rc-8' },
+    });
+    await waitFor(() =>
+      expect(
+        screen.getByRole('button', { name: 'Promote to demo' }),
+      ).toBeEnabled(),
+    );
+    const dialog = screen.getByRole('dialog');
+    fireEvent.click(
+      within(dialog).getByRole('button', { name: 'Promote to demo' }),
+    );
+    expect(await screen.findByText('deploy: succeeded')).toBeInTheDocument();
+    expect(promoted).toHaveLength(1);
+    expect(promoted[0].tag).toBe('rc-8');
+    expect(promoted[0].key).toMatch(/^ui-/);
+  });
+
+  it('offers the nearest commit with an artifact when the chosen one has none', async () => {
+    await render(fakeApi());
+    const rows = await screen.findAllByRole('button', { name: 'Promote' });
+    fireEvent.click(rows[0]);
+    fireEvent.change(await screen.findByLabelText('commit'), {
+      target: { value: docs },
+    });
+    const instead = await screen.findByRole('button', {
+      name: `Promote ${released.slice(0, 7)} instead`,
+    });
+    fireEvent.click(instead);
+    expect(screen.getByLabelText('commit')).toHaveValue(released.slice(0, 7));
+  });
+
+  it('shows a server error with its message', async () => {
     const response = new Response(
       JSON.stringify({
         error: {
           name: 'NotFoundError',
           message:
-            'component:default/invoices is not set up for promotion: annotation mainline.dev/artifact-location missing',
+            'component:default/checkout is not set up for promotion: annotation mainline.dev/artifact-location missing',
         },
         response: { statusCode: 404 },
       }),
       { status: 404, headers: { 'content-type': 'application/json' } },
     );
     const error = await ResponseError.fromResponse(response);
-    await render({
-      listEnvironments: async () => [],
-      getPromotionTarget: async () => {
-        throw error;
-      },
-    });
-    const shown = await screen.findAllByText(
-      /annotation mainline.dev\/artifact-location missing/,
+    await render(
+      fakeApi({
+        getLineage: async () => {
+          throw error;
+        },
+      }),
     );
-    expect(shown[0]).toBeInTheDocument();
+    expect(
+      (
+        await screen.findAllByText(
+          /annotation mainline.dev\/artifact-location missing/,
+        )
+      )[0],
+    ).toBeInTheDocument();
   });
 });

@@ -1,77 +1,199 @@
+import { useEffect, useState } from 'react';
 import {
   Content,
-  InfoCard,
   Progress,
   ResponseErrorPanel,
-  StructuredMetadataTable,
+  WarningPanel,
 } from '@backstage/core-components';
-import Chip from '@material-ui/core/Chip';
-import Grid from '@material-ui/core/Grid';
+import { useApi } from '@backstage/core-plugin-api';
+import {
+  getCompoundEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
+import { useEntity } from '@backstage/plugin-catalog-react';
+import { useSignal } from '@backstage/plugin-signals-react';
+import Box from '@material-ui/core/Box';
+import Dialog from '@material-ui/core/Dialog';
+import DialogContent from '@material-ui/core/DialogContent';
+import DialogTitle from '@material-ui/core/DialogTitle';
+import MenuItem from '@material-ui/core/MenuItem';
+import TextField from '@material-ui/core/TextField';
 import Typography from '@material-ui/core/Typography';
-import { usePromotionOverview } from '../usePromotionOverview';
-import { triggerLabel } from '../triggerLabel';
+import {
+  EnvironmentState,
+  LineageCommit,
+} from '@mainline/plugin-promotion-common';
+import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import { promotionApiRef } from '../../api';
+import { EnvironmentLanes } from '../EnvironmentLanes';
+import { LineageTable } from '../LineageTable';
+import { PromoteDialog } from '../PromoteDialog';
+import { RollbackDialog } from '../RollbackDialog';
+import { YankDialog } from '../YankDialog';
+
+type OpenDialog =
+  | { type: 'promote'; environment: string; sha: string }
+  | { type: 'rollback'; environment: EnvironmentState }
+  | { type: 'yank'; commit: LineageCommit }
+  | { type: 'compare'; from: string; to: string };
+
+const CompareDialog = ({
+  from,
+  to,
+  onClose,
+}: {
+  from: string;
+  to: string;
+  onClose: () => void;
+}) => {
+  const { entity } = useEntity();
+  const api = useApi(promotionApiRef);
+  const comparison = useAsyncRetry(
+    () => api.compare(getCompoundEntityRef(entity), from, to),
+    [from, to],
+  );
+  return (
+    <Dialog open onClose={onClose} maxWidth="md" fullWidth>
+      <DialogTitle>
+        In {to}, not yet in {from}
+      </DialogTitle>
+      <DialogContent>
+        {comparison.loading && <Progress />}
+        {comparison.error && <ResponseErrorPanel error={comparison.error} />}
+        {comparison.value && (
+          <LineageTable
+            title={`${comparison.value.commits.length} commits`}
+            commits={comparison.value.commits}
+          />
+        )}
+      </DialogContent>
+    </Dialog>
+  );
+};
 
 /**
- * The Environments tab: one lane per environment in promotion order, and where this service's
- * source, artifacts and deployments live.
+ * The Environments tab: what runs in each environment and how it got there, with promote, roll
+ * back and yank at hand. Refreshes when a promotion of this entity happens anywhere (signals).
  *
  * @public
  */
 export const EnvironmentsContent = () => {
-  const { value, loading, error } = usePromotionOverview();
-  if (loading) {
-    return <Progress />;
-  }
-  if (error || !value) {
-    return <ResponseErrorPanel error={error ?? new Error('No data')} />;
-  }
-  const { environments, target } = value;
+  const { entity } = useEntity();
+  const api = useApi(promotionApiRef);
+  const ref = getCompoundEntityRef(entity);
+  const [branch, setBranch] = useState('main');
+  const [dialog, setDialog] = useState<OpenDialog>();
+  const lineage = useAsyncRetry(
+    () =>
+      api.getLineage(ref, {
+        limit: 100,
+        branch: branch === 'main' ? undefined : branch,
+      }),
+    [api, entity, branch],
+  );
+  const { lastSignal } = useSignal(`promotion:${stringifyEntityRef(entity)}`);
+  const { retry } = lineage;
+  useEffect(() => {
+    if (lastSignal) retry();
+  }, [lastSignal, retry]);
+
+  if (lineage.loading && !lineage.value) return <Progress />;
+  if (lineage.error) return <ResponseErrorPanel error={lineage.error} />;
+  const value = lineage.value!;
+  const close = (changed: boolean) => {
+    setDialog(undefined);
+    if (changed) retry();
+  };
+  const nextEnvironment = (sha: string) =>
+    value.environments.find(
+      e =>
+        e.trigger.type === 'tag' &&
+        !value.commits.find(c => c.sha === sha)?.environments.includes(e.name),
+    )?.name ?? value.environments[value.environments.length - 1].name;
+
   return (
     <Content>
-      <Grid container spacing={3}>
-        {environments.map((environment, index) => (
-          <Grid item xs={12} md={4} key={environment.name}>
-            <InfoCard
-              title={environment.name}
-              subheader={
-                index === 0
-                  ? 'first environment'
-                  : `promoted from ${environments[index - 1].name}`
-              }
-            >
-              <Typography variant="body2" component="p">
-                Deployed by {triggerLabel(environment.trigger)}.
-              </Typography>
-              {environment.production && (
-                <Chip size="small" label="production" color="secondary" />
-              )}
-            </InfoCard>
-          </Grid>
-        ))}
-        <Grid item xs={12}>
-          <InfoCard title="Release settings">
-            <StructuredMetadataTable
-              metadata={{
-                'Source repository': target.sourceRepo,
-                Artifact: `${
-                  target.artifactKind === 'image'
-                    ? 'container image'
-                    : 'Serverless package'
-                } in ${target.artifactLocation}`,
-                ...(target.manifestRepo
-                  ? {
-                      'Manifest repository': `${target.manifestRepo}: ${target.manifestPath}`,
-                    }
-                  : {}),
-                ...(target.serverlessService
-                  ? { 'Serverless service': target.serverlessService }
-                  : {}),
-                Versioning: target.versioning,
-              }}
-            />
-          </InfoCard>
-        </Grid>
-      </Grid>
+      <EnvironmentLanes
+        environments={value.environments}
+        onPromote={environment => {
+          const index = value.environments.indexOf(environment);
+          const source =
+            value.environments[index - 1]?.current?.sha ?? value.commits[0].sha;
+          setDialog({
+            type: 'promote',
+            environment: environment.name,
+            sha: source,
+          });
+        }}
+        onRollback={environment => setDialog({ type: 'rollback', environment })}
+        onCompare={(from, to) => setDialog({ type: 'compare', from, to })}
+      />
+      <Box mt={3} mb={1} display="flex" alignItems="center" style={{ gap: 16 }}>
+        <Typography variant="h6">Lineage</Typography>
+        {value.releaseBranches.length > 0 && (
+          <TextField
+            select
+            size="small"
+            label="Branch"
+            value={branch}
+            onChange={e => setBranch(e.target.value)}
+          >
+            <MenuItem value="main">main</MenuItem>
+            {value.releaseBranches.map(b => (
+              <MenuItem key={b.name} value={b.name}>
+                {b.name} (exception)
+              </MenuItem>
+            ))}
+          </TextField>
+        )}
+      </Box>
+      {value.exception && (
+        <WarningPanel
+          title={`${value.branch} is the discouraged release-branch flow`}
+        >
+          Fixes land on main first and are cherry-picked here; each commit below
+          links to the main commit it was picked from. Prefer promoting main.
+        </WarningPanel>
+      )}
+      <LineageTable
+        title={`${value.branch}: newest first`}
+        commits={value.commits}
+        onPromote={commit =>
+          setDialog({
+            type: 'promote',
+            environment: nextEnvironment(commit.sha),
+            sha: commit.sha,
+          })
+        }
+        onYank={commit => setDialog({ type: 'yank', commit })}
+      />
+      {dialog?.type === 'promote' && (
+        <PromoteDialog
+          entity={ref}
+          environments={value.environments}
+          initialEnvironment={dialog.environment}
+          initialSha={dialog.sha}
+          onClose={close}
+        />
+      )}
+      {dialog?.type === 'rollback' && (
+        <RollbackDialog
+          entity={ref}
+          environment={dialog.environment}
+          commits={value.commits}
+          onClose={close}
+        />
+      )}
+      {dialog?.type === 'yank' && (
+        <YankDialog entity={ref} commit={dialog.commit} onClose={close} />
+      )}
+      {dialog?.type === 'compare' && (
+        <CompareDialog
+          from={dialog.from}
+          to={dialog.to}
+          onClose={() => setDialog(undefined)}
+        />
+      )}
     </Content>
   );
 };

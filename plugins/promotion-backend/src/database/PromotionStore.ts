@@ -1,0 +1,344 @@
+import { ConflictError, NotFoundError } from '@backstage/errors';
+import { Knex } from 'knex';
+
+export type PromotionKind = 'promotion' | 'rollback';
+export type PromotionStatus = 'running' | 'succeeded' | 'failed';
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+export type StepName = 'checks' | 'tag' | 'retag' | 'deploy';
+
+export interface PromotionStep {
+  name: StepName;
+  status: StepStatus;
+  detail: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface PromotionRecord {
+  id: string;
+  entityRef: string;
+  kind: PromotionKind;
+  environment: string;
+  sha: string;
+  tag: string | null;
+  version: string;
+  status: PromotionStatus;
+  idempotencyKey: string | null;
+  requestHash: string;
+  requestedBy: string;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  steps: PromotionStep[];
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: 'promote' | 'rollback' | 'yank';
+  entityRef: string;
+  environment?: string;
+  sha?: string;
+  tag?: string;
+  outcome: 'succeeded' | 'failed' | 'refused';
+  detail?: string;
+  promotionId?: string;
+}
+
+const iso = (value: string | Date | null) =>
+  value ? new Date(value).toISOString() : null;
+
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return (
+    e?.code === '23505' || // PostgreSQL
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    /UNIQUE constraint failed|duplicate key/i.test(e?.message ?? '')
+  );
+}
+
+/**
+ * The promotions table family. Every state change is a row update, so a promotion's progress is
+ * never held only in memory: a crash or a failed step leaves exactly the steps that were done.
+ */
+export class PromotionStore {
+  constructor(
+    private readonly knex: Knex,
+    private readonly options: { staleLockMs: number } = {
+      staleLockMs: 10 * 60 * 1000,
+    },
+  ) {}
+
+  /**
+   * Inserts a new promotion with its planned steps. A second insert with the same idempotency
+   * key for the entity returns the existing promotion instead (`created: false`).
+   */
+  async create(
+    record: Omit<
+      PromotionRecord,
+      'createdAt' | 'updatedAt' | 'steps' | 'error' | 'status'
+    >,
+    steps: Array<{ name: StepName; status: StepStatus; detail: string | null }>,
+  ): Promise<{ promotion: PromotionRecord; created: boolean }> {
+    const now = new Date();
+    try {
+      await this.knex.transaction(async trx => {
+        await trx('promotion_promotions').insert({
+          id: record.id,
+          entity_ref: record.entityRef,
+          kind: record.kind,
+          environment: record.environment,
+          sha: record.sha,
+          tag: record.tag,
+          version: record.version,
+          status: 'running',
+          idempotency_key: record.idempotencyKey,
+          request_hash: record.requestHash,
+          requested_by: record.requestedBy,
+          error: null,
+          created_at: now,
+          updated_at: now,
+        });
+        await trx('promotion_steps').insert(
+          steps.map((step, position) => ({
+            promotion_id: record.id,
+            position,
+            name: step.name,
+            status: step.status,
+            detail: step.detail,
+            started_at: step.status === 'succeeded' ? now : null,
+            finished_at: step.status === 'succeeded' ? now : null,
+          })),
+        );
+      });
+    } catch (error) {
+      if (record.idempotencyKey && isUniqueViolation(error)) {
+        const existing = await this.findByIdempotencyKey(
+          record.entityRef,
+          record.idempotencyKey,
+        );
+        if (existing) return { promotion: existing, created: false };
+      }
+      throw error;
+    }
+    return {
+      promotion: (await this.get(record.entityRef, record.id))!,
+      created: true,
+    };
+  }
+
+  async findByIdempotencyKey(
+    entityRef: string,
+    key: string,
+  ): Promise<PromotionRecord | undefined> {
+    const row = await this.knex('promotion_promotions')
+      .where({ entity_ref: entityRef, idempotency_key: key })
+      .first();
+    return row ? this.withSteps(row) : undefined;
+  }
+
+  async get(
+    entityRef: string,
+    id: string,
+  ): Promise<PromotionRecord | undefined> {
+    const row = await this.knex('promotion_promotions')
+      .where({ entity_ref: entityRef, id })
+      .first();
+    return row ? this.withSteps(row) : undefined;
+  }
+
+  async list(
+    entityRef: string,
+    options: { limit: number },
+  ): Promise<PromotionRecord[]> {
+    const rows = await this.knex('promotion_promotions')
+      .where({ entity_ref: entityRef })
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(options.limit);
+    const steps = rows.length
+      ? await this.knex('promotion_steps')
+          .whereIn(
+            'promotion_id',
+            rows.map(r => r.id),
+          )
+          .orderBy('position')
+      : [];
+    return rows.map(row =>
+      this.toRecord(
+        row,
+        steps.filter(s => s.promotion_id === row.id),
+      ),
+    );
+  }
+
+  async setStep(
+    id: string,
+    name: StepName,
+    status: StepStatus,
+    detail: string | null,
+  ): Promise<void> {
+    const now = new Date();
+    await this.knex('promotion_steps')
+      .where({ promotion_id: id, name })
+      .update({
+        status,
+        detail,
+        ...(status === 'running' ? { started_at: now, finished_at: null } : {}),
+        ...(status === 'succeeded' || status === 'failed'
+          ? { finished_at: now }
+          : {}),
+      });
+    await this.knex('promotion_promotions')
+      .where({ id })
+      .update({ updated_at: now });
+  }
+
+  async setStatus(
+    id: string,
+    status: PromotionStatus,
+    error: string | null,
+  ): Promise<void> {
+    await this.knex('promotion_promotions')
+      .where({ id })
+      .update({ status, error, updated_at: new Date() });
+  }
+
+  /**
+   * Takes the environment's lock for a promotion. The primary key makes this atomic across
+   * replicas: of concurrent callers exactly one inserts. A lock left by a crashed replica is taken
+   * over once it is older than the stale limit.
+   */
+  async acquireLock(
+    entityRef: string,
+    environment: string,
+    promotionId: string,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.knex('promotion_locks').insert({
+          entity_ref: entityRef,
+          environment,
+          promotion_id: promotionId,
+          acquired_at: new Date(),
+        });
+        return;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
+      const holder = await this.knex('promotion_locks')
+        .where({ entity_ref: entityRef, environment })
+        .first();
+      if (!holder) continue;
+      if (holder.promotion_id === promotionId) return;
+      const age = Date.now() - new Date(holder.acquired_at).getTime();
+      if (age > this.options.staleLockMs) {
+        await this.knex('promotion_locks')
+          .where({
+            entity_ref: entityRef,
+            environment,
+            promotion_id: holder.promotion_id,
+          })
+          .delete();
+        continue;
+      }
+      throw new ConflictError(
+        `Another promotion of ${entityRef} to ${environment} is in progress (${
+          holder.promotion_id
+        }, started ${iso(holder.acquired_at)}); try again when it has finished`,
+      );
+    }
+    throw new ConflictError(
+      `Could not lock ${environment} of ${entityRef}; try again`,
+    );
+  }
+
+  async releaseLock(
+    entityRef: string,
+    environment: string,
+    promotionId: string,
+  ): Promise<void> {
+    await this.knex('promotion_locks')
+      .where({ entity_ref: entityRef, environment, promotion_id: promotionId })
+      .delete();
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.knex('promotion_audit').insert({
+      at: new Date(),
+      actor: entry.actor,
+      action: entry.action,
+      entity_ref: entry.entityRef,
+      environment: entry.environment ?? null,
+      sha: entry.sha ?? null,
+      tag: entry.tag ?? null,
+      outcome: entry.outcome,
+      detail: entry.detail ?? null,
+      promotion_id: entry.promotionId ?? null,
+    });
+  }
+
+  async auditTrail(
+    entityRef: string,
+    limit = 100,
+  ): Promise<Array<AuditEntry & { at: string }>> {
+    const rows = await this.knex('promotion_audit')
+      .where({ entity_ref: entityRef })
+      .orderBy('id', 'desc')
+      .limit(limit);
+    return rows.map(row => ({
+      at: iso(row.at)!,
+      actor: row.actor,
+      action: row.action,
+      entityRef: row.entity_ref,
+      environment: row.environment ?? undefined,
+      sha: row.sha ?? undefined,
+      tag: row.tag ?? undefined,
+      outcome: row.outcome,
+      detail: row.detail ?? undefined,
+      promotionId: row.promotion_id ?? undefined,
+    }));
+  }
+
+  async require(entityRef: string, id: string): Promise<PromotionRecord> {
+    const promotion = await this.get(entityRef, id);
+    if (!promotion)
+      throw new NotFoundError(`No promotion ${id} for ${entityRef}`);
+    return promotion;
+  }
+
+  private async withSteps(row: any): Promise<PromotionRecord> {
+    const steps = await this.knex('promotion_steps')
+      .where({ promotion_id: row.id })
+      .orderBy('position');
+    return this.toRecord(row, steps);
+  }
+
+  private toRecord(row: any, steps: any[]): PromotionRecord {
+    return {
+      id: row.id,
+      entityRef: row.entity_ref,
+      kind: row.kind,
+      environment: row.environment,
+      sha: row.sha,
+      tag: row.tag,
+      version: row.version,
+      status: row.status,
+      idempotencyKey: row.idempotency_key,
+      requestHash: row.request_hash,
+      requestedBy: row.requested_by,
+      error: row.error,
+      createdAt: iso(row.created_at)!,
+      updatedAt: iso(row.updated_at)!,
+      steps: steps.map(step => ({
+        name: step.name,
+        status: step.status,
+        detail: step.detail,
+        startedAt: iso(step.started_at),
+        finishedAt: iso(step.finished_at),
+      })),
+    };
+  }
+}

@@ -1,0 +1,1182 @@
+import crypto from 'node:crypto';
+import {
+  AuditorService,
+  LoggerService,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
+import {
+  ConflictError,
+  InputError,
+  NotAllowedError,
+  NotFoundError,
+  stringifyError,
+} from '@backstage/errors';
+import {
+  AuthorizeResult,
+  ResourcePermission,
+} from '@backstage/plugin-permission-common';
+import { NotificationService } from '@backstage/plugin-notifications-node';
+import { SignalsService } from '@backstage/plugin-signals-node';
+import {
+  EnvironmentDefinition,
+  checkTagName,
+  checkVersionTagIsNewer,
+  matchesTagPattern,
+  nextReleaseTag,
+  promotionPromotePermission,
+  promotionPromoteProductionPermission,
+  promotionRollbackPermission,
+  promotionYankPermission,
+} from '@mainline/plugin-promotion-common';
+import { AdapterResolver, PromotionAdapters } from '../adapters';
+import { Artifact, artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
+import {
+  PromotionKind,
+  PromotionRecord,
+  PromotionStore,
+  StepName,
+} from '../database/PromotionStore';
+import { Yank, YankStore } from '../database/YankStore';
+import { Deployment } from '../deploy/DeploymentTarget';
+import { LineageService } from '../lineage/LineageService';
+import { SourceRef } from '../source/SourceControl';
+import { EntityContext, PolicyCheck, WriteContext } from './types';
+
+export interface PromotionServiceOptions {
+  adapters: AdapterResolver;
+  store: PromotionStore;
+  yanks: YankStore;
+  lineage: LineageService;
+  environments: EnvironmentDefinition[];
+  mainBranch: string;
+  annotatedTags: boolean;
+  permissions: PermissionsService;
+  auditor: AuditorService;
+  notifications?: NotificationService;
+  signals?: SignalsService;
+  logger: LoggerService;
+}
+
+export interface PromoteRequest {
+  environment: string;
+  sha: string;
+  tag?: string;
+  dryRun?: boolean;
+  idempotencyKey?: string;
+}
+
+/** A dry run's answer: what would be done, and each check with its outcome. */
+export interface PromotionPlan {
+  dryRun: true;
+  kind: PromotionKind;
+  environment: string;
+  sha: string;
+  tag: string | null;
+  version: string;
+  checks: PolicyCheck[];
+  steps: Array<{ name: StepName; status: 'planned'; detail: string }>;
+}
+
+/** An error that refuses a write, with the check that produced it. */
+class Refusal {
+  constructor(readonly check: PolicyCheck, readonly error: Error) {}
+}
+
+/** What every check of a promotion needs, read once in parallel. */
+interface Facts {
+  adapters: PromotionAdapters;
+  sha: string;
+  tags: SourceRef[];
+  artifacts: Artifact[];
+  deployments: Record<string, Deployment | undefined>;
+  yank: Yank | undefined;
+  onMain: boolean;
+  releaseBranch: string | undefined;
+}
+
+const short = (sha: string) => sha.slice(0, 7);
+
+/**
+ * The write side: promotions by tag, rollbacks and yanks. Every rule is checked before the first
+ * side effect; every step is recorded before and after it runs, so a failure leaves the promotion
+ * `failed` at that step and a retry resumes there; one promotion per entity and environment runs
+ * at a time, guaranteed by a database lock that holds across replicas.
+ */
+export class PromotionService {
+  constructor(private readonly options: PromotionServiceOptions) {}
+
+  private environment(name: string): EnvironmentDefinition {
+    const environment = this.options.environments.find(e => e.name === name);
+    if (!environment) {
+      throw new InputError(
+        `environment "${name}" is not one of ${this.options.environments
+          .map(e => e.name)
+          .join(', ')}`,
+      );
+    }
+    return environment;
+  }
+
+  private async authorize(
+    permission: ResourcePermission,
+    entity: EntityContext,
+    ctx: WriteContext,
+    what: string,
+  ) {
+    const [decision] = await this.options.permissions.authorize(
+      [{ permission, resourceRef: entity.entityRef }],
+      { credentials: ctx.credentials },
+    );
+    if (decision.result !== AuthorizeResult.ALLOW) {
+      throw new NotAllowedError(
+        `${ctx.actor.entityRef} may not ${what} ${entity.entityRef} (permission ${permission.name})`,
+      );
+    }
+  }
+
+  /** Reads everything the rules look at, in one parallel round. */
+  private async facts(
+    entity: EntityContext,
+    requestedSha: string,
+  ): Promise<Facts> {
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const repo = entity.target.sourceRepo;
+    const sha = await adapters.source.resolveCommit(repo, requestedSha);
+    if (!sha || !sha.startsWith(requestedSha)) {
+      throw new NotFoundError(`sha ${requestedSha} is not a commit of ${repo}`);
+    }
+    const [tags, artifacts, deployments, yanks, onMain, releaseBranches] =
+      await Promise.all([
+        adapters.source.listTags(repo),
+        adapters.artifacts.listArtifacts(adapters.artifactLocation),
+        adapters.deployments.current(
+          entity.target,
+          this.options.environments.map(e => e.name),
+        ),
+        this.options.yanks.listForEntity(entity.entityRef),
+        adapters.source.isOnBranch(repo, sha, this.options.mainBranch),
+        entity.target.releaseBranches
+          ? adapters.source.listBranches(repo, { prefix: 'release/' })
+          : Promise.resolve([]),
+      ]);
+    let releaseBranch: string | undefined;
+    if (!onMain) {
+      for (const branch of releaseBranches) {
+        if (await adapters.source.isOnBranch(repo, sha, branch.name)) {
+          releaseBranch = branch.name;
+          break;
+        }
+      }
+    }
+    return {
+      adapters,
+      sha,
+      tags,
+      artifacts,
+      deployments,
+      yank: yanks.find(y => y.sha === sha),
+      onMain,
+      releaseBranch,
+    };
+  }
+
+  private runsIn(facts: Facts, environment: string, sha: string): boolean {
+    const deployment = facts.deployments[environment];
+    if (!deployment) return false;
+    if (deployment.sha) return deployment.sha === sha;
+    if (facts.tags.some(t => t.name === deployment.version && t.sha === sha))
+      return true;
+    return (
+      /^[0-9a-f]{7,40}$/.test(deployment.version) &&
+      sha.startsWith(deployment.version)
+    );
+  }
+
+  /** Where a commit is, for the "not on main" refusal. */
+  private async whereIs(entity: EntityContext, facts: Facts): Promise<string> {
+    const branches = await facts.adapters.source.listBranches(
+      entity.target.sourceRepo,
+    );
+    const containing: string[] = [];
+    for (const branch of branches) {
+      if (
+        await facts.adapters.source.isOnBranch(
+          entity.target.sourceRepo,
+          facts.sha,
+          branch.name,
+        )
+      ) {
+        containing.push(branch.name);
+      }
+    }
+    return containing.length
+      ? `it is on ${containing.join(', ')}`
+      : 'it is on no branch';
+  }
+
+  private async nearestBuiltAncestor(
+    entity: EntityContext,
+    facts: Facts,
+  ): Promise<string> {
+    const history = await facts.adapters.source.listCommits(
+      entity.target.sourceRepo,
+      {
+        ref: facts.sha,
+        limit: 100,
+      },
+    );
+    const index = history.findIndex(
+      (c, i) =>
+        i > 0 && facts.artifacts.some(a => artifactMatchesCommit(a, c.sha)),
+    );
+    return index > 0
+      ? `the nearest ancestor with an artifact is ${short(
+          history[index].sha,
+        )}, ${index} commit${index === 1 ? '' : 's'} back`
+      : 'no ancestor in the last 100 commits has an artifact';
+  }
+
+  /** The checks shared by promotions and rollbacks; the first failure is the refusal. */
+  private async commonChecks(
+    entity: EntityContext,
+    facts: Facts,
+    environment: EnvironmentDefinition,
+  ): Promise<Array<PolicyCheck | Refusal>> {
+    const checks: Array<PolicyCheck | Refusal> = [];
+    if (facts.onMain || facts.releaseBranch) {
+      checks.push({
+        name: 'on-main',
+        passed: true,
+        reason: facts.onMain
+          ? `${short(facts.sha)} is on ${this.options.mainBranch}`
+          : `${short(facts.sha)} is on ${
+              facts.releaseBranch
+            } (the release/* exception)`,
+      });
+    } else {
+      const reason = `${short(facts.sha)} is not on ${this.options.mainBranch}${
+        entity.target.releaseBranches ? ' or a release/* branch' : ''
+      }: ${await this.whereIs(entity, facts)}`;
+      checks.push(
+        new Refusal(
+          { name: 'on-main', passed: false, reason },
+          new ConflictError(reason),
+        ),
+      );
+    }
+    if (facts.yank) {
+      const reason = `${short(facts.sha)} was yanked by ${
+        facts.yank.yankedBy
+      } at ${facts.yank.yankedAt}: ${facts.yank.reason}`;
+      checks.push(
+        new Refusal(
+          { name: 'not-yanked', passed: false, reason },
+          new ConflictError(reason),
+        ),
+      );
+    } else {
+      checks.push({
+        name: 'not-yanked',
+        passed: true,
+        reason: `${short(facts.sha)} is not yanked`,
+      });
+    }
+    const artifact = facts.artifacts.find(a =>
+      artifactMatchesCommit(a, facts.sha),
+    );
+    if (artifact) {
+      checks.push({
+        name: 'artifact',
+        passed: true,
+        reason: `artifact ${artifact.uri}`,
+      });
+    } else if (!facts.yank) {
+      const reason = `${short(
+        facts.sha,
+      )} has no artifact (a docs-only commit, or its build was skipped); ${await this.nearestBuiltAncestor(
+        entity,
+        facts,
+      )}`;
+      checks.push(
+        new Refusal(
+          { name: 'artifact', passed: false, reason },
+          new ConflictError(reason),
+        ),
+      );
+    }
+    if (this.runsIn(facts, environment.name, facts.sha)) {
+      const reason = `${environment.name} already runs ${short(facts.sha)} (${
+        facts.deployments[environment.name]?.version
+      })`;
+      checks.push(
+        new Refusal(
+          { name: 'not-deployed', passed: false, reason },
+          new ConflictError(reason),
+        ),
+      );
+    } else {
+      checks.push({
+        name: 'not-deployed',
+        passed: true,
+        reason: `${environment.name} runs ${
+          facts.deployments[environment.name]?.version ?? 'nothing yet'
+        }`,
+      });
+    }
+    return checks;
+  }
+
+  private async promotionChecks(
+    entity: EntityContext,
+    facts: Facts,
+    environment: EnvironmentDefinition,
+    requestedTag: string | undefined,
+  ): Promise<{ checks: Array<PolicyCheck | Refusal>; tag: string }> {
+    if (environment.trigger.type !== 'tag') {
+      throw new InputError(
+        `${environment.name} is deployed by every merge to ${environment.trigger.branch}, not by a tag; use a rollback to re-point it`,
+      );
+    }
+    const pattern = environment.trigger.pattern;
+    const checks = await this.commonChecks(entity, facts, environment);
+    const scheme = entity.target.versioning;
+    const kind = pattern.startsWith('rc') ? 'rc' : 'version';
+    const tag =
+      requestedTag ??
+      nextReleaseTag(
+        facts.tags
+          .filter(t => matchesTagPattern(t.name, pattern))
+          .map(t => t.name),
+        kind,
+        scheme,
+      );
+    const nameProblem = checkTagName(tag);
+    if (nameProblem) {
+      throw new InputError(`tag "${tag}": ${nameProblem}`);
+    }
+    if (!matchesTagPattern(tag, pattern)) {
+      throw new InputError(
+        `tag "${tag}" does not match ${environment.name}'s pattern ${pattern}`,
+      );
+    }
+    const existing = facts.tags.find(t => t.name === tag);
+    if (existing) {
+      const reason = `tag ${tag} already exists on ${short(
+        existing.sha,
+      )}; tags are never moved`;
+      checks.push(
+        new Refusal(
+          { name: 'tag', passed: false, reason },
+          new ConflictError(reason),
+        ),
+      );
+    } else if (kind === 'version') {
+      const problem = checkVersionTagIsNewer(
+        tag,
+        facts.tags.map(t => t.name),
+        scheme,
+      );
+      checks.push(
+        problem
+          ? new Refusal(
+              { name: 'tag', passed: false, reason: problem },
+              new ConflictError(problem),
+            )
+          : {
+              name: 'tag',
+              passed: true,
+              reason: `${tag} is new and follows ${scheme}`,
+            },
+      );
+    } else {
+      checks.push({ name: 'tag', passed: true, reason: `${tag} is new` });
+    }
+    const requireBeenIn = environment.policy.requireBeenIn;
+    if (requireBeenIn) {
+      const earlier = this.environment(requireBeenIn);
+      const been =
+        this.runsIn(facts, earlier.name, facts.sha) ||
+        (earlier.trigger.type === 'tag' &&
+          facts.tags.some(
+            t =>
+              t.sha === facts.sha &&
+              matchesTagPattern(
+                t.name,
+                (earlier.trigger as { pattern: string }).pattern,
+              ),
+          )) ||
+        (earlier.trigger.type === 'branch' && facts.onMain);
+      const reason = been
+        ? `${short(facts.sha)} has been in ${earlier.name}`
+        : `policy: ${environment.name} takes only commits that have been in ${
+            earlier.name
+          }, and ${short(facts.sha)} has not`;
+      checks.push(
+        been
+          ? { name: 'policy', passed: true, reason }
+          : new Refusal(
+              { name: 'policy', passed: false, reason },
+              new ConflictError(reason),
+            ),
+      );
+    }
+    return { checks, tag };
+  }
+
+  private requestHash(kind: PromotionKind, body: object): string {
+    return crypto
+      .createHash('sha256')
+      .update(JSON.stringify({ kind, ...body }))
+      .digest('hex');
+  }
+
+  /** Promotes a commit's artifact to an environment by a release tag (or plans it, for a dry run). */
+  async promote(
+    entity: EntityContext,
+    request: PromoteRequest,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord | PromotionPlan> {
+    const environment = this.environment(request.environment);
+    await this.authorize(
+      environment.production
+        ? promotionPromoteProductionPermission
+        : promotionPromotePermission,
+      entity,
+      ctx,
+      `promote to ${environment.name}`,
+    );
+    if (request.tag !== undefined) {
+      // Malformed tags are refused before anything upstream is asked.
+      const problem = checkTagName(request.tag);
+      if (problem) throw new InputError(`tag "${request.tag}": ${problem}`);
+      if (
+        environment.trigger.type === 'tag' &&
+        !matchesTagPattern(request.tag, environment.trigger.pattern)
+      ) {
+        throw new InputError(
+          `tag "${request.tag}" does not match ${environment.name}'s pattern ${environment.trigger.pattern}`,
+        );
+      }
+    }
+    if (environment.trigger.type !== 'tag') {
+      throw new InputError(
+        `${environment.name} is deployed by every merge to ${environment.trigger.branch}, not by a tag; use a rollback to re-point it`,
+      );
+    }
+    const requestHash = this.requestHash('promotion', {
+      environment: request.environment,
+      sha: request.sha,
+      tag: request.tag ?? null,
+    });
+    if (request.dryRun) {
+      const facts = await this.facts(entity, request.sha);
+      const { checks, tag } = await this.promotionChecks(
+        entity,
+        facts,
+        environment,
+        request.tag,
+      );
+      return this.plan('promotion', environment.name, facts, tag, tag, checks);
+    }
+    if (request.idempotencyKey) {
+      const previous = await this.options.store.findByIdempotencyKey(
+        entity.entityRef,
+        request.idempotencyKey,
+      );
+      if (previous) return this.replay(entity, previous, requestHash, ctx);
+    }
+    const id = crypto.randomUUID();
+    await this.options.store.acquireLock(
+      entity.entityRef,
+      environment.name,
+      id,
+    );
+    let record: PromotionRecord | undefined;
+    try {
+      const facts = await this.facts(entity, request.sha);
+      const { checks, tag } = await this.promotionChecks(
+        entity,
+        facts,
+        environment,
+        request.tag,
+      );
+      await this.refuseOnFailure(
+        entity,
+        'promote',
+        environment.name,
+        facts.sha,
+        tag,
+        checks,
+        ctx,
+      );
+      const created = await this.options.store.create(
+        {
+          id,
+          entityRef: entity.entityRef,
+          kind: 'promotion',
+          environment: environment.name,
+          sha: facts.sha,
+          tag,
+          version: tag,
+          idempotencyKey: request.idempotencyKey ?? null,
+          requestHash,
+          requestedBy: ctx.actor.entityRef,
+        },
+        [
+          { name: 'checks', status: 'succeeded', detail: summarize(checks) },
+          {
+            name: 'tag',
+            status: 'pending',
+            detail: `create tag ${tag} on ${short(facts.sha)}`,
+          },
+          {
+            name: 'retag',
+            status: 'pending',
+            detail: `add ${tag} to the artifact of ${short(facts.sha)}`,
+          },
+          {
+            name: 'deploy',
+            status: 'pending',
+            detail: `point ${environment.name} at ${tag}`,
+          },
+        ],
+      );
+      if (!created.created) {
+        // A concurrent request with the same key won the insert.
+        await this.options.store.releaseLock(
+          entity.entityRef,
+          environment.name,
+          id,
+        );
+        return this.replay(entity, created.promotion, requestHash, ctx);
+      }
+      record = created.promotion;
+    } catch (error) {
+      await this.options.store.releaseLock(
+        entity.entityRef,
+        environment.name,
+        id,
+      );
+      throw error;
+    }
+    return this.execute(entity, record, ctx);
+  }
+
+  /** Re-points an environment at an earlier artifact that still exists. */
+  async rollback(
+    entity: EntityContext,
+    request: {
+      environment: string;
+      sha?: string;
+      tag?: string;
+      idempotencyKey?: string;
+    },
+    ctx: WriteContext,
+  ): Promise<PromotionRecord> {
+    const environment = this.environment(request.environment);
+    await this.authorize(
+      promotionRollbackPermission,
+      entity,
+      ctx,
+      `roll back ${environment.name} of`,
+    );
+    if (!request.sha === !request.tag) {
+      throw new InputError('give exactly one of sha and tag to roll back to');
+    }
+    const requestHash = this.requestHash('rollback', {
+      environment: request.environment,
+      sha: request.sha ?? null,
+      tag: request.tag ?? null,
+    });
+    if (request.idempotencyKey) {
+      const previous = await this.options.store.findByIdempotencyKey(
+        entity.entityRef,
+        request.idempotencyKey,
+      );
+      if (previous) return this.replay(entity, previous, requestHash, ctx);
+    }
+    const adapters = this.options.adapters.forTarget(entity.target);
+    let sha = request.sha;
+    if (request.tag) {
+      sha = await adapters.source.resolveCommit(
+        entity.target.sourceRepo,
+        request.tag,
+      );
+      if (!sha)
+        throw new NotFoundError(
+          `tag ${request.tag} does not exist in ${entity.target.sourceRepo}`,
+        );
+    }
+    const id = crypto.randomUUID();
+    await this.options.store.acquireLock(
+      entity.entityRef,
+      environment.name,
+      id,
+    );
+    let record: PromotionRecord;
+    try {
+      const facts = await this.facts(entity, sha!);
+      const checks = await this.commonChecks(entity, facts, environment);
+      let version = short(facts.sha);
+      if (environment.trigger.type === 'tag') {
+        const pattern = environment.trigger.pattern;
+        const tag =
+          request.tag && matchesTagPattern(request.tag, pattern)
+            ? request.tag
+            : facts.tags.find(
+                t => t.sha === facts.sha && matchesTagPattern(t.name, pattern),
+              )?.name;
+        if (tag) {
+          version = tag;
+          checks.push({
+            name: 'release-tag',
+            passed: true,
+            reason: `${short(facts.sha)} was released as ${tag}`,
+          });
+        } else {
+          const reason = `${short(
+            facts.sha,
+          )} has no ${pattern} tag, so it was never in ${
+            environment.name
+          }: promote it instead`;
+          checks.push(
+            new Refusal(
+              { name: 'release-tag', passed: false, reason },
+              new ConflictError(reason),
+            ),
+          );
+        }
+      }
+      await this.refuseOnFailure(
+        entity,
+        'rollback',
+        environment.name,
+        facts.sha,
+        version,
+        checks,
+        ctx,
+      );
+      const created = await this.options.store.create(
+        {
+          id,
+          entityRef: entity.entityRef,
+          kind: 'rollback',
+          environment: environment.name,
+          sha: facts.sha,
+          tag: version === short(facts.sha) ? null : version,
+          version,
+          idempotencyKey: request.idempotencyKey ?? null,
+          requestHash,
+          requestedBy: ctx.actor.entityRef,
+        },
+        [
+          { name: 'checks', status: 'succeeded', detail: summarize(checks) },
+          {
+            name: 'deploy',
+            status: 'pending',
+            detail: `point ${environment.name} back at ${version}`,
+          },
+        ],
+      );
+      if (!created.created) {
+        await this.options.store.releaseLock(
+          entity.entityRef,
+          environment.name,
+          id,
+        );
+        return this.replay(entity, created.promotion, requestHash, ctx);
+      }
+      record = created.promotion;
+    } catch (error) {
+      await this.options.store.releaseLock(
+        entity.entityRef,
+        environment.name,
+        id,
+      );
+      throw error;
+    }
+    return this.execute(entity, record, ctx);
+  }
+
+  /** Resumes a failed promotion from its failed step. */
+  async retry(
+    entity: EntityContext,
+    id: string,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord> {
+    const record = await this.options.store.require(entity.entityRef, id);
+    const environment = this.environment(record.environment);
+    let permission = environment.production
+      ? promotionPromoteProductionPermission
+      : promotionPromotePermission;
+    if (record.kind === 'rollback') permission = promotionRollbackPermission;
+    await this.authorize(permission, entity, ctx, `retry a promotion of`);
+    if (record.status === 'succeeded') return record;
+    if (record.status === 'running') {
+      throw new ConflictError(`Promotion ${id} is still running`);
+    }
+    await this.options.store.acquireLock(
+      entity.entityRef,
+      record.environment,
+      record.id,
+    );
+    try {
+      const yank = (
+        await this.options.yanks.listForEntity(entity.entityRef)
+      ).find(y => y.sha === record.sha);
+      if (yank) {
+        throw new ConflictError(
+          `${short(record.sha)} was yanked by ${yank.yankedBy} at ${
+            yank.yankedAt
+          } since this promotion failed: ${yank.reason}`,
+        );
+      }
+      await this.options.store.setStatus(record.id, 'running', null);
+    } catch (error) {
+      await this.options.store.releaseLock(
+        entity.entityRef,
+        record.environment,
+        record.id,
+      );
+      throw error;
+    }
+    return this.execute(entity, { ...record, status: 'running' }, ctx);
+  }
+
+  private async replay(
+    entity: EntityContext,
+    previous: PromotionRecord,
+    requestHash: string,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord> {
+    if (previous.requestHash !== requestHash) {
+      throw new ConflictError(
+        `Idempotency-Key ${previous.idempotencyKey} was already used for a different request (promotion ${previous.id})`,
+      );
+    }
+    if (previous.status === 'failed') {
+      return this.retry(entity, previous.id, ctx);
+    }
+    if (previous.status === 'running') {
+      throw new ConflictError(
+        `Promotion ${previous.id} with this Idempotency-Key is still running`,
+      );
+    }
+    return previous;
+  }
+
+  private plan(
+    kind: PromotionKind,
+    environment: string,
+    facts: Facts,
+    tag: string | null,
+    version: string,
+    checks: Array<PolicyCheck | Refusal>,
+  ): PromotionPlan {
+    const artifact = facts.artifacts.find(a =>
+      artifactMatchesCommit(a, facts.sha),
+    );
+    return {
+      dryRun: true,
+      kind,
+      environment,
+      sha: facts.sha,
+      tag,
+      version,
+      checks: checks.map(c => (c instanceof Refusal ? c.check : c)),
+      steps: [
+        ...(tag
+          ? [
+              {
+                name: 'tag' as const,
+                status: 'planned' as const,
+                detail: `create tag ${tag} on ${short(facts.sha)}`,
+              },
+            ]
+          : []),
+        ...(tag
+          ? [
+              {
+                name: 'retag' as const,
+                status: 'planned' as const,
+                detail: artifact
+                  ? `add ${tag} to ${artifact.uri} (digest ${artifact.digest} unchanged)`
+                  : 'no artifact to tag',
+              },
+            ]
+          : []),
+        {
+          name: 'deploy' as const,
+          status: 'planned' as const,
+          detail: `point ${environment} at ${version}`,
+        },
+      ],
+    };
+  }
+
+  private async refuseOnFailure(
+    entity: EntityContext,
+    action: 'promote' | 'rollback',
+    environment: string,
+    sha: string,
+    tag: string,
+    checks: Array<PolicyCheck | Refusal>,
+    ctx: WriteContext,
+  ) {
+    const refusal = checks.find((c): c is Refusal => c instanceof Refusal);
+    if (!refusal) return;
+    await this.options.store.audit({
+      actor: ctx.actor.entityRef,
+      action,
+      entityRef: entity.entityRef,
+      environment,
+      sha,
+      tag,
+      outcome: 'refused',
+      detail: refusal.check.reason,
+    });
+    if (refusal.check.name === 'artifact') {
+      await this.notify(entity, {
+        title: `Cannot ${action} ${entity.entityRef} to ${environment}: no artifact`,
+        description: refusal.check.reason,
+        severity: 'high',
+      });
+    }
+    throw refusal.error;
+  }
+
+  /** Runs the steps that are not done yet, recording each before and after. */
+  private async execute(
+    entity: EntityContext,
+    record: PromotionRecord,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord> {
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const action = record.kind === 'rollback' ? 'rollback' : 'promote';
+    const auditEvent = await this.options.auditor.createEvent({
+      eventId: action,
+      severityLevel: this.environment(record.environment).production
+        ? 'high'
+        : 'medium',
+      meta: {
+        entityRef: entity.entityRef,
+        environment: record.environment,
+        sha: record.sha,
+        version: record.version,
+        promotionId: record.id,
+      },
+    });
+    let failure: { step: StepName; error: Error } | undefined;
+    try {
+      for (const step of record.steps) {
+        if (step.status === 'succeeded') continue;
+        await this.options.store.setStep(
+          record.id,
+          step.name,
+          'running',
+          step.detail,
+        );
+        try {
+          const detail = await this.runStep(
+            step.name,
+            entity,
+            record,
+            adapters,
+            ctx,
+          );
+          await this.options.store.setStep(
+            record.id,
+            step.name,
+            'succeeded',
+            detail,
+          );
+        } catch (error) {
+          const message = stringifyError(error);
+          await this.options.store.setStep(
+            record.id,
+            step.name,
+            'failed',
+            message,
+          );
+          failure = { step: step.name, error: error as Error };
+          break;
+        }
+      }
+      await this.options.store.setStatus(
+        record.id,
+        failure ? 'failed' : 'succeeded',
+        failure ? `${failure.step}: ${stringifyError(failure.error)}` : null,
+      );
+    } finally {
+      await this.options.store.releaseLock(
+        entity.entityRef,
+        record.environment,
+        record.id,
+      );
+      await this.options.lineage.invalidate(entity.entityRef);
+    }
+    await this.options.store.audit({
+      actor: ctx.actor.entityRef,
+      action,
+      entityRef: entity.entityRef,
+      environment: record.environment,
+      sha: record.sha,
+      tag: record.tag ?? undefined,
+      outcome: failure ? 'failed' : 'succeeded',
+      detail: failure ? `${failure.step}: ${failure.error.message}` : undefined,
+      promotionId: record.id,
+    });
+    if (failure) {
+      await auditEvent.fail({
+        error: failure.error,
+        meta: { step: failure.step },
+      });
+    } else {
+      await auditEvent.success();
+    }
+    const verb = record.kind === 'rollback' ? 'Rolled back' : 'Promoted';
+    await this.notify(entity, {
+      title: failure
+        ? `${record.kind === 'rollback' ? 'Rollback' : 'Promotion'} of ${
+            entity.entityRef
+          } to ${record.environment} failed at ${failure.step}`
+        : `${verb} ${entity.entityRef}: ${record.environment} runs ${record.version}`,
+      description: failure
+        ? stringifyError(failure.error)
+        : `${short(record.sha)} by ${ctx.actor.name}`,
+      severity: failure ? 'high' : 'normal',
+    });
+    await this.signal(entity, record.environment);
+    return this.options.store.require(entity.entityRef, record.id);
+  }
+
+  private async runStep(
+    step: StepName,
+    entity: EntityContext,
+    record: PromotionRecord,
+    adapters: PromotionAdapters,
+    ctx: WriteContext,
+  ): Promise<string> {
+    const repo = entity.target.sourceRepo;
+    switch (step) {
+      case 'checks':
+        return 'passed';
+      case 'tag': {
+        const { created } = await adapters.source.createTag(repo, {
+          name: record.tag!,
+          sha: record.sha,
+          annotated: this.options.annotatedTags,
+          message: `Promote ${short(record.sha)} to ${
+            record.environment
+          }\n\nRequested-by: ${ctx.actor.entityRef}`,
+          tagger: { name: ctx.actor.name, email: ctx.actor.email },
+        });
+        return created
+          ? `created tag ${record.tag} on ${short(record.sha)}`
+          : `tag ${record.tag} was already on ${short(record.sha)}`;
+      }
+      case 'retag': {
+        const artifact = await adapters.artifacts.addTag(
+          adapters.artifactLocation,
+          record.sha,
+          record.tag!,
+        );
+        return `${artifact.uri} tagged ${record.tag}; digest ${artifact.digest} unchanged`;
+      }
+      case 'deploy': {
+        const result = await adapters.deployments.deploy(entity.target, {
+          environment: record.environment,
+          sha: record.sha,
+          version: record.version,
+          tag: record.tag ?? undefined,
+          actor: ctx.actor,
+          reason:
+            record.kind === 'rollback'
+              ? `Roll back ${record.environment} to ${record.version}`
+              : `Promote ${short(record.sha)} as ${record.version}`,
+        });
+        return result.detail;
+      }
+      default:
+        throw new Error(`unknown step ${step}`);
+    }
+  }
+
+  /** Deletes a commit's artifacts so it can never be promoted, and leaves a tombstone. */
+  async yank(
+    entity: EntityContext,
+    request: { sha: string; reason: string; force?: boolean },
+    ctx: WriteContext,
+  ): Promise<{
+    yank: Yank;
+    deleted: Artifact | null;
+    affectedEnvironments: string[];
+    created: boolean;
+  }> {
+    await this.authorize(
+      promotionYankPermission,
+      entity,
+      ctx,
+      'yank a commit of',
+    );
+    const reason = request.reason.trim();
+    if (reason.length < 3) {
+      throw new InputError(
+        'reason must say why the commit is yanked (at least 3 characters)',
+      );
+    }
+    const facts = await this.facts(entity, request.sha);
+    if (facts.yank) {
+      return {
+        yank: facts.yank,
+        deleted: null,
+        affectedEnvironments: [],
+        created: false,
+      };
+    }
+    const affected = this.options.environments
+      .map(e => e.name)
+      .filter(name => this.runsIn(facts, name, facts.sha));
+    if (affected.length > 0 && !request.force) {
+      const message = `${short(facts.sha)} runs in ${affected.join(
+        ', ',
+      )}; roll ${
+        affected.length > 1 ? 'them' : 'it'
+      } back first, or yank with force to delete the artifact anyway`;
+      await this.options.store.audit({
+        actor: ctx.actor.entityRef,
+        action: 'yank',
+        entityRef: entity.entityRef,
+        sha: facts.sha,
+        outcome: 'refused',
+        detail: message,
+      });
+      throw new ConflictError(message);
+    }
+    const auditEvent = await this.options.auditor.createEvent({
+      eventId: 'yank',
+      severityLevel: 'high',
+      meta: {
+        entityRef: entity.entityRef,
+        sha: facts.sha,
+        reason,
+        force: Boolean(request.force),
+      },
+    });
+    const yank: Yank = {
+      entityRef: entity.entityRef,
+      sha: facts.sha,
+      yankedBy: ctx.actor.entityRef,
+      reason,
+      yankedAt: new Date().toISOString(),
+    };
+    let deleted: Artifact | undefined;
+    try {
+      // The tombstone first: if the delete fails, the commit is already refused for promotion
+      // and a repeated yank finishes the delete.
+      await this.options.yanks.record(yank);
+      deleted = await facts.adapters.artifacts.deleteArtifact(
+        facts.adapters.artifactLocation,
+        facts.sha,
+      );
+    } catch (error) {
+      await auditEvent.fail({ error: error as Error });
+      await this.options.store.audit({
+        actor: ctx.actor.entityRef,
+        action: 'yank',
+        entityRef: entity.entityRef,
+        sha: facts.sha,
+        outcome: 'failed',
+        detail: stringifyError(error),
+      });
+      throw error;
+    } finally {
+      await this.options.lineage.invalidate(entity.entityRef);
+    }
+    await auditEvent.success();
+    await this.options.store.audit({
+      actor: ctx.actor.entityRef,
+      action: 'yank',
+      entityRef: entity.entityRef,
+      sha: facts.sha,
+      outcome: 'succeeded',
+      detail: `${reason}${deleted ? `; deleted ${deleted.uri}` : ''}${
+        affected.length
+          ? `; forced while running in ${affected.join(', ')}`
+          : ''
+      }`,
+    });
+    await this.notify(entity, {
+      title: `Yanked ${short(facts.sha)} of ${entity.entityRef}`,
+      description: `${reason} (by ${ctx.actor.name})${
+        affected.length
+          ? `. Still running in ${affected.join(', ')}: roll back.`
+          : ''
+      }`,
+      severity: affected.length ? 'critical' : 'high',
+    });
+    await this.signal(entity, undefined);
+    return {
+      yank,
+      deleted: deleted ?? null,
+      affectedEnvironments: affected,
+      created: true,
+    };
+  }
+
+  private async notify(
+    entity: EntityContext,
+    payload: {
+      title: string;
+      description: string;
+      severity: 'critical' | 'high' | 'normal';
+    },
+  ) {
+    if (!this.options.notifications || entity.owners.length === 0) return;
+    const [kind, rest] = entity.entityRef.split(':');
+    const [namespace, name] = rest.split('/');
+    try {
+      await this.options.notifications.send({
+        recipients: { type: 'entity', entityRef: entity.owners },
+        payload: {
+          ...payload,
+          topic: 'promotion',
+          link: `/catalog/${namespace}/${kind}/${name}/environments`,
+        },
+      });
+    } catch (error) {
+      // A notification that cannot be delivered must not undo or fail a release.
+      this.options.logger.warn(
+        `Could not notify owners of ${entity.entityRef}: ${stringifyError(
+          error,
+        )}`,
+      );
+    }
+  }
+
+  private async signal(entity: EntityContext, environment: string | undefined) {
+    try {
+      await this.options.signals?.publish({
+        recipients: { type: 'broadcast' },
+        channel: `promotion:${entity.entityRef}`,
+        message: {
+          entityRef: entity.entityRef,
+          environment: environment ?? null,
+        },
+      });
+    } catch (error) {
+      this.options.logger.warn(
+        `Could not signal open tabs of ${entity.entityRef}: ${stringifyError(
+          error,
+        )}`,
+      );
+    }
+  }
+}
+
+function summarize(checks: Array<PolicyCheck | Refusal>): string {
+  return checks
+    .map(c => (c instanceof Refusal ? c.check : c))
+    .map(c => `${c.name}: ${c.reason}`)
+    .join('; ');
+}

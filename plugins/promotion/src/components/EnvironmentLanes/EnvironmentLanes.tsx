@@ -1,0 +1,134 @@
+import { InfoCard, StatusOK, StatusWarning } from '@backstage/core-components';
+import Box from '@material-ui/core/Box';
+import Button from '@material-ui/core/Button';
+import Chip from '@material-ui/core/Chip';
+import Grid from '@material-ui/core/Grid';
+import Tooltip from '@material-ui/core/Tooltip';
+import Typography from '@material-ui/core/Typography';
+import { EnvironmentState } from '@mainline/plugin-promotion-common';
+import { bytes, relativeTime, shortDigest } from '../format';
+import { triggerLabel } from '../triggerLabel';
+
+export interface EnvironmentLanesProps {
+  environments: EnvironmentState[];
+  onPromote: (environment: EnvironmentState) => void;
+  onRollback: (environment: EnvironmentState) => void;
+  onCompare: (from: string, to: string) => void;
+}
+
+/** One lane per environment in promotion order: what runs there, since when, and what waits. */
+export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
+  const { environments, onPromote, onRollback, onCompare } = props;
+  return (
+    <Grid container spacing={2}>
+      {environments.map((environment, index) => {
+        const current = environment.current;
+        const previous = index > 0 ? environments[index - 1] : undefined;
+        return (
+          <Grid item xs={12} md={4} key={environment.name}>
+            <InfoCard
+              title={
+                <Box display="flex" alignItems="center" style={{ gap: 8 }}>
+                  <span>{environment.name}</span>
+                  {environment.production && (
+                    <Chip size="small" color="secondary" label="production" />
+                  )}
+                </Box>
+              }
+              subheader={`deployed by ${triggerLabel(environment.trigger)}`}
+            >
+              <Box data-testid={`lane-${environment.name}`}>
+                {current ? (
+                  <>
+                    <Typography variant="h5" component="p">
+                      {current.tag ?? current.version}
+                    </Typography>
+                    <Typography variant="body2" component="p">
+                      commit{' '}
+                      <code>{current.sha?.slice(0, 7) ?? 'unknown'}</code>
+                    </Typography>
+                    {current.artifact ? (
+                      <Tooltip title={current.artifact.digest}>
+                        <Typography
+                          variant="body2"
+                          component="p"
+                          color="textSecondary"
+                        >
+                          {current.artifact.uri.split('@')[0]} ·{' '}
+                          {shortDigest(current.artifact.digest)} ·{' '}
+                          {bytes(current.artifact.size)}
+                        </Typography>
+                      </Tooltip>
+                    ) : (
+                      <StatusWarning>
+                        artifact missing: {current.version} is not in the
+                        registry (yanked or expired)
+                      </StatusWarning>
+                    )}
+                    <Tooltip title={current.deployedAt}>
+                      <Typography
+                        variant="body2"
+                        component="p"
+                        color="textSecondary"
+                      >
+                        deployed {relativeTime(current.deployedAt)}
+                        {current.deployedBy ? ` by ${current.deployedBy}` : ''}
+                      </Typography>
+                    </Tooltip>
+                  </>
+                ) : (
+                  <Typography variant="body2">Nothing deployed yet.</Typography>
+                )}
+                <Box mt={1}>
+                  {environment.behindBy === 0 && (
+                    <StatusOK>
+                      up to date with {previous?.name ?? 'main'}
+                    </StatusOK>
+                  )}
+                  {environment.behindBy !== null &&
+                    environment.behindBy > 0 && (
+                      <StatusWarning>
+                        <Button
+                          size="small"
+                          variant="text"
+                          onClick={() =>
+                            onCompare(
+                              environment.name,
+                              previous?.name ?? 'main',
+                            )
+                          }
+                        >
+                          {environment.behindBy} commit
+                          {environment.behindBy === 1 ? '' : 's'} behind{' '}
+                          {previous?.name ?? 'main'}
+                        </Button>
+                      </StatusWarning>
+                    )}
+                </Box>
+                <Box mt={1} display="flex" style={{ gap: 8 }}>
+                  {environment.trigger.type === 'tag' && (
+                    <Button
+                      size="small"
+                      variant="contained"
+                      color="primary"
+                      onClick={() => onPromote(environment)}
+                    >
+                      Promote to {environment.name}
+                    </Button>
+                  )}
+                  <Button
+                    size="small"
+                    variant="outlined"
+                    onClick={() => onRollback(environment)}
+                  >
+                    Roll back
+                  </Button>
+                </Box>
+              </Box>
+            </InfoCard>
+          </Grid>
+        );
+      })}
+    </Grid>
+  );
+};

@@ -1,0 +1,1 @@
+export { EnvironmentLanes } from './EnvironmentLanes';

@@ -1,0 +1,144 @@
+import { Link, Table, TableColumn } from '@backstage/core-components';
+import Box from '@material-ui/core/Box';
+import Button from '@material-ui/core/Button';
+import Chip from '@material-ui/core/Chip';
+import Tooltip from '@material-ui/core/Tooltip';
+import Typography from '@material-ui/core/Typography';
+import { LineageCommit } from '@mainline/plugin-promotion-common';
+import { relativeTime, shortDigest } from '../format';
+
+export interface LineageTableProps {
+  title: string;
+  commits: LineageCommit[];
+  onYank?: (commit: LineageCommit) => void;
+  onPromote?: (commit: LineageCommit) => void;
+}
+
+/** The lineage of a branch: one row per commit, newest first. */
+export const LineageTable = ({
+  title,
+  commits,
+  onYank,
+  onPromote,
+}: LineageTableProps) => {
+  const columns: TableColumn<LineageCommit>[] = [
+    {
+      title: 'Commit',
+      field: 'message',
+      render: commit => (
+        <Box
+          style={commit.yanked ? { textDecoration: 'line-through' } : undefined}
+        >
+          <Typography variant="body2">
+            <code>{commit.shortSha}</code> {commit.message}
+          </Typography>
+          {commit.pullRequest &&
+            (commit.pullRequest.url ? (
+              <Link to={commit.pullRequest.url}>
+                #{commit.pullRequest.number}
+              </Link>
+            ) : (
+              <Typography variant="caption">
+                PR #{commit.pullRequest.number}
+              </Typography>
+            ))}
+          {commit.cherryPickOf && (
+            <Typography variant="caption" display="block">
+              cherry-picked from main {commit.cherryPickOf.slice(0, 7)}
+            </Typography>
+          )}
+        </Box>
+      ),
+    },
+    {
+      title: 'Author',
+      field: 'author.name',
+      render: commit => (
+        <Tooltip title={commit.committedAt}>
+          <span>
+            {commit.author.name}
+            <br />
+            <Typography variant="caption">
+              {relativeTime(commit.committedAt)}
+            </Typography>
+          </span>
+        </Tooltip>
+      ),
+    },
+    {
+      title: 'Artifact',
+      render: commit => {
+        if (commit.yanked) {
+          return (
+            <Tooltip
+              title={`${commit.yanked.reason} (${commit.yanked.by}, ${commit.yanked.at})`}
+            >
+              <Chip
+                size="small"
+                label="yanked"
+                style={{ background: '#b71c1c', color: 'white' }}
+              />
+            </Tooltip>
+          );
+        }
+        if (commit.artifacts.length === 0) {
+          return <Chip size="small" variant="outlined" label="none" />;
+        }
+        return commit.artifacts.map(artifact => (
+          <Tooltip
+            key={artifact.digest}
+            title={`${artifact.uri} ${artifact.digest}`}
+          >
+            <Chip
+              size="small"
+              color="primary"
+              label={`${artifact.kind} ${shortDigest(artifact.digest)}`}
+            />
+          </Tooltip>
+        ));
+      },
+    },
+    {
+      title: 'Tags',
+      render: commit =>
+        commit.tags.map(tag => <Chip key={tag} size="small" label={tag} />),
+    },
+    {
+      title: 'Runs in',
+      render: commit =>
+        commit.environments.map(name => (
+          <Chip key={name} size="small" color="secondary" label={name} />
+        )),
+    },
+    {
+      title: '',
+      render: commit =>
+        !commit.yanked && commit.artifacts.length > 0 ? (
+          <Box display="flex" style={{ gap: 4 }}>
+            {onPromote && (
+              <Button size="small" onClick={() => onPromote(commit)}>
+                Promote
+              </Button>
+            )}
+            {onYank && (
+              <Button
+                size="small"
+                color="secondary"
+                onClick={() => onYank(commit)}
+              >
+                Yank
+              </Button>
+            )}
+          </Box>
+        ) : null,
+    },
+  ];
+  return (
+    <Table<LineageCommit>
+      title={title}
+      options={{ paging: true, pageSize: 20, search: true, padding: 'dense' }}
+      columns={columns}
+      data={commits}
+    />
+  );
+};

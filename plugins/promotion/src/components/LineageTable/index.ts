@@ -1,0 +1,1 @@
+export { LineageTable } from './LineageTable';

@@ -1,0 +1,281 @@
+import { useEffect, useMemo, useState } from 'react';
+import {
+  ResponseErrorPanel,
+  StatusError,
+  StatusOK,
+} from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { CompoundEntityRef } from '@backstage/catalog-model';
+import Box from '@material-ui/core/Box';
+import Button from '@material-ui/core/Button';
+import Dialog from '@material-ui/core/Dialog';
+import DialogActions from '@material-ui/core/DialogActions';
+import DialogContent from '@material-ui/core/DialogContent';
+import DialogTitle from '@material-ui/core/DialogTitle';
+import MenuItem from '@material-ui/core/MenuItem';
+import TextField from '@material-ui/core/TextField';
+import Typography from '@material-ui/core/Typography';
+import {
+  Comparison,
+  EnvironmentState,
+  Promotion,
+  PromotionPlan,
+  checkTagName,
+  matchesTagPattern,
+} from '@mainline/plugin-promotion-common';
+import { promotionApiRef } from '../../api';
+import { newIdempotencyKey } from '../format';
+import { StepList } from '../StepList';
+
+export interface PromoteDialogProps {
+  entity: CompoundEntityRef;
+  environments: EnvironmentState[];
+  initialEnvironment: string;
+  initialSha: string;
+  onClose: (changed: boolean) => void;
+}
+
+/** The nearest commit that has an artifact, as the backend names it in a refusal. */
+export function nearestBuiltSha(
+  message: string | undefined,
+): string | undefined {
+  return (
+    message &&
+    /nearest ancestor with an artifact is ([0-9a-f]{7,40})/.exec(message)?.[1]
+  );
+}
+
+/**
+ * Promote a commit: target environment and commit preselected, the suggested tag editable and
+ * validated as it is typed, the commits being promoted, every check with its outcome from a dry
+ * run, then the promotion's steps as they complete.
+ */
+export const PromoteDialog = (props: PromoteDialogProps) => {
+  const { entity, environments, initialEnvironment, onClose } = props;
+  const api = useApi(promotionApiRef);
+  const tagEnvironments = environments.filter(e => e.trigger.type === 'tag');
+  const [environment, setEnvironment] = useState(initialEnvironment);
+  const [sha, setSha] = useState(props.initialSha);
+  const [tag, setTag] = useState('');
+  const [tagEdited, setTagEdited] = useState(false);
+  const [plan, setPlan] = useState<PromotionPlan>();
+  const [planError, setPlanError] = useState<Error>();
+  const [comparison, setComparison] = useState<Comparison>();
+  const [running, setRunning] = useState<Promotion>();
+  const [result, setResult] = useState<Promotion>();
+  const [submitError, setSubmitError] = useState<Error>();
+  const [submitting, setSubmitting] = useState(false);
+  // One key per intent: a double-click or a resubmit after a failure never promotes twice.
+  const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
+
+  const pattern =
+    environments.find(e => e.name === environment)?.trigger.pattern ?? '';
+  const tagProblem = tagEdited
+    ? checkTagName(tag) ??
+      (matchesTagPattern(tag, pattern) ? undefined : `must match ${pattern}`)
+    : undefined;
+
+  useEffect(() => {
+    if (tagProblem || !/^[0-9a-f]{7,40}$/.test(sha)) return undefined;
+    let cancelled = false;
+    const timer = setTimeout(() => {
+      Promise.all([
+        api.planPromotion(entity, {
+          environment,
+          sha,
+          tag: tagEdited ? tag : undefined,
+        }),
+        api.compare(entity, environment, sha).catch(() => undefined),
+      ]).then(
+        ([next, between]) => {
+          if (cancelled) return;
+          setPlan(next);
+          setPlanError(undefined);
+          setComparison(between);
+          if (!tagEdited && next.tag) setTag(next.tag);
+        },
+        error => {
+          if (cancelled) return;
+          setPlan(undefined);
+          setPlanError(error);
+        },
+      );
+    }, 300);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [api, entity, environment, sha, tag, tagEdited, tagProblem]);
+
+  const submit = async () => {
+    setSubmitting(true);
+    setSubmitError(undefined);
+    // The request runs to completion server-side; meanwhile show its steps as they are recorded.
+    const poll = setInterval(async () => {
+      const items = await api.listPromotions(entity).catch(() => []);
+      const live = items.find(
+        p =>
+          p.environment === environment &&
+          p.sha.startsWith(sha) &&
+          p.status === 'running',
+      );
+      if (live) setRunning(live);
+    }, 500);
+    try {
+      setResult(
+        await api.promote(
+          entity,
+          { environment, sha, tag: tagEdited ? tag : plan?.tag ?? undefined },
+          idempotencyKey,
+        ),
+      );
+    } catch (error) {
+      setSubmitError(error as Error);
+    } finally {
+      clearInterval(poll);
+      setSubmitting(false);
+    }
+  };
+
+  const failedChecks = plan?.checks.filter(c => !c.passed) ?? [];
+  const insteadSha =
+    nearestBuiltSha(submitError?.message) ??
+    nearestBuiltSha(planError?.message) ??
+    nearestBuiltSha(failedChecks.map(c => c.reason).join(' '));
+  const shown = result ?? running;
+
+  return (
+    <Dialog
+      open
+      onClose={() => onClose(Boolean(result))}
+      maxWidth="md"
+      fullWidth
+    >
+      <DialogTitle>Promote {entity.name}</DialogTitle>
+      <DialogContent>
+        <Box display="flex" style={{ gap: 16 }}>
+          <TextField
+            select
+            label="Environment"
+            value={environment}
+            onChange={e => {
+              setEnvironment(e.target.value);
+              setTagEdited(false);
+            }}
+            disabled={Boolean(shown)}
+          >
+            {tagEnvironments.map(e => (
+              <MenuItem key={e.name} value={e.name}>
+                {e.name}
+              </MenuItem>
+            ))}
+          </TextField>
+          <TextField
+            label="Commit"
+            value={sha}
+            onChange={e => setSha(e.target.value.trim())}
+            disabled={Boolean(shown)}
+            inputProps={{ 'aria-label': 'commit' }}
+          />
+          <TextField
+            label="Release tag"
+            value={tag}
+            error={Boolean(tagProblem)}
+            helperText={
+              tagProblem ?? (tagEdited ? '' : 'suggested by the rules')
+            }
+            onChange={e => {
+              setTag(e.target.value);
+              setTagEdited(true);
+            }}
+            disabled={Boolean(shown)}
+            inputProps={{ 'aria-label': 'release tag' }}
+          />
+        </Box>
+
+        {comparison && !shown && (
+          <Box mt={2}>
+            <Typography variant="subtitle2">
+              {comparison.commits.length} commit
+              {comparison.commits.length === 1 ? '' : 's'} reach {environment}{' '}
+              with this promotion
+            </Typography>
+            {comparison.commits.slice(0, 10).map(c => (
+              <Typography key={c.sha} variant="body2">
+                <code>{c.shortSha}</code> {c.message}
+              </Typography>
+            ))}
+          </Box>
+        )}
+
+        {plan && !shown && (
+          <Box mt={2} aria-label="checks">
+            <Typography variant="subtitle2">Checks</Typography>
+            {plan.checks.map(check =>
+              check.passed ? (
+                <StatusOK key={check.name}>
+                  {check.name}: {check.reason}
+                </StatusOK>
+              ) : (
+                <StatusError key={check.name}>
+                  {check.name}: {check.reason}
+                </StatusError>
+              ),
+            )}
+            <Typography variant="subtitle2">Plan (dry run)</Typography>
+            <StepList steps={plan.steps} />
+          </Box>
+        )}
+        {planError && !shown && <ResponseErrorPanel error={planError} />}
+        {shown && <StepList steps={shown.steps} />}
+        {result?.status === 'failed' && (
+          <Typography color="error">
+            Failed: {result.error}. Retry resumes from that step.
+          </Typography>
+        )}
+        {submitError && <ResponseErrorPanel error={submitError} />}
+        {insteadSha && !shown && (
+          <Button
+            variant="outlined"
+            onClick={() => {
+              setSha(insteadSha);
+              setSubmitError(undefined);
+            }}
+          >
+            Promote {insteadSha.slice(0, 7)} instead
+          </Button>
+        )}
+      </DialogContent>
+      <DialogActions>
+        <Button onClick={() => onClose(Boolean(result))}>
+          {result ? 'Close' : 'Cancel'}
+        </Button>
+        {result?.status === 'failed' && (
+          <Button
+            color="primary"
+            onClick={async () =>
+              setResult(await api.retryPromotion(entity, result.id))
+            }
+          >
+            Retry
+          </Button>
+        )}
+        {!result && (
+          <Button
+            color="primary"
+            variant="contained"
+            disabled={
+              submitting ||
+              !plan ||
+              failedChecks.length > 0 ||
+              Boolean(tagProblem)
+            }
+            onClick={submit}
+          >
+            Promote to {environment}
+          </Button>
+        )}
+      </DialogActions>
+    </Dialog>
+  );
+};

@@ -1,0 +1,1 @@
+export { PromoteDialog, nearestBuiltSha } from './PromoteDialog';

@@ -1,0 +1,1 @@
+export { RollbackDialog, rollbackCandidates } from './RollbackDialog';

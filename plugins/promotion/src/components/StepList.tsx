@@ -1,0 +1,46 @@
+import {
+  StatusError,
+  StatusOK,
+  StatusPending,
+  StatusRunning,
+} from '@backstage/core-components';
+import List from '@material-ui/core/List';
+import ListItem from '@material-ui/core/ListItem';
+import ListItemText from '@material-ui/core/ListItemText';
+
+const STATUS = {
+  pending: StatusPending,
+  running: StatusRunning,
+  succeeded: StatusOK,
+  failed: StatusError,
+  planned: StatusPending,
+} as const;
+
+/** The steps of a promotion (or its plan), each with its state and what it did. */
+export const StepList = ({
+  steps,
+}: {
+  steps: Array<{
+    name: string;
+    detail: string | null;
+    status: keyof typeof STATUS;
+  }>;
+}) => (
+  <List dense aria-label="promotion steps">
+    {steps.map(step => {
+      const Icon = STATUS[step.status];
+      return (
+        <ListItem key={step.name} data-testid={`step-${step.name}`}>
+          <ListItemText
+            primary={
+              <Icon>
+                {step.name}: {step.status}
+              </Icon>
+            }
+            secondary={step.detail}
+          />
+        </ListItem>
+      );
+    })}
+  </List>
+);

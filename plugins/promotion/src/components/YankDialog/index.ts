@@ -1,0 +1,1 @@
+export { YankDialog } from './YankDialog';
