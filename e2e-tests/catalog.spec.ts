@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test';
 
-test('a guest signs in, finds the demo services and opens their Environments tab', async ({
+test('a guest signs in, finds the demo services and promotes stage to demo from the Environments tab', async ({
   page,
 }) => {
   await page.goto('/');
@@ -26,12 +26,20 @@ test('a guest signs in, finds the demo services and opens their Environments tab
   await expect(page).toHaveURL(
     /\/catalog\/default\/component\/checkout\/environments/,
   );
-  for (const environment of ['stage', 'demo', 'prod']) {
-    await expect(
-      page.getByText(environment, { exact: true }).first(),
-    ).toBeVisible();
-  }
-  await expect(page.getByText('mainline-demo/checkout')).toBeVisible();
+  const demoLane = page.getByTestId('lane-demo');
+  await expect(demoLane.getByText('rc-6')).toBeVisible();
+  await expect(page.getByTestId('lane-prod').getByText('v1.1.1')).toBeVisible();
+  await expect(page.getByText('yanked').first()).toBeVisible();
+
+  await demoLane.getByRole('button', { name: 'Promote to demo' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByLabel('release tag')).toHaveValue('rc-7');
+  await expect(dialog.getByText(/on-main: .* is on main/)).toBeVisible();
+  await dialog.getByRole('button', { name: 'Promote to demo' }).click();
+  await expect(dialog.getByText('deploy: succeeded')).toBeVisible();
+  await dialog.getByRole('button', { name: 'Close' }).click();
+
+  await expect(demoLane.getByText('rc-7')).toBeVisible();
 });
 
 test('a component outside the workflow has no Environments tab', async ({
