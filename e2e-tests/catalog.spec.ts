@@ -40,7 +40,45 @@ test('a guest signs in, finds the demo services and promotes stage to demo from 
   await dialog.getByRole('button', { name: 'Close' }).click();
 
   await expect(demoLane.getByText('rc-7')).toBeVisible();
+
+  // A docs-only commit has no artifact: the dialog names the nearest commit that has one.
+  const docsRow = page
+    .getByRole('row')
+    .filter({ hasText: 'Describe on-call escalation' });
+  const docsSha = (await docsRow.locator('code').first().textContent())!.trim();
+  await page
+    .getByTestId('lane-prod')
+    .getByRole('button', { name: 'Promote to prod' })
+    .click();
+  await dialog.getByLabel('commit').fill(docsSha);
+  await expect(
+    dialog.getByText(
+      /has no artifact.*nearest ancestor with an artifact is [0-9a-f]{7}/,
+    ),
+  ).toBeVisible();
+  await expect(
+    dialog.getByRole('button', { name: /^Promote [0-9a-f]{7} instead$/ }),
+  ).toBeVisible();
 });
+
+for (const theme of ['light', 'dark']) {
+  test(`screenshot of the Environments tab in the ${theme} theme`, async ({
+    page,
+  }) => {
+    await page.addInitScript(
+      t => window.localStorage.setItem('theme', t),
+      theme,
+    );
+    await page.goto('/');
+    await page.getByRole('button', { name: 'Enter' }).click();
+    await page.goto('/catalog/default/component/invoices/environments');
+    await expect(page.getByTestId('lane-prod')).toBeVisible();
+    await page.screenshot({
+      path: `e2e-test-results/screenshots/environments-${theme}.png`,
+      fullPage: true,
+    });
+  });
+}
 
 test('a component outside the workflow has no Environments tab', async ({
   page,

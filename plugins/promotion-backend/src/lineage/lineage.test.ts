@@ -9,44 +9,21 @@ import {
 } from '@backstage/backend-test-utils';
 import { actionsRegistryServiceMock } from '@backstage/backend-test-utils/alpha';
 import {
-  CacheService,
   coreServices,
   createServiceFactory,
 } from '@backstage/backend-plugin-api';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
-import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { parseAllDocuments } from 'yaml';
 import { promotionPlugin } from '../plugin';
 import { Lineage } from './types';
+import { demoEntities, memoryCache } from '../testUtils';
 
 jest.setTimeout(60_000);
 
-// The demo catalog as shipped, so the test also proves its annotations match the demo data.
-const demoEntities = parseAllDocuments(
-  fs.readFileSync(
-    path.resolve(__dirname, '../../../../catalog/storefront.yaml'),
-    'utf8',
-  ),
-).map(doc => doc.toJS() as Entity);
+const entities = demoEntities();
 
 const api = '/api/promotion/v1/entities/component/default';
-
-function memoryCache(): CacheService {
-  const store = new Map<string, unknown>();
-  const cache: CacheService = {
-    get: async key => store.get(key) as any,
-    set: async (key, value) => {
-      store.set(key, value);
-    },
-    delete: async key => {
-      store.delete(key);
-    },
-    withOptions: () => cache,
-  };
-  return cache;
-}
 
 describe.each(
   TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] }).eachSupportedId(),
@@ -63,7 +40,7 @@ describe.each(
     ({ server } = await startTestBackend({
       features: [
         promotionPlugin,
-        catalogServiceMock.factory({ entities: demoEntities }),
+        catalogServiceMock.factory({ entities }),
         mockServices.database.factory({ knex }),
         // Each backend its own cache: the default memory store is shared within a process.
         createServiceFactory({

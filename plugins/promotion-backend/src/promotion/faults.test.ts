@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { CacheService } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
   DEFAULT_ENVIRONMENTS,
@@ -16,6 +15,7 @@ import { generateDemoData } from '../demo/generateDemoData';
 import { LineageService } from '../lineage/LineageService';
 import { PromotionService } from './PromotionService';
 import { EntityContext } from './types';
+import { memoryCache } from '../testUtils';
 
 jest.setTimeout(120_000);
 
@@ -59,21 +59,6 @@ function faulty(
       };
     },
   };
-}
-
-function memoryCache(): CacheService {
-  const store = new Map<string, unknown>();
-  const cache: CacheService = {
-    get: async key => store.get(key) as any,
-    set: async (key, value) => {
-      store.set(key, value);
-    },
-    delete: async key => {
-      store.delete(key);
-    },
-    withOptions: () => cache,
-  };
-  return cache;
 }
 
 const entity: EntityContext = {

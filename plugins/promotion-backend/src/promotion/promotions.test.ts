@@ -7,11 +7,9 @@ import {
   TestDatabases,
 } from '@backstage/backend-test-utils';
 import {
-  CacheService,
   coreServices,
   createServiceFactory,
 } from '@backstage/backend-plugin-api';
-import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   NotificationSendOptions,
@@ -21,37 +19,17 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { Knex } from 'knex';
 import request from 'supertest';
-import { parseAllDocuments } from 'yaml';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { Lineage } from '../lineage/types';
 import { promotionPlugin } from '../plugin';
 import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
+import { demoEntities, memoryCache } from '../testUtils';
 
 jest.setTimeout(120_000);
 
-const demoEntities = parseAllDocuments(
-  fs.readFileSync(
-    path.resolve(__dirname, '../../../../catalog/storefront.yaml'),
-    'utf8',
-  ),
-).map(doc => doc.toJS() as Entity);
+const entities = demoEntities();
 
 const api = '/api/promotion/v1/entities/component/default';
-
-function memoryCache(): CacheService {
-  const store = new Map<string, unknown>();
-  const cache: CacheService = {
-    get: async key => store.get(key) as any,
-    set: async (key, value) => {
-      store.set(key, value);
-    },
-    delete: async key => {
-      store.delete(key);
-    },
-    withOptions: () => cache,
-  };
-  return cache;
-}
 
 async function startBackend(options: {
   knex: Knex;
@@ -62,7 +40,7 @@ async function startBackend(options: {
   const { server } = await startTestBackend({
     features: [
       promotionPlugin,
-      catalogServiceMock.factory({ entities: demoEntities }),
+      catalogServiceMock.factory({ entities }),
       mockServices.database.factory({ knex: options.knex }),
       mockServices.permissions.factory({
         result: options.permission ?? AuthorizeResult.ALLOW,

@@ -7,18 +7,29 @@ import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { EnvironmentState } from '@mainline/plugin-promotion-common';
 import { bytes, relativeTime, shortDigest } from '../format';
+import { GuardedButton } from '../GuardedButton';
 import { triggerLabel } from '../triggerLabel';
+import { WriteAllowance } from '../useWritePermissions';
 
 export interface EnvironmentLanesProps {
   environments: EnvironmentState[];
   onPromote: (environment: EnvironmentState) => void;
   onRollback: (environment: EnvironmentState) => void;
   onCompare: (from: string, to: string) => void;
+  permissions: {
+    promote: (production: boolean) => WriteAllowance;
+    rollback: WriteAllowance;
+  };
+}
+
+/** Full shas (recorded Serverless deploys) are shown short, as everywhere else. */
+function displayVersion(version: string): string {
+  return /^[0-9a-f]{40}$/.test(version) ? version.slice(0, 7) : version;
 }
 
 /** One lane per environment in promotion order: what runs there, since when, and what waits. */
 export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
-  const { environments, onPromote, onRollback, onCompare } = props;
+  const { environments, onPromote, onRollback, onCompare, permissions } = props;
   return (
     <Grid container spacing={2}>
       {environments.map((environment, index) => {
@@ -41,7 +52,7 @@ export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
                 {current ? (
                   <>
                     <Typography variant="h5" component="p">
-                      {current.tag ?? current.version}
+                      {current.tag ?? displayVersion(current.version)}
                     </Typography>
                     <Typography variant="body2" component="p">
                       commit{' '}
@@ -107,22 +118,24 @@ export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
                 </Box>
                 <Box mt={1} display="flex" style={{ gap: 8 }}>
                   {environment.trigger.type === 'tag' && (
-                    <Button
+                    <GuardedButton
+                      allowance={permissions.promote(environment.production)}
                       size="small"
                       variant="contained"
                       color="primary"
                       onClick={() => onPromote(environment)}
                     >
                       Promote to {environment.name}
-                    </Button>
+                    </GuardedButton>
                   )}
-                  <Button
+                  <GuardedButton
+                    allowance={permissions.rollback}
                     size="small"
                     variant="outlined"
                     onClick={() => onRollback(environment)}
                   >
                     Roll back
-                  </Button>
+                  </GuardedButton>
                 </Box>
               </Box>
             </InfoCard>

@@ -1,5 +1,11 @@
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
-import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
+import {
+  MockPermissionApi,
+  renderInTestApp,
+  TestApiProvider,
+} from '@backstage/test-utils';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { signalApiRef } from '@backstage/plugin-signals-react';
 import { Entity } from '@backstage/catalog-model';
@@ -182,17 +188,33 @@ function fakeApi(overrides: Partial<PromotionApi> = {}): PromotionApi {
   };
 }
 
+jest.setTimeout(30_000);
+
+let rendered = 0;
 const signals = { subscribe: () => ({ unsubscribe: () => {} }) };
 
-function render(api: PromotionApi) {
+function render(
+  api: PromotionApi,
+  decide: (name: string) => AuthorizeResult.ALLOW | AuthorizeResult.DENY = () =>
+    AuthorizeResult.ALLOW,
+) {
+  const permissions = new MockPermissionApi(request =>
+    decide(request.permission.name),
+  );
+  // Permission decisions are cached per entity across renders: each test gets its own entity.
+  const subject = {
+    ...entity,
+    metadata: { ...entity.metadata, name: `checkout-${++rendered}` },
+  };
   return renderInTestApp(
     <TestApiProvider
       apis={[
         [promotionApiRef, api],
         [signalApiRef, signals],
+        [permissionApiRef, permissions],
       ]}
     >
-      <EntityProvider entity={entity}>
+      <EntityProvider entity={subject}>
         <EnvironmentsContent />
       </EntityProvider>
     </TestApiProvider>,
@@ -291,6 +313,7 @@ describe('EnvironmentsContent', () => {
   it('offers the nearest commit with an artifact when the chosen one has none', async () => {
     await render(fakeApi());
     const rows = await screen.findAllByRole('button', { name: 'Promote' });
+    await waitFor(() => expect(rows[0]).toBeEnabled());
     fireEvent.click(rows[0]);
     fireEvent.change(await screen.findByLabelText('commit'), {
       target: { value: docs },
@@ -300,6 +323,62 @@ describe('EnvironmentsContent', () => {
     });
     fireEvent.click(instead);
     expect(screen.getByLabelText('commit')).toHaveValue(released.slice(0, 7));
+  });
+
+  it('disables what the user may not do, saying why', async () => {
+    await render(fakeApi(), name =>
+      name === 'promotion.promote.production' || name === 'promotion.yank'
+        ? AuthorizeResult.DENY
+        : AuthorizeResult.ALLOW,
+    );
+    const prod = await screen.findByTestId('lane-prod');
+    await waitFor(() =>
+      expect(
+        within(prod).getByRole('button', { name: 'Promote to prod' }),
+      ).toBeDisabled(),
+    );
+    expect(
+      within(screen.getByTestId('lane-demo')).getByRole('button', {
+        name: 'Promote to demo',
+      }),
+    ).toBeEnabled();
+    expect(screen.getAllByRole('button', { name: 'Yank' })[0]).toBeDisabled();
+    fireEvent.mouseOver(
+      within(prod).getByRole('button', { name: 'Promote to prod' })
+        .parentElement!,
+    );
+    expect(
+      await screen.findByText(
+        'You do not have the promotion.promote.production permission for this entity',
+      ),
+    ).toBeInTheDocument();
+  });
+
+  it('explains how to annotate an entity that is not set up for promotion', async () => {
+    const response = new Response(
+      JSON.stringify({
+        error: {
+          name: 'NotFoundError',
+          message:
+            'component:default/checkout is not set up for promotion: annotation mainline.dev/artifact-location missing: the image repository or package bucket',
+        },
+        response: { statusCode: 404 },
+      }),
+      { status: 404, headers: { 'content-type': 'application/json' } },
+    );
+    const error = await ResponseError.fromResponse(response);
+    await render(
+      fakeApi({
+        getLineage: async () => {
+          throw error;
+        },
+      }),
+    );
+    expect(await screen.findByRole('alert')).toHaveTextContent(/annotation/i);
+    expect(
+      screen.getAllByText(/mainline.dev\/artifact-location/).length,
+    ).toBeGreaterThan(0);
+    expect(screen.queryByTestId('lane-stage')).not.toBeInTheDocument();
   });
 
   it('shows a server error with its message', async () => {

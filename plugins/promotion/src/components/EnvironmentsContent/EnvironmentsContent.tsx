@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import {
   Content,
   Progress,
@@ -10,7 +10,10 @@ import {
   getCompoundEntityRef,
   stringifyEntityRef,
 } from '@backstage/catalog-model';
-import { useEntity } from '@backstage/plugin-catalog-react';
+import {
+  MissingAnnotationEmptyState,
+  useEntity,
+} from '@backstage/plugin-catalog-react';
 import { useSignal } from '@backstage/plugin-signals-react';
 import Box from '@material-ui/core/Box';
 import Dialog from '@material-ui/core/Dialog';
@@ -30,6 +33,9 @@ import { LineageTable } from '../LineageTable';
 import { PromoteDialog } from '../PromoteDialog';
 import { RollbackDialog } from '../RollbackDialog';
 import { YankDialog } from '../YankDialog';
+import { useWritePermissions } from '../useWritePermissions';
+
+const POLL_MS = 30_000;
 
 type OpenDialog =
   | { type: 'promote'; environment: string; sha: string }
@@ -80,7 +86,8 @@ const CompareDialog = ({
 export const EnvironmentsContent = () => {
   const { entity } = useEntity();
   const api = useApi(promotionApiRef);
-  const ref = getCompoundEntityRef(entity);
+  // One object per entity: dialogs re-plan when it changes, not on every render.
+  const ref = useMemo(() => getCompoundEntityRef(entity), [entity]);
   const [branch, setBranch] = useState('main');
   const [dialog, setDialog] = useState<OpenDialog>();
   const lineage = useAsyncRetry(
@@ -91,14 +98,36 @@ export const EnvironmentsContent = () => {
       }),
     [api, entity, branch],
   );
-  const { lastSignal } = useSignal(`promotion:${stringifyEntityRef(entity)}`);
+  const { lastSignal, isSignalsAvailable } = useSignal(
+    `promotion:${stringifyEntityRef(entity)}`,
+  );
   const { retry } = lineage;
+  const permissions = useWritePermissions();
   useEffect(() => {
     if (lastSignal) retry();
   }, [lastSignal, retry]);
+  // Without signals (e.g. no signals backend), poll so that other people's promotions still show.
+  useEffect(() => {
+    if (isSignalsAvailable) return undefined;
+    const timer = setInterval(retry, POLL_MS);
+    return () => clearInterval(timer);
+  }, [isSignalsAvailable, retry]);
 
   if (lineage.loading && !lineage.value) return <Progress />;
-  if (lineage.error) return <ResponseErrorPanel error={lineage.error} />;
+  if (lineage.error) {
+    const missing = /annotation ([\w./-]+) (missing|")/.exec(
+      lineage.error.message,
+    );
+    if (lineage.error.name === 'NotFoundError' && missing) {
+      return (
+        <Content>
+          <MissingAnnotationEmptyState annotation={missing[1]} />
+          <Typography variant="body2">{lineage.error.message}</Typography>
+        </Content>
+      );
+    }
+    return <ResponseErrorPanel error={lineage.error} />;
+  }
   const value = lineage.value!;
   const close = (changed: boolean) => {
     setDialog(undefined);
@@ -115,6 +144,7 @@ export const EnvironmentsContent = () => {
     <Content>
       <EnvironmentLanes
         environments={value.environments}
+        permissions={permissions}
         onPromote={environment => {
           const index = value.environments.indexOf(environment);
           const source =
@@ -157,6 +187,10 @@ export const EnvironmentsContent = () => {
       )}
       <LineageTable
         title={`${value.branch}: newest first`}
+        permissions={{
+          promote: permissions.promote(false),
+          yank: permissions.yank,
+        }}
         commits={value.commits}
         onPromote={commit =>
           setDialog({

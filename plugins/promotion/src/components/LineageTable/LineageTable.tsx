@@ -1,17 +1,20 @@
 import { Link, Table, TableColumn } from '@backstage/core-components';
 import Box from '@material-ui/core/Box';
-import Button from '@material-ui/core/Button';
 import Chip from '@material-ui/core/Chip';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { LineageCommit } from '@mainline/plugin-promotion-common';
 import { relativeTime, shortDigest } from '../format';
+import { GuardedButton } from '../GuardedButton';
+import { WriteAllowance } from '../useWritePermissions';
 
 export interface LineageTableProps {
   title: string;
   commits: LineageCommit[];
   onYank?: (commit: LineageCommit) => void;
   onPromote?: (commit: LineageCommit) => void;
+  /** Whether the user may promote (to some environment) and yank; all allowed when absent. */
+  permissions?: { promote: WriteAllowance; yank: WriteAllowance };
 }
 
 /** The lineage of a branch: one row per commit, newest first. */
@@ -20,6 +23,7 @@ export const LineageTable = ({
   commits,
   onYank,
   onPromote,
+  permissions = { promote: { allowed: true }, yank: { allowed: true } },
 }: LineageTableProps) => {
   const columns: TableColumn<LineageCommit>[] = [
     {
@@ -114,20 +118,25 @@ export const LineageTable = ({
       title: '',
       render: commit =>
         !commit.yanked && commit.artifacts.length > 0 ? (
-          <Box display="flex" style={{ gap: 4 }}>
+          <Box display="flex" style={{ gap: 4, whiteSpace: 'nowrap' }}>
             {onPromote && (
-              <Button size="small" onClick={() => onPromote(commit)}>
+              <GuardedButton
+                allowance={permissions.promote}
+                size="small"
+                onClick={() => onPromote(commit)}
+              >
                 Promote
-              </Button>
+              </GuardedButton>
             )}
             {onYank && (
-              <Button
+              <GuardedButton
+                allowance={permissions.yank}
                 size="small"
                 color="secondary"
                 onClick={() => onYank(commit)}
               >
                 Yank
-              </Button>
+              </GuardedButton>
             )}
           </Box>
         ) : null,
