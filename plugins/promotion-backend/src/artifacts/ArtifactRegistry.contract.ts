@@ -372,4 +372,88 @@ export function runArtifactRegistryContract(
       });
     });
   });
+
+  describe(`ArtifactRegistry contract, writes: ${adapterName}`, () => {
+    const fixture = ARTIFACT_REGISTRY_FIXTURE;
+    const [oldest, retagged] = fixture.images;
+    const [olderPackage] = fixture.archives;
+    let registry: ArtifactRegistry;
+    let imageLocation: ArtifactLocation;
+    let archiveLocation: ArtifactLocation;
+
+    beforeEach(async () => {
+      ({ registry, imageLocation, archiveLocation } = await setup(fixture));
+    }, 30_000);
+
+    it('adds a release tag to an image without changing its digest', async () => {
+      const before = await registry.getArtifact(imageLocation, oldest.sha);
+      const after = await registry.addTag(imageLocation, oldest.sha, 'rc-7');
+      expect(after.digest).toBe(before!.digest);
+      expect(after.tags).toEqual(expect.arrayContaining([oldest.tag, 'rc-7']));
+      expect(
+        (await registry.getArtifact(imageLocation, oldest.sha))?.tags,
+      ).toContain('rc-7');
+      // Adding it again is what a retried promotion does.
+      await expect(
+        registry.addTag(imageLocation, oldest.sha, 'rc-7'),
+      ).resolves.toMatchObject({
+        digest: before!.digest,
+      });
+    });
+
+    it('refuses a release tag that already names another artifact, and a missing artifact', async () => {
+      await expect(
+        registry.addTag(imageLocation, oldest.sha, 'rc-1'),
+      ).rejects.toMatchObject({
+        name: 'ConflictError',
+      });
+      expect(
+        (await registry.getArtifact(imageLocation, retagged.sha))?.tags,
+      ).toContain('rc-1');
+      await expect(
+        registry.addTag(
+          imageLocation,
+          'ffffffffffffffffffffffffffffffffffffffff',
+          'rc-8',
+        ),
+      ).rejects.toMatchObject({ name: 'NotFoundError' });
+    });
+
+    it('records a release tag for a package', async () => {
+      const tagged = await registry.addTag(
+        archiveLocation,
+        olderPackage.sha,
+        'v2024.4.0',
+      );
+      expect(tagged.tags).toEqual(['v2024.4.0']);
+      expect(
+        (await registry.getArtifact(archiveLocation, olderPackage.sha))?.tags,
+      ).toEqual(['v2024.4.0']);
+    });
+
+    it('yanks: deletes every tag of an image and every object of a package', async () => {
+      const image = await registry.deleteArtifact(imageLocation, retagged.sha);
+      expect(image?.tags).toEqual(
+        expect.arrayContaining([retagged.tag, 'rc-1']),
+      );
+      expect(
+        await registry.getArtifact(imageLocation, retagged.sha),
+      ).toBeUndefined();
+      expect(
+        (await registry.listArtifacts(imageLocation)).map(a => a.commit),
+      ).not.toContain(retagged.tag);
+      expect(
+        await registry.deleteArtifact(imageLocation, retagged.sha),
+      ).toBeUndefined();
+
+      const pkg = await registry.deleteArtifact(
+        archiveLocation,
+        olderPackage.sha,
+      );
+      expect(pkg?.commit).toBe(olderPackage.sha);
+      expect(
+        await registry.getArtifact(archiveLocation, olderPackage.sha),
+      ).toBeUndefined();
+    });
+  });
 }

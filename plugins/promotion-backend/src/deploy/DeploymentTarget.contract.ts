@@ -153,4 +153,51 @@ export function runDeploymentTargetContract(
       }
     });
   });
+
+  describe(`DeploymentTarget contract, writes: ${adapterName}`, () => {
+    let target: DeploymentTarget;
+    let promotionTarget: PromotionTarget;
+    const request = {
+      environment: 'demo',
+      sha: '0123456789abcdef0123456789abcdef01234567',
+      version: 'rc-4',
+      tag: 'rc-4',
+      actor: {
+        entityRef: 'user:default/ada',
+        name: 'Ada Lovelace',
+        email: 'ada@example.com',
+      },
+      reason: 'Promote 0123456 as rc-4',
+    };
+
+    beforeEach(async () => {
+      ({ target, promotionTarget } = await setup(DEPLOYMENT_TARGET_FIXTURE));
+    }, 30_000);
+
+    it('points an environment at a new version, visible through current()', async () => {
+      const started = Date.now();
+      const result = await target.deploy(promotionTarget, request);
+      expect(result.changed).toBe(true);
+      expect(result.detail).toContain('rc-4');
+      const { demo, stage } = await target.current(promotionTarget, [
+        'demo',
+        'stage',
+      ]);
+      expect(demo?.version).toBe('rc-4');
+      expect(Date.parse(demo!.deployedAt)).toBeGreaterThanOrEqual(
+        Math.floor(started / 1000) * 1000,
+      );
+      expect(demo?.deployedBy).toMatch(/Ada Lovelace|user:default\/ada/);
+      // Other environments are untouched.
+      expect(stage?.version).toBe(DEPLOYMENT_TARGET_FIXTURE.deploys[2].version);
+    });
+
+    it('changes nothing when the environment already runs the version (a retried deploy)', async () => {
+      await target.deploy(promotionTarget, request);
+      const before = await target.current(promotionTarget, ['demo']);
+      const again = await target.deploy(promotionTarget, request);
+      expect(again.changed).toBe(false);
+      expect(await target.current(promotionTarget, ['demo'])).toEqual(before);
+    });
+  });
 }

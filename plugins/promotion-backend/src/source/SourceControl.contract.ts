@@ -669,4 +669,155 @@ export function runSourceControlContract(
       });
     });
   });
+
+  describe(`SourceControl contract, writes: ${adapterName}`, () => {
+    let root: string;
+    let fixture: SourceControlFixture;
+    let source: SourceControl;
+    const repo = SOURCE_FIXTURE_REPO;
+    const tagger = { name: 'Ada Lovelace', email: 'ada@example.com' };
+
+    beforeEach(async () => {
+      root = await fs.mkdtemp(
+        path.join(os.tmpdir(), 'source-contract-writes-'),
+      );
+      fixture = await buildSourceControlFixture(root);
+      source = await setup({ root });
+    }, 30_000);
+
+    afterEach(async () => {
+      await fs.rm(root, { recursive: true, force: true });
+    });
+
+    const tagsNamed = async (name: string) =>
+      (await source.listTags(repo)).filter(t => t.name === name);
+
+    it('creates lightweight and annotated tags that peel to the commit', async () => {
+      const sha = fixture.commits.metrics.sha;
+      for (const [name, annotated] of [
+        ['rc-2', false],
+        ['v1.1.0', true],
+      ] as const) {
+        await expect(
+          source.createTag(repo, {
+            name,
+            sha,
+            annotated,
+            message: `Release ${name}`,
+            tagger,
+          }),
+        ).resolves.toEqual({ created: true });
+        expect(await tagsNamed(name)).toEqual([{ name, sha }]);
+        expect(await source.resolveCommit(repo, name)).toBe(sha);
+      }
+    });
+
+    it('never moves a tag: same commit is a no-op, another commit a ConflictError', async () => {
+      const sha = fixture.commits.metrics.sha;
+      const other = fixture.commits.refactor.sha;
+      const tag = { name: 'rc-9', sha, annotated: true, message: 'rc', tagger };
+      await source.createTag(repo, tag);
+      await expect(source.createTag(repo, tag)).resolves.toEqual({
+        created: false,
+      });
+      await expect(
+        source.createTag(repo, { ...tag, sha: other }),
+      ).rejects.toMatchObject({
+        name: 'ConflictError',
+      });
+      expect(await tagsNamed('rc-9')).toEqual([{ name: 'rc-9', sha }]);
+      await expect(
+        source.createTag(repo, { ...tag, name: 'rc-1', sha: other }),
+      ).rejects.toMatchObject({ name: 'ConflictError' });
+    });
+
+    it('refuses a tag name git would refuse', async () => {
+      await expect(
+        source.createTag(repo, {
+          name: 'rc 1..x',
+          sha: fixture.commits.metrics.sha,
+          annotated: false,
+          message: '',
+          tagger,
+        }),
+      ).rejects.toMatchObject({ name: 'InputError' });
+    });
+
+    it('lets exactly one of concurrent creators of one tag on different commits win', async () => {
+      const shas = [fixture.commits.metrics.sha, fixture.commits.refactor.sha];
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          source.createTag(repo, {
+            name: 'rc-race',
+            sha: shas[i % 2],
+            annotated: i % 3 === 0,
+            message: 'race',
+            tagger,
+          }),
+        ),
+      );
+      const [winner] = await tagsNamed('rc-race');
+      expect(shas).toContain(winner.sha);
+      const outcomes = results.map((result, i) => ({
+        wins: shas[i % 2] === winner.sha,
+        outcome:
+          result.status === 'fulfilled'
+            ? 'fulfilled'
+            : (result.reason as Error).name,
+      }));
+      expect(outcomes.filter(o => o.wins).map(o => o.outcome)).toEqual(
+        Array(5).fill('fulfilled'),
+      );
+      expect(outcomes.filter(o => !o.wins).map(o => o.outcome)).toEqual(
+        Array(5).fill('ConflictError'),
+      );
+      const created = results.filter(
+        r =>
+          r.status === 'fulfilled' && (r.value as { created: boolean }).created,
+      );
+      expect(created).toHaveLength(1);
+    });
+
+    it('commits a file change with optimistic concurrency', async () => {
+      const file = 'deploy/stage.yaml';
+      const first = await source.commitFile(repo, {
+        branch: 'main',
+        path: file,
+        content: 'tag: a\n',
+        expectedBlobSha: undefined,
+        message: 'stage: a',
+        author: tagger,
+      });
+      const read = await source.readFile(repo, 'main', file);
+      expect(read?.content).toBe('tag: a\n');
+      expect(
+        (await source.listCommits(repo, { ref: 'main', limit: 1 }))[0].sha,
+      ).toBe(first.commitSha);
+
+      const second = await source.commitFile(repo, {
+        branch: 'main',
+        path: file,
+        content: 'tag: b\n',
+        expectedBlobSha: read!.blobSha,
+        message: 'stage: b',
+        author: tagger,
+      });
+      await expect(
+        source.commitFile(repo, {
+          branch: 'main',
+          path: file,
+          content: 'tag: c\n',
+          expectedBlobSha: read!.blobSha,
+          message: 'stage: c (stale)',
+          author: tagger,
+        }),
+      ).rejects.toMatchObject({ name: 'ConflictError' });
+      expect((await source.readFile(repo, 'main', file))?.content).toBe(
+        'tag: b\n',
+      );
+      expect(
+        (await source.listCommits(repo, { ref: 'main', limit: 1 }))[0].sha,
+      ).toBe(second.commitSha);
+    });
+  });
 }

@@ -105,7 +105,7 @@ export class LocalLambdaDeployments implements DeploymentTarget {
     });
     return {
       changed: true,
-      detail: `${command} (recorded by the embedded default)`,
+      detail: `${command} for ${request.version} (recorded by the embedded default)`,
     };
   }
 }
