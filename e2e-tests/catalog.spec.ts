@@ -1,10 +1,18 @@
-import { expect, test } from '@playwright/test';
+import { expect, Page, test } from '@playwright/test';
+
+/** Guest sign-in, finished: the session exists before any navigation reloads the page. */
+async function signIn(page: Page) {
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Enter' }).click();
+  await expect(
+    page.getByRole('link', { name: 'Catalog', exact: true }).first(),
+  ).toBeVisible();
+}
 
 test('a guest signs in, finds the demo services and promotes stage to demo from the Environments tab', async ({
   page,
 }) => {
-  await page.goto('/');
-  await page.getByRole('button', { name: 'Enter' }).click();
+  await signIn(page);
 
   await page
     .getByRole('link', { name: 'Catalog', exact: true })
@@ -69,8 +77,7 @@ for (const theme of ['light', 'dark']) {
       t => window.localStorage.setItem('theme', t),
       theme,
     );
-    await page.goto('/');
-    await page.getByRole('button', { name: 'Enter' }).click();
+    await signIn(page);
     await page.goto('/catalog/default/component/invoices/environments');
     await expect(page.getByTestId('lane-prod')).toBeVisible();
     await page.screenshot({
@@ -83,8 +90,7 @@ for (const theme of ['light', 'dark']) {
 test('a component outside the workflow has no Environments tab', async ({
   page,
 }) => {
-  await page.goto('/');
-  await page.getByRole('button', { name: 'Enter' }).click();
+  await signIn(page);
   await page.goto('/catalog/default/component/storefront-docs');
   await expect(
     page.getByRole('heading', { name: 'storefront-docs' }).first(),

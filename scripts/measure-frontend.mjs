@@ -53,6 +53,10 @@ try {
   const page = await browser.newPage({ baseURL: appUrl });
   await page.goto('/');
   await page.getByRole('button', { name: 'Enter' }).click();
+  await page
+    .getByRole('link', { name: 'Catalog', exact: true })
+    .first()
+    .waitFor();
   // The catalog ingests the demo entities in the background after start.
   await page
     .getByRole('link', { name: 'Catalog', exact: true })
