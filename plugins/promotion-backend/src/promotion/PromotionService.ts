@@ -485,14 +485,7 @@ export class PromotionService {
       );
       if (previous) return this.replay(entity, previous, requestHash, ctx);
     }
-    const id = crypto.randomUUID();
-    await this.options.store.acquireLock(
-      entity.entityRef,
-      environment.name,
-      id,
-    );
-    let record: PromotionRecord | undefined;
-    try {
+    return this.run(entity, environment.name, ctx, requestHash, async () => {
       const facts = await this.facts(entity, request.sha);
       const { checks, tag } = await this.promotionChecks(
         entity,
@@ -509,20 +502,15 @@ export class PromotionService {
         checks,
         ctx,
       );
-      const created = await this.options.store.create(
-        {
-          id,
-          entityRef: entity.entityRef,
-          kind: 'promotion',
-          environment: environment.name,
+      return {
+        record: {
+          kind: 'promotion' as const,
           sha: facts.sha,
           tag,
           version: tag,
           idempotencyKey: request.idempotencyKey ?? null,
-          requestHash,
-          requestedBy: ctx.actor.entityRef,
         },
-        [
+        steps: [
           { name: 'checks', status: 'succeeded', detail: summarize(checks) },
           {
             name: 'tag',
@@ -540,26 +528,8 @@ export class PromotionService {
             detail: `point ${environment.name} at ${tag}`,
           },
         ],
-      );
-      if (!created.created) {
-        // A concurrent request with the same key won the insert.
-        await this.options.store.releaseLock(
-          entity.entityRef,
-          environment.name,
-          id,
-        );
-        return this.replay(entity, created.promotion, requestHash, ctx);
-      }
-      record = created.promotion;
-    } catch (error) {
-      await this.options.store.releaseLock(
-        entity.entityRef,
-        environment.name,
-        id,
-      );
-      throw error;
-    }
-    return this.execute(entity, record, ctx);
+      };
+    });
   }
 
   /** Re-points an environment at an earlier artifact that still exists. */
@@ -607,14 +577,7 @@ export class PromotionService {
           `tag ${request.tag} does not exist in ${entity.target.sourceRepo}`,
         );
     }
-    const id = crypto.randomUUID();
-    await this.options.store.acquireLock(
-      entity.entityRef,
-      environment.name,
-      id,
-    );
-    let record: PromotionRecord;
-    try {
+    return this.run(entity, environment.name, ctx, requestHash, async () => {
       const facts = await this.facts(entity, sha!);
       const checks = await this.commonChecks(entity, facts, environment);
       let version = short(facts.sha);
@@ -656,20 +619,15 @@ export class PromotionService {
         checks,
         ctx,
       );
-      const created = await this.options.store.create(
-        {
-          id,
-          entityRef: entity.entityRef,
-          kind: 'rollback',
-          environment: environment.name,
+      return {
+        record: {
+          kind: 'rollback' as const,
           sha: facts.sha,
           tag: version === short(facts.sha) ? null : version,
           version,
           idempotencyKey: request.idempotencyKey ?? null,
-          requestHash,
-          requestedBy: ctx.actor.entityRef,
         },
-        [
+        steps: [
           { name: 'checks', status: 'succeeded', detail: summarize(checks) },
           {
             name: 'deploy',
@@ -677,22 +635,55 @@ export class PromotionService {
             detail: `point ${environment.name} back at ${version}`,
           },
         ],
+      };
+    });
+  }
+
+  /**
+   * The shared shape of a promotion and a rollback: take the environment's lock, check and plan
+   * (refusals throw before anything upstream changes), record the promotion with its steps, run
+   * them. A concurrent request that won the insert with the same Idempotency-Key is replayed.
+   */
+  private async run(
+    entity: EntityContext,
+    environment: string,
+    ctx: WriteContext,
+    requestHash: string,
+    plan: () => Promise<{
+      record: Pick<
+        PromotionRecord,
+        'kind' | 'sha' | 'tag' | 'version' | 'idempotencyKey'
+      >;
+      steps: Array<{
+        name: StepName;
+        status: 'succeeded' | 'pending';
+        detail: string;
+      }>;
+    }>,
+  ): Promise<PromotionRecord> {
+    const id = crypto.randomUUID();
+    await this.options.store.acquireLock(entity.entityRef, environment, id);
+    let record: PromotionRecord;
+    try {
+      const planned = await plan();
+      const created = await this.options.store.create(
+        {
+          ...planned.record,
+          id,
+          entityRef: entity.entityRef,
+          environment,
+          requestHash,
+          requestedBy: ctx.actor.entityRef,
+        },
+        planned.steps,
       );
       if (!created.created) {
-        await this.options.store.releaseLock(
-          entity.entityRef,
-          environment.name,
-          id,
-        );
+        await this.options.store.releaseLock(entity.entityRef, environment, id);
         return this.replay(entity, created.promotion, requestHash, ctx);
       }
       record = created.promotion;
     } catch (error) {
-      await this.options.store.releaseLock(
-        entity.entityRef,
-        environment.name,
-        id,
-      );
+      await this.options.store.releaseLock(entity.entityRef, environment, id);
       throw error;
     }
     return this.execute(entity, record, ctx);
