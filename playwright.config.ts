@@ -4,7 +4,7 @@ import { defineConfig } from '@playwright/test';
 // never downloaded on these machines.
 export default defineConfig({
   testDir: 'e2e-tests',
-  timeout: 120_000,
+  timeout: 240_000,
   expect: { timeout: 30_000 },
   retries: process.env.CI ? 1 : 0,
   workers: 1,

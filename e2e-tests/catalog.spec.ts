@@ -13,7 +13,6 @@ test('a guest signs in, finds the demo services and promotes stage to demo from 
   page,
 }) => {
   await signIn(page);
-
   await page
     .getByRole('link', { name: 'Catalog', exact: true })
     .first()
@@ -48,8 +47,13 @@ test('a guest signs in, finds the demo services and promotes stage to demo from 
   await dialog.getByRole('button', { name: 'Close' }).click();
 
   await expect(demoLane.getByText('rc-7')).toBeVisible();
+});
 
-  // A docs-only commit has no artifact: the dialog names the nearest commit that has one.
+test('a docs-only commit cannot be promoted: the dialog names the nearest commit with an artifact', async ({
+  page,
+}) => {
+  await signIn(page);
+  await page.goto('/catalog/default/component/checkout/environments');
   const docsRow = page
     .getByRole('row')
     .filter({ hasText: 'Describe on-call escalation' });
@@ -58,6 +62,7 @@ test('a guest signs in, finds the demo services and promotes stage to demo from 
     .getByTestId('lane-prod')
     .getByRole('button', { name: 'Promote to prod' })
     .click();
+  const dialog = page.getByRole('dialog');
   await dialog.getByLabel('commit').fill(docsSha);
   await expect(
     dialog.getByText(

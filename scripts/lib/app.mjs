@@ -48,6 +48,43 @@ async function waitFor(url, child, deadline) {
   throw new Error(`${url} did not answer within ${startTimeoutMs / 1000}s`);
 }
 
+/**
+ * The catalog ingests the demo entities in the background after start; tests begin once the last
+ * of them (and the guest user) can be read, so that no test races the ingestion.
+ */
+async function waitForCatalog(child, deadline) {
+  const backend = 'http://localhost:7107';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`the app exited with code ${child.exitCode}`);
+    try {
+      const { backstageIdentity } = await (
+        await fetch(`${backend}/api/auth/guest/refresh`)
+      ).json();
+      const headers = { authorization: `Bearer ${backstageIdentity.token}` };
+      const ready = await Promise.all(
+        [
+          'component/default/invoices',
+          'component/default/checkout',
+          'user/default/guest',
+        ].map(
+          async ref =>
+            (
+              await fetch(`${backend}/api/catalog/entities/by-name/${ref}`, {
+                headers,
+              })
+            ).ok,
+        ),
+      );
+      if (ready.every(Boolean)) return;
+    } catch {
+      // auth or catalog not answering yet
+    }
+    await new Promise(resolve => setTimeout(resolve, 1000));
+  }
+  throw new Error('the demo catalog was not ingested in time');
+}
+
 /** Starts the app and resolves when both halves answer; `stop()` ends it whatever happened. */
 export async function startApp() {
   fs.rmSync(resultsDir, { recursive: true, force: true });
@@ -88,6 +125,7 @@ export async function startApp() {
     const deadline = Date.now() + startTimeoutMs;
     await waitFor(backendReady, app, deadline);
     await waitFor(appUrl, app, deadline);
+    await waitForCatalog(app, deadline);
   } catch (error) {
     stop();
     console.error(

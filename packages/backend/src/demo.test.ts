@@ -47,13 +47,22 @@ describe('demo catalog with the promotion backend', () => {
         ],
       });
 
-      // The catalog ingests the demo files asynchronously: wait until checkout is there.
-      let target: request.Response | undefined;
-      for (let attempt = 0; attempt < 100; attempt++) {
-        target = await request(server).get(
-          '/api/promotion/v1/entities/component/default/checkout/target',
+      // The catalog ingests the demo files asynchronously: wait until every demo component is there.
+      const get = (name: string) =>
+        request(server).get(
+          `/api/promotion/v1/entities/component/default/${name}/target`,
         );
-        if (target.status === 200) break;
+      let target: request.Response | undefined;
+      for (let attempt = 0; attempt < 120; attempt++) {
+        const responses = await Promise.all(
+          ['checkout', 'invoices', 'storefront-docs'].map(get),
+        );
+        target = responses[0];
+        const ingested = responses.every(
+          r =>
+            r.status === 200 || !/No entity/.test(r.body?.error?.message ?? ''),
+        );
+        if (ingested) break;
         await new Promise(resolve => setTimeout(resolve, 500));
       }
       expect(target?.status).toBe(200);

@@ -6,3 +6,4 @@
 
 export { scaffolderModulePromotion as default } from './module';
 export { createAnnotationsRenderAction } from './actions/annotationsRender';
+export { createWorkflowsRenderAction } from './actions/workflowsRender';

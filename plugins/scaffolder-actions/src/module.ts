@@ -1,6 +1,7 @@
 import { createBackendModule } from '@backstage/backend-plugin-api';
 import { scaffolderActionsExtensionPoint } from '@backstage/plugin-scaffolder-node';
 import { createAnnotationsRenderAction } from './actions/annotationsRender';
+import { createWorkflowsRenderAction } from './actions/workflowsRender';
 
 /**
  * Scaffolder actions that start new services on the main/rc/v release workflow.
@@ -14,7 +15,10 @@ export const scaffolderModulePromotion = createBackendModule({
     env.registerInit({
       deps: { scaffolder: scaffolderActionsExtensionPoint },
       async init({ scaffolder }) {
-        scaffolder.addActions(createAnnotationsRenderAction());
+        scaffolder.addActions(
+          createAnnotationsRenderAction(),
+          createWorkflowsRenderAction(),
+        );
       },
     });
   },

@@ -375,8 +375,8 @@ export function runArtifactRegistryContract(
 
   describe(`ArtifactRegistry contract, writes: ${adapterName}`, () => {
     const fixture = ARTIFACT_REGISTRY_FIXTURE;
-    const [oldest, retagged] = fixture.images;
-    const [olderPackage] = fixture.archives;
+    const [oldest, retagged, middle] = fixture.images;
+    const [olderPackage, newerPackage] = fixture.archives;
     let registry: ArtifactRegistry;
     let imageLocation: ArtifactLocation;
     let archiveLocation: ArtifactLocation;
@@ -454,6 +454,151 @@ export function runArtifactRegistryContract(
       expect(
         await registry.getArtifact(archiveLocation, olderPackage.sha),
       ).toBeUndefined();
+    });
+
+    it('retags by short sha, keeping the build time and adding no artifact', async () => {
+      const before = await registry.getArtifact(imageLocation, middle.sha);
+
+      const after = await registry.addTag(
+        imageLocation,
+        middle.sha.slice(0, 7),
+        'v1.4.0',
+      );
+
+      expect(after).toEqual({
+        ...before,
+        tags: [...before!.tags, 'v1.4.0'].sort(),
+      });
+      expect(after.digest).toBe(`sha256:${sha256(middle.manifest)}`);
+      expect(Date.parse(after.createdAt)).toBe(middle.createdAt.getTime());
+      const listed = await registry.listArtifacts(imageLocation);
+      expect(listed.map(a => a.commit)).toEqual([
+        retagged.tag,
+        middle.tag,
+        oldest.tag,
+      ]);
+      expect(listed.find(a => a.commit === middle.tag)?.tags).toContain(
+        'v1.4.0',
+      );
+    });
+
+    it('accepts a tag the image already has', async () => {
+      const before = await registry.getArtifact(imageLocation, retagged.sha);
+      await expect(
+        registry.addTag(imageLocation, retagged.sha, 'rc-1'),
+      ).resolves.toEqual(before);
+      await expect(
+        registry.addTag(imageLocation, retagged.sha, retagged.tag),
+      ).resolves.toEqual(before);
+      expect(await registry.getArtifact(imageLocation, retagged.sha)).toEqual(
+        before,
+      );
+    });
+
+    it('leaves both images as they were on a conflict', async () => {
+      const [before, owner] = await Promise.all([
+        registry.getArtifact(imageLocation, middle.sha),
+        registry.getArtifact(imageLocation, retagged.sha),
+      ]);
+      await expect(
+        registry.addTag(imageLocation, middle.sha, 'rc-1'),
+      ).rejects.toMatchObject({ name: 'ConflictError' });
+      expect(await registry.getArtifact(imageLocation, middle.sha)).toEqual(
+        before,
+      );
+      expect(await registry.getArtifact(imageLocation, retagged.sha)).toEqual(
+        owner,
+      );
+    });
+
+    it('tags nothing for a commit without an artifact', async () => {
+      await expect(
+        registry.addTag(
+          archiveLocation,
+          '5555555555555555555555555555555555555555',
+          'v1',
+        ),
+      ).rejects.toMatchObject({ name: 'NotFoundError' });
+      const all = [
+        ...(await registry.listArtifacts(imageLocation)),
+        ...(await registry.listArtifacts(archiveLocation)),
+      ];
+      expect(all.flatMap(a => a.tags)).not.toContain('rc-8');
+      expect(all.flatMap(a => a.tags)).not.toContain('v1');
+    });
+
+    it('retags a package idempotently, refusing a tag on another package', async () => {
+      const before = await registry.getArtifact(
+        archiveLocation,
+        newerPackage.sha,
+      );
+
+      const tagged = await registry.addTag(
+        archiveLocation,
+        newerPackage.sha.slice(0, 7),
+        'v2024.4.1',
+      );
+      expect(tagged).toEqual({ ...before, tags: ['v2024.4.1'] });
+      await expect(
+        registry.addTag(archiveLocation, newerPackage.sha, 'v2024.4.1'),
+      ).resolves.toEqual(tagged);
+      await expect(
+        registry.addTag(archiveLocation, olderPackage.sha, 'v2024.4.1'),
+      ).rejects.toMatchObject({ name: 'ConflictError' });
+
+      expect(
+        await registry.getArtifact(archiveLocation, olderPackage.sha),
+      ).toMatchObject({ tags: [] });
+      expect(
+        await registry.getArtifact(archiveLocation, newerPackage.sha),
+      ).toEqual(tagged);
+    });
+
+    it('yanks a package with its release tags, once', async () => {
+      await registry.addTag(archiveLocation, olderPackage.sha, 'v2024.4.0');
+      const before = await registry.getArtifact(
+        archiveLocation,
+        olderPackage.sha,
+      );
+
+      await expect(
+        registry.deleteArtifact(archiveLocation, olderPackage.sha.slice(0, 7)),
+      ).resolves.toEqual(before);
+
+      expect(
+        (await registry.listArtifacts(archiveLocation)).map(a => a.commit),
+      ).toEqual([newerPackage.sha]);
+      await expect(
+        registry.deleteArtifact(archiveLocation, olderPackage.sha),
+      ).resolves.toBeUndefined();
+      // The yanked package's release tag no longer names anything.
+      await expect(
+        registry.addTag(archiveLocation, newerPackage.sha, 'v2024.4.0'),
+      ).resolves.toMatchObject({ tags: ['v2024.4.0'] });
+    });
+
+    it('yanks one image, leaving the others', async () => {
+      const [keptA, keptB] = await Promise.all([
+        registry.getArtifact(imageLocation, oldest.sha),
+        registry.getArtifact(imageLocation, middle.sha),
+      ]);
+
+      await registry.deleteArtifact(imageLocation, retagged.sha);
+
+      expect(await registry.listArtifacts(imageLocation)).toEqual([
+        keptB,
+        keptA,
+      ]);
+      await expect(
+        registry.deleteArtifact(
+          imageLocation,
+          '5555555555555555555555555555555555555555',
+        ),
+      ).resolves.toBeUndefined();
+      // rc-1 went with the image: it can name another one now.
+      await expect(
+        registry.addTag(imageLocation, oldest.sha, 'rc-1'),
+      ).resolves.toMatchObject({ digest: keptA!.digest });
     });
   });
 }

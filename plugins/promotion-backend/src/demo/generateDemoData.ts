@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ArtifactLocation } from '../artifacts/ArtifactRegistry';
 import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
 import {
   LambdaDeploymentRecord,
@@ -122,6 +123,12 @@ const PLANS: ServicePlan[] = [
 
 function short(sha: string) {
   return sha.slice(0, 7);
+}
+
+function artifactLocation(plan: ServicePlan): ArtifactLocation {
+  return plan.kind === 'image'
+    ? { kind: 'image', location: `local/${plan.name}` }
+    : { kind: 'archive', location: `local://${plan.name}` };
 }
 
 function person(rand: () => number) {
@@ -388,7 +395,7 @@ export async function generateDemoData(
       const who = PEOPLE[n % PEOPLE.length];
       const rc = `rc-${n + 1}`;
       await repo.tag(rc, sha);
-      await tagArtifact(registry, plan, sha, rc, rcDate);
+      await tagArtifact(plan, sha, rc);
       await deploy(plan, 'demo', rc, sha, rcDate, who);
       const released = plan.releasedRc.indexOf(n);
       if (released >= 0) {
@@ -401,7 +408,7 @@ export async function generateDemoData(
           { ...who, date: vDate },
           `Release ${version}`,
         );
-        await tagArtifact(registry, plan, sha, version, vDate);
+        await tagArtifact(plan, sha, version);
         await deploy(plan, 'prod', version, sha, vDate, who);
       }
     }
@@ -444,15 +451,7 @@ export async function generateDemoData(
     // The yank: the commit failed validation in stage; its artifact is deleted, a tombstone kept.
     const yanked = shas[plan.yankAt];
     const yankedAt = new Date(at(plan.yankAt).getTime() + 2 * 60 * 60 * 1000);
-    if (plan.kind === 'image') {
-      const artifact = await registry.getArtifact(
-        { kind: 'image', location: image },
-        yanked,
-      );
-      if (artifact) await registry.deleteImage(image, artifact.digest);
-    } else {
-      await registry.deleteArchive(archive, yanked);
-    }
+    await registry.deleteArtifact(artifactLocation(plan), yanked);
     yanks.push({
       entityRef: `component:default/${plan.name}`,
       sha: yanked,
@@ -462,31 +461,9 @@ export async function generateDemoData(
     });
   }
 
-  async function tagArtifact(
-    registry_: LocalArtifactRegistry,
-    plan: ServicePlan,
-    sha: string,
-    tag: string,
-    date: Date,
-  ) {
-    if (plan.kind === 'image') {
-      const artifact = await registry_.getArtifact(
-        { kind: 'image', location: `local/${plan.name}` },
-        sha,
-      );
-      const manifest = await fs.readFile(
-        path.join(
-          layout.artifacts,
-          'images',
-          plan.name,
-          'blobs',
-          artifact!.digest.replace(':', '-'),
-        ),
-      );
-      await registry_.putImage(`local/${plan.name}`, tag, manifest, date);
-    } else {
-      await registry_.tagArchive(`local://${plan.name}`, sha, tag);
-    }
+  /** A release tag on the commit's artifact: the same image or package, never a rebuild. */
+  async function tagArtifact(plan: ServicePlan, sha: string, tag: string) {
+    await registry.addTag(artifactLocation(plan), sha, tag);
   }
 
   async function deploy(

@@ -1,6 +1,6 @@
 /* eslint-disable jest/no-export -- a contract suite is a test suite that adapter tests import and run */
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
-import { DeploymentTarget } from './DeploymentTarget';
+import { DeploymentRequest, DeploymentTarget } from './DeploymentTarget';
 
 /*
  * The contract every DeploymentTarget adapter passes. The fixture is data: an ordered list of
@@ -34,6 +34,12 @@ export interface DeploymentTargetFixture {
 export interface DeploymentTargetUnderTest {
   target: DeploymentTarget;
   promotionTarget: PromotionTarget;
+  /**
+   * Whether a deploy can bring up an environment nothing was deployed to yet: a Serverless deploy
+   * creates its stage, while a GitOps manifest repository must hold the environment's file first
+   * (a NotFoundError naming it).
+   */
+  deploysToNewEnvironments: boolean;
 }
 
 const ADA = { name: 'Ada Lovelace', email: 'ada@example.com' };
@@ -157,7 +163,8 @@ export function runDeploymentTargetContract(
   describe(`DeploymentTarget contract, writes: ${adapterName}`, () => {
     let target: DeploymentTarget;
     let promotionTarget: PromotionTarget;
-    const request = {
+    let deploysToNewEnvironments: boolean;
+    const request: DeploymentRequest = {
       environment: 'demo',
       sha: '0123456789abcdef0123456789abcdef01234567',
       version: 'rc-4',
@@ -171,7 +178,9 @@ export function runDeploymentTargetContract(
     };
 
     beforeEach(async () => {
-      ({ target, promotionTarget } = await setup(DEPLOYMENT_TARGET_FIXTURE));
+      ({ target, promotionTarget, deploysToNewEnvironments } = await setup(
+        DEPLOYMENT_TARGET_FIXTURE,
+      ));
     }, 30_000);
 
     it('points an environment at a new version, visible through current()', async () => {
@@ -198,6 +207,115 @@ export function runDeploymentTargetContract(
       const again = await target.deploy(promotionTarget, request);
       expect(again.changed).toBe(false);
       expect(await target.current(promotionTarget, ['demo'])).toEqual(before);
+    });
+
+    it('names the change it made, as current() reports it', async () => {
+      const result = await target.deploy(promotionTarget, request);
+      const { demo } = await target.current(promotionTarget, ['demo']);
+      expect(result.detail).toBeTruthy();
+      // The revision, when the mechanism has one, is the one current() names.
+      expect(demo?.revision).toBe(result.revision ?? demo?.revision);
+      expect([undefined, request.sha]).toContain(demo?.sha);
+    });
+
+    it('changes nothing when asked for what the fixture already deployed', async () => {
+      const [, demo] = DEPLOYMENT_TARGET_FIXTURE.deploys;
+      const before = await target.current(promotionTarget, ['demo', 'stage']);
+
+      const result = await target.deploy(promotionTarget, {
+        ...request,
+        sha: demo.sha,
+        version: demo.version,
+        tag: demo.releaseTag,
+      });
+
+      expect(result.changed).toBe(false);
+      expect(result.revision).toBeUndefined();
+      expect(await target.current(promotionTarget, ['demo', 'stage'])).toEqual(
+        before,
+      );
+    });
+
+    it('deploys a commit without a release tag, and rolls back to an earlier one', async () => {
+      const [stageBefore] = DEPLOYMENT_TARGET_FIXTURE.deploys;
+      const sha = 'abcdef0123456789abcdef0123456789abcdef01';
+      const untagged = {
+        ...request,
+        environment: 'stage',
+        sha,
+        version: sha.slice(0, 7),
+        tag: undefined,
+      };
+
+      await expect(
+        target.deploy(promotionTarget, untagged),
+      ).resolves.toMatchObject({ changed: true });
+      const { stage } = await target.current(promotionTarget, ['stage']);
+      // The image tag pinned (the short sha), or the commit a mechanism records in full.
+      expect([untagged.version, sha]).toContain(stage?.version);
+      expect([undefined, sha]).toContain(stage?.sha);
+
+      await expect(
+        target.deploy(promotionTarget, {
+          ...untagged,
+          sha: stageBefore.sha,
+          version: stageBefore.version,
+          reason: 'Roll back stage',
+        }),
+      ).resolves.toMatchObject({ changed: true });
+      expect(
+        (await target.current(promotionTarget, ['stage'])).stage?.version,
+      ).toBe(stageBefore.version);
+    });
+
+    it('promotes the commit an environment runs under a new release tag', async () => {
+      const [, demo] = DEPLOYMENT_TARGET_FIXTURE.deploys;
+      const result = await target.deploy(promotionTarget, {
+        ...request,
+        sha: demo.sha,
+        version: 'rc-5',
+        tag: 'rc-5',
+      });
+      expect(result.changed).toBe(true);
+      expect(
+        (await target.current(promotionTarget, ['demo'])).demo?.version,
+      ).toBe('rc-5');
+    });
+
+    it('deploys to an environment nothing was deployed to, or says what is missing', async () => {
+      const [undeployed] = DEPLOYMENT_TARGET_FIXTURE.undeployed;
+      const deploy = target.deploy(promotionTarget, {
+        ...request,
+        environment: undeployed,
+      });
+
+      const outcome = await deploy.then(
+        result => ({ changed: result.changed, error: undefined }),
+        (error: Error) => ({
+          changed: false,
+          error: error.name,
+          namesTheEnvironment: error.message.includes(undeployed),
+        }),
+      );
+      const after = (await target.current(promotionTarget, [undeployed]))[
+        undeployed
+      ];
+
+      expect({ outcome, version: after?.version }).toEqual(
+        deploysToNewEnvironments
+          ? {
+              outcome: { changed: true, error: undefined },
+              version: request.version,
+            }
+          : {
+              outcome: {
+                changed: false,
+                error: 'NotFoundError',
+                namesTheEnvironment: true,
+              },
+              version: undefined,
+            },
+      );
     });
   });
 }

@@ -1,7 +1,16 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ConflictError } from '@backstage/errors';
 import { GitRunner } from './git';
+
+/**
+ * A name or email as an ident line can hold it: `<`, `>` and line breaks would end the field or
+ * the header (git drops them from commit idents itself, but `hash-object` writes a tag as given).
+ */
+function identPart(value: string): string {
+  return value.replace(/[<>\r\n]/g, '').trim();
+}
 
 /** A person and a time for a commit or an annotated tag. */
 export interface Signature {
@@ -12,11 +21,11 @@ export interface Signature {
 
 function signatureEnv(author: Signature, committer: Signature = author) {
   return {
-    GIT_AUTHOR_NAME: author.name,
-    GIT_AUTHOR_EMAIL: author.email,
+    GIT_AUTHOR_NAME: identPart(author.name),
+    GIT_AUTHOR_EMAIL: identPart(author.email),
     GIT_AUTHOR_DATE: author.date.toISOString(),
-    GIT_COMMITTER_NAME: committer.name,
-    GIT_COMMITTER_EMAIL: committer.email,
+    GIT_COMMITTER_NAME: identPart(committer.name),
+    GIT_COMMITTER_EMAIL: identPart(committer.email),
     GIT_COMMITTER_DATE: committer.date.toISOString(),
   };
 }
@@ -53,7 +62,9 @@ export class BareRepoBuilder {
 
   /**
    * Commits file changes (content, or null to delete) on top of `parents[0]` (default: the
-   * branch head) and moves the branch with compare-and-swap, so a concurrent writer is detected.
+   * branch head) and moves the branch with compare-and-swap, so a concurrent writer is detected:
+   * when the branch no longer points at `expectedHead` (default: the head read here) it is a
+   * ConflictError and the branch stays where the other writer put it.
    */
   async commit(options: {
     branch: string;
@@ -77,12 +88,22 @@ export class BareRepoBuilder {
         },
       )
     ).trim();
-    await this.git.output([
+    const moved = await this.git.run([
       'update-ref',
       `refs/heads/${options.branch}`,
       sha,
       current ?? '0'.repeat(40),
     ]);
+    if (moved.code !== 0) {
+      // A lost race reads "cannot lock ref …: is at X but expected Y" (or "reference already
+      // exists", or the ref's lock file held by the other writer).
+      const error = `git update-ref failed: ${moved.stderr.trim()}`;
+      throw /cannot lock ref/.test(moved.stderr)
+        ? new ConflictError(
+            `Branch ${options.branch} moved while committing to it (${error})`,
+          )
+        : new Error(error);
+    }
     return sha;
   }
 
@@ -143,11 +164,11 @@ export class BareRepoBuilder {
         `object ${sha}`,
         'type commit',
         `tag ${name}`,
-        `tagger ${tagger.name} <${tagger.email}> ${Math.floor(
-          tagger.date.getTime() / 1000,
-        )} +0000`,
+        `tagger ${identPart(tagger.name)} <${identPart(
+          tagger.email,
+        )}> ${Math.floor(tagger.date.getTime() / 1000)} +0000`,
         '',
-        message ?? name,
+        (message || name).replace(/\n+$/, ''),
         '',
       ].join('\n');
       target = (

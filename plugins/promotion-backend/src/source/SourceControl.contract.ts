@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BareRepoBuilder, Signature } from '../local/BareRepoBuilder';
-import { SourceCommit, SourceControl } from './SourceControl';
+import { NewTag, SourceCommit, SourceControl } from './SourceControl';
 
 /*
  * The contract every SourceControl adapter passes. It talks to the adapter only through the
@@ -675,9 +675,19 @@ export function runSourceControlContract(
     let fixture: SourceControlFixture;
     let source: SourceControl;
     const repo = SOURCE_FIXTURE_REPO;
-    const tagger = { name: 'Ada Lovelace', email: 'ada@example.com' };
+    const TAGGER = { name: 'Mainline', email: 'mainline@example.com' };
+    const AUTHOR = { name: 'Ada Lovelace', email: 'ada@example.com' };
+    const newTag = (name: string, sha: string, annotated = false): NewTag => ({
+      name,
+      sha,
+      annotated,
+      message: `Release ${name}`,
+      tagger: TAGGER,
+    });
 
-    beforeEach(async () => {
+    // One fixture for all write tests (each uses its own tag names and files, so none depends on
+    // another's writes); fresh from the read tests' one.
+    beforeAll(async () => {
       root = await fs.mkdtemp(
         path.join(os.tmpdir(), 'source-contract-writes-'),
       );
@@ -685,139 +695,326 @@ export function runSourceControlContract(
       source = await setup({ root });
     }, 30_000);
 
-    afterEach(async () => {
-      await fs.rm(root, { recursive: true, force: true });
+    afterAll(async () => {
+      if (root) {
+        await fs.rm(root, { recursive: true, force: true });
+      }
     });
 
     const tagsNamed = async (name: string) =>
       (await source.listTags(repo)).filter(t => t.name === name);
+    const allTags = async () => byName(await source.listTags(repo));
+    const head = () => source.resolveCommit(repo, 'main');
 
-    it('creates lightweight and annotated tags that peel to the commit', async () => {
-      const sha = fixture.commits.metrics.sha;
-      for (const [name, annotated] of [
-        ['rc-2', false],
-        ['v1.1.0', true],
-      ] as const) {
+    describe('createTag', () => {
+      it('creates lightweight and annotated tags that peel to the commit', async () => {
+        const sha = fixture.commits.metrics.sha;
+        for (const [name, annotated] of [
+          ['rc-2', false],
+          ['v1.1.0', true],
+        ] as const) {
+          await expect(
+            source.createTag(repo, newTag(name, sha, annotated)),
+          ).resolves.toEqual({ created: true });
+          expect(await tagsNamed(name)).toEqual([{ name, sha }]);
+          expect(await source.resolveCommit(repo, name)).toBe(sha);
+        }
+      });
+
+      it('succeeds without creating when the tag already points at the commit', async () => {
+        const { refactor, logging, releaseDocs } = fixture.commits;
+        await source.createTag(repo, newTag('rc-3', refactor.sha));
+        await source.createTag(repo, newTag('v1.2.0', refactor.sha, true));
+        const before = await allTags();
+
+        for (const repeat of [
+          newTag('rc-3', refactor.sha),
+          newTag('v1.2.0', refactor.sha, true),
+          // Whichever kind the existing tag is: it already points where asked.
+          newTag('rc-3', refactor.sha, true),
+          newTag('v1.2.0', refactor.sha),
+          // The fixture's own lightweight and annotated tags.
+          newTag('rc-1', logging.sha),
+          newTag('v1.0.0', releaseDocs.sha, true),
+        ]) {
+          await expect(source.createTag(repo, repeat)).resolves.toEqual({
+            created: false,
+          });
+        }
+        expect(await allTags()).toEqual(before);
+      });
+
+      it('never moves a tag: another commit is a ConflictError naming the commit it points at', async () => {
+        const { logging, releaseDocs, refactor } = fixture.commits;
+        const before = await allTags();
+
+        for (const [tag, pointsAt] of [
+          [newTag('rc-1', refactor.sha), logging.sha],
+          [newTag('rc-1', refactor.sha, true), logging.sha],
+          [newTag('v1.0.0', refactor.sha, true), releaseDocs.sha],
+        ] as const) {
+          const moved = source.createTag(repo, tag);
+          await expect(moved).rejects.toMatchObject({ name: 'ConflictError' });
+          await expect(moved).rejects.toThrow(pointsAt.slice(0, 7));
+        }
+
+        expect(await allTags()).toEqual(before);
+        expect(await source.resolveCommit(repo, 'rc-1')).toBe(logging.sha);
+        expect(await source.resolveCommit(repo, 'v1.0.0')).toBe(
+          releaseDocs.sha,
+        );
+      });
+
+      it.each([
+        ['empty', ''],
+        ['with a space', 'rc 4'],
+        ['option-like', '-rc-4'],
+        ['with ..', 'rc 1..x'],
+        ['with ~', 'v1.0~1'],
+        ['with a colon', 'v1:0'],
+        ['ending in .lock', 'v1.lock'],
+        ['with a line break', 'rc-4\ntagger x'],
+        ['too long', `v${'1'.repeat(200)}`],
+      ])('refuses a tag name %s with an InputError', async (_, name) => {
+        const before = await allTags();
+        for (const annotated of [false, true]) {
+          await expect(
+            source.createTag(
+              repo,
+              newTag(name, fixture.commits.metrics.sha, annotated),
+            ),
+          ).rejects.toMatchObject({ name: 'InputError' });
+        }
+        expect(await allTags()).toEqual(before);
+      });
+
+      it('rejects a sha that is not a commit of the repository', async () => {
         await expect(
-          source.createTag(repo, {
-            name,
-            sha,
-            annotated,
-            message: `Release ${name}`,
-            tagger,
-          }),
-        ).resolves.toEqual({ created: true });
-        expect(await tagsNamed(name)).toEqual([{ name, sha }]);
-        expect(await source.resolveCommit(repo, name)).toBe(sha);
-      }
+          source.createTag(
+            repo,
+            newTag('rc-404', '0123456789abcdef0123456789abcdef01234567'),
+          ),
+        ).rejects.toMatchObject({ name: 'NotFoundError' });
+        expect(await tagsNamed('rc-404')).toEqual([]);
+      });
+
+      it('rejects an unknown repository with a NotFoundError', async () => {
+        await expect(
+          source.createTag(
+            'acme/missing',
+            newTag('rc-1', fixture.commits.metrics.sha),
+          ),
+        ).rejects.toMatchObject({ name: 'NotFoundError' });
+      });
+
+      it('lets exactly one of concurrent creators of one tag on different commits win', async () => {
+        const shas = [
+          fixture.commits.metrics.sha,
+          fixture.commits.refactor.sha,
+        ];
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) =>
+            source.createTag(repo, newTag('rc-race', shas[i % 2], i % 3 === 0)),
+          ),
+        );
+        const [winner] = await tagsNamed('rc-race');
+        expect(shas).toContain(winner.sha);
+        const outcomes = results.map((result, i) => ({
+          wins: shas[i % 2] === winner.sha,
+          outcome:
+            result.status === 'fulfilled'
+              ? 'fulfilled'
+              : (result.reason as Error).name,
+        }));
+        expect(outcomes.filter(o => o.wins).map(o => o.outcome)).toEqual(
+          Array(5).fill('fulfilled'),
+        );
+        expect(outcomes.filter(o => !o.wins).map(o => o.outcome)).toEqual(
+          Array(5).fill('ConflictError'),
+        );
+        const created = results.filter(
+          r =>
+            r.status === 'fulfilled' &&
+            (r.value as { created: boolean }).created,
+        );
+        expect(created).toHaveLength(1);
+      });
     });
 
-    it('never moves a tag: same commit is a no-op, another commit a ConflictError', async () => {
-      const sha = fixture.commits.metrics.sha;
-      const other = fixture.commits.refactor.sha;
-      const tag = { name: 'rc-9', sha, annotated: true, message: 'rc', tagger };
-      await source.createTag(repo, tag);
-      await expect(source.createTag(repo, tag)).resolves.toEqual({
-        created: false,
-      });
-      await expect(
-        source.createTag(repo, { ...tag, sha: other }),
-      ).rejects.toMatchObject({
-        name: 'ConflictError',
-      });
-      expect(await tagsNamed('rc-9')).toEqual([{ name: 'rc-9', sha }]);
-      await expect(
-        source.createTag(repo, { ...tag, name: 'rc-1', sha: other }),
-      ).rejects.toMatchObject({ name: 'ConflictError' });
-    });
+    describe('commitFile', () => {
+      it('commits a new file on top of the branch, as the author', async () => {
+        const before = await head();
+        const startedAt = Math.floor(Date.now() / 1000) * 1000;
+        const content = 'image:\n  tag: rc-1\n';
 
-    it('refuses a tag name git would refuse', async () => {
-      await expect(
-        source.createTag(repo, {
-          name: 'rc 1..x',
-          sha: fixture.commits.metrics.sha,
-          annotated: false,
-          message: '',
-          tagger,
-        }),
-      ).rejects.toMatchObject({ name: 'InputError' });
-    });
+        const { commitSha } = await source.commitFile(repo, {
+          branch: 'main',
+          path: 'deploy/new/values.yaml',
+          content,
+          expectedBlobSha: undefined,
+          message:
+            'stage: service rc-1\n\nPromote rc-1.\nRequested-by: user:default/ada',
+          author: AUTHOR,
+        });
 
-    it('lets exactly one of concurrent creators of one tag on different commits win', async () => {
-      const shas = [fixture.commits.metrics.sha, fixture.commits.refactor.sha];
-      const results = await Promise.allSettled(
-        Array.from({ length: 10 }, (_, i) =>
-          source.createTag(repo, {
-            name: 'rc-race',
-            sha: shas[i % 2],
-            annotated: i % 3 === 0,
-            message: 'race',
-            tagger,
-          }),
-        ),
-      );
-      const [winner] = await tagsNamed('rc-race');
-      expect(shas).toContain(winner.sha);
-      const outcomes = results.map((result, i) => ({
-        wins: shas[i % 2] === winner.sha,
-        outcome:
-          result.status === 'fulfilled'
-            ? 'fulfilled'
-            : (result.reason as Error).name,
-      }));
-      expect(outcomes.filter(o => o.wins).map(o => o.outcome)).toEqual(
-        Array(5).fill('fulfilled'),
-      );
-      expect(outcomes.filter(o => !o.wins).map(o => o.outcome)).toEqual(
-        Array(5).fill('ConflictError'),
-      );
-      const created = results.filter(
-        r =>
-          r.status === 'fulfilled' && (r.value as { created: boolean }).created,
-      );
-      expect(created).toHaveLength(1);
-    });
-
-    it('commits a file change with optimistic concurrency', async () => {
-      const file = 'deploy/stage.yaml';
-      const first = await source.commitFile(repo, {
-        branch: 'main',
-        path: file,
-        content: 'tag: a\n',
-        expectedBlobSha: undefined,
-        message: 'stage: a',
-        author: tagger,
+        expect(commitSha).toMatch(/^[0-9a-f]{40}$/);
+        expect(await head()).toBe(commitSha);
+        expect(
+          await source.readFile(repo, 'main', 'deploy/new/values.yaml'),
+        ).toEqual({ content, blobSha: blobSha(content) });
+        const [commit] = await source.listCommits(repo, {
+          ref: 'main',
+          limit: 1,
+        });
+        expect(commit).toMatchObject({
+          sha: commitSha,
+          parents: [before],
+          subject: 'stage: service rc-1',
+          body: 'Promote rc-1.\nRequested-by: user:default/ada',
+          author: AUTHOR,
+        });
+        expect(Date.parse(commit.committedAt)).toBeGreaterThanOrEqual(
+          startedAt,
+        );
+        expect(
+          (
+            await source.lastCommitTouching(
+              repo,
+              'main',
+              'deploy/new/values.yaml',
+            )
+          )?.sha,
+        ).toBe(commitSha);
+        // Everything else is as it was.
+        expect(await source.readFile(repo, 'main', 'app/parts.ts')).toEqual(
+          await source.readFile(repo, before!, 'app/parts.ts'),
+        );
       });
-      const read = await source.readFile(repo, 'main', file);
-      expect(read?.content).toBe('tag: a\n');
-      expect(
-        (await source.listCommits(repo, { ref: 'main', limit: 1 }))[0].sha,
-      ).toBe(first.commitSha);
 
-      const second = await source.commitFile(repo, {
-        branch: 'main',
-        path: file,
-        content: 'tag: b\n',
-        expectedBlobSha: read!.blobSha,
-        message: 'stage: b',
-        author: tagger,
-      });
-      await expect(
-        source.commitFile(repo, {
+      it('updates a file from its current blob sha; a stale one is a ConflictError that writes nothing', async () => {
+        const file = 'deploy/stage.yaml';
+        await source.commitFile(repo, {
           branch: 'main',
           path: file,
-          content: 'tag: c\n',
+          content: 'tag: a\n',
+          expectedBlobSha: undefined,
+          message: 'stage: a',
+          author: AUTHOR,
+        });
+        const read = await source.readFile(repo, 'main', file);
+        const second = await source.commitFile(repo, {
+          branch: 'main',
+          path: file,
+          content: 'tag: b\n',
           expectedBlobSha: read!.blobSha,
-          message: 'stage: c (stale)',
-          author: tagger,
-        }),
-      ).rejects.toMatchObject({ name: 'ConflictError' });
-      expect((await source.readFile(repo, 'main', file))?.content).toBe(
-        'tag: b\n',
-      );
-      expect(
-        (await source.listCommits(repo, { ref: 'main', limit: 1 }))[0].sha,
-      ).toBe(second.commitSha);
+          message: 'stage: b',
+          author: AUTHOR,
+        });
+        expect(await head()).toBe(second.commitSha);
+        expect(await source.readFile(repo, 'main', file)).toEqual({
+          content: 'tag: b\n',
+          blobSha: blobSha('tag: b\n'),
+        });
+
+        await expect(
+          source.commitFile(repo, {
+            branch: 'main',
+            path: file,
+            content: 'tag: c\n',
+            expectedBlobSha: read!.blobSha,
+            message: 'stage: c (stale)',
+            author: AUTHOR,
+          }),
+        ).rejects.toMatchObject({ name: 'ConflictError' });
+
+        expect(await head()).toBe(second.commitSha);
+        expect((await source.readFile(repo, 'main', file))?.content).toBe(
+          'tag: b\n',
+        );
+      });
+
+      it('rejects creating a file that exists, or updating one that does not', async () => {
+        const before = await head();
+        const readme = await source.readFile(repo, 'main', 'README.md');
+
+        await expect(
+          source.commitFile(repo, {
+            branch: 'main',
+            path: 'README.md',
+            content: '# Replaced\n',
+            expectedBlobSha: undefined,
+            message: 'Replace the README',
+            author: AUTHOR,
+          }),
+        ).rejects.toMatchObject({ name: 'ConflictError' });
+        await expect(
+          source.commitFile(repo, {
+            branch: 'main',
+            path: 'deploy/missing.yaml',
+            content: 'tag: a\n',
+            expectedBlobSha: readme!.blobSha,
+            message: 'Update a missing file',
+            author: AUTHOR,
+          }),
+        ).rejects.toMatchObject({ name: 'ConflictError' });
+
+        expect(await head()).toBe(before);
+        expect(await source.readFile(repo, 'main', 'README.md')).toEqual(
+          readme,
+        );
+      });
+
+      it('lets exactly one of concurrent writers from the same blob win', async () => {
+        const before = await head();
+        const original = await source.readFile(repo, 'main', 'app/main.ts');
+
+        const results = await Promise.allSettled(
+          [1, 2, 3, 4, 5].map(n =>
+            source.commitFile(repo, {
+              branch: 'main',
+              path: 'app/main.ts',
+              content: `export const writer = ${n};\n`,
+              expectedBlobSha: original!.blobSha,
+              message: `Writer ${n}`,
+              author: AUTHOR,
+            }),
+          ),
+        );
+
+        const won = results.flatMap((r, i) =>
+          r.status === 'fulfilled'
+            ? [{ n: i + 1, sha: r.value.commitSha }]
+            : [],
+        );
+        expect(won).toHaveLength(1);
+        expect(
+          results
+            .filter(r => r.status === 'rejected')
+            .map(r => ((r as PromiseRejectedResult).reason as Error).name),
+        ).toEqual(Array(4).fill('ConflictError'));
+        expect(await head()).toBe(won[0].sha);
+        expect(
+          (await source.readFile(repo, 'main', 'app/main.ts'))?.content,
+        ).toBe(`export const writer = ${won[0].n};\n`);
+        const [commit] = await source.listCommits(repo, {
+          ref: 'main',
+          limit: 1,
+        });
+        expect(commit.parents).toEqual([before]);
+      });
+
+      it('rejects an unknown repository with a NotFoundError', async () => {
+        await expect(
+          source.commitFile('acme/missing', {
+            branch: 'main',
+            path: 'README.md',
+            content: 'x\n',
+            expectedBlobSha: undefined,
+            message: 'x',
+            author: AUTHOR,
+          }),
+        ).rejects.toMatchObject({ name: 'NotFoundError' });
+      });
     });
   });
 }

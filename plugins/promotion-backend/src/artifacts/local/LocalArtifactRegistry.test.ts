@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,5 +132,101 @@ describe('LocalArtifactRegistry writes', () => {
     await expect(
       registry.getArtifact(archiveLocation, olderPackage.sha),
     ).resolves.toMatchObject({ tags: [] });
+  });
+});
+
+describe('LocalArtifactRegistry retag and yank on disk', () => {
+  const [oldest, retagged, middle] = ARTIFACT_REGISTRY_FIXTURE.images;
+  const [olderPackage, newerPackage] = ARTIFACT_REGISTRY_FIXTURE.archives;
+  let root: string;
+  let registry: LocalArtifactRegistry;
+  const images = () => path.join(root, 'images', 'checkout');
+  const archives = () => path.join(root, 'archives', 'invoices');
+
+  beforeEach(async () => {
+    ({ root, registry } = await seeded(ARTIFACT_REGISTRY_FIXTURE));
+  });
+
+  it('retags an image with the same manifest bytes: same digest, no new blob', async () => {
+    const blobsBefore = (await fs.readdir(path.join(images(), 'blobs'))).sort();
+
+    const artifact = await registry.addTag(imageLocation, oldest.sha, 'rc-7');
+
+    const record = JSON.parse(
+      await fs.readFile(path.join(images(), 'tags', 'rc-7'), 'utf8'),
+    );
+    expect(record.digest).toBe(artifact.digest);
+    const bytes = await fs.readFile(
+      path.join(images(), 'blobs', record.digest.replace(':', '-')),
+    );
+    expect(bytes.equals(oldest.manifest)).toBe(true);
+    expect(
+      `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`,
+    ).toBe(record.digest);
+    expect((await fs.readdir(path.join(images(), 'blobs'))).sort()).toEqual(
+      blobsBefore,
+    );
+  });
+
+  it('records a package tag as a marker holding the full sha, removed with the package', async () => {
+    await registry.addTag(archiveLocation, olderPackage.sha.slice(0, 7), 'v1');
+    await registry.addTag(archiveLocation, newerPackage.sha, 'v2');
+    await expect(
+      fs.readFile(path.join(archives(), 'tags', 'v1'), 'utf8'),
+    ).resolves.toBe(olderPackage.sha);
+
+    await registry.deleteArtifact(archiveLocation, olderPackage.sha);
+
+    expect(await fs.readdir(path.join(archives(), 'tags'))).toEqual(['v2']);
+    await expect(
+      fs.access(path.join(archives(), olderPackage.sha)),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('yanks an image: its blob and every tag file on it', async () => {
+    const artifact = await registry.getArtifact(imageLocation, retagged.sha);
+
+    await registry.deleteArtifact(imageLocation, retagged.sha);
+
+    expect((await fs.readdir(path.join(images(), 'tags'))).sort()).toEqual(
+      [oldest.tag, middle.tag].sort(),
+    );
+    expect(await fs.readdir(path.join(images(), 'blobs'))).not.toContain(
+      artifact!.digest.replace(':', '-'),
+    );
+  });
+
+  it.each([
+    ['a path', '../rc-1'],
+    ['an empty tag', ''],
+    ['a tag with a space', 'rc 1'],
+    ['a short sha, which names a build', 'deadbee'],
+    ['a full sha', '5555555555555555555555555555555555555555'],
+  ])('refuses %s as a release tag', async (_, tag) => {
+    await expect(
+      registry.addTag(imageLocation, middle.sha, tag),
+    ).rejects.toMatchObject({ name: 'InputError' });
+    await expect(
+      registry.getArtifact(imageLocation, middle.sha),
+    ).resolves.toMatchObject({ commit: middle.tag, tags: [middle.tag] });
+  });
+
+  it('lets one of two concurrent retags of one tag win', async () => {
+    const results = await Promise.allSettled(
+      [oldest, middle, oldest, middle].map(build =>
+        registry.addTag(imageLocation, build.sha, 'rc-race'),
+      ),
+    );
+
+    const owner = (await registry.listArtifacts(imageLocation)).filter(a =>
+      a.tags.includes('rc-race'),
+    );
+    expect(owner).toHaveLength(1);
+    results.forEach((result, i) => {
+      const build = [oldest, middle, oldest, middle][i];
+      expect(result.status).toBe(
+        build.tag === owner[0].commit ? 'fulfilled' : 'rejected',
+      );
+    });
   });
 });

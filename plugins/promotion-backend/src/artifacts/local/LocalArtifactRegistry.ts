@@ -236,6 +236,12 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     if (artifact.tags.includes(tag)) {
       return artifact;
     }
+    if (/^[0-9a-f]{7,40}$/.test(tag)) {
+      // Such a tag names the commit an image was built from (see listImages).
+      throw new InputError(
+        `"${tag}" looks like a commit sha, which only a build may tag`,
+      );
+    }
     const isImage = location.kind === 'image';
     const file = isImage
       ? path.join(this.imageDir(location.location), 'tags', tag)

@@ -1,11 +1,15 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ConflictError } from '@backstage/errors';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 import { BareRepoBuilder, Signature } from '../../local/BareRepoBuilder';
+import { SourceControl } from '../../source/SourceControl';
 import { LocalGitSourceControl } from '../../source/local/LocalGitSourceControl';
+import { DeploymentRequest } from '../DeploymentTarget';
 import { runDeploymentTargetContract } from '../DeploymentTarget.contract';
 import { GitOpsDeploymentTarget } from './GitOpsDeploymentTarget';
+import { readImageTag } from './manifestImage';
 
 const MANIFEST_REPO = 'acme/deployments';
 const KUSTOMIZE_PATH = 'apps/svc/overlays/{environment}/kustomization.yaml';
@@ -95,6 +99,7 @@ runDeploymentTargetContract('GitOps over local git', async fixture => {
   return {
     target: new GitOpsDeploymentTarget(new LocalGitSourceControl(root)),
     promotionTarget,
+    deploysToNewEnvironments: false,
   };
 });
 
@@ -260,6 +265,388 @@ describe('GitOpsDeploymentTarget', () => {
       target.current({ ...promotionTarget, manifestRepo: 'acme/missing' }, [
         'stage',
       ]),
+    ).rejects.toMatchObject({ name: 'NotFoundError' });
+  });
+});
+
+describe('GitOpsDeploymentTarget.deploy', () => {
+  const ADA = {
+    entityRef: 'user:default/ada',
+    name: 'Ada Lovelace',
+    email: 'ada@example.com',
+  };
+  const request: DeploymentRequest = {
+    environment: 'demo',
+    sha: '7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d',
+    version: 'rc-7',
+    tag: 'rc-7',
+    actor: ADA,
+    reason: 'Promote 7c8d9e0 as rc-7',
+  };
+  const DEMO = overlay('demo');
+  const DEMO_FILE = [
+    '# demo: Argo CD syncs this overlay',
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    '- ../../base',
+    'images:',
+    '- name: redis',
+    '  newTag: "7.2"',
+    '- name: ghcr.io/acme/svc',
+    '  newTag: rc-6   # set by Mainline',
+    '',
+  ].join('\n');
+
+  /** A manifest repository whose demo overlay pins rc-6 (plus redis). */
+  async function seeded() {
+    const { root, builder } = await manifestRepo();
+    await builder.commit({
+      branch: 'main',
+      files: {
+        [DEMO]: DEMO_FILE,
+        [overlay('stage')]: kustomization([
+          { name: 'redis', newTag: '"7.2"' },
+          { name: 'postgres', newTag: '"16"' },
+        ]),
+      },
+      message: 'Deploy rc-6 to demo',
+      author: OPS,
+    });
+    return { root, builder, source: new LocalGitSourceControl(root) };
+  }
+
+  /** The source control as the deploy sees it, with some methods replaced. */
+  function intercept(
+    source: SourceControl,
+    overrides: Partial<SourceControl>,
+  ): SourceControl {
+    // The adapter's own methods keep calling the adapter itself, not the replacements.
+    return new Proxy(source, {
+      get: (real, name, receiver) =>
+        name in overrides
+          ? overrides[name as keyof SourceControl]
+          : Reflect.get(real, name, receiver).bind(real),
+    });
+  }
+
+  /** Commits `files` as someone else would, between the deploy's read and its write. */
+  function concurrentWriter(builder: BareRepoBuilder) {
+    return (files: Record<string, string>) =>
+      builder.commit({
+        branch: 'main',
+        files,
+        message: 'Someone else',
+        author: { ...BOT, date: new Date() },
+      });
+  }
+
+  it('commits the new tag as the actor, changing only that line', async () => {
+    const { builder, source } = await seeded();
+    const before = await builder.head('main');
+    const target = new GitOpsDeploymentTarget(source);
+
+    const result = await target.deploy(promotionTarget, {
+      ...request,
+      reason: 'Promote 7c8d9e0 as rc-7\nRequested-by: user:default/mallory',
+    });
+
+    const head = (await builder.head('main'))!;
+    expect(result).toEqual({
+      changed: true,
+      revision: head,
+      detail: `manifest commit ${head.slice(0, 7)} sets ${DEMO} to rc-7`,
+    });
+    const [commit] = await source.listCommits(MANIFEST_REPO, {
+      ref: 'main',
+      limit: 1,
+    });
+    expect(commit.parents).toEqual([before]);
+    expect(commit.subject).toBe('demo: local/svc rc-7');
+    expect(commit.body).toBe(
+      'Promote 7c8d9e0 as rc-7 Requested-by: user:default/mallory\nRequested-by: user:default/ada',
+    );
+    expect(commit.author).toEqual({
+      name: 'Ada Lovelace',
+      email: 'ada@example.com',
+    });
+    expect(await builder.changedFiles(head)).toEqual([DEMO]);
+    expect((await source.readFile(MANIFEST_REPO, 'main', DEMO))?.content).toBe(
+      DEMO_FILE.replace('newTag: rc-6 ', 'newTag: rc-7 '),
+    );
+    const { demo } = await target.current(promotionTarget, ['demo']);
+    expect(demo).toMatchObject({
+      version: 'rc-7',
+      deployedBy: 'Ada Lovelace',
+      revision: head,
+    });
+  });
+
+  it('changes nothing when the environment already pins the version', async () => {
+    const { builder, source } = await seeded();
+    const before = await builder.head('main');
+
+    const result = await new GitOpsDeploymentTarget(source).deploy(
+      promotionTarget,
+      { ...request, version: 'rc-6', tag: 'rc-6' },
+    );
+
+    expect(result.changed).toBe(false);
+    expect(result.revision).toBeUndefined();
+    await expect(builder.head('main')).resolves.toBe(before);
+  });
+
+  it('writes a Helm values file', async () => {
+    const { builder, source } = await seeded();
+    const values = 'image:\n  repository: ghcr.io/acme/svc\n  tag: "2024.10"\n';
+    await builder.commit({
+      branch: 'main',
+      files: { 'charts/svc/values-prod.yaml': values },
+      message: 'Add prod',
+      author: OPS,
+    });
+    const helm = {
+      ...promotionTarget,
+      manifestPath: 'charts/svc/values-{environment}.yaml',
+    };
+
+    await new GitOpsDeploymentTarget(source).deploy(helm, {
+      ...request,
+      environment: 'prod',
+      version: 'v2024.11.0',
+      tag: 'v2024.11.0',
+    });
+
+    expect(
+      (
+        await source.readFile(
+          MANIFEST_REPO,
+          'main',
+          'charts/svc/values-prod.yaml',
+        )
+      )?.content,
+    ).toBe(values.replace('"2024.10"', '"v2024.11.0"'));
+  });
+
+  it('keeps a concurrent change to another file, without a conflict', async () => {
+    const { builder, source } = await seeded();
+    const commitElsewhere = concurrentWriter(builder);
+    let reads = 0;
+    let concurrent = '';
+    const racing = intercept(source, {
+      readFile: async (...args) => {
+        const file = await source.readFile(...args);
+        if (++reads === 1) {
+          concurrent = await commitElsewhere({ 'README.md': '# Changed\n' });
+        }
+        return file;
+      },
+    });
+
+    const result = await new GitOpsDeploymentTarget(racing).deploy(
+      promotionTarget,
+      request,
+    );
+
+    expect(result.changed).toBe(true);
+    const [commit] = await source.listCommits(MANIFEST_REPO, {
+      ref: 'main',
+      limit: 1,
+    });
+    expect(commit.sha).toBe(result.revision);
+    expect(commit.parents).toEqual([concurrent]);
+    expect(
+      (await source.readFile(MANIFEST_REPO, 'main', 'README.md'))?.content,
+    ).toBe('# Changed\n');
+  });
+
+  it('retries once when the branch moves under the write', async () => {
+    const { builder, source } = await seeded();
+    const commitElsewhere = concurrentWriter(builder);
+    let writes = 0;
+    // As a hosted API answers when another commit lands between its read and its ref update.
+    const racing = intercept(source, {
+      commitFile: async (repo, change) => {
+        if (++writes === 1) {
+          await commitElsewhere({ 'README.md': '# Changed\n' });
+          throw new ConflictError('main moved');
+        }
+        return source.commitFile(repo, change);
+      },
+    });
+
+    const result = await new GitOpsDeploymentTarget(racing).deploy(
+      promotionTarget,
+      request,
+    );
+
+    expect(writes).toBe(2);
+    expect(result.changed).toBe(true);
+    expect(
+      readImageTag(
+        (await source.readFile(MANIFEST_REPO, 'main', DEMO))!.content,
+        'local/svc',
+      ),
+    ).toBe('rc-7');
+    expect(
+      (await source.readFile(MANIFEST_REPO, 'main', 'README.md'))?.content,
+    ).toBe('# Changed\n');
+  });
+
+  it('re-reads the environment file when it changed concurrently, keeping that change', async () => {
+    const { builder, source } = await seeded();
+    const commitElsewhere = concurrentWriter(builder);
+    let reads = 0;
+    const racing = intercept(source, {
+      readFile: async (...args) => {
+        const file = await source.readFile(...args);
+        if (++reads === 1) {
+          await commitElsewhere({
+            [DEMO]: DEMO_FILE.replace('newTag: "7.2"', 'newTag: "7.4"'),
+          });
+        }
+        return file;
+      },
+    });
+
+    const result = await new GitOpsDeploymentTarget(racing).deploy(
+      promotionTarget,
+      request,
+    );
+
+    expect(reads).toBe(2);
+    expect(result.changed).toBe(true);
+    const content = (await source.readFile(MANIFEST_REPO, 'main', DEMO))!
+      .content;
+    expect(readImageTag(content, 'local/svc')).toBe('rc-7');
+    expect(readImageTag(content, 'redis')).toBe('7.4');
+  });
+
+  it('succeeds without a commit when a concurrent deploy pinned the same version', async () => {
+    const { builder, source } = await seeded();
+    const commitElsewhere = concurrentWriter(builder);
+    let reads = 0;
+    let concurrent = '';
+    const racing = intercept(source, {
+      readFile: async (...args) => {
+        const file = await source.readFile(...args);
+        if (++reads === 1) {
+          concurrent = await commitElsewhere({
+            [DEMO]: DEMO_FILE.replace('rc-6', 'rc-7'),
+          });
+        }
+        return file;
+      },
+    });
+
+    const result = await new GitOpsDeploymentTarget(racing).deploy(
+      promotionTarget,
+      request,
+    );
+
+    expect(result.changed).toBe(false);
+    await expect(builder.head('main')).resolves.toBe(concurrent);
+  });
+
+  it('gives up with a ConflictError when the file changes again', async () => {
+    const { builder, source } = await seeded();
+    const commitElsewhere = concurrentWriter(builder);
+    let reads = 0;
+    let writes = 0;
+    const racing = intercept(source, {
+      readFile: async (...args) => {
+        const file = await source.readFile(...args);
+        reads += 1;
+        await commitElsewhere({
+          [DEMO]: DEMO_FILE.replace('"7.2"', `"7.${reads + 2}"`),
+        });
+        return file;
+      },
+      commitFile: async (...args) => {
+        writes += 1;
+        return source.commitFile(...args);
+      },
+    });
+
+    const result = new GitOpsDeploymentTarget(racing).deploy(
+      promotionTarget,
+      request,
+    );
+
+    await expect(result).rejects.toMatchObject({ name: 'ConflictError' });
+    await expect(result).rejects.toThrow(DEMO);
+    expect([reads, writes]).toEqual([2, 2]);
+    const content = (await source.readFile(MANIFEST_REPO, 'main', DEMO))!
+      .content;
+    expect(readImageTag(content, 'local/svc')).toBe('rc-6');
+    expect(readImageTag(content, 'redis')).toBe('7.4');
+  });
+
+  it('does not retry other failures', async () => {
+    const { source } = await seeded();
+    let writes = 0;
+    const failing = intercept(source, {
+      commitFile: async () => {
+        writes += 1;
+        throw new Error('disk full');
+      },
+    });
+
+    await expect(
+      new GitOpsDeploymentTarget(failing).deploy(promotionTarget, request),
+    ).rejects.toThrow('disk full');
+    expect(writes).toBe(1);
+  });
+
+  it('rejects an environment without a manifest file, naming the file', async () => {
+    const { builder, source } = await seeded();
+    const before = await builder.head('main');
+
+    const result = new GitOpsDeploymentTarget(source).deploy(promotionTarget, {
+      ...request,
+      environment: 'prod',
+    });
+
+    await expect(result).rejects.toMatchObject({ name: 'NotFoundError' });
+    await expect(result).rejects.toThrow(overlay('prod'));
+    await expect(builder.head('main')).resolves.toBe(before);
+  });
+
+  it('rejects a file that pins no image of the service, naming it', async () => {
+    const { builder, source } = await seeded();
+    const before = await builder.head('main');
+
+    // stage's overlay pins redis and postgres only.
+    const result = new GitOpsDeploymentTarget(source).deploy(promotionTarget, {
+      ...request,
+      environment: 'stage',
+    });
+
+    await expect(result).rejects.toThrow(overlay('stage'));
+    await expect(result).rejects.toThrow(/no entry for local\/svc/);
+    await expect(builder.head('main')).resolves.toBe(before);
+  });
+
+  it.each(['../demo', 'demo/x', 'Demo', ''])(
+    'rejects the environment name %j',
+    async environment => {
+      const { source } = await seeded();
+      await expect(
+        new GitOpsDeploymentTarget(source).deploy(promotionTarget, {
+          ...request,
+          environment,
+        }),
+      ).rejects.toMatchObject({ name: 'InputError' });
+    },
+  );
+
+  it('rejects an entity without a manifest repository', async () => {
+    const { source } = await seeded();
+    await expect(
+      new GitOpsDeploymentTarget(source).deploy(
+        { ...promotionTarget, manifestRepo: undefined },
+        request,
+      ),
     ).rejects.toMatchObject({ name: 'NotFoundError' });
   });
 });

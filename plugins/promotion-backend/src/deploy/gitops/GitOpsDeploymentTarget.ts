@@ -1,9 +1,13 @@
 import {
   ConflictError,
   ForwardedError,
+  InputError,
   NotFoundError,
 } from '@backstage/errors';
-import { PromotionTarget } from '@mainline/plugin-promotion-common';
+import {
+  ENVIRONMENT_NAME,
+  PromotionTarget,
+} from '@mainline/plugin-promotion-common';
 import { SourceControl } from '../../source/SourceControl';
 import {
   Deployment,
@@ -80,7 +84,14 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
         'This entity has no manifest repository to deploy through',
       );
     }
+    if (!ENVIRONMENT_NAME.test(request.environment)) {
+      throw new InputError(
+        `"${request.environment}" is not an environment name that can name a manifest file`,
+      );
+    }
     const file = manifestPath.replace(/\{environment\}/g, request.environment);
+    // The reason is one line of the message: a line break in it cannot forge a trailer.
+    const reason = request.reason.replace(/\s+/g, ' ').trim();
     // Optimistic concurrency: compute the change from what was read, write only if that is still
     // the file; when someone changed it meanwhile, read again once, then give up with a 409.
     for (let attempt = 0; ; attempt++) {
@@ -122,7 +133,7 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
           path: file,
           content: updated,
           expectedBlobSha: current.blobSha,
-          message: `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${request.reason}\nRequested-by: ${request.actor.entityRef}\n`,
+          message: `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${reason}\nRequested-by: ${request.actor.entityRef}\n`,
           author: { name: request.actor.name, email: request.actor.email },
         });
         return {

@@ -43,7 +43,7 @@ runDeploymentTargetContract('local Lambda records', async fixture => {
       deployedBy: deploy.deployedBy.name,
     });
   }
-  return { target, promotionTarget };
+  return { target, promotionTarget, deploysToNewEnvironments: true };
 });
 
 describe('LocalLambdaDeployments', () => {
@@ -151,4 +151,101 @@ describe('LocalLambdaDeployments', () => {
       ).rejects.toMatchObject({ name: 'InputError' });
     },
   );
+});
+
+describe('LocalLambdaDeployments.deploy', () => {
+  const ADA = {
+    entityRef: 'user:default/ada',
+    name: 'Ada Lovelace',
+    email: 'ada@example.com',
+  };
+  const request = {
+    environment: 'demo',
+    sha: SHA_2,
+    version: 'rc-2',
+    tag: 'rc-2',
+    actor: ADA,
+    reason: 'Promote 2222222 as rc-2',
+  };
+
+  it('records the deploy: environment, sha, tag, when and by whom', async () => {
+    const target = await deployments();
+    const before = Date.now();
+
+    const result = await target.deploy(promotionTarget, request);
+
+    expect(result).toEqual({
+      changed: true,
+      detail: expect.stringContaining(`sls deploy -s demo -p ${SHA_2}`),
+    });
+    const history = await target.history('svc');
+    expect(history).toEqual([
+      {
+        environment: 'demo',
+        sha: SHA_2,
+        tag: 'rc-2',
+        deployedAt: expect.any(String),
+        deployedBy: 'user:default/ada',
+      },
+    ]);
+    expect(Date.parse(history[0].deployedAt)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(history[0].deployedAt)).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('records nothing when the environment already runs that sha under that tag', async () => {
+    const target = await deployments();
+    await target.deploy(promotionTarget, request);
+
+    const again = await target.deploy(promotionTarget, request);
+
+    expect(again.changed).toBe(false);
+    expect(await target.history('svc')).toHaveLength(1);
+  });
+
+  it('records the same sha again under another tag, or in another environment', async () => {
+    const target = await deployments();
+    await target.deploy(promotionTarget, request);
+
+    await target.deploy(promotionTarget, {
+      ...request,
+      version: 'v2024.05.0',
+      tag: 'v2024.05.0',
+    });
+    await target.deploy(promotionTarget, { ...request, environment: 'prod' });
+    // An untagged deploy of the same sha is a change too (the tag goes).
+    const untagged = await target.deploy(promotionTarget, {
+      ...request,
+      version: SHA_2.slice(0, 7),
+      tag: undefined,
+    });
+
+    expect(untagged.changed).toBe(true);
+    const history = await target.history('svc');
+    expect(history.map(r => [r.environment, r.tag])).toEqual([
+      ['demo', 'rc-2'],
+      ['demo', 'v2024.05.0'],
+      ['prod', 'rc-2'],
+      ['demo', undefined],
+    ]);
+    expect(history[3]).not.toHaveProperty('tag');
+    await expect(
+      target.current(promotionTarget, ['demo', 'prod']),
+    ).resolves.toMatchObject({
+      demo: { version: SHA_2, sha: SHA_2 },
+      prod: { version: 'rc-2', sha: SHA_2 },
+    });
+  });
+
+  it('rejects an entity without a Serverless service', async () => {
+    const target = await deployments();
+    await expect(
+      target.deploy(
+        { ...promotionTarget, serverlessService: undefined },
+        request,
+      ),
+    ).rejects.toMatchObject({ name: 'InputError' });
+    await expect(
+      target.deploy({ ...promotionTarget, serverlessService: '../x' }, request),
+    ).rejects.toMatchObject({ name: 'InputError' });
+  });
 });

@@ -271,11 +271,19 @@ export class LocalGitSourceControl implements SourceControl {
     if (!sha || sha !== tag.sha) {
       throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
     }
-    const settle = async (): Promise<{ created: boolean }> => {
+    const settle = async (failure?: unknown): Promise<{ created: boolean }> => {
       const existing = await this.tagTarget(git, tag.name);
       if (existing === sha) return { created: false };
+      if (!existing) {
+        // Not there, yet not creatable: a tag such as `rc-1` blocks `rc-1/x`.
+        throw new ConflictError(
+          `tag ${tag.name} cannot be created in ${repo}: ${
+            (failure as Error)?.message
+          }`,
+        );
+      }
       throw new ConflictError(
-        `tag ${tag.name} already exists on ${existing?.slice(
+        `tag ${tag.name} already exists on ${existing.slice(
           0,
           7,
         )} in ${repo}; tags are never moved`,
@@ -293,8 +301,8 @@ export class LocalGitSourceControl implements SourceControl {
         tag.annotated ? { ...tag.tagger, date: new Date() } : undefined,
         tag.message,
       );
-    } catch {
-      return settle();
+    } catch (error) {
+      return settle(error);
     }
     return { created: true };
   }
@@ -303,7 +311,15 @@ export class LocalGitSourceControl implements SourceControl {
     repo: string,
     change: FileChange,
   ): Promise<{ commitSha: string }> {
-    this.git(repo);
+    const git = this.git(repo);
+    checkFilePath(change.path);
+    const validBranch = await git.run([
+      'check-ref-format',
+      `refs/heads/${change.branch}`,
+    ]);
+    if (!change.branch || validBranch.code !== 0) {
+      throw new InputError(`"${change.branch}" is not a valid branch name`);
+    }
     const builder = await BareRepoBuilder.open(this.repoPath(repo));
     const head = await builder.head(change.branch);
     if (!head) {
@@ -315,22 +331,37 @@ export class LocalGitSourceControl implements SourceControl {
         `${repo}:${change.path} changed since it was read`,
       );
     }
-    try {
-      const commitSha = await builder.commit({
-        branch: change.branch,
-        files: { [change.path]: change.content },
-        message: change.message,
-        author: { ...change.author, date: new Date() },
-        parents: [head],
-        expectedHead: head,
-      });
-      return { commitSha };
-    } catch (error) {
-      throw new ConflictError(
-        `${repo}:${change.branch} moved while ${
-          change.path
-        } was being written: ${(error as Error).message}`,
-      );
-    }
+    // Built on the head just read; the branch moves only if it is still there, else the
+    // builder's ConflictError (another commit landed between the read and the write).
+    const commitSha = await builder.commit({
+      branch: change.branch,
+      files: { [change.path]: change.content },
+      message: change.message,
+      author: { ...change.author, date: new Date() },
+      parents: [head],
+      expectedHead: head,
+    });
+    return { commitSha };
+  }
+}
+
+/**
+ * A repository-relative file path: no empty, `.`, `..` or `.git` segment (so no leading or
+ * trailing `/`), no backslash or control character.
+ */
+function checkFilePath(filePath: string): void {
+  const segments = filePath.split('/');
+  if (
+    // eslint-disable-next-line no-control-regex
+    /[\x00-\x1f\x7f\\]/.test(filePath) ||
+    segments.some(
+      segment =>
+        segment === '' ||
+        segment === '.' ||
+        segment === '..' ||
+        segment.toLowerCase() === '.git',
+    )
+  ) {
+    throw new InputError(`"${filePath}" is not a valid file path`);
   }
 }

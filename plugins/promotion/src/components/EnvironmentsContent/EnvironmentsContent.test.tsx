@@ -1,4 +1,10 @@
-import { fireEvent, screen, waitFor, within } from '@testing-library/react';
+import {
+  configure,
+  fireEvent,
+  screen,
+  waitFor,
+  within,
+} from '@testing-library/react';
 import {
   MockPermissionApi,
   renderInTestApp,
@@ -188,7 +194,10 @@ function fakeApi(overrides: Partial<PromotionApi> = {}): PromotionApi {
   };
 }
 
-jest.setTimeout(30_000);
+jest.setTimeout(60_000);
+// Dialogs plan after a debounce and several requests: under a loaded CI machine that takes longer
+// than Testing Library's default second.
+configure({ asyncUtilTimeout: 10_000 });
 
 let rendered = 0;
 const signals = { subscribe: () => ({ unsubscribe: () => {} }) };
@@ -318,9 +327,11 @@ describe('EnvironmentsContent', () => {
     fireEvent.change(await screen.findByLabelText('commit'), {
       target: { value: docs },
     });
-    const instead = await screen.findByRole('button', {
-      name: `Promote ${released.slice(0, 7)} instead`,
-    });
+    const instead = await screen.findByRole(
+      'button',
+      { name: `Promote ${released.slice(0, 7)} instead` },
+      { timeout: 10_000 },
+    );
     fireEvent.click(instead);
     expect(screen.getByLabelText('commit')).toHaveValue(released.slice(0, 7));
   });

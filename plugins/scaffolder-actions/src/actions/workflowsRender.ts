@@ -1,0 +1,170 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { InputError } from '@backstage/errors';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import { readPromotionTarget } from '@mainline/plugin-promotion-common';
+import { renderWorkflows } from '../workflows/renderWorkflows';
+import { examples } from './workflowsRender.examples';
+
+const ECR =
+  /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[a-z0-9][a-z0-9._/-]*$/;
+const S3 = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._-]+)*$/;
+
+/**
+ * Writes the GitHub Actions workflows of the main/rc/v discipline into the new repository:
+ * build once on main and deploy to stage, promote on `rc-*`/`v*` tags after a pre-flight check,
+ * and a stage validation that yanks the commit through Mainline when it fails.
+ */
+export function createWorkflowsRenderAction() {
+  return createTemplateAction({
+    id: 'promotion:workflows:render',
+    description:
+      'Writes the build-once, promote-by-tag GitHub Actions workflows for a container or Serverless service.',
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        kind: z =>
+          z
+            .enum(['container', 'serverless'])
+            .describe('container: image to ECR; serverless: package to S3'),
+        entityRef: z =>
+          z
+            .string()
+            .describe(
+              'Catalog entity of the new service, e.g. component:default/checkout',
+            ),
+        mainlineUrl: z =>
+          z
+            .string()
+            .url()
+            .describe('Backstage base URL the validation job yanks through'),
+        awsRegion: z =>
+          z
+            .string()
+            .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
+            .describe('AWS region, e.g. eu-west-1'),
+        ecrRepository: z =>
+          z
+            .string()
+            .optional()
+            .describe(
+              'Container: ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
+            ),
+        manifestRepo: z =>
+          z
+            .string()
+            .optional()
+            .describe('Container: GitOps manifest repository, owner/name'),
+        manifestPath: z =>
+          z
+            .string()
+            .optional()
+            .describe(
+              'Container: environment kustomization path with {environment}',
+            ),
+        packageLocation: z =>
+          z
+            .string()
+            .optional()
+            .describe('Serverless: s3://<bucket>/<prefix> for packages'),
+        validationCommand: z =>
+          z
+            .string()
+            .default('npm run test:e2e')
+            .describe('Command validating stage; a failure yanks the commit'),
+        targetPath: z =>
+          z
+            .string()
+            .default('.github/workflows')
+            .describe('Where in the workspace to write the workflows'),
+      },
+      output: {
+        files: z =>
+          z.array(z.string()).describe('Paths of the written workflow files'),
+      },
+    },
+    async handler(ctx) {
+      const input = ctx.input;
+      if (!/^[a-z]+:[a-z0-9-]+\/[a-z0-9][a-z0-9._-]*$/i.test(input.entityRef)) {
+        throw new InputError(
+          `entityRef "${input.entityRef}" is not of the form kind:namespace/name`,
+        );
+      }
+      const target = path.resolve(
+        ctx.workspacePath,
+        input.targetPath ?? '.github/workflows',
+      );
+      if (!target.startsWith(path.resolve(ctx.workspacePath) + path.sep)) {
+        throw new InputError(
+          `targetPath "${input.targetPath}" must stay inside the workspace`,
+        );
+      }
+      const common = {
+        entityRef: input.entityRef,
+        mainlineUrl: input.mainlineUrl,
+        awsRegion: input.awsRegion,
+        validationCommand: input.validationCommand ?? 'npm run test:e2e',
+      };
+      let files: Record<string, string>;
+      if (input.kind === 'container') {
+        if (!input.ecrRepository || !ECR.test(input.ecrRepository)) {
+          throw new InputError(
+            `ecrRepository "${
+              input.ecrRepository ?? ''
+            }" is not an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)`,
+          );
+        }
+        const check = readPromotionTarget({
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'Component',
+          metadata: {
+            name: 'new',
+            annotations: {
+              'github.com/project-slug': 'owner/new',
+              'mainline.dev/artifact-kind': 'image',
+              'mainline.dev/artifact-location': input.ecrRepository,
+              'mainline.dev/manifest-repo': input.manifestRepo ?? '',
+              'mainline.dev/manifest-path': input.manifestPath ?? '',
+            },
+          },
+        });
+        if (!check.ok) {
+          throw new InputError(
+            check.problems.map(p => `${p.annotation} ${p.message}`).join('; '),
+          );
+        }
+        files = renderWorkflows({
+          ...common,
+          kind: 'container',
+          ecrRepository: input.ecrRepository,
+          manifestRepo: input.manifestRepo!,
+          manifestPath: input.manifestPath!,
+        });
+      } else {
+        if (!input.packageLocation || !S3.test(input.packageLocation)) {
+          throw new InputError(
+            `packageLocation "${
+              input.packageLocation ?? ''
+            }" is not an s3://<bucket>/<prefix> location`,
+          );
+        }
+        files = renderWorkflows({
+          ...common,
+          kind: 'serverless',
+          packageLocation: input.packageLocation,
+        });
+      }
+      // Only the task's own workspace is written (also in a dry run, whose workspace is thrown
+      // away): nothing outside Backstage changes, so there is no side effect to checkpoint.
+      await fs.mkdir(target, { recursive: true });
+      const written: string[] = [];
+      for (const [name, content] of Object.entries(files)) {
+        await fs.writeFile(path.join(target, name), content);
+        written.push(path.relative(ctx.workspacePath, path.join(target, name)));
+      }
+      ctx.logger.info(`Wrote ${written.join(', ')}`);
+      ctx.output('files', written);
+    },
+  });
+}

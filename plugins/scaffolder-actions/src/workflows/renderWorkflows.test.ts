@@ -1,0 +1,123 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import yaml from 'yaml';
+import { WorkflowOptions, renderWorkflows } from './renderWorkflows';
+
+const container: WorkflowOptions = {
+  kind: 'container',
+  entityRef: 'component:default/checkout',
+  mainlineUrl: 'https://backstage.example.com/',
+  awsRegion: 'eu-west-1',
+  validationCommand: 'npm run test:e2e',
+  ecrRepository: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout',
+  manifestRepo: 'acme/deployments',
+  manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
+};
+const serverless: WorkflowOptions = {
+  kind: 'serverless',
+  entityRef: 'component:default/invoices',
+  mainlineUrl: 'https://backstage.example.com',
+  awsRegion: 'eu-west-1',
+  validationCommand: 'npm run test:stage',
+  packageLocation: 's3://acme-artifacts/invoices',
+};
+
+/** GitHub's own parser (run in Node, it is ESM-only): what github.com would report per file. */
+function githubErrors(files: Record<string, string>): Record<string, string[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'workflows-'));
+  try {
+    const paths = Object.entries(files).map(([name, content]) => {
+      fs.writeFileSync(path.join(dir, name), content);
+      return path.join(dir, name);
+    });
+    const script = path.resolve(
+      __dirname,
+      '../../scripts/github-workflow-errors.mjs',
+    );
+    return JSON.parse(
+      execFileSync(process.execPath, [script, ...paths], { encoding: 'utf8' }),
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+it('the parser does report what GitHub would reject', () => {
+  const report = githubErrors({
+    'broken.yaml':
+      'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps: 5\n',
+  });
+  expect(report['broken.yaml']).toEqual([
+    expect.stringContaining("Unexpected value '5'"),
+  ]);
+});
+
+describe.each([
+  ['container', container],
+  ['serverless', serverless],
+])('rendered %s workflows', (_kind, options) => {
+  const files = renderWorkflows(options);
+
+  it('parse without errors with GitHub’s workflow parser', () => {
+    expect(Object.keys(files)).toEqual([
+      'mainline-build.yaml',
+      'mainline-promote.yaml',
+      'mainline-validate-stage.yaml',
+    ]);
+    expect(githubErrors(files)).toEqual({
+      'mainline-build.yaml': [],
+      'mainline-promote.yaml': [],
+      'mainline-validate-stage.yaml': [],
+    });
+  });
+
+  it('build once on main (docs-only changes skipped) and deploy to stage', () => {
+    const build = yaml.parse(files['mainline-build.yaml']);
+    expect(build.on.push).toEqual({
+      branches: ['main'],
+      'paths-ignore': ['docs/**', '**/*.md'],
+    });
+    expect(Object.keys(build.jobs)).toEqual(['build', 'deploy-stage']);
+    const script = JSON.stringify(build.jobs);
+    const expected =
+      options.kind === 'container'
+        ? [
+            `docker push \\"${options.ecrRepository}:\${{ steps.sha.outputs.short }}\\"`,
+          ]
+        : ['serverless package --package', 'npx serverless deploy -s stage -p'];
+    for (const fragment of expected) {
+      expect(script).toContain(fragment);
+    }
+  });
+
+  it('promote on rc-* and v* tags after a pre-flight check, without rebuilding', () => {
+    const promote = yaml.parse(files['mainline-promote.yaml']);
+    expect(promote.on.push.tags).toEqual(['rc-*', 'v*']);
+    const preflight = JSON.stringify(promote.jobs.preflight);
+    expect(preflight).toContain('git merge-base --is-ancestor');
+    expect(preflight).toContain('has no artifact');
+    expect(promote.jobs.notify.if).toBe('${{ failure() }}');
+    const steps = JSON.stringify(promote.jobs.promote.steps);
+    expect(steps).not.toMatch(/docker build|serverless package/);
+    expect(steps).toMatch(
+      options.kind === 'container' ? /put-image/ : /tags\/\$GITHUB_REF_NAME/,
+    );
+  });
+
+  it('yank the commit through Mainline when stage validation fails', () => {
+    const validate = yaml.parse(files['mainline-validate-stage.yaml']);
+    const [, run, yank] = validate.jobs.validate.steps;
+    expect(run.run).toBe(options.validationCommand);
+    expect(yank.if).toBe('${{ failure() }}');
+    const name = options.entityRef.split('/')[1];
+    expect(yank.run).toContain(
+      `https://backstage.example.com/api/promotion/v1/entities/component/default/${name}/yanks`,
+    );
+  });
+
+  it('is deterministic', () => {
+    expect(renderWorkflows(options)).toEqual(files);
+  });
+});
