@@ -280,28 +280,6 @@ export class PromotionStore {
     });
   }
 
-  async auditTrail(
-    entityRef: string,
-    limit = 100,
-  ): Promise<Array<AuditEntry & { at: string }>> {
-    const rows = await this.knex('promotion_audit')
-      .where({ entity_ref: entityRef })
-      .orderBy('id', 'desc')
-      .limit(limit);
-    return rows.map(row => ({
-      at: iso(row.at)!,
-      actor: row.actor,
-      action: row.action,
-      entityRef: row.entity_ref,
-      environment: row.environment ?? undefined,
-      sha: row.sha ?? undefined,
-      tag: row.tag ?? undefined,
-      outcome: row.outcome,
-      detail: row.detail ?? undefined,
-      promotionId: row.promotion_id ?? undefined,
-    }));
-  }
-
   async require(entityRef: string, id: string): Promise<PromotionRecord> {
     const promotion = await this.get(entityRef, id);
     if (!promotion)

@@ -125,7 +125,7 @@ describe('LocalArtifactRegistry writes', () => {
   });
 
   it('records release tags of packages', async () => {
-    await registry.tagArchive(PACKAGES, newerPackage.sha, 'v1.2.0');
+    await registry.addTag(archiveLocation, newerPackage.sha, 'v1.2.0');
     await expect(
       registry.getArtifact(archiveLocation, newerPackage.sha),
     ).resolves.toMatchObject({ tags: ['v1.2.0'] });

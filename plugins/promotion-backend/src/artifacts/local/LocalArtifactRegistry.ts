@@ -206,19 +206,6 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     }
   }
 
-  /** Records a release tag for a package (a marker file holding the sha; the package is not copied). */
-  async tagArchive(location: string, sha: string, tag: string): Promise<void> {
-    if (!/^[0-9a-f]{40}$/.test(sha)) {
-      throw new InputError(`"${sha}" is not a full commit sha`);
-    }
-    if (!TAG.test(tag)) {
-      throw new InputError(`"${tag}" is not a valid release tag`);
-    }
-    const dir = path.join(this.archiveDir(location), 'tags');
-    await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(path.join(dir, tag), sha);
-  }
-
   async addTag(
     location: ArtifactLocation,
     sha: string,

@@ -365,25 +365,31 @@ describe('EnvironmentsContent', () => {
     ).toBeInTheDocument();
   });
 
-  it('explains how to annotate an entity that is not set up for promotion', async () => {
-    const response = new Response(
-      JSON.stringify({
-        error: {
-          name: 'NotFoundError',
-          message:
-            'component:default/checkout is not set up for promotion: annotation mainline.dev/artifact-location missing: the image repository or package bucket',
-        },
-        response: { statusCode: 404 },
-      }),
-      { status: 404, headers: { 'content-type': 'application/json' } },
+  /** A backend whose lineage endpoint answers with Backstage's error envelope. */
+  async function failingLineage(status: number, name: string, message: string) {
+    const error = await ResponseError.fromResponse(
+      new Response(
+        JSON.stringify({
+          error: { name, message },
+          response: { statusCode: status },
+        }),
+        { status, headers: { 'content-type': 'application/json' } },
+      ),
     );
-    const error = await ResponseError.fromResponse(response);
+    return fakeApi({
+      getLineage: async () => {
+        throw error;
+      },
+    });
+  }
+
+  it('explains how to annotate an entity that is not set up for promotion', async () => {
     await render(
-      fakeApi({
-        getLineage: async () => {
-          throw error;
-        },
-      }),
+      await failingLineage(
+        404,
+        'NotFoundError',
+        'component:default/checkout is not set up for promotion: annotation mainline.dev/artifact-location missing: the image repository or package bucket',
+      ),
     );
     expect(await screen.findByRole('alert')).toHaveTextContent(/annotation/i);
     expect(
@@ -393,31 +399,16 @@ describe('EnvironmentsContent', () => {
   });
 
   it('shows a server error with its message', async () => {
-    const response = new Response(
-      JSON.stringify({
-        error: {
-          name: 'NotFoundError',
-          message:
-            'component:default/checkout is not set up for promotion: annotation mainline.dev/artifact-location missing',
-        },
-        response: { statusCode: 404 },
-      }),
-      { status: 404, headers: { 'content-type': 'application/json' } },
-    );
-    const error = await ResponseError.fromResponse(response);
     await render(
-      fakeApi({
-        getLineage: async () => {
-          throw error;
-        },
-      }),
+      await failingLineage(
+        503,
+        'ServiceUnavailableError',
+        'No source control is configured for mainline-demo/checkout: set promotion.local.dataDir',
+      ),
     );
     expect(
-      (
-        await screen.findAllByText(
-          /annotation mainline.dev\/artifact-location missing/,
-        )
-      )[0],
+      (await screen.findAllByText(/set promotion.local.dataDir/))[0],
     ).toBeInTheDocument();
+    expect(screen.queryByText(/Missing Annotation/i)).not.toBeInTheDocument();
   });
 });

@@ -20,6 +20,7 @@ import {
 import { promotionApiRef } from '../../api';
 import { newIdempotencyKey, relativeTime } from '../format';
 import { StepList } from '../StepList';
+import useAsyncFn from 'react-use/esm/useAsyncFn';
 
 /** The earlier artifacts an environment can be re-pointed at: built, not yanked, still there. */
 export function rollbackCandidates(
@@ -56,31 +57,22 @@ export const RollbackDialog = (props: {
   const api = useApi(promotionApiRef);
   const candidates = rollbackCandidates(environment, commits);
   const [choice, setChoice] = useState(candidates[0]?.commit.sha ?? '');
-  const [result, setResult] = useState<Promotion>();
-  const [error, setError] = useState<Error>();
-  const [busy, setBusy] = useState(false);
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
 
-  const submit = async () => {
+  const [submission, submit] = useAsyncFn(async (): Promise<
+    Promotion | undefined
+  > => {
     const selected = candidates.find(c => c.commit.sha === choice);
-    if (!selected) return;
-    setBusy(true);
-    try {
-      setResult(
-        await api.rollback(
-          entity,
-          selected.tag
-            ? { environment: environment.name, tag: selected.tag }
-            : { environment: environment.name, sha: selected.commit.sha },
-          idempotencyKey,
-        ),
-      );
-    } catch (e) {
-      setError(e as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+    if (!selected) return undefined;
+    return api.rollback(
+      entity,
+      selected.tag
+        ? { environment: environment.name, tag: selected.tag }
+        : { environment: environment.name, sha: selected.commit.sha },
+      idempotencyKey,
+    );
+  }, [api, entity, environment, choice, idempotencyKey]);
+  const { value: result, error, loading: busy } = submission;
 
   return (
     <Dialog

@@ -13,6 +13,7 @@ import TextField from '@material-ui/core/TextField';
 import Typography from '@material-ui/core/Typography';
 import { LineageCommit, YankResult } from '@mainline/plugin-promotion-common';
 import { promotionApiRef } from '../../api';
+import useAsyncFn from 'react-use/esm/useAsyncFn';
 
 /** Yank a commit: a reason, and the short sha typed again to confirm. */
 export const YankDialog = (props: {
@@ -25,31 +26,18 @@ export const YankDialog = (props: {
   const [reason, setReason] = useState('');
   const [confirm, setConfirm] = useState('');
   const [force, setForce] = useState(false);
-  const [result, setResult] = useState<YankResult>();
-  const [error, setError] = useState<Error>();
-  const [busy, setBusy] = useState(false);
   const running = commit.environments;
   const ready =
     reason.trim().length >= 3 &&
     confirm === commit.shortSha &&
     (running.length === 0 || force);
 
-  const submit = async () => {
-    setBusy(true);
-    try {
-      setResult(
-        await api.yank(entity, {
-          sha: commit.sha,
-          reason,
-          force: force || undefined,
-        }),
-      );
-    } catch (e) {
-      setError(e as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const [submission, submit] = useAsyncFn(
+    (): Promise<YankResult> =>
+      api.yank(entity, { sha: commit.sha, reason, force: force || undefined }),
+    [api, entity, commit, reason, force],
+  );
+  const { value: result, error, loading: busy } = submission;
 
   return (
     <Dialog

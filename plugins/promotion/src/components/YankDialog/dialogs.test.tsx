@@ -1,0 +1,159 @@
+import { configure, fireEvent, screen, waitFor } from '@testing-library/react';
+import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
+import {
+  EnvironmentState,
+  LineageCommit,
+  Promotion,
+  YankResult,
+} from '@mainline/plugin-promotion-common';
+import { PromotionApi, promotionApiRef } from '../../api';
+import { RollbackDialog } from '../RollbackDialog';
+import { YankDialog } from './YankDialog';
+
+configure({ asyncUtilTimeout: 10_000 });
+jest.setTimeout(30_000);
+
+const entity = { kind: 'Component', namespace: 'default', name: 'checkout' };
+const commit = (
+  sha: string,
+  extra: Partial<LineageCommit> = {},
+): LineageCommit => ({
+  sha: sha.repeat(40),
+  shortSha: sha.repeat(7),
+  message: `change ${sha}`,
+  author: { name: 'Ada', email: 'ada@example.com' },
+  committedAt: new Date().toISOString(),
+  pullRequest: null,
+  artifacts: [
+    {
+      kind: 'image',
+      uri: 'local/checkout',
+      digest: `sha256:${'a'.repeat(64)}`,
+      size: 1,
+      createdAt: new Date().toISOString(),
+      tags: [],
+    },
+  ],
+  tags: [],
+  environments: [],
+  yanked: null,
+  cherryPickOf: null,
+  ...extra,
+});
+
+function render(api: Partial<PromotionApi>, element: JSX.Element) {
+  return renderInTestApp(
+    <TestApiProvider apis={[[promotionApiRef, api as PromotionApi]]}>
+      {element}
+    </TestApiProvider>,
+  );
+}
+
+describe('YankDialog', () => {
+  it('needs a reason, the typed short sha and, for a running commit, force', async () => {
+    const calls: unknown[] = [];
+    const running = commit('b', { environments: ['stage'] });
+    const result: YankResult = {
+      yank: {
+        sha: running.sha,
+        yankedBy: 'user:default/guest',
+        reason: 'breaks stage',
+        yankedAt: new Date().toISOString(),
+      },
+      deleted: null,
+      affectedEnvironments: ['stage'],
+    };
+    await render(
+      {
+        yank: async (_e, request) => {
+          calls.push(request);
+          return result;
+        },
+      },
+      <YankDialog entity={entity} commit={running} onClose={() => {}} />,
+    );
+    const yank = screen.getByRole('button', { name: 'Yank' });
+    fireEvent.change(screen.getByLabelText('reason'), {
+      target: { value: 'breaks stage' },
+    });
+    fireEvent.change(screen.getByLabelText('confirm sha'), {
+      target: { value: 'bbbbbbb' },
+    });
+    expect(yank).toBeDisabled();
+    fireEvent.click(screen.getByLabelText(/Yank although it runs in stage/));
+    expect(yank).toBeEnabled();
+    fireEvent.click(yank);
+    expect(
+      await screen.findByText(/Yanked by user:default\/guest/),
+    ).toBeInTheDocument();
+    expect(calls).toEqual([
+      { sha: running.sha, reason: 'breaks stage', force: true },
+    ]);
+  });
+});
+
+describe('RollbackDialog', () => {
+  it('offers only earlier artifacts released to the environment, and rolls back by tag', async () => {
+    const prod: EnvironmentState = {
+      name: 'prod',
+      trigger: { type: 'tag', pattern: 'v*' },
+      production: true,
+      policy: {},
+      behindBy: 0,
+      current: {
+        sha: 'c'.repeat(40),
+        version: 'v1.2.0',
+        tag: 'v1.2.0',
+        artifact: null,
+        deployedAt: new Date().toISOString(),
+        deployedBy: null,
+        revision: null,
+      },
+    };
+    const commits = [
+      commit('c', { tags: ['v1.2.0'] }),
+      commit('d', { tags: ['rc-3'] }),
+      commit('e', { tags: ['v1.1.0'] }),
+      commit('f', {
+        tags: ['v1.0.0'],
+        yanked: { by: 'x', reason: 'y', at: 'z' },
+      }),
+    ];
+    const calls: unknown[] = [];
+    await render(
+      {
+        rollback: async (_e, request, key) => {
+          calls.push({ request, key: key.startsWith('ui-') });
+          return {
+            status: 'succeeded',
+            steps: [
+              {
+                name: 'deploy',
+                status: 'succeeded',
+                detail: 'prod at v1.1.0',
+                startedAt: null,
+                finishedAt: null,
+              },
+            ],
+          } as Promotion;
+        },
+      },
+      <RollbackDialog
+        entity={entity}
+        environment={prod}
+        commits={commits}
+        onClose={() => {}}
+      />,
+    );
+    const options = screen.getAllByRole('radio');
+    expect(options).toHaveLength(1);
+    expect(screen.getByLabelText(/v1\.1\.0/)).toBeChecked();
+    fireEvent.click(screen.getByRole('button', { name: 'Roll back' }));
+    await waitFor(() =>
+      expect(screen.getByText('prod at v1.1.0')).toBeInTheDocument(),
+    );
+    expect(calls).toEqual([
+      { request: { environment: 'prod', tag: 'v1.1.0' }, key: true },
+    ]);
+  });
+});
