@@ -44,6 +44,51 @@ export interface Config {
       cacheTtlSeconds?: number;
     };
     /**
+     * Where service and manifest repositories are read and written. `local` (the default when
+     * `promotion.local.dataDir` is set) serves `<dataDir>/git/<owner>/<name>.git`; `github` reads
+     * the `github.com/project-slug` repository through the matching `integrations.github` entry
+     * (GitHub App or token; GitHub Enterprise through its `apiBaseUrl`).
+     */
+    source?: {
+      provider?: 'local' | 'github';
+    };
+    /** GitHub mode: how deploys reach GitHub. */
+    github?: {
+      /**
+       * The host of the `integrations.github` entry to use for repositories named by
+       * `github.com/project-slug`. Default `github.com`.
+       */
+      host?: string;
+      /**
+       * Environments whose manifest change is proposed as a pull request on the manifest
+       * repository instead of committed directly (e.g. `[prod]` where changes need review). The
+       * promotion stays running until the pull request is merged (or fails when it is closed).
+       */
+      manifestPullRequests?: string[];
+      /**
+       * The Lambda deploy workflow in each Serverless service's repository, started by
+       * `workflow_dispatch` with the inputs `stage`, `sha`, `version`, `request` and `actor`. Default
+       * `mainline-deploy.yaml`.
+       */
+      deployWorkflow?: string;
+      /** Minutes a dispatched deploy run may take to appear before the deploy fails. Default 10. */
+      deployStartTimeoutMinutes?: number;
+      /**
+       * How Serverless services deploy in GitHub mode: `workflow` (the default) dispatches
+       * `deployWorkflow` and follows its run; `recorded` keeps the embedded default's records
+       * under `promotion.local.dataDir` (for trying GitHub mode with the demo data).
+       */
+      lambdaDeploys?: 'workflow' | 'recorded';
+    };
+    /** Promotions whose deploy completes outside the request (pull requests, workflow runs). */
+    followUp?: {
+      /**
+       * How often every waiting promotion is checked; webhooks (`github.workflow_run`,
+       * `github.pull_request`) check sooner. Default 30.
+       */
+      intervalSeconds?: number;
+    };
+    /**
      * The embedded default: local bare git repositories, a filesystem artifact registry and
      * recorded Serverless deploys, for entities whose artifact location is `local/<name>` or
      * `local://<prefix>`.

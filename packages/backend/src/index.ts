@@ -5,6 +5,8 @@ const backend = createBackend();
 backend.add(import('@backstage/plugin-app-backend'));
 backend.add(import('@backstage/plugin-proxy-backend'));
 backend.add(import('@backstage/plugin-events-backend'));
+// Checks GitHub webhook signatures (events.modules.github.webhookSecret) and routes them by type.
+backend.add(import('@backstage/plugin-events-backend-module-github'));
 
 backend.add(import('@backstage/plugin-auth-backend'));
 backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));

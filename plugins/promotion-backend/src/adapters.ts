@@ -1,6 +1,7 @@
 import path from 'node:path';
+import { CacheService, LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
-import { ServiceUnavailableError } from '@backstage/errors';
+import { InputError, ServiceUnavailableError } from '@backstage/errors';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 import {
   ArtifactLocation,
@@ -8,10 +9,14 @@ import {
 } from './artifacts/ArtifactRegistry';
 import { LocalArtifactRegistry } from './artifacts/local/LocalArtifactRegistry';
 import { DeploymentTarget } from './deploy/DeploymentTarget';
+import { GitHubPullRequests } from './deploy/github/GitHubPullRequests';
+import { GitHubWorkflowDeployments } from './deploy/github/GitHubWorkflowDeployments';
 import { GitOpsDeploymentTarget } from './deploy/gitops/GitOpsDeploymentTarget';
 import { LocalLambdaDeployments } from './deploy/local/LocalLambdaDeployments';
 import { localLayout } from './local/layout';
 import { SourceControl } from './source/SourceControl';
+import { GitHubClients } from './source/github/GitHubClients';
+import { GitHubSourceControl } from './source/github/GitHubSourceControl';
 import { LocalGitSourceControl } from './source/local/LocalGitSourceControl';
 
 /** The adapters that serve one entity: where its code, artifacts and deployments live. */
@@ -33,41 +38,77 @@ export function readLocalDataDir(config: Config): string | undefined {
   return dir === undefined ? undefined : path.resolve(dir);
 }
 
+/** Finds the registry serving an artifact location, or undefined when none is configured. */
+export type ArtifactRegistryLookup = (
+  location: ArtifactLocation,
+) => ArtifactRegistry | undefined;
+
+/**
+ * One source of repositories (service and manifest repos alike), the artifact registries by
+ * location, and the deployment mechanism per artifact kind.
+ */
+export class ComposedAdapterResolver implements AdapterResolver {
+  constructor(
+    private readonly parts: {
+      source: SourceControl;
+      artifacts: ArtifactRegistryLookup;
+      images: DeploymentTarget;
+      archives: DeploymentTarget;
+    },
+  ) {}
+
+  forTarget(target: PromotionTarget): PromotionAdapters {
+    const artifactLocation: ArtifactLocation = {
+      kind: target.artifactKind,
+      location: target.artifactLocation,
+    };
+    const artifacts = this.parts.artifacts(artifactLocation);
+    if (!artifacts) {
+      throw new ServiceUnavailableError(
+        `No artifact registry is configured for ${target.artifactLocation}`,
+      );
+    }
+    return {
+      source: this.parts.source,
+      artifacts,
+      artifactLocation,
+      deployments:
+        target.artifactKind === 'image'
+          ? this.parts.images
+          : this.parts.archives,
+    };
+  }
+}
+
+const isLocalLocation = (location: ArtifactLocation) =>
+  /^local(\/|:\/\/)/.test(location.location);
+
 /**
  * The embedded default: local bare git repositories (services and the manifest repo), the
  * filesystem artifact registry, and recorded Serverless deploys, all under one data directory.
  */
-export class LocalAdapterResolver implements AdapterResolver {
+export class LocalAdapterResolver extends ComposedAdapterResolver {
   readonly source: LocalGitSourceControl;
   readonly artifacts: LocalArtifactRegistry;
   readonly lambda: LocalLambdaDeployments;
-  private readonly gitops: GitOpsDeploymentTarget;
 
   constructor(dataDir: string, options: { manifestBranch: string }) {
     const layout = localLayout(dataDir);
-    this.source = new LocalGitSourceControl(layout.git);
-    this.artifacts = new LocalArtifactRegistry(layout.artifacts);
-    this.lambda = new LocalLambdaDeployments(layout.deployments);
-    this.gitops = new GitOpsDeploymentTarget(this.source, {
-      branch: options.manifestBranch,
+    const source = new LocalGitSourceControl(layout.git);
+    const artifacts = new LocalArtifactRegistry(layout.artifacts);
+    const lambda = new LocalLambdaDeployments(layout.deployments);
+    super({
+      source,
+      artifacts: location =>
+        isLocalLocation(location) ? artifacts : undefined,
+      images: new GitOpsDeploymentTarget(source, {
+        branch: options.manifestBranch,
+      }),
+      archives: lambda,
     });
-  }
-
-  forTarget(target: PromotionTarget): PromotionAdapters {
-    if (!/^local(\/|:\/\/)/.test(target.artifactLocation)) {
-      throw new ServiceUnavailableError(
-        `No artifact registry is configured for ${target.artifactLocation}; this backend serves local/ and local:// locations`,
-      );
-    }
-    return {
-      source: this.source,
-      artifacts: this.artifacts,
-      artifactLocation: {
-        kind: target.artifactKind,
-        location: target.artifactLocation,
-      },
-      deployments: target.artifactKind === 'image' ? this.gitops : this.lambda,
-    };
+    this.source = source;
+    this.artifacts = artifacts;
+    this.lambda = lambda;
   }
 }
 
@@ -75,7 +116,107 @@ export class LocalAdapterResolver implements AdapterResolver {
 export class UnconfiguredAdapterResolver implements AdapterResolver {
   forTarget(target: PromotionTarget): PromotionAdapters {
     throw new ServiceUnavailableError(
-      `No source control is configured for ${target.sourceRepo}: set promotion.local.dataDir for the embedded default`,
+      `No source control is configured for ${target.sourceRepo}: set promotion.local.dataDir for the embedded default, or promotion.source.provider: github with an integrations.github entry`,
     );
   }
+}
+
+/** Refuses an entity whose deploys have no configured mechanism, naming the setting. */
+class MissingDeployments implements DeploymentTarget {
+  constructor(private readonly reason: string) {}
+  async current(): Promise<never> {
+    throw new ServiceUnavailableError(this.reason);
+  }
+  async deploy(): Promise<never> {
+    throw new ServiceUnavailableError(this.reason);
+  }
+}
+
+/**
+ * Builds the resolver the configuration asks for: the embedded default, GitHub, or GitHub for
+ * repositories with local artifacts (GitHub mode on a laptop). Artifact registries for other
+ * locations (ECR, S3, OCI) come from `extraRegistries`.
+ */
+export function createAdapterResolver(
+  config: Config,
+  deps: {
+    cache: CacheService;
+    logger: LoggerService;
+    extraRegistries?: ArtifactRegistryLookup;
+  },
+): AdapterResolver {
+  const dataDir = readLocalDataDir(config);
+  const manifestBranch =
+    config.getOptionalString('promotion.manifestBranch') ?? 'main';
+  const mainBranch = config.getOptionalString('promotion.mainBranch') ?? 'main';
+  const provider =
+    config.getOptionalString('promotion.source.provider') ??
+    (dataDir ? 'local' : 'github');
+  if (provider !== 'local' && provider !== 'github') {
+    throw new InputError(
+      `promotion.source.provider must be local or github, not "${provider}"`,
+    );
+  }
+  const local = dataDir
+    ? new LocalAdapterResolver(dataDir, { manifestBranch })
+    : undefined;
+  const artifacts: ArtifactRegistryLookup = location =>
+    (local && isLocalLocation(location) ? local.artifacts : undefined) ??
+    deps.extraRegistries?.(location);
+
+  if (provider === 'local') {
+    if (!local) return new UnconfiguredAdapterResolver();
+    return new ComposedAdapterResolver({
+      source: local.source,
+      artifacts,
+      images: new GitOpsDeploymentTarget(local.source, {
+        branch: manifestBranch,
+      }),
+      archives: local.lambda,
+    });
+  }
+
+  const clients = GitHubClients.fromConfig(config, {
+    cache: deps.cache,
+    logger: deps.logger,
+  });
+  const source = new GitHubSourceControl(clients.forRepo, {
+    webBaseUrl: clients.webBaseUrl,
+  });
+  const reviewEnvironments =
+    config.getOptionalStringArray('promotion.github.manifestPullRequests') ??
+    [];
+  const lambdaDeploys =
+    config.getOptionalString('promotion.github.lambdaDeploys') ?? 'workflow';
+  let archives: DeploymentTarget;
+  if (lambdaDeploys === 'recorded') {
+    archives =
+      local?.lambda ??
+      new MissingDeployments(
+        'promotion.github.lambdaDeploys is recorded, which needs promotion.local.dataDir',
+      );
+  } else {
+    archives = new GitHubWorkflowDeployments(clients.forRepo, {
+      workflow:
+        config.getOptionalString('promotion.github.deployWorkflow') ??
+        'mainline-deploy.yaml',
+      ref: mainBranch,
+      startTimeoutMs:
+        (config.getOptionalNumber(
+          'promotion.github.deployStartTimeoutMinutes',
+        ) ?? 10) * 60_000,
+    });
+  }
+  return new ComposedAdapterResolver({
+    source,
+    artifacts,
+    images: new GitOpsDeploymentTarget(source, {
+      branch: manifestBranch,
+      reviewEnvironments,
+      changeRequests: reviewEnvironments.length
+        ? new GitHubPullRequests(clients.forRepo, source)
+        : undefined,
+    }),
+    archives,
+  });
 }

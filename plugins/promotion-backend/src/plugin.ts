@@ -4,16 +4,12 @@ import {
 } from '@backstage/backend-plugin-api';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { promotionPermissions } from '@mainline/plugin-promotion-common';
 import { registerActions } from './actions';
-import {
-  AdapterResolver,
-  LocalAdapterResolver,
-  UnconfiguredAdapterResolver,
-  readLocalDataDir,
-} from './adapters';
+import { createAdapterResolver, readLocalDataDir } from './adapters';
 import { openDatabase } from './database/migrations';
 import { PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
@@ -24,6 +20,7 @@ import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
 import { EntityTargets } from './service/EntityTargets';
 import { createRouter } from './service/router';
+import { GitHubEvents } from './events/GitHubEvents';
 
 /**
  * The Mainline promotion backend plugin: lineage and promotion APIs.
@@ -37,6 +34,9 @@ export const promotionPlugin = createBackendPlugin({
       deps: {
         httpRouter: coreServices.httpRouter,
         httpAuth: coreServices.httpAuth,
+        auth: coreServices.auth,
+        scheduler: coreServices.scheduler,
+        events: eventsServiceRef,
         logger: coreServices.logger,
         config: coreServices.rootConfig,
         database: coreServices.database,
@@ -53,6 +53,9 @@ export const promotionPlugin = createBackendPlugin({
       async init({
         httpRouter,
         httpAuth,
+        auth,
+        scheduler,
+        events,
         logger,
         config,
         database,
@@ -75,16 +78,10 @@ export const promotionPlugin = createBackendPlugin({
         const defaultLimit =
           config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
 
-        let adapters: AdapterResolver = new UnconfiguredAdapterResolver();
+        const adapters = createAdapterResolver(config, { cache, logger });
         const dataDir = readLocalDataDir(config);
-        if (dataDir) {
-          adapters = new LocalAdapterResolver(dataDir, {
-            manifestBranch:
-              config.getOptionalString('promotion.manifestBranch') ?? 'main',
-          });
-          if (config.getOptionalBoolean('promotion.local.demoData')) {
-            await ensureDemoData({ dataDir, yanks, logger });
-          }
+        if (dataDir && config.getOptionalBoolean('promotion.local.demoData')) {
+          await ensureDemoData({ dataDir, yanks, logger });
         }
 
         const lineage = new LineageService({
@@ -128,6 +125,35 @@ export const promotionPlugin = createBackendPlugin({
             defaultLimit,
           }),
         );
+        // Promotions waiting for a manifest pull request or a deploy workflow run are finished by
+        // whichever replica gets there first; webhooks wake them sooner, this catches the rest.
+        const resolveEntity = async (entityRef: string) =>
+          targets.get(entityRef, await auth.getOwnServiceCredentials());
+        await scheduler.scheduleTask({
+          id: 'promotion-follow-waiting',
+          frequency: {
+            seconds:
+              config.getOptionalNumber('promotion.followUp.intervalSeconds') ??
+              30,
+          },
+          timeout: { minutes: 5 },
+          initialDelay: { seconds: 5 },
+          scope: 'global',
+          fn: async () => {
+            await promotions.followWaiting(resolveEntity);
+          },
+        });
+        await new GitHubEvents({
+          events,
+          catalog,
+          auth,
+          logger,
+          signals,
+          invalidate: entityRef => lineage.invalidate(entityRef),
+          followWaiting: entityRef =>
+            promotions.followWaiting(resolveEntity, { entityRef }),
+        }).subscribe();
+
         registerActions({
           actionsRegistry,
           targets,

@@ -7,6 +7,7 @@
 
 export * from './annotations';
 export * from './api';
+export * from './deployRuns';
 export * from './environments';
 export * from './permissions';
 export * from './releaseTags';

@@ -12,6 +12,10 @@ export interface PromotionStep {
   detail: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Link to what the step started or changed (manifest commit, pull request, workflow run). */
+  url: string | null;
+  /** Set while the step waits for an external completion (a review, a workflow run). */
+  pending: string | null;
 }
 
 export interface PromotionRecord {
@@ -179,14 +183,19 @@ export class PromotionStore {
     name: StepName,
     status: StepStatus,
     detail: string | null,
+    links: { url?: string | null; pending?: string | null } = {},
   ): Promise<void> {
     const now = new Date();
+    const startsNow = status === 'running' && links.pending === undefined;
     await this.knex('promotion_steps')
       .where({ promotion_id: id, name })
       .update({
         status,
         detail,
-        ...(status === 'running' ? { started_at: now, finished_at: null } : {}),
+        ...(links.url !== undefined ? { url: links.url } : {}),
+        // A step leaves its pending reference behind whenever it is not waiting any more.
+        pending: status === 'running' ? links.pending ?? null : null,
+        ...(startsNow ? { started_at: now, finished_at: null } : {}),
         ...(status === 'succeeded' || status === 'failed'
           ? { finished_at: now }
           : {}),
@@ -255,6 +264,42 @@ export class PromotionStore {
     );
   }
 
+  /**
+   * Promotions whose step waits for an external completion, oldest first: the follower's work
+   * list, shared by every replica.
+   */
+  async listWaiting(limit = 100): Promise<PromotionRecord[]> {
+    const ids = await this.knex('promotion_steps')
+      .whereNotNull('pending')
+      .andWhere({ status: 'running' })
+      .distinct('promotion_id')
+      .limit(limit);
+    const rows = await this.knex('promotion_promotions')
+      .whereIn(
+        'id',
+        ids.map((r: { promotion_id: string }) => r.promotion_id),
+      )
+      .andWhere({ status: 'running' })
+      .orderBy('created_at');
+    return Promise.all(rows.map(row => this.withSteps(row)));
+  }
+
+  /**
+   * Keeps a waiting promotion's lock fresh, so the stale-lock takeover meant for crashed replicas
+   * never hands the environment to someone else while a review or workflow run is in progress.
+   * False when the lock is no longer this promotion's.
+   */
+  async touchLock(
+    entityRef: string,
+    environment: string,
+    promotionId: string,
+  ): Promise<boolean> {
+    const updated = await this.knex('promotion_locks')
+      .where({ entity_ref: entityRef, environment, promotion_id: promotionId })
+      .update({ acquired_at: new Date() });
+    return updated > 0;
+  }
+
   async releaseLock(
     entityRef: string,
     environment: string,
@@ -316,6 +361,8 @@ export class PromotionStore {
         detail: step.detail,
         startedAt: iso(step.started_at),
         finishedAt: iso(step.finished_at),
+        url: step.url ?? null,
+        pending: step.pending ?? null,
       })),
     };
   }

@@ -1,6 +1,10 @@
 /* eslint-disable jest/no-export -- a contract suite is a test suite that adapter tests import and run */
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
-import { DeploymentRequest, DeploymentTarget } from './DeploymentTarget';
+import {
+  DeploymentRequest,
+  DeploymentResult,
+  DeploymentTarget,
+} from './DeploymentTarget';
 
 /*
  * The contract every DeploymentTarget adapter passes. The fixture is data: an ordered list of
@@ -88,6 +92,35 @@ const ISO_8601 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
  * Runs the DeploymentTarget contract against an adapter. `setup` replays the fixture's deploys
  * and returns the target with the PromotionTarget of the entity they were made for.
  */
+/**
+ * Deploys and, when the mechanism completes it outside the call (a workflow run, a pull request),
+ * follows it to the end, as the promotion follower would: the contract sees the finished deploy.
+ */
+async function deployed(
+  target: DeploymentTarget,
+  promotionTarget: PromotionTarget,
+  request: DeploymentRequest,
+): Promise<DeploymentResult> {
+  const result = await target.deploy(promotionTarget, request);
+  if (!result.pending) return result;
+  if (!target.followUp) {
+    throw new Error('a pending deploy from an adapter that cannot follow it');
+  }
+  for (let i = 0; i < 200; i++) {
+    const progress = await target.followUp(promotionTarget, result.pending);
+    if (progress.state === 'failed') throw new Error(progress.detail);
+    if (progress.state === 'succeeded') {
+      return {
+        ...result,
+        pending: undefined,
+        revision: progress.revision ?? result.revision,
+      };
+    }
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  throw new Error(`deploy still pending after 10 s: ${result.detail}`);
+}
+
 export function runDeploymentTargetContract(
   adapterName: string,
   setup: (
@@ -185,7 +218,7 @@ export function runDeploymentTargetContract(
 
     it('points an environment at a new version, visible through current()', async () => {
       const started = Date.now();
-      const result = await target.deploy(promotionTarget, request);
+      const result = await deployed(target, promotionTarget, request);
       expect(result.changed).toBe(true);
       expect(result.detail).toContain('rc-4');
       const { demo, stage } = await target.current(promotionTarget, [
@@ -202,15 +235,15 @@ export function runDeploymentTargetContract(
     });
 
     it('changes nothing when the environment already runs the version (a retried deploy)', async () => {
-      await target.deploy(promotionTarget, request);
+      await deployed(target, promotionTarget, request);
       const before = await target.current(promotionTarget, ['demo']);
-      const again = await target.deploy(promotionTarget, request);
+      const again = await deployed(target, promotionTarget, request);
       expect(again.changed).toBe(false);
       expect(await target.current(promotionTarget, ['demo'])).toEqual(before);
     });
 
     it('names the change it made, as current() reports it', async () => {
-      const result = await target.deploy(promotionTarget, request);
+      const result = await deployed(target, promotionTarget, request);
       const { demo } = await target.current(promotionTarget, ['demo']);
       expect(result.detail).toBeTruthy();
       // The revision, when the mechanism has one, is the one current() names.
@@ -222,7 +255,7 @@ export function runDeploymentTargetContract(
       const [, demo] = DEPLOYMENT_TARGET_FIXTURE.deploys;
       const before = await target.current(promotionTarget, ['demo', 'stage']);
 
-      const result = await target.deploy(promotionTarget, {
+      const result = await deployed(target, promotionTarget, {
         ...request,
         sha: demo.sha,
         version: demo.version,
@@ -248,7 +281,7 @@ export function runDeploymentTargetContract(
       };
 
       await expect(
-        target.deploy(promotionTarget, untagged),
+        deployed(target, promotionTarget, untagged),
       ).resolves.toMatchObject({ changed: true });
       const { stage } = await target.current(promotionTarget, ['stage']);
       // The image tag pinned (the short sha), or the commit a mechanism records in full.
@@ -256,7 +289,7 @@ export function runDeploymentTargetContract(
       expect([undefined, sha]).toContain(stage?.sha);
 
       await expect(
-        target.deploy(promotionTarget, {
+        deployed(target, promotionTarget, {
           ...untagged,
           sha: stageBefore.sha,
           version: stageBefore.version,
@@ -270,7 +303,7 @@ export function runDeploymentTargetContract(
 
     it('promotes the commit an environment runs under a new release tag', async () => {
       const [, demo] = DEPLOYMENT_TARGET_FIXTURE.deploys;
-      const result = await target.deploy(promotionTarget, {
+      const result = await deployed(target, promotionTarget, {
         ...request,
         sha: demo.sha,
         version: 'rc-5',
@@ -284,7 +317,7 @@ export function runDeploymentTargetContract(
 
     it('deploys to an environment nothing was deployed to, or says what is missing', async () => {
       const [undeployed] = DEPLOYMENT_TARGET_FIXTURE.undeployed;
-      const deploy = target.deploy(promotionTarget, {
+      const deploy = deployed(target, promotionTarget, {
         ...request,
         environment: undeployed,
       });

@@ -35,6 +35,11 @@ export interface DeploymentRequest {
   actor: { entityRef: string; name: string; email: string };
   /** One line saying why, for the manifest commit message. */
   reason: string;
+  /**
+   * The promotion this deploy belongs to: lets an adapter find again what it started (the pull
+   * request, the workflow run) when the deploy is retried.
+   */
+  requestId?: string;
 }
 
 /** How a deploy went, as a promotion step shows it. */
@@ -44,6 +49,22 @@ export interface DeploymentResult {
   /** E.g. the manifest commit, or the recorded Serverless deploy. */
   detail: string;
   /** Manifest-repository commit that made the change (containers). */
+  revision?: string;
+  /** A link to what the deploy changed or started (commit, pull request, workflow run). */
+  url?: string;
+  /**
+   * Set when the deploy completes outside this call, e.g. a manifest pull request waiting for
+   * review or a deploy workflow run: the adapter's reference, handed to `followUp` until done.
+   */
+  pending?: string;
+}
+
+/** Where a deploy that completes outside the request has got to. */
+export interface DeploymentProgress {
+  state: 'pending' | 'succeeded' | 'failed';
+  /** What a user should read on the step, e.g. "waiting for review of #12". */
+  detail: string;
+  url?: string;
   revision?: string;
 }
 
@@ -58,6 +79,14 @@ export interface DeploymentTarget {
     target: PromotionTarget,
     request: DeploymentRequest,
   ): Promise<DeploymentResult>;
+  /**
+   * For adapters whose deploys can be `pending`: where the deploy named by `pending` has got to.
+   * Called by the promotion follower (on a schedule, and when a webhook says something changed).
+   */
+  followUp?(
+    target: PromotionTarget,
+    pending: string,
+  ): Promise<DeploymentProgress>;
   /** The current deployment of each named environment (undefined where nothing is deployed). */
   current(
     target: PromotionTarget,

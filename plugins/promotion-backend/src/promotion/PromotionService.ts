@@ -96,6 +96,14 @@ interface Facts {
 
 const short = (sha: string) => sha.slice(0, 7);
 
+/** What one step did, as its row shows it. */
+interface StepOutcome {
+  detail: string;
+  url?: string;
+  /** The step completes outside the request; the follower polls this reference. */
+  pending?: string;
+}
+
 /**
  * The write side: promotions by tag, rollbacks and yanks. Every rule is checked before the first
  * side effect; every step is recorded before and after it runs, so a failure leaves the promotion
@@ -836,26 +844,23 @@ export class PromotionService {
     throw refusal.error;
   }
 
-  /** Runs the steps that are not done yet, recording each before and after. */
+  /**
+   * Runs the steps that are not done yet, recording each before and after. A step whose adapter
+   * completes it outside the request (a manifest pull request, a deploy workflow run) leaves the
+   * promotion `running` with the lock held; `followWaiting` finishes it.
+   */
   private async execute(
     entity: EntityContext,
     record: PromotionRecord,
-    ctx: WriteContext,
+    ctx: Pick<WriteContext, 'actor'>,
   ): Promise<PromotionRecord> {
     const adapters = this.options.adapters.forTarget(entity.target);
-    const action = record.kind === 'rollback' ? 'rollback' : 'promote';
     const auditEvent = await this.options.auditor.createEvent({
-      eventId: action,
+      eventId: record.kind === 'rollback' ? 'rollback' : 'promote',
       severityLevel: this.environment(record.environment).production
         ? 'high'
         : 'medium',
-      meta: {
-        entityRef: entity.entityRef,
-        environment: record.environment,
-        sha: record.sha,
-        version: record.version,
-        promotionId: record.id,
-      },
+      meta: this.auditMeta(entity, record),
     });
     let failure: { step: StepName; error: Error } | undefined;
     try {
@@ -868,31 +873,86 @@ export class PromotionService {
           step.detail,
         );
         try {
-          const detail = await this.runStep(
+          const outcome = await this.runStep(
             step.name,
             entity,
             record,
             adapters,
             ctx,
           );
+          if (outcome.pending) {
+            await this.options.store.setStep(
+              record.id,
+              step.name,
+              'running',
+              outcome.detail,
+              { url: outcome.url ?? null, pending: outcome.pending },
+            );
+            await auditEvent.success({
+              meta: { waitingFor: outcome.url ?? outcome.pending },
+            });
+            await this.options.lineage.invalidate(entity.entityRef);
+            await this.signal(entity, record.environment);
+            return this.options.store.require(entity.entityRef, record.id);
+          }
           await this.options.store.setStep(
             record.id,
             step.name,
             'succeeded',
-            detail,
+            outcome.detail,
+            { url: outcome.url ?? null },
           );
         } catch (error) {
-          const message = stringifyError(error);
           await this.options.store.setStep(
             record.id,
             step.name,
             'failed',
-            message,
+            stringifyError(error),
           );
           failure = { step: step.name, error: error as Error };
           break;
         }
       }
+    } catch (error) {
+      // The store itself failed: the lock must not outlive the request.
+      await this.options.store.releaseLock(
+        entity.entityRef,
+        record.environment,
+        record.id,
+      );
+      await auditEvent.fail({ error: error as Error });
+      throw error;
+    }
+    if (failure) {
+      await auditEvent.fail({
+        error: failure.error,
+        meta: { step: failure.step },
+      });
+    } else {
+      await auditEvent.success();
+    }
+    return this.finish(entity, record, ctx, failure);
+  }
+
+  private auditMeta(entity: EntityContext, record: PromotionRecord) {
+    return {
+      entityRef: entity.entityRef,
+      environment: record.environment,
+      sha: record.sha,
+      version: record.version,
+      promotionId: record.id,
+    };
+  }
+
+  /** Records the outcome, frees the environment, and tells the owners and open tabs. */
+  private async finish(
+    entity: EntityContext,
+    record: PromotionRecord,
+    ctx: Pick<WriteContext, 'actor'>,
+    failure: { step: StepName; error: Error } | undefined,
+  ): Promise<PromotionRecord> {
+    const action = record.kind === 'rollback' ? 'rollback' : 'promote';
+    try {
       await this.options.store.setStatus(
         record.id,
         failure ? 'failed' : 'succeeded',
@@ -917,14 +977,6 @@ export class PromotionService {
       detail: failure ? `${failure.step}: ${failure.error.message}` : undefined,
       promotionId: record.id,
     });
-    if (failure) {
-      await auditEvent.fail({
-        error: failure.error,
-        meta: { step: failure.step },
-      });
-    } else {
-      await auditEvent.success();
-    }
     const verb = record.kind === 'rollback' ? 'Rolled back' : 'Promoted';
     await this.notify(entity, {
       title: failure
@@ -941,17 +993,123 @@ export class PromotionService {
     return this.options.store.require(entity.entityRef, record.id);
   }
 
+  /**
+   * Follows every promotion waiting for an external completion (review of a manifest pull
+   * request, a deploy workflow run): refreshes its lock, and once the adapter reports the deploy
+   * done, finishes the promotion as if the step had completed in the request. Safe to run on every
+   * replica at once: finishing is guarded by the lock still being this promotion's.
+   */
+  async followWaiting(
+    resolveEntity: (entityRef: string) => Promise<EntityContext>,
+    options: { entityRef?: string } = {},
+  ): Promise<{ followed: number; finished: number }> {
+    const waiting = (await this.options.store.listWaiting()).filter(
+      r => !options.entityRef || r.entityRef === options.entityRef,
+    );
+    let finished = 0;
+    for (const record of waiting) {
+      try {
+        if (await this.followOne(resolveEntity, record)) finished++;
+      } catch (error) {
+        this.options.logger.warn(
+          `Could not follow promotion ${record.id} of ${
+            record.entityRef
+          }: ${stringifyError(error)}`,
+        );
+      }
+    }
+    return { followed: waiting.length, finished };
+  }
+
+  private async followOne(
+    resolveEntity: (entityRef: string) => Promise<EntityContext>,
+    record: PromotionRecord,
+  ): Promise<boolean> {
+    const step = record.steps.find(s => s.pending);
+    if (!step?.pending) return false;
+    const owned = await this.options.store.touchLock(
+      record.entityRef,
+      record.environment,
+      record.id,
+    );
+    if (!owned) return false;
+    const entity = await resolveEntity(record.entityRef);
+    const { deployments } = this.options.adapters.forTarget(entity.target);
+    if (!deployments.followUp) {
+      throw new Error(
+        `the deployment adapter of ${record.entityRef} cannot follow ${step.pending}`,
+      );
+    }
+    const progress = await deployments.followUp(entity.target, step.pending);
+    if (progress.state === 'pending') {
+      if (progress.detail !== step.detail || progress.url !== step.url) {
+        await this.options.store.setStep(
+          record.id,
+          step.name,
+          'running',
+          progress.detail,
+          { url: progress.url ?? step.url, pending: step.pending },
+        );
+      }
+      return false;
+    }
+    // The follower acts for whoever asked; it needs no credentials, since every permission was
+    // checked before the promotion started.
+    const ctx: Pick<WriteContext, 'actor'> = {
+      actor: {
+        entityRef: record.requestedBy,
+        name: record.requestedBy,
+        email: '',
+      },
+    };
+    const auditEvent = await this.options.auditor.createEvent({
+      eventId: 'deploy-completed',
+      severityLevel: this.environment(record.environment).production
+        ? 'high'
+        : 'medium',
+      meta: { ...this.auditMeta(entity, record), url: progress.url },
+    });
+    if (progress.state === 'failed') {
+      await this.options.store.setStep(
+        record.id,
+        step.name,
+        'failed',
+        progress.detail,
+        { url: progress.url ?? step.url },
+      );
+      const error = new Error(progress.detail);
+      await auditEvent.fail({ error });
+      await this.finish(entity, record, ctx, { step: step.name, error });
+      return true;
+    }
+    await this.options.store.setStep(
+      record.id,
+      step.name,
+      'succeeded',
+      progress.detail,
+      { url: progress.url ?? step.url },
+    );
+    await auditEvent.success();
+    const rest = await this.options.store.require(record.entityRef, record.id);
+    if (rest.steps.some(s => s.status !== 'succeeded')) {
+      await this.execute(entity, rest, ctx);
+    } else {
+      await this.finish(entity, rest, ctx, undefined);
+    }
+    return true;
+  }
+
   private async runStep(
     step: StepName,
     entity: EntityContext,
     record: PromotionRecord,
     adapters: PromotionAdapters,
-    ctx: WriteContext,
-  ): Promise<string> {
+    ctx: Pick<WriteContext, 'actor'>,
+  ): Promise<StepOutcome> {
     const repo = entity.target.sourceRepo;
     switch (step) {
       case 'checks':
-        return 'passed';
+        return { detail: 'passed' };
       case 'tag': {
         const { created } = await adapters.source.createTag(repo, {
           name: record.tag!,
@@ -962,9 +1120,12 @@ export class PromotionService {
           }\n\nRequested-by: ${ctx.actor.entityRef}`,
           tagger: { name: ctx.actor.name, email: ctx.actor.email },
         });
-        return created
-          ? `created tag ${record.tag} on ${short(record.sha)}`
-          : `tag ${record.tag} was already on ${short(record.sha)}`;
+        return {
+          detail: created
+            ? `created tag ${record.tag} on ${short(record.sha)}`
+            : `tag ${record.tag} was already on ${short(record.sha)}`,
+          url: adapters.source.webUrl(repo, `releases/tag/${record.tag}`),
+        };
       }
       case 'retag': {
         const artifact = await adapters.artifacts.addTag(
@@ -972,7 +1133,9 @@ export class PromotionService {
           record.sha,
           record.tag!,
         );
-        return `${artifact.uri} tagged ${record.tag}; digest ${artifact.digest} unchanged`;
+        return {
+          detail: `${artifact.uri} tagged ${record.tag}; digest ${artifact.digest} unchanged`,
+        };
       }
       case 'deploy': {
         const result = await adapters.deployments.deploy(entity.target, {
@@ -985,8 +1148,13 @@ export class PromotionService {
             record.kind === 'rollback'
               ? `Roll back ${record.environment} to ${record.version}`
               : `Promote ${short(record.sha)} as ${record.version}`,
+          requestId: record.id,
         });
-        return result.detail;
+        return {
+          detail: result.detail,
+          url: result.url,
+          pending: result.pending,
+        };
       }
       default:
         throw new Error(`unknown step ${step}`);

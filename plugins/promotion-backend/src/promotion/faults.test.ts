@@ -36,6 +36,10 @@ function faulty(
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
         if (typeof value !== 'function') return value;
+        // Only the upstream writes can fail; the synchronous helpers (webUrl) stay as they are.
+        if (!['createTag', 'addTag', 'deploy'].includes(String(property))) {
+          return value.bind(target);
+        }
         return async (...args: unknown[]) => {
           if (armed && fault && property === fault.method) {
             armed = false;

@@ -535,8 +535,26 @@ export const spec = {
             type: ['string', 'null'],
             format: 'date-time',
           },
+          url: {
+            type: ['string', 'null'],
+            description:
+              'Link to what the step changed or started (release tag, manifest commit, pull request, workflow run).',
+          },
+          waiting: {
+            type: 'boolean',
+            description:
+              'The step completes outside Mainline (a manifest pull request under review, a deploy workflow run); the promotion stays running until it does.',
+          },
         },
-        required: ['name', 'status', 'detail', 'startedAt', 'finishedAt'],
+        required: [
+          'name',
+          'status',
+          'detail',
+          'startedAt',
+          'finishedAt',
+          'url',
+          'waiting',
+        ],
         additionalProperties: false,
       },
       Promotion: {

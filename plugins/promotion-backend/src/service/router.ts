@@ -219,6 +219,9 @@ function toPromotion(record: PromotionRecord) {
     error: record.error,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
-    steps: record.steps,
+    steps: record.steps.map(({ pending, ...step }) => ({
+      ...step,
+      waiting: pending !== null,
+    })),
   };
 }

@@ -338,6 +338,37 @@ export function runSourceControlContract(
         ]);
       });
 
+      it('keeps only first-parent commits that changed a folder (a monorepo component)', async () => {
+        const c = fixture.commits;
+        const app = await source.listCommits(repo, {
+          ref: 'main',
+          limit: 50,
+          path: 'app',
+        });
+        // The merge counts: it brought app/payments.ts onto main. The feature branch's own
+        // commits do not appear, as in the unfiltered list.
+        expect(app.map(commit => commit.sha)).toEqual([
+          c.refactor.sha,
+          c.metrics.sha,
+          c.logging.sha,
+          c.mergePayments.sha,
+          c.health.sha,
+          c.initial.sha,
+        ]);
+        const docs = await source.listCommits(repo, {
+          ref: 'main',
+          limit: 2,
+          path: 'docs',
+        });
+        expect(docs.map(commit => commit.sha)).toEqual([
+          c.releaseDocs.sha,
+          c.docsApi.sha,
+        ]);
+        await expect(
+          source.listCommits(repo, { ref: 'main', limit: 5, path: 'charts' }),
+        ).resolves.toEqual([]);
+      });
+
       it('parses author, commit time, subject, body and parents', async () => {
         const commits = await source.listCommits(repo, {
           ref: 'main',

@@ -41,7 +41,12 @@ export interface SourceControl {
   /** Commits reachable from `ref`, newest first, first parents only, at most `limit`. */
   listCommits(
     repo: string,
-    options: { ref: string; limit: number },
+    options: {
+      ref: string;
+      limit: number;
+      /** Only commits that changed something under this folder (a monorepo component). */
+      path?: string;
+    },
   ): Promise<SourceCommit[]>;
   /** Every tag, peeled to its commit. */
   listTags(repo: string): Promise<SourceRef[]>;

@@ -301,6 +301,10 @@ export interface components {
       startedAt: string | null;
       /** Format: date-time */
       finishedAt: string | null;
+      /** @description Link to what the step changed or started (release tag, manifest commit, pull request, workflow run). */
+      url: string | null;
+      /** @description The step completes outside Mainline (a manifest pull request under review, a deploy workflow run); the promotion stays running until it does. */
+      waiting: boolean;
     };
     /** @description A promotion or rollback with its steps, as recorded. */
     Promotion: {

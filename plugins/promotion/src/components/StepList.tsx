@@ -1,4 +1,5 @@
 import {
+  Link,
   StatusError,
   StatusOK,
   StatusPending,
@@ -24,6 +25,8 @@ export const StepList = ({
     name: string;
     detail: string | null;
     status: keyof typeof STATUS;
+    url?: string | null;
+    waiting?: boolean;
   }>;
 }) => (
   <List dense aria-label="promotion steps">
@@ -34,10 +37,22 @@ export const StepList = ({
           <ListItemText
             primary={
               <Icon>
-                {step.name}: {step.status}
+                {step.name}: {step.waiting ? 'waiting' : step.status}
               </Icon>
             }
-            secondary={step.detail}
+            secondary={
+              <>
+                {step.detail}
+                {step.url && (
+                  <>
+                    {' '}
+                    <Link to={step.url} target="_blank" rel="noopener">
+                      open
+                    </Link>
+                  </>
+                )}
+              </>
+            }
           />
         </ListItem>
       );

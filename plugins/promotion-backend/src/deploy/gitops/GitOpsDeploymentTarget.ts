@@ -9,13 +9,28 @@ import {
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
 import { SourceControl } from '../../source/SourceControl';
+import { ChangeRequests } from '../ChangeRequests';
 import {
   Deployment,
+  DeploymentProgress,
   DeploymentRequest,
   DeploymentResult,
   DeploymentTarget,
 } from '../DeploymentTarget';
 import { readImageTag, writeImageTag } from './manifestImage';
+
+export interface GitOpsOptions {
+  /** The branch Argo CD watches. */
+  branch: string;
+  /**
+   * Environments whose manifest changes go through review: the change is proposed (a pull
+   * request) and the deploy completes when it is merged.
+   */
+  reviewEnvironments?: string[];
+  changeRequests?: ChangeRequests;
+}
+
+const PENDING_CHANGE = /^change:([^#\s]+)#(\w+)$/;
 
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
@@ -24,8 +39,14 @@ import { readImageTag, writeImageTag } from './manifestImage';
 export class GitOpsDeploymentTarget implements DeploymentTarget {
   constructor(
     private readonly manifests: SourceControl,
-    private readonly options: { branch: string } = { branch: 'main' },
-  ) {}
+    private readonly options: GitOpsOptions = { branch: 'main' },
+  ) {
+    if (options.reviewEnvironments?.length && !options.changeRequests) {
+      throw new Error(
+        'Reviewed manifest changes need a change-request adapter (pull requests)',
+      );
+    }
+  }
 
   async current(
     target: PromotionTarget,
@@ -127,18 +148,42 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
           error,
         );
       }
+      const message = `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${reason}\nRequested-by: ${request.actor.entityRef}\n`;
+      const author = { name: request.actor.name, email: request.actor.email };
+      if (
+        this.options.changeRequests &&
+        this.options.reviewEnvironments?.includes(request.environment)
+      ) {
+        const proposed = await this.options.changeRequests.propose(
+          manifestRepo,
+          {
+            base: this.options.branch,
+            branch: `mainline/${request.environment}/${request.version}`,
+            title: `${request.environment}: ${target.artifactLocation} ${request.version}`,
+            body: `${reason}\n\nRequested by ${request.actor.entityRef} through Mainline. The promotion completes when this is merged.`,
+            change: { path: file, content: updated, message, author },
+          },
+        );
+        return {
+          changed: true,
+          detail: `pull request #${proposed.id} sets ${file} to ${request.version}; waiting for review`,
+          url: proposed.url,
+          pending: `change:${manifestRepo}#${proposed.id}`,
+        };
+      }
       try {
         const { commitSha } = await this.manifests.commitFile(manifestRepo, {
           branch: this.options.branch,
           path: file,
           content: updated,
           expectedBlobSha: current.blobSha,
-          message: `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${reason}\nRequested-by: ${request.actor.entityRef}\n`,
-          author: { name: request.actor.name, email: request.actor.email },
+          message,
+          author,
         });
         return {
           changed: true,
           revision: commitSha,
+          url: this.manifests.webUrl(manifestRepo, `commit/${commitSha}`),
           detail: `manifest commit ${commitSha.slice(0, 7)} sets ${file} to ${
             request.version
           }`,
@@ -159,5 +204,37 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
         throw error;
       }
     }
+  }
+
+  async followUp(
+    _target: PromotionTarget,
+    pending: string,
+  ): Promise<DeploymentProgress> {
+    const match = PENDING_CHANGE.exec(pending);
+    if (!match || !this.options.changeRequests) {
+      throw new InputError(`"${pending}" is not a manifest change reference`);
+    }
+    const [, repo, id] = match;
+    const change = await this.options.changeRequests.get(repo, id);
+    if (change.state === 'merged') {
+      return {
+        state: 'succeeded',
+        detail: `pull request #${id} was merged`,
+        url: change.url,
+        revision: change.mergeCommitSha,
+      };
+    }
+    if (change.state === 'closed') {
+      return {
+        state: 'failed',
+        detail: `pull request #${id} was closed without merging; nothing was deployed`,
+        url: change.url,
+      };
+    }
+    return {
+      state: 'pending',
+      detail: `pull request #${id} is waiting for review`,
+      url: change.url,
+    };
   }
 }

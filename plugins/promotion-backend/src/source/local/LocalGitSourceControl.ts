@@ -66,21 +66,28 @@ export class LocalGitSourceControl implements SourceControl {
 
   async listCommits(
     repo: string,
-    options: { ref: string; limit: number },
+    options: { ref: string; limit: number; path?: string },
   ): Promise<SourceCommit[]> {
     const git = this.git(repo);
     const sha = await this.resolveCommit(repo, options.ref);
     if (!sha) {
       return [];
     }
-    const out = await git.output([
-      'log',
-      '--first-parent',
-      `--max-count=${Math.max(1, Math.floor(options.limit))}`,
-      `--format=${COMMIT_FORMAT}`,
-      sha,
-      '--',
-    ]);
+    if (options.path !== undefined) {
+      checkFilePath(options.path);
+    }
+    const out = await git.output(
+      [
+        'log',
+        '--first-parent',
+        `--max-count=${Math.max(1, Math.floor(options.limit))}`,
+        `--format=${COMMIT_FORMAT}`,
+        sha,
+        '--',
+        ...(options.path !== undefined ? [options.path] : []),
+      ],
+      { env: { GIT_LITERAL_PATHSPECS: '1' } },
+    );
     return parseCommits(out);
   }
 

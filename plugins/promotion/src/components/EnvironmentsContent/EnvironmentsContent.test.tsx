@@ -277,6 +277,8 @@ describe('EnvironmentsContent', () => {
         detail: `${name} done`,
         startedAt: hours(0),
         finishedAt: hours(0),
+        url: null,
+        waiting: false,
       })),
     };
     await render(

@@ -1,0 +1,545 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { actionsRoutes, runTitle, workflowId } from './actions';
+import { resolveCommitish } from './git';
+import { contentsRoutes } from './contents';
+import { gitDataRoutes } from './gitData';
+import { ApiError, RepoContext, RequestContext } from './http';
+import { mergePull } from './pulls';
+import { repositoryRoutes } from './repositories';
+import { repoGit, Route, ServerEnv } from './routes';
+import { settingsRoutes } from './settings';
+import { isGitPath, serveGit } from './smartHttp';
+import {
+  ServerState,
+  StoredEnvironment,
+  StoredPull,
+  WorkflowRun,
+  WorkflowRunConclusion,
+} from './state';
+import { pullRoutes } from './pulls';
+
+export type {
+  StoredPull as GitHubTestPullRequest,
+  WorkflowRun as GitHubTestWorkflowRun,
+  WorkflowRunConclusion as GitHubTestWorkflowConclusion,
+} from './state';
+
+/** Options of {@link startGitHubTestServer}. */
+export interface GitHubTestServerOptions {
+  /** Bare repositories live at `<root>/<owner>/<name>.git` (the local adapter's layout). */
+  root: string;
+  /** When set, API calls need `Authorization: token <t>` / `Bearer <t>`, git calls Basic auth with it. */
+  token?: string;
+  /** Delay before each answer, to make round trips visible in timings. */
+  latencyMs?: number;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** The token's user (`GET /user`, `POST /user/repos`). Default `mainline-bot`. */
+  login?: string;
+  /** Accept dispatches of workflows whose file is not in the repository at the ref. */
+  acceptAnyWorkflow?: boolean;
+  /**
+   * Move dispatched runs to `in_progress` after half of `afterMs` and complete them after
+   * `afterMs`, with the conclusion `conclusion(run)` chooses (default `success`).
+   */
+  autoCompleteRuns?: {
+    afterMs: number;
+    conclusion?: (run: WorkflowRun) => WorkflowRunConclusion;
+  };
+}
+
+/** One request the server answered, for counting upstream calls and rounds in tests. */
+export interface GitHubTestRequest {
+  /** `api` for the REST API, `git` for smart HTTP. */
+  kind: 'api' | 'git';
+  method: string;
+  /** The path without the query string, as sent (Octokit percent-encodes `/` in parameters). */
+  path: string;
+  /** The query string without `?` (empty when none). */
+  query: string;
+  status: number;
+  /** Answered 304 Not Modified to an `If-None-Match`: free of rate limit on GitHub. */
+  conditional: boolean;
+}
+
+export interface GitHubTestServer {
+  /** The REST API base (use as Octokit `baseUrl` / integration `apiBaseUrl`), e.g. `http://127.0.0.1:PORT`. */
+  baseUrl: string;
+  /** The web UI base used in `html_url` fields (the same origin). */
+  htmlUrl: string;
+  /** `host:port`, for an integration `host` entry. */
+  host: string;
+  root: string;
+  /** The smart-HTTP clone URL of a repository, served by the same server. */
+  gitUrl(owner: string, name: string): string;
+  /** Every request answered since start or the last reset (a live array). */
+  requests: GitHubTestRequest[];
+  resetRequests(): void;
+  setLatency(ms: number): void;
+  /** Sets the remaining rate limit; at 0 API calls are answered 403 until it is raised again. */
+  setRateLimitRemaining(remaining: number): void;
+  /** Workflow runs started by dispatches, oldest first, with the inputs they were dispatched with. */
+  workflowRuns(owner?: string, name?: string): WorkflowRun[];
+  startWorkflowRun(id: number): void;
+  /**
+   * Records a finished dispatched run as history (what CI deployed before the test began), with
+   * its title rendered from the workflow file's `run-name` at `ref` when there is one.
+   */
+  seedWorkflowRun(run: {
+    owner: string;
+    name: string;
+    workflow: string;
+    inputs: Record<string, string>;
+    createdAt: Date;
+    conclusion: WorkflowRunConclusion;
+    actor?: string;
+    ref?: string;
+  }): Promise<WorkflowRun>;
+  completeWorkflowRun(id: number, conclusion: WorkflowRunConclusion): void;
+  pullRequests(owner: string, name: string): StoredPull[];
+  /** Merges an open pull request as a reviewer would in the web UI; resolves to the merge commit. */
+  mergePullRequest(
+    owner: string,
+    name: string,
+    number: number,
+    options?: {
+      method?: 'merge' | 'squash';
+      merger?: { name: string; email: string };
+    },
+  ): Promise<{ sha: string }>;
+  /** Stored repository settings, as the API returns them to clients. */
+  rulesets(owner: string, name: string): Array<Record<string, unknown>>;
+  environments(owner: string, name: string): StoredEnvironment[];
+  branchProtection(
+    owner: string,
+    name: string,
+    branch: string,
+  ): Record<string, unknown> | undefined;
+  topics(owner: string, name: string): string[];
+  close(): Promise<void>;
+}
+
+const ROUTES: Route[] = [
+  // More specific templates first: `branches/*/protection` before `branches/*`.
+  ...settingsRoutes,
+  ...gitDataRoutes,
+  ...contentsRoutes,
+  ...pullRoutes,
+  ...actionsRoutes,
+  ...repositoryRoutes,
+];
+
+const RATE_LIMIT = 5000;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function authorized(
+  header: string | undefined,
+  token: string | undefined,
+): boolean {
+  if (token === undefined) return true;
+  const match = /^(token|bearer)\s+(.+)$/i.exec(header ?? '');
+  return match?.[2] === token;
+}
+
+function gitAuthorized(
+  header: string | undefined,
+  token: string | undefined,
+): boolean {
+  if (token === undefined) return true;
+  const match = /^basic\s+(.+)$/i.exec(header ?? '');
+  if (!match) return authorized(header, token);
+  const [user, password] = Buffer.from(match[1], 'base64')
+    .toString('utf8')
+    .split(':');
+  return password === token || user === token;
+}
+
+/**
+ * Starts a loopback server speaking GitHub's REST API (and git smart HTTP) over the bare
+ * repositories under `root`, driven by the `git` binary.
+ */
+export async function startGitHubTestServer(
+  options: GitHubTestServerOptions,
+): Promise<GitHubTestServer> {
+  const root = path.resolve(options.root);
+  const state = new ServerState();
+  const requests: GitHubTestRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let latencyMs = options.latencyMs ?? 0;
+  let used = 0;
+  let remainingOverride: number | undefined;
+  const resetAt = () => Math.floor(Date.now() / 1000) + 3600;
+  let origin = '';
+
+  const updateRun = (id: number, update: Partial<WorkflowRun>) => {
+    const run = state.runs.find(r => r.id === id);
+    if (!run) throw new Error(`No workflow run ${id}`);
+    Object.assign(run, update, {
+      updatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
+  };
+
+  const env: ServerEnv = {
+    state,
+    root,
+    get htmlBase() {
+      return origin;
+    },
+    login: options.login ?? 'mainline-bot',
+    gitUrl: (owner, name) => `${origin}/${owner}/${name}.git`,
+    repoDir: (owner, name) => path.join(root, owner, `${name}.git`),
+    acceptAnyWorkflow: options.acceptAnyWorkflow ?? false,
+    onDispatch(id) {
+      const auto = options.autoCompleteRuns;
+      if (!auto) return;
+      const later = (ms: number, fn: () => void) => {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          fn();
+        }, ms);
+        timer.unref();
+        timers.add(timer);
+      };
+      later(auto.afterMs / 2, () => {
+        const run = state.runs.find(r => r.id === id);
+        if (run?.status === 'queued') updateRun(id, { status: 'in_progress' });
+      });
+      later(auto.afterMs, () => {
+        const run = state.runs.find(r => r.id === id);
+        if (run && run.status !== 'completed') {
+          updateRun(id, {
+            status: 'completed',
+            conclusion: auto.conclusion?.(run) ?? 'success',
+          });
+        }
+      });
+    },
+  };
+
+  const remaining = () =>
+    remainingOverride !== undefined
+      ? remainingOverride
+      : Math.max(0, RATE_LIMIT - used);
+
+  async function handleApi(
+    req: http.IncomingMessage,
+    url: URL,
+  ): Promise<{
+    status: number;
+    headers: Record<string, string>;
+    body?: Buffer;
+  }> {
+    const method = req.method ?? 'GET';
+    const rateHeaders = () => ({
+      'x-ratelimit-limit': String(RATE_LIMIT),
+      'x-ratelimit-remaining': String(remaining()),
+      'x-ratelimit-used': String(RATE_LIMIT - remaining()),
+      'x-ratelimit-reset': String(resetAt()),
+      'x-ratelimit-resource': 'core',
+    });
+    const json = (
+      status: number,
+      body: unknown,
+      headers: Record<string, string> = {},
+    ) => ({
+      status,
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        ...rateHeaders(),
+        ...headers,
+      },
+      body: Buffer.from(JSON.stringify(body)),
+    });
+
+    if (!authorized(req.headers.authorization, options.token)) {
+      return json(401, {
+        message: 'Bad credentials',
+        documentation_url: 'https://docs.github.com/rest',
+        status: '401',
+      });
+    }
+    if (method === 'GET' && url.pathname === '/rate_limit') {
+      const core = {
+        limit: RATE_LIMIT,
+        remaining: remaining(),
+        used: RATE_LIMIT - remaining(),
+        reset: resetAt(),
+      };
+      return json(200, { resources: { core }, rate: core });
+    }
+    if (remaining() <= 0) {
+      return json(403, {
+        message: 'API rate limit exceeded for user ID 1.',
+        documentation_url:
+          'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+        status: '403',
+      });
+    }
+
+    const raw = await readBody(req);
+    let body: Record<string, any> = {};
+    if (raw.length > 0) {
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        used += 1;
+        return json(400, {
+          message: 'Problems parsing JSON',
+          documentation_url: 'https://docs.github.com/rest',
+          status: '400',
+        });
+      }
+      if (body === null || typeof body !== 'object') body = {};
+    }
+
+    let reply;
+    try {
+      const match = ROUTES.map(r => ({
+        r,
+        m: r.method === method && r.pattern.exec(url.pathname),
+      })).find(x => x.m);
+      if (!match || !match.m) throw new ApiError(404, 'Not Found');
+      let params: string[];
+      try {
+        params = match.m.slice(1).map(p => decodeURIComponent(p));
+      } catch {
+        throw new ApiError(404, 'Not Found');
+      }
+      const ctx: RequestContext = {
+        method,
+        params,
+        query: url.searchParams,
+        body,
+        apiBase: origin,
+        pathname: url.pathname,
+      };
+      if (match.r.repo) {
+        const [owner, name] = params;
+        const repoCtx: RepoContext = {
+          ...ctx,
+          owner,
+          name,
+          git: await repoGit(env, owner, name),
+        };
+        reply = await (
+          match.r.handler as (c: RepoContext, e: ServerEnv) => Promise<any>
+        )(repoCtx, env);
+      } else {
+        reply = await (
+          match.r.handler as (c: RequestContext, e: ServerEnv) => Promise<any>
+        )(ctx, env);
+      }
+    } catch (error) {
+      if (error instanceof ApiError) {
+        used += 1;
+        return json(error.status, error.body());
+      }
+      used += 1;
+      return json(500, {
+        message: `Server Error: ${(error as Error).message}`,
+      });
+    }
+
+    if (reply.body === undefined) {
+      used += 1;
+      return {
+        status: reply.status,
+        headers: { ...rateHeaders(), ...reply.headers },
+      };
+    }
+    const text = JSON.stringify(reply.body);
+    const etag = `W/"${crypto.createHash('sha1').update(text).digest('hex')}"`;
+    const conditional =
+      method === 'GET' &&
+      reply.status === 200 &&
+      (req.headers['if-none-match'] ?? '')
+        .split(',')
+        .map(t => t.trim())
+        .includes(etag);
+    if (conditional) {
+      // GitHub does not count 304s against the rate limit.
+      return {
+        status: 304,
+        headers: { etag, ...rateHeaders(), ...reply.headers },
+      };
+    }
+    used += 1;
+    return json(reply.status, reply.body, {
+      ...(method === 'GET'
+        ? { etag, 'cache-control': 'private, max-age=60, s-maxage=60' }
+        : {}),
+      vary: 'Accept, Authorization, Cookie',
+      ...reply.headers,
+    });
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', origin);
+    const record = (kind: 'api' | 'git', status: number, conditional = false) =>
+      requests.push({
+        kind,
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.search.replace(/^\?/, ''),
+        status,
+        conditional,
+      });
+    const respond = async () => {
+      if (latencyMs > 0) await new Promise(r => setTimeout(r, latencyMs));
+      if (isGitPath(url.pathname)) {
+        if (!gitAuthorized(req.headers.authorization, options.token)) {
+          res
+            .writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"' })
+            .end();
+          record('git', 401);
+          return;
+        }
+        const status = await serveGit(req, res, {
+          root,
+          pathname: url.pathname,
+          search: url.search,
+          user: env.login,
+        });
+        record('git', status);
+        return;
+      }
+      const answer = await handleApi(req, url);
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+      record('api', answer.status, answer.status === 304);
+    };
+    respond().catch(error => {
+      if (!res.headersSent)
+        res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          message: `Server Error: ${(error as Error).message}`,
+        }),
+      );
+      record('api', 500);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () =>
+      resolve(),
+    );
+  });
+  const address = server.address() as AddressInfo;
+  const host = `${options.host ?? '127.0.0.1'}:${address.port}`;
+  origin = `http://${host}`;
+
+  return {
+    baseUrl: origin,
+    htmlUrl: origin,
+    host,
+    root,
+    gitUrl: env.gitUrl,
+    requests,
+    resetRequests() {
+      requests.length = 0;
+    },
+    setLatency(ms) {
+      latencyMs = ms;
+    },
+    setRateLimitRemaining(n) {
+      remainingOverride = Math.max(0, Math.floor(n));
+    },
+    workflowRuns(owner, name) {
+      return state.runs.filter(
+        r => (!owner || r.owner === owner) && (!name || r.repo === name),
+      );
+    },
+    async seedWorkflowRun(seed) {
+      const git = await repoGit(env, seed.owner, seed.name);
+      const ref = seed.ref ?? 'main';
+      const headSha = (await resolveCommitish(git, ref)) ?? '0'.repeat(40);
+      const definition = (
+        await git.run([
+          'cat-file',
+          'blob',
+          `${headSha}:.github/workflows/${seed.workflow}`,
+        ])
+      ).stdout.toString('utf8');
+      const id = state.id();
+      const at = seed.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const run: WorkflowRun = {
+        id,
+        owner: seed.owner,
+        repo: seed.name,
+        workflow: seed.workflow,
+        workflowId: workflowId(seed.owner, seed.name, seed.workflow),
+        event: 'workflow_dispatch',
+        ref,
+        headSha,
+        inputs: seed.inputs,
+        displayTitle: runTitle(
+          seed.workflow,
+          definition || undefined,
+          seed.inputs,
+        ),
+        actor: seed.actor,
+        status: 'completed',
+        conclusion: seed.conclusion,
+        runNumber:
+          state.runs.filter(
+            r =>
+              r.owner === seed.owner &&
+              r.repo === seed.name &&
+              r.workflow === seed.workflow,
+          ).length + 1,
+        createdAt: at,
+        updatedAt: at,
+        htmlUrl: `${env.htmlBase}/${seed.owner}/${seed.name}/actions/runs/${id}`,
+      };
+      state.runs.push(run);
+      return run;
+    },
+    startWorkflowRun(id) {
+      updateRun(id, { status: 'in_progress' });
+    },
+    completeWorkflowRun(id, conclusion) {
+      updateRun(id, { status: 'completed', conclusion });
+    },
+    pullRequests(owner, name) {
+      return state.repo(owner, name).pulls;
+    },
+    mergePullRequest(owner, name, number, mergeOptions) {
+      return mergePull(env, owner, name, number, mergeOptions);
+    },
+    rulesets(owner, name) {
+      return state
+        .repo(owner, name)
+        .rulesets.map(r => ({ ...r.body, id: r.id }));
+    },
+    environments(owner, name) {
+      return [...state.repo(owner, name).environments.values()];
+    },
+    branchProtection(owner, name, branch) {
+      return state.repo(owner, name).protections.get(branch);
+    },
+    topics(owner, name) {
+      return state.repo(owner, name).topics;
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      server.closeAllConnections();
+      await new Promise<void>(resolve => server.close(() => resolve()));
+    },
+  };
+}

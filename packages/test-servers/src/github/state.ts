@@ -1,0 +1,130 @@
+import crypto from 'node:crypto';
+
+/** A pull request as the server keeps it. */
+export interface StoredPull {
+  number: number;
+  title: string;
+  body: string | null;
+  head: string;
+  base: string;
+  state: 'open' | 'closed';
+  draft: boolean;
+  merged: boolean;
+  mergeCommitSha: string | null;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  mergedAt: string | null;
+}
+
+export type WorkflowRunStatus =
+  | 'queued'
+  | 'in_progress'
+  | 'completed'
+  | 'waiting'
+  | 'requested'
+  | 'pending';
+
+export type WorkflowRunConclusion =
+  | 'success'
+  | 'failure'
+  | 'cancelled'
+  | 'skipped'
+  | 'timed_out'
+  | 'neutral'
+  | 'action_required';
+
+/** A workflow run started by a dispatch; `inputs` is kept for tests (GitHub's API hides it). */
+export interface WorkflowRun {
+  id: number;
+  owner: string;
+  repo: string;
+  /** The workflow's file name, e.g. `deploy.yaml`. */
+  workflow: string;
+  workflowId: number;
+  event: 'workflow_dispatch';
+  /** The branch or tag the run was dispatched on. */
+  ref: string;
+  headSha: string;
+  inputs: Record<string, string>;
+  /** What GitHub shows as the run's title: the workflow's `run-name` over the inputs, or its name. */
+  displayTitle: string;
+  /** Login of who started the run (default: the token's user). */
+  actor?: string;
+  status: WorkflowRunStatus;
+  conclusion: WorkflowRunConclusion | null;
+  runNumber: number;
+  createdAt: string;
+  updatedAt: string;
+  htmlUrl: string;
+}
+
+export interface StoredRuleset {
+  id: number;
+  body: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface StoredEnvironment {
+  id: number;
+  name: string;
+  body: Record<string, unknown>;
+  branchPolicies: Array<{ id: number; name: string; type: 'branch' | 'tag' }>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a repository has beyond its git data: the things GitHub stores in its database. */
+export interface RepoRecord {
+  id: number;
+  description: string | null;
+  private: boolean;
+  topics: string[];
+  createdAt: string;
+  pulls: StoredPull[];
+  rulesets: StoredRuleset[];
+  protections: Map<string, Record<string, unknown>>;
+  environments: Map<string, StoredEnvironment>;
+}
+
+/** In-memory records of the server, per `owner/name`; git data lives in the bare repositories. */
+export class ServerState {
+  private nextId = 1000;
+  readonly repos = new Map<string, RepoRecord>();
+  readonly runs: WorkflowRun[] = [];
+
+  id(): number {
+    this.nextId += 1;
+    return this.nextId;
+  }
+
+  repo(owner: string, name: string): RepoRecord {
+    const key = `${owner}/${name}`.toLowerCase();
+    let record = this.repos.get(key);
+    if (!record) {
+      record = {
+        id: this.id(),
+        description: null,
+        private: false,
+        topics: [],
+        createdAt: new Date().toISOString(),
+        pulls: [],
+        rulesets: [],
+        protections: new Map(),
+        environments: new Map(),
+      };
+      this.repos.set(key, record);
+    }
+    return record;
+  }
+}
+
+/** GitHub-style opaque node ids; only stable per object, which is all clients rely on. */
+export function nodeId(kind: string, key: string | number): string {
+  return `${kind}_${crypto
+    .createHash('sha1')
+    .update(String(key))
+    .digest('base64url')
+    .slice(0, 16)}`;
+}

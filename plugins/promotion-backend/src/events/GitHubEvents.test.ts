@@ -1,0 +1,146 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import eventsPlugin from '@backstage/plugin-events-backend';
+import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import request from 'supertest';
+import { promotionPlugin } from '../plugin';
+import { BareRepoBuilder } from '../local/BareRepoBuilder';
+import { localLayout } from '../local/layout';
+import { demoEntities, memoryCache } from '../testUtils';
+
+jest.setTimeout(60_000);
+
+// The module package is a feature loader using dynamic import(), which jest's CommonJS runtime
+// cannot follow; load its two modules (signature check, routing by event type) directly.
+const githubModuleDir = path.dirname(
+  require.resolve(
+    '@backstage/plugin-events-backend-module-github/package.json',
+  ),
+);
+const githubModules = [
+  'dist/service/eventsModuleGithubWebhook.cjs.js',
+  'dist/service/eventsModuleGithubEventRouter.cjs.js',
+].map(file => require(path.join(githubModuleDir, file)).default);
+
+const SECRET = 'webhook-test-secret';
+const api = '/api/promotion/v1/entities/component/default';
+
+describe('GitHub webhooks keep lineage fresh', () => {
+  let dataDir: string;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-events-'));
+    ({ server } = await startTestBackend({
+      features: [
+        promotionPlugin,
+        eventsPlugin,
+        ...githubModules,
+        // The real events service: one bus shared by all plugins (the default mock is per plugin).
+        eventsServiceFactory,
+        catalogServiceMock.factory({ entities: demoEntities() }),
+        createServiceFactory({
+          service: coreServices.cache,
+          deps: {},
+          factory: () => memoryCache(),
+        }),
+        mockServices.rootConfig.factory({
+          data: {
+            promotion: {
+              local: { dataDir, demoData: true },
+              // Long enough that only a webhook can explain a fresh read.
+              lineage: { cacheTtlSeconds: 3600 },
+            },
+            events: {
+              // One process: no need for the database-backed bus between replicas.
+              useEventBus: 'never',
+              http: { topics: ['github'] },
+              modules: { github: { webhookSecret: SECRET } },
+            },
+          },
+        }),
+      ],
+    }));
+  });
+
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  async function headOfLineage(): Promise<string> {
+    const res = await request(server).get(`${api}/checkout/lineage?limit=5`);
+    expect(res.status).toBe(200);
+    return res.body.commits[0].message;
+  }
+
+  async function pushCommit(subject: string) {
+    const repo = await BareRepoBuilder.open(
+      path.join(localLayout(dataDir).git, 'mainline-demo/checkout.git'),
+    );
+    const who = { name: 'Ada', email: 'ada@example.com', date: new Date() };
+    await repo.commit({
+      branch: 'main',
+      files: { [`notes/${subject}.txt`]: subject },
+      message: subject,
+      author: who,
+    });
+  }
+
+  function webhook(body: object, secret = SECRET) {
+    const payload = JSON.stringify(body);
+    const signature = `sha256=${crypto
+      .createHmac('sha256', secret)
+      .update(payload)
+      .digest('hex')}`;
+    return request(server)
+      .post('/api/events/http/github')
+      .set('content-type', 'application/json')
+      .set('x-github-event', 'push')
+      .set('x-hub-signature-256', signature)
+      .send(payload);
+  }
+
+  it('shows a pushed commit once GitHub says so, and not on a forged webhook', async () => {
+    const before = await headOfLineage();
+    await pushCommit('webhook-delivered');
+    // Cached: the push alone is not seen.
+    expect(await headOfLineage()).toBe(before);
+
+    const forged = await webhook(
+      {
+        ref: 'refs/heads/main',
+        repository: { full_name: 'mainline-demo/checkout' },
+      },
+      'wrong-secret',
+    );
+    expect(forged.status).toBe(403);
+    expect(await headOfLineage()).toBe(before);
+
+    const delivered = await webhook({
+      ref: 'refs/heads/main',
+      repository: { full_name: 'mainline-demo/checkout' },
+    });
+    expect(delivered.status).toBe(202);
+    // Delivery to subscribers is asynchronous: give it a moment, then require the new head.
+    let head = before;
+    for (let i = 0; i < 50 && head !== 'webhook-delivered'; i++) {
+      await new Promise(resolve => setTimeout(resolve, 100));
+      head = await headOfLineage();
+    }
+    expect(head).toBe('webhook-delivered');
+  });
+
+  it('ignores webhooks for repositories no entity uses', async () => {
+    const res = await webhook({
+      ref: 'refs/heads/main',
+      repository: { full_name: 'someone/else' },
+    });
+    expect(res.status).toBe(202);
+  });
+});

@@ -1,0 +1,655 @@
+import { CacheService, LoggerService } from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
+import {
+  ConflictError,
+  ForwardedError,
+  InputError,
+  NotFoundError,
+} from '@backstage/errors';
+import { checkTagName } from '@mainline/plugin-promotion-common';
+import type { Endpoints } from '@octokit/types';
+import {
+  FileChange,
+  NewTag,
+  SourceCommit,
+  SourceComparison,
+  SourceControl,
+  SourceFile,
+  SourceRef,
+} from '../SourceControl';
+import {
+  createGitHubClient,
+  GitHubClient,
+  GitHubClientForRepo,
+  GitHubClients,
+} from './GitHubClients';
+
+type CommitItem =
+  Endpoints['GET /repos/{owner}/{repo}/commits']['response']['data'][number];
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const PAGE = 100;
+
+/**
+ * How many commit pages one `listCommits` may read: the first-parent walk normally needs
+ * ⌈limit/100⌉ pages (fewer when side branches are short), so a lineage read of a 10,000-commit
+ * repository costs a handful of requests. Histories whose side branches are far longer than their
+ * first-parent chain stop at this bound and list fewer commits rather than read everything.
+ */
+export function commitPageBound(limit: number): number {
+  return 5 + Math.ceil(limit / 20);
+}
+
+function httpStatus(error: unknown): number | undefined {
+  const status = (error as { status?: unknown })?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function toSourceCommit(item: CommitItem): SourceCommit {
+  const message = item.commit.message;
+  const newline = message.indexOf('\n');
+  return {
+    sha: item.sha,
+    parents: item.parents.map(p => p.sha),
+    subject: newline < 0 ? message : message.slice(0, newline),
+    body: newline < 0 ? '' : message.slice(newline + 1).trim(),
+    author: {
+      name: item.commit.author?.name ?? '',
+      email: item.commit.author?.email ?? '',
+    },
+    committedAt: new Date(
+      item.commit.committer?.date ?? item.commit.author?.date ?? 0,
+    ).toISOString(),
+  };
+}
+
+/** A repository-relative file path without empty, `.`, `..` or `.git` segments. */
+function isFilePath(filePath: string): boolean {
+  return (
+    // eslint-disable-next-line no-control-regex
+    !/[\x00-\x1f\x7f\\]/.test(filePath) &&
+    filePath
+      .split('/')
+      .every(
+        s => s !== '' && s !== '.' && s !== '..' && s.toLowerCase() !== '.git',
+      )
+  );
+}
+
+/** A branch name git would accept (the rules of `git check-ref-format`, briefly). */
+function isBranchName(branch: string): boolean {
+  return (
+    branch.length > 0 &&
+    !branch.startsWith('-') &&
+    // eslint-disable-next-line no-control-regex
+    !/[\x00-\x20\x7f~^:?*[\\]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|\.$/.test(branch)
+  );
+}
+
+/**
+ * SourceControl over GitHub's REST API (github.com or GitHub Enterprise). Reads are conditional
+ * (ETag → 304, free of rate limit) through the client's cache; the first-parent lineage is walked
+ * over pages of the commits list, never one request per commit.
+ */
+export class GitHubSourceControl implements SourceControl {
+  static fromConfig(
+    config: Config,
+    options: { cache: CacheService; logger: LoggerService; host?: string },
+  ): GitHubSourceControl {
+    const clients = GitHubClients.fromConfig(config, options);
+    return new GitHubSourceControl(clients.forRepo, {
+      webBaseUrl: clients.webBaseUrl,
+    });
+  }
+
+  /** A client for one API base and token (tests, the benchmark, single-token setups). */
+  static fromToken(options: {
+    baseUrl: string;
+    token?: string;
+    webBaseUrl?: string;
+    cache?: CacheService;
+    logger?: LoggerService;
+    waitUnitMs?: number;
+    writeSpacingMs?: number;
+  }): GitHubSourceControl {
+    const client = createGitHubClient(options);
+    return new GitHubSourceControl(async () => client, {
+      webBaseUrl: options.webBaseUrl ?? 'https://github.com',
+    });
+  }
+
+  constructor(
+    private readonly clientFor: GitHubClientForRepo,
+    private readonly options: { webBaseUrl: string },
+  ) {}
+
+  private slug(repo: string): { owner: string; name: string } {
+    if (
+      !SLUG.test(repo) ||
+      repo.split('/').some(p => p === '.' || p === '..')
+    ) {
+      throw new NotFoundError(
+        `Repository name "${repo}" is not of the form owner/name`,
+      );
+    }
+    const [owner, name] = repo.split('/');
+    return { owner, name };
+  }
+
+  /**
+   * Runs one call; the statuses a caller expects come back as `undefined` through `expected`,
+   * a 404 is the repository missing, anything else an upstream failure naming what was tried.
+   */
+  private async call<T>(
+    repo: string,
+    operation: string,
+    fn: (client: GitHubClient) => Promise<T>,
+    expected: number[] = [],
+  ): Promise<T | undefined> {
+    const client = await this.clientFor(repo);
+    try {
+      return await fn(client);
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status !== undefined && expected.includes(status)) return undefined;
+      if (status === 404) {
+        throw new NotFoundError(
+          `GitHub repository ${repo} was not found, or the configured credentials cannot read it`,
+        );
+      }
+      throw new ForwardedError(
+        `Could not ${operation} in ${repo} on GitHub`,
+        error,
+      );
+    }
+  }
+
+  private async commitsPage(
+    repo: string,
+    query: { sha: string; path?: string; page?: number },
+  ): Promise<CommitItem[]> {
+    const { owner, name } = this.slug(repo);
+    const response = await this.call(repo, 'list commits', client =>
+      client.rest.repos.listCommits({
+        owner,
+        repo: name,
+        sha: query.sha,
+        per_page: PAGE,
+        ...(query.path !== undefined ? { path: query.path } : {}),
+        ...(query.page && query.page > 1 ? { page: query.page } : {}),
+      }),
+    );
+    return response!.data;
+  }
+
+  async listCommits(
+    repo: string,
+    options: { ref: string; limit: number; path?: string },
+  ): Promise<SourceCommit[]> {
+    this.slug(repo);
+    if (options.path !== undefined && !isFilePath(options.path)) {
+      throw new InputError(`"${options.path}" is not a valid file path`);
+    }
+    const limit = Math.max(1, Math.floor(options.limit));
+    const head = await this.resolveCommit(repo, options.ref);
+    if (!head) return [];
+    const bound = commitPageBound(limit);
+    const known = new Map<string, CommitItem>();
+    const chain: CommitItem[] = [];
+    let pages = 0;
+
+    // Walk first parents; each missing commit costs one page that starts at it and usually
+    // brings the next hundred first-parent commits along.
+    const extend = async (enough: () => boolean) => {
+      let next: string | undefined =
+        chain.length === 0 ? head : chain[chain.length - 1].parents[0]?.sha;
+      while (next && !enough()) {
+        let commit = known.get(next);
+        if (!commit) {
+          if (pages >= bound) return false;
+          pages += 1;
+          for (const item of await this.commitsPage(repo, { sha: next })) {
+            known.set(item.sha, item);
+          }
+          commit = known.get(next);
+          if (!commit) return false;
+        }
+        chain.push(commit);
+        next = commit.parents[0]?.sha;
+      }
+      return Boolean(next);
+    };
+
+    if (options.path === undefined) {
+      await extend(() => chain.length >= limit);
+      return chain.map(toSourceCommit);
+    }
+    return this.firstParentTouching(repo, head, options.path, limit, {
+      chain,
+      known,
+      extend,
+    });
+  }
+
+  /**
+   * First-parent commits that changed `path` compared with their first parent: GitHub's
+   * path-filtered list is not first-parent (it lists the side-branch commits, not the merge that
+   * brought them in), so each listed side commit is credited to the oldest first-parent merge
+   * that reaches it — the merge that brought it onto the branch.
+   */
+  private async firstParentTouching(
+    repo: string,
+    head: string,
+    path: string,
+    limit: number,
+    walk: {
+      chain: CommitItem[];
+      known: Map<string, CommitItem>;
+      extend: (enough: () => boolean) => Promise<boolean>;
+    },
+  ): Promise<SourceCommit[]> {
+    const touching = new Set<string>();
+    let pathPage = 0;
+    let pathDone = false;
+    const oldest = () => walk.chain[walk.chain.length - 1];
+    const timeOf = (c: CommitItem) =>
+      Date.parse(c.commit.committer?.date ?? '') || 0;
+
+    const matches = (): CommitItem[] => {
+      const onChain = new Set(walk.chain.map(c => c.sha));
+      const claimed = new Set<string>();
+      const result: CommitItem[] = [];
+      for (let i = walk.chain.length - 1; i >= 0; i--) {
+        const commit = walk.chain[i];
+        let hit = touching.has(commit.sha);
+        const stack = commit.parents.slice(1).map(p => p.sha);
+        while (stack.length > 0) {
+          const sha = stack.pop()!;
+          if (onChain.has(sha) || claimed.has(sha)) continue;
+          claimed.add(sha);
+          if (touching.has(sha)) hit = true;
+          walk.known.get(sha)?.parents.forEach(p => stack.push(p.sha));
+        }
+        if (hit) result.push(commit);
+      }
+      return result.reverse();
+    };
+
+    let oldestTouching = Infinity;
+    for (;;) {
+      const target = walk.chain.length + PAGE;
+      const more = await walk.extend(() => walk.chain.length >= target);
+      // Path pages until they reach back past the walked part of the chain.
+      const reach = walk.chain.length > 0 ? timeOf(oldest()) : 0;
+      while (!pathDone && (pathPage === 0 || oldestTouching >= reach)) {
+        pathPage += 1;
+        const page = await this.commitsPage(repo, {
+          sha: head,
+          path,
+          page: pathPage,
+        });
+        for (const item of page) {
+          touching.add(item.sha);
+          if (!walk.known.has(item.sha)) walk.known.set(item.sha, item);
+          oldestTouching = Math.min(oldestTouching, timeOf(item));
+        }
+        if (page.length < PAGE || pathPage >= 10) pathDone = true;
+      }
+      if (pathDone && touching.size === 0) return [];
+      const found = matches();
+      if (found.length >= limit || !more) {
+        return found.slice(0, limit).map(toSourceCommit);
+      }
+    }
+  }
+
+  async listTags(repo: string): Promise<SourceRef[]> {
+    const { owner, name } = this.slug(repo);
+    // The tags list names each tag's commit already peeled: one request per hundred tags.
+    const tags = await this.call(repo, 'list tags', client =>
+      client.paginate(client.rest.repos.listTags, {
+        owner,
+        repo: name,
+        per_page: PAGE,
+      }),
+    );
+    return tags!.map(tag => ({ name: tag.name, sha: tag.commit.sha }));
+  }
+
+  async listBranches(
+    repo: string,
+    options?: { prefix?: string },
+  ): Promise<SourceRef[]> {
+    const { owner, name } = this.slug(repo);
+    const refs = await this.call(repo, 'list branches', client =>
+      client.paginate(client.rest.git.listMatchingRefs, {
+        owner,
+        repo: name,
+        ref: `heads/${options?.prefix ?? ''}`,
+        per_page: PAGE,
+      }),
+    );
+    return refs!.map(ref => ({
+      name: ref.ref.replace(/^refs\/heads\//, ''),
+      sha: ref.object.sha,
+    }));
+  }
+
+  async resolveCommit(repo: string, ref: string): Promise<string | undefined> {
+    const { owner, name } = this.slug(repo);
+    if (!ref || ref.startsWith('-')) return undefined;
+    // An unknown ref is a 422 on GitHub; only a missing repository is a 404.
+    const response = await this.call(
+      repo,
+      `resolve ${ref}`,
+      client => client.rest.repos.getCommit({ owner, repo: name, ref }),
+      [422],
+    );
+    return response?.data.sha;
+  }
+
+  private async compareRaw(
+    repo: string,
+    base: string,
+    head: string,
+    page: number,
+    perPage: number,
+  ) {
+    const { owner, name } = this.slug(repo);
+    const response = await this.call(
+      repo,
+      `compare ${base}...${head}`,
+      client =>
+        client.rest.repos.compareCommitsWithBasehead({
+          owner,
+          repo: name,
+          basehead: `${base}...${head}`,
+          per_page: perPage,
+          page,
+        }),
+      [404],
+    );
+    return response?.data;
+  }
+
+  async compare(
+    repo: string,
+    base: string,
+    head: string,
+  ): Promise<SourceComparison> {
+    const [baseSha, headSha] = await Promise.all([
+      this.resolveCommit(repo, base),
+      this.resolveCommit(repo, head),
+    ]);
+    if (!baseSha || !headSha) {
+      throw new NotFoundError(
+        `Cannot compare ${base}...${head} in ${repo}: ${
+          !baseSha ? base : head
+        } is not a commit there`,
+      );
+    }
+    const first = await this.compareRaw(repo, baseSha, headSha, 1, PAGE);
+    if (!first) {
+      throw new NotFoundError(`Cannot compare ${base}...${head} in ${repo}`);
+    }
+    const all = new Map(first.commits.map(c => [c.sha, c]));
+    // Commits come oldest first in pages; a bounded number of pages covers any lineage view.
+    for (let page = 2; all.size < first.ahead_by && page <= 30; page++) {
+      const next = await this.compareRaw(repo, baseSha, headSha, page, PAGE);
+      if (!next || next.commits.length === 0) break;
+      next.commits.forEach(c => all.set(c.sha, c));
+    }
+    const commits: SourceCommit[] = [];
+    for (
+      let at = all.get(headSha);
+      at;
+      at = at.parents[0] ? all.get(at.parents[0].sha) : undefined
+    ) {
+      commits.push(toSourceCommit(at));
+    }
+    return { aheadBy: first.ahead_by, behindBy: first.behind_by, commits };
+  }
+
+  async isOnBranch(
+    repo: string,
+    sha: string,
+    branch: string,
+  ): Promise<boolean> {
+    const commit = await this.resolveCommit(repo, sha);
+    if (!commit || !isBranchName(branch)) return false;
+    const comparison = await this.compareRaw(repo, branch, commit, 1, 1);
+    return (
+      comparison?.status === 'behind' || comparison?.status === 'identical'
+    );
+  }
+
+  async readFile(
+    repo: string,
+    ref: string,
+    filePath: string,
+  ): Promise<SourceFile | undefined> {
+    const { owner, name } = this.slug(repo);
+    if (!ref || ref.startsWith('-') || !isFilePath(filePath)) return undefined;
+    const client = await this.clientFor(repo);
+    const response = await this.call(
+      repo,
+      `read ${filePath} at ${ref}`,
+      () =>
+        client.rest.repos.getContent({
+          owner,
+          repo: name,
+          path: filePath,
+          ref,
+        }),
+      [404],
+    );
+    if (!response) {
+      // A missing file, ref or repository are all 404s: tell the last apart.
+      await this.call(repo, 'read the repository', () =>
+        client.rest.repos.get({ owner, repo: name }),
+      );
+      return undefined;
+    }
+    const data = response.data;
+    if (Array.isArray(data) || data.type !== 'file' || !('content' in data)) {
+      return undefined;
+    }
+    let content = data.content;
+    if (data.encoding === 'none' || (content === '' && data.size > 0)) {
+      // Over 1 MB the contents API leaves the content out; the blob has it.
+      const blob = await this.call(repo, `read ${filePath} at ${ref}`, () =>
+        client.rest.git.getBlob({ owner, repo: name, file_sha: data.sha }),
+      );
+      content = blob!.data.content;
+    }
+    return {
+      content: Buffer.from(content, 'base64').toString('utf8'),
+      blobSha: data.sha,
+    };
+  }
+
+  webUrl(repo: string, path: string): string | undefined {
+    return `${this.options.webBaseUrl}/${repo}/${path}`;
+  }
+
+  async lastCommitTouching(
+    repo: string,
+    ref: string,
+    filePath: string,
+  ): Promise<SourceCommit | undefined> {
+    const { owner, name } = this.slug(repo);
+    if (!isFilePath(filePath)) return undefined;
+    const sha = await this.resolveCommit(repo, ref);
+    if (!sha) return undefined;
+    const response = await this.call(
+      repo,
+      `find the last change of ${filePath}`,
+      client =>
+        client.rest.repos.listCommits({
+          owner,
+          repo: name,
+          sha,
+          path: filePath,
+          per_page: 1,
+        }),
+    );
+    const [item] = response!.data;
+    return item ? toSourceCommit(item) : undefined;
+  }
+
+  /** The commit a tag points at (peeling annotated tags), or undefined when there is no tag. */
+  private async tagTarget(
+    repo: string,
+    tag: string,
+  ): Promise<string | undefined> {
+    const { owner, name } = this.slug(repo);
+    const ref = await this.call(
+      repo,
+      `read tag ${tag}`,
+      client =>
+        client.rest.git.getRef({ owner, repo: name, ref: `tags/${tag}` }),
+      [404],
+    );
+    if (!ref) return undefined;
+    let object = ref.data.object;
+    for (let depth = 0; object.type === 'tag' && depth < 5; depth++) {
+      const sha = object.sha;
+      const annotated = await this.call(repo, `read tag ${tag}`, client =>
+        client.rest.git.getTag({ owner, repo: name, tag_sha: sha }),
+      );
+      object = annotated!.data.object;
+    }
+    return object.sha;
+  }
+
+  async createTag(repo: string, tag: NewTag): Promise<{ created: boolean }> {
+    const { owner, name } = this.slug(repo);
+    const problem = checkTagName(tag.name);
+    if (problem) {
+      throw new InputError(`tag "${tag.name}": ${problem}`);
+    }
+    const commit = /^[0-9a-f]{40}$/.test(tag.sha)
+      ? await this.call(
+          repo,
+          `read commit ${tag.sha}`,
+          client =>
+            client.rest.git.getCommit({
+              owner,
+              repo: name,
+              commit_sha: tag.sha,
+            }),
+          [404, 422],
+        )
+      : undefined;
+    if (!commit) {
+      // Tell a missing repository from a missing commit.
+      await this.call(repo, 'read the repository', client =>
+        client.rest.repos.get({ owner, repo: name }),
+      );
+      throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
+    }
+
+    const settle = async (failure?: unknown): Promise<{ created: boolean }> => {
+      const existing = await this.tagTarget(repo, tag.name);
+      if (existing === tag.sha) return { created: false };
+      if (!existing) {
+        // Not there, yet not creatable: a tag such as `rc-1` blocks `rc-1/x`.
+        throw new ConflictError(
+          `tag ${tag.name} cannot be created in ${repo}: ${
+            (failure as Error)?.message
+          }`,
+        );
+      }
+      throw new ConflictError(
+        `tag ${tag.name} already exists on ${existing.slice(
+          0,
+          7,
+        )} in ${repo}; tags are never moved`,
+      );
+    };
+    if (await this.tagTarget(repo, tag.name)) return settle();
+
+    let target = tag.sha;
+    if (tag.annotated) {
+      const created = await this.call(repo, `create tag ${tag.name}`, client =>
+        client.rest.git.createTag({
+          owner,
+          repo: name,
+          tag: tag.name,
+          message: tag.message,
+          object: tag.sha,
+          type: 'commit',
+          tagger: {
+            name: tag.tagger.name,
+            email: tag.tagger.email,
+            date: new Date().toISOString(),
+          },
+        }),
+      );
+      target = created!.data.sha;
+    }
+    // Creating a ref never moves an existing one: 422 when someone else created it first.
+    const ref = await this.call(
+      repo,
+      `create tag ${tag.name}`,
+      client =>
+        client.rest.git.createRef({
+          owner,
+          repo: name,
+          ref: `refs/tags/${tag.name}`,
+          sha: target,
+        }),
+      [422],
+    );
+    if (!ref) return settle(new Error('the tag reference was refused'));
+    return { created: true };
+  }
+
+  async commitFile(
+    repo: string,
+    change: FileChange,
+  ): Promise<{ commitSha: string }> {
+    const { owner, name } = this.slug(repo);
+    if (!isFilePath(change.path)) {
+      throw new InputError(`"${change.path}" is not a valid file path`);
+    }
+    if (!isBranchName(change.branch)) {
+      throw new InputError(`"${change.branch}" is not a valid branch name`);
+    }
+    const client = await this.clientFor(repo);
+    try {
+      // The blob sha is the contents API's compare-and-swap: a stale one is a 409, a missing one
+      // for an existing file a 422, and a branch that moved under the write a 409.
+      const response = await client.rest.repos.createOrUpdateFileContents({
+        owner,
+        repo: name,
+        path: change.path,
+        branch: change.branch,
+        message: change.message,
+        content: Buffer.from(change.content, 'utf8').toString('base64'),
+        ...(change.expectedBlobSha ? { sha: change.expectedBlobSha } : {}),
+        author: change.author,
+        committer: change.author,
+      });
+      return { commitSha: response.data.commit.sha! };
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 409 || status === 422) {
+        throw new ConflictError(
+          `${repo}:${change.path} changed since it was read (${
+            (error as Error).message
+          })`,
+        );
+      }
+      if (status === 404) {
+        throw new NotFoundError(
+          `GitHub repository ${repo} or its branch ${change.branch} was not found`,
+        );
+      }
+      throw new ForwardedError(
+        `Could not commit ${change.path} to ${repo} on GitHub`,
+        error,
+      );
+    }
+  }
+}
