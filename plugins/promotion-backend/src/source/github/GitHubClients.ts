@@ -216,7 +216,10 @@ export class GitHubClients {
 
   /** The web UI base of this host (`https://github.com`, or the GitHub Enterprise host). */
   get webBaseUrl(): string {
-    return `https://${this.host}`;
+    // GitHub Enterprise serves its API on the web host (`https://ghe/api/v3`), github.com on
+    // another host; an API on the web host also keeps its scheme (e.g. a loopback test server).
+    const api = new URL(this.apiBaseUrl);
+    return api.host === this.host ? api.origin : `https://${this.host}`;
   }
 
   readonly forRepo: GitHubClientForRepo = async repo => {
