@@ -379,8 +379,9 @@ describe('GitHubSourceControl.fromConfig', () => {
       await expect(
         source.resolveCommit(SOURCE_FIXTURE_REPO, 'main'),
       ).resolves.toBe(fixture.mainFirstParent[0]);
+      // The API is served on the web host, so links keep its origin (as on GitHub Enterprise).
       expect(source.webUrl(SOURCE_FIXTURE_REPO, 'pull/12')).toBe(
-        `https://${server.host}/acme/service/pull/12`,
+        `${server.baseUrl}/acme/service/pull/12`,
       );
       expect(() =>
         GitHubSourceControl.fromConfig(new ConfigReader({}), {
