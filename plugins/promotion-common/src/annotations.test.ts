@@ -36,6 +36,43 @@ describe('readPromotionTarget', () => {
     });
   });
 
+  it('reads where the image tag is in a manifest that is not kustomize or Helm values', () => {
+    const annotations = {
+      'github.com/project-slug': 'acme/checkout',
+      'mainline.dev/artifact-kind': 'image',
+      'mainline.dev/artifact-location': 'ghcr.io/acme/checkout',
+      'mainline.dev/manifest-repo': 'acme/deployments',
+      'mainline.dev/manifest-path': 'apps/checkout/{environment}.yaml',
+    };
+    expect(
+      readPromotionTarget(
+        component({
+          ...annotations,
+          'mainline.dev/manifest-image-path': 'spec.values.image.tag',
+        }),
+      ),
+    ).toMatchObject({
+      ok: true,
+      target: { manifestImagePath: 'spec.values.image.tag' },
+    });
+    expect(
+      readPromotionTarget(
+        component({
+          ...annotations,
+          'mainline.dev/manifest-image-path': 'spec..tag',
+        }),
+      ),
+    ).toEqual({
+      ok: false,
+      problems: [
+        {
+          annotation: 'mainline.dev/manifest-image-path',
+          message: '"spec..tag" is not a YAML path such as app.image.tag',
+        },
+      ],
+    });
+  });
+
   it('reads a Lambda service', () => {
     const result = readPromotionTarget(
       component({

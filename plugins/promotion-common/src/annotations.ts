@@ -23,6 +23,12 @@ export const PROMOTION_ANNOTATIONS = {
    * environment name, e.g. `apps/checkout/overlays/{environment}/kustomization.yaml`.
    */
   manifestPath: 'mainline.dev/manifest-path',
+  /**
+   * Where the image tag is in each environment's file when it is neither a kustomization's
+   * `images[].newTag` nor Helm's `image.tag`: a dot path such as `app.image.tag` or
+   * `spec.source.helm.valuesObject.image.tag` (indices as `[0]`).
+   */
+  manifestImagePath: 'mainline.dev/manifest-image-path',
   /** Name of the Serverless framework service (archives only). */
   serverlessService: 'mainline.dev/serverless-service',
   /** `semver` (default) or `calver`: how `v*` release tags are numbered. */
@@ -57,6 +63,8 @@ export interface PromotionTarget {
   artifactLocation: string;
   manifestRepo?: string;
   manifestPath?: string;
+  /** The YAML path of the image tag, when the manifest is not kustomize or Helm values. */
+  manifestImagePath?: string;
   serverlessService?: string;
   versioning: VersioningScheme;
   releaseBranches: boolean;
@@ -182,6 +190,14 @@ export function readPromotionTarget(
     });
   }
 
+  const manifestImagePath = get(PROMOTION_ANNOTATIONS.manifestImagePath);
+  if (manifestImagePath !== undefined && !parseYamlPath(manifestImagePath)) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.manifestImagePath,
+      message: `"${manifestImagePath}" is not a YAML path such as app.image.tag`,
+    });
+  }
+
   const versioning = get(PROMOTION_ANNOTATIONS.versioning) ?? 'semver';
   if (!(VERSIONING_SCHEMES as readonly string[]).includes(versioning)) {
     problems.push({
@@ -201,6 +217,7 @@ export function readPromotionTarget(
       artifactLocation: artifactLocation!,
       manifestRepo: kind === 'image' ? manifestRepo : undefined,
       manifestPath: kind === 'image' ? manifestPath : undefined,
+      manifestImagePath: kind === 'image' ? manifestImagePath : undefined,
       serverlessService: kind === 'archive' ? serverlessService : undefined,
       versioning: versioning as VersioningScheme,
       releaseBranches: get(PROMOTION_ANNOTATIONS.releaseBranches) === 'true',
@@ -220,4 +237,25 @@ export function isPromotionAvailable(entity: Entity): boolean {
     annotations[PROMOTION_ANNOTATIONS.sourceRepo] &&
       annotations[PROMOTION_ANNOTATIONS.artifactKind],
   );
+}
+
+/**
+ * Reads a YAML path such as `app.image.tag` or `spec.values.images[0].tag` as keys and indices;
+ * undefined when it is not one (empty segments, anything but `[n]` in brackets).
+ *
+ * @public
+ */
+export function parseYamlPath(
+  yamlPath: string,
+): Array<string | number> | undefined {
+  const steps: Array<string | number> = [];
+  for (const segment of yamlPath.split('.')) {
+    const match = /^([^[\]]+)((?:\[\d{1,4}\])*)$/.exec(segment);
+    if (!match) return undefined;
+    steps.push(match[1]);
+    for (const index of match[2].matchAll(/\[(\d+)\]/g)) {
+      steps.push(Number(index[1]));
+    }
+  }
+  return steps.length > 0 && steps.length <= 32 ? steps : undefined;
 }

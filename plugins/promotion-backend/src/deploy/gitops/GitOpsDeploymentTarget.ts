@@ -72,7 +72,11 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
         }
         let version: string | undefined;
         try {
-          version = readImageTag(content.content, target.artifactLocation);
+          version = readImageTag(
+            content.content,
+            target.artifactLocation,
+            target.manifestImagePath,
+          );
         } catch (error) {
           throw new ForwardedError(
             `Cannot read the ${environment} image tag from ${manifestRepo}:${file}`,
@@ -129,8 +133,11 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
       let updated: string;
       try {
         if (
-          readImageTag(current.content, target.artifactLocation) ===
-          request.version
+          readImageTag(
+            current.content,
+            target.artifactLocation,
+            target.manifestImagePath,
+          ) === request.version
         ) {
           return {
             changed: false,
@@ -141,6 +148,7 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
           current.content,
           target.artifactLocation,
           request.version,
+          target.manifestImagePath,
         );
       } catch (error) {
         throw new ForwardedError(

@@ -326,3 +326,38 @@ describe('writeImageTag', () => {
     },
   );
 });
+
+describe('an image tag at a YAML path named by the entity', () => {
+  const application = [
+    'apiVersion: argoproj.io/v1alpha1',
+    'kind: Application',
+    'spec:',
+    '  source:',
+    '    helm:',
+    '      valuesObject:',
+    '        workers:',
+    '          - name: checkout',
+    '            image:',
+    '              tag: rc-1 # set by Mainline',
+    '',
+  ].join('\n');
+  const at = 'spec.source.helm.valuesObject.workers[0].image.tag';
+
+  it('reads and rewrites only that key, keeping the comment', () => {
+    expect(readImageTag(application, 'local/checkout', at)).toBe('rc-1');
+    const updated = writeImageTag(application, 'local/checkout', 'v1.2.0', at);
+    expect(updated).toBe(application.replace('tag: rc-1 #', 'tag: v1.2.0 #'));
+  });
+
+  it('says when the path leads nowhere, or is not a path', () => {
+    expect(
+      readImageTag(application, 'local/checkout', 'spec.nothing.tag'),
+    ).toBe(undefined);
+    expect(() =>
+      writeImageTag(application, 'local/checkout', 'v1', 'spec.nothing.tag'),
+    ).toThrow(/no mapping at spec.nothing.tag/);
+    expect(() =>
+      readImageTag(application, 'local/checkout', 'spec..tag'),
+    ).toThrow(/not a YAML path/);
+  });
+});

@@ -10,6 +10,7 @@ import {
   Scalar,
   YAMLMap,
 } from 'yaml';
+import { parseYamlPath } from '@mainline/plugin-promotion-common';
 
 /**
  * A tag scalar's text as written, not as YAML resolves it: `1.0`, `2024.10` and an all-digit short
@@ -32,7 +33,13 @@ function tagText(doc: Document, node: unknown): string | undefined {
 function tagPath(
   doc: Document,
   imageName: string,
+  yamlPath?: string,
 ): Array<string | number> | undefined {
+  if (yamlPath !== undefined) {
+    const steps = parseYamlPath(yamlPath);
+    if (!steps) throw new Error(`"${yamlPath}" is not a YAML path`);
+    return steps;
+  }
   const value = doc.toJS() as Record<string, unknown> | null;
   if (!value || typeof value !== 'object') {
     return undefined;
@@ -64,14 +71,16 @@ function parse(content: string): Document {
 /**
  * Reads the image tag an environment file pins, in the formats GitOps repositories use:
  * a kustomization's `images[].newTag` (the entry whose `name` ends with the image repository's
- * name, else the only one), or a Helm values file's `image.tag`.
+ * name, else the only one), a Helm values file's `image.tag`, or the key at `yamlPath` when the
+ * entity names one (e.g. `app.image.tag`).
  */
 export function readImageTag(
   content: string,
   imageName: string,
+  yamlPath?: string,
 ): string | undefined {
   const doc = parse(content);
-  const at = tagPath(doc, imageName);
+  const at = tagPath(doc, imageName, yamlPath);
   return at ? tagText(doc, doc.getIn(at, true)) : undefined;
 }
 
@@ -159,14 +168,20 @@ export function writeImageTag(
   content: string,
   imageName: string,
   tag: string,
+  yamlPath?: string,
 ): string {
   if (!IMAGE_TAG.test(tag)) {
     throw new Error(`"${tag}" is not a valid image tag`);
   }
   const doc = parse(content);
-  const at = tagPath(doc, imageName);
+  const at = tagPath(doc, imageName, yamlPath);
   const entry = at ? doc.getIn(at.slice(0, -1), true) : undefined;
   if (!at || !isMap(entry)) {
+    if (yamlPath !== undefined) {
+      throw new Error(
+        `the file has no mapping at ${yamlPath} to set the tag in`,
+      );
+    }
     throw new Error(
       isMap(doc.contents) && doc.contents.has('images')
         ? `the kustomize images list has no entry for ${imageName}`
@@ -194,7 +209,7 @@ export function writeImageTag(
   const actual = parse(updated).toJS();
   if (
     !isDeepStrictEqual(actual, expected) ||
-    readImageTag(updated, imageName) !== tag
+    readImageTag(updated, imageName, yamlPath) !== tag
   ) {
     throw new Error(
       `cannot set the tag of ${imageName} without changing anything else (is it an anchor used elsewhere?)`,
