@@ -85,13 +85,62 @@ async function waitForCatalog(child, deadline) {
   throw new Error('the demo catalog was not ingested in time');
 }
 
-/** Starts the app and resolves when both halves answer; `stop()` ends it whatever happened. */
-export async function startApp() {
-  fs.rmSync(resultsDir, { recursive: true, force: true });
-  fs.mkdirSync(path.join(resultsDir, 'sqlite'), { recursive: true });
-  const logPath = path.join(resultsDir, 'app.log');
+/** GitHub mode: the repository's GitHub test server, on the port e2e-tests/app-config.e2e-github.yaml names. */
+const githubPort = 7170;
+export const githubGitRoot = path.join(
+  resultsDir,
+  'github-mode',
+  'promotion',
+  'git',
+);
+
+async function startGitHubServer(log) {
+  fs.mkdirSync(githubGitRoot, { recursive: true });
+  const server = spawn(
+    process.execPath,
+    [
+      '--require',
+      '@backstage/cli/config/nodeTransform.cjs',
+      'packages/test-servers/src/github/cli.ts',
+      '--root',
+      githubGitRoot,
+      '--port',
+      String(githubPort),
+      '--token',
+      'mainline-e2e-token',
+      '--complete-runs-after-ms',
+      '2000',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', log], detached: true },
+  );
+  await new Promise((resolve, reject) => {
+    server.stdout.once('data', resolve);
+    server.once('exit', code =>
+      reject(new Error(`the GitHub test server exited with code ${code}`)),
+    );
+  });
+  return () => {
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+}
+
+/**
+ * Starts the app and resolves when both halves answer; `stop()` ends it whatever happened. With
+ * `github: true` it runs in GitHub mode against the GitHub test server (its own data and log,
+ * beside the embedded default's).
+ */
+export async function startApp({ github = false } = {}) {
+  const runDir = github ? path.join(resultsDir, 'github-mode') : resultsDir;
+  if (!github) fs.rmSync(resultsDir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(runDir, 'sqlite'), { recursive: true });
+  const logPath = path.join(runDir, 'app.log');
   const log = fs.openSync(logPath, 'w');
   const started = Date.now();
+  const stopGitHub = github ? await startGitHubServer(log) : () => {};
   const app = spawn(
     'yarn',
     [
@@ -102,6 +151,9 @@ export async function startApp() {
       path.join(root, 'app-config.yaml'),
       '--config',
       path.join(root, 'e2e-tests/app-config.e2e.yaml'),
+      ...(github
+        ? ['--config', path.join(root, 'e2e-tests/app-config.e2e-github.yaml')]
+        : []),
     ],
     {
       cwd: root,
@@ -116,6 +168,7 @@ export async function startApp() {
     } catch {
       // already gone
     }
+    stopGitHub();
   };
   process.on('SIGINT', () => {
     stop();
