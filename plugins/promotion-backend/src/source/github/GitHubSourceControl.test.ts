@@ -173,8 +173,8 @@ describe('GitHubSourceControl upstream costs', () => {
     expect(server.requests.some(r => r.status === 200)).toBe(true);
   });
 
-  it('reads a first-parent lineage of a 2,001-commit repository in a bounded number of requests', async () => {
-    const git = await writeBigRepo(root, 1000);
+  it('reads a first-parent lineage of a 10,001-commit repository in a bounded number of requests', async () => {
+    const git = await writeBigRepo(root, 5000);
     const source = adapter();
     const repo = 'acme/big';
 
@@ -226,9 +226,9 @@ describe('GitHubSourceControl upstream costs', () => {
         .split('\n'),
     );
     expect(docs.map(c => c.subject)).toEqual([
-      'Merge feature 1000',
-      'Merge feature 900',
-      'Merge feature 800',
+      'Merge feature 5000',
+      'Merge feature 4900',
+      'Merge feature 4800',
     ]);
     expect(server.requests.length).toBeLessThanOrEqual(
       1 + commitPageBound(3) + 10,
