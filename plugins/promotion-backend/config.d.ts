@@ -80,6 +80,49 @@ export interface Config {
        */
       lambdaDeploys?: 'workflow' | 'recorded';
     };
+    /**
+     * Artifact registries, chosen by each entity's `mainline.dev/artifact-location`: ECR image
+     * repositories (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`), S3 package prefixes
+     * (`s3://<bucket>/<prefix>`), and any OCI registry (`<host>/<repository>`). AWS credentials
+     * come from the `aws` section (`@backstage/integration-aws-node`: accounts, role assumption).
+     */
+    artifacts?: {
+      ecr?: {
+        /** An ECR API endpoint other than the region's (VPC endpoints, tests). */
+        endpoint?: string;
+      };
+      s3?: {
+        /** The buckets' region. Default us-east-1. */
+        region?: string;
+        /** The AWS account whose credentials read the buckets (default: the main account). */
+        accountId?: string;
+        /** An S3-compatible store (MinIO, Ceph) instead of AWS. */
+        endpoint?: string;
+        /** Path-style addressing (`<endpoint>/<bucket>/<key>`), which most compatible stores need. */
+        forcePathStyle?: boolean;
+      };
+      oci?: {
+        /** Credentials per registry host; hosts not listed are read anonymously. */
+        registries?: Array<{
+          /** E.g. `ghcr.io`, `harbor.example.com`, `registry-1.docker.io`. */
+          host: string;
+          username?: string;
+          /**
+           * Password or access token for `username`: sent as basic auth, or exchanged for a
+           * bearer token when the registry asks for one.
+           * @visibility secret
+           */
+          password?: string;
+          /**
+           * A bearer token used as is.
+           * @visibility secret
+           */
+          token?: string;
+          /** Plain HTTP (loopback hosts always are). */
+          insecure?: boolean;
+        }>;
+      };
+    };
     /** Promotions whose deploy completes outside the request (pull requests, workflow runs). */
     followUp?: {
       /**

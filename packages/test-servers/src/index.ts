@@ -1,1 +1,4 @@
 export * from './github';
+export * from './ecr';
+export * from './s3';
+export * from './oci';

@@ -8,6 +8,12 @@ import {
   ArtifactRegistry,
 } from './artifacts/ArtifactRegistry';
 import { LocalArtifactRegistry } from './artifacts/local/LocalArtifactRegistry';
+import {
+  ArtifactRegistries,
+  awsRegistryEntries,
+  ociEntry,
+  readOciRegistries,
+} from './artifacts/ArtifactRegistries';
 import { DeploymentTarget } from './deploy/DeploymentTarget';
 import { GitHubPullRequests } from './deploy/github/GitHubPullRequests';
 import { GitHubWorkflowDeployments } from './deploy/github/GitHubWorkflowDeployments';
@@ -135,7 +141,7 @@ class MissingDeployments implements DeploymentTarget {
 /**
  * Builds the resolver the configuration asks for: the embedded default, GitHub, or GitHub for
  * repositories with local artifacts (GitHub mode on a laptop). Artifact registries for other
- * locations (ECR, S3, OCI) come from `extraRegistries`.
+ * locations (ECR, S3, OCI) come from `promotion.artifacts`; `extraRegistries` adds others.
  */
 export function createAdapterResolver(
   config: Config,
@@ -160,9 +166,15 @@ export function createAdapterResolver(
   const local = dataDir
     ? new LocalAdapterResolver(dataDir, { manifestBranch })
     : undefined;
+  // ECR before OCI: an ECR repository is also an OCI image reference.
+  const registries = new ArtifactRegistries([
+    ...awsRegistryEntries(config),
+    ociEntry(readOciRegistries(config)),
+  ]);
   const artifacts: ArtifactRegistryLookup = location =>
     (local && isLocalLocation(location) ? local.artifacts : undefined) ??
-    deps.extraRegistries?.(location);
+    deps.extraRegistries?.(location) ??
+    registries.lookup(location);
 
   if (provider === 'local') {
     if (!local) return new UnconfiguredAdapterResolver();

@@ -22,6 +22,11 @@ export interface ImageBuildFixture {
   createdAt: Date;
   /** Tags added later to the same image (same manifest, no new build). */
   retags: Array<{ tag: string; at: Date }>;
+  /**
+   * The blobs the manifest references (config first, then the layers), for registries that
+   * check them on push. The config is an OCI image config whose `created` is the build time.
+   */
+  blobs(): Buffer[];
 }
 
 /** One Serverless package: its files under `<full sha>/`. */
@@ -58,17 +63,44 @@ function imageBuild(options: {
   createdAt: string;
   retags?: Array<{ tag: string; at: string }>;
 }): ImageBuildFixture {
+  const configJson = JSON.stringify({
+    created: options.createdAt,
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Labels: { 'org.opencontainers.image.revision': options.sha } },
+    rootfs: { type: 'layers', diff_ids: [] },
+  });
+  // Padded with spaces (still the same JSON) to the size the build produced.
+  const config = Buffer.from(
+    configJson.padEnd(Math.max(options.configSize, configJson.length), ' '),
+  );
+  // Layer content depends on its size and position only, so builds share identical base layers
+  // as real ones do (a registry stores them once).
+  const layer = (size: number, index: number) =>
+    Buffer.alloc(size, `layer ${index} of ${size} bytes\n`);
+  const digestOf = (size: number, index: number) => {
+    const hash = crypto.createHash('sha256');
+    const chunk = `layer ${index} of ${size} bytes\n`;
+    const block = Buffer.alloc(65536 - (65536 % chunk.length), chunk);
+    let left = size;
+    while (left >= block.length) {
+      hash.update(block);
+      left -= block.length;
+    }
+    hash.update(block.subarray(0, left));
+    return `sha256:${hash.digest('hex')}`;
+  };
   const manifest = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: {
       mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: `sha256:${sha256(`${options.sha}:config`)}`,
-      size: options.configSize,
+      digest: `sha256:${sha256(config)}`,
+      size: config.length,
     },
     layers: options.layerSizes.map((size, index) => ({
       mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-      digest: `sha256:${sha256(`${options.sha}:layer:${index}`)}`,
+      digest: digestOf(size, index),
       size,
     })),
   };
@@ -76,7 +108,8 @@ function imageBuild(options: {
     sha: options.sha,
     tag: options.sha.slice(0, 7),
     manifest: Buffer.from(JSON.stringify(manifest, null, 2)),
-    size: options.configSize + options.layerSizes.reduce((a, b) => a + b, 0),
+    size: config.length + options.layerSizes.reduce((a, b) => a + b, 0),
+    blobs: () => [config, ...options.layerSizes.map(layer)],
     createdAt: new Date(options.createdAt),
     retags: (options.retags ?? []).map(r => ({
       tag: r.tag,

@@ -1,0 +1,6 @@
+export { startEcrTestServer } from './EcrTestServer';
+export type {
+  EcrTestServer,
+  EcrTestServerOptions,
+  EcrTestRequest,
+} from './EcrTestServer';

@@ -1,0 +1,2 @@
+export { startDockerRegistry } from './DockerRegistry';
+export type { DockerRegistryServer } from './DockerRegistry';

@@ -1,0 +1,183 @@
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Config } from '@backstage/config';
+import { InputError } from '@backstage/errors';
+import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
+import {
+  Artifact,
+  ArtifactLocation,
+  ArtifactRegistry,
+} from './ArtifactRegistry';
+import {
+  EcrArtifactRegistry,
+  parseEcrLocation,
+} from './ecr/EcrArtifactRegistry';
+import { S3PackageRegistry, parseS3Location } from './s3/S3PackageRegistry';
+import {
+  OciArtifactRegistry,
+  OciRegistryConfig,
+  parseOciLocation,
+} from './oci/OciArtifactRegistry';
+
+/** One registry and the locations it serves. */
+export interface RegistryEntry {
+  /** E.g. `ECR`, for messages. */
+  name: string;
+  serves(location: ArtifactLocation): boolean;
+  registry: ArtifactRegistry;
+}
+
+/**
+ * The artifact registries of a backend, chosen by an entity's artifact location (ECR image
+ * repositories, S3 package prefixes, OCI registries, the embedded store). Itself an
+ * ArtifactRegistry, so one object serves every location.
+ */
+export class ArtifactRegistries implements ArtifactRegistry {
+  constructor(private readonly entries: RegistryEntry[]) {}
+
+  lookup(location: ArtifactLocation): ArtifactRegistry | undefined {
+    return this.entries.find(e => e.serves(location))?.registry;
+  }
+
+  private pick(location: ArtifactLocation): ArtifactRegistry {
+    const registry = this.lookup(location);
+    if (!registry) {
+      throw new InputError(
+        `No ${
+          location.kind === 'image' ? 'image' : 'package'
+        } registry serves "${location.location}"${
+          this.entries.length
+            ? ` (configured: ${this.entries.map(e => e.name).join(', ')})`
+            : ''
+        }`,
+      );
+    }
+    return registry;
+  }
+
+  async getArtifact(location: ArtifactLocation, sha: string) {
+    return this.pick(location).getArtifact(location, sha);
+  }
+
+  async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
+    return this.pick(location).listArtifacts(location);
+  }
+
+  async addTag(location: ArtifactLocation, sha: string, tag: string) {
+    return this.pick(location).addTag(location, sha, tag);
+  }
+
+  async deleteArtifact(location: ArtifactLocation, sha: string) {
+    return this.pick(location).deleteArtifact(location, sha);
+  }
+}
+
+/** Keeps one client per key (account and region, bucket settings). */
+function memo<T>(create: (key: string) => Promise<T>) {
+  const clients = new Map<string, Promise<T>>();
+  return (key: string) => {
+    let client = clients.get(key);
+    if (!client) {
+      client = create(key);
+      clients.set(key, client);
+      client.catch(() => clients.delete(key));
+    }
+    return client;
+  };
+}
+
+/** An ECR entry: `<account>.dkr.ecr.<region>.amazonaws.com/<name>` locations. */
+export function ecrEntry(
+  clientFor: (accountId: string, region: string) => Promise<ECRClient>,
+): RegistryEntry {
+  return {
+    name: 'ECR',
+    serves: l => l.kind === 'image' && /\.dkr\.ecr\./.test(l.location),
+    registry: new EcrArtifactRegistry(ecr =>
+      clientFor(ecr.accountId, ecr.region),
+    ),
+  };
+}
+
+/** An S3 entry: `s3://<bucket>/<prefix>` locations. */
+export function s3Entry(clientFor: () => Promise<S3Client>): RegistryEntry {
+  return {
+    name: 'S3',
+    serves: l => l.kind === 'archive' && l.location.startsWith('s3://'),
+    registry: new S3PackageRegistry(() => clientFor()),
+  };
+}
+
+/**
+ * An OCI distribution entry: `<host>/<repository>` and `oci://<host>/<repository>` image
+ * locations (GHCR, Harbor, Docker Hub), with the credentials configured per host.
+ */
+export function ociEntry(registries: OciRegistryConfig[] = []): RegistryEntry {
+  return {
+    name: 'OCI',
+    serves: l =>
+      l.kind === 'image' && parseOciLocation(l.location) !== undefined,
+    registry: new OciArtifactRegistry(registries),
+  };
+}
+
+/** `promotion.artifacts.oci.registries`: credentials and transport per registry host. */
+export function readOciRegistries(config: Config): OciRegistryConfig[] {
+  return (
+    config.getOptionalConfigArray('promotion.artifacts.oci.registries') ?? []
+  ).map(r => ({
+    host: r.getString('host'),
+    username: r.getOptionalString('username'),
+    password: r.getOptionalString('password'),
+    token: r.getOptionalString('token'),
+    insecure: r.getOptionalBoolean('insecure'),
+  }));
+}
+
+/**
+ * The AWS registries from configuration: credentials per account through
+ * `@backstage/integration-aws-node` (`aws.accounts`, role assumption, the main account by
+ * default), endpoints and S3 addressing from `promotion.artifacts`.
+ */
+export function awsRegistryEntries(config: Config): RegistryEntry[] {
+  const credentials = DefaultAwsCredentialsManager.fromConfig(config);
+  const ecrEndpoint = config.getOptionalString(
+    'promotion.artifacts.ecr.endpoint',
+  );
+  const s3 = config.getOptionalConfig('promotion.artifacts.s3');
+  const ecrClient = memo(async key => {
+    const [accountId, region] = key.split('/');
+    const { sdkCredentialProvider } = await credentials.getCredentialProvider({
+      accountId,
+    });
+    return new ECRClient({
+      region,
+      credentials: sdkCredentialProvider,
+      endpoint: ecrEndpoint,
+    });
+  });
+  const s3Client = memo(async () => {
+    const { sdkCredentialProvider } = await credentials.getCredentialProvider(
+      s3?.has('accountId') ? { accountId: s3.getString('accountId') } : {},
+    );
+    return new S3Client({
+      region: s3?.getOptionalString('region') ?? 'us-east-1',
+      credentials: sdkCredentialProvider,
+      endpoint: s3?.getOptionalString('endpoint'),
+      forcePathStyle: s3?.getOptionalBoolean('forcePathStyle') ?? false,
+      // S3-compatible stores (MinIO, Ceph, s3rver) do not all speak the newer checksum headers.
+      ...(s3?.getOptionalString('endpoint')
+        ? {
+            requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+            responseChecksumValidation: 'WHEN_REQUIRED' as const,
+          }
+        : {}),
+    });
+  });
+  return [
+    ecrEntry((accountId, region) => ecrClient(`${accountId}/${region}`)),
+    s3Entry(() => s3Client('s3')),
+  ];
+}
+
+export { parseEcrLocation, parseOciLocation, parseS3Location };

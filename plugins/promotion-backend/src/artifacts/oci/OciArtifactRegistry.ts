@@ -1,0 +1,434 @@
+import crypto from 'node:crypto';
+import {
+  ConflictError,
+  ForwardedError,
+  InputError,
+  NotFoundError,
+} from '@backstage/errors';
+import {
+  Artifact,
+  ArtifactLocation,
+  ArtifactRegistry,
+} from '../ArtifactRegistry';
+
+/** Credentials and transport of one registry host, from `promotion.artifacts.oci.registries`. */
+export interface OciRegistryConfig {
+  /** `ghcr.io`, `harbor.example.com`, `registry-1.docker.io`, `127.0.0.1:5000`. */
+  host: string;
+  username?: string;
+  /** Password or access token used with `username` (basic auth, or to obtain a bearer token). */
+  password?: string;
+  /** A ready bearer token (e.g. a GHCR token), used as is. */
+  token?: string;
+  /** Plain HTTP; always the case for loopback hosts. */
+  insecure?: boolean;
+}
+
+export interface OciLocation {
+  host: string;
+  repository: string;
+  uri: string;
+}
+
+const HOST =
+  /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::\d{1,5})?$/;
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const SHA = /^[0-9a-f]{7,40}$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/**
+ * Reads `oci://<host>/<repository>` or `<host>/<repository>` (the host has a dot or a port, as in
+ * image references); undefined otherwise.
+ */
+export function parseOciLocation(location: string): OciLocation | undefined {
+  const bare = location.replace(/^oci:\/\//, '');
+  const slash = bare.indexOf('/');
+  if (slash < 0) return undefined;
+  const host = bare.slice(0, slash);
+  const repository = bare.slice(slash + 1);
+  if (!/[.:]/.test(host) || !HOST.test(host) || !REPOSITORY.test(repository)) {
+    return undefined;
+  }
+  return { host, repository, uri: `${host}/${repository}` };
+}
+
+const sha256 = (data: Buffer) =>
+  `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await fn(items[index]);
+      }
+    }),
+  );
+  return results;
+}
+
+interface Manifest {
+  digest: string;
+  bytes: Buffer;
+  mediaType: string;
+}
+
+/**
+ * Images in any OCI distribution registry (GHCR, Harbor, Docker Hub, the CNCF registry). A
+ * release tag is the exact manifest bytes put under one more tag (the digest does not change); a
+ * yank deletes the manifest by digest, which removes every tag on it (registries refuse deletes
+ * by tag). The build time is the image config's `created`. The distribution API has no bulk
+ * listing, so listing reads each image's manifest and config once, in parallel; digests never
+ * change, so those reads are kept in memory.
+ */
+export class OciArtifactRegistry implements ArtifactRegistry {
+  private readonly tokens = new Map<string, string>();
+  private readonly configs = new Map<string, { created?: string }>();
+
+  constructor(
+    private readonly registries: OciRegistryConfig[] = [],
+    private readonly fetchFn: typeof fetch = fetch,
+  ) {}
+
+  private location(location: ArtifactLocation): OciLocation {
+    const parsed =
+      location.kind === 'image'
+        ? parseOciLocation(location.location)
+        : undefined;
+    if (!parsed) {
+      throw new InputError(
+        `"${location.location}" is not an OCI image repository (<host>/<repository>)`,
+      );
+    }
+    return parsed;
+  }
+
+  private registry(host: string): OciRegistryConfig {
+    return this.registries.find(r => r.host === host) ?? { host };
+  }
+
+  private base(host: string): string {
+    const loopback = /^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host);
+    return `${
+      loopback || this.registry(host).insecure ? 'http' : 'https'
+    }://${host}`;
+  }
+
+  /** A bearer token for the challenge's realm and scope (anonymous or with the credentials). */
+  private async bearer(host: string, challenge: string): Promise<string> {
+    const params = Object.fromEntries(
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(m => [m[1], m[2]]),
+    );
+    const key = `${host} ${params.scope ?? ''}`;
+    const cached = this.tokens.get(key);
+    if (cached) return cached;
+    const realm = new URL(params.realm);
+    if (params.service) realm.searchParams.set('service', params.service);
+    if (params.scope) realm.searchParams.set('scope', params.scope);
+    const { username, password } = this.registry(host);
+    const response = await this.fetchFn(realm, {
+      headers:
+        username && password
+          ? {
+              authorization: `Basic ${Buffer.from(
+                `${username}:${password}`,
+              ).toString('base64')}`,
+            }
+          : {},
+    });
+    if (!response.ok) {
+      throw new ForwardedError(
+        `Could not get a token for ${host}`,
+        new Error(`${response.status} from ${realm.origin}`),
+      );
+    }
+    const body = (await response.json()) as {
+      token?: string;
+      access_token?: string;
+    };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new Error(`${realm.origin} answered without a token`);
+    this.tokens.set(key, token);
+    return token;
+  }
+
+  private async request(
+    oci: OciLocation,
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: Buffer } = {},
+  ): Promise<Response> {
+    const { username, password, token } = this.registry(oci.host);
+    const url = `${this.base(oci.host)}/v2/${oci.repository}/${path}`;
+    const send = (authorization?: string) =>
+      this.fetchFn(url, {
+        method,
+        headers: {
+          ...init.headers,
+          ...(authorization ? { authorization } : {}),
+        },
+        body: init.body,
+      });
+    let auth: string | undefined;
+    if (token) auth = `Bearer ${token}`;
+    else if (username && password) {
+      auth = `Basic ${Buffer.from(`${username}:${password}`).toString(
+        'base64',
+      )}`;
+    }
+    try {
+      let response = await send(auth);
+      const challenge = response.headers.get('www-authenticate');
+      if (response.status === 401 && challenge?.startsWith('Bearer ')) {
+        response = await send(
+          `Bearer ${await this.bearer(oci.host, challenge)}`,
+        );
+      }
+      if (response.status === 401 || response.status === 403) {
+        throw new ForwardedError(
+          `${oci.host} refused ${method} ${oci.repository}/${
+            path.split('/')[0]
+          }`,
+          new Error(`${response.status} ${await response.text()}`),
+        );
+      }
+      if (response.status >= 500) {
+        throw new ForwardedError(
+          `${oci.host} failed ${method} ${oci.repository}/${
+            path.split('/')[0]
+          }`,
+          new Error(`${response.status} ${await response.text()}`),
+        );
+      }
+      return response;
+    } catch (error) {
+      if (error instanceof ForwardedError) throw error;
+      throw new ForwardedError(
+        `Could not reach the registry ${oci.host}`,
+        error,
+      );
+    }
+  }
+
+  private async manifest(
+    oci: OciLocation,
+    reference: string,
+  ): Promise<Manifest | undefined> {
+    const response = await this.request(oci, 'GET', `manifests/${reference}`, {
+      headers: { accept: ACCEPT },
+    });
+    if (response.status === 404) return undefined;
+    if (!response.ok) {
+      throw new ForwardedError(
+        `Could not read ${oci.uri}:${reference}`,
+        new Error(`${response.status} ${await response.text()}`),
+      );
+    }
+    const bytes = Buffer.from(await response.arrayBuffer());
+    return {
+      bytes,
+      digest: response.headers.get('docker-content-digest') ?? sha256(bytes),
+      mediaType:
+        response.headers.get('content-type') ??
+        'application/vnd.oci.image.manifest.v1+json',
+    };
+  }
+
+  private async digestOf(
+    oci: OciLocation,
+    tag: string,
+  ): Promise<string | undefined> {
+    const response = await this.request(oci, 'HEAD', `manifests/${tag}`, {
+      headers: { accept: ACCEPT },
+    });
+    if (response.status === 404) return undefined;
+    return (
+      response.headers.get('docker-content-digest') ??
+      (await this.manifest(oci, tag))?.digest
+    );
+  }
+
+  private async tags(oci: OciLocation): Promise<string[]> {
+    const tags: string[] = [];
+    let path: string | undefined = 'tags/list';
+    while (path) {
+      const response = await this.request(oci, 'GET', path);
+      if (response.status === 404) return [];
+      const body = (await response.json()) as { tags?: string[] | null };
+      tags.push(...(body.tags ?? []));
+      // Registries that page say where the next page is; docker-registry does not page.
+      const next =
+        /<[^>]*\/v2\/[^>]*?\/(tags\/list\?[^>]*)>;\s*rel="next"/.exec(
+          response.headers.get('link') ?? '',
+        );
+      path = next?.[1];
+    }
+    return tags;
+  }
+
+  private async artifact(
+    oci: OciLocation,
+    commit: string,
+    manifest: Manifest,
+    tags: string[],
+  ): Promise<Artifact> {
+    const parsed = JSON.parse(manifest.bytes.toString('utf8')) as {
+      config?: { digest: string; size: number };
+      layers?: Array<{ size: number }>;
+    };
+    let config = parsed.config && this.configs.get(parsed.config.digest);
+    if (!config && parsed.config) {
+      const response = await this.request(
+        oci,
+        'GET',
+        `blobs/${parsed.config.digest}`,
+      );
+      config = response.ok
+        ? ((await response.json()) as { created?: string })
+        : {};
+      this.configs.set(parsed.config.digest, { created: config.created });
+    }
+    return {
+      kind: 'image',
+      commit,
+      uri: `${oci.uri}:${commit}@${manifest.digest}`,
+      digest: manifest.digest,
+      size:
+        (parsed.config?.size ?? 0) +
+        (parsed.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0),
+      createdAt: new Date(config?.created ?? 0).toISOString(),
+      tags,
+    };
+  }
+
+  /** Release tags (not sha tags) with the digest each names. */
+  private async releaseTags(oci: OciLocation, all: string[]) {
+    const release = all.filter(t => !SHA.test(t));
+    const digests = await mapLimit(release, 8, tag => this.digestOf(oci, tag));
+    return release.map((tag, i) => ({ tag, digest: digests[i] }));
+  }
+
+  async getArtifact(
+    location: ArtifactLocation,
+    sha: string,
+  ): Promise<Artifact | undefined> {
+    const oci = this.location(location);
+    if (!SHA.test(sha)) return undefined;
+    const commit = sha.slice(0, 7);
+    const [manifest, all] = await Promise.all([
+      this.manifest(oci, commit),
+      this.tags(oci),
+    ]);
+    if (!manifest) return undefined;
+    const release = await this.releaseTags(oci, all);
+    return this.artifact(oci, commit, manifest, [
+      commit,
+      ...release.filter(r => r.digest === manifest.digest).map(r => r.tag),
+    ]);
+  }
+
+  async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
+    const oci = this.location(location);
+    const all = await this.tags(oci);
+    const shaTags = all.filter(t => SHA.test(t));
+    const [manifests, release] = await Promise.all([
+      mapLimit(shaTags, 8, tag => this.manifest(oci, tag)),
+      this.releaseTags(oci, all),
+    ]);
+    const artifacts = await mapLimit(shaTags, 8, async tag => {
+      const manifest = manifests[shaTags.indexOf(tag)];
+      return manifest
+        ? this.artifact(oci, tag, manifest, [
+            tag,
+            ...release
+              .filter(r => r.digest === manifest.digest)
+              .map(r => r.tag),
+          ])
+        : undefined;
+    });
+    return artifacts
+      .filter((a): a is Artifact => Boolean(a))
+      .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  }
+
+  async addTag(
+    location: ArtifactLocation,
+    sha: string,
+    tag: string,
+  ): Promise<Artifact> {
+    const oci = this.location(location);
+    if (!TAG.test(tag))
+      throw new InputError(`"${tag}" is not a valid image tag`);
+    const artifact = await this.getArtifact(location, sha);
+    if (!artifact) {
+      throw new NotFoundError(
+        `No image of ${sha.slice(0, 7)} in ${oci.uri} to tag ${tag}`,
+      );
+    }
+    if (artifact.tags.includes(tag)) return artifact;
+    const holder = await this.digestOf(oci, tag);
+    if (holder && holder !== artifact.digest) {
+      throw new ConflictError(
+        `${oci.uri}:${tag} already names another image (${holder}); release tags are never moved`,
+      );
+    }
+    const manifest = await this.manifest(oci, artifact.digest);
+    if (!manifest) {
+      throw new NotFoundError(
+        `The image ${artifact.digest} disappeared from ${oci.uri}`,
+      );
+    }
+    const put = await this.request(oci, 'PUT', `manifests/${tag}`, {
+      headers: { 'content-type': manifest.mediaType },
+      body: manifest.bytes,
+    });
+    if (put.status !== 201) {
+      throw new ForwardedError(
+        `Could not tag ${artifact.digest} as ${tag} in ${oci.uri}`,
+        new Error(`${put.status} ${await put.text()}`),
+      );
+    }
+    const digest = put.headers.get('docker-content-digest');
+    if (digest && digest !== artifact.digest) {
+      throw new ConflictError(
+        `${oci.host} stored a different digest (${digest}) for ${tag}`,
+      );
+    }
+    return { ...artifact, tags: [...artifact.tags, tag] };
+  }
+
+  async deleteArtifact(
+    location: ArtifactLocation,
+    sha: string,
+  ): Promise<Artifact | undefined> {
+    const oci = this.location(location);
+    const artifact = await this.getArtifact(location, sha);
+    if (!artifact) return undefined;
+    const response = await this.request(
+      oci,
+      'DELETE',
+      `manifests/${artifact.digest}`,
+    );
+    if (response.status !== 202 && response.status !== 404) {
+      throw new ForwardedError(
+        `Could not delete ${artifact.digest} from ${oci.uri}`,
+        new Error(`${response.status} ${await response.text()}`),
+      );
+    }
+    return artifact;
+  }
+}
