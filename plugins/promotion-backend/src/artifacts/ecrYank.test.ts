@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
+import { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { EcrTestServer, startEcrTestServer } from '@mainline/test-servers';
+import request from 'supertest';
+import { generateDemoData } from '../demo/generateDemoData';
+import { localLayout } from '../local/layout';
+import { promotionPlugin } from '../plugin';
+import { demoEntities, memoryCache } from '../testUtils';
+import { LocalArtifactRegistry } from './local/LocalArtifactRegistry';
+
+jest.setTimeout(120_000);
+
+const api = '/api/promotion/v1/entities/component/default';
+
+describe('checkout with its images in ECR', () => {
+  let dataDir: string;
+  let ecr: EcrTestServer;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-ecr-'));
+    await generateDemoData(dataDir);
+    ecr = await startEcrTestServer();
+    // The builds of the demo history, pushed to ECR as CI would have (same tags, same times).
+    const local = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
+    for (const artifact of (
+      await local.listArtifacts({ kind: 'image', location: 'local/checkout' })
+    ).reverse()) {
+      ecr.pushImage('checkout', artifact.tags, {
+        pushedAt: new Date(artifact.createdAt),
+        seed: artifact.commit,
+      });
+    }
+    const entities = demoEntities().map((entity: Entity) =>
+      entity.metadata.name === 'checkout'
+        ? {
+            ...entity,
+            metadata: {
+              ...entity.metadata,
+              annotations: {
+                ...entity.metadata.annotations,
+                'mainline.dev/artifact-location': ecr.repositoryUri('checkout'),
+              },
+            },
+          }
+        : entity,
+    );
+    ({ server } = await startTestBackend({
+      features: [
+        promotionPlugin,
+        catalogServiceMock.factory({ entities }),
+        createServiceFactory({
+          service: coreServices.cache,
+          deps: {},
+          factory: () => memoryCache(),
+        }),
+        mockServices.rootConfig.factory({
+          data: {
+            // Static keys for the registry's account: no STS call is needed to find them.
+            aws: {
+              accounts: [
+                {
+                  accountId: ecr.accountId,
+                  accessKeyId: 'AKIDTEST',
+                  secretAccessKey: 'test-secret',
+                },
+              ],
+            },
+            promotion: {
+              local: { dataDir, demoData: true },
+              artifacts: { ecr: { endpoint: ecr.endpoint } },
+            },
+          },
+        }),
+      ],
+    }));
+  });
+
+  afterAll(async () => {
+    await ecr?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('promotes by retagging in ECR, and a yank deletes the image so the sha can never be promoted', async () => {
+    const read = await request(server).get(`${api}/checkout/lineage?limit=100`);
+    expect(read.body.error?.message).toBeUndefined();
+    const lineage = read.body;
+    const stage = lineage.environments.find(
+      (e: any) => e.name === 'stage',
+    ).current;
+    expect(stage.artifact.uri).toContain(ecr.repositoryUri('checkout'));
+    const before = ecr.image('checkout', { tag: stage.sha.slice(0, 7) })!;
+
+    const promoted = await request(server)
+      .post(`${api}/checkout/promotions`)
+      .send({ environment: 'demo', sha: stage.sha });
+    expect(promoted.status).toBe(201);
+    expect(promoted.body.status).toBe('succeeded');
+    // The release tag is on the very image the build pushed.
+    expect(ecr.image('checkout', { tag: promoted.body.tag })?.digest).toBe(
+      before.digest,
+    );
+
+    // An older built commit that nothing runs: yanked, its image deleted from ECR.
+    const candidate = lineage.commits.find(
+      (c: any) =>
+        c.artifacts.length > 0 && c.environments.length === 0 && !c.yanked,
+    );
+    const yank = await request(server)
+      .post(`${api}/checkout/yanks`)
+      .send({ sha: candidate.sha, reason: 'Leaks card numbers into logs' });
+    expect(yank.status).toBe(201);
+    expect(
+      ecr.image('checkout', { tag: candidate.sha.slice(0, 7) }),
+    ).toBeUndefined();
+
+    const refused = await request(server)
+      .post(`${api}/checkout/rollbacks`)
+      .send({ environment: 'stage', sha: candidate.sha });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.status).toBeLessThan(500);
+    expect(refused.body.error.message).toContain(
+      'Leaks card numbers into logs',
+    );
+    const promotion = await request(server)
+      .post(`${api}/checkout/promotions`)
+      .send({ environment: 'demo', sha: candidate.sha, tag: 'rc-99' });
+    expect(promotion.status).toBe(409);
+    expect(promotion.body.error.message).toContain(
+      'Leaks card numbers into logs',
+    );
+  });
+});
