@@ -43,6 +43,8 @@ describe('matchesTagPattern', () => {
     expect(matchesTagPattern('v1.0.0', 'v*')).toBe(true);
     expect(matchesTagPattern('rc-12', 'v*')).toBe(false);
     expect(matchesTagPattern('xrc-1', 'rc-*')).toBe(false);
+    expect(matchesTagPattern('rc-', 'rc-*')).toBe(false);
+    expect(matchesTagPattern('v', 'v*')).toBe(false);
     expect(matchesTagPattern('v1.0.0', 'v1.0.0')).toBe(true);
     expect(matchesTagPattern('v1x0x0', 'v1.0.0')).toBe(false);
   });

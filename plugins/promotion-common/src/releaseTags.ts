@@ -51,8 +51,8 @@ export function checkTagName(name: string): string | undefined {
 }
 
 /**
- * Whether a tag matches an environment's trigger pattern, where `*` stands for any run of
- * characters (`rc-*`, `v*`).
+ * Whether a tag matches an environment's trigger pattern, where `*` stands for a non-empty run
+ * of characters (`rc-*`, `v*`).
  *
  * @public
  */
@@ -60,7 +60,8 @@ export function matchesTagPattern(tag: string, pattern: string): boolean {
   const source = pattern
     .split('*')
     .map(part => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
+    .join('.+');
+  // `*` stands for something: `rc-` alone is not a release candidate, nor `v` a version.
   return new RegExp(`^${source}$`).test(tag);
 }
 

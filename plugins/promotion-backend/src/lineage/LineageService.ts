@@ -346,6 +346,18 @@ export class LineageService {
     fromRef: string,
     toRef: string,
   ): Promise<Comparison> {
+    // A ref git would refuse (`a..b`, `x.lock`, `../y`) names nothing: say so before asking.
+    for (const [parameter, ref] of [
+      ['from', fromRef],
+      ['to', toRef],
+    ] as const) {
+      const problem = /^[0-9a-f]{7,40}$/.test(ref)
+        ? undefined
+        : checkTagName(ref)?.replace('a tag name', 'a ref');
+      if (problem) {
+        throw new InputError(`${parameter}: "${ref}" is not a ref: ${problem}`);
+      }
+    }
     const adapters = this.options.adapters.forTarget(target);
     const snapshot = await this.snapshot(entityRef, target, adapters);
     const decorate = this.decorator(snapshot, adapters.source);

@@ -1,0 +1,191 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
+import { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import {
+  GitHubTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
+import request from 'supertest';
+import { generateDemoData } from '../demo/generateDemoData';
+import { promotionPlugin } from '../plugin';
+import { demoEntities, memoryCache } from '../testUtils';
+import { BadInputCase, corpus } from './badInput.corpus';
+
+jest.setTimeout(180_000);
+
+const TOKEN = 'bad-input-token';
+
+/** Entities whose annotations try to leave their repository or registry. */
+function hostileEntities(): Entity[] {
+  const annotated = (
+    name: string,
+    annotations: Record<string, string>,
+  ): Entity => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: {
+        'github.com/project-slug': 'mainline-demo/checkout',
+        'mainline.dev/artifact-kind': 'image',
+        'mainline.dev/artifact-location': 'local/checkout',
+        'mainline.dev/manifest-repo': 'mainline-demo/deployments',
+        'mainline.dev/manifest-path':
+          'apps/checkout/overlays/{environment}/kustomization.yaml',
+        ...annotations,
+      },
+    },
+    spec: {
+      type: 'service',
+      owner: 'group:default/payments',
+      lifecycle: 'production',
+    },
+  });
+  return [
+    annotated('traversal-manifest', {
+      'mainline.dev/manifest-path': '../../../etc/{environment}',
+    }),
+    annotated('absolute-manifest', {
+      'mainline.dev/manifest-path': '/etc/{environment}.yaml',
+    }),
+    annotated('no-environment', {
+      'mainline.dev/manifest-path': 'apps/checkout/kustomization.yaml',
+    }),
+    annotated('slug-traversal', {
+      'github.com/project-slug': 'mainline-demo/../../etc',
+    }),
+    annotated('slug-shell', { 'github.com/project-slug': 'acme/$(id)' }),
+    annotated('location-traversal', {
+      'mainline.dev/artifact-location': 'local/../../etc',
+    }),
+    annotated('location-nul', {
+      'mainline.dev/artifact-location': 'local/check\u0000out',
+    }),
+    annotated('manifest-repo-url', {
+      'mainline.dev/manifest-repo': 'https://evil.example/x',
+    }),
+    annotated('bad-kind', { 'mainline.dev/artifact-kind': 'binary' }),
+    annotated('bad-image-path', {
+      'mainline.dev/manifest-image-path': 'spec..tag',
+    }),
+  ];
+}
+
+function hostileCases(): BadInputCase[] {
+  const names = hostileEntities().map(e => e.metadata.name);
+  return names.flatMap(name => {
+    const at = `/api/promotion/v1/entities/component/default/${name}`;
+    return [
+      {
+        name: `lineage of ${name}`,
+        method: 'get' as const,
+        path: `${at}/lineage`,
+        mentions: /annotation/,
+      },
+      {
+        name: `promotion of ${name}`,
+        method: 'post' as const,
+        path: `${at}/promotions`,
+        body: { environment: 'demo', sha: 'a'.repeat(40) },
+        mentions: /annotation/,
+      },
+    ];
+  });
+}
+
+describe('the bad-input corpus', () => {
+  let dataDir: string;
+  let github: GitHubTestServer;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-bad-input-'));
+    await generateDemoData(dataDir);
+    github = await startGitHubTestServer({
+      root: path.join(dataDir, 'git'),
+      token: TOKEN,
+    });
+    ({ server } = await startTestBackend({
+      features: [
+        promotionPlugin,
+        catalogServiceMock.factory({
+          entities: [...demoEntities(), ...hostileEntities()],
+        }),
+        createServiceFactory({
+          service: coreServices.cache,
+          deps: {},
+          factory: () => memoryCache(),
+        }),
+        mockServices.rootConfig.factory({
+          data: {
+            integrations: {
+              github: [
+                { host: github.host, apiBaseUrl: github.baseUrl, token: TOKEN },
+              ],
+            },
+            promotion: {
+              source: { provider: 'github' },
+              github: { host: github.host, lambdaDeploys: 'recorded' },
+              local: { dataDir, demoData: true },
+            },
+          },
+        }),
+      ],
+    }));
+  });
+
+  afterAll(async () => {
+    await github?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers every case 4xx with a message naming the problem, asking nothing upstream', async () => {
+    const cases = [...corpus(), ...hostileCases()];
+    expect(cases.length).toBeGreaterThanOrEqual(150);
+    const failures: string[] = [];
+    let fourXx = 0;
+    let fiveXx = 0;
+    let upstream = 0;
+    for (const c of cases) {
+      // Let anything a previous case started settle, so each count is this case's own.
+      await new Promise(resolve => setTimeout(resolve, 20));
+      github.resetRequests();
+      let call = request(server)[c.method](c.path);
+      for (const [k, v] of Object.entries(c.headers ?? {}))
+        call = call.set(k, v);
+      const res = c.raw
+        ? await call.set('content-type', c.raw.type).send(c.raw.data)
+        : await (c.body === undefined ? call : call.send(c.body as object));
+      const message: string = res.body?.error?.message ?? '';
+      await new Promise(resolve => setTimeout(resolve, 20));
+      const asked = github.requests.length;
+      upstream += asked;
+      if (res.status >= 500) fiveXx++;
+      if (res.status >= 400 && res.status < 500) fourXx++;
+      if (
+        res.status < 400 ||
+        res.status >= 500 ||
+        !c.mentions.test(message) ||
+        asked > 0
+      ) {
+        failures.push(
+          `${c.name}: ${res.status} ${JSON.stringify(message.slice(0, 160))}${
+            asked ? ` after ${asked} upstream requests` : ''
+          }`,
+        );
+      }
+    }
+    process.stdout.write(
+      `bad-input corpus: ${cases.length} cases, ${fourXx} answered 4xx, ${fiveXx} answered 5xx, ${upstream} upstream requests\n`,
+    );
+    expect(failures).toEqual([]);
+  });
+});

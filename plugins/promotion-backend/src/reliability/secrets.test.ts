@@ -1,0 +1,157 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createServiceFactory,
+  LoggerService,
+  RootLoggerService,
+} from '@backstage/backend-plugin-api';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import {
+  GitHubTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
+import request from 'supertest';
+import { generateDemoData } from '../demo/generateDemoData';
+import { promotionPlugin } from '../plugin';
+import { demoEntities, memoryCache } from '../testUtils';
+
+jest.setTimeout(120_000);
+
+const GITHUB_TOKEN = 'ghp_KNOWNSECRETvalue0123456789abcdefABCDEF';
+const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/KNOWNSECRETKEYEXAMPLE';
+const api = '/api/promotion/v1/entities/component/default';
+
+/** Every line any plugin logs, with its metadata and errors, as text. */
+function capturingLogger(lines: string[]): RootLoggerService {
+  const make = (meta: object): LoggerService => {
+    const log =
+      (level: string) => (message: string, extra?: Error | object) => {
+        const error =
+          extra instanceof Error
+            ? `${extra.name}: ${extra.message}\n${extra.stack}`
+            : JSON.stringify(extra ?? {});
+        lines.push(`${level} ${JSON.stringify(meta)} ${message} ${error}`);
+      };
+    return {
+      error: log('error'),
+      warn: log('warn'),
+      info: log('info'),
+      debug: log('debug'),
+      child: childMeta => make({ ...meta, ...childMeta }),
+    };
+  };
+  return make({});
+}
+
+describe('secrets stay secret', () => {
+  let dataDir: string;
+  let github: GitHubTestServer;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-secrets-'));
+    await generateDemoData(dataDir);
+    github = await startGitHubTestServer({
+      root: path.join(dataDir, 'git'),
+      token: GITHUB_TOKEN,
+    });
+    ({ server } = await startTestBackend({
+      features: [
+        promotionPlugin,
+        catalogServiceMock.factory({ entities: demoEntities() }),
+        createServiceFactory({
+          service: coreServices.rootLogger,
+          deps: {},
+          factory: () => capturingLogger(logs),
+        }),
+        createServiceFactory({
+          service: coreServices.cache,
+          deps: {},
+          factory: () => memoryCache(),
+        }),
+        mockServices.rootConfig.factory({
+          data: {
+            integrations: {
+              github: [
+                {
+                  host: github.host,
+                  apiBaseUrl: github.baseUrl,
+                  token: GITHUB_TOKEN,
+                },
+              ],
+            },
+            aws: {
+              mainAccount: {
+                accessKeyId: 'AKIDKNOWN',
+                secretAccessKey: AWS_SECRET,
+              },
+            },
+            promotion: {
+              source: { provider: 'github' },
+              github: { host: github.host, lambdaDeploys: 'recorded' },
+              local: { dataDir, demoData: true },
+              artifacts: { ecr: { endpoint: 'http://127.0.0.1:9' } },
+            },
+          },
+        }),
+      ],
+    }));
+  });
+
+  afterAll(async () => {
+    await github?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('never shows the GitHub token or the AWS secret in a response or a log line, even when things fail', async () => {
+    const bodies: string[] = [];
+    const record = (res: request.Response) => {
+      bodies.push(JSON.stringify(res.headers), res.text);
+      return res;
+    };
+    const lineage = record(
+      await request(server).get(`${api}/checkout/lineage`),
+    );
+    expect(lineage.status).toBe(200);
+    const stage = lineage.body.environments[0].current;
+    // Bad input, a refused promotion, a successful one.
+    record(
+      await request(server)
+        .post(`${api}/checkout/promotions`)
+        .send({ environment: 'demo', sha: 'zzz' }),
+    );
+    record(
+      await request(server)
+        .post(`${api}/checkout/promotions`)
+        .send({ environment: 'prod', sha: stage.sha }),
+    );
+    record(
+      await request(server)
+        .post(`${api}/checkout/promotions`)
+        .send({ environment: 'demo', sha: stage.sha }),
+    );
+    // Upstream refusing the credentials (GitHub answers 401) and an unreachable registry.
+    github.setRateLimitRemaining(0);
+    record(await request(server).get(`${api}/invoices/lineage?limit=7`));
+    github.setRateLimitRemaining(5000);
+    record(
+      await request(server).get(`${api}/checkout/compare?from=stage&to=main`),
+    );
+    // And GitHub gone altogether.
+    await github.close();
+    const down = record(
+      await request(server).get(`${api}/checkout/lineage?limit=9`),
+    );
+    expect(down.status).toBeGreaterThanOrEqual(500);
+
+    const everything = [...bodies, ...logs].join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    expect(everything).not.toContain(GITHUB_TOKEN);
+    expect(everything).not.toContain(GITHUB_TOKEN.slice(4, 20));
+    expect(everything).not.toContain(AWS_SECRET);
+  });
+});
