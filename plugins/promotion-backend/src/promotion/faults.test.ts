@@ -5,9 +5,25 @@ import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
   DEFAULT_ENVIRONMENTS,
+  DEPLOY_WORKFLOW_RUN_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import { AdapterResolver, LocalAdapterResolver } from '../adapters';
+import {
+  AdapterResolver,
+  ComposedAdapterResolver,
+  LocalAdapterResolver,
+} from '../adapters';
+import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
+import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
+import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
+import { BareRepoBuilder } from '../local/BareRepoBuilder';
+import { localLayout } from '../local/layout';
+import { createGitHubClient } from '../source/github/GitHubClients';
+import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
+import {
+  GitHubTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
@@ -223,4 +239,213 @@ describe('a promotion whose upstream fails at each step', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   );
+});
+
+describe('a promotion over GitHub whose upstream fails at each step', () => {
+  const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
+  const TOKEN = 'faults-token';
+  const checkout: EntityContext = {
+    entityRef: 'component:default/checkout',
+    owners: ['group:default/payments'],
+    target: {
+      sourceRepo: 'mainline-demo/checkout',
+      artifactKind: 'image',
+      artifactLocation: 'local/checkout',
+      manifestRepo: 'mainline-demo/deployments',
+      manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
+      versioning: 'semver',
+      releaseBranches: false,
+    },
+  };
+  const servers: GitHubTestServer[] = [];
+  let template: string;
+  beforeAll(async () => {
+    template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-gh-faults-'));
+    await generateDemoData(template, new Date('2026-11-20T12:00:00Z'));
+    // The Lambda's deploy workflow, as the scaffolder renders it (inputs and run-name).
+    const repo = await BareRepoBuilder.open(
+      path.join(template, 'git', 'mainline-demo', 'invoices.git'),
+    );
+    await repo.commit({
+      branch: 'main',
+      files: {
+        '.github/workflows/mainline-deploy.yaml': [
+          `run-name: ${DEPLOY_WORKFLOW_RUN_NAME}`,
+          'on:',
+          '  workflow_dispatch:',
+          '    inputs: { stage: {}, sha: {}, version: {}, request: {}, actor: {} }',
+          'jobs: {}',
+          '',
+        ].join('\n'),
+      },
+      message: 'Deploy workflow (docs only)',
+      author: { name: 'Ada', email: 'ada@example.com', date: new Date() },
+    });
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map(s => s.close()));
+    fs.rmSync(template, { recursive: true, force: true });
+  });
+
+  async function setup(target: EntityContext, fault?: Fault) {
+    const dataDir = fs.mkdtempSync(
+      path.join(os.tmpdir(), 'mainline-gh-fault-'),
+    );
+    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
+    const server = await startGitHubTestServer({
+      root: path.join(dataDir, 'git'),
+      token: TOKEN,
+      autoCompleteRuns: { afterMs: 30 },
+    });
+    servers.push(server);
+    const client = createGitHubClient({
+      baseUrl: server.baseUrl,
+      token: TOKEN,
+      writeSpacingMs: 0,
+      waitUnitMs: 1,
+    });
+    const source = new GitHubSourceControl(async () => client, {
+      webBaseUrl: server.htmlUrl,
+    });
+    const artifacts = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
+    const resolver = new ComposedAdapterResolver({
+      source,
+      artifacts: () => artifacts,
+      images: new GitOpsDeploymentTarget(source, { branch: 'main' }),
+      archives: new GitHubWorkflowDeployments(async () => client),
+    });
+    const knex = await openDatabase({
+      getClient: async () => databases.init('SQLITE_3'),
+    });
+    const yanks = new YankStore(knex);
+    const lineage = new LineageService({
+      adapters: resolver,
+      yanks,
+      cache: memoryCache(),
+      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
+      mainBranch: 'main',
+      cacheTtlMs: 60_000,
+    });
+    const service = new PromotionService({
+      adapters: faulty(resolver, fault),
+      store: new PromotionStore(knex),
+      yanks,
+      lineage,
+      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
+      mainBranch: 'main',
+      annotatedTags: true,
+      permissions: mockServices.permissions.mock({
+        authorize: async requests =>
+          requests.map(() => ({ result: AuthorizeResult.ALLOW })),
+      }),
+      auditor: {
+        createEvent: async () => ({
+          success: async () => {},
+          fail: async () => {},
+        }),
+      },
+      logger: mockServices.logger.mock(),
+    });
+    const stageSha = (
+      await lineage.lineage(target.entityRef, target.target, { limit: 50 })
+    ).environments[0].current?.sha;
+    /** Finishes a promotion waiting for its deploy run, as the scheduled follower would. */
+    const settle = async (record: PromotionRecord) => {
+      let current = record;
+      for (let i = 0; i < 100 && current.status === 'running'; i++) {
+        await new Promise(resolve => setTimeout(resolve, 20));
+        await service.followWaiting(async () => target);
+        current = (await new PromotionStore(knex).require(
+          target.entityRef,
+          record.id,
+        ))!;
+      }
+      return current;
+    };
+    const endState = async () => {
+      await lineage.invalidate(target.entityRef);
+      const view = await lineage.lineage(target.entityRef, target.target, {
+        limit: 50,
+      });
+      return {
+        demo: view.environments[1].current?.version,
+        tags: (await source.listTags(target.target.sourceRepo))
+          .map(t => `${t.name}@${t.sha}`)
+          .sort(),
+        runs: server.workflowRuns().length,
+        pulls: server.pullRequests('mainline-demo', 'deployments').length,
+      };
+    };
+    return { service, server, settle, endState, dataDir, stageSha };
+  }
+
+  // invoices runs nothing in GitHub mode until a deploy run says so: promote main's newest build.
+  async function stageShaOf(target: EntityContext, stageSha?: string | null) {
+    if (stageSha) return stageSha;
+    const artifacts = new LocalArtifactRegistry(
+      localLayout(template).artifacts,
+    );
+    return (
+      await artifacts.listArtifacts({
+        kind: 'archive',
+        location: target.target.artifactLocation,
+      })
+    ).find(a => a.commit.length === 40)!.commit;
+  }
+
+  describe.each([
+    ['checkout (manifest commit through the contents API)', checkout],
+    ['invoices (deploy workflow dispatched and followed)', entity],
+  ])('%s', (_, target) => {
+    let unfaulted: unknown;
+    beforeAll(async () => {
+      const { service, settle, endState, dataDir, stageSha } = await setup(
+        target,
+      );
+      const sha = await stageShaOf(target, stageSha);
+      const result = await settle(
+        (await service.promote(
+          target,
+          { environment: 'demo', sha },
+          ctx,
+        )) as PromotionRecord,
+      );
+      if (result.status !== 'succeeded') {
+        throw new Error(
+          `the unfaulted promotion did not succeed: ${result.error}`,
+        );
+      }
+      unfaulted = await endState();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it.each([
+      [{ method: 'createTag', when: 'after' } as Fault, 'tag'],
+      [{ method: 'addTag', when: 'after' } as Fault, 'retag'],
+      [{ method: 'deploy', when: 'before' } as Fault, 'deploy'],
+      [{ method: 'deploy', when: 'after' } as Fault, 'deploy'],
+    ])(
+      '%j: fails at its step; the retry ends where an unfaulted run ends, nothing twice',
+      async (fault, step) => {
+        const { service, settle, endState, dataDir, stageSha } = await setup(
+          target,
+          fault,
+        );
+        const sha = await stageShaOf(target, stageSha);
+        const failed = (await service.promote(
+          target,
+          { environment: 'demo', sha },
+          ctx,
+        )) as PromotionRecord;
+        expect(failed.status).toBe('failed');
+        expect(failed.steps.find(s => s.status === 'failed')?.name).toBe(step);
+        const retried = await settle(
+          await service.retry(target, failed.id, ctx),
+        );
+        expect(retried.status).toBe('succeeded');
+        expect(await endState()).toEqual(unfaulted);
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      },
+    );
+  });
 });
