@@ -182,6 +182,30 @@ export class GitHubSourceControl implements SourceControl {
     return response!.data;
   }
 
+  /** The first page of commits from a ref, or undefined when GitHub cannot list that ref. */
+  private async firstPage(
+    repo: string,
+    ref: string,
+    path?: string,
+  ): Promise<CommitItem[] | undefined> {
+    if (!ref || ref.startsWith('-')) return undefined;
+    const { owner, name } = this.slug(repo);
+    const response = await this.call(
+      repo,
+      'list commits',
+      client =>
+        client.rest.repos.listCommits({
+          owner,
+          repo: name,
+          sha: ref,
+          per_page: path === undefined ? PAGE : 1,
+          ...(path !== undefined ? { path } : {}),
+        }),
+      [404, 409, 422],
+    );
+    return response?.data;
+  }
+
   async listCommits(
     repo: string,
     options: { ref: string; limit: number; path?: string },
@@ -191,12 +215,21 @@ export class GitHubSourceControl implements SourceControl {
       throw new InputError(`"${options.path}" is not a valid file path`);
     }
     const limit = Math.max(1, Math.floor(options.limit));
-    const head = await this.resolveCommit(repo, options.ref);
-    if (!head) return [];
     const bound = commitPageBound(limit);
     const known = new Map<string, CommitItem>();
     const chain: CommitItem[] = [];
     let pages = 0;
+    // The first page starts at the ref itself (a branch, tag or sha), so the usual read is one
+    // request; only a ref GitHub cannot list is resolved separately, to tell "no such ref"
+    // (an empty lineage) from "no such repository" (a 404).
+    const first = await this.firstPage(repo, options.ref);
+    const head =
+      first?.[0]?.sha ?? (await this.resolveCommit(repo, options.ref));
+    if (!head) return [];
+    if (first?.length) {
+      pages = 1;
+      for (const item of first) known.set(item.sha, item);
+    }
 
     // Walk first parents; each missing commit costs one page that starts at it and usually
     // brings the next hundred first-parent commits along.
@@ -479,6 +512,8 @@ export class GitHubSourceControl implements SourceControl {
   ): Promise<SourceCommit | undefined> {
     const { owner, name } = this.slug(repo);
     if (!isFilePath(filePath)) return undefined;
+    const direct = await this.firstPage(repo, ref, filePath);
+    if (direct) return direct[0] ? toSourceCommit(direct[0]) : undefined;
     const sha = await this.resolveCommit(repo, ref);
     if (!sha) return undefined;
     const response = await this.call(
