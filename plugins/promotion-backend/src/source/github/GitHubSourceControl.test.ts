@@ -151,12 +151,14 @@ describe('GitHubSourceControl upstream costs', () => {
     expect(second).toEqual(first);
     // The reads run concurrently, so compare the requests regardless of order.
     const calls = (requests: typeof firstRound) =>
-      requests.map(r => `${r.path}?${r.query}`).sort();
+      requests.map(r => `${r.kind} ${r.path}?${r.query}`).sort();
     expect(calls(server.requests)).toEqual(calls(firstRound));
-    expect(server.requests.map(r => r.status)).toEqual(
-      firstRound.map(() => 304),
-    );
-    expect(server.requests.every(r => r.conditional)).toBe(true);
+    // Every API read is a 304; tags come from git's ref advertisement (one request, outside the
+    // API's rate limit, and never conditional).
+    const api = server.requests.filter(r => r.kind === 'api');
+    expect(api.map(r => r.status)).toEqual(api.map(() => 304));
+    expect(api.every(r => r.conditional)).toBe(true);
+    expect(server.requests.filter(r => r.kind === 'git')).toHaveLength(1);
 
     // A write changes what the next read sees, through a fresh 200.
     await source.commitFile(SOURCE_FIXTURE_REPO, {
@@ -172,6 +174,34 @@ describe('GitHubSourceControl upstream costs', () => {
     expect(commits[0].subject).toBe('stage: x');
     expect(server.requests.some(r => r.status === 200)).toBe(true);
   });
+
+  it('lists 500 tags, annotated ones peeled, in one request', async () => {
+    const git = await writeBigRepo(root, 300);
+    const shas = (await git.output(['rev-list', '--first-parent', 'main']))
+      .trim()
+      .split('\n');
+    for (let i = 0; i < 500; i++) {
+      const sha = shas[i % shas.length];
+      if (i % 2) {
+        await git.output(['tag', `rc-${i}`, sha]);
+      } else {
+        await git.output(['tag', '-a', '-m', `v${i}`, `v0.${i}.0`, sha], {
+          env: {
+            GIT_COMMITTER_NAME: 'Rel',
+            GIT_COMMITTER_EMAIL: 'rel@example.com',
+          },
+        });
+      }
+    }
+    const source = adapter();
+    server.resetRequests();
+    const tags = await source.listTags('acme/big');
+    expect(tags).toHaveLength(500);
+    expect(tags.find(t => t.name === 'v0.2.0')?.sha).toBe(shas[2]);
+    expect(tags.find(t => t.name === 'rc-3')?.sha).toBe(shas[3]);
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]).toMatchObject({ kind: 'git', status: 200 });
+  }, 120_000);
 
   it('reads a first-parent lineage of a 10,001-commit repository in a bounded number of requests', async () => {
     const git = await writeBigRepo(root, 5000);

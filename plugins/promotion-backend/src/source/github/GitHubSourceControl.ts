@@ -114,7 +114,12 @@ export class GitHubSourceControl implements SourceControl {
   }): GitHubSourceControl {
     const client = createGitHubClient(options);
     return new GitHubSourceControl(async () => client, {
-      webBaseUrl: options.webBaseUrl ?? 'https://github.com',
+      // github.com serves its API on another host; GitHub Enterprise and test servers on theirs.
+      webBaseUrl:
+        options.webBaseUrl ??
+        (new URL(options.baseUrl).host === 'api.github.com'
+          ? 'https://github.com'
+          : new URL(options.baseUrl).origin),
     });
   }
 
@@ -338,7 +343,15 @@ export class GitHubSourceControl implements SourceControl {
 
   async listTags(repo: string): Promise<SourceRef[]> {
     const { owner, name } = this.slug(repo);
-    // The tags list names each tag's commit already peeled: one request per hundred tags.
+    // Every tag in one request, whatever their number, through git's own ref advertisement
+    // (which does not count against the API rate limit); the REST list (a page per hundred
+    // tags) when the git endpoint cannot be used with these credentials.
+    const advertised = await this.advertisedRefs(repo);
+    if (advertised) {
+      return [...advertised.entries()]
+        .filter(([ref]) => ref.startsWith('refs/tags/'))
+        .map(([ref, sha]) => ({ name: ref.slice('refs/tags/'.length), sha }));
+    }
     const tags = await this.call(repo, 'list tags', client =>
       client.paginate(client.rest.repos.listTags, {
         owner,
@@ -347,6 +360,51 @@ export class GitHubSourceControl implements SourceControl {
       }),
     );
     return tags!.map(tag => ({ name: tag.name, sha: tag.commit.sha }));
+  }
+
+  /**
+   * `git ls-remote` over smart HTTP: every ref with its object, annotated tags peeled to their
+   * commit. Undefined when the git endpoint refuses (then the caller uses the REST API).
+   */
+  private async advertisedRefs(
+    repo: string,
+  ): Promise<Map<string, string> | undefined> {
+    const client = await this.clientFor(repo);
+    let token: string | undefined;
+    try {
+      token = ((await client.auth()) as { token?: string }).token;
+    } catch {
+      token = undefined;
+    }
+    let body: Buffer;
+    try {
+      const response = await fetch(
+        `${this.options.webBaseUrl}/${repo}.git/info/refs?service=git-upload-pack`,
+        {
+          headers: {
+            'user-agent': 'git/2.39 mainline',
+            ...(token
+              ? {
+                  authorization: `Basic ${Buffer.from(
+                    `x-access-token:${token}`,
+                  ).toString('base64')}`,
+                }
+              : {}),
+          },
+        },
+      );
+      if (
+        !response.ok ||
+        response.headers.get('content-type') !==
+          'application/x-git-upload-pack-advertisement'
+      ) {
+        return undefined;
+      }
+      body = Buffer.from(await response.arrayBuffer());
+    } catch {
+      return undefined;
+    }
+    return parseRefAdvertisement(body);
   }
 
   async listBranches(
@@ -687,4 +745,33 @@ export class GitHubSourceControl implements SourceControl {
       );
     }
   }
+}
+
+/**
+ * Reads git's smart-HTTP ref advertisement (pkt-lines: `<sha> <ref>[\0capabilities]`, annotated
+ * tags followed by their peeled `<ref>^{}` line) into ref → commit.
+ */
+export function parseRefAdvertisement(body: Buffer): Map<string, string> {
+  const refs = new Map<string, string>();
+  let offset = 0;
+  while (offset + 4 <= body.length) {
+    const length = parseInt(body.subarray(offset, offset + 4).toString(), 16);
+    if (Number.isNaN(length)) break;
+    if (length === 0) {
+      offset += 4;
+      continue;
+    }
+    const line = body
+      .subarray(offset + 4, offset + length)
+      .toString('utf8')
+      .replace(/\n$/, '')
+      .split('\0')[0];
+    offset += length;
+    const match = /^([0-9a-f]{40}) (refs\/\S+)$/.exec(line);
+    if (!match) continue;
+    const [, sha, ref] = match;
+    if (ref.endsWith('^{}')) refs.set(ref.slice(0, -3), sha);
+    else if (!refs.has(ref)) refs.set(ref, sha);
+  }
+  return refs;
 }
