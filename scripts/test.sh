@@ -30,6 +30,9 @@ else
 fi
 CI=true yarn backstage-cli repo test --maxWorkers=2
 
+step "benchmark smoke run (numbers: yarn bench, docs/performance.md)"
+yarn bench --quick
+
 step "browser end-to-end"
 node scripts/e2e.mjs
 

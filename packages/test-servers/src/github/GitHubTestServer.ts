@@ -65,6 +65,9 @@ export interface GitHubTestRequest {
   status: number;
   /** Answered 304 Not Modified to an `If-None-Match`: free of rate limit on GitHub. */
   conditional: boolean;
+  /** When the request arrived and when its answer was recorded (`performance.now()`, ms). */
+  startedAt: number;
+  finishedAt: number;
 }
 
 export interface GitHubTestServer {
@@ -388,6 +391,7 @@ export async function startGitHubTestServer(
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', origin);
+    const startedAt = performance.now();
     const record = (kind: 'api' | 'git', status: number, conditional = false) =>
       requests.push({
         kind,
@@ -396,6 +400,8 @@ export async function startGitHubTestServer(
         query: url.search.replace(/^\?/, ''),
         status,
         conditional,
+        startedAt,
+        finishedAt: performance.now(),
       });
     const respond = async () => {
       if (latencyMs > 0) await new Promise(r => setTimeout(r, latencyMs));

@@ -175,83 +175,98 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     tag: string,
   ): Promise<Artifact> {
     const ecr = this.location(location);
-    const image = await this.describe(ecr, sha);
+    if (!SHA.test(sha)) {
+      throw new NotFoundError(`No image of ${sha} in ${ecr.uri} to tag ${tag}`);
+    }
+    const client = await this.clientFor(ecr);
+    const ids = {
+      repositoryName: ecr.repository,
+      registryId: ecr.accountId,
+    };
+    // One round: the build's image, its manifest bytes, and whoever holds the tag already.
+    const [image, manifests, holder] = await Promise.all([
+      this.describe(ecr, sha),
+      client
+        .send(
+          new BatchGetImageCommand({
+            ...ids,
+            imageIds: [{ imageTag: sha.slice(0, 7) }],
+            acceptedMediaTypes: MANIFEST_TYPES,
+          }),
+        )
+        .catch(error =>
+          this.fail(ecr, `read the image of ${sha.slice(0, 7)}`, error),
+        ),
+      client
+        .send(
+          new DescribeImagesCommand({ ...ids, imageIds: [{ imageTag: tag }] }),
+        )
+        .then(
+          r => r.imageDetails?.[0],
+          error => {
+            if (errorName(error) === 'ImageNotFoundException') return undefined;
+            return this.fail(ecr, `look up the tag ${tag}`, error);
+          },
+        ),
+    ]);
     const artifact = image && this.toArtifact(ecr, image);
-    if (!artifact) {
+    const manifest = manifests.images?.[0];
+    if (
+      !artifact ||
+      !(sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha)) ||
+      !manifest?.imageManifest
+    ) {
       throw new NotFoundError(
         `No image of ${sha.slice(0, 7)} in ${ecr.uri} to tag ${tag}`,
       );
     }
     if (artifact.tags.includes(tag)) return artifact;
-    const client = await this.clientFor(ecr);
     // In a mutable repository PutImage would silently move a tag that names another image.
-    const holder = await client
-      .send(
-        new DescribeImagesCommand({
-          repositoryName: ecr.repository,
-          registryId: ecr.accountId,
-          imageIds: [{ imageTag: tag }],
-        }),
-      )
-      .then(
-        r => r.imageDetails?.[0],
-        error => {
-          if (errorName(error) === 'ImageNotFoundException') return undefined;
-          return this.fail(ecr, `look up the tag ${tag}`, error);
-        },
-      );
     if (holder && holder.imageDigest !== artifact.digest) {
       throw new ConflictError(
         `${ecr.uri}:${tag} already names another image (${holder.imageDigest}); release tags are never moved`,
       );
     }
     try {
-      const { images } = await client.send(
-        new BatchGetImageCommand({
-          repositoryName: ecr.repository,
-          registryId: ecr.accountId,
-          imageIds: [{ imageDigest: artifact.digest }],
-          acceptedMediaTypes: MANIFEST_TYPES,
-        }),
-      );
-      const manifest = images?.[0];
-      if (!manifest?.imageManifest) {
-        throw new NotFoundError(
-          `The image ${artifact.digest} disappeared from ${ecr.uri} while tagging it ${tag}`,
-        );
-      }
-      await client.send(
+      const { image: put } = await client.send(
         new PutImageCommand({
-          repositoryName: ecr.repository,
-          registryId: ecr.accountId,
+          ...ids,
           imageManifest: manifest.imageManifest,
           imageManifestMediaType: manifest.imageManifestMediaType,
           imageDigest: artifact.digest,
           imageTag: tag,
         }),
       );
+      if (
+        put?.imageId?.imageDigest &&
+        put.imageId.imageDigest !== artifact.digest
+      ) {
+        throw new ConflictError(
+          `ECR stored ${ecr.uri}:${tag} as ${put.imageId.imageDigest}, not ${artifact.digest}`,
+        );
+      }
     } catch (error) {
       const name = errorName(error);
+      if (error instanceof ConflictError) throw error;
       // Already done (a retried promotion), or an immutable repository that has the tag: both
-      // fine when the tag is on this image, which the read below confirms.
+      // mean the tag is on this image, since a tag on another one was refused above.
       if (
         name !== 'ImageAlreadyExistsException' &&
         name !== 'ImageTagAlreadyExistsException'
       ) {
-        if (error instanceof NotFoundError) throw error;
         return this.fail(ecr, `tag ${artifact.digest} as ${tag}`, error);
       }
+      if (name === 'ImageTagAlreadyExistsException') {
+        // Someone tagged an image between our read and our write: only fine if it is this one.
+        const now = await this.getArtifact(location, sha);
+        if (!now?.tags.includes(tag)) {
+          throw new ConflictError(
+            `${ecr.uri}:${tag} was given to another image meanwhile; release tags are never moved`,
+          );
+        }
+      }
     }
-    const after = await this.getArtifact(location, sha);
-    if (!after?.tags.includes(tag) || after.digest !== artifact.digest) {
-      throw new ConflictError(
-        `${ecr.uri}:${tag} does not name the image of ${sha.slice(
-          0,
-          7,
-        )} after tagging it`,
-      );
-    }
-    return after;
+    return { ...artifact, tags: [...artifact.tags, tag] };
   }
 
   async deleteArtifact(

@@ -506,8 +506,12 @@ export class GitHubSourceControl implements SourceControl {
     sha: string,
     branch: string,
   ): Promise<boolean> {
-    const commit = await this.resolveCommit(repo, sha);
-    if (!commit || !isBranchName(branch)) return false;
+    if (!isBranchName(branch)) return false;
+    // A full sha needs no resolving: an unknown one makes the comparison a 404 (false).
+    const commit = /^[0-9a-f]{40}$/.test(sha)
+      ? sha
+      : await this.resolveCommit(repo, sha);
+    if (!commit) return false;
     const comparison = await this.compareRaw(repo, branch, commit, 1, 1);
     return (
       comparison?.status === 'behind' || comparison?.status === 'identical'
@@ -621,19 +625,23 @@ export class GitHubSourceControl implements SourceControl {
     if (problem) {
       throw new InputError(`tag "${tag.name}": ${problem}`);
     }
-    const commit = /^[0-9a-f]{40}$/.test(tag.sha)
-      ? await this.call(
-          repo,
-          `read commit ${tag.sha}`,
-          client =>
-            client.rest.git.getCommit({
-              owner,
-              repo: name,
-              commit_sha: tag.sha,
-            }),
-          [404, 422],
-        )
-      : undefined;
+    // Whether the commit exists and whether the tag already does: one round, asked together.
+    const [commit, existingTarget] = await Promise.all([
+      /^[0-9a-f]{40}$/.test(tag.sha)
+        ? this.call(
+            repo,
+            `read commit ${tag.sha}`,
+            client =>
+              client.rest.git.getCommit({
+                owner,
+                repo: name,
+                commit_sha: tag.sha,
+              }),
+            [404, 422],
+          )
+        : undefined,
+      this.tagTarget(repo, tag.name).catch(() => undefined),
+    ]);
     if (!commit) {
       // Tell a missing repository from a missing commit.
       await this.call(repo, 'read the repository', client =>
@@ -660,7 +668,7 @@ export class GitHubSourceControl implements SourceControl {
         )} in ${repo}; tags are never moved`,
       );
     };
-    if (await this.tagTarget(repo, tag.name)) return settle();
+    if (existingTarget) return settle();
 
     let target = tag.sha;
     if (tag.annotated) {

@@ -1,0 +1,558 @@
+/*
+ * `yarn bench [--quick] [--latency <ms>]`: lineage and promotion costs against the repository's
+ * GitHub and ECR test servers with injected latency, side by side with a naive per-commit
+ * implementation kept here as the baseline. Prints one table; targets are reported, not asserted.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DescribeImagesCommand, ECRClient } from '@aws-sdk/client-ecr';
+import knexFactory from 'knex';
+import {
+  DEFAULT_ENVIRONMENTS,
+  PromotionTarget,
+} from '@mainline/plugin-promotion-common';
+import {
+  EcrTestServer,
+  GitHubTestServer,
+  startEcrTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
+import { ComposedAdapterResolver } from '../plugins/promotion-backend/src/adapters';
+import {
+  ArtifactRegistries,
+  ecrEntry,
+} from '../plugins/promotion-backend/src/artifacts/ArtifactRegistries';
+import { openDatabase } from '../plugins/promotion-backend/src/database/migrations';
+import { PromotionStore } from '../plugins/promotion-backend/src/database/PromotionStore';
+import { YankStore } from '../plugins/promotion-backend/src/database/YankStore';
+import { GitOpsDeploymentTarget } from '../plugins/promotion-backend/src/deploy/gitops/GitOpsDeploymentTarget';
+import { LineageService } from '../plugins/promotion-backend/src/lineage/LineageService';
+import { PromotionService } from '../plugins/promotion-backend/src/promotion/PromotionService';
+import { createGitHubClient } from '../plugins/promotion-backend/src/source/github/GitHubClients';
+import { GitHubSourceControl } from '../plugins/promotion-backend/src/source/github/GitHubSourceControl';
+import { memoryCache } from '../plugins/promotion-backend/src/testUtils';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    latency: { type: 'string', default: '50' },
+  },
+});
+const LATENCY = Number(values.latency);
+const QUICK = values.quick;
+const SIZES = QUICK ? [200, 1000] : [1000, 10000];
+const TAGS = QUICK ? 100 : 500;
+const IMAGES = QUICK ? 1000 : 5000;
+const COLD_READS = QUICK ? 5 : 20;
+const WARM_READS = QUICK ? 50 : 200;
+const NAIVE_READS = QUICK ? 1 : 3;
+const SERVICES_CACHED = QUICK ? 50 : 200;
+const LIMIT = 50;
+const ACCOUNT = '123456789012';
+
+type Timed = { startedAt: number; finishedAt: number };
+
+/** The critical path: a request is in round k+1 if it started after a request of round k ended. */
+function rounds(requests: Timed[]): number {
+  const sorted = [...requests].sort((a, b) => a.startedAt - b.startedAt);
+  const round: number[] = [];
+  sorted.forEach((r, i) => {
+    let depth = 1;
+    for (let j = 0; j < i; j++) {
+      if (sorted[j].finishedAt <= r.startedAt) {
+        depth = Math.max(depth, round[j] + 1);
+      }
+    }
+    round.push(depth);
+  });
+  return Math.max(0, ...round);
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[
+    Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))
+  ];
+};
+
+/** A bare repository of `commits` commits on main (a merge every tenth), built by fast-import. */
+function buildRepo(dir: string, commits: number): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  execFileSync('git', [
+    'init',
+    '--quiet',
+    '--bare',
+    '--initial-branch=main',
+    dir,
+  ]);
+  const lines: string[] = [];
+  let mark = 0;
+  let main = 0;
+  for (let i = 0; i < commits; i++) {
+    const time = 1_700_000_000 + i * 60;
+    if (i > 0 && i % 10 === 0) {
+      mark += 1;
+      const side = mark;
+      lines.push(
+        `commit refs/heads/side`,
+        `mark :${side}`,
+        `committer Dev <dev@example.com> ${time} +0000`,
+        `data 9`,
+        `side ${String(i).padStart(4, '0')}`,
+        `from :${main}`,
+        `M 100644 inline side.txt`,
+        `data ${String(i).length}`,
+        String(i),
+        '',
+      );
+      mark += 1;
+      lines.push(
+        `commit refs/heads/main`,
+        `mark :${mark}`,
+        `committer Dev <dev@example.com> ${time + 1} +0000`,
+        `data 6`,
+        `merge.`,
+        `from :${main}`,
+        `merge :${side}`,
+        `M 100644 inline side.txt`,
+        `data ${String(i).length}`,
+        String(i),
+        '',
+      );
+    } else {
+      mark += 1;
+      const message = `Change ${i}`;
+      lines.push(
+        `commit refs/heads/main`,
+        `mark :${mark}`,
+        `committer Dev <dev@example.com> ${time} +0000`,
+        `data ${message.length}`,
+        message,
+        ...(main ? [`from :${main}`] : []),
+        `M 100644 inline app.txt`,
+        `data ${String(i).length}`,
+        String(i),
+        '',
+      );
+    }
+    main = mark;
+  }
+  execFileSync('git', ['--git-dir', dir, 'fast-import', '--quiet'], {
+    input: `${lines.join('\n')}\n`,
+  });
+  return execFileSync(
+    'git',
+    ['--git-dir', dir, 'rev-list', '--first-parent', 'main'],
+    {
+      encoding: 'utf8',
+    },
+  )
+    .trim()
+    .split('\n');
+}
+
+function kustomization(image: string, tag: string) {
+  return `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../base]\nimages:\n  - name: ${image}\n    newTag: ${tag}\n`;
+}
+
+async function main() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-bench-'));
+  const git = path.join(root, 'git');
+  const started = Date.now();
+  const github: GitHubTestServer = await startGitHubTestServer({ root: git });
+  const ecr: EcrTestServer = await startEcrTestServer({ accountId: ACCOUNT });
+  const services: Array<{ name: string; commits: number; shas: string[] }> = [];
+
+  // Service repositories, tags, images, and the manifest repository pinning each environment.
+  const manifests: Record<string, string> = {};
+  for (const commits of SIZES) {
+    const name = `svc-${commits}`;
+    const shas = buildRepo(path.join(git, 'bench', `${name}.git`), commits);
+    for (let i = 0; i < TAGS; i++) {
+      const sha = shas[Math.min(shas.length - 1, 5 + i * 2)];
+      const tag = i % 2 ? `rc-${TAGS - i}` : `v0.${TAGS - i}.0`;
+      execFileSync('git', [
+        '--git-dir',
+        path.join(git, 'bench', `${name}.git`),
+        'tag',
+        tag,
+        sha,
+      ]);
+    }
+    const images = Math.min(IMAGES, shas.length);
+    for (let i = images - 1; i >= 0; i--) {
+      ecr.pushImage(name, [shas[i].slice(0, 7)], {
+        seed: shas[i],
+        pushedAt: new Date(1_700_000_000_000 + (shas.length - i) * 60_000),
+      });
+    }
+    const uri = ecr.repositoryUri(name);
+    manifests[`apps/${name}/overlays/stage/kustomization.yaml`] = kustomization(
+      uri,
+      shas[1].slice(0, 7),
+    );
+    manifests[`apps/${name}/overlays/demo/kustomization.yaml`] = kustomization(
+      uri,
+      `rc-${TAGS - 1}`,
+    );
+    manifests[`apps/${name}/overlays/prod/kustomization.yaml`] = kustomization(
+      uri,
+      `v0.${TAGS}.0`,
+    );
+    services.push({ name, commits, shas });
+  }
+  const manifestDir = path.join(root, 'manifests-work');
+  fs.mkdirSync(manifestDir);
+  execFileSync('git', [
+    'init',
+    '--quiet',
+    '--initial-branch=main',
+    manifestDir,
+  ]);
+  for (const [file, content] of Object.entries(manifests)) {
+    fs.mkdirSync(path.dirname(path.join(manifestDir, file)), {
+      recursive: true,
+    });
+    fs.writeFileSync(path.join(manifestDir, file), content);
+  }
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 'ci',
+    GIT_AUTHOR_EMAIL: 'ci@example.com',
+    GIT_COMMITTER_NAME: 'ci',
+    GIT_COMMITTER_EMAIL: 'ci@example.com',
+  };
+  execFileSync('git', ['-C', manifestDir, 'add', '.'], { env });
+  execFileSync(
+    'git',
+    ['-C', manifestDir, 'commit', '--quiet', '-m', 'environments'],
+    { env },
+  );
+  execFileSync('git', [
+    'clone',
+    '--quiet',
+    '--bare',
+    manifestDir,
+    path.join(git, 'bench', 'deployments.git'),
+  ]);
+  const setupSeconds = (Date.now() - started) / 1000;
+
+  github.setLatency(LATENCY);
+  ecr.setLatency(LATENCY);
+  const upstream = () => [...github.requests, ...ecr.requests];
+  const reset = () => {
+    github.resetRequests();
+    ecr.resetRequests();
+  };
+
+  const clientCache = memoryCache();
+  const client = createGitHubClient({
+    baseUrl: github.baseUrl,
+    cache: clientCache,
+    writeSpacingMs: 0,
+  });
+  const source = new GitHubSourceControl(async () => client, {
+    webBaseUrl: github.htmlUrl,
+  });
+  const ecrClient = new ECRClient({
+    endpoint: ecr.endpoint,
+    region: ecr.region,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  const registries = new ArtifactRegistries([ecrEntry(async () => ecrClient)]);
+  const gitops = new GitOpsDeploymentTarget(source, { branch: 'main' });
+  const adapters = new ComposedAdapterResolver({
+    source,
+    artifacts: location => registries.lookup(location),
+    images: gitops,
+    archives: gitops,
+  });
+  const knex = knexFactory({
+    client: 'better-sqlite3',
+    connection: ':memory:',
+    useNullAsDefault: true,
+  });
+  const db = await openDatabase({ getClient: async () => knex } as any);
+  const yanks = new YankStore(db);
+  const environments = DEFAULT_ENVIRONMENTS.map(e => ({ ...e }));
+  const lineageCache = memoryCache();
+  const lineage = new LineageService({
+    adapters,
+    yanks,
+    cache: lineageCache,
+    environments,
+    mainBranch: 'main',
+    cacheTtlMs: 3600_000,
+  });
+  const target = (name: string): PromotionTarget => ({
+    sourceRepo: `bench/${name}`,
+    artifactKind: 'image',
+    artifactLocation: ecr.repositoryUri(name),
+    manifestRepo: 'bench/deployments',
+    manifestPath: `apps/${name}/overlays/{environment}/kustomization.yaml`,
+    versioning: 'semver',
+    releaseBranches: false,
+  });
+
+  type Row = {
+    what: string;
+    p50: string;
+    p95: string;
+    requests: string;
+    rounds: string;
+    target: string;
+    verdict: string;
+  };
+  const table: Row[] = [];
+  const measure = async (
+    reads: number,
+    read: () => Promise<unknown>,
+    before?: () => Promise<void>,
+  ) => {
+    const times: number[] = [];
+    const counts: number[] = [];
+    const depth: number[] = [];
+    for (let i = 0; i < reads; i++) {
+      await before?.();
+      await new Promise(r => setTimeout(r, LATENCY + 10));
+      reset();
+      const t0 = performance.now();
+      await read();
+      times.push(performance.now() - t0);
+      const requests = upstream();
+      counts.push(requests.length);
+      depth.push(rounds(requests));
+    }
+    return {
+      p50: percentile(times, 50),
+      p95: percentile(times, 95),
+      requests: Math.max(...counts),
+      rounds: Math.max(...depth),
+    };
+  };
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+  for (const service of services) {
+    const entityRef = `component:bench/${service.name}`;
+    const t = target(service.name);
+    const read = () => lineage.lineage(entityRef, t, { limit: LIMIT });
+    // First read ever: nothing cached anywhere.
+    const first = await measure(1, read, () => lineage.invalidate(entityRef));
+    table.push({
+      what: `lineage ${service.commits} commits, first read (nothing cached)`,
+      p50: ms(first.p50),
+      p95: ms(first.p95),
+      requests: String(first.requests),
+      rounds: String(first.rounds),
+      target: '≤ 6 requests, ≤ 2 rounds',
+      verdict: first.requests <= 6 && first.rounds <= 2 ? 'PASS' : 'MISS',
+    });
+    const cold = await measure(COLD_READS, read, () =>
+      lineage.invalidate(entityRef),
+    );
+    table.push({
+      what: `lineage ${service.commits} commits, cold (invalidated; ETags kept)`,
+      p50: ms(cold.p50),
+      p95: ms(cold.p95),
+      requests: String(cold.requests),
+      rounds: String(cold.rounds),
+      target: '≤ 6 requests, ≤ 2 rounds',
+      verdict: cold.requests <= 6 && cold.rounds <= 2 ? 'PASS' : 'MISS',
+    });
+    const warm = await measure(WARM_READS, read);
+    table.push({
+      what: `lineage ${service.commits} commits, warm`,
+      p50: ms(warm.p50),
+      p95: ms(warm.p95),
+      requests: String(warm.requests),
+      rounds: String(warm.rounds),
+      target: '0 requests, p50 ≤ 20 ms',
+      verdict: warm.requests === 0 && warm.p50 <= 20 ? 'PASS' : 'MISS',
+    });
+    // The baseline: what a straightforward implementation does, one commit at a time.
+    const naive = await measure(NAIVE_READS, async () => {
+      const { data } = await client.rest.repos.listCommits({
+        owner: 'bench',
+        repo: service.name,
+        sha: 'main',
+        per_page: LIMIT,
+        headers: { 'if-none-match': '' },
+      });
+      for (const commit of data) {
+        await Promise.all([
+          client.rest.repos.getCommit({
+            owner: 'bench',
+            repo: service.name,
+            ref: commit.sha,
+            headers: { 'if-none-match': '' },
+          }),
+          ecrClient
+            .send(
+              new DescribeImagesCommand({
+                repositoryName: service.name,
+                imageIds: [{ imageTag: commit.sha.slice(0, 7) }],
+              }),
+            )
+            .catch(() => undefined),
+          client.rest.repos.listTags({
+            owner: 'bench',
+            repo: service.name,
+            per_page: 100,
+            headers: { 'if-none-match': '' },
+          }),
+        ]);
+      }
+    });
+    table.push({
+      what: `naive per-commit baseline, ${service.commits} commits`,
+      p50: ms(naive.p50),
+      p95: ms(naive.p95),
+      requests: String(naive.requests),
+      rounds: String(naive.rounds),
+      target: '(baseline)',
+      verdict: '',
+    });
+  }
+
+  // Promotion stage → demo over GitHub and ECR: checks, tag, retag, manifest commit.
+  const promoted = services[0];
+  const promotions = new PromotionService({
+    adapters,
+    store: new PromotionStore(db),
+    yanks,
+    lineage,
+    environments,
+    mainBranch: 'main',
+    annotatedTags: true,
+    permissions: {
+      authorize: async (r: unknown[]) => r.map(() => ({ result: 'ALLOW' })),
+      authorizeConditional: async () => [],
+    } as any,
+    auditor: {
+      createEvent: async () => ({
+        success: async () => {},
+        fail: async () => {},
+      }),
+    } as any,
+    logger: {
+      info() {},
+      warn() {},
+      error() {},
+      debug() {},
+      child() {
+        return this;
+      },
+    } as any,
+  });
+  const entity = {
+    entityRef: `component:bench/${promoted.name}`,
+    owners: [],
+    target: target(promoted.name),
+  };
+  const ctx = {
+    credentials: {} as any,
+    actor: {
+      entityRef: 'user:default/bench',
+      name: 'Bench',
+      email: 'bench@example.com',
+    },
+  };
+  const promotion = await measure(1, async () => {
+    const result = (await promotions.promote(
+      entity,
+      { environment: 'demo', sha: promoted.shas[1] },
+      ctx,
+    )) as { status: string; error: string | null };
+    if (result.status !== 'succeeded')
+      throw new Error(`promotion ${result.status}: ${result.error}`);
+  });
+  if (process.env.BENCH_TRACE) {
+    for (const r of [
+      ...github.requests.map(r => ({ ...r, what: `${r.method} ${r.path}` })),
+      ...ecr.requests.map(r => ({ ...r, what: r.operation })),
+    ].sort((a, b) => a.startedAt - b.startedAt)) {
+      process.stdout.write(
+        `${r.startedAt.toFixed(0)}-${r.finishedAt.toFixed(0)} ${r.what}\n`,
+      );
+    }
+  }
+  table.push({
+    what: `promotion stage → demo (${promoted.commits} commits)`,
+    p50: ms(promotion.p50),
+    p95: ms(promotion.p95),
+    requests: String(promotion.requests),
+    rounds: String(promotion.rounds),
+    target: '≤ 6 sequential round trips',
+    verdict: promotion.rounds <= 6 ? 'PASS' : 'MISS',
+  });
+
+  // Memory: the lineage of many services held in the cache.
+  github.setLatency(0);
+  ecr.setLatency(0);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const t = target(services[0].name);
+  // Warm up first (code compiled, clients and ETag cache filled), then count only what holding
+  // more services' lineage costs.
+  for (let i = 0; i < 10; i++) {
+    await lineage.lineage(`component:bench/warmup-${i}`, t, { limit: LIMIT });
+  }
+  gc?.();
+  const before = process.memoryUsage();
+  for (let i = 0; i < SERVICES_CACHED; i++) {
+    await lineage.lineage(`component:bench/copy-${i}`, t, { limit: LIMIT });
+  }
+  gc?.();
+  const after = process.memoryUsage();
+  const growth = (after.rss - before.rss) / 1024 / 1024;
+  const heap = (after.heapUsed - before.heapUsed) / 1024 / 1024;
+  table.push({
+    what: `RSS growth, ${SERVICES_CACHED} services' lineage cached${
+      gc ? '' : ' (no --expose-gc)'
+    }`,
+    p50: `${growth.toFixed(1)} MB`,
+    p95: `heap ${heap.toFixed(1)} MB`,
+    requests: '',
+    rounds: '',
+    target: '≤ 50 MB',
+    verdict: growth <= 50 ? 'PASS' : 'MISS',
+  });
+
+  const header: Row = {
+    what: 'measure',
+    p50: 'p50',
+    p95: 'p95',
+    requests: 'requests',
+    rounds: 'rounds',
+    target: 'target',
+    verdict: '',
+  };
+  const widths = Object.keys(header).map(k =>
+    Math.max(...[header, ...table].map(r => String(r[k as keyof Row]).length)),
+  );
+  const line = (r: Row) =>
+    Object.keys(header)
+      .map((k, i) => String(r[k as keyof Row]).padEnd(widths[i]))
+      .join(' | ');
+  process.stdout.write(
+    `Mainline bench: latency ${LATENCY} ms per upstream request, ${TAGS} tags, up to ${IMAGES} images per repository, limit ${LIMIT} (setup ${setupSeconds.toFixed(
+      1,
+    )} s)\n\n`,
+  );
+  process.stdout.write(
+    `${line(header)}\n${widths.map(w => '-'.repeat(w)).join('-|-')}\n`,
+  );
+  for (const row of table) process.stdout.write(`${line(row)}\n`);
+
+  await knex.destroy();
+  await github.close();
+  await ecr.close();
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+main().catch(error => {
+  process.stderr.write(`${error?.stack ?? error}\n`);
+  process.exit(1);
+});
