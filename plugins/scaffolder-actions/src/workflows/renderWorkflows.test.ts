@@ -3,6 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import yaml from 'yaml';
+import {
+  DEPLOY_WORKFLOW_RUN_NAME,
+  parseDeployRunTitle,
+} from '@mainline/plugin-promotion-common';
 import { WorkflowOptions, renderWorkflows } from './renderWorkflows';
 
 const container: WorkflowOptions = {
@@ -61,16 +65,16 @@ describe.each([
   const files = renderWorkflows(options);
 
   it('parse without errors with GitHub’s workflow parser', () => {
-    expect(Object.keys(files)).toEqual([
+    const names = [
       'mainline-build.yaml',
       'mainline-promote.yaml',
       'mainline-validate-stage.yaml',
-    ]);
-    expect(githubErrors(files)).toEqual({
-      'mainline-build.yaml': [],
-      'mainline-promote.yaml': [],
-      'mainline-validate-stage.yaml': [],
-    });
+      ...(options.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
+    ];
+    expect(Object.keys(files)).toEqual(names);
+    expect(githubErrors(files)).toEqual(
+      Object.fromEntries(names.map(name => [name, []])),
+    );
   });
 
   it('build once on main (docs-only changes skipped) and deploy to stage', () => {
@@ -86,7 +90,10 @@ describe.each([
         ? [
             `docker push \\"${options.ecrRepository}:\${{ steps.sha.outputs.short }}\\"`,
           ]
-        : ['serverless package --package', 'npx serverless deploy -s stage -p'];
+        : [
+            'serverless package --package',
+            'gh workflow run mainline-deploy.yaml --ref main -f stage=stage',
+          ];
     for (const fragment of expected) {
       expect(script).toContain(fragment);
     }
@@ -119,5 +126,52 @@ describe.each([
 
   it('is deterministic', () => {
     expect(renderWorkflows(options)).toEqual(files);
+  });
+});
+
+describe('the serverless deploy workflow', () => {
+  const deploy = yaml.parse(
+    renderWorkflows(serverless)['mainline-deploy.yaml'],
+  );
+
+  it('is dispatched with the inputs Mainline sends and titled so Mainline finds its runs', () => {
+    expect(Object.keys(deploy.on.workflow_dispatch.inputs)).toEqual([
+      'stage',
+      'sha',
+      'version',
+      'request',
+      'actor',
+    ]);
+    expect(deploy['run-name']).toBe(DEPLOY_WORKFLOW_RUN_NAME);
+    const inputs = {
+      stage: 'prod',
+      sha: 'a'.repeat(40),
+      version: 'v2026.11.1',
+      request: 'b7e0f7a4-5c0e-4b7e-9a51-0c7b3f1f5c1a',
+      actor: 'user:default/ada',
+    };
+    const title = (deploy['run-name'] as string).replace(
+      /\$\{\{ inputs\.(\w+) \}\}/g,
+      (_, name: keyof typeof inputs) => inputs[name],
+    );
+    expect(parseDeployRunTitle(title)).toEqual(inputs);
+  });
+
+  it('deploys the package built for the sha, never splicing inputs into the script', () => {
+    const steps = deploy.jobs.deploy.steps as Array<{ run?: string }>;
+    const script = steps.map(step => step.run ?? '').join('\n');
+    expect(script).toContain('npx serverless deploy -s $STAGE -p "$SHA"');
+    expect(script).toContain('s3://acme-artifacts/invoices/$SHA/');
+    expect(script).not.toContain('${{');
+    expect(steps[0].run).toContain('^[0-9a-f]{40}$');
+  });
+
+  it('is not started twice for a tag Mainline created', () => {
+    const promote = yaml.parse(
+      renderWorkflows(serverless)['mainline-promote.yaml'],
+    );
+    const script = JSON.stringify(promote.jobs.promote.steps);
+    expect(script).toContain('Requested-by: ');
+    expect(script).toContain('gh workflow run mainline-deploy.yaml');
   });
 });

@@ -1,4 +1,5 @@
 import yaml from 'yaml';
+import { DEPLOY_WORKFLOW_RUN_NAME } from '@mainline/plugin-promotion-common';
 
 /** What the workflows are rendered from: a service's kind and where its artifacts live. */
 export type WorkflowOptions = {
@@ -94,6 +95,75 @@ function serverlessDeploy(
   ];
 }
 
+/** Starts the deploy workflow; every Lambda deploy runs there, so its runs say what runs where. */
+function dispatchCommand(stage: string, version: string, origin: string) {
+  return `gh workflow run mainline-deploy.yaml --ref main -f stage=${stage} -f sha="$GITHUB_SHA" -f version=${version} -f request="${origin}-$GITHUB_RUN_ID" -f actor="$GITHUB_ACTOR"`;
+}
+
+function dispatchDeploy(stage: string, version: string, origin: string) {
+  return {
+    name: `Deploy to ${stage} through the deploy workflow`,
+    run: dispatchCommand(stage, `"${version}"`, origin),
+    env: { GH_TOKEN: '${{ github.token }}' },
+  };
+}
+
+/**
+ * Serverless: the one workflow that runs `sls deploy`, dispatched by CI for stage, by the tag
+ * workflow, and by Mainline for promotions and rollbacks. Its run-name carries the inputs, which
+ * is how Mainline finds the run it started and reads what each stage runs.
+ */
+function deployWorkflow(
+  options: Extract<WorkflowOptions, { kind: 'serverless' }>,
+) {
+  const input = (description: string) => ({
+    description,
+    required: true,
+    type: 'string',
+  });
+  return {
+    name: 'Deploy',
+    'run-name': DEPLOY_WORKFLOW_RUN_NAME,
+    on: {
+      workflow_dispatch: {
+        inputs: {
+          stage: input('Serverless stage (environment) to deploy to'),
+          sha: input('Full sha of the commit whose package is deployed'),
+          version: input(
+            'What the stage runs afterwards: the release tag or the short sha',
+          ),
+          request: input(
+            'Who started this: a Mainline promotion id, push-<run>, tag-<run>',
+          ),
+          actor: input('The user who asked'),
+        },
+      },
+    },
+    permissions: { contents: 'read', 'id-token': 'write' },
+    concurrency: {
+      group: 'deploy-${{ inputs.stage }}',
+      'cancel-in-progress': false,
+    },
+    jobs: {
+      deploy: {
+        'runs-on': 'ubuntu-latest',
+        environment: '${{ inputs.stage }}',
+        // Inputs reach the shell as variables, never spliced into the script.
+        env: { STAGE: '${{ inputs.stage }}', SHA: '${{ inputs.sha }}' },
+        steps: [
+          {
+            name: 'Check the inputs',
+            run: '[[ "$SHA" =~ ^[0-9a-f]{40}$ && "$STAGE" =~ ^[a-z][a-z0-9-]{0,31}$ ]] || { echo "::error::sha must be a full commit sha and stage an environment name"; exit 1; }',
+          },
+          { uses: 'actions/checkout@v4' },
+          awsCredentials(options),
+          ...serverlessDeploy(options, '$STAGE', '$SHA'),
+        ],
+      },
+    },
+  };
+}
+
 function buildWorkflow(options: WorkflowOptions) {
   const build =
     options.kind === 'container'
@@ -128,15 +198,15 @@ function buildWorkflow(options: WorkflowOptions) {
           SHORT_SHA,
           ...manifestUpdate(options, 'stage', '${{ steps.sha.outputs.short }}'),
         ]
-      : [
-          { uses: 'actions/checkout@v4' },
-          awsCredentials(options),
-          ...serverlessDeploy(options, 'stage', '$GITHUB_SHA'),
-        ];
+      : [dispatchDeploy('stage', '${GITHUB_SHA::7}', 'push')];
   return {
     name: 'Build once, deploy to stage',
     on: { push: { branches: ['main'], 'paths-ignore': DOCS_ONLY } },
-    permissions: { contents: 'read', 'id-token': 'write' },
+    permissions: {
+      contents: 'read',
+      'id-token': 'write',
+      ...(options.kind === 'serverless' ? { actions: 'write' } : {}),
+    },
     concurrency: { group: 'stage', 'cancel-in-progress': false },
     jobs: {
       build: { 'runs-on': 'ubuntu-latest', steps: build },
@@ -179,15 +249,35 @@ function promoteWorkflow(options: WorkflowOptions) {
           '${{ needs.preflight.outputs.environment }}',
           '$GITHUB_REF_NAME',
         )
-      : serverlessDeploy(
-          options,
-          '${{ needs.preflight.outputs.environment }}',
-          '$GITHUB_SHA',
-        );
+      : [
+          {
+            name: 'Deploy through the deploy workflow, unless Mainline created this tag (it deploys itself)',
+            run: [
+              'git fetch --force origin "refs/tags/$GITHUB_REF_NAME:refs/tags/$GITHUB_REF_NAME"',
+              'if git for-each-ref --format="%(contents)" "refs/tags/$GITHUB_REF_NAME" | grep -q "^Requested-by: "; then',
+              '  echo "Mainline created $GITHUB_REF_NAME and dispatched the deploy itself"',
+              'else',
+              `  ${dispatchCommand(
+                '"$ENVIRONMENT"',
+                '"$GITHUB_REF_NAME"',
+                'tag',
+              )}`,
+              'fi',
+            ].join('\n'),
+            env: {
+              GH_TOKEN: '${{ github.token }}',
+              ENVIRONMENT: '${{ needs.preflight.outputs.environment }}',
+            },
+          },
+        ];
   return {
     name: 'Promote by release tag',
     on: { push: { tags: ['rc-*', 'v*'] } },
-    permissions: { contents: 'read', 'id-token': 'write' },
+    permissions: {
+      contents: 'read',
+      'id-token': 'write',
+      ...(options.kind === 'serverless' ? { actions: 'write' } : {}),
+    },
     jobs: {
       preflight: {
         'runs-on': 'ubuntu-latest',
@@ -300,5 +390,8 @@ export function renderWorkflows(
     'mainline-build.yaml': render(buildWorkflow(options)),
     'mainline-promote.yaml': render(promoteWorkflow(options)),
     'mainline-validate-stage.yaml': render(validationWorkflow(options)),
+    ...(options.kind === 'serverless'
+      ? { 'mainline-deploy.yaml': render(deployWorkflow(options)) }
+      : {}),
   };
 }
