@@ -23,11 +23,14 @@ describe('promotion:workflows:render', () => {
       const files = fs
         .readdirSync(path.join(workspacePath, '.github/workflows'))
         .sort();
-      expect(files).toEqual([
-        'mainline-build.yaml',
-        'mainline-promote.yaml',
-        'mainline-validate-stage.yaml',
-      ]);
+      expect(files).toEqual(
+        [
+          'mainline-build.yaml',
+          ...(input.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
+          'mainline-promote.yaml',
+          'mainline-validate-stage.yaml',
+        ].sort(),
+      );
       expect(ctx.output).toHaveBeenCalledWith(
         'files',
         files.map(f => `.github/workflows/${f}`),
