@@ -217,7 +217,8 @@ export class S3PackageRegistry implements ArtifactRegistry {
           new PutObjectCommand({
             Bucket: s3.bucket,
             Key: join(s3.prefix, 'tags', tag, artifact.commit),
-            Body: '',
+            Body: Buffer.alloc(0),
+            ContentLength: 0,
           }),
         );
       } catch (error) {
