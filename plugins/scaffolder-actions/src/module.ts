@@ -1,7 +1,11 @@
-import { createBackendModule } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
 import { scaffolderActionsExtensionPoint } from '@backstage/plugin-scaffolder-node';
 import { createAnnotationsRenderAction } from './actions/annotationsRender';
 import { createWorkflowsRenderAction } from './actions/workflowsRender';
+import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
 
 /**
  * Scaffolder actions that start new services on the main/rc/v release workflow.
@@ -13,11 +17,15 @@ export const scaffolderModulePromotion = createBackendModule({
   moduleId: 'promotion',
   register(env) {
     env.registerInit({
-      deps: { scaffolder: scaffolderActionsExtensionPoint },
-      async init({ scaffolder }) {
+      deps: {
+        scaffolder: scaffolderActionsExtensionPoint,
+        config: coreServices.rootConfig,
+      },
+      async init({ scaffolder, config }) {
         scaffolder.addActions(
           createAnnotationsRenderAction(),
           createWorkflowsRenderAction(),
+          createGithubRulesetsAction({ config }),
         );
       },
     });

@@ -1,0 +1,241 @@
+import { InputError } from '@backstage/errors';
+import {
+  DefaultGithubCredentialsProvider,
+  ScmIntegrations,
+} from '@backstage/integration';
+import { Config } from '@backstage/config';
+import {
+  createTemplateAction,
+  parseRepoUrl,
+} from '@backstage/plugin-scaffolder-node';
+import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
+import { Octokit } from '@octokit/rest';
+import { examples } from './githubRulesetsCreate.examples';
+
+/** A ruleset as the GitHub API takes it. */
+export interface RulesetDefinition {
+  name: string;
+  target: 'branch' | 'tag';
+  enforcement: 'active';
+  conditions: { ref_name: { include: string[]; exclude: string[] } };
+  rules: Array<{ type: string; parameters?: Record<string, unknown> }>;
+  bypass_actors: Array<{
+    actor_id: number;
+    actor_type: 'Integration' | 'Team' | 'RepositoryRole' | 'OrganizationAdmin';
+    bypass_mode: 'always';
+  }>;
+}
+
+/**
+ * The rulesets of the main/rc/v discipline: main only through reviewed, green pull requests and
+ * never rewritten; release tags created only by the bypass actors (Mainline's GitHub App, a
+ * release team); and, in a ruleset nobody bypasses, release tags never moved or deleted.
+ */
+export function mainlineRulesets(options: {
+  requiredStatusChecks: string[];
+  requiredApprovals: number;
+  bypassActors: RulesetDefinition['bypass_actors'];
+}): RulesetDefinition[] {
+  const releaseTags = {
+    ref_name: { include: ['refs/tags/rc-*', 'refs/tags/v*'], exclude: [] },
+  };
+  return [
+    {
+      name: 'mainline: main',
+      target: 'branch',
+      enforcement: 'active',
+      conditions: { ref_name: { include: ['refs/heads/main'], exclude: [] } },
+      rules: [
+        { type: 'deletion' },
+        { type: 'non_fast_forward' },
+        {
+          type: 'pull_request',
+          parameters: {
+            required_approving_review_count: options.requiredApprovals,
+            dismiss_stale_reviews_on_push: true,
+            require_code_owner_review: false,
+            require_last_push_approval: false,
+            required_review_thread_resolution: false,
+          },
+        },
+        ...(options.requiredStatusChecks.length
+          ? [
+              {
+                type: 'required_status_checks',
+                parameters: {
+                  strict_required_status_checks_policy: true,
+                  required_status_checks: options.requiredStatusChecks.map(
+                    context => ({ context }),
+                  ),
+                },
+              },
+            ]
+          : []),
+      ],
+      bypass_actors: [],
+    },
+    {
+      name: 'mainline: release tags are created by the release actors',
+      target: 'tag',
+      enforcement: 'active',
+      conditions: releaseTags,
+      rules: [{ type: 'creation' }],
+      bypass_actors: options.bypassActors,
+    },
+    {
+      name: 'mainline: release tags are never moved or deleted',
+      target: 'tag',
+      enforcement: 'active',
+      conditions: releaseTags,
+      rules: [{ type: 'update' }, { type: 'deletion' }],
+      bypass_actors: [],
+    },
+  ];
+}
+
+/** `promotion:github:rulesets:create`. Idempotent: rulesets are found by name and updated. */
+export function createGithubRulesetsAction(options: { config: Config }) {
+  const integrations = ScmIntegrations.fromConfig(options.config);
+  const credentialsProvider =
+    DefaultGithubCredentialsProvider.fromIntegrations(integrations);
+  return createTemplateAction({
+    id: 'promotion:github:rulesets:create',
+    description:
+      'Protects main and the rc-*/v* release tags of a GitHub repository with rulesets (idempotent).',
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        repoUrl: z =>
+          z
+            .string()
+            .describe(
+              'Repository location, e.g. github.com?owner=acme&repo=checkout',
+            ),
+        requiredStatusChecks: z =>
+          z
+            .array(z.string().min(1).max(255))
+            .default([])
+            .describe('Status check contexts main requires, e.g. build'),
+        requiredApprovals: z =>
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(10)
+            .default(1)
+            .describe('Approving reviews a pull request to main needs'),
+        bypassActors: z =>
+          z
+            .array(
+              z.object({
+                actorId: z.number().int().positive(),
+                actorType: z.enum([
+                  'Integration',
+                  'Team',
+                  'RepositoryRole',
+                  'OrganizationAdmin',
+                ]),
+              }),
+            )
+            .default([])
+            .describe(
+              'Who may create rc-*/v* tags: the Backstage GitHub App (Integration, its app id) or a release team (Team, its id)',
+            ),
+        token: z =>
+          z
+            .string()
+            .optional()
+            .describe('A GitHub token to act with instead of the integration'),
+      },
+      output: {
+        rulesets: z =>
+          z
+            .array(z.object({ name: z.string(), id: z.number().optional() }))
+            .describe('The rulesets on the repository, by name'),
+      },
+    },
+    async handler(ctx) {
+      const { host, owner, repo } = parseRepoUrl(
+        ctx.input.repoUrl,
+        integrations,
+      );
+      if (!owner || !repo) {
+        throw new InputError(
+          `"${ctx.input.repoUrl}" names no owner and repository`,
+        );
+      }
+      const definitions = mainlineRulesets({
+        requiredStatusChecks: ctx.input.requiredStatusChecks,
+        requiredApprovals: ctx.input.requiredApprovals,
+        bypassActors: ctx.input.bypassActors.map(a => ({
+          actor_id: a.actorId,
+          actor_type: a.actorType,
+          bypass_mode: 'always' as const,
+        })),
+      });
+      if (ctx.isDryRun) {
+        ctx.logger.info(
+          `Would set ${
+            definitions.length
+          } rulesets on ${owner}/${repo}: ${definitions
+            .map(d => d.name)
+            .join('; ')}`,
+        );
+        ctx.output(
+          'rulesets',
+          definitions.map(d => ({ name: d.name })),
+        );
+        return;
+      }
+      const octokit = new Octokit(
+        await getOctokitOptions({
+          integrations,
+          credentialsProvider,
+          token: ctx.input.token,
+          host,
+          owner,
+          repo,
+        }),
+      );
+      const existing = await octokit.paginate(
+        octokit.rest.repos.getRepoRulesets,
+        {
+          owner,
+          repo,
+          per_page: 100,
+          includes_parents: false,
+        },
+      );
+      const result: Array<{ name: string; id: number }> = [];
+      for (const definition of definitions) {
+        const id = await ctx.checkpoint({
+          key: `ruleset:${owner}/${repo}:${definition.name}`,
+          fn: async () => {
+            const found = existing.find(r => r.name === definition.name);
+            if (found) {
+              await octokit.rest.repos.updateRepoRuleset({
+                owner,
+                repo,
+                ruleset_id: found.id,
+                ...(definition as any),
+              });
+              return found.id;
+            }
+            const { data } = await octokit.rest.repos.createRepoRuleset({
+              owner,
+              repo,
+              ...(definition as any),
+            });
+            return data.id;
+          },
+        });
+        result.push({ name: definition.name, id });
+      }
+      ctx.logger.info(
+        `Rulesets on ${owner}/${repo}: ${result.map(r => r.name).join('; ')}`,
+      );
+      ctx.output('rulesets', result);
+    },
+  });
+}
