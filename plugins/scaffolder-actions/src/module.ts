@@ -6,6 +6,7 @@ import { scaffolderActionsExtensionPoint } from '@backstage/plugin-scaffolder-no
 import { createAnnotationsRenderAction } from './actions/annotationsRender';
 import { createWorkflowsRenderAction } from './actions/workflowsRender';
 import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
+import { createAwsEcrCreateAction } from './actions/awsEcrCreate';
 
 /**
  * Scaffolder actions that start new services on the main/rc/v release workflow.
@@ -26,6 +27,7 @@ export const scaffolderModulePromotion = createBackendModule({
           createAnnotationsRenderAction(),
           createWorkflowsRenderAction(),
           createGithubRulesetsAction({ config }),
+          createAwsEcrCreateAction({ config }),
         );
       },
     });
