@@ -7,6 +7,7 @@ import { createAnnotationsRenderAction } from './actions/annotationsRender';
 import { createWorkflowsRenderAction } from './actions/workflowsRender';
 import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
 import { createAwsEcrCreateAction } from './actions/awsEcrCreate';
+import { createGitopsRegisterAction } from './actions/gitopsRegister';
 
 /**
  * Scaffolder actions that start new services on the main/rc/v release workflow.
@@ -28,6 +29,7 @@ export const scaffolderModulePromotion = createBackendModule({
           createWorkflowsRenderAction(),
           createGithubRulesetsAction({ config }),
           createAwsEcrCreateAction({ config }),
+          createGitopsRegisterAction({ config }),
         );
       },
     });
