@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigReader } from '@backstage/config';
+import yaml from 'yaml';
+import { createAnnotationsRenderAction } from './actions/annotationsRender';
+import { createAwsEcrCreateAction } from './actions/awsEcrCreate';
+import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
+import { createGitopsRegisterAction } from './actions/gitopsRegister';
+import { createWorkflowsRenderAction } from './actions/workflowsRender';
+
+const templateDir = path.resolve(
+  __dirname,
+  '../../../examples/templates/build-once-service',
+);
+
+describe('the "Service with build-once promotion" template', () => {
+  const template = yaml.parse(
+    fs.readFileSync(path.join(templateDir, 'template.yaml'), 'utf8'),
+  );
+  const config = new ConfigReader({});
+  const ours = new Map<
+    string,
+    { schema?: { input?: { properties?: Record<string, unknown> } } }
+  >(
+    [
+      createAnnotationsRenderAction(),
+      createWorkflowsRenderAction(),
+      createGithubRulesetsAction({ config }),
+      createAwsEcrCreateAction({ config }),
+      createGitopsRegisterAction({ config }),
+    ].map(action => [action.id, action as any]),
+  );
+  // Upstream actions the app installs (scaffolder backend and its GitHub module).
+  const upstream = new Set([
+    'fetch:template',
+    'publish:github',
+    'github:environment:create',
+    'catalog:register',
+  ]);
+
+  it('uses only actions the app registers, with inputs they declare', () => {
+    const problems: string[] = [];
+    for (const step of template.spec.steps) {
+      if (!ours.has(step.action) && !upstream.has(step.action)) {
+        problems.push(`${step.id}: unknown action ${step.action}`);
+      }
+      // Our actions' input as JSON schema: every key the template passes must be declared.
+      const declared = Object.keys(
+        ours.get(step.action)?.schema?.input?.properties ?? {},
+      );
+      if (ours.has(step.action)) {
+        for (const key of Object.keys(step.input)) {
+          if (!declared.includes(key)) {
+            problems.push(`${step.id}: ${step.action} has no input ${key}`);
+          }
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('creates stage, demo and prod, with tag policies for demo and prod', () => {
+    const environments = template.spec.steps.filter(
+      (s: any) => s.action === 'github:environment:create',
+    );
+    expect(environments.map((s: any) => s.input.name)).toEqual([
+      'stage',
+      'demo',
+      'prod',
+    ]);
+    expect(environments[1].input.customTagPolicyNames).toEqual(['rc-*']);
+    expect(environments[2].input.customTagPolicyNames).toEqual(['v*']);
+    expect(environments[2].input.reviewers).toBeDefined();
+  });
+
+  it.each(['container', 'serverless'])(
+    'has a %s skeleton whose catalog-info carries the promotion annotations',
+    kind => {
+      const info = fs.readFileSync(
+        path.join(templateDir, `skeleton-${kind}`, 'catalog-info.yaml'),
+        'utf8',
+      );
+      for (const annotation of [
+        'github.com/project-slug',
+        'mainline.dev/artifact-kind',
+        'mainline.dev/artifact-location',
+        ...(kind === 'container'
+          ? ['mainline.dev/manifest-repo', 'mainline.dev/manifest-path']
+          : ['mainline.dev/serverless-service']),
+      ]) {
+        expect(info).toContain(`${annotation}:`);
+      }
+    },
+  );
+});
