@@ -241,9 +241,16 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
           createdAt: new Date().toISOString(),
         })
       : artifact.commit;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    // Written in full beside it, then linked into place: `link` creates the tag only if it does
+    // not exist, and a concurrent reader never sees a tag file that is still empty.
+    // (Outside every listed folder, and on the same filesystem, which `link` needs.)
+    const pendingDir = path.join(this.root, '.pending');
+    await fs.mkdir(pendingDir, { recursive: true });
+    const pending = path.join(pendingDir, crypto.randomUUID());
+    await fs.writeFile(pending, content);
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.writeFile(file, content, { flag: 'wx' });
+      await fs.link(pending, file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const existing = await fs.readFile(file, 'utf8');
@@ -255,6 +262,8 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
           `${location.location}:${tag} already names another artifact; release tags are never moved`,
         );
       }
+    } finally {
+      await fs.rm(pending, { force: true });
     }
     return (await this.getArtifact(location, sha))!;
   }
