@@ -11,6 +11,7 @@ import { LocalArtifactRegistry } from './artifacts/local/LocalArtifactRegistry';
 import {
   ArtifactRegistries,
   awsRegistryEntries,
+  localEntry,
   ociEntry,
   readOciRegistries,
 } from './artifacts/ArtifactRegistries';
@@ -86,9 +87,6 @@ export class ComposedAdapterResolver implements AdapterResolver {
   }
 }
 
-const isLocalLocation = (location: ArtifactLocation) =>
-  /^local(\/|:\/\/)/.test(location.location);
-
 /**
  * The embedded default: local bare git repositories (services and the manifest repo), the
  * filesystem artifact registry, and recorded Serverless deploys, all under one data directory.
@@ -97,24 +95,27 @@ export class LocalAdapterResolver extends ComposedAdapterResolver {
   readonly source: LocalGitSourceControl;
   readonly artifacts: LocalArtifactRegistry;
   readonly lambda: LocalLambdaDeployments;
+  readonly gitops: GitOpsDeploymentTarget;
 
   constructor(dataDir: string, options: { manifestBranch: string }) {
     const layout = localLayout(dataDir);
     const source = new LocalGitSourceControl(layout.git);
     const artifacts = new LocalArtifactRegistry(layout.artifacts);
     const lambda = new LocalLambdaDeployments(layout.deployments);
+    const gitops = new GitOpsDeploymentTarget(source, {
+      branch: options.manifestBranch,
+    });
+    const registries = new ArtifactRegistries([localEntry(artifacts)]);
     super({
       source,
-      artifacts: location =>
-        isLocalLocation(location) ? artifacts : undefined,
-      images: new GitOpsDeploymentTarget(source, {
-        branch: options.manifestBranch,
-      }),
+      artifacts: location => registries.lookup(location),
+      images: gitops,
       archives: lambda,
     });
     this.source = source;
     this.artifacts = artifacts;
     this.lambda = lambda;
+    this.gitops = gitops;
   }
 }
 
@@ -140,15 +141,15 @@ class MissingDeployments implements DeploymentTarget {
 
 /**
  * Builds the resolver the configuration asks for: the embedded default, GitHub, or GitHub for
- * repositories with local artifacts (GitHub mode on a laptop). Artifact registries for other
- * locations (ECR, S3, OCI) come from `promotion.artifacts`; `extraRegistries` adds others.
+ * repositories with local artifacts (GitHub mode on a laptop). Artifact registries are chosen
+ * by location: the embedded store when `promotion.local.dataDir` is set, ECR, S3 and OCI
+ * registries from `promotion.artifacts`.
  */
 export function createAdapterResolver(
   config: Config,
   deps: {
     cache: CacheService;
     logger: LoggerService;
-    extraRegistries?: ArtifactRegistryLookup;
   },
 ): AdapterResolver {
   const dataDir = readLocalDataDir(config);
@@ -168,12 +169,11 @@ export function createAdapterResolver(
     : undefined;
   // ECR before OCI: an ECR repository is also an OCI image reference.
   const registries = new ArtifactRegistries([
+    ...(local ? [localEntry(local.artifacts)] : []),
     ...awsRegistryEntries(config),
     ociEntry(readOciRegistries(config)),
   ]);
   const artifacts: ArtifactRegistryLookup = location =>
-    (local && isLocalLocation(location) ? local.artifacts : undefined) ??
-    deps.extraRegistries?.(location) ??
     registries.lookup(location);
 
   if (provider === 'local') {
@@ -181,9 +181,7 @@ export function createAdapterResolver(
     return new ComposedAdapterResolver({
       source: local.source,
       artifacts,
-      images: new GitOpsDeploymentTarget(local.source, {
-        branch: manifestBranch,
-      }),
+      images: local.gitops,
       archives: local.lambda,
     });
   }

@@ -8,11 +8,8 @@ import {
   ArtifactLocation,
   ArtifactRegistry,
 } from './ArtifactRegistry';
-import {
-  EcrArtifactRegistry,
-  parseEcrLocation,
-} from './ecr/EcrArtifactRegistry';
-import { S3PackageRegistry, parseS3Location } from './s3/S3PackageRegistry';
+import { EcrArtifactRegistry } from './ecr/EcrArtifactRegistry';
+import { S3PackageRegistry } from './s3/S3PackageRegistry';
 import {
   OciArtifactRegistry,
   OciRegistryConfig,
@@ -83,6 +80,15 @@ function memo<T>(create: (key: string) => Promise<T>) {
       client.catch(() => clients.delete(key));
     }
     return client;
+  };
+}
+
+/** The embedded store: `local/<name>` images and `local://<prefix>` packages. */
+export function localEntry(registry: ArtifactRegistry): RegistryEntry {
+  return {
+    name: 'embedded',
+    serves: l => /^local(\/|:\/\/)/.test(l.location),
+    registry,
   };
 }
 
@@ -179,5 +185,3 @@ export function awsRegistryEntries(config: Config): RegistryEntry[] {
     s3Entry(() => s3Client('s3')),
   ];
 }
-
-export { parseEcrLocation, parseOciLocation, parseS3Location };

@@ -67,3 +67,16 @@ export function artifactMatchesCommit(
 ): boolean {
   return sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha);
 }
+
+/** A commit as builds name it: the short or full sha. */
+export const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
+
+/** What registries accept as a tag (the OCI distribution spec's rule), release tags included. */
+export const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** Artifacts newest first, as `listArtifacts` returns them. */
+export function newestFirst(artifacts: Artifact[]): Artifact[] {
+  return artifacts.sort(
+    (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
+  );
+}

@@ -1,3 +1,5 @@
+import { ConflictError } from '@backstage/errors';
+
 /** A commit as the lineage shows it. */
 export interface SourceCommit {
   sha: string;
@@ -88,6 +90,33 @@ export interface SourceControl {
    * or the branch moved under the write, it is a ConflictError and nothing is written.
    */
   commitFile(repo: string, change: FileChange): Promise<{ commitSha: string }>;
+}
+
+/**
+ * What creating a tag that already exists (or could not be created) means: the same commit is a
+ * retried promotion (`created: false`); another commit, or none at all (a ref in the way, such
+ * as `rc-1` blocking `rc-1/x`), is a ConflictError — tags are never moved.
+ */
+export function existingTagOutcome(
+  repo: string,
+  tag: NewTag,
+  existing: string | undefined,
+  failure?: unknown,
+): { created: boolean } {
+  if (existing === tag.sha) return { created: false };
+  if (!existing) {
+    throw new ConflictError(
+      `tag ${tag.name} cannot be created in ${repo}: ${
+        (failure as Error)?.message
+      }`,
+    );
+  }
+  throw new ConflictError(
+    `tag ${tag.name} already exists on ${existing.slice(
+      0,
+      7,
+    )} in ${repo}; tags are never moved`,
+  );
 }
 
 /** A release tag to create. */

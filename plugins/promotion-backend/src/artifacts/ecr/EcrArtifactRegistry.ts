@@ -17,14 +17,13 @@ import {
   Artifact,
   ArtifactLocation,
   ArtifactRegistry,
+  COMMIT_SHA,
+  newestFirst,
 } from '../ArtifactRegistry';
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`, as `docker push` names it. */
 const ECR_LOCATION =
   /^(\d{12})\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?\/((?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*)$/;
-/** The image tag a build pushes: the commit's short sha. */
-const SHA_TAG = /^[0-9a-f]{7,40}$/;
-const SHA = /^[0-9a-f]{7,40}$/;
 
 /** Manifest types retagging asks ECR for: whatever the build pushed, byte for byte. */
 const MANIFEST_TYPES = [
@@ -82,7 +81,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
   ): Artifact | undefined {
     const tags = image.imageTags ?? [];
     const commit = tags
-      .filter(tag => SHA_TAG.test(tag))
+      .filter(tag => COMMIT_SHA.test(tag))
       .sort((a, b) => a.length - b.length)[0];
     if (!commit || !image.imageDigest) return undefined;
     return {
@@ -113,7 +112,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     ecr: EcrLocation,
     sha: string,
   ): Promise<ImageDetail | undefined> {
-    if (!SHA.test(sha)) return undefined;
+    if (!COMMIT_SHA.test(sha)) return undefined;
     const client = await this.clientFor(ecr);
     try {
       const { imageDetails } = await client.send(
@@ -164,9 +163,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     } catch (error) {
       return this.fail(ecr, 'list images', error);
     }
-    return artifacts.sort(
-      (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
-    );
+    return newestFirst(artifacts);
   }
 
   async addTag(
@@ -175,7 +172,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     tag: string,
   ): Promise<Artifact> {
     const ecr = this.location(location);
-    if (!SHA.test(sha)) {
+    if (!COMMIT_SHA.test(sha)) {
       throw new NotFoundError(`No image of ${sha} in ${ecr.uri} to tag ${tag}`);
     }
     const client = await this.clientFor(ecr);

@@ -3,14 +3,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import {
+  ARTIFACT_TAG,
   Artifact,
   ArtifactLocation,
   ArtifactRegistry,
   artifactMatchesCommit,
+  newestFirst,
 } from '../ArtifactRegistry';
 
 const NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** What an image tag file records. */
@@ -66,7 +67,7 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
       location.kind === 'image'
         ? await this.listImages(location.location)
         : await this.listArchives(location.location);
-    return artifacts.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return newestFirst(artifacts);
   }
 
   private async listImages(location: string): Promise<Artifact[]> {
@@ -165,7 +166,7 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     manifest: Buffer,
     createdAt: Date = new Date(),
   ): Promise<string> {
-    if (!TAG.test(tag)) {
+    if (!ARTIFACT_TAG.test(tag)) {
       throw new InputError(`"${tag}" is not a valid image tag`);
     }
     const dir = this.imageDir(location);
@@ -211,7 +212,7 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     sha: string,
     tag: string,
   ): Promise<Artifact> {
-    if (!TAG.test(tag)) {
+    if (!ARTIFACT_TAG.test(tag)) {
       throw new InputError(`"${tag}" is not a valid release tag`);
     }
     const artifact = await this.getArtifact(location, sha);

@@ -6,9 +6,12 @@ import {
   NotFoundError,
 } from '@backstage/errors';
 import {
+  ARTIFACT_TAG,
   Artifact,
   ArtifactLocation,
   ArtifactRegistry,
+  COMMIT_SHA,
+  newestFirst,
 } from '../ArtifactRegistry';
 
 /** Credentials and transport of one registry host, from `promotion.artifacts.oci.registries`. */
@@ -34,8 +37,6 @@ const HOST =
   /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::\d{1,5})?$/;
 const REPOSITORY =
   /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const SHA = /^[0-9a-f]{7,40}$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.oci.image.index.v1+json',
@@ -317,7 +318,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
 
   /** Release tags (not sha tags) with the digest each names. */
   private async releaseTags(oci: OciLocation, all: string[]) {
-    const release = all.filter(t => !SHA.test(t));
+    const release = all.filter(t => !COMMIT_SHA.test(t));
     const digests = await mapLimit(release, 8, tag => this.digestOf(oci, tag));
     return release.map((tag, i) => ({ tag, digest: digests[i] }));
   }
@@ -327,7 +328,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     sha: string,
   ): Promise<Artifact | undefined> {
     const oci = this.location(location);
-    if (!SHA.test(sha)) return undefined;
+    if (!COMMIT_SHA.test(sha)) return undefined;
     const commit = sha.slice(0, 7);
     const [manifest, all] = await Promise.all([
       this.manifest(oci, commit),
@@ -344,7 +345,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
     const oci = this.location(location);
     const all = await this.tags(oci);
-    const shaTags = all.filter(t => SHA.test(t));
+    const shaTags = all.filter(t => COMMIT_SHA.test(t));
     const [manifests, release] = await Promise.all([
       mapLimit(shaTags, 8, tag => this.manifest(oci, tag)),
       this.releaseTags(oci, all),
@@ -360,9 +361,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
           ])
         : undefined;
     });
-    return artifacts
-      .filter((a): a is Artifact => Boolean(a))
-      .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+    return newestFirst(artifacts.filter((a): a is Artifact => Boolean(a)));
   }
 
   async addTag(
@@ -371,7 +370,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     tag: string,
   ): Promise<Artifact> {
     const oci = this.location(location);
-    if (!TAG.test(tag))
+    if (!ARTIFACT_TAG.test(tag))
       throw new InputError(`"${tag}" is not a valid image tag`);
     const artifact = await this.getArtifact(location, sha);
     if (!artifact) {

@@ -13,16 +13,17 @@ import {
   NotFoundError,
 } from '@backstage/errors';
 import {
+  ARTIFACT_TAG,
   Artifact,
   ArtifactLocation,
   ArtifactRegistry,
+  COMMIT_SHA,
+  newestFirst,
 } from '../ArtifactRegistry';
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SEGMENT = /^[A-Za-z0-9_.=-]+$/;
 const FULL_SHA = /^[0-9a-f]{40}$/;
-const SHA = /^[0-9a-f]{7,40}$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 export interface S3Location {
   bucket: string;
@@ -111,7 +112,8 @@ export class S3PackageRegistry implements ArtifactRegistry {
     const tags = new Map<string, string>();
     for (const object of await this.list(s3, base)) {
       const [tag, sha] = object.Key!.slice(base.length).split('/');
-      if (TAG.test(tag) && FULL_SHA.test(sha ?? '')) tags.set(tag, sha);
+      if (ARTIFACT_TAG.test(tag) && FULL_SHA.test(sha ?? ''))
+        tags.set(tag, sha);
     }
     return tags;
   }
@@ -161,7 +163,7 @@ export class S3PackageRegistry implements ArtifactRegistry {
     sha: string,
   ): Promise<Artifact | undefined> {
     const s3 = this.location(location);
-    if (!SHA.test(sha)) return undefined;
+    if (!COMMIT_SHA.test(sha)) return undefined;
     const [objects, tags] = await Promise.all([
       this.list(s3, join(s3.prefix, sha)),
       this.tags(s3),
@@ -179,9 +181,7 @@ export class S3PackageRegistry implements ArtifactRegistry {
       this.list(s3, s3.prefix ? `${s3.prefix}/` : ''),
       this.tags(s3),
     ]);
-    return this.packages(s3, objects, tags).sort(
-      (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
-    );
+    return newestFirst(this.packages(s3, objects, tags));
   }
 
   async addTag(
@@ -190,7 +190,7 @@ export class S3PackageRegistry implements ArtifactRegistry {
     tag: string,
   ): Promise<Artifact> {
     const s3 = this.location(location);
-    if (!TAG.test(tag)) {
+    if (!ARTIFACT_TAG.test(tag)) {
       throw new InputError(`"${tag}" is not a valid release tag`);
     }
     const artifact = await this.getArtifact(location, sha);

@@ -9,6 +9,7 @@ import {
 import { checkTagName } from '@mainline/plugin-promotion-common';
 import type { Endpoints } from '@octokit/types';
 import {
+  existingTagOutcome,
   FileChange,
   NewTag,
   SourceCommit,
@@ -650,24 +651,13 @@ export class GitHubSourceControl implements SourceControl {
       throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
     }
 
-    const settle = async (failure?: unknown): Promise<{ created: boolean }> => {
-      const existing = await this.tagTarget(repo, tag.name);
-      if (existing === tag.sha) return { created: false };
-      if (!existing) {
-        // Not there, yet not creatable: a tag such as `rc-1` blocks `rc-1/x`.
-        throw new ConflictError(
-          `tag ${tag.name} cannot be created in ${repo}: ${
-            (failure as Error)?.message
-          }`,
-        );
-      }
-      throw new ConflictError(
-        `tag ${tag.name} already exists on ${existing.slice(
-          0,
-          7,
-        )} in ${repo}; tags are never moved`,
+    const settle = async (failure?: unknown) =>
+      existingTagOutcome(
+        repo,
+        { ...tag, sha: tag.sha },
+        await this.tagTarget(repo, tag.name),
+        failure,
       );
-    };
     if (existingTarget) return settle();
 
     let target = tag.sha;

@@ -5,6 +5,7 @@ import { checkTagName } from '@mainline/plugin-promotion-common';
 import { BareRepoBuilder } from '../../local/BareRepoBuilder';
 import { COMMIT_FORMAT, FIELD, GitRunner, RECORD } from '../../local/git';
 import {
+  existingTagOutcome,
   FileChange,
   NewTag,
   SourceCommit,
@@ -278,24 +279,13 @@ export class LocalGitSourceControl implements SourceControl {
     if (!sha || sha !== tag.sha) {
       throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
     }
-    const settle = async (failure?: unknown): Promise<{ created: boolean }> => {
-      const existing = await this.tagTarget(git, tag.name);
-      if (existing === sha) return { created: false };
-      if (!existing) {
-        // Not there, yet not creatable: a tag such as `rc-1` blocks `rc-1/x`.
-        throw new ConflictError(
-          `tag ${tag.name} cannot be created in ${repo}: ${
-            (failure as Error)?.message
-          }`,
-        );
-      }
-      throw new ConflictError(
-        `tag ${tag.name} already exists on ${existing.slice(
-          0,
-          7,
-        )} in ${repo}; tags are never moved`,
+    const settle = async (failure?: unknown) =>
+      existingTagOutcome(
+        repo,
+        { ...tag, sha: sha },
+        await this.tagTarget(git, tag.name),
+        failure,
       );
-    };
     if (await this.tagTarget(git, tag.name)) {
       return settle();
     }
