@@ -18,6 +18,8 @@ import { Actors } from './service/actors';
 import { ensureDemoData } from './demo/ensureDemoData';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
+import { ReleaseBoard } from './board/ReleaseBoard';
+import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
@@ -112,12 +114,27 @@ export const promotionPlugin = createBackendPlugin({
         });
         const targets = new EntityTargets(catalog);
         const actors = new Actors(userInfo, catalog);
+        const board = new ReleaseBoard({
+          catalog,
+          lineage,
+          store,
+          adapters,
+          environments,
+          limit: defaultLimit,
+        });
+        const repositoryPromotions = new RepositoryPromotions({
+          catalog,
+          targets,
+          promotions,
+        });
         httpRouter.use(
           await createRouter({
             httpAuth,
             targets,
             lineage,
             promotions,
+            repositoryPromotions,
+            board,
             store,
             yanks,
             actors,

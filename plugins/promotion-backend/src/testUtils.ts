@@ -4,7 +4,13 @@ import {
   CacheService,
   resolvePackagePath,
 } from '@backstage/backend-plugin-api';
-import { Entity } from '@backstage/catalog-model';
+import {
+  Entity,
+  RELATION_OWNED_BY,
+  RELATION_PART_OF,
+  parseEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
 import { parseAllDocuments } from 'yaml';
 
 /**
@@ -26,15 +32,43 @@ export function memoryCache(): CacheService {
   return cache;
 }
 
-/** The demo catalog as shipped, so tests also prove its annotations match the demo data. */
+/**
+ * The demo catalog as shipped, so tests also prove its annotations match the demo data; with the
+ * ownedBy/partOf relations the catalog's processing would add.
+ */
 export function demoEntities(): Entity[] {
-  return parseAllDocuments(
-    fs.readFileSync(
-      path.resolve(
-        resolvePackagePath('@mainline/plugin-promotion-backend'),
-        '../../catalog/storefront.yaml',
+  return ['storefront.yaml', 'shop.yaml'].flatMap(file =>
+    parseAllDocuments(
+      fs.readFileSync(
+        path.resolve(
+          resolvePackagePath('@mainline/plugin-promotion-backend'),
+          '../../catalog',
+          file,
+        ),
+        'utf8',
       ),
-      'utf8',
-    ),
-  ).map(doc => doc.toJS() as Entity);
+    ).map(doc => withRelations(doc.toJS() as Entity)),
+  );
+}
+
+function withRelations(entity: Entity): Entity {
+  const spec = (entity.spec ?? {}) as { owner?: string; system?: string };
+  const relations: NonNullable<Entity['relations']> = [];
+  const ref = (value: string, kind: string) =>
+    stringifyEntityRef(
+      parseEntityRef(value, { defaultKind: kind, defaultNamespace: 'default' }),
+    );
+  if (spec.owner) {
+    relations.push({
+      type: RELATION_OWNED_BY,
+      targetRef: ref(spec.owner, 'group'),
+    });
+  }
+  if (spec.system) {
+    relations.push({
+      type: RELATION_PART_OF,
+      targetRef: ref(spec.system, 'system'),
+    });
+  }
+  return { ...entity, relations };
 }

@@ -35,6 +35,11 @@ export const PROMOTION_ANNOTATIONS = {
   versioning: 'mainline.dev/versioning',
   /** `true` to allow the discouraged `release/*` branch flow for this entity. */
   releaseBranches: 'mainline.dev/release-branches',
+  /**
+   * The component's folder in a monorepo (e.g. `services/cart`): its lineage lists only the
+   * commits that changed something there, and a commit that did not has no artifact of its own.
+   */
+  sourcePath: 'mainline.dev/source-path',
 } as const;
 
 /** @public */
@@ -68,6 +73,8 @@ export interface PromotionTarget {
   serverlessService?: string;
   versioning: VersioningScheme;
   releaseBranches: boolean;
+  /** The component's folder when several components share the repository. */
+  sourcePath?: string;
 }
 
 /**
@@ -206,6 +213,18 @@ export function readPromotionTarget(
     });
   }
 
+  const rawSourcePath = get(PROMOTION_ANNOTATIONS.sourcePath);
+  const sourcePath = rawSourcePath?.replace(/\/+$/, '');
+  if (
+    rawSourcePath !== undefined &&
+    (!sourcePath || !isSafeRelativePath(sourcePath) || sourcePath.length > 200)
+  ) {
+    problems.push({
+      annotation: PROMOTION_ANNOTATIONS.sourcePath,
+      message: `"${rawSourcePath}" must be a folder inside the repository, such as services/cart`,
+    });
+  }
+
   if (problems.length > 0) {
     return { ok: false, problems };
   }
@@ -221,6 +240,7 @@ export function readPromotionTarget(
       serverlessService: kind === 'archive' ? serverlessService : undefined,
       versioning: versioning as VersioningScheme,
       releaseBranches: get(PROMOTION_ANNOTATIONS.releaseBranches) === 'true',
+      ...(sourcePath ? { sourcePath } : {}),
     },
   };
 }

@@ -33,3 +33,15 @@ export type PromotionPlan = Schemas['PromotionPlan'];
 export type Yank = Schemas['Yank'];
 /** @public */
 export type YankResult = Schemas['YankResult'];
+/** @public */
+export type ReleaseBoard =
+  paths['/v1/board']['get']['responses']['200']['content']['application/json'];
+/** @public */
+export type ReleaseBoardRow = Schemas['BoardRow'];
+/** @public */
+export type ReleaseBoardCell = Schemas['BoardCell'];
+/** @public */
+export type ComponentOutcome = Schemas['ComponentOutcome'];
+/** @public */
+export type RepositoryPromotion =
+  paths['/v1/entities/{kind}/{namespace}/{name}/repository-promotions']['post']['responses']['200']['content']['application/json'];

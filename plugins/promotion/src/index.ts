@@ -8,7 +8,10 @@ export {
   promotionPlugin,
   EntityEnvironmentsContent,
   EntityEnvironmentsCard,
+  EntityReleaseBoardContent,
+  ReleaseBoardPage,
+  releaseBoardRouteRef,
 } from './plugin';
 export { promotionApiRef, PromotionClient } from './api';
-export type { PromotionApi, PromoteRequest } from './api';
+export type { PromotionApi, PromoteRequest, BoardQuery } from './api';
 export { isPromotionAvailable } from '@mainline/plugin-promotion-common';

@@ -12,6 +12,11 @@ import { PromotionClient, promotionApiRef } from './api';
 /** @public */
 export const rootRouteRef = createRouteRef({ id: 'promotion' });
 
+/** @public */
+export const releaseBoardRouteRef = createRouteRef({
+  id: 'promotion:release-board',
+});
+
 /**
  * The promotion plugin for apps on Backstage's legacy frontend system.
  *
@@ -27,7 +32,7 @@ export const promotionPlugin = createPlugin({
         new PromotionClient({ discoveryApi, fetchApi }),
     }),
   ],
-  routes: { root: rootRouteRef },
+  routes: { root: rootRouteRef, releaseBoard: releaseBoardRouteRef },
 });
 
 /**
@@ -58,5 +63,36 @@ export const EntityEnvironmentsCard = promotionPlugin.provide(
       lazy: () =>
         import('./components/EnvironmentsCard').then(m => m.EnvironmentsCard),
     },
+  }),
+);
+
+/**
+ * The release board page: services × environments across the catalog (legacy frontend system;
+ * mount it on a route such as `/release-board`).
+ *
+ * @public
+ */
+export const ReleaseBoardPage = promotionPlugin.provide(
+  createRoutableExtension({
+    name: 'ReleaseBoardPage',
+    component: () =>
+      import('./components/ReleaseBoard').then(m => m.ReleaseBoardPage),
+    mountPoint: releaseBoardRouteRef,
+  }),
+);
+
+/**
+ * The Release board tab of a System entity: its services × environments (legacy frontend system).
+ *
+ * @public
+ */
+export const EntityReleaseBoardContent = promotionPlugin.provide(
+  createRoutableExtension({
+    name: 'EntityReleaseBoardContent',
+    component: () =>
+      import('./components/ReleaseBoard').then(
+        m => m.SystemReleaseBoardContent,
+      ),
+    mountPoint: rootRouteRef,
   }),
 );

@@ -597,6 +597,31 @@ describe('startGitHubTestServer', () => {
     ).rejects.toMatchObject({ status: 422 });
   });
 
+  it('creates organization teams that environment reviewers are looked up by', async () => {
+    await expect(
+      octokit.rest.teams.getByName({ org: 'acme', team_slug: 'payments-core' }),
+    ).rejects.toMatchObject({ status: 404 });
+    const { data: created } = await octokit.rest.teams.create({
+      org: 'acme',
+      name: 'Payments Core',
+    });
+    expect(created).toMatchObject({ slug: 'payments-core', privacy: 'secret' });
+    const { data: read } = await octokit.rest.teams.getByName({
+      org: 'acme',
+      team_slug: 'payments-core',
+    });
+    expect(read.id).toBe(created.id);
+    await expect(
+      octokit.rest.teams.create({ org: 'acme', name: 'payments core' }),
+    ).rejects.toMatchObject({ status: 422 });
+    await expect(
+      octokit.rest.teams.getByName({
+        org: 'other',
+        team_slug: 'payments-core',
+      }),
+    ).rejects.toMatchObject({ status: 404 });
+  });
+
   it('answers 403 with rate-limit headers when the budget is spent', async () => {
     server.setRateLimitRemaining(0);
     try {

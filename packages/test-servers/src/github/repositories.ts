@@ -13,6 +13,7 @@ import {
 } from './http';
 import { commitJson, repoJson, userJson } from './json';
 import { isName, route, Route, ServerEnv } from './routes';
+import { nodeId, StoredTeam } from './state';
 
 type CompareJson =
   Endpoints['GET /repos/{owner}/{repo}/compare/{basehead}']['response']['data'];
@@ -93,6 +94,67 @@ async function createRepo(ctx: RequestContext, env: ServerEnv, owner: string) {
     await git.compareAndSwap('refs/heads/main', commit, undefined);
   }
   return { status: 201, body: await showRepo(ctx, env, owner, name, git) };
+}
+
+function teamJson(ctx: RequestContext, env: ServerEnv, team: StoredTeam) {
+  const url = `${ctx.apiBase}/orgs/${team.org}/teams/${team.slug}`;
+  return {
+    id: team.id,
+    node_id: nodeId('T', team.id),
+    name: team.name,
+    slug: team.slug,
+    description: team.description,
+    privacy: team.privacy,
+    notification_setting: 'notifications_enabled',
+    permission: 'pull',
+    url,
+    html_url: `${env.htmlBase}/orgs/${team.org}/teams/${team.slug}`,
+    members_url: `${url}/members{/member}`,
+    repositories_url: `${url}/repos`,
+    parent: null,
+    members_count: 0,
+    repos_count: 0,
+    organization: userJson(ctx, env, team.org, 'Organization'),
+  };
+}
+
+/** Creates a team with the slug GitHub derives from its name; a taken name is a 422. */
+async function createTeam(ctx: RequestContext, env: ServerEnv) {
+  const [org] = ctx.params;
+  if (!isName(org) || org === env.login) throw notFound();
+  const name = requireString(ctx.body, 'name', 'Team');
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (slug.length === 0) {
+    throw validationFailed('Team', [{ field: 'name' }]);
+  }
+  const privacy = ctx.body.privacy ?? 'secret';
+  if (!['secret', 'closed'].includes(privacy)) {
+    throw validationFailed('Team', [{ field: 'privacy' }]);
+  }
+  const key = `${org}/${slug}`.toLowerCase();
+  if (env.state.teams.has(key)) {
+    throw validationFailed('Team', [
+      {
+        field: 'name',
+        code: 'already_exists',
+        message: 'Name must be unique for this org',
+      },
+    ]);
+  }
+  const team: StoredTeam = {
+    id: env.state.id(),
+    org,
+    name,
+    slug,
+    description:
+      typeof ctx.body.description === 'string' ? ctx.body.description : null,
+    privacy,
+  };
+  env.state.teams.set(key, team);
+  return { status: 201, body: teamJson(ctx, env, team) };
 }
 
 async function listCommits(ctx: RepoContext, env: ServerEnv) {
@@ -176,6 +238,20 @@ async function diffEntries(
       i += 1;
     }
   }
+  // Each file's hunks, as GitHub's `patch` field carries them.
+  const patches = new Map<string, string>();
+  const diff = await ctx.git.text(
+    from
+      ? ['diff-tree', '-p', '-r', '--no-renames', from, to]
+      : ['diff-tree', '-p', '-r', '--no-renames', '--root', to],
+  );
+  for (const section of diff.split(/^diff --git /m).slice(1)) {
+    const file = /^a\/(.+?) b\/(.+)$/m.exec(section)?.[2];
+    const hunks = section.indexOf('\n@@');
+    if (file && hunks >= 0) {
+      patches.set(file, section.slice(hunks + 1).replace(/\n$/, ''));
+    }
+  }
   const html = `${env.htmlBase}/${ctx.owner}/${ctx.name}`;
   return numstat.flatMap(line => {
     const [added, deleted, filename] = line.split('\t');
@@ -194,6 +270,7 @@ async function diffEntries(
         additions,
         deletions,
         changes: additions + deletions,
+        ...(patches.has(filename) ? { patch: patches.get(filename) } : {}),
         blob_url: `${html}/blob/${to}/${filename}`,
         raw_url: `${html}/raw/${to}/${filename}`,
         contents_url: `${ctx.apiBase}/repos/${ctx.owner}/${ctx.name}/contents/${filename}?ref=${to}`,
@@ -371,6 +448,17 @@ export const repositoryRoutes: Route[] = [
     if (!isName(login) || login === env.login) throw notFound();
     return { status: 200, body: userJson(ctx, env, login, 'Organization') };
   }),
+  route('POST', '/orgs/:org/teams', createTeam),
+  route(
+    'GET',
+    '/orgs/:org/teams/:team_slug',
+    async (ctx: RequestContext, env) => {
+      const [org, slug] = ctx.params;
+      const team = env.state.teams.get(`${org}/${slug}`.toLowerCase());
+      if (!team) throw notFound();
+      return { status: 200, body: teamJson(ctx, env, team) };
+    },
+  ),
   route('POST', '/orgs/:org/repos', async (ctx: RequestContext, env) => {
     const [org] = ctx.params;
     if (!isName(org)) throw notFound();

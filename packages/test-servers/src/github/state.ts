@@ -75,6 +75,16 @@ export interface StoredEnvironment {
   updatedAt: string;
 }
 
+/** An organization's team (`POST /orgs/:org/teams`), for environment reviewers and repository access. */
+export interface StoredTeam {
+  id: number;
+  org: string;
+  name: string;
+  slug: string;
+  description: string | null;
+  privacy: 'secret' | 'closed';
+}
+
 /** What a repository has beyond its git data: the things GitHub stores in its database. */
 export interface RepoRecord {
   id: number;
@@ -93,6 +103,8 @@ export class ServerState {
   private nextId = 1000;
   readonly repos = new Map<string, RepoRecord>();
   readonly runs: WorkflowRun[] = [];
+  /** Teams by `org/slug`, lower case. */
+  readonly teams = new Map<string, StoredTeam>();
 
   id(): number {
     this.nextId += 1;

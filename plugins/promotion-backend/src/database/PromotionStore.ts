@@ -178,6 +178,68 @@ export class PromotionStore {
     );
   }
 
+  /** The newest promotion or rollback per entity and environment (steps left out). */
+  async latestPerEnvironment(
+    entityRefs: string[],
+  ): Promise<Array<Omit<PromotionRecord, 'steps'>>> {
+    const result: Array<Omit<PromotionRecord, 'steps'>> = [];
+    for (let i = 0; i < entityRefs.length; i += 500) {
+      const chunk = entityRefs.slice(i, i + 500);
+      const latest = this.knex('promotion_promotions')
+        .select('entity_ref', 'environment')
+        .max({ newest: 'created_at' })
+        .whereIn('entity_ref', chunk)
+        .groupBy('entity_ref', 'environment')
+        .as('latest');
+      const rows = await this.knex('promotion_promotions as p')
+        .join(latest, join =>
+          join
+            .on('p.entity_ref', '=', 'latest.entity_ref')
+            .andOn('p.environment', '=', 'latest.environment')
+            .andOn('p.created_at', '=', 'latest.newest'),
+        )
+        .select('p.*');
+      result.push(
+        ...rows.map(row => {
+          const { steps, ...record } = this.toRecord(row, []);
+          void steps;
+          return record;
+        }),
+      );
+    }
+    return result;
+  }
+
+  /** Promotions and rollbacks of the entities, newest first, for export (steps left out). */
+  async history(
+    entityRefs: string[],
+    options: { since?: Date; limit: number },
+  ): Promise<Array<Omit<PromotionRecord, 'steps'>>> {
+    const rows: any[] = [];
+    for (let i = 0; i < entityRefs.length; i += 500) {
+      const query = this.knex('promotion_promotions')
+        .whereIn('entity_ref', entityRefs.slice(i, i + 500))
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(options.limit);
+      if (options.since) query.where('created_at', '>=', options.since);
+      rows.push(...(await query));
+    }
+    return rows
+      .map(row => {
+        const { steps, ...record } = this.toRecord(row, []);
+        void steps;
+        return record;
+      })
+      .sort(
+        (a, b) =>
+          b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id),
+      )
+      .slice(0, options.limit);
+  }
+
   async setStep(
     id: string,
     name: StepName,

@@ -2,7 +2,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { YankStore } from '../database/YankStore';
-import { DemoManifest, generateDemoData } from './generateDemoData';
+import {
+  DEMO_VERSION,
+  DemoManifest,
+  generateDemoData,
+} from './generateDemoData';
 
 /**
  * On start, when `promotion.local.demoData` is on: generates the demo once (it is kept across
@@ -16,11 +20,14 @@ export async function ensureDemoData(options: {
 }): Promise<void> {
   const { dataDir, yanks, logger } = options;
   const manifestPath = path.join(dataDir, 'demo.json');
-  let manifest: DemoManifest;
+  let manifest: DemoManifest | undefined;
   try {
     manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (manifest?.version !== DEMO_VERSION) {
+    // Absent, or written by an older demo: generated (again) from scratch.
     const started = Date.now();
     manifest = await generateDemoData(dataDir);
     logger.info(

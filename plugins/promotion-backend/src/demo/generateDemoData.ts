@@ -9,6 +9,10 @@ import {
 } from '../deploy/local/LocalLambdaDeployments';
 import { BareRepoBuilder, Signature } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
+import { MONOREPO, generateMonorepo, monorepoImage } from './monorepo';
+
+/** Bumped when the demo changes, so that a kept data directory is generated again. */
+export const DEMO_VERSION = 2;
 
 /** A tombstone the demo leaves for the commit it yanked. */
 export interface DemoYank {
@@ -21,6 +25,7 @@ export interface DemoYank {
 
 /** What the generator wrote, saved as `<dataDir>/demo.json`. */
 export interface DemoManifest {
+  version?: number;
   generatedAt: string;
   services: string[];
   yanks: DemoYank[];
@@ -83,12 +88,19 @@ interface ServicePlan {
   commits: number;
   docsOnly: number[];
   hotfixAt: number;
+  /** A second fix merged from a fix/* branch, never cherry-picked to the release branch. */
+  laterFixAt?: number;
   yankAt: number;
   yankReason: string;
   rcAt: number[];
   /** Indexes into rcAt that were released to prod. */
   releasedRc: number[];
-  releaseBranch?: { fromRc: number; cherryPickAt: number };
+  /** The release branch: cut at an rc, one pick with `-x` (trailer), one without (patch id). */
+  releaseBranch?: {
+    fromRc: number;
+    cherryPickAt: number;
+    plainPickAt?: number;
+  };
 }
 
 const PLANS: ServicePlan[] = [
@@ -99,12 +111,13 @@ const PLANS: ServicePlan[] = [
     commits: 36,
     docsOnly: [3, 9, 15, 23, 33],
     hotfixAt: 18,
+    laterFixAt: 28,
     yankAt: 31,
     yankReason:
       'Failed end-to-end validation in stage: checkout of an empty cart returns 500',
     rcAt: [5, 11, 17, 20, 26, 29],
     releasedRc: [0, 1, 3, 4],
-    releaseBranch: { fromRc: 3, cherryPickAt: 24 },
+    releaseBranch: { fromRc: 3, cherryPickAt: 24, plainPickAt: 25 },
   },
   {
     name: 'invoices',
@@ -219,6 +232,16 @@ export async function generateDemoData(
         },
       ),
     ),
+    ...MONOREPO.services.map(service =>
+      fs.rm(
+        path.join(
+          layout.artifacts,
+          'images',
+          monorepoImage(service).replace(/^local\//, ''),
+        ),
+        { recursive: true, force: true },
+      ),
+    ),
     ...PLANS.map(plan =>
       fs.rm(path.join(layout.deployments, `${plan.name}.jsonl`), {
         force: true,
@@ -299,23 +322,30 @@ export async function generateDemoData(
           author: signature,
           committer: github,
         });
-      } else if (i === plan.hotfixAt) {
+      } else if (i === plan.hotfixAt || i === plan.laterFixAt) {
         pr += 1;
-        const branch = `fix/${plan.name}-gateway-timeout`;
+        const later = i === plan.laterFixAt;
+        const branch = later
+          ? `fix/${plan.name}-currency-rounding`
+          : `fix/${plan.name}-gateway-timeout`;
+        const title = later
+          ? 'Fix currency rounding of refunds'
+          : 'Fix gateway timeout handling';
         await repo.branch(branch, shas[i - 1]);
         await repo.commit({
           branch,
-          files: {
-            'src/gateway.ts': `export const timeoutMs = ${2000 + i};\n`,
-          },
-          message:
-            'Fix gateway timeout handling\n\nThe gateway closes idle connections after 2 s.',
+          files: later
+            ? { 'src/rounding.ts': `export const roundingDigits = 2;\n` }
+            : { 'src/gateway.ts': `export const timeoutMs = ${2000 + i};\n` },
+          message: later
+            ? `${title}\n\nRefunds in JPY were rounded to cents.`
+            : `${title}\n\nThe gateway closes idle connections after 2 s.`,
           author: signature,
         });
         sha = await repo.merge({
           into: 'main',
           from: branch,
-          message: `Merge pull request #${pr} from ${OWNER}/${branch}\n\nFix gateway timeout handling`,
+          message: `Merge pull request #${pr} from ${OWNER}/${branch}\n\n${title}`,
           author: {
             ...signature,
             date: new Date(date.getTime() + 30 * 60 * 1000),
@@ -432,19 +462,47 @@ export async function generateDemoData(
       const pickDate = new Date(
         at(plan.releaseBranch.cherryPickAt).getTime() + 2 * 60 * 60 * 1000,
       );
-      const picked = await repo.commit({
-        branch,
-        files,
-        message: `${pickMessage}\n\n(cherry picked from commit ${pick})`,
-        author: { ...PEOPLE[0], date: pickDate },
-      });
-      if (plan.kind === 'image') {
-        await registry.putImage(
-          image,
-          short(picked),
-          imageManifest(plan.name, picked),
-          pickDate,
+      const picked = [
+        await repo.commit({
+          branch,
+          files,
+          message: `${pickMessage}\n\n(cherry picked from commit ${pick})`,
+          author: { ...PEOPLE[0], date: pickDate },
+        }),
+      ];
+      if (plan.releaseBranch.plainPickAt !== undefined) {
+        // Picked without -x: only the patch identity ties it to its main commit.
+        const plain = shas[plan.releaseBranch.plainPickAt];
+        const plainFiles: Record<string, string> = {};
+        for (const file of await repo.changedFiles(plain)) {
+          plainFiles[file] = await repo.git.output([
+            'show',
+            `${plain}:${file}`,
+          ]);
+        }
+        picked.push(
+          await repo.commit({
+            branch,
+            files: plainFiles,
+            message: (
+              await repo.git.output(['log', '-1', '--format=%B', plain])
+            ).trim(),
+            author: {
+              ...PEOPLE[1],
+              date: new Date(pickDate.getTime() + 60 * 60 * 1000),
+            },
+          }),
         );
+      }
+      if (plan.kind === 'image') {
+        for (const [n, sha] of picked.entries()) {
+          await registry.putImage(
+            image,
+            short(sha),
+            imageManifest(plan.name, sha),
+            new Date(pickDate.getTime() + n * 60 * 60 * 1000 + 10 * 60 * 1000),
+          );
+        }
       }
     }
 
@@ -496,6 +554,19 @@ export async function generateDemoData(
     }
   }
 
+  manifestEvents.push(
+    ...(await generateMonorepo({
+      gitRoot: layout.git,
+      owner: OWNER,
+      registry,
+      now,
+      people: PEOPLE,
+      ci: CI,
+      kustomization,
+      imageManifest,
+    })),
+  );
+
   lambdaEvents.sort((a, b) =>
     a.record.deployedAt.localeCompare(b.record.deployedAt),
   );
@@ -513,8 +584,9 @@ export async function generateDemoData(
   }
 
   const manifest: DemoManifest = {
+    version: DEMO_VERSION,
     generatedAt: now.toISOString(),
-    services: PLANS.map(p => p.name),
+    services: [...PLANS.map(p => p.name), ...MONOREPO.services],
     yanks,
   };
   await fs.writeFile(

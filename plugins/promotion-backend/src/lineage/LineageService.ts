@@ -28,6 +28,15 @@ const SHA = /^[0-9a-f]{7,40}$/;
 const PULL_REQUEST = [/^Merge pull request #(\d+) /, /\(#(\d+)\)\s*$/];
 const CHERRY_PICK = /\(cherry picked from commit ([0-9a-f]{40})\)/;
 
+/** A fix by the workflow's conventions: a `fix/*` or `hotfix/*` branch, or a `fix:` subject. */
+export function isFix(commit: Pick<SourceCommit, 'subject' | 'body'>): boolean {
+  return (
+    /^Merge pull request #\d+ from \S+\/(fix|hotfix)\//.test(commit.subject) ||
+    /^(fix|hotfix)(\([^)]*\))?!?:/i.test(commit.subject) ||
+    /^(fix|hotfix)\b/i.test(commit.subject)
+  );
+}
+
 /** The bulk reads one lineage is assembled from. */
 interface Snapshot {
   tags: SourceRef[];
@@ -152,7 +161,11 @@ export class LineageService {
     const adapters = this.options.adapters.forTarget(target);
     const repo = target.sourceRepo;
     const [commits, snapshot, releaseBranches] = await Promise.all([
-      adapters.source.listCommits(repo, { ref: branch, limit }),
+      adapters.source.listCommits(repo, {
+        ref: branch,
+        limit,
+        path: target.sourcePath,
+      }),
       this.snapshot(entityRef, target, adapters),
       target.releaseBranches
         ? adapters.source.listBranches(repo, { prefix: 'release/' })
@@ -161,7 +174,11 @@ export class LineageService {
     if (commits.length === 0) {
       throw new NotFoundError(`Branch ${branch} has no commits in ${repo}`);
     }
-    const decorate = this.decorator(snapshot, adapters.source);
+    const exception = branch !== this.options.mainBranch;
+    const trace = exception
+      ? await this.traceCherryPicks(adapters.source, repo, branch)
+      : { links: new Map<string, string>(), missing: [] };
+    const decorate = this.decorator(snapshot, adapters.source, trace.links);
     const environments = await this.environments(
       adapters,
       target,
@@ -181,17 +198,66 @@ export class LineageService {
     return {
       entityRef,
       branch,
-      exception: branch !== this.options.mainBranch,
+      exception,
       environments,
       commits: commits.map(commit =>
         decorate.commit(commit, repo, inEnvironment.get(commit.sha) ?? []),
       ),
       releaseBranches,
+      missingFixes: trace.missing.map(commit =>
+        decorate.commit(commit, repo, inEnvironment.get(commit.sha) ?? []),
+      ),
     };
   }
 
+  /**
+   * Ties each commit of a release branch to the main commit it was cherry-picked from (by the
+   * `-x` trailer, else by patch identity) and lists the fixes on main since the cut that the
+   * branch lacks. Two compares and one patch read per commit involved (at most 200 of main's).
+   */
+  private async traceCherryPicks(
+    source: SourceControl,
+    repo: string,
+    branch: string,
+  ): Promise<{ links: Map<string, string>; missing: SourceCommit[] }> {
+    const main = this.options.mainBranch;
+    const [picked, sinceCut] = await Promise.all([
+      source.compare(repo, main, branch),
+      source.compare(repo, branch, main),
+    ]);
+    const mainCommits = [...sinceCut.commits]
+      .sort((a, b) => b.committedAt.localeCompare(a.committedAt))
+      .slice(0, 200);
+    const ids = await source.patchIds(repo, [
+      ...picked.commits.map(c => c.sha),
+      ...mainCommits.map(c => c.sha),
+    ]);
+    const mainByPatch = new Map<string, string>();
+    for (const commit of [...mainCommits].reverse()) {
+      const id = ids.get(commit.sha);
+      if (id) mainByPatch.set(id, commit.sha);
+    }
+    const links = new Map<string, string>();
+    for (const commit of picked.commits) {
+      const trailer = CHERRY_PICK.exec(commit.body)?.[1];
+      const id = ids.get(commit.sha);
+      const byPatch = id ? mainByPatch.get(id) : undefined;
+      const origin = trailer ?? byPatch;
+      if (origin) links.set(commit.sha, origin);
+    }
+    const pickedOrigins = new Set(links.values());
+    const missing = mainCommits.filter(
+      commit => isFix(commit) && !pickedOrigins.has(commit.sha),
+    );
+    return { links, missing };
+  }
+
   /** Lookups over one snapshot, built once so that decorating N commits costs O(N). */
-  private decorator(snapshot: Snapshot, source: SourceControl) {
+  private decorator(
+    snapshot: Snapshot,
+    source: SourceControl,
+    cherryPicks: Map<string, string> = new Map(),
+  ) {
     const tagsBySha = new Map<string, string[]>();
     for (const tag of snapshot.tags) {
       tagsBySha.set(tag.sha, [...(tagsBySha.get(tag.sha) ?? []), tag.name]);
@@ -232,7 +298,8 @@ export class LineageService {
           Boolean,
         );
         const yank = yanks.get(commit.sha);
-        const pick = CHERRY_PICK.exec(commit.body);
+        const pick =
+          cherryPicks.get(commit.sha) ?? CHERRY_PICK.exec(commit.body)?.[1];
         return {
           sha: commit.sha,
           shortSha: commit.sha.slice(0, 7),
@@ -251,7 +318,7 @@ export class LineageService {
           yanked: yank
             ? { by: yank.yankedBy, reason: yank.reason, at: yank.yankedAt }
             : null,
-          cherryPickOf: pick ? pick[1] : null,
+          cherryPickOf: pick ?? null,
         };
       },
     };

@@ -130,9 +130,9 @@ describe.each(
     });
 
     const hotfix = checkout.commits.find(c =>
-      c.message.startsWith('Merge pull request'),
+      c.message.includes('fix/checkout-gateway-timeout'),
     )!;
-    expect(hotfix.message).toContain('fix/checkout-gateway-timeout');
+    expect(hotfix.message).toMatch(/^Merge pull request #\d+ from /);
     expect(hotfix.pullRequest?.number).toBeGreaterThan(100);
     expect(hotfix.artifacts).toHaveLength(1);
     expect(

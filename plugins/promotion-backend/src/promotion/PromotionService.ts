@@ -222,26 +222,92 @@ export class PromotionService {
       : 'it is on no branch';
   }
 
+  /** The newest commit before `facts.sha` (touching the component's folder) that has an artifact. */
+  private async builtAncestor(
+    entity: EntityContext,
+    facts: Facts,
+  ): Promise<{ sha: string; back: number | undefined } | undefined> {
+    const history = await facts.adapters.source.listCommits(
+      entity.target.sourceRepo,
+      { ref: facts.sha, limit: 100, path: entity.target.sourcePath },
+    );
+    const index = history.findIndex(
+      c =>
+        c.sha !== facts.sha &&
+        facts.artifacts.some(a => artifactMatchesCommit(a, c.sha)),
+    );
+    if (index < 0) return undefined;
+    // With a folder filter the history skips commits, so the distance is not a count of commits.
+    return {
+      sha: history[index].sha,
+      back: entity.target.sourcePath ? undefined : index,
+    };
+  }
+
   private async nearestBuiltAncestor(
     entity: EntityContext,
     facts: Facts,
   ): Promise<string> {
-    const history = await facts.adapters.source.listCommits(
-      entity.target.sourceRepo,
-      {
-        ref: facts.sha,
-        limit: 100,
-      },
-    );
-    const index = history.findIndex(
-      (c, i) =>
-        i > 0 && facts.artifacts.some(a => artifactMatchesCommit(a, c.sha)),
-    );
-    return index > 0
-      ? `the nearest ancestor with an artifact is ${short(
-          history[index].sha,
-        )}, ${index} commit${index === 1 ? '' : 's'} back`
-      : 'no ancestor in the last 100 commits has an artifact';
+    const ancestor = await this.builtAncestor(entity, facts);
+    if (!ancestor) return 'no ancestor in the last 100 commits has an artifact';
+    return `the nearest ancestor with an artifact is ${short(ancestor.sha)}${
+      ancestor.back === undefined
+        ? ''
+        : `, ${ancestor.back} commit${ancestor.back === 1 ? '' : 's'} back`
+    }`;
+  }
+
+  /**
+   * For a component of a monorepo: whether `sha` built an artifact for it, and when not, which
+   * artifact (the nearest ancestor's) stands for it and whether `environment` already runs that.
+   * Reads only; nothing is audited or refused.
+   */
+  async artifactAt(
+    entity: EntityContext,
+    sha: string,
+    environment: string,
+  ): Promise<
+    | { built: true; sha: string }
+    | {
+        built: false;
+        sha: string;
+        ancestor: string | null;
+        running: boolean;
+        message: string;
+      }
+  > {
+    const facts = await this.facts(entity, sha);
+    if (facts.artifacts.some(a => artifactMatchesCommit(a, facts.sha))) {
+      return { built: true, sha: facts.sha };
+    }
+    const ancestor = await this.builtAncestor(entity, facts);
+    const running = ancestor
+      ? this.runsIn(facts, environment, ancestor.sha)
+      : false;
+    const where = entity.target.sourcePath
+      ? ` (it changed nothing under ${entity.target.sourcePath})`
+      : '';
+    return {
+      built: false,
+      sha: facts.sha,
+      ancestor: ancestor?.sha ?? null,
+      running,
+      message: ancestor
+        ? `unchanged: ${short(
+            facts.sha,
+          )} built no artifact${where}; the nearest ancestor's, ${short(
+            ancestor.sha,
+          )}, ${
+            running
+              ? `is already in ${environment}`
+              : `stands for it (${environment} runs ${
+                  facts.deployments[environment]?.version ?? 'nothing'
+                })`
+          }`
+        : `unchanged: ${short(
+            facts.sha,
+          )} built no artifact${where}, and no ancestor in the last 100 commits has one`,
+    };
   }
 
   /** The checks shared by promotions and rollbacks; the first failure is the refusal. */
@@ -368,7 +434,16 @@ export class PromotionService {
       );
     }
     const existing = facts.tags.find(t => t.name === tag);
-    if (existing) {
+    if (existing && existing.sha === facts.sha && entity.target.sourcePath) {
+      // In a monorepo one tag releases every component built at that commit.
+      checks.push({
+        name: 'tag',
+        passed: true,
+        reason: `${tag} already marks ${short(
+          facts.sha,
+        )} for another component of ${entity.target.sourceRepo}`,
+      });
+    } else if (existing) {
       const reason = `tag ${tag} already exists on ${short(
         existing.sha,
       )}; tags are never moved`;
@@ -438,21 +513,9 @@ export class PromotionService {
       .digest('hex');
   }
 
-  /** Promotes a commit's artifact to an environment by a release tag (or plans it, for a dry run). */
-  async promote(
-    entity: EntityContext,
-    request: PromoteRequest,
-    ctx: WriteContext,
-  ): Promise<PromotionRecord | PromotionPlan> {
+  /** The checks of a promotion request that need no upstream read: refused before any is made. */
+  checkPromoteRequest(request: PromoteRequest): EnvironmentDefinition {
     const environment = this.environment(request.environment);
-    await this.authorize(
-      environment.production
-        ? promotionPromoteProductionPermission
-        : promotionPromotePermission,
-      entity,
-      ctx,
-      `promote to ${environment.name}`,
-    );
     if (request.tag !== undefined) {
       // Malformed tags are refused before anything upstream is asked.
       const problem = checkTagName(request.tag);
@@ -471,6 +534,24 @@ export class PromotionService {
         `${environment.name} is deployed by every merge to ${environment.trigger.branch}, not by a tag; use a rollback to re-point it`,
       );
     }
+    return environment;
+  }
+
+  /** Promotes a commit's artifact to an environment by a release tag (or plans it, for a dry run). */
+  async promote(
+    entity: EntityContext,
+    request: PromoteRequest,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord | PromotionPlan> {
+    const environment = this.checkPromoteRequest(request);
+    await this.authorize(
+      environment.production
+        ? promotionPromoteProductionPermission
+        : promotionPromotePermission,
+      entity,
+      ctx,
+      `promote to ${environment.name}`,
+    );
     const requestHash = this.requestHash('promotion', {
       environment: request.environment,
       sha: request.sha,

@@ -177,8 +177,16 @@ export const spec = {
           manifestPath: {
             type: 'string',
           },
+          manifestImagePath: {
+            type: 'string',
+          },
           serverlessService: {
             type: 'string',
+          },
+          sourcePath: {
+            type: 'string',
+            description:
+              "The component's folder in a monorepo; its lineage lists only commits touching it.",
           },
           versioning: {
             type: 'string',
@@ -327,7 +335,7 @@ export const spec = {
           cherryPickOf: {
             type: ['string', 'null'],
             description:
-              'On a release/* branch, the main commit this one was cherry-picked from.',
+              'On a release/* branch, the main commit this one was cherry-picked from: named by the `(cherry picked from commit …)` trailer, or found by the same patch identity.',
           },
         },
         required: [
@@ -473,6 +481,14 @@ export const spec = {
               additionalProperties: false,
             },
           },
+          missingFixes: {
+            type: 'array',
+            description:
+              'On a release/* branch: fixes merged to main since the branch was cut that are not cherry-picked onto it (no trailer names them and no commit has their patch identity).',
+            items: {
+              $ref: '#/components/schemas/Commit',
+            },
+          },
         },
         required: [
           'entityRef',
@@ -481,6 +497,7 @@ export const spec = {
           'environments',
           'commits',
           'releaseBranches',
+          'missingFixes',
         ],
         additionalProperties: false,
       },
@@ -767,6 +784,218 @@ export const spec = {
         required: ['ref', 'sha'],
         additionalProperties: false,
       },
+      BoardCell: {
+        type: 'object',
+        description: 'One environment of one service on the release board.',
+        properties: {
+          environment: {
+            type: 'string',
+          },
+          version: {
+            type: ['string', 'null'],
+          },
+          sha: {
+            type: ['string', 'null'],
+          },
+          tag: {
+            type: ['string', 'null'],
+          },
+          deployedAt: {
+            type: ['string', 'null'],
+          },
+          behindBy: {
+            type: ['integer', 'null'],
+          },
+          drift: {
+            type: 'array',
+            description:
+              'Why the environment is not what the workflow says it should be; empty when it is.',
+            items: {
+              type: 'string',
+            },
+          },
+          lastPromotion: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  id: {
+                    type: 'string',
+                  },
+                  kind: {
+                    type: 'string',
+                    enum: ['promotion', 'rollback'],
+                  },
+                  status: {
+                    type: 'string',
+                    enum: ['running', 'succeeded', 'failed'],
+                  },
+                  version: {
+                    type: 'string',
+                  },
+                  sha: {
+                    type: 'string',
+                  },
+                  requestedBy: {
+                    type: 'string',
+                  },
+                  createdAt: {
+                    type: 'string',
+                  },
+                  error: {
+                    type: ['string', 'null'],
+                  },
+                },
+                required: [
+                  'id',
+                  'kind',
+                  'status',
+                  'version',
+                  'sha',
+                  'requestedBy',
+                  'createdAt',
+                  'error',
+                ],
+                additionalProperties: false,
+              },
+            ],
+          },
+        },
+        required: [
+          'environment',
+          'version',
+          'sha',
+          'tag',
+          'deployedAt',
+          'behindBy',
+          'drift',
+          'lastPromotion',
+        ],
+        additionalProperties: false,
+      },
+      BoardRow: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          title: {
+            type: 'string',
+          },
+          owner: {
+            type: ['string', 'null'],
+          },
+          system: {
+            type: ['string', 'null'],
+          },
+          sourceRepo: {
+            type: 'string',
+          },
+          sourcePath: {
+            type: ['string', 'null'],
+          },
+          artifactKind: {
+            type: 'string',
+            enum: ['image', 'archive'],
+          },
+          releaseBranches: {
+            type: 'boolean',
+          },
+          environments: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/BoardCell',
+            },
+          },
+          tag: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                description: 'What the requested tag ships for this service.',
+                properties: {
+                  name: {
+                    type: 'string',
+                  },
+                  sha: {
+                    type: ['string', 'null'],
+                  },
+                  outcome: {
+                    type: 'string',
+                    enum: ['promotes', 'unchanged', 'absent'],
+                  },
+                  artifact: {
+                    type: ['string', 'null'],
+                  },
+                  message: {
+                    type: 'string',
+                  },
+                },
+                required: ['name', 'sha', 'outcome', 'artifact', 'message'],
+                additionalProperties: false,
+              },
+            ],
+          },
+          error: {
+            type: ['string', 'null'],
+            description:
+              "Why the service's lineage could not be read (the rest of the board is unaffected).",
+          },
+        },
+        required: [
+          'entityRef',
+          'title',
+          'owner',
+          'system',
+          'sourceRepo',
+          'sourcePath',
+          'artifactKind',
+          'releaseBranches',
+          'environments',
+          'tag',
+          'error',
+        ],
+        additionalProperties: false,
+      },
+      ComponentOutcome: {
+        type: 'object',
+        description: 'What a repository-wide promotion did for one component.',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          outcome: {
+            type: 'string',
+            enum: ['promoted', 'planned', 'unchanged', 'refused'],
+          },
+          message: {
+            type: 'string',
+          },
+          promotion: {
+            $ref: '#/components/schemas/Promotion',
+          },
+          plan: {
+            $ref: '#/components/schemas/PromotionPlan',
+          },
+          ancestor: {
+            type: ['string', 'null'],
+            description:
+              'For an unchanged component, the nearest ancestor whose artifact stands for it.',
+          },
+          running: {
+            type: 'boolean',
+            description:
+              'For an unchanged component, whether the environment already runs that artifact.',
+          },
+        },
+        required: ['entityRef', 'outcome', 'message'],
+        additionalProperties: false,
+      },
     },
     responses: {
       ErrorResponse: {
@@ -808,6 +1037,266 @@ export const spec = {
             },
           },
           '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/board': {
+      get: {
+        operationId: 'GetReleaseBoard',
+        description:
+          'Services × environments for release managers: deployed version, behind-by, drift and the last promotion of each, read from cached lineage. With tag, also what that tag ships for each service.',
+        parameters: [
+          {
+            name: 'owner',
+            in: 'query',
+            description:
+              'Only services owned by this group or user (entity ref, kind group by default).',
+            schema: {
+              type: 'string',
+              maxLength: 256,
+            },
+          },
+          {
+            name: 'system',
+            in: 'query',
+            description:
+              'Only services that are part of this system (entity ref).',
+            schema: {
+              type: 'string',
+              maxLength: 256,
+            },
+          },
+          {
+            name: 'tag',
+            in: 'query',
+            description:
+              'A release tag; each row then says what the tag ships for that service.',
+            schema: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 128,
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The board.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    environments: {
+                      type: 'array',
+                      items: {
+                        type: 'string',
+                      },
+                    },
+                    generatedAt: {
+                      type: 'string',
+                    },
+                    services: {
+                      type: 'array',
+                      items: {
+                        $ref: '#/components/schemas/BoardRow',
+                      },
+                    },
+                  },
+                  required: ['environments', 'generatedAt', 'services'],
+                  additionalProperties: false,
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/promotions/export': {
+      get: {
+        operationId: 'ExportPromotions',
+        description:
+          "The promotion and rollback history of the board's services (same owner/system filters), as CSV or JSON, newest first.",
+        parameters: [
+          {
+            name: 'format',
+            in: 'query',
+            schema: {
+              type: 'string',
+              enum: ['csv', 'json'],
+            },
+          },
+          {
+            name: 'owner',
+            in: 'query',
+            schema: {
+              type: 'string',
+              maxLength: 256,
+            },
+          },
+          {
+            name: 'system',
+            in: 'query',
+            schema: {
+              type: 'string',
+              maxLength: 256,
+            },
+          },
+          {
+            name: 'since',
+            in: 'query',
+            description: 'Only promotions created at or after this time.',
+            schema: {
+              type: 'string',
+              format: 'date-time',
+            },
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 10000,
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The history; CSV has a header row.',
+            content: {
+              'text/csv': {
+                schema: {
+                  type: 'string',
+                },
+              },
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    items: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        additionalProperties: true,
+                      },
+                    },
+                  },
+                  required: ['items'],
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/repository-promotions': {
+      post: {
+        operationId: 'CreateRepositoryPromotion',
+        description:
+          'For a component of a monorepo: promotes the commit in every component of the same repository that built an artifact at it (one shared release tag, one promotion each), and reports each other component as unchanged with the artifact that stands for it.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/idempotencyKey',
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  environment: {
+                    type: 'string',
+                    pattern: '^[a-z][a-z0-9-]{0,31}$',
+                  },
+                  sha: {
+                    $ref: '#/components/schemas/Sha',
+                  },
+                  tag: {
+                    type: 'string',
+                    minLength: 1,
+                    maxLength: 128,
+                  },
+                  dryRun: {
+                    type: 'boolean',
+                  },
+                },
+                required: ['environment', 'sha'],
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'One outcome per component of the repository.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    repository: {
+                      type: 'string',
+                    },
+                    sha: {
+                      type: 'string',
+                    },
+                    tag: {
+                      type: ['string', 'null'],
+                    },
+                    components: {
+                      type: 'array',
+                      items: {
+                        $ref: '#/components/schemas/ComponentOutcome',
+                      },
+                    },
+                  },
+                  required: ['repository', 'sha', 'tag', 'components'],
+                  additionalProperties: false,
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
             $ref: '#/components/responses/ErrorResponse',
           },
           default: {

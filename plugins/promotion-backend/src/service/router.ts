@@ -11,7 +11,10 @@ import {
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
 import { LineageService } from '../lineage/LineageService';
+import toCsv from 'csv-stringify/lib/sync';
+import { ReleaseBoard } from '../board/ReleaseBoard';
 import { PromotionService } from '../promotion/PromotionService';
+import { RepositoryPromotions } from '../promotion/RepositoryPromotions';
 import { Actors } from './actors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from './EntityTargets';
@@ -21,6 +24,8 @@ export interface RouterOptions {
   targets: EntityTargets;
   lineage: LineageService;
   promotions: PromotionService;
+  repositoryPromotions: RepositoryPromotions;
+  board: ReleaseBoard;
   store: PromotionStore;
   yanks: YankStore;
   actors: Actors;
@@ -32,7 +37,7 @@ export interface RouterOptions {
 export async function createRouter(options: RouterOptions) {
   const { httpAuth, targets, lineage, promotions, store, yanks, actors } =
     options;
-  const { environments, defaultLimit } = options;
+  const { environments, defaultLimit, repositoryPromotions, board } = options;
   const router = createValidatedOpenApiRouter(spec);
 
   const entityTarget = async (
@@ -55,6 +60,66 @@ export async function createRouter(options: RouterOptions) {
   router.get('/v1/environments', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
     res.json({ environments });
+  });
+
+  router.get('/v1/board', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const query = ReleaseBoard.parseQuery(req.query);
+    res.json(await board.board(query, credentials));
+  });
+
+  router.get('/v1/promotions/export', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const filter = ReleaseBoard.parseQuery(req.query);
+    const services = await board.services(filter, credentials);
+    const items = (
+      await store.history(
+        services.map(s => s.entityRef),
+        {
+          since: req.query.since ? new Date(req.query.since) : undefined,
+          limit: req.query.limit ?? 1000,
+        },
+      )
+    ).map(({ idempotencyKey, requestHash, ...item }) => item);
+    const stamp = new Date().toISOString().slice(0, 10);
+    if (req.query.format === 'json') {
+      res.setHeader(
+        'content-disposition',
+        `attachment; filename="promotions-${stamp}.json"`,
+      );
+      res.json({ items });
+      return;
+    }
+    const columns = [
+      'createdAt',
+      'entityRef',
+      'environment',
+      'kind',
+      'status',
+      'version',
+      'tag',
+      'sha',
+      'requestedBy',
+      'error',
+      'updatedAt',
+      'id',
+    ] as const;
+    res.setHeader('content-type', 'text/csv; charset=utf-8');
+    res.setHeader(
+      'content-disposition',
+      `attachment; filename="promotions-${stamp}.csv"`,
+    );
+    // The OpenAPI types describe JSON bodies; CSV goes out as it is.
+    res.end(
+      toCsv(
+        items.map(item => columns.map(column => item[column] ?? '')),
+        { header: true, columns: [...columns] },
+      ),
+    );
   });
 
   router.get('/v1/entities/:kind/:namespace/:name/target', async (req, res) => {
@@ -119,6 +184,35 @@ export async function createRouter(options: RouterOptions) {
       } else {
         res.status(201).json(toPromotion(result));
       }
+    },
+  );
+
+  router.post(
+    '/v1/entities/:kind/:namespace/:name/repository-promotions',
+    async (req, res) => {
+      const ctx = await writeContext(req);
+      const request = {
+        ...req.body,
+        idempotencyKey: req.header('idempotency-key'),
+      };
+      // Refused before the catalog or any repository is asked.
+      promotions.checkPromoteRequest(request);
+      const entity = await entityTarget(req.params, ctx.credentials);
+      const result = await repositoryPromotions.promote(entity, request, ctx);
+      res.json({
+        ...result,
+        components: result.components.map(component => {
+          if (
+            component.outcome !== 'promoted' &&
+            component.outcome !== 'planned'
+          )
+            return component;
+          const { promotion, ...rest } = component;
+          return promotion
+            ? { ...rest, promotion: toPromotion(promotion) }
+            : rest;
+        }),
+      });
     },
   );
 

@@ -737,6 +737,51 @@ export function runSourceControlContract(
     const allTags = async () => byName(await source.listTags(repo));
     const head = () => source.resolveCommit(repo, 'main');
 
+    describe('patchIds', () => {
+      it('gives a cherry-pick made without a trailer the id of its original, and other changes other ids', async () => {
+        const change = (branch: string, content: string, message: string) =>
+          source.commitFile(repo, {
+            branch,
+            path: 'app/picked.ts',
+            content,
+            expectedBlobSha: undefined,
+            message,
+            author: AUTHOR,
+          });
+        const original = await change(
+          'main',
+          'export const picked = 1;\n',
+          'Fix the picked value',
+        );
+        const pick = await change(
+          'release/1.0',
+          'export const picked = 1;\n',
+          'Fix the picked value',
+        );
+        const other = await source.commitFile(repo, {
+          branch: 'main',
+          path: 'app/picked.ts',
+          content: 'export const picked = 2;\n',
+          expectedBlobSha: (
+            await source.readFile(repo, 'main', 'app/picked.ts')
+          )?.blobSha,
+          message: 'Another value',
+          author: AUTHOR,
+        });
+        const ids = await source.patchIds(repo, [
+          original.commitSha,
+          pick.commitSha,
+          other.commitSha,
+          'f'.repeat(40).replace(/^f/, 'e'),
+        ]);
+        expect(pick.commitSha).not.toBe(original.commitSha);
+        expect(ids.get(original.commitSha)).toMatch(/^[0-9a-f]{40}$/);
+        expect(ids.get(pick.commitSha)).toBe(ids.get(original.commitSha));
+        expect(ids.get(other.commitSha)).toMatch(/^[0-9a-f]{40}$/);
+        expect(ids.get(other.commitSha)).not.toBe(ids.get(original.commitSha));
+      });
+    });
+
     describe('createTag', () => {
       it('creates lightweight and annotated tags that peel to the commit', async () => {
         const sha = fixture.commits.metrics.sha;

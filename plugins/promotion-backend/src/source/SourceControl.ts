@@ -79,6 +79,13 @@ export interface SourceControl {
   ): Promise<SourceCommit | undefined>;
 
   /**
+   * The patch identity of each commit (see `patchIdentity`), for tracing cherry-picks; a merge
+   * commit's is that of its change against the first parent. Commits without a text change are
+   * left out of the map.
+   */
+  patchIds(repo: string, shas: string[]): Promise<Map<string, string>>;
+
+  /**
    * Creates a release tag, never moving an existing one: when the tag already points at `sha`
    * the call succeeds with `created: false` (a retried promotion), when it points elsewhere it is a
    * ConflictError naming that commit.

@@ -19,6 +19,57 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/board': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description Services × environments for release managers: deployed version, behind-by, drift and the last promotion of each, read from cached lineage. With tag, also what that tag ships for each service. */
+    get: operations['GetReleaseBoard'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/promotions/export': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description The promotion and rollback history of the board's services (same owner/system filters), as CSV or JSON, newest first. */
+    get: operations['ExportPromotions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/entities/{kind}/{namespace}/{name}/repository-promotions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** @description For a component of a monorepo: promotes the commit in every component of the same repository that built an artifact at it (one shared release tag, one promotion each), and reports each other component as unchanged with the artifact that stands for it. */
+    post: operations['CreateRepositoryPromotion'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/entities/{kind}/{namespace}/{name}/target': {
     parameters: {
       query?: never;
@@ -204,7 +255,10 @@ export interface components {
       artifactLocation: string;
       manifestRepo?: string;
       manifestPath?: string;
+      manifestImagePath?: string;
       serverlessService?: string;
+      /** @description The component's folder in a monorepo; its lineage lists only commits touching it. */
+      sourcePath?: string;
       /** @enum {string} */
       versioning: 'semver' | 'calver';
       releaseBranches: boolean;
@@ -246,7 +300,7 @@ export interface components {
         /** Format: date-time */
         at: string;
       };
-      /** @description On a release/* branch, the main commit this one was cherry-picked from. */
+      /** @description On a release/* branch, the main commit this one was cherry-picked from: named by the `(cherry picked from commit …)` trailer, or found by the same patch identity. */
       cherryPickOf: string | null;
     };
     EnvironmentState: {
@@ -281,6 +335,8 @@ export interface components {
         name: string;
         sha: string;
       }[];
+      /** @description On a release/* branch: fixes merged to main since the branch was cut that are not cherry-picked onto it (no trailer names them and no commit has their patch identity). */
+      missingFixes: components['schemas']['Commit'][];
     };
     Comparison: {
       entityRef: string;
@@ -367,6 +423,64 @@ export interface components {
       ref: string;
       sha: string;
     };
+    /** @description One environment of one service on the release board. */
+    BoardCell: {
+      environment: string;
+      version: string | null;
+      sha: string | null;
+      tag: string | null;
+      deployedAt: string | null;
+      behindBy: number | null;
+      /** @description Why the environment is not what the workflow says it should be; empty when it is. */
+      drift: string[];
+      lastPromotion: null | {
+        id: string;
+        /** @enum {string} */
+        kind: 'promotion' | 'rollback';
+        /** @enum {string} */
+        status: 'running' | 'succeeded' | 'failed';
+        version: string;
+        sha: string;
+        requestedBy: string;
+        createdAt: string;
+        error: string | null;
+      };
+    };
+    BoardRow: {
+      entityRef: string;
+      title: string;
+      owner: string | null;
+      system: string | null;
+      sourceRepo: string;
+      sourcePath: string | null;
+      /** @enum {string} */
+      artifactKind: 'image' | 'archive';
+      releaseBranches: boolean;
+      environments: components['schemas']['BoardCell'][];
+      tag: null | {
+        name: string;
+        sha: string | null;
+        /** @enum {string} */
+        outcome: 'promotes' | 'unchanged' | 'absent';
+        artifact: string | null;
+        message: string;
+      };
+      /** @description Why the service's lineage could not be read (the rest of the board is unaffected). */
+      error: string | null;
+    };
+    /** @description What a repository-wide promotion did for one component. */
+    ComponentOutcome: {
+      entityRef: string;
+      /** @enum {string} */
+      outcome: 'promoted' | 'planned' | 'unchanged' | 'refused';
+      message: string;
+      promotion?: components['schemas']['Promotion'];
+      plan?: components['schemas']['PromotionPlan'];
+      /** @description For an unchanged component, the nearest ancestor whose artifact stands for it. */
+      ancestor?: string | null;
+      /** @description For an unchanged component, whether the environment already runs that artifact. */
+      running?: boolean;
+    };
   };
   responses: {
     /** @description An error, in Backstage's error envelope. */
@@ -417,6 +531,123 @@ export interface operations {
         };
       };
       401: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetReleaseBoard: {
+    parameters: {
+      query?: {
+        /** @description Only services owned by this group or user (entity ref, kind group by default). */
+        owner?: string;
+        /** @description Only services that are part of this system (entity ref). */
+        system?: string;
+        /** @description A release tag; each row then says what the tag ships for that service. */
+        tag?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The board. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            environments: string[];
+            generatedAt: string;
+            services: components['schemas']['BoardRow'][];
+          };
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  ExportPromotions: {
+    parameters: {
+      query?: {
+        format?: 'csv' | 'json';
+        owner?: string;
+        system?: string;
+        /** @description Only promotions created at or after this time. */
+        since?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The history; CSV has a header row. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/csv': string;
+          'application/json': {
+            items: {
+              [key: string]: unknown;
+            }[];
+          };
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  CreateRepositoryPromotion: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the write safe to retry: repeating a request with the same key returns the first result, or resumes it from its failed step. */
+        'Idempotency-Key'?: components['parameters']['idempotencyKey'];
+      };
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          environment: string;
+          sha: components['schemas']['Sha'];
+          tag?: string;
+          dryRun?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description One outcome per component of the repository. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            repository: string;
+            sha: string;
+            tag: string | null;
+            components: components['schemas']['ComponentOutcome'][];
+          };
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };

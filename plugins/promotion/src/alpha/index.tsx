@@ -1,9 +1,12 @@
 import {
   ApiBlueprint,
+  PageBlueprint,
   createFrontendPlugin,
+  createRouteRef,
   discoveryApiRef,
   fetchApiRef,
 } from '@backstage/frontend-plugin-api';
+import BoardIcon from '@material-ui/icons/ViewModule';
 import {
   EntityCardBlueprint,
   EntityContentBlueprint,
@@ -61,6 +64,44 @@ export const environmentsEntityCard = EntityCardBlueprint.make({
   },
 });
 
+const releaseBoardRouteRef = createRouteRef();
+
+/**
+ * The release board page at `/release-board`, with its item in the app's navigation.
+ *
+ * @alpha
+ */
+export const releaseBoardPage = PageBlueprint.make({
+  name: 'release-board',
+  params: {
+    path: '/release-board',
+    title: 'Release board',
+    icon: <BoardIcon />,
+    routeRef: releaseBoardRouteRef,
+    loader: () =>
+      import('../components/ReleaseBoard').then(m => <m.ReleaseBoard />),
+  },
+});
+
+/**
+ * The Release board tab of System entities: the system's services × environments.
+ *
+ * @alpha
+ */
+export const releaseBoardEntityContent = EntityContentBlueprint.make({
+  name: 'release-board',
+  params: {
+    path: 'release-board',
+    title: 'Release board',
+    group: 'deployment',
+    filter: entity => entity.kind.toLocaleLowerCase('en-US') === 'system',
+    loader: () =>
+      import('../components/ReleaseBoard').then(m => (
+        <m.SystemReleaseBoardContent />
+      )),
+  },
+});
+
 /**
  * The promotion plugin for apps on Backstage's new frontend system.
  *
@@ -69,5 +110,12 @@ export const environmentsEntityCard = EntityCardBlueprint.make({
 export default createFrontendPlugin({
   pluginId: 'promotion',
   info: { packageJson: () => import('../../package.json') },
-  extensions: [promotionApi, environmentsEntityContent, environmentsEntityCard],
+  routes: { releaseBoard: releaseBoardRouteRef },
+  extensions: [
+    promotionApi,
+    environmentsEntityContent,
+    environmentsEntityCard,
+    releaseBoardPage,
+    releaseBoardEntityContent,
+  ],
 });

@@ -7,6 +7,8 @@ import {
   Promotion,
   PromotionEnvironment,
   PromotionPlan,
+  ReleaseBoard,
+  RepositoryPromotion,
   Yank,
   YankResult,
 } from '@mainline/plugin-promotion-common';
@@ -58,6 +60,24 @@ export interface PromotionApi {
     request: { sha: string; reason: string; force?: boolean },
   ): Promise<YankResult>;
   listYanks(entity: CompoundEntityRef): Promise<Yank[]>;
+  /** A monorepo commit released in every component of the repository that built it. */
+  promoteRepository(
+    entity: CompoundEntityRef,
+    request: PromoteRequest,
+    idempotencyKey: string,
+  ): Promise<RepositoryPromotion>;
+  getBoard(query?: BoardQuery): Promise<ReleaseBoard>;
+  /** The promotion history of the board's services, as a file to download. */
+  exportPromotions(
+    query: Omit<BoardQuery, 'tag'> & { format: 'csv' | 'json' },
+  ): Promise<Blob>;
+}
+
+/** Which services the release board shows, and the tag whose contents it lists. */
+export interface BoardQuery {
+  owner?: string;
+  system?: string;
+  tag?: string;
 }
 
 /** @public */

@@ -8,10 +8,12 @@ import {
   Promotion,
   PromotionEnvironment,
   PromotionPlan,
+  ReleaseBoard,
+  RepositoryPromotion,
   Yank,
   YankResult,
 } from '@mainline/plugin-promotion-common';
-import { PromoteRequest, PromotionApi } from './PromotionApi';
+import { BoardQuery, PromoteRequest, PromotionApi } from './PromotionApi';
 
 /**
  * Talks to the promotion backend through Backstage's discovery and fetch APIs, so that the
@@ -129,6 +131,51 @@ export class PromotionClient implements PromotionApi {
     return body.items;
   }
 
+  promoteRepository(
+    entity: CompoundEntityRef,
+    request: PromoteRequest,
+    idempotencyKey: string,
+  ): Promise<RepositoryPromotion> {
+    return this.request(`${entityPath(entity)}/repository-promotions`, {
+      method: 'POST',
+      body: request,
+      idempotencyKey,
+    });
+  }
+
+  getBoard(board: BoardQuery = {}): Promise<ReleaseBoard> {
+    return this.request(`/v1/board${query({ ...board })}`);
+  }
+
+  async exportPromotions(
+    options: Omit<BoardQuery, 'tag'> & { format: 'csv' | 'json' },
+  ): Promise<Blob> {
+    const response = await this.fetch(
+      `/v1/promotions/export${query({ ...options })}`,
+    );
+    return response.blob();
+  }
+
+  private async fetch(
+    path: string,
+    init: {
+      method?: string;
+      headers?: Record<string, string>;
+      body?: string;
+    } = {},
+  ): Promise<Response> {
+    const baseUrl = await this.discoveryApi.getBaseUrl('promotion');
+    const response = await this.fetchApi.fetch(`${baseUrl}${path}`, {
+      method: init.method ?? 'GET',
+      headers: init.headers,
+      body: init.body,
+    });
+    if (!response.ok) {
+      throw await ResponseError.fromResponse(response);
+    }
+    return response;
+  }
+
   private async request<T>(
     path: string,
     options: {
@@ -137,19 +184,15 @@ export class PromotionClient implements PromotionApi {
       idempotencyKey?: string;
     } = {},
   ): Promise<T> {
-    const baseUrl = await this.discoveryApi.getBaseUrl('promotion');
     const headers: Record<string, string> = {};
     if (options.body) headers['content-type'] = 'application/json';
     if (options.idempotencyKey)
       headers['idempotency-key'] = options.idempotencyKey;
-    const response = await this.fetchApi.fetch(`${baseUrl}${path}`, {
-      method: options.method ?? 'GET',
+    const response = await this.fetch(path, {
+      method: options.method,
       headers,
       body: options.body ? JSON.stringify(options.body) : undefined,
     });
-    if (!response.ok) {
-      throw await ResponseError.fromResponse(response);
-    }
     return (await response.json()) as T;
   }
 }

@@ -1,3 +1,3 @@
 export { promotionApiRef } from './PromotionApi';
-export type { PromotionApi, PromoteRequest } from './PromotionApi';
+export type { PromotionApi, PromoteRequest, BoardQuery } from './PromotionApi';
 export { PromotionClient } from './PromotionClient';

@@ -9,6 +9,13 @@ import { Config } from '@backstage/config';
 import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { examples } from './awsEcrCreate.examples';
+import { withDefaults } from './defaults';
+
+/** Inputs the template may leave out. */
+const DEFAULTS = {
+  tagMutability: 'IMMUTABLE' as const,
+  keepShaImages: 200,
+};
 
 /**
  * What the lifecycle policy keeps: every `rc-*` and `v*` image (a rollback target must never
@@ -90,7 +97,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
         tagMutability: z =>
           z
             .enum(['MUTABLE', 'IMMUTABLE'])
-            .default('IMMUTABLE')
+            .default(DEFAULTS.tagMutability)
             .describe(
               'IMMUTABLE: a pushed tag can never point at another image',
             ),
@@ -100,7 +107,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
             .int()
             .min(10)
             .max(10000)
-            .default(200)
+            .default(DEFAULTS.keepShaImages)
             .describe(
               'How many sha-tagged builds to keep besides release tags',
             ),
@@ -111,7 +118,8 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
       },
     },
     async handler(ctx) {
-      const { accountId, region, repositoryName } = ctx.input;
+      const input = withDefaults(DEFAULTS, ctx.input);
+      const { accountId, region, repositoryName } = input;
       const uri = `${accountId}.dkr.ecr.${region}.amazonaws.com/${repositoryName}`;
       if (ctx.isDryRun) {
         ctx.logger.info(`Would create the ECR repository ${uri} when absent`);
@@ -149,7 +157,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
               new CreateRepositoryCommand({
                 registryId: accountId,
                 repositoryName,
-                imageTagMutability: ctx.input.tagMutability,
+                imageTagMutability: input.tagMutability,
                 imageScanningConfiguration: { scanOnPush: true },
               }),
             );
@@ -176,7 +184,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
             new PutLifecyclePolicyCommand({
               registryId: accountId,
               repositoryName,
-              lifecyclePolicyText: lifecyclePolicy(ctx.input.keepShaImages),
+              lifecyclePolicyText: lifecyclePolicy(input.keepShaImages),
             }),
           );
         },

@@ -11,6 +11,17 @@ import {
 import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
 import { Octokit } from '@octokit/rest';
 import { examples } from './githubRulesetsCreate.examples';
+import { withDefaults } from './defaults';
+
+/** Inputs the template may leave out. */
+const DEFAULTS = {
+  requiredStatusChecks: [] as string[],
+  requiredApprovals: 1,
+  bypassActors: [] as Array<{
+    actorId: number;
+    actorType: 'Integration' | 'Team' | 'RepositoryRole' | 'OrganizationAdmin';
+  }>,
+};
 
 /** A ruleset as the GitHub API takes it. */
 export interface RulesetDefinition {
@@ -115,7 +126,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
         requiredStatusChecks: z =>
           z
             .array(z.string().min(1).max(255))
-            .default([])
+            .default(DEFAULTS.requiredStatusChecks)
             .describe('Status check contexts main requires, e.g. build'),
         requiredApprovals: z =>
           z
@@ -123,7 +134,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
             .int()
             .min(0)
             .max(10)
-            .default(1)
+            .default(DEFAULTS.requiredApprovals)
             .describe('Approving reviews a pull request to main needs'),
         bypassActors: z =>
           z
@@ -138,7 +149,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
                 ]),
               }),
             )
-            .default([])
+            .default(DEFAULTS.bypassActors)
             .describe(
               'Who may create rc-*/v* tags: the Backstage GitHub App (Integration, its app id) or a release team (Team, its id)',
             ),
@@ -156,19 +167,17 @@ export function createGithubRulesetsAction(options: { config: Config }) {
       },
     },
     async handler(ctx) {
-      const { host, owner, repo } = parseRepoUrl(
-        ctx.input.repoUrl,
-        integrations,
-      );
+      const input = withDefaults(DEFAULTS, ctx.input);
+      const { host, owner, repo } = parseRepoUrl(input.repoUrl, integrations);
       if (!owner || !repo) {
         throw new InputError(
-          `"${ctx.input.repoUrl}" names no owner and repository`,
+          `"${input.repoUrl}" names no owner and repository`,
         );
       }
       const definitions = mainlineRulesets({
-        requiredStatusChecks: ctx.input.requiredStatusChecks,
-        requiredApprovals: ctx.input.requiredApprovals,
-        bypassActors: ctx.input.bypassActors.map(a => ({
+        requiredStatusChecks: input.requiredStatusChecks,
+        requiredApprovals: input.requiredApprovals,
+        bypassActors: input.bypassActors.map(a => ({
           actor_id: a.actorId,
           actor_type: a.actorType,
           bypass_mode: 'always' as const,
@@ -192,7 +201,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
         await getOctokitOptions({
           integrations,
           credentialsProvider,
-          token: ctx.input.token,
+          token: input.token,
           host,
           owner,
           repo,

@@ -8,6 +8,15 @@ import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-g
 import { Octokit } from '@octokit/rest';
 import yaml from 'yaml';
 import { examples } from './gitopsRegister.examples';
+import { withDefaults } from './defaults';
+
+/** Inputs the template may leave out. */
+const DEFAULTS = {
+  host: 'github.com',
+  initialTag: 'latest',
+  branch: 'main',
+  publishMode: 'commit' as const,
+};
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SLUG = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
@@ -103,7 +112,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
         host: z =>
           z
             .string()
-            .default('github.com')
+            .default(DEFAULTS.host)
             .describe('GitHub host of the manifest repository'),
         service: z =>
           z.string().regex(NAME).describe('Service name, e.g. checkout'),
@@ -117,7 +126,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
           z
             .string()
             .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/)
-            .default('latest')
+            .default(DEFAULTS.initialTag)
             .describe('What the overlays pin until the first build deploys'),
         namespace: z =>
           z
@@ -126,11 +135,14 @@ export function createGitopsRegisterAction(options: { config: Config }) {
             .optional()
             .describe('Kubernetes namespace prefix (default: service)'),
         branch: z =>
-          z.string().default('main').describe('The branch Argo CD watches'),
+          z
+            .string()
+            .default(DEFAULTS.branch)
+            .describe('The branch Argo CD watches'),
         publishMode: z =>
           z
             .enum(['commit', 'pull-request'])
-            .default('commit')
+            .default(DEFAULTS.publishMode)
             .describe(
               'Commit to the branch, or open a pull request for review',
             ),
@@ -150,20 +162,21 @@ export function createGitopsRegisterAction(options: { config: Config }) {
       },
     },
     async handler(ctx) {
-      const [owner, repo] = ctx.input.manifestRepo.split('/');
+      const input = withDefaults(DEFAULTS, ctx.input);
+      const [owner, repo] = input.manifestRepo.split('/');
       const files = manifestFiles({
-        service: ctx.input.service,
-        image: ctx.input.image,
-        initialTag: ctx.input.initialTag,
-        namespace: ctx.input.namespace ?? ctx.input.service,
-        branch: ctx.input.branch,
-        manifestRepoUrl: `https://${ctx.input.host}/${ctx.input.manifestRepo}.git`,
+        service: input.service,
+        image: input.image,
+        initialTag: input.initialTag,
+        namespace: input.namespace ?? input.service,
+        branch: input.branch,
+        manifestRepoUrl: `https://${input.host}/${input.manifestRepo}.git`,
       });
       ctx.output('files', Object.keys(files));
       if (ctx.isDryRun) {
         ctx.logger.info(
           `Would add ${Object.keys(files).length} files to ${
-            ctx.input.manifestRepo
+            input.manifestRepo
           }`,
         );
         return;
@@ -172,7 +185,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
         await getOctokitOptions({
           integrations,
           credentialsProvider,
-          host: ctx.input.host,
+          host: input.host,
           owner,
           repo,
         }),
@@ -180,7 +193,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
       const { data: ref } = await octokit.rest.git.getRef({
         owner,
         repo,
-        ref: `heads/${ctx.input.branch}`,
+        ref: `heads/${input.branch}`,
       });
       const head = ref.object.sha;
       // Only files that differ: a second run with the same inputs writes nothing.
@@ -202,17 +215,15 @@ export function createGitopsRegisterAction(options: { config: Config }) {
         if (existing !== content) changed.push([file, content]);
       }
       if (changed.length === 0) {
-        ctx.logger.info(
-          `${ctx.input.manifestRepo} already has ${ctx.input.service}`,
-        );
+        ctx.logger.info(`${input.manifestRepo} already has ${input.service}`);
         return;
       }
       const branch =
-        ctx.input.publishMode === 'pull-request'
-          ? `mainline/register-${ctx.input.service}`
-          : ctx.input.branch;
+        input.publishMode === 'pull-request'
+          ? `mainline/register-${input.service}`
+          : input.branch;
       const commitSha = await ctx.checkpoint({
-        key: `gitops:${ctx.input.manifestRepo}:${ctx.input.service}:${head}`,
+        key: `gitops:${input.manifestRepo}:${input.service}:${head}`,
         fn: async () => {
           const { data: base } = await octokit.rest.git.getCommit({
             owner,
@@ -233,11 +244,11 @@ export function createGitopsRegisterAction(options: { config: Config }) {
           const { data: commit } = await octokit.rest.git.createCommit({
             owner,
             repo,
-            message: `Register ${ctx.input.service} for stage, demo and prod`,
+            message: `Register ${input.service} for stage, demo and prod`,
             tree: tree.sha,
             parents: [head],
           });
-          if (branch === ctx.input.branch) {
+          if (branch === input.branch) {
             // Fast-forward only: a concurrent change to the branch fails this run, never lost.
             await octokit.rest.git.updateRef({
               owner,
@@ -269,9 +280,9 @@ export function createGitopsRegisterAction(options: { config: Config }) {
         },
       });
       ctx.output('commitSha', commitSha);
-      if (ctx.input.publishMode === 'pull-request') {
+      if (input.publishMode === 'pull-request') {
         const url = await ctx.checkpoint({
-          key: `gitops-pr:${ctx.input.manifestRepo}:${ctx.input.service}`,
+          key: `gitops-pr:${input.manifestRepo}:${input.service}`,
           fn: async () => {
             const open = await octokit.rest.pulls.list({
               owner,
@@ -283,10 +294,10 @@ export function createGitopsRegisterAction(options: { config: Config }) {
             const { data } = await octokit.rest.pulls.create({
               owner,
               repo,
-              base: ctx.input.branch,
+              base: input.branch,
               head: branch,
-              title: `Register ${ctx.input.service}`,
-              body: `Adds ${ctx.input.service} to stage, demo and prod (rendered by promotion:gitops:register).`,
+              title: `Register ${input.service}`,
+              body: `Adds ${input.service} to stage, demo and prod (rendered by promotion:gitops:register).`,
             });
             return data.html_url;
           },

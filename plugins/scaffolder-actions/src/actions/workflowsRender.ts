@@ -5,6 +5,13 @@ import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { readPromotionTarget } from '@mainline/plugin-promotion-common';
 import { renderWorkflows } from '../workflows/renderWorkflows';
 import { examples } from './workflowsRender.examples';
+import { withDefaults } from './defaults';
+
+/** Inputs the template may leave out. */
+const DEFAULTS = {
+  validationCommand: 'npm run test:e2e',
+  targetPath: '.github/workflows',
+};
 
 const ECR =
   /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[a-z0-9][a-z0-9._/-]*$/;
@@ -71,12 +78,12 @@ export function createWorkflowsRenderAction() {
         validationCommand: z =>
           z
             .string()
-            .default('npm run test:e2e')
+            .default(DEFAULTS.validationCommand)
             .describe('Command validating stage; a failure yanks the commit'),
         targetPath: z =>
           z
             .string()
-            .default('.github/workflows')
+            .default(DEFAULTS.targetPath)
             .describe('Where in the workspace to write the workflows'),
       },
       output: {
@@ -85,7 +92,7 @@ export function createWorkflowsRenderAction() {
       },
     },
     async handler(ctx) {
-      const input = ctx.input;
+      const input = withDefaults(DEFAULTS, ctx.input);
       if (!/^[a-z]+:[a-z0-9-]+\/[a-z0-9][a-z0-9._-]*$/i.test(input.entityRef)) {
         throw new InputError(
           `entityRef "${input.entityRef}" is not of the form kind:namespace/name`,

@@ -18,6 +18,7 @@ import {
   SourceFile,
   SourceRef,
 } from '../SourceControl';
+import { patchIdentity } from '../patchId';
 import {
   createGitHubClient,
   GitHubClient,
@@ -593,6 +594,33 @@ export class GitHubSourceControl implements SourceControl {
     );
     const [item] = response!.data;
     return item ? toSourceCommit(item) : undefined;
+  }
+
+  async patchIds(repo: string, shas: string[]): Promise<Map<string, string>> {
+    const { owner, name } = this.slug(repo);
+    const ids = new Map<string, string>();
+    // One commit read each (ETag-cached, so a repeated view costs no rate limit).
+    await Promise.all(
+      shas
+        .filter(sha => /^[0-9a-f]{40}$/.test(sha))
+        .map(async sha => {
+          const response = await this.call(
+            repo,
+            `read commit ${sha.slice(0, 7)}`,
+            client =>
+              client.rest.repos.getCommit({ owner, repo: name, ref: sha }),
+            [422],
+          );
+          const id = patchIdentity(
+            (response?.data.files ?? []).map(file => ({
+              filename: file.filename,
+              patch: file.patch,
+            })),
+          );
+          if (id) ids.set(sha, id);
+        }),
+    );
+    return ids;
   }
 
   /** The commit a tag points at (peeling annotated tags), or undefined when there is no tag. */

@@ -4,6 +4,7 @@ import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { checkTagName } from '@mainline/plugin-promotion-common';
 import { BareRepoBuilder } from '../../local/BareRepoBuilder';
 import { COMMIT_FORMAT, FIELD, GitRunner, RECORD } from '../../local/git';
+import { filePatchesOfDiff, patchIdentity } from '../patchId';
 import {
   existingTagOutcome,
   FileChange,
@@ -253,6 +254,31 @@ export class LocalGitSourceControl implements SourceControl {
       { env: { GIT_LITERAL_PATHSPECS: '1' } },
     );
     return parseCommits(out)[0];
+  }
+
+  async patchIds(repo: string, shas: string[]): Promise<Map<string, string>> {
+    const git = this.git(repo);
+    const ids = new Map<string, string>();
+    for (const sha of shas) {
+      if (!/^[0-9a-f]{40}$/.test(sha)) continue;
+      // -m --first-parent: a merge commit's change is what it brought to its first parent.
+      const diff = await git.run([
+        'diff-tree',
+        '-p',
+        '-r',
+        '--root',
+        '--no-renames',
+        '--no-commit-id',
+        '-m',
+        '--first-parent',
+        sha,
+      ]);
+      // An unknown commit has no identity (as on GitHub), rather than failing the whole read.
+      if (diff.code !== 0) continue;
+      const id = patchIdentity(filePatchesOfDiff(diff.stdout));
+      if (id) ids.set(sha, id);
+    }
+    return ids;
   }
 
   private async tagTarget(

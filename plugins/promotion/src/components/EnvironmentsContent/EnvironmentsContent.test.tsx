@@ -72,6 +72,7 @@ const lineage: Lineage = {
   branch: 'main',
   exception: false,
   releaseBranches: [],
+  missingFixes: [],
   environments: [
     {
       name: 'stage',
@@ -190,6 +191,9 @@ function fakeApi(overrides: Partial<PromotionApi> = {}): PromotionApi {
     rollback: unused,
     yank: unused,
     listYanks: async () => [],
+    promoteRepository: unused,
+    getBoard: unused,
+    exportPromotions: unused,
     ...overrides,
   };
 }

@@ -25,6 +25,7 @@ import Typography from '@material-ui/core/Typography';
 import {
   EnvironmentState,
   LineageCommit,
+  readPromotionTarget,
 } from '@mainline/plugin-promotion-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { promotionApiRef } from '../../api';
@@ -88,6 +89,12 @@ export const EnvironmentsContent = () => {
   const api = useApi(promotionApiRef);
   // One object per entity: dialogs re-plan when it changes, not on every render.
   const ref = useMemo(() => getCompoundEntityRef(entity), [entity]);
+  // A monorepo component: its commits may release its siblings too.
+  const target = readPromotionTarget(entity);
+  const monorepo =
+    target.ok && target.target.sourcePath
+      ? target.target.sourceRepo
+      : undefined;
   const [branch, setBranch] = useState('main');
   const [dialog, setDialog] = useState<OpenDialog>();
   const lineage = useAsyncRetry(
@@ -182,7 +189,22 @@ export const EnvironmentsContent = () => {
           title={`${value.branch} is the discouraged release-branch flow`}
         >
           Fixes land on main first and are cherry-picked here; each commit below
-          links to the main commit it was picked from. Prefer promoting main.
+          links to the main commit it was picked from (by its cherry-pick
+          trailer or the same patch). Prefer promoting main.
+          {value.missingFixes.length > 0 && (
+            <Box mt={1} aria-label="missing fixes">
+              <Typography variant="subtitle2">
+                {value.missingFixes.length} fix
+                {value.missingFixes.length === 1 ? '' : 'es'} on main not picked
+                onto {value.branch}:
+              </Typography>
+              {value.missingFixes.map(fix => (
+                <Typography key={fix.sha} variant="body2">
+                  <code>{fix.shortSha}</code> {fix.message}
+                </Typography>
+              ))}
+            </Box>
+          )}
         </WarningPanel>
       )}
       <LineageTable
@@ -208,6 +230,7 @@ export const EnvironmentsContent = () => {
           initialEnvironment={dialog.environment}
           initialSha={dialog.sha}
           onClose={close}
+          repository={monorepo}
         />
       )}
       {dialog?.type === 'rollback' && (

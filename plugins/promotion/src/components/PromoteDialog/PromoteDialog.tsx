@@ -7,6 +7,8 @@ import {
 import { useApi } from '@backstage/core-plugin-api';
 import { CompoundEntityRef } from '@backstage/catalog-model';
 import Box from '@material-ui/core/Box';
+import Checkbox from '@material-ui/core/Checkbox';
+import FormControlLabel from '@material-ui/core/FormControlLabel';
 import Button from '@material-ui/core/Button';
 import Dialog from '@material-ui/core/Dialog';
 import DialogActions from '@material-ui/core/DialogActions';
@@ -17,6 +19,7 @@ import TextField from '@material-ui/core/TextField';
 import Typography from '@material-ui/core/Typography';
 import {
   Comparison,
+  ComponentOutcome,
   EnvironmentState,
   Promotion,
   PromotionPlan,
@@ -33,6 +36,8 @@ export interface PromoteDialogProps {
   initialEnvironment: string;
   initialSha: string;
   onClose: (changed: boolean) => void;
+  /** For a monorepo component: its repository, whose other components the commit may release too. */
+  repository?: string;
 }
 
 /** The nearest commit that has an artifact, as the backend names it in a refusal. */
@@ -65,6 +70,10 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
   const [result, setResult] = useState<Promotion>();
   const [submitError, setSubmitError] = useState<Error>();
   const [submitting, setSubmitting] = useState(false);
+  const [wholeRepository, setWholeRepository] = useState(
+    Boolean(props.repository),
+  );
+  const [outcomes, setOutcomes] = useState<ComponentOutcome[]>();
   // One key per intent: a double-click or a resubmit after a failure never promotes twice.
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
 
@@ -121,14 +130,29 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
       );
       if (live) setRunning(live);
     }, 500);
+    const request = {
+      environment,
+      sha,
+      tag: tagEdited ? tag : plan?.tag ?? undefined,
+    };
     try {
-      setResult(
-        await api.promote(
+      if (props.repository && wholeRepository) {
+        const released = await api.promoteRepository(
           entity,
-          { environment, sha, tag: tagEdited ? tag : plan?.tag ?? undefined },
+          request,
           idempotencyKey,
-        ),
-      );
+        );
+        setOutcomes(released.components);
+        const own = released.components.find(c =>
+          c.entityRef.endsWith(`:${entity.namespace}/${entity.name}`),
+        );
+        if (own?.promotion) setResult(own.promotion);
+        else if (own?.outcome === 'refused') {
+          setSubmitError(new Error(own.message));
+        }
+      } else {
+        setResult(await api.promote(entity, request, idempotencyKey));
+      }
     } catch (error) {
       setSubmitError(error as Error);
     } finally {
@@ -147,7 +171,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
   return (
     <Dialog
       open
-      onClose={() => onClose(Boolean(result))}
+      onClose={() => onClose(Boolean(result || outcomes))}
       maxWidth="md"
       fullWidth
     >
@@ -193,6 +217,20 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           />
         </Box>
 
+        {props.repository && (
+          <FormControlLabel
+            control={
+              <Checkbox
+                checked={wholeRepository}
+                onChange={e => setWholeRepository(e.target.checked)}
+                disabled={Boolean(shown) || Boolean(outcomes)}
+                color="primary"
+              />
+            }
+            label={`Release every component of ${props.repository} built at this commit (the others are reported unchanged)`}
+          />
+        )}
+
         {comparison && !shown && (
           <Box mt={2}>
             <Typography variant="subtitle2">
@@ -228,6 +266,27 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
         )}
         {planError && !shown && <ResponseErrorPanel error={planError} />}
         {shown && <StepList steps={shown.steps} />}
+        {outcomes && (
+          <Box mt={2} aria-label="components">
+            <Typography variant="subtitle2">
+              Components of {props.repository}
+            </Typography>
+            {outcomes.map(outcome => {
+              const text = `${outcome.entityRef}: ${outcome.message}`;
+              if (outcome.outcome === 'promoted')
+                return <StatusOK key={outcome.entityRef}>{text}</StatusOK>;
+              if (outcome.outcome === 'refused')
+                return (
+                  <StatusError key={outcome.entityRef}>{text}</StatusError>
+                );
+              return (
+                <Typography key={outcome.entityRef} variant="body2">
+                  {text}
+                </Typography>
+              );
+            })}
+          </Box>
+        )}
         {result?.status === 'failed' && (
           <Typography color="error">
             Failed: {result.error}. Retry resumes from that step.
@@ -247,8 +306,8 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
         )}
       </DialogContent>
       <DialogActions>
-        <Button onClick={() => onClose(Boolean(result))}>
-          {result ? 'Close' : 'Cancel'}
+        <Button onClick={() => onClose(Boolean(result || outcomes))}>
+          {result || outcomes ? 'Close' : 'Cancel'}
         </Button>
         {result?.status === 'failed' && (
           <Button
@@ -260,7 +319,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             Retry
           </Button>
         )}
-        {!result && (
+        {!result && !outcomes && (
           <Button
             color="primary"
             variant="contained"

@@ -1,0 +1,381 @@
+import { BackstageCredentials } from '@backstage/backend-plugin-api';
+import {
+  Entity,
+  RELATION_OWNED_BY,
+  RELATION_PART_OF,
+  parseEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
+import { InputError, stringifyError } from '@backstage/errors';
+import { CatalogService } from '@backstage/plugin-catalog-node';
+import {
+  EnvironmentDefinition,
+  PROMOTION_ANNOTATIONS,
+  PromotionTarget,
+  checkTagName,
+  matchesTagPattern,
+  readPromotionTarget,
+} from '@mainline/plugin-promotion-common';
+import pLimit from 'p-limit';
+import { AdapterResolver } from '../adapters';
+import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
+import { LineageService } from '../lineage/LineageService';
+import { Lineage } from '../lineage/types';
+
+/** The services the board shows: every promotable component, optionally of one owner or system. */
+export interface BoardFilter {
+  owner?: string;
+  system?: string;
+}
+
+export type LastPromotion = Pick<
+  PromotionRecord,
+  | 'id'
+  | 'kind'
+  | 'status'
+  | 'version'
+  | 'sha'
+  | 'requestedBy'
+  | 'createdAt'
+  | 'error'
+>;
+
+export interface BoardCell {
+  environment: string;
+  version: string | null;
+  sha: string | null;
+  tag: string | null;
+  deployedAt: string | null;
+  behindBy: number | null;
+  /** Why the environment is not what the workflow says it should be; empty when it is. */
+  drift: string[];
+  lastPromotion: LastPromotion | null;
+}
+
+/** What a release tag ships for one service (the board's tag view). */
+export interface TagRow {
+  name: string;
+  sha: string | null;
+  outcome: 'promotes' | 'unchanged' | 'absent';
+  artifact: string | null;
+  message: string;
+}
+
+export interface BoardRow {
+  entityRef: string;
+  title: string;
+  owner: string | null;
+  system: string | null;
+  sourceRepo: string;
+  sourcePath: string | null;
+  artifactKind: PromotionTarget['artifactKind'];
+  releaseBranches: boolean;
+  environments: BoardCell[];
+  tag: TagRow | null;
+  error: string | null;
+}
+
+export interface Board {
+  environments: string[];
+  generatedAt: string;
+  services: BoardRow[];
+}
+
+const short = (sha: string) => sha.slice(0, 7);
+
+function normalizeRef(value: string, kind: string, parameter: string): string {
+  try {
+    return stringifyEntityRef(
+      parseEntityRef(value, { defaultKind: kind, defaultNamespace: 'default' }),
+    );
+  } catch (error) {
+    throw new InputError(`${parameter}: ${(error as Error).message}`);
+  }
+}
+
+/** The related entity, from the catalog's relations or else the spec field they come from. */
+function relationRef(
+  entity: Entity,
+  type: string,
+  field: 'owner' | 'system',
+): string | null {
+  const related = entity.relations?.find(r => r.type === type)?.targetRef;
+  if (related) return related;
+  const value = (entity.spec as Record<string, unknown> | undefined)?.[field];
+  if (typeof value !== 'string') return null;
+  try {
+    return stringifyEntityRef(
+      parseEntityRef(value, {
+        defaultKind: field === 'owner' ? 'group' : 'system',
+        defaultNamespace: entity.metadata.namespace ?? 'default',
+      }),
+    );
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Services × environments, read from the cached lineage of each service: the board adds no
+ * upstream reads of its own once the lineage is warm (the tag view resolves the tag once per
+ * repository). Catalog read permissions apply through the caller's credentials.
+ */
+export class ReleaseBoard {
+  constructor(
+    private readonly options: {
+      catalog: CatalogService;
+      lineage: LineageService;
+      store: PromotionStore;
+      adapters: AdapterResolver;
+      environments: EnvironmentDefinition[];
+      limit: number;
+      concurrency?: number;
+    },
+  ) {}
+
+  /** Checks the query before anything is read. */
+  static parseQuery(query: {
+    owner?: string;
+    system?: string;
+    tag?: string;
+  }): BoardFilter & { tag?: string } {
+    const tagProblem = query.tag ? checkTagName(query.tag) : undefined;
+    if (tagProblem) throw new InputError(`tag "${query.tag}": ${tagProblem}`);
+    return {
+      owner: query.owner
+        ? normalizeRef(query.owner, 'group', 'owner')
+        : undefined,
+      system: query.system
+        ? normalizeRef(query.system, 'system', 'system')
+        : undefined,
+      tag: query.tag || undefined,
+    };
+  }
+
+  /** The promotable components matching the filter, with their settings. */
+  async services(
+    filter: BoardFilter,
+    credentials: BackstageCredentials,
+  ): Promise<
+    Array<{ entity: Entity; entityRef: string; target: PromotionTarget }>
+  > {
+    const catalogFilter: Record<string, string> = { kind: 'component' };
+    if (filter.owner) catalogFilter['relations.ownedBy'] = filter.owner;
+    if (filter.system) catalogFilter['relations.partOf'] = filter.system;
+    const { items } = await this.options.catalog.getEntities(
+      {
+        filter: {
+          ...catalogFilter,
+          // Either kind: the annotation marks a promotable component.
+          [`metadata.annotations.${PROMOTION_ANNOTATIONS.artifactKind}`]: [
+            'image',
+            'archive',
+          ],
+        },
+      },
+      { credentials },
+    );
+    return items
+      .map(entity => {
+        const read = readPromotionTarget(entity);
+        return read.ok
+          ? {
+              entity,
+              entityRef: stringifyEntityRef(entity),
+              target: read.target,
+            }
+          : undefined;
+      })
+      .filter((s): s is NonNullable<typeof s> => !!s)
+      .sort((a, b) => a.entityRef.localeCompare(b.entityRef));
+  }
+
+  async board(
+    query: BoardFilter & { tag?: string },
+    credentials: BackstageCredentials,
+  ): Promise<Board> {
+    const services = await this.services(query, credentials);
+    const limit = pLimit(this.options.concurrency ?? 16);
+    const [lineages, latest] = await Promise.all([
+      Promise.all(
+        services.map(service =>
+          limit(async () => {
+            try {
+              return await this.options.lineage.lineage(
+                service.entityRef,
+                service.target,
+                { limit: this.options.limit },
+              );
+            } catch (error) {
+              return stringifyError(error);
+            }
+          }),
+        ),
+      ),
+      this.options.store.latestPerEnvironment(services.map(s => s.entityRef)),
+    ]);
+    const lastBy = new Map(
+      latest.map(p => [`${p.entityRef}\u0000${p.environment}`, p]),
+    );
+    const tagShas = new Map<string, Promise<string | undefined>>();
+    const tagSha = (target: PromotionTarget, tag: string) => {
+      let sha = tagShas.get(target.sourceRepo);
+      if (!sha) {
+        sha = this.options.adapters
+          .forTarget(target)
+          .source.resolveCommit(target.sourceRepo, tag)
+          .catch(() => undefined);
+        tagShas.set(target.sourceRepo, sha);
+      }
+      return sha;
+    };
+
+    const rows = await Promise.all(
+      services.map(async ({ entity, entityRef, target }, index) => {
+        const lineage = lineages[index];
+        const row: BoardRow = {
+          entityRef,
+          title: entity.metadata.title ?? entity.metadata.name,
+          owner: relationRef(entity, RELATION_OWNED_BY, 'owner'),
+          system: relationRef(entity, RELATION_PART_OF, 'system'),
+          sourceRepo: target.sourceRepo,
+          sourcePath: target.sourcePath ?? null,
+          artifactKind: target.artifactKind,
+          releaseBranches: target.releaseBranches,
+          environments: [],
+          tag: null,
+          error: typeof lineage === 'string' ? lineage : null,
+        };
+        if (typeof lineage === 'string') return row;
+        row.environments = this.cells(entityRef, lineage, lastBy);
+        if (query.tag) {
+          row.tag = this.tagRow(
+            lineage,
+            target,
+            query.tag,
+            await tagSha(target, query.tag),
+          );
+        }
+        return row;
+      }),
+    );
+    return {
+      environments: this.options.environments.map(e => e.name),
+      generatedAt: new Date().toISOString(),
+      services: rows,
+    };
+  }
+
+  private cells(
+    entityRef: string,
+    lineage: Lineage,
+    lastBy: Map<string, Omit<PromotionRecord, 'steps'>>,
+  ): BoardCell[] {
+    return lineage.environments.map(environment => {
+      const current = environment.current;
+      const last = lastBy.get(`${entityRef}\u0000${environment.name}`);
+      const drift: string[] = [];
+      if (current?.sha && !current.artifact) {
+        drift.push(
+          `the artifact of ${short(
+            current.sha,
+          )} is gone from the registry (yanked or expired)`,
+        );
+      }
+      if (!current?.sha && current) {
+        drift.push(`runs ${current.version}, which names no known commit`);
+      }
+      if (
+        current &&
+        environment.trigger.type === 'tag' &&
+        !matchesTagPattern(current.version, environment.trigger.pattern!)
+      ) {
+        drift.push(
+          `pins ${current.version}, not a ${environment.trigger.pattern} tag`,
+        );
+      }
+      if (
+        current &&
+        last?.status === 'succeeded' &&
+        last.version !== current.version &&
+        new Date(last.createdAt) > new Date(current.deployedAt)
+      ) {
+        drift.push(
+          `the last promotion set ${last.version}, but the environment runs ${current.version}`,
+        );
+      }
+      return {
+        environment: environment.name,
+        version: current?.version ?? null,
+        sha: current?.sha ?? null,
+        tag: current?.tag ?? null,
+        deployedAt: current?.deployedAt ?? null,
+        behindBy: environment.behindBy,
+        drift,
+        lastPromotion: last
+          ? {
+              id: last.id,
+              kind: last.kind,
+              status: last.status,
+              version: last.version,
+              sha: last.sha,
+              requestedBy: last.requestedBy,
+              createdAt: last.createdAt,
+              error: last.error,
+            }
+          : null,
+      };
+    });
+  }
+
+  private tagRow(
+    lineage: Lineage,
+    target: PromotionTarget,
+    tag: string,
+    sha: string | undefined,
+  ): TagRow {
+    if (!sha) {
+      return {
+        name: tag,
+        sha: null,
+        outcome: 'absent',
+        artifact: null,
+        message: `${target.sourceRepo} has no tag ${tag}`,
+      };
+    }
+    const commit = lineage.commits.find(c => c.sha === sha);
+    const artifact = commit?.artifacts[0];
+    if (artifact) {
+      return {
+        name: tag,
+        sha,
+        outcome: 'promotes',
+        artifact: artifact.uri,
+        message: `ships ${artifact.uri}`,
+      };
+    }
+    // The tagged commit built nothing for this service: the newest older build stands for it.
+    const taggedAt = commit?.committedAt;
+    const older = lineage.commits.find(
+      c =>
+        c.sha !== sha &&
+        c.artifacts.length > 0 &&
+        (taggedAt ? c.committedAt <= taggedAt : true) &&
+        (commit
+          ? lineage.commits.indexOf(c) > lineage.commits.indexOf(commit)
+          : true),
+    );
+    let why = 'is not in the recent history';
+    if (commit) why = 'built no artifact';
+    else if (target.sourcePath) why = `did not change ${target.sourcePath}`;
+    return {
+      name: tag,
+      sha,
+      outcome: 'unchanged',
+      artifact: null,
+      message: `unchanged: ${short(sha)} ${why}${
+        older && commit ? `; ${short(older.sha)}'s artifact stands for it` : ''
+      }`,
+    };
+  }
+}

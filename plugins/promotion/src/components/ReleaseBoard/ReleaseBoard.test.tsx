@@ -1,0 +1,219 @@
+import {
+  configure,
+  fireEvent,
+  screen,
+  waitFor,
+  within,
+} from '@testing-library/react';
+import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
+import { entityRouteRef } from '@backstage/plugin-catalog-react';
+import {
+  ReleaseBoard as Board,
+  ReleaseBoardCell,
+  ReleaseBoardRow,
+} from '@mainline/plugin-promotion-common';
+import { BoardQuery, PromotionApi, promotionApiRef } from '../../api';
+import { ReleaseBoard } from './ReleaseBoard';
+
+configure({ asyncUtilTimeout: 10_000 });
+jest.setTimeout(30_000);
+
+const cell = (
+  environment: string,
+  version: string | null,
+  extra: Partial<ReleaseBoardCell> = {},
+): ReleaseBoardCell => ({
+  environment,
+  version,
+  sha: version ? 'a'.repeat(40) : null,
+  tag: null,
+  deployedAt: version ? new Date().toISOString() : null,
+  behindBy: 0,
+  drift: [],
+  lastPromotion: null,
+  ...extra,
+});
+
+const row = (
+  name: string,
+  system: string,
+  environments: ReleaseBoardCell[],
+  extra: Partial<ReleaseBoardRow> = {},
+): ReleaseBoardRow => ({
+  entityRef: `component:default/${name}`,
+  title: name,
+  owner: 'group:default/payments',
+  system: `system:default/${system}`,
+  sourceRepo: `acme/${name}`,
+  sourcePath: null,
+  artifactKind: 'image',
+  releaseBranches: false,
+  environments,
+  tag: null,
+  error: null,
+  ...extra,
+});
+
+const services = [
+  row(
+    'cart',
+    'shop',
+    [
+      cell('stage', 'abc1234'),
+      cell('demo', 'rc-4', {
+        lastPromotion: {
+          id: 'p1',
+          kind: 'promotion',
+          status: 'succeeded',
+          version: 'rc-4',
+          sha: 'a'.repeat(40),
+          requestedBy: 'user:default/ada',
+          createdAt: new Date().toISOString(),
+          error: null,
+        },
+      }),
+      cell('prod', 'v1.1.0', { behindBy: 3 }),
+    ],
+    { sourcePath: 'services/cart', sourceRepo: 'acme/shop' },
+  ),
+  row(
+    'checkout',
+    'storefront',
+    [
+      cell('stage', 'def5678'),
+      cell('demo', 'rc-5'),
+      cell('prod', 'v1.2.0', {
+        drift: [
+          'the artifact of 0123456 is gone from the registry (yanked or expired)',
+        ],
+      }),
+    ],
+    { releaseBranches: true },
+  ),
+];
+
+function fakeApi(
+  calls: BoardQuery[],
+  exports: unknown[],
+): Partial<PromotionApi> {
+  return {
+    getBoard: async (query = {}) => {
+      calls.push(query);
+      const board: Board = {
+        environments: ['stage', 'demo', 'prod'],
+        generatedAt: new Date().toISOString(),
+        services: services
+          .filter(s => !query.system || s.system === query.system)
+          .map(s =>
+            query.tag
+              ? {
+                  ...s,
+                  tag: {
+                    name: query.tag,
+                    sha: 'b'.repeat(40),
+                    outcome: s.title === 'cart' ? 'promotes' : 'unchanged',
+                    artifact:
+                      s.title === 'cart' ? 'local/shop-cart:bbbbbbb' : null,
+                    message:
+                      s.title === 'cart'
+                        ? 'ships local/shop-cart:bbbbbbb'
+                        : 'unchanged: bbbbbbb built no artifact',
+                  },
+                }
+              : s,
+          ),
+      };
+      return board;
+    },
+    exportPromotions: async query => {
+      exports.push(query);
+      return new Blob(['createdAt,entityRef\n'], { type: 'text/csv' });
+    },
+  };
+}
+
+function render(api: Partial<PromotionApi>, element: JSX.Element) {
+  return renderInTestApp(
+    <TestApiProvider apis={[[promotionApiRef, api as PromotionApi]]}>
+      {element}
+    </TestApiProvider>,
+    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+  );
+}
+
+describe('ReleaseBoard', () => {
+  it('shows each service per environment: version, behind-by, drift and the last promotion', async () => {
+    await render(fakeApi([], []), <ReleaseBoard />);
+    const cart = await screen.findByRole('row', { name: 'cart' });
+    expect(
+      within(cart).getByText('services/cart in acme/shop'),
+    ).toBeInTheDocument();
+    expect(within(cart).getByLabelText('cart prod')).toHaveTextContent(
+      'v1.1.03 commits behind',
+    );
+    expect(within(cart).getByLabelText('cart demo')).toHaveTextContent(
+      /promoted rc-4 by ada/,
+    );
+    const checkout = screen.getByRole('row', { name: 'checkout' });
+    expect(
+      within(checkout).getByText('release/* exception'),
+    ).toBeInTheDocument();
+    expect(within(checkout).getByLabelText('checkout prod')).toHaveTextContent(
+      /drift: the artifact of 0123456 is gone/,
+    );
+    expect(
+      screen.getByText(
+        '2 services · 1 with changes waiting for prod · 1 drifted',
+      ),
+    ).toBeInTheDocument();
+  });
+
+  it('filters by system and lists what a tag ships', async () => {
+    const calls: BoardQuery[] = [];
+    await render(fakeApi(calls, []), <ReleaseBoard />);
+    await screen.findByRole('row', { name: 'cart' });
+    fireEvent.mouseDown(screen.getByRole('button', { name: /System/ }));
+    fireEvent.click(await screen.findByRole('option', { name: 'shop' }));
+    await waitFor(() =>
+      expect(screen.queryByRole('row', { name: 'checkout' })).toBeNull(),
+    );
+
+    fireEvent.change(screen.getByLabelText('tag to inspect'), {
+      target: { value: 'rc..4' },
+    });
+    expect(screen.getByRole('button', { name: 'Show' })).toBeDisabled();
+    fireEvent.change(screen.getByLabelText('tag to inspect'), {
+      target: { value: 'rc-6' },
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Show' }));
+    expect(await screen.findByLabelText('cart rc-6')).toHaveTextContent(
+      'ships local/shop-cart:bbbbbbb',
+    );
+    expect(calls[calls.length - 1]).toEqual({ system: undefined, tag: 'rc-6' });
+  });
+
+  it('on a System page shows only that system, and exports its history', async () => {
+    const calls: BoardQuery[] = [];
+    const exports: unknown[] = [];
+    URL.createObjectURL = jest.fn(() => 'blob:export');
+    URL.revokeObjectURL = jest.fn();
+    await render(
+      fakeApi(calls, exports),
+      <ReleaseBoard system="system:default/storefront" />,
+    );
+    await screen.findByRole('row', { name: 'checkout' });
+    expect(screen.queryByRole('row', { name: 'cart' })).toBeNull();
+    expect(screen.queryByText('All systems')).toBeNull();
+    expect(screen.getByText('All owners')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await waitFor(() =>
+      expect(exports).toEqual([
+        {
+          format: 'csv',
+          owner: undefined,
+          system: 'system:default/storefront',
+        },
+      ]),
+    );
+  });
+});

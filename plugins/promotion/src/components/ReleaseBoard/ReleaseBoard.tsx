@@ -1,0 +1,302 @@
+import { useMemo, useState } from 'react';
+import {
+  Content,
+  InfoCard,
+  Progress,
+  ResponseErrorPanel,
+  StatusError,
+  StatusOK,
+  StatusPending,
+  StatusWarning,
+} from '@backstage/core-components';
+import { alertApiRef, useApi } from '@backstage/core-plugin-api';
+import { parseEntityRef } from '@backstage/catalog-model';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import Box from '@material-ui/core/Box';
+import Button from '@material-ui/core/Button';
+import Chip from '@material-ui/core/Chip';
+import MenuItem from '@material-ui/core/MenuItem';
+import Table from '@material-ui/core/Table';
+import TableBody from '@material-ui/core/TableBody';
+import TableCell from '@material-ui/core/TableCell';
+import TableHead from '@material-ui/core/TableHead';
+import TableRow from '@material-ui/core/TableRow';
+import TextField from '@material-ui/core/TextField';
+import Tooltip from '@material-ui/core/Tooltip';
+import Typography from '@material-ui/core/Typography';
+import {
+  ReleaseBoardCell,
+  ReleaseBoardRow,
+  checkTagName,
+} from '@mainline/plugin-promotion-common';
+import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import { promotionApiRef } from '../../api';
+import { relativeTime } from '../format';
+
+export interface ReleaseBoardProps {
+  /** Only this system's services (the System entity tab); the page shows every service. */
+  system?: string;
+}
+
+const ALL = '';
+
+const LastPromotion = ({ cell }: { cell: ReleaseBoardCell }) => {
+  const last = cell.lastPromotion;
+  if (!last) return null;
+  const Status = {
+    succeeded: StatusOK,
+    failed: StatusError,
+    running: StatusPending,
+  }[last.status];
+  const who = last.requestedBy.replace(/^user:(default\/)?/, '');
+  return (
+    <Tooltip title={last.error ?? `${last.kind} ${last.id}`}>
+      <Typography variant="caption" component="div">
+        <Status>
+          {last.kind === 'rollback' ? 'rolled back to' : 'promoted'}{' '}
+          {last.version} by {who}, {relativeTime(last.createdAt)}
+        </Status>
+      </Typography>
+    </Tooltip>
+  );
+};
+
+const Cell = ({
+  row,
+  cell,
+}: {
+  row: ReleaseBoardRow;
+  cell: ReleaseBoardCell;
+}) => (
+  <TableCell aria-label={`${row.title} ${cell.environment}`}>
+    {cell.version ? (
+      <code>{cell.version}</code>
+    ) : (
+      <Typography variant="body2" color="textSecondary">
+        nothing deployed
+      </Typography>
+    )}
+    {cell.behindBy !== null && cell.behindBy > 0 && (
+      <Typography variant="caption" component="div">
+        {cell.behindBy} commit{cell.behindBy === 1 ? '' : 's'} behind
+      </Typography>
+    )}
+    {cell.drift.map(drift => (
+      <Typography key={drift} variant="caption" component="div">
+        <StatusWarning>drift: {drift}</StatusWarning>
+      </Typography>
+    ))}
+    <LastPromotion cell={cell} />
+  </TableCell>
+);
+
+function download(blob: Blob, name: string) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(url);
+}
+
+/**
+ * Services × environments for release managers: what runs where, how far behind, what drifted,
+ * and the last promotion of each; filters by owner and system; what a given tag ships; and the
+ * promotion history as CSV or JSON.
+ */
+export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
+  const api = useApi(promotionApiRef);
+  const alertApi = useApi(alertApiRef);
+  const [owner, setOwner] = useState(ALL);
+  const [systemFilter, setSystemFilter] = useState(ALL);
+  const [tagInput, setTagInput] = useState('');
+  const [tag, setTag] = useState<string>();
+  const board = useAsyncRetry(
+    () => api.getBoard({ system, tag }),
+    [api, system, tag],
+  );
+  const tagProblem = tagInput ? checkTagName(tagInput) : undefined;
+
+  const rows = useMemo(
+    () =>
+      (board.value?.services ?? []).filter(
+        row =>
+          (owner === ALL || row.owner === owner) &&
+          (systemFilter === ALL || row.system === systemFilter),
+      ),
+    [board.value, owner, systemFilter],
+  );
+  const options = (values: Array<string | null>) =>
+    [...new Set(values.filter((v): v is string => Boolean(v)))].sort();
+  const owners = options((board.value?.services ?? []).map(r => r.owner));
+  const systems = options((board.value?.services ?? []).map(r => r.system));
+  const environments = board.value?.environments ?? [];
+  const production = environments[environments.length - 1];
+  const waiting = rows.filter(
+    r =>
+      (r.environments.find(c => c.environment === production)?.behindBy ?? 0) >
+      0,
+  ).length;
+  const drifted = rows.filter(r =>
+    r.environments.some(c => c.drift.length),
+  ).length;
+
+  const exportAs = async (format: 'csv' | 'json') => {
+    try {
+      const blob = await api.exportPromotions({
+        format,
+        owner: owner || undefined,
+        system: system ?? (systemFilter || undefined),
+      });
+      download(
+        blob,
+        `promotions-${new Date().toISOString().slice(0, 10)}.${format}`,
+      );
+    } catch (error) {
+      alertApi.post({
+        message: `Export failed: ${(error as Error).message}`,
+        severity: 'error',
+      });
+    }
+  };
+
+  return (
+    <Content>
+      <Box
+        display="flex"
+        flexWrap="wrap"
+        alignItems="flex-start"
+        mb={2}
+        style={{ gap: 16 }}
+      >
+        <TextField
+          select
+          id="release-board-owner"
+          label="Owner"
+          SelectProps={{ displayEmpty: true }}
+          InputLabelProps={{ shrink: true }}
+          value={owner}
+          onChange={e => setOwner(e.target.value)}
+          style={{ minWidth: 180 }}
+        >
+          <MenuItem value={ALL}>All owners</MenuItem>
+          {owners.map(o => (
+            <MenuItem key={o} value={o}>
+              {parseEntityRef(o).name}
+            </MenuItem>
+          ))}
+        </TextField>
+        {!system && (
+          <TextField
+            select
+            id="release-board-system"
+            label="System"
+            SelectProps={{ displayEmpty: true }}
+            InputLabelProps={{ shrink: true }}
+            value={systemFilter}
+            onChange={e => setSystemFilter(e.target.value)}
+            style={{ minWidth: 180 }}
+          >
+            <MenuItem value={ALL}>All systems</MenuItem>
+            {systems.map(s => (
+              <MenuItem key={s} value={s}>
+                {parseEntityRef(s).name}
+              </MenuItem>
+            ))}
+          </TextField>
+        )}
+        <form
+          onSubmit={e => {
+            e.preventDefault();
+            if (!tagProblem) setTag(tagInput || undefined);
+          }}
+        >
+          <TextField
+            label="What does this tag ship?"
+            placeholder="v1.2.0 or rc-4"
+            value={tagInput}
+            error={Boolean(tagProblem)}
+            helperText={tagProblem}
+            onChange={e => setTagInput(e.target.value.trim())}
+            inputProps={{ 'aria-label': 'tag to inspect' }}
+          />
+          <Button type="submit" disabled={Boolean(tagProblem)}>
+            Show
+          </Button>
+        </form>
+        <Box flexGrow={1} />
+        <Button variant="outlined" onClick={() => exportAs('csv')}>
+          Export CSV
+        </Button>
+        <Button variant="outlined" onClick={() => exportAs('json')}>
+          Export JSON
+        </Button>
+      </Box>
+      {board.loading && !board.value && <Progress />}
+      {board.error && <ResponseErrorPanel error={board.error} />}
+      {board.value && (
+        <InfoCard
+          title="Release board"
+          subheader={`${rows.length} service${
+            rows.length === 1 ? '' : 's'
+          } · ${waiting} with changes waiting for ${production} · ${drifted} drifted`}
+        >
+          <Table size="small" aria-label="release board">
+            <TableHead>
+              <TableRow>
+                <TableCell>Service</TableCell>
+                {environments.map(e => (
+                  <TableCell key={e}>{e}</TableCell>
+                ))}
+                {tag && <TableCell>{tag} ships</TableCell>}
+              </TableRow>
+            </TableHead>
+            <TableBody>
+              {rows.map(row => (
+                <TableRow key={row.entityRef} aria-label={row.title}>
+                  <TableCell>
+                    <EntityRefLink
+                      entityRef={row.entityRef}
+                      title={row.title}
+                    />
+                    <Typography
+                      variant="caption"
+                      component="div"
+                      color="textSecondary"
+                    >
+                      {row.sourcePath
+                        ? `${row.sourcePath} in ${row.sourceRepo}`
+                        : row.sourceRepo}
+                    </Typography>
+                    {row.releaseBranches && (
+                      <Chip size="small" label="release/* exception" />
+                    )}
+                    {row.error && <StatusError>{row.error}</StatusError>}
+                  </TableCell>
+                  {row.environments.map(cell => (
+                    <Cell key={cell.environment} row={row} cell={cell} />
+                  ))}
+                  {row.error &&
+                    environments.map(e => <TableCell key={e}>—</TableCell>)}
+                  {tag && (
+                    <TableCell aria-label={`${row.title} ${tag}`}>
+                      {row.tag?.outcome === 'promotes' ? (
+                        <StatusOK>{row.tag.message}</StatusOK>
+                      ) : (
+                        <Typography variant="body2" color="textSecondary">
+                          {row.tag?.message}
+                        </Typography>
+                      )}
+                    </TableCell>
+                  )}
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        </InfoCard>
+      )}
+    </Content>
+  );
+};

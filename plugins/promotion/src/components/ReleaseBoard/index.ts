@@ -1,0 +1,4 @@
+export { ReleaseBoard } from './ReleaseBoard';
+export type { ReleaseBoardProps } from './ReleaseBoard';
+export { ReleaseBoardPage } from './ReleaseBoardPage';
+export { SystemReleaseBoardContent } from './SystemReleaseBoardContent';

@@ -1,0 +1,379 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import scaffolderPlugin from '@backstage/plugin-scaffolder-backend';
+import githubModule from '@backstage/plugin-scaffolder-backend-module-github';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import {
+  EcrTestServer,
+  GitHubTestServer,
+  startEcrTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
+import { Octokit } from '@octokit/rest';
+import request from 'supertest';
+import yaml from 'yaml';
+import promotionModule from './index';
+
+/*
+ * The "Service with build-once promotion" template, run by the real scaffolder backend (the
+ * scaffolder plugin, its GitHub module and our module) against the GitHub and ECR test servers.
+ */
+
+const TOKEN = 'scaffolder-run-token';
+const templateDir = path.resolve(
+  __dirname,
+  '../../../examples/templates/build-once-service',
+);
+const templateFile = path.join(templateDir, 'template.yaml');
+
+function listFiles(dir: string, base = dir): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap(entry => {
+    const full = path.join(dir, entry.name);
+    return entry.isDirectory()
+      ? listFiles(full, base)
+      : [path.relative(base, full).split(path.sep).join('/')];
+  });
+}
+
+describe('the build-once-service template in the scaffolder backend', () => {
+  let root: string;
+  let github: GitHubTestServer;
+  let ecr: EcrTestServer;
+  let backend: Awaited<ReturnType<typeof startTestBackend>>;
+  let paymentsTeamId: number;
+  /** Locations catalog:register added, with the entities read from them. */
+  const registered: Array<{ target: string; dryRun: boolean }> = [];
+
+  const git = (repo: string, ...args: string[]) =>
+    execFileSync('git', ['--git-dir', path.join(root, repo), ...args], {
+      encoding: 'utf8',
+    }).trim();
+
+  const template = yaml.parse(fs.readFileSync(templateFile, 'utf8'));
+  const values = () => ({
+    name: 'new-service',
+    owner: 'group:default/payments',
+    kind: 'container',
+    repoUrl: `${github.host}?owner=acme&repo=new-service`,
+    manifestRepo: 'acme/deployments',
+    awsAccountId: ecr.accountId,
+    awsRegion: ecr.region,
+    mainlineUrl: 'https://backstage.example.com',
+  });
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'scaffolder-run-'));
+    // The GitOps manifest repository the template registers the service in.
+    const work = path.join(root, 'work');
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'ops',
+      GIT_AUTHOR_EMAIL: 'ops@example.com',
+      GIT_COMMITTER_NAME: 'ops',
+      GIT_COMMITTER_EMAIL: 'ops@example.com',
+    };
+    execFileSync('git', ['init', '--quiet', '--initial-branch=main', work]);
+    fs.writeFileSync(path.join(work, 'README.md'), '# Deployments\n');
+    execFileSync('git', ['-C', work, 'add', '.'], { env });
+    execFileSync('git', ['-C', work, 'commit', '--quiet', '-m', 'start'], {
+      env,
+    });
+    execFileSync('git', [
+      'clone',
+      '--quiet',
+      '--bare',
+      work,
+      path.join(root, 'acme', 'deployments.git'),
+    ]);
+    github = await startGitHubTestServer({ root, token: TOKEN });
+    // The owner group's team in the organization: prod's reviewers.
+    const { data: team } = await new Octokit({
+      baseUrl: github.baseUrl,
+      auth: TOKEN,
+    }).rest.teams.create({ org: 'acme', name: 'payments' });
+    paymentsTeamId = team.id;
+    ecr = await startEcrTestServer();
+
+    // The catalog: the template (registered from a file location, so that fetch:template reads
+    // the skeleton next to it) and the owner group. catalog:register reads the new repository's
+    // catalog-info.yaml from the test server's git data, as the catalog would.
+    const catalog = catalogServiceMock({
+      entities: [
+        {
+          ...template,
+          metadata: {
+            ...template.metadata,
+            namespace: 'default',
+            annotations: {
+              'backstage.io/managed-by-location': `file:${templateFile}`,
+            },
+          },
+        },
+        {
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'Group',
+          metadata: { name: 'payments', namespace: 'default' },
+          spec: { type: 'team', children: [] },
+        },
+      ],
+    });
+    catalog.addLocation = async location => {
+      registered.push({ target: location.target, dryRun: !!location.dryRun });
+      const match =
+        /^https?:\/\/[^/]+\/([^/]+)\/([^/]+)\/(?:blob|tree)\/([^/]+)\/(.+)$/.exec(
+          location.target,
+        );
+      if (!match) throw new Error(`Unexpected location ${location.target}`);
+      const [, owner, repo, ref, file] = match;
+      const text = git(`${owner}/${repo}.git`, 'show', `${ref}:${file}`);
+      return {
+        location: {
+          id: `location-${registered.length}`,
+          type: location.type ?? 'url',
+          target: location.target,
+          entityRef: `location:default/generated-${registered.length}`,
+        },
+        entities: yaml.parseAllDocuments(text).map(d => d.toJSON()),
+        exists: false,
+      };
+    };
+
+    backend = await startTestBackend({
+      features: [
+        scaffolderPlugin,
+        githubModule,
+        promotionModule,
+        createServiceFactory({
+          service: catalogServiceRef,
+          deps: {},
+          factory: () => catalog,
+        }),
+        mockServices.rootConfig.factory({
+          data: {
+            backend: { baseUrl: 'http://localhost:7007' },
+            integrations: {
+              github: [
+                {
+                  host: github.host,
+                  apiBaseUrl: github.baseUrl,
+                  token: TOKEN,
+                },
+                // The gitops step names no host, so it uses github.com: send that here too.
+                {
+                  host: 'github.com',
+                  apiBaseUrl: github.baseUrl,
+                  token: TOKEN,
+                },
+              ],
+            },
+            aws: {
+              accounts: [
+                {
+                  accountId: ecr.accountId,
+                  accessKeyId: 'AKIDTEST',
+                  secretAccessKey: 'test',
+                },
+              ],
+            },
+            promotion: { scaffolder: { ecrEndpoint: ecr.endpoint } },
+          },
+        }),
+      ],
+    });
+  }, 30_000);
+
+  afterAll(async () => {
+    await backend?.stop();
+    await github?.close();
+    await ecr?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('dry-runs every step and shows the files the repository would get', async () => {
+    const directoryContents = listFiles(templateDir).map(file => ({
+      path: file,
+      base64Content: fs
+        .readFileSync(path.join(templateDir, file))
+        .toString('base64'),
+    }));
+    const res = await request(backend.server)
+      .post('/api/scaffolder/v2/dry-run')
+      .set('Authorization', mockCredentials.user.header())
+      .send({ template, values: values(), secrets: {}, directoryContents });
+    expect(res.status).toBe(200);
+    expect(res.body.steps.map((s: { id: string }) => s.id)).toEqual(
+      template.spec.steps.map((s: { id: string }) => s.id),
+    );
+    const files: string[] = res.body.directoryContents.map(
+      (f: { path: string }) => f.path,
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'catalog-info.yaml',
+        expect.stringMatching(/^\.github\/workflows\/.+\.ya?ml$/),
+      ]),
+    );
+    // Nothing was created.
+    expect(fs.existsSync(path.join(root, 'acme', 'new-service.git'))).toBe(
+      false,
+    );
+    expect(ecr.repository('new-service')).toBeUndefined();
+  });
+
+  it('creates the repository, its rules, environments, image repository and manifests', async () => {
+    const auth = mockCredentials.user.header();
+    const created = await request(backend.server)
+      .post('/api/scaffolder/v2/tasks')
+      .set('Authorization', auth)
+      .send({
+        templateRef: 'template:default/build-once-service',
+        values: values(),
+        secrets: {},
+      });
+    expect(created.status).toBe(201);
+    const taskId = created.body.id;
+
+    let status = 'open';
+    const deadline = Date.now() + 45_000;
+    while (!['completed', 'failed', 'cancelled'].includes(status)) {
+      if (Date.now() > deadline) throw new Error(`Task still ${status}`);
+      await new Promise(r => setTimeout(r, 250));
+      const task = await request(backend.server)
+        .get(`/api/scaffolder/v2/tasks/${taskId}`)
+        .set('Authorization', auth);
+      status = task.body.status;
+    }
+    const events = await request(backend.server)
+      .get(`/api/scaffolder/v2/tasks/${taskId}/events`)
+      .set('Authorization', auth);
+    const log = events.body as Array<{
+      type: string;
+      body: { message?: string; output?: Record<string, any> };
+    }>;
+    if (status !== 'completed') {
+      throw new Error(
+        `Task ${status}:\n${log
+          .map(e => e.body.message)
+          .filter(Boolean)
+          .join('\n')}`,
+      );
+    }
+
+    // The repository, with the rendered workflows and catalog-info.yaml on main.
+    const repo = 'acme/new-service.git';
+    const tree = git(repo, 'ls-tree', '-r', '--name-only', 'main').split('\n');
+    expect(tree).toEqual(
+      expect.arrayContaining([
+        'catalog-info.yaml',
+        expect.stringMatching(/^\.github\/workflows\/.+\.ya?ml$/),
+      ]),
+    );
+    const info = yaml.parse(git(repo, 'show', 'main:catalog-info.yaml'));
+    expect(info.metadata.name).toBe('new-service');
+    expect(info.spec.owner).toBe('group:default/payments');
+
+    // Rulesets for main and the release tags.
+    const rulesets = github.rulesets('acme', 'new-service') as Array<{
+      target: string;
+      conditions: { ref_name: { include: string[] } };
+      rules: Array<{ type: string; parameters?: Record<string, any> }>;
+    }>;
+    const main = rulesets.find(r => r.target === 'branch');
+    expect(main?.conditions.ref_name.include).toEqual(['refs/heads/main']);
+    const rule = (type: string) =>
+      main?.rules.find(r => r.type === type)?.parameters;
+    expect(rule('pull_request')).toMatchObject({
+      required_approving_review_count: 1,
+    });
+    expect(rule('required_status_checks')).toMatchObject({
+      required_status_checks: [{ context: 'build' }],
+    });
+    const tags = rulesets.filter(r => r.target === 'tag');
+    expect(tags.length).toBeGreaterThan(0);
+    for (const ruleset of tags) {
+      expect(ruleset.conditions.ref_name.include).toEqual([
+        'refs/tags/rc-*',
+        'refs/tags/v*',
+      ]);
+    }
+
+    // Environments with their deployment policies.
+    const environments = github.environments('acme', 'new-service');
+    expect(environments.map(e => e.name).sort()).toEqual([
+      'demo',
+      'prod',
+      'stage',
+    ]);
+    const policies = Object.fromEntries(
+      environments.map(e => [
+        e.name,
+        e.branchPolicies.map(p => `${p.type}:${p.name}`),
+      ]),
+    );
+    expect(policies).toEqual({
+      stage: ['branch:main'],
+      demo: ['tag:rc-*'],
+      prod: ['tag:v*'],
+    });
+
+    // prod is reviewed by the owner group's team.
+    expect(environments.find(e => e.name === 'prod')?.body.reviewers).toEqual([
+      { type: 'Team', id: paymentsTeamId },
+    ]);
+
+    // The image repository, with the action's defaults.
+    const image = ecr.repository('new-service');
+    expect(image).toMatchObject({
+      tagMutability: 'IMMUTABLE',
+      scanOnPush: true,
+    });
+    const builds = JSON.parse(image!.lifecyclePolicy!).rules.find(
+      (r: any) => r.selection.tagStatus === 'any',
+    );
+    expect(builds.selection.countNumber).toBe(200);
+
+    // The service's overlays in the manifest repository.
+    const manifests = 'acme/deployments.git';
+    for (const environment of ['stage', 'demo', 'prod']) {
+      const overlay = yaml.parse(
+        git(
+          manifests,
+          'show',
+          `main:apps/new-service/overlays/${environment}/kustomization.yaml`,
+        ),
+      );
+      expect(overlay.images).toEqual([
+        {
+          name: `${ecr.accountId}.dkr.ecr.${ecr.region}.amazonaws.com/new-service`,
+          newTag: 'latest',
+        },
+      ]);
+    }
+
+    // Registered in the catalog from the new repository's catalog-info.yaml.
+    expect(registered.map(r => r.target)).toEqual([
+      expect.stringMatching(
+        /\/acme\/new-service\/(blob|tree)\/main\/catalog-info\.yaml$/,
+      ),
+      expect.stringMatching(
+        /\/acme\/new-service\/(blob|tree)\/main\/catalog-info\.yaml$/,
+      ),
+    ]);
+    const completion = log.find(e => e.type === 'completion');
+    expect(completion?.body.output?.links).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ entityRef: 'component:default/new-service' }),
+        expect.objectContaining({ url: github.gitUrl('acme', 'new-service') }),
+      ]),
+    );
+  }, 50_000);
+});
