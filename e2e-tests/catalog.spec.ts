@@ -1,13 +1,5 @@
-import { expect, Page, test } from '@playwright/test';
-
-/** Guest sign-in, finished: the session exists before any navigation reloads the page. */
-async function signIn(page: Page) {
-  await page.goto('/');
-  await page.getByRole('button', { name: 'Enter' }).click();
-  await expect(
-    page.getByRole('link', { name: 'Catalog', exact: true }).first(),
-  ).toBeVisible();
-}
+import { expect, test } from '@playwright/test';
+import { signIn } from './signIn';
 
 test('a guest signs in, finds the demo services and promotes stage to demo from the Environments tab', async ({
   page,

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { expect, Page, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { signIn } from './signIn';
 
 // The app in GitHub mode (scripts/e2e.mjs starts it against the GitHub test server): the same
 // Environments tab, with links into GitHub, and writes that land in the served repositories.
@@ -16,14 +17,6 @@ const git = (repo: string, ...args: string[]) =>
       encoding: 'utf8',
     },
   ).trim();
-
-async function signIn(page: Page) {
-  await page.goto('/');
-  await page.getByRole('button', { name: 'Enter' }).click();
-  await expect(
-    page.getByRole('link', { name: 'Catalog', exact: true }).first(),
-  ).toBeVisible();
-}
 
 test('@github promotes to demo through GitHub, and prod waits for the manifest pull request to be merged', async ({
   page,

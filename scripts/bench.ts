@@ -21,6 +21,7 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import { ComposedAdapterResolver } from '../plugins/promotion-backend/src/adapters';
+import { ReleaseBoard } from '../plugins/promotion-backend/src/board/ReleaseBoard';
 import {
   ArtifactRegistries,
   ecrEntry,
@@ -50,6 +51,8 @@ const COLD_READS = QUICK ? 5 : 20;
 const WARM_READS = QUICK ? 50 : 200;
 const NAIVE_READS = QUICK ? 1 : 3;
 const SERVICES_CACHED = QUICK ? 50 : 200;
+const BOARD_SERVICES = QUICK ? 100 : 500;
+const BOARD_READS = QUICK ? 5 : 20;
 const LIMIT = 50;
 const ACCOUNT = '123456789012';
 
@@ -518,6 +521,51 @@ async function main() {
     rounds: '',
     target: '≤ 50 MB',
     verdict: growth <= 50 ? 'PASS' : 'MISS',
+  });
+
+  // The release board: every service's lineage from the cache, the last promotions in one query.
+  const boardEntities = Array.from({ length: BOARD_SERVICES }, (_, i) => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: {
+      name: `board-${i}`,
+      namespace: 'bench',
+      annotations: {
+        'github.com/project-slug': t.sourceRepo,
+        'mainline.dev/artifact-kind': 'image',
+        'mainline.dev/artifact-location': t.artifactLocation,
+        'mainline.dev/manifest-repo': t.manifestRepo!,
+        'mainline.dev/manifest-path': t.manifestPath!,
+      },
+    },
+    spec: { type: 'service', owner: `group:bench/team-${i % 10}` },
+  }));
+  const board = new ReleaseBoard({
+    // The catalog's own query is not ours to measure: it answers from memory here.
+    catalog: { getEntities: async () => ({ items: boardEntities }) } as any,
+    lineage,
+    store: new PromotionStore(db),
+    adapters,
+    environments,
+    limit: LIMIT,
+  });
+  await board.board({}, {} as any); // fills the cache: the board is read warm
+  github.setLatency(LATENCY);
+  ecr.setLatency(LATENCY);
+  const boardWarm = await measure(BOARD_READS, async () => {
+    const read = await board.board({}, {} as any);
+    if (read.services.some(row => row.error)) {
+      throw new Error(read.services.find(row => row.error)!.error!);
+    }
+  });
+  table.push({
+    what: `release board, ${BOARD_SERVICES} services, warm`,
+    p50: ms(boardWarm.p50),
+    p95: ms(boardWarm.p95),
+    requests: String(boardWarm.requests),
+    rounds: String(boardWarm.rounds),
+    target: '≤ 2 s',
+    verdict: boardWarm.p95 <= 2000 ? 'PASS' : 'MISS',
   });
 
   const header: Row = {

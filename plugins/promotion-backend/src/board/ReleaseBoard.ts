@@ -351,7 +351,7 @@ export class ReleaseBoard {
         sha,
         outcome: 'promotes',
         artifact: artifact.uri,
-        message: `ships ${artifact.uri}`,
+        message: `ships the build of ${short(sha)}`,
       };
     }
     // The tagged commit built nothing for this service: the newest older build stands for it.

@@ -170,6 +170,7 @@ export const EnvironmentsContent = () => {
         {value.releaseBranches.length > 0 && (
           <TextField
             select
+            id="lineage-branch"
             size="small"
             label="Branch"
             value={branch}
@@ -191,21 +192,21 @@ export const EnvironmentsContent = () => {
           Fixes land on main first and are cherry-picked here; each commit below
           links to the main commit it was picked from (by its cherry-pick
           trailer or the same patch). Prefer promoting main.
-          {value.missingFixes.length > 0 && (
-            <Box mt={1} aria-label="missing fixes">
-              <Typography variant="subtitle2">
-                {value.missingFixes.length} fix
-                {value.missingFixes.length === 1 ? '' : 'es'} on main not picked
-                onto {value.branch}:
-              </Typography>
-              {value.missingFixes.map(fix => (
-                <Typography key={fix.sha} variant="body2">
-                  <code>{fix.shortSha}</code> {fix.message}
-                </Typography>
-              ))}
-            </Box>
-          )}
         </WarningPanel>
+      )}
+      {value.exception && value.missingFixes.length > 0 && (
+        <Box mt={1} mb={1} aria-label="missing fixes">
+          <Typography variant="subtitle2" color="error">
+            {value.missingFixes.length} fix
+            {value.missingFixes.length === 1 ? '' : 'es'} on main not picked
+            onto {value.branch}:
+          </Typography>
+          {value.missingFixes.map(fix => (
+            <Typography key={fix.sha} variant="body2">
+              <code>{fix.shortSha}</code> {fix.message}
+            </Typography>
+          ))}
+        </Box>
       )}
       <LineageTable
         title={`${value.branch}: newest first`}

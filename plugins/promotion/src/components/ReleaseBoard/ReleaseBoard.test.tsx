@@ -116,7 +116,7 @@ function fakeApi(
                       s.title === 'cart' ? 'local/shop-cart:bbbbbbb' : null,
                     message:
                       s.title === 'cart'
-                        ? 'ships local/shop-cart:bbbbbbb'
+                        ? 'ships the build of bbbbbbb'
                         : 'unchanged: bbbbbbb built no artifact',
                   },
                 }
@@ -187,7 +187,7 @@ describe('ReleaseBoard', () => {
     });
     fireEvent.click(screen.getByRole('button', { name: 'Show' }));
     expect(await screen.findByLabelText('cart rc-6')).toHaveTextContent(
-      'ships local/shop-cart:bbbbbbb',
+      'ships the build of bbbbbbb',
     );
     expect(calls[calls.length - 1]).toEqual({ system: undefined, tag: 'rc-6' });
   });

@@ -70,7 +70,7 @@ const Cell = ({
 }) => (
   <TableCell aria-label={`${row.title} ${cell.environment}`}>
     {cell.version ? (
-      <code>{cell.version}</code>
+      <code style={{ whiteSpace: 'nowrap' }}>{cell.version}</code>
     ) : (
       <Typography variant="body2" color="textSecondary">
         nothing deployed
@@ -283,7 +283,11 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
                   {tag && (
                     <TableCell aria-label={`${row.title} ${tag}`}>
                       {row.tag?.outcome === 'promotes' ? (
-                        <StatusOK>{row.tag.message}</StatusOK>
+                        <Tooltip title={row.tag.artifact ?? ''}>
+                          <span>
+                            <StatusOK>{row.tag.message}</StatusOK>
+                          </span>
+                        </Tooltip>
                       ) : (
                         <Typography variant="body2" color="textSecondary">
                           {row.tag?.message}
