@@ -21,6 +21,7 @@ import {
 import { Octokit } from '@octokit/rest';
 import request from 'supertest';
 import yaml from 'yaml';
+import promotionPlugin from '@mainline/plugin-promotion-backend';
 import promotionModule from './index';
 
 /*
@@ -52,6 +53,8 @@ describe('the build-once-service template in the scaffolder backend', () => {
   let paymentsTeamId: number;
   /** Locations catalog:register added, with the entities read from them. */
   const registered: Array<{ target: string; dryRun: boolean }> = [];
+  /** What the catalog holds after registration: the new service's entities. */
+  const registeredEntities: Array<Record<string, any>> = [];
 
   const git = (repo: string, ...args: string[]) =>
     execFileSync('git', ['--git-dir', path.join(root, repo), ...args], {
@@ -135,6 +138,15 @@ describe('the build-once-service template in the scaffolder backend', () => {
       if (!match) throw new Error(`Unexpected location ${location.target}`);
       const [, owner, repo, ref, file] = match;
       const text = git(`${owner}/${repo}.git`, 'show', `${ref}:${file}`);
+      const entities = yaml.parseAllDocuments(text).map(d => d.toJSON());
+      if (!location.dryRun) {
+        registeredEntities.push(
+          ...entities.map(e => ({
+            ...e,
+            metadata: { namespace: 'default', ...e.metadata },
+          })),
+        );
+      }
       return {
         location: {
           id: `location-${registered.length}`,
@@ -142,14 +154,24 @@ describe('the build-once-service template in the scaffolder backend', () => {
           target: location.target,
           entityRef: `location:default/generated-${registered.length}`,
         },
-        entities: yaml.parseAllDocuments(text).map(d => d.toJSON()),
+        entities,
         exists: false,
       };
     };
 
+    // The promotion backend reads registered entities like any other.
+    const getEntityByRef = catalog.getEntityByRef.bind(catalog);
+    catalog.getEntityByRef = async (ref, options) =>
+      (registeredEntities.find(
+        e =>
+          `${e.kind}:${e.metadata.namespace}/${e.metadata.name}`.toLowerCase() ===
+          String(ref).toLowerCase(),
+      ) as any) ?? getEntityByRef(ref, options);
+
     backend = await startTestBackend({
       features: [
         scaffolderPlugin,
+        promotionPlugin,
         githubModule,
         promotionModule,
         createServiceFactory({
@@ -184,7 +206,14 @@ describe('the build-once-service template in the scaffolder backend', () => {
                 },
               ],
             },
-            promotion: { scaffolder: { ecrEndpoint: ecr.endpoint } },
+            promotion: {
+              scaffolder: { ecrEndpoint: ecr.endpoint },
+              // The promotion backend in GitHub mode, reading what the template created.
+              source: { provider: 'github' },
+              github: { host: github.host },
+              artifacts: { ecr: { endpoint: ecr.endpoint } },
+              local: { dataDir: path.join(root, 'promotion'), demoData: false },
+            },
           },
         }),
       ],
@@ -368,6 +397,24 @@ describe('the build-once-service template in the scaffolder backend', () => {
         /\/acme\/new-service\/(blob|tree)\/main\/catalog-info\.yaml$/,
       ),
     ]);
+    // The new entity's Environments tab: its three environments, its first commit on main.
+    const lineage = await request(backend.server)
+      .get('/api/promotion/v1/entities/component/default/new-service/lineage')
+      .set('Authorization', auth);
+    expect({
+      status: lineage.status,
+      error: lineage.body.error?.message,
+    }).toEqual({ status: 200, error: undefined });
+    expect(
+      lineage.body.environments.map((e: { name: string }) => e.name),
+    ).toEqual(['stage', 'demo', 'prod']);
+    expect(lineage.body.commits.length).toBeGreaterThan(0);
+    expect(
+      lineage.body.environments.map(
+        (e: { current: { version: string } | null }) => e.current?.version,
+      ),
+    ).toEqual(['latest', 'latest', 'latest']);
+
     const completion = log.find(e => e.type === 'completion');
     expect(completion?.body.output?.links).toEqual(
       expect.arrayContaining([
