@@ -21,6 +21,8 @@ import {
 import { Octokit } from '@octokit/rest';
 import request from 'supertest';
 import yaml from 'yaml';
+// A test backend composing both, as packages/backend does: the module never imports the plugin.
+// eslint-disable-next-line @backstage/no-mixed-plugin-imports
 import promotionPlugin from '@mainline/plugin-promotion-backend';
 import promotionModule from './index';
 
