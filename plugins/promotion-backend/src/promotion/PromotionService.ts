@@ -149,12 +149,23 @@ export class PromotionService {
   ): Promise<Facts> {
     const adapters = this.options.adapters.forTarget(entity.target);
     const repo = entity.target.sourceRepo;
-    const sha = await adapters.source.resolveCommit(repo, requestedSha);
-    if (!sha || !sha.startsWith(requestedSha)) {
-      throw new NotFoundError(`sha ${requestedSha} is not a commit of ${repo}`);
-    }
-    const [tags, artifacts, deployments, yanks, onMain, releaseBranches] =
-      await Promise.all([
+    // A full sha is read in the same round as everything else (and confirmed by it); a short one
+    // is resolved first.
+    const resolving = adapters.source.resolveCommit(repo, requestedSha);
+    const known = (resolved: string | undefined): string => {
+      if (!resolved || !resolved.startsWith(requestedSha)) {
+        throw new NotFoundError(
+          `sha ${requestedSha} is not a commit of ${repo}`,
+        );
+      }
+      return resolved;
+    };
+    const sha = /^[0-9a-f]{40}$/.test(requestedSha)
+      ? requestedSha
+      : known(await resolving);
+    const [resolved, reads] = await Promise.all([
+      resolving,
+      Promise.all([
         adapters.source.listTags(repo),
         adapters.artifacts.listArtifacts(adapters.artifactLocation),
         adapters.deployments.current(
@@ -166,7 +177,16 @@ export class PromotionService {
         entity.target.releaseBranches
           ? adapters.source.listBranches(repo, { prefix: 'release/' })
           : Promise.resolve([]),
-      ]);
+      ]).then(
+        values => ({ values }),
+        (error: unknown) => ({ error }),
+      ),
+    ]);
+    // An unknown commit is the answer, whatever else its reads ran into.
+    known(resolved);
+    if ('error' in reads) throw reads.error;
+    const [tags, artifacts, deployments, yanks, onMain, releaseBranches] =
+      reads.values;
     let releaseBranch: string | undefined;
     if (!onMain) {
       for (const branch of releaseBranches) {

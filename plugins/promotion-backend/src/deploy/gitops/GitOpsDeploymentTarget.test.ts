@@ -522,6 +522,45 @@ describe('GitOpsDeploymentTarget.deploy', () => {
     expect(readImageTag(content, 'redis')).toBe('7.4');
   });
 
+  it('writes against the file the checks just read, and reads again when it changed since', async () => {
+    const { builder, source } = await seeded();
+    let reads = 0;
+    const counting = intercept(source, {
+      readFile: async (...args) => {
+        reads++;
+        return source.readFile(...args);
+      },
+    });
+    const target = new GitOpsDeploymentTarget(counting);
+    await target.current(promotionTarget, ['demo']);
+    expect(reads).toBe(1);
+    // A promotion's deploy right after its checks: no second read.
+    const first = await target.deploy(promotionTarget, request);
+    expect(first.changed).toBe(true);
+    expect(reads).toBe(1);
+
+    // The file changes between the checks and the deploy: the write is refused, the file read
+    // afresh, the change kept.
+    await target.current(promotionTarget, ['demo']);
+    await concurrentWriter(builder)({
+      [DEMO]: (await source.readFile(
+        MANIFEST_REPO,
+        'main',
+        DEMO,
+      ))!.content.replace('newTag: "7.2"', 'newTag: "7.4"'),
+    });
+    const second = await target.deploy(promotionTarget, {
+      ...request,
+      version: 'rc-8',
+      tag: 'rc-8',
+    });
+    expect(second.changed).toBe(true);
+    const content = (await source.readFile(MANIFEST_REPO, 'main', DEMO))!
+      .content;
+    expect(readImageTag(content, 'local/svc')).toBe('rc-8');
+    expect(readImageTag(content, 'redis')).toBe('7.4');
+  });
+
   it('succeeds without a commit when a concurrent deploy pinned the same version', async () => {
     const { builder, source } = await seeded();
     const commitElsewhere = concurrentWriter(builder);

@@ -8,7 +8,11 @@ import {
   ENVIRONMENT_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import { SourceControl } from '../../source/SourceControl';
+import {
+  SourceCommit,
+  SourceControl,
+  SourceFile,
+} from '../../source/SourceControl';
 import { ChangeRequests } from '../ChangeRequests';
 import {
   Deployment,
@@ -31,12 +35,71 @@ export interface GitOpsOptions {
 }
 
 const PENDING_CHANGE = /^change:([^#\s]+)#(\w+)$/;
+const RECENT_MS = 30_000;
+const RECENT_ENTRIES = 1000;
 
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
  * pins. Works over any SourceControl (local git, GitHub).
  */
 export class GitOpsDeploymentTarget implements DeploymentTarget {
+  /**
+   * Environment files `current` read in the last seconds: a promotion reads them in its checks,
+   * and its deploy writes against that read instead of asking again (one round trip less). The
+   * write is compare-and-swap on the blob, so a file changed meanwhile is a conflict, read afresh.
+   */
+  private readonly recent = new Map<string, { file: SourceFile; at: number }>();
+
+  private remember(repo: string, path: string, file: SourceFile) {
+    this.recent.delete(`${repo}:${path}`);
+    this.recent.set(`${repo}:${path}`, { file, at: Date.now() });
+    // A bounded memo: the oldest entries go first.
+    while (this.recent.size > RECENT_ENTRIES) {
+      this.recent.delete(this.recent.keys().next().value!);
+    }
+  }
+
+  private recall(repo: string, path: string): SourceFile | undefined {
+    const entry = this.recent.get(`${repo}:${path}`);
+    this.recent.delete(`${repo}:${path}`);
+    return entry && Date.now() - entry.at < RECENT_MS ? entry.file : undefined;
+  }
+
+  /**
+   * The commit that last changed each environment file, by the file's blob: while the blob is
+   * the same, so is that commit, and a lineage read skips asking for it (three requests fewer).
+   */
+  private readonly lastChanges = new Map<
+    string,
+    { blobSha: string; change: SourceCommit }
+  >();
+
+  private async lastChange(
+    repo: string,
+    path: string,
+    content: Promise<SourceFile | undefined>,
+  ): Promise<SourceCommit | undefined> {
+    const key = `${repo}:${path}`;
+    const known = this.lastChanges.get(key);
+    const ask = () =>
+      this.manifests.lastCommitTouching(repo, this.options.branch, path);
+    // Nothing known: ask in the same round as the content.
+    const change = known
+      ? await content.then(file =>
+          file?.blobSha === known.blobSha ? known.change : ask(),
+        )
+      : await ask();
+    const file = await content;
+    if (file && change) {
+      this.lastChanges.delete(key);
+      this.lastChanges.set(key, { blobSha: file.blobSha, change });
+      while (this.lastChanges.size > RECENT_ENTRIES) {
+        this.lastChanges.delete(this.lastChanges.keys().next().value!);
+      }
+    }
+    return change;
+  }
+
   constructor(
     private readonly manifests: SourceControl,
     private readonly options: GitOpsOptions = { branch: 'main' },
@@ -59,14 +122,16 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     const entries = await Promise.all(
       environments.map(async environment => {
         const file = manifestPath.replace(/\{environment\}/g, environment);
+        const reading = this.manifests.readFile(
+          manifestRepo,
+          this.options.branch,
+          file,
+        );
         const [content, lastChange] = await Promise.all([
-          this.manifests.readFile(manifestRepo, this.options.branch, file),
-          this.manifests.lastCommitTouching(
-            manifestRepo,
-            this.options.branch,
-            file,
-          ),
+          reading,
+          this.lastChange(manifestRepo, file, reading),
         ]);
+        if (content) this.remember(manifestRepo, file, content);
         if (!content || !lastChange) {
           return [environment, undefined] as const;
         }
@@ -119,12 +184,22 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     const reason = request.reason.replace(/\s+/g, ' ').trim();
     // Optimistic concurrency: compute the change from what was read, write only if that is still
     // the file; when someone changed it meanwhile, read again once, then give up with a 409.
+    const reviewed =
+      !!this.options.changeRequests &&
+      !!this.options.reviewEnvironments?.includes(request.environment);
     for (let attempt = 0; ; attempt++) {
-      const current = await this.manifests.readFile(
-        manifestRepo,
-        this.options.branch,
-        file,
-      );
+      // A proposed change is not compare-and-swap: it is always computed from a fresh read.
+      const remembered =
+        attempt === 0 && !reviewed
+          ? this.recall(manifestRepo, file)
+          : undefined;
+      const current =
+        remembered ??
+        (await this.manifests.readFile(
+          manifestRepo,
+          this.options.branch,
+          file,
+        ));
       if (!current) {
         throw new NotFoundError(
           `${manifestRepo} has no ${file} on ${this.options.branch}: register ${request.environment} in the manifest repository first`,
@@ -139,6 +214,8 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
             target.manifestImagePath,
           ) === request.version
         ) {
+          // "Nothing to do" is said from a fresh read only.
+          if (remembered) continue;
           return {
             changed: false,
             detail: `${file} already pins ${request.version}`,
@@ -158,11 +235,8 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
       }
       const message = `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${reason}\nRequested-by: ${request.actor.entityRef}\n`;
       const author = { name: request.actor.name, email: request.actor.email };
-      if (
-        this.options.changeRequests &&
-        this.options.reviewEnvironments?.includes(request.environment)
-      ) {
-        const proposed = await this.options.changeRequests.propose(
+      if (reviewed) {
+        const proposed = await this.options.changeRequests!.propose(
           manifestRepo,
           {
             base: this.options.branch,

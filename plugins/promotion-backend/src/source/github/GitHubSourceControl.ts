@@ -654,8 +654,31 @@ export class GitHubSourceControl implements SourceControl {
     if (problem) {
       throw new InputError(`tag "${tag.name}": ${problem}`);
     }
-    // Whether the commit exists and whether the tag already does: one round, asked together.
-    const [commit, existingTarget] = await Promise.all([
+    // One round, asked together: whether the commit exists, whether the tag already does, and
+    // (for an annotated tag) the tag object, written before knowing. An unneeded tag object is
+    // unreferenced and collected by git; a commit that does not exist makes it fail as well.
+    const tagObject = tag.annotated
+      ? this.call(
+          repo,
+          `create tag ${tag.name}`,
+          client =>
+            client.rest.git.createTag({
+              owner,
+              repo: name,
+              tag: tag.name,
+              message: tag.message,
+              object: tag.sha,
+              type: 'commit',
+              tagger: {
+                name: tag.tagger.name,
+                email: tag.tagger.email,
+                date: new Date().toISOString(),
+              },
+            }),
+          [404, 422],
+        )
+      : Promise.resolve(undefined);
+    const [commit, existingTarget, createdObject] = await Promise.all([
       /^[0-9a-f]{40}$/.test(tag.sha)
         ? this.call(
             repo,
@@ -670,6 +693,7 @@ export class GitHubSourceControl implements SourceControl {
           )
         : undefined,
       this.tagTarget(repo, tag.name).catch(() => undefined),
+      tagObject.catch(error => error as Error),
     ]);
     if (!commit) {
       // Tell a missing repository from a missing commit.
@@ -687,26 +711,11 @@ export class GitHubSourceControl implements SourceControl {
         failure,
       );
     if (existingTarget) return settle();
-
-    let target = tag.sha;
-    if (tag.annotated) {
-      const created = await this.call(repo, `create tag ${tag.name}`, client =>
-        client.rest.git.createTag({
-          owner,
-          repo: name,
-          tag: tag.name,
-          message: tag.message,
-          object: tag.sha,
-          type: 'commit',
-          tagger: {
-            name: tag.tagger.name,
-            email: tag.tagger.email,
-            date: new Date().toISOString(),
-          },
-        }),
-      );
-      target = created!.data.sha;
+    if (createdObject instanceof Error) throw createdObject;
+    if (tag.annotated && !createdObject) {
+      throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
     }
+    const target = createdObject ? createdObject.data.sha : tag.sha;
     // Creating a ref never moves an existing one: 422 when someone else created it first.
     const ref = await this.call(
       repo,
