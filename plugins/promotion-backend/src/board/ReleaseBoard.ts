@@ -12,6 +12,9 @@ import {
   EnvironmentDefinition,
   PROMOTION_ANNOTATIONS,
   PromotionTarget,
+  ReleaseBoard as Board,
+  ReleaseBoardCell,
+  ReleaseBoardRow,
   checkTagName,
   matchesTagPattern,
   readPromotionTarget,
@@ -28,58 +31,10 @@ export interface BoardFilter {
   system?: string;
 }
 
-export type LastPromotion = Pick<
-  PromotionRecord,
-  | 'id'
-  | 'kind'
-  | 'status'
-  | 'version'
-  | 'sha'
-  | 'requestedBy'
-  | 'createdAt'
-  | 'error'
->;
-
-export interface BoardCell {
-  environment: string;
-  version: string | null;
-  sha: string | null;
-  tag: string | null;
-  deployedAt: string | null;
-  behindBy: number | null;
-  /** Why the environment is not what the workflow says it should be; empty when it is. */
-  drift: string[];
-  lastPromotion: LastPromotion | null;
-}
-
-/** What a release tag ships for one service (the board's tag view). */
-export interface TagRow {
-  name: string;
-  sha: string | null;
-  outcome: 'promotes' | 'unchanged' | 'absent';
-  artifact: string | null;
-  message: string;
-}
-
-export interface BoardRow {
-  entityRef: string;
-  title: string;
-  owner: string | null;
-  system: string | null;
-  sourceRepo: string;
-  sourcePath: string | null;
-  artifactKind: PromotionTarget['artifactKind'];
-  releaseBranches: boolean;
-  environments: BoardCell[];
-  tag: TagRow | null;
-  error: string | null;
-}
-
-export interface Board {
-  environments: string[];
-  generatedAt: string;
-  services: BoardRow[];
-}
+// The board's shapes are the API's, from the OpenAPI document.
+type BoardCell = ReleaseBoardCell;
+type BoardRow = ReleaseBoardRow;
+type TagRow = NonNullable<BoardRow['tag']>;
 
 const short = (sha: string) => sha.slice(0, 7);
 

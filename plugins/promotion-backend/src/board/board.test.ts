@@ -1,20 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  mockServices,
-  startTestBackend,
-  TestDatabases,
-} from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
 import { Lineage } from '../lineage/types';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(90_000);
 
@@ -30,19 +20,7 @@ describe('release board, monorepo and release branches on the demo', () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-board-'));
     const knex = await databases.init('SQLITE_3');
     ({ server } = await startTestBackend({
-      features: [
-        promotionPlugin,
-        catalogServiceMock.factory({ entities: demoEntities() }),
-        mockServices.database.factory({ knex }),
-        createServiceFactory({
-          service: coreServices.cache,
-          deps: {},
-          factory: () => memoryCache(),
-        }),
-        mockServices.rootConfig.factory({
-          data: { promotion: { local: { dataDir, demoData: true } } },
-        }),
-      ],
+      features: demoBackendFeatures({ knex, dataDir }),
     }));
   });
 

@@ -163,51 +163,43 @@ export async function generateMonorepo(options: {
     { index: 5, rc: 'rc-2', version: 'v1.1.0' },
     { index: 11, rc: 'rc-3' },
   ];
-  for (const [n, release] of releases.entries()) {
-    const sha = shas[release.index];
-    const who = people[n % people.length];
-    const rcDate = new Date(start + release.index * step + 0.4 * DAY);
-    await repo.tag(release.rc, sha);
-    const touched = TOUCHES[release.index];
+  /** Tags the commit, adds the tag to each image built there and points the environment at it. */
+  const ship = async (
+    tag: string,
+    sha: string,
+    environment: string,
+    touched: MonorepoService[],
+    by: Signature,
+    annotated: boolean,
+  ) => {
+    await (annotated
+      ? repo.tag(tag, sha, by, `Release ${tag}`)
+      : repo.tag(tag, sha));
     for (const service of touched) {
       await registry.addTag(
         { kind: 'image', location: monorepoImage(service) },
         sha,
-        release.rc,
+        tag,
       );
       events.push({
-        at: rcDate,
-        file: monorepoManifestPath(service, 'demo'),
-        content: options.kustomization(monorepoImage(service), release.rc),
-        message: `demo: shop-${service} ${release.rc}`,
-        by: { name: who.name, email: who.email, date: rcDate },
+        at: by.date,
+        file: monorepoManifestPath(service, environment),
+        content: options.kustomization(monorepoImage(service), tag),
+        message: `${environment}: shop-${service} ${tag}`,
+        by,
       });
     }
+  };
+  for (const [n, release] of releases.entries()) {
+    const sha = shas[release.index];
+    const who = people[n % people.length];
+    const rcDate = new Date(start + release.index * step + 0.4 * DAY);
+    const touched = TOUCHES[release.index];
+    const by = (date: Date) => ({ name: who.name, email: who.email, date });
+    await ship(release.rc, sha, 'demo', touched, by(rcDate), false);
     if (release.version) {
       const vDate = new Date(rcDate.getTime() + DAY);
-      await repo.tag(
-        release.version,
-        sha,
-        { name: who.name, email: who.email, date: vDate },
-        `Release ${release.version}`,
-      );
-      for (const service of touched) {
-        await registry.addTag(
-          { kind: 'image', location: monorepoImage(service) },
-          sha,
-          release.version,
-        );
-        events.push({
-          at: vDate,
-          file: monorepoManifestPath(service, 'prod'),
-          content: options.kustomization(
-            monorepoImage(service),
-            release.version,
-          ),
-          message: `prod: shop-${service} ${release.version}`,
-          by: { name: who.name, email: who.email, date: vDate },
-        });
-      }
+      await ship(release.version, sha, 'prod', touched, by(vDate), true);
     }
   }
   return events;

@@ -1,21 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  mockServices,
-  startTestBackend,
-  TestDatabases,
-} from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import knexFactory, { Knex } from 'knex';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
 import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(180_000);
 
@@ -37,19 +27,7 @@ async function replica(connection: Knex.Config['connection'], dataDir: string) {
     pool: { min: 0, max: 5 },
   });
   const { server } = await startTestBackend({
-    features: [
-      promotionPlugin,
-      catalogServiceMock.factory({ entities: demoEntities() }),
-      mockServices.database.factory({ knex }),
-      createServiceFactory({
-        service: coreServices.cache,
-        deps: {},
-        factory: () => memoryCache(),
-      }),
-      mockServices.rootConfig.factory({
-        data: { promotion: { local: { dataDir, demoData: true } } },
-      }),
-    ],
+    features: demoBackendFeatures({ knex, dataDir }),
   });
   return { server, knex };
 }

@@ -1,0 +1,38 @@
+import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
+import { mockServices } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { Knex } from 'knex';
+import { promotionPlugin } from '../plugin';
+import { demoEntities, memoryCache } from '../testUtils';
+
+/**
+ * The features of a test backend running the plugin on the embedded default's demo: the demo
+ * catalog, the given database, a cache of its own (the default memory store is shared by every
+ * backend in a process), and the demo generated into `dataDir`.
+ */
+export function demoBackendFeatures(options: {
+  knex: Knex;
+  dataDir: string;
+  /** More config beside `promotion.local`. */
+  config?: Record<string, unknown>;
+}) {
+  return [
+    promotionPlugin,
+    catalogServiceMock.factory({ entities: demoEntities() }),
+    mockServices.database.factory({ knex: options.knex }),
+    createServiceFactory({
+      service: coreServices.cache,
+      deps: {},
+      factory: () => memoryCache(),
+    }),
+    mockServices.rootConfig.factory({
+      data: {
+        ...options.config,
+        promotion: { local: { dataDir: options.dataDir, demoData: true } },
+      },
+    }),
+  ];
+}
