@@ -197,6 +197,26 @@ describe('release board, monorepo and release branches on the demo', () => {
     expect(json.body.items[0].idempotencyKey).toBeUndefined();
   });
 
+  it('promotes a release-branch commit to prod by a v* tag, marked as the exception', async () => {
+    const release = await lineage('checkout', '?branch=release/v1.1');
+    const head = release.commits[0];
+    expect(head.artifacts).toHaveLength(1);
+    const res = await request(server)
+      .post(`${entityApi}/checkout/promotions`)
+      .send({ environment: 'prod', sha: head.sha, tag: 'v1.1.2' });
+    expect({ status: res.status, error: res.body.error?.message }).toEqual({
+      status: 201,
+      error: undefined,
+    });
+    expect(res.body.status).toBe('succeeded');
+    expect(res.body.steps[0].detail).toContain('release/* exception');
+    const main = await lineage('checkout');
+    expect(main.environments[2].current).toMatchObject({
+      sha: head.sha,
+      version: 'v1.1.2',
+    });
+  });
+
   it('ties each cherry-pick of the release branch to its main commit and lists missing fixes', async () => {
     const release = await lineage('checkout', '?branch=release/v1.1');
     const main = await lineage('checkout', '?limit=100');

@@ -495,7 +495,18 @@ export class PromotionService {
       checks.push({ name: 'tag', passed: true, reason: `${tag} is new` });
     }
     const requireBeenIn = environment.policy.requireBeenIn;
-    if (requireBeenIn) {
+    if (requireBeenIn && facts.releaseBranch && environment.production) {
+      // Steps 3b–5b: a release branch's commit goes to production by its v* tag, not via demo.
+      checks.push({
+        name: 'policy',
+        passed: true,
+        reason: `${short(facts.sha)} is on ${
+          facts.releaseBranch
+        }: the release/* exception goes to ${
+          environment.name
+        } by its tag, without ${requireBeenIn}`,
+      });
+    } else if (requireBeenIn) {
       const earlier = this.environment(requireBeenIn);
       const been =
         this.runsIn(facts, earlier.name, facts.sha) ||
