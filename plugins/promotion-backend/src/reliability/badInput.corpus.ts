@@ -306,6 +306,68 @@ export function corpus(): BadInputCase[] {
       mentions: /idempotency/i,
     });
   }
+  // The release board, its export, and the repository-wide release of a monorepo commit.
+  const api = '/api/promotion/v1';
+  // Only names git refuses: `rc-` or `v` are tags that merely do not exist (the board says so).
+  for (const tag of BAD_TAGS.filter(t => !/^(rc-|v|prod-1|rc-\u00e9)$/.test(t))) {
+    add({
+      name: `board of tag ${JSON.stringify(tag)}`,
+      method: 'get',
+      path: `${api}/board?tag=${encodeURIComponent(tag)}`,
+      mentions: /tag|pattern|must|match/i,
+    });
+  }
+  for (const ref of ['group:', ':default/x', 'group:default/', 'x'.repeat(300)]) {
+    add({
+      name: `board of owner ${JSON.stringify(ref.slice(0, 20))}`,
+      method: 'get',
+      path: `${api}/board?owner=${encodeURIComponent(ref)}`,
+      mentions: /owner|must|entity|ref|length|characters/i,
+    });
+    add({
+      name: `export of system ${JSON.stringify(ref.slice(0, 20))}`,
+      method: 'get',
+      path: `${api}/promotions/export?system=${encodeURIComponent(ref)}`,
+      mentions: /system|must|entity|ref|length|characters/i,
+    });
+  }
+  for (const [what, query] of [
+    ['format xml', 'format=xml'],
+    ['limit 0', 'limit=0'],
+    ['limit 10001', 'limit=10001'],
+    ['since yesterday', 'since=yesterday'],
+  ]) {
+    add({
+      name: `export with ${what}`,
+      method: 'get',
+      path: `${api}/promotions/export?${query}`,
+      mentions: /format|limit|since|must|date/i,
+    });
+  }
+  for (const sha of BAD_SHAS.slice(0, 8)) {
+    add({
+      name: `repository release of sha ${JSON.stringify(sha)}`,
+      method: 'post',
+      path: `${entity}/repository-promotions`,
+      body: { environment: 'demo', sha },
+      mentions: /sha|pattern|must|match/i,
+    });
+  }
+  for (const [what, body] of [
+    ['a branch environment', { environment: 'stage', sha: GOOD_SHA }],
+    ['an unknown environment', { environment: 'qa', sha: GOOD_SHA }],
+    ['a tag of another pattern', { environment: 'demo', sha: GOOD_SHA, tag: 'v1.0.0' }],
+    ['an extra field', { environment: 'demo', sha: GOOD_SHA, force: true }],
+  ] as const) {
+    add({
+      name: `repository release with ${what}`,
+      method: 'post',
+      path: `${entity}/repository-promotions`,
+      body,
+      mentions: /environment|tag|pattern|additional|stage|qa/i,
+    });
+  }
+
   add({
     name: 'malformed JSON',
     method: 'post',
