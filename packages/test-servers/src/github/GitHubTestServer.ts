@@ -6,6 +6,7 @@ import { actionsRoutes, runTitle, workflowId } from './actions';
 import { resolveCommitish } from './git';
 import { contentsRoutes } from './contents';
 import { gitDataRoutes } from './gitData';
+import { graphqlRoutes } from './graphql';
 import { ApiError, RepoContext, RequestContext } from './http';
 import { mergePull } from './pulls';
 import { repositoryRoutes } from './repositories';
@@ -131,6 +132,7 @@ const ROUTES: Route[] = [
   // More specific templates first: `branches/*/protection` before `branches/*`.
   ...settingsRoutes,
   ...gitDataRoutes,
+  ...graphqlRoutes,
   ...contentsRoutes,
   ...pullRoutes,
   ...actionsRoutes,

@@ -309,7 +309,9 @@ export function corpus(): BadInputCase[] {
   // The release board, its export, and the repository-wide release of a monorepo commit.
   const api = '/api/promotion/v1';
   // Only names git refuses: `rc-` or `v` are tags that merely do not exist (the board says so).
-  for (const tag of BAD_TAGS.filter(t => !/^(rc-|v|prod-1|rc-\u00e9)$/.test(t))) {
+  for (const tag of BAD_TAGS.filter(
+    t => !/^(rc-|v|prod-1|rc-\u00e9)$/.test(t),
+  )) {
     add({
       name: `board of tag ${JSON.stringify(tag)}`,
       method: 'get',
@@ -317,7 +319,12 @@ export function corpus(): BadInputCase[] {
       mentions: /tag|pattern|must|match/i,
     });
   }
-  for (const ref of ['group:', ':default/x', 'group:default/', 'x'.repeat(300)]) {
+  for (const ref of [
+    'group:',
+    ':default/x',
+    'group:default/',
+    'x'.repeat(300),
+  ]) {
     add({
       name: `board of owner ${JSON.stringify(ref.slice(0, 20))}`,
       method: 'get',
@@ -356,7 +363,10 @@ export function corpus(): BadInputCase[] {
   for (const [what, body] of [
     ['a branch environment', { environment: 'stage', sha: GOOD_SHA }],
     ['an unknown environment', { environment: 'qa', sha: GOOD_SHA }],
-    ['a tag of another pattern', { environment: 'demo', sha: GOOD_SHA, tag: 'v1.0.0' }],
+    [
+      'a tag of another pattern',
+      { environment: 'demo', sha: GOOD_SHA, tag: 'v1.0.0' },
+    ],
     ['an extra field', { environment: 'demo', sha: GOOD_SHA, force: true }],
   ] as const) {
     add({

@@ -627,6 +627,40 @@ export function runSourceControlContract(
       });
     });
 
+    describe('readFilesWithLastChange', () => {
+      it('reads several files at a ref, each with the commit that last changed it', async () => {
+        const { releaseDocs, refactor } = fixture.commits;
+        const [docs, main, missing] = await source.readFilesWithLastChange(
+          repo,
+          'main',
+          ['docs/README.md', 'app/main.ts', 'docs/MISSING.md'],
+        );
+        expect(docs.file).toEqual(
+          await source.readFile(repo, 'main', 'docs/README.md'),
+        );
+        expect(docs.file?.content).toBe(fixture.readme.releaseDocs);
+        expect(docs.lastChange).toEqual(
+          await source.lastCommitTouching(repo, 'main', 'docs/README.md'),
+        );
+        expect(docs.lastChange?.sha).toBe(releaseDocs.sha);
+        expect(main.lastChange?.sha).toBe(refactor.sha);
+        expect(missing).toEqual({});
+      });
+
+      it('answers nothing for an unknown ref, and a NotFoundError for an unknown repository', async () => {
+        await expect(
+          source.readFilesWithLastChange(repo, 'no-such-branch', [
+            'docs/README.md',
+          ]),
+        ).resolves.toEqual([{}]);
+        await expect(
+          source.readFilesWithLastChange('acme/missing', 'main', [
+            'docs/README.md',
+          ]),
+        ).rejects.toMatchObject({ name: 'NotFoundError' });
+      });
+    });
+
     describe('lastCommitTouching', () => {
       it('returns the newest commit that changed the path', async () => {
         const { releaseDocs, refactor, docsApi, hotfix } = fixture.commits;

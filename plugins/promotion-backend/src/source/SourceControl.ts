@@ -71,6 +71,16 @@ export interface SourceControl {
   ): Promise<SourceFile | undefined>;
   /** A link into the repository's web UI (e.g. `pull/12`), when it has one. */
   webUrl(repo: string, path: string): string | undefined;
+  /**
+   * Several files at a ref, each with the newest commit that changed it: what each environment's
+   * manifest pins, and since when. One request where the adapter can (GitHub's GraphQL API);
+   * a missing file is `{}`.
+   */
+  readFilesWithLastChange(
+    repo: string,
+    ref: string,
+    paths: string[],
+  ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>>;
   /** The newest commit reachable from `ref` that changed `path`. */
   lastCommitTouching(
     repo: string,

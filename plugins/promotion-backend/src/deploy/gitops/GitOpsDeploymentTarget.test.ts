@@ -525,10 +525,15 @@ describe('GitOpsDeploymentTarget.deploy', () => {
   it('writes against the file the checks just read, and reads again when it changed since', async () => {
     const { builder, source } = await seeded();
     let reads = 0;
+    // Reads of the manifest repository, whichever call makes them.
     const counting = intercept(source, {
       readFile: async (...args) => {
         reads++;
         return source.readFile(...args);
+      },
+      readFilesWithLastChange: async (...args) => {
+        reads++;
+        return source.readFilesWithLastChange(...args);
       },
     });
     const target = new GitOpsDeploymentTarget(counting);

@@ -8,11 +8,7 @@ import {
   ENVIRONMENT_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import {
-  SourceCommit,
-  SourceControl,
-  SourceFile,
-} from '../../source/SourceControl';
+import { SourceControl, SourceFile } from '../../source/SourceControl';
 import { ChangeRequests } from '../ChangeRequests';
 import {
   Deployment,
@@ -65,41 +61,6 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     return entry && Date.now() - entry.at < RECENT_MS ? entry.file : undefined;
   }
 
-  /**
-   * The commit that last changed each environment file, by the file's blob: while the blob is
-   * the same, so is that commit, and a lineage read skips asking for it (three requests fewer).
-   */
-  private readonly lastChanges = new Map<
-    string,
-    { blobSha: string; change: SourceCommit }
-  >();
-
-  private async lastChange(
-    repo: string,
-    path: string,
-    content: Promise<SourceFile | undefined>,
-  ): Promise<SourceCommit | undefined> {
-    const key = `${repo}:${path}`;
-    const known = this.lastChanges.get(key);
-    const ask = () =>
-      this.manifests.lastCommitTouching(repo, this.options.branch, path);
-    // Nothing known: ask in the same round as the content.
-    const change = known
-      ? await content.then(file =>
-          file?.blobSha === known.blobSha ? known.change : ask(),
-        )
-      : await ask();
-    const file = await content;
-    if (file && change) {
-      this.lastChanges.delete(key);
-      this.lastChanges.set(key, { blobSha: file.blobSha, change });
-      while (this.lastChanges.size > RECENT_ENTRIES) {
-        this.lastChanges.delete(this.lastChanges.keys().next().value!);
-      }
-    }
-    return change;
-  }
-
   constructor(
     private readonly manifests: SourceControl,
     private readonly options: GitOpsOptions = { branch: 'main' },
@@ -119,18 +80,19 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     if (!manifestRepo || !manifestPath) {
       return Object.fromEntries(environments.map(e => [e, undefined]));
     }
+    // Every environment's file and its last change in one read (one GraphQL request on GitHub).
+    const files = environments.map(environment =>
+      manifestPath.replace(/\{environment\}/g, environment),
+    );
+    const reads = await this.manifests.readFilesWithLastChange(
+      manifestRepo,
+      this.options.branch,
+      files,
+    );
     const entries = await Promise.all(
-      environments.map(async environment => {
-        const file = manifestPath.replace(/\{environment\}/g, environment);
-        const reading = this.manifests.readFile(
-          manifestRepo,
-          this.options.branch,
-          file,
-        );
-        const [content, lastChange] = await Promise.all([
-          reading,
-          this.lastChange(manifestRepo, file, reading),
-        ]);
+      environments.map(async (environment, index) => {
+        const file = files[index];
+        const { file: content, lastChange } = reads[index];
         if (content) this.remember(manifestRepo, file, content);
         if (!content || !lastChange) {
           return [environment, undefined] as const;

@@ -569,6 +569,104 @@ export class GitHubSourceControl implements SourceControl {
     return `${this.options.webBaseUrl}/${repo}/${path}`;
   }
 
+  async readFilesWithLastChange(
+    repo: string,
+    ref: string,
+    paths: string[],
+  ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>> {
+    const { owner, name } = this.slug(repo);
+    if (paths.length === 0) return [];
+    if (!ref || ref.startsWith('-') || /\.\.|@\{|[\s:~^?*[\\]/.test(ref)) {
+      return paths.map(() => ({}));
+    }
+    // One GraphQL request: each file as a blob at the ref, and its path's history (first 1).
+    const variables: Record<string, string> = {
+      owner,
+      name,
+      ref: ref.startsWith('refs/') ? ref : `refs/heads/${ref}`,
+    };
+    const fields: string[] = [];
+    const histories: string[] = [];
+    paths.forEach((filePath, i) => {
+      if (!isFilePath(filePath)) return;
+      variables[`e${i}`] = `${ref}:${filePath}`;
+      variables[`p${i}`] = filePath;
+      fields.push(
+        `f${i}: object(expression: $e${i}) { ... on Blob { oid text isBinary } }`,
+      );
+      histories.push(
+        `h${i}: history(first: 1, path: $p${i}) { nodes { ...change } }`,
+      );
+    });
+    const declarations = Object.keys(variables)
+      .map(key => `$${key}: String!`)
+      .join(', ');
+    const query = `query(${declarations}) {
+      repository(owner: $owner, name: $name) {
+        ref(qualifiedName: $ref) { target { ... on Commit { ${histories.join(
+          ' ',
+        )} } } }
+        ${fields.join('\n')}
+      }
+    }
+    fragment change on Commit {
+      oid message committedDate author { name email } parents(first: 2) { nodes { oid } }
+    }`;
+    type Change = {
+      oid: string;
+      message: string;
+      committedDate: string;
+      author: { name: string; email: string };
+      parents: { nodes: Array<{ oid: string }> };
+    };
+    type Data = {
+      repository: Record<string, any> & {
+        ref: { target: Record<string, { nodes: Change[] }> } | null;
+      };
+    };
+    const client = await this.clientFor(repo);
+    let data: Data;
+    try {
+      data = await client.graphql<Data>(query, variables);
+    } catch (error) {
+      const errors = (error as { errors?: Array<{ type?: string }> }).errors;
+      if (errors?.some(e => e.type === 'NOT_FOUND')) {
+        throw new NotFoundError(
+          `GitHub repository ${repo} was not found, or the configured credentials cannot read it`,
+        );
+      }
+      throw new ForwardedError(
+        `Could not read ${paths.join(', ')} in ${repo} on GitHub`,
+        error,
+      );
+    }
+    const target = data.repository.ref?.target ?? {};
+    return paths.map((_, i) => {
+      const blob = data.repository[`f${i}`] as
+        | { oid?: string; text?: string | null; isBinary?: boolean }
+        | null
+        | undefined;
+      if (!blob?.oid || blob.isBinary || typeof blob.text !== 'string') {
+        return {};
+      }
+      const change = target[`h${i}`]?.nodes?.[0];
+      const [subject, ...rest] = change ? change.message.split('\n') : [''];
+      return {
+        file: { content: blob.text, blobSha: blob.oid },
+        lastChange: change
+          ? {
+              sha: change.oid,
+              parents: change.parents.nodes.map(p => p.oid),
+              subject,
+              body: rest.join('\n').trim(),
+              author: { name: change.author.name, email: change.author.email },
+              committedAt: new Date(change.committedDate).toISOString(),
+            }
+          : undefined,
+      };
+    });
+  }
+
   async lastCommitTouching(
     repo: string,
     ref: string,

@@ -231,6 +231,22 @@ export class LocalGitSourceControl implements SourceControl {
     return undefined;
   }
 
+  async readFilesWithLastChange(
+    repo: string,
+    ref: string,
+    paths: string[],
+  ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>> {
+    return Promise.all(
+      paths.map(async filePath => {
+        const [file, lastChange] = await Promise.all([
+          this.readFile(repo, ref, filePath),
+          this.lastCommitTouching(repo, ref, filePath),
+        ]);
+        return file ? { file, lastChange } : {};
+      }),
+    );
+  }
+
   async lastCommitTouching(
     repo: string,
     ref: string,
