@@ -4,10 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
@@ -19,7 +15,8 @@ import request from 'supertest';
 import { generateDemoData } from './demo/generateDemoData';
 import { Lineage } from './lineage/types';
 import { promotionPlugin } from './plugin';
-import { demoEntities, memoryCache } from './testUtils';
+import { demoEntities } from './testUtils';
+import { memoryCacheFactory } from './__testUtils__/demoBackend';
 
 jest.setTimeout(120_000);
 
@@ -44,11 +41,7 @@ async function backend(config: object) {
       ...githubModules,
       eventsServiceFactory,
       catalogServiceMock.factory({ entities: demoEntities() }),
-      createServiceFactory({
-        service: coreServices.cache,
-        deps: {},
-        factory: () => memoryCache(),
-      }),
+      memoryCacheFactory(),
       mockServices.rootConfig.factory({ data: config }),
     ],
   });

@@ -9,6 +9,18 @@ import { promotionPlugin } from '../plugin';
 import { demoEntities, memoryCache } from '../testUtils';
 
 /**
+ * A cache of its own for one test backend (the default memory store is shared by every backend
+ * in a process, so a second backend would read the first one's lineage).
+ */
+export function memoryCacheFactory() {
+  return createServiceFactory({
+    service: coreServices.cache,
+    deps: {},
+    factory: () => memoryCache(),
+  });
+}
+
+/**
  * The features of a test backend running the plugin on the embedded default's demo: the demo
  * catalog, the given database, a cache of its own (the default memory store is shared by every
  * backend in a process), and the demo generated into `dataDir`.
@@ -23,11 +35,7 @@ export function demoBackendFeatures(options: {
     promotionPlugin,
     catalogServiceMock.factory({ entities: demoEntities() }),
     mockServices.database.factory({ knex: options.knex }),
-    createServiceFactory({
-      service: coreServices.cache,
-      deps: {},
-      factory: () => memoryCache(),
-    }),
+    memoryCacheFactory(),
     mockServices.rootConfig.factory({
       data: {
         ...options.config,

@@ -2,10 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { EcrTestServer, startEcrTestServer } from '@mainline/test-servers';
@@ -13,8 +9,9 @@ import request from 'supertest';
 import { generateDemoData } from '../demo/generateDemoData';
 import { localLayout } from '../local/layout';
 import { promotionPlugin } from '../plugin';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoEntities } from '../testUtils';
 import { LocalArtifactRegistry } from './local/LocalArtifactRegistry';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(120_000);
 
@@ -57,11 +54,7 @@ describe('checkout with its images in ECR', () => {
       features: [
         promotionPlugin,
         catalogServiceMock.factory({ entities }),
-        createServiceFactory({
-          service: coreServices.cache,
-          deps: {},
-          factory: () => memoryCache(),
-        }),
+        memoryCacheFactory(),
         mockServices.rootConfig.factory({
           data: {
             // Static keys for the registry's account: no STS call is needed to find them.

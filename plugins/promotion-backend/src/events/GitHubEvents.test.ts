@@ -3,10 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
@@ -14,7 +10,8 @@ import request from 'supertest';
 import { promotionPlugin } from '../plugin';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoEntities } from '../testUtils';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(60_000);
 
@@ -47,11 +44,7 @@ describe('GitHub webhooks keep lineage fresh', () => {
         // The real events service: one bus shared by all plugins (the default mock is per plugin).
         eventsServiceFactory,
         catalogServiceMock.factory({ entities: demoEntities() }),
-        createServiceFactory({
-          service: coreServices.cache,
-          deps: {},
-          factory: () => memoryCache(),
-        }),
+        memoryCacheFactory(),
         mockServices.rootConfig.factory({
           data: {
             promotion: {

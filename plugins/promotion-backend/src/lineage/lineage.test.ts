@@ -8,16 +8,14 @@ import {
   TestDatabases,
 } from '@backstage/backend-test-utils';
 import { actionsRegistryServiceMock } from '@backstage/backend-test-utils/alpha';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
 import { promotionPlugin } from '../plugin';
 import { Lineage } from './types';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoEntities } from '../testUtils';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(60_000);
 
@@ -42,12 +40,7 @@ describe.each(
         promotionPlugin,
         catalogServiceMock.factory({ entities }),
         mockServices.database.factory({ knex }),
-        // Each backend its own cache: the default memory store is shared within a process.
-        createServiceFactory({
-          service: coreServices.cache,
-          deps: {},
-          factory: () => memoryCache(),
-        }),
+        memoryCacheFactory(),
         createServiceFactory({
           service: actionsRegistryServiceRef,
           deps: {},

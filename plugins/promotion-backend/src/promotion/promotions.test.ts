@@ -6,10 +6,7 @@ import {
   startTestBackend,
   TestDatabases,
 } from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   NotificationSendOptions,
@@ -23,7 +20,8 @@ import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { Lineage } from '../lineage/types';
 import { promotionPlugin } from '../plugin';
 import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoEntities } from '../testUtils';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(120_000);
 
@@ -45,11 +43,7 @@ async function startBackend(options: {
       mockServices.permissions.factory({
         result: options.permission ?? AuthorizeResult.ALLOW,
       }),
-      createServiceFactory({
-        service: coreServices.cache,
-        deps: {},
-        factory: () => memoryCache(),
-      }),
+      memoryCacheFactory(),
       createServiceFactory({
         service: notificationService,
         deps: {},

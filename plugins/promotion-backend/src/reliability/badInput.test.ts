@@ -2,10 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import {
-  coreServices,
-  createServiceFactory,
-} from '@backstage/backend-plugin-api';
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
@@ -15,8 +11,9 @@ import {
 import request from 'supertest';
 import { generateDemoData } from '../demo/generateDemoData';
 import { promotionPlugin } from '../plugin';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoEntities } from '../testUtils';
 import { BadInputCase, corpus } from './badInput.corpus';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(180_000);
 
@@ -119,11 +116,7 @@ describe('the bad-input corpus', () => {
         catalogServiceMock.factory({
           entities: [...demoEntities(), ...hostileEntities()],
         }),
-        createServiceFactory({
-          service: coreServices.cache,
-          deps: {},
-          factory: () => memoryCache(),
-        }),
+        memoryCacheFactory(),
         mockServices.rootConfig.factory({
           data: {
             integrations: {

@@ -16,7 +16,8 @@ import {
 import request from 'supertest';
 import { generateDemoData } from '../demo/generateDemoData';
 import { promotionPlugin } from '../plugin';
-import { demoEntities, memoryCache } from '../testUtils';
+import { demoEntities } from '../testUtils';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(120_000);
 
@@ -68,11 +69,7 @@ describe('secrets stay secret', () => {
           deps: {},
           factory: () => capturingLogger(logs),
         }),
-        createServiceFactory({
-          service: coreServices.cache,
-          deps: {},
-          factory: () => memoryCache(),
-        }),
+        memoryCacheFactory(),
         mockServices.rootConfig.factory({
           data: {
             integrations: {
