@@ -12,7 +12,7 @@ import { localLayout } from '../local/layout';
 import { MONOREPO, generateMonorepo, monorepoImage } from './monorepo';
 
 /** Bumped when the demo changes, so that a kept data directory is generated again. */
-export const DEMO_VERSION = 2;
+export const DEMO_VERSION = 3;
 
 /** A tombstone the demo leaves for the commit it yanked. */
 export interface DemoYank {

@@ -98,6 +98,8 @@ export async function generateMonorepo(options: {
   const built = new Map<MonorepoService, string[]>();
   const shas: string[] = [];
   let pr = 700;
+  /** How many changes each service has led so far: each commit gets the next message. */
+  const changesMade = new Map<MonorepoService, number>();
 
   for (const [i, touched] of TOUCHES.entries()) {
     const date = new Date(start + i * step);
@@ -125,7 +127,9 @@ export async function generateMonorepo(options: {
         ] = `export const change${i} = ${i};\n`;
       }
       const lead = touched[0];
-      subject = `${lead}: ${CHANGES[lead][i % CHANGES[lead].length]}${
+      const n = changesMade.get(lead) ?? 0;
+      changesMade.set(lead, n + 1);
+      subject = `${lead}: ${CHANGES[lead][n % CHANGES[lead].length]}${
         touched.length > 1 ? ` (with ${touched.slice(1).join(', ')})` : ''
       } (#${pr})`;
     }
