@@ -124,7 +124,6 @@ export const promotionPlugin = createBackendPlugin({
         });
         const repositoryPromotions = new RepositoryPromotions({
           catalog,
-          targets,
           promotions,
         });
         httpRouter.use(

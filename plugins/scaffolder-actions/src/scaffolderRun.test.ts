@@ -16,6 +16,7 @@ import {
   EcrTestServer,
   GitHubTestServer,
   startEcrTestServer,
+  seedRepository,
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import { Octokit } from '@octokit/rest';
@@ -78,27 +79,9 @@ describe('the build-once-service template in the scaffolder backend', () => {
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'scaffolder-run-'));
     // The GitOps manifest repository the template registers the service in.
-    const work = path.join(root, 'work');
-    const env = {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'ops',
-      GIT_AUTHOR_EMAIL: 'ops@example.com',
-      GIT_COMMITTER_NAME: 'ops',
-      GIT_COMMITTER_EMAIL: 'ops@example.com',
-    };
-    execFileSync('git', ['init', '--quiet', '--initial-branch=main', work]);
-    fs.writeFileSync(path.join(work, 'README.md'), '# Deployments\n');
-    execFileSync('git', ['-C', work, 'add', '.'], { env });
-    execFileSync('git', ['-C', work, 'commit', '--quiet', '-m', 'start'], {
-      env,
+    seedRepository(root, 'acme/deployments', {
+      'README.md': '# Deployments\n',
     });
-    execFileSync('git', [
-      'clone',
-      '--quiet',
-      '--bare',
-      work,
-      path.join(root, 'acme', 'deployments.git'),
-    ]);
     github = await startGitHubTestServer({ root, token: TOKEN });
     // The owner group's team in the organization: prod's reviewers.
     const { data: team } = await new Octokit({

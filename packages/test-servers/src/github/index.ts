@@ -1,4 +1,5 @@
 export { startGitHubTestServer } from './GitHubTestServer';
+export { seedRepository } from './seedRepository';
 export type {
   GitHubTestServer,
   GitHubTestServerOptions,

@@ -17,13 +17,17 @@ import {
   ReleaseBoardRow,
   checkTagName,
   matchesTagPattern,
-  readPromotionTarget,
 } from '@mainline/plugin-promotion-common';
 import pLimit from 'p-limit';
 import { AdapterResolver } from '../adapters';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
+import {
+  EntityTarget,
+  EntityTargets,
+  relatedRefs,
+} from '../service/EntityTargets';
 
 /** The services the board shows: every promotable component, optionally of one owner or system. */
 export interface BoardFilter {
@@ -45,28 +49,6 @@ function normalizeRef(value: string, kind: string, parameter: string): string {
     );
   } catch (error) {
     throw new InputError(`${parameter}: ${(error as Error).message}`);
-  }
-}
-
-/** The related entity, from the catalog's relations or else the spec field they come from. */
-function relationRef(
-  entity: Entity,
-  type: string,
-  field: 'owner' | 'system',
-): string | null {
-  const related = entity.relations?.find(r => r.type === type)?.targetRef;
-  if (related) return related;
-  const value = (entity.spec as Record<string, unknown> | undefined)?.[field];
-  if (typeof value !== 'string') return null;
-  try {
-    return stringifyEntityRef(
-      parseEntityRef(value, {
-        defaultKind: field === 'owner' ? 'group' : 'system',
-        defaultNamespace: entity.metadata.namespace ?? 'default',
-      }),
-    );
-  } catch {
-    return null;
   }
 }
 
@@ -111,9 +93,7 @@ export class ReleaseBoard {
   async services(
     filter: BoardFilter,
     credentials: BackstageCredentials,
-  ): Promise<
-    Array<{ entity: Entity; entityRef: string; target: PromotionTarget }>
-  > {
+  ): Promise<Array<EntityTarget & { entity: Entity }>> {
     const catalogFilter: Record<string, string> = { kind: 'component' };
     if (filter.owner) catalogFilter['relations.ownedBy'] = filter.owner;
     if (filter.system) catalogFilter['relations.partOf'] = filter.system;
@@ -131,17 +111,10 @@ export class ReleaseBoard {
       { credentials },
     );
     return items
-      .map(entity => {
-        const read = readPromotionTarget(entity);
-        return read.ok
-          ? {
-              entity,
-              entityRef: stringifyEntityRef(entity),
-              target: read.target,
-            }
-          : undefined;
+      .flatMap(entity => {
+        const read = EntityTargets.read(entity);
+        return read.ok ? [{ entity, ...read.entity }] : [];
       })
-      .filter((s): s is NonNullable<typeof s> => !!s)
       .sort((a, b) => a.entityRef.localeCompare(b.entityRef));
   }
 
@@ -191,8 +164,8 @@ export class ReleaseBoard {
         const row: BoardRow = {
           entityRef,
           title: entity.metadata.title ?? entity.metadata.name,
-          owner: relationRef(entity, RELATION_OWNED_BY, 'owner'),
-          system: relationRef(entity, RELATION_PART_OF, 'system'),
+          owner: relatedRefs(entity, RELATION_OWNED_BY, 'owner')[0] ?? null,
+          system: relatedRefs(entity, RELATION_PART_OF, 'system')[0] ?? null,
           sourceRepo: target.sourceRepo,
           sourcePath: target.sourcePath ?? null,
           artifactKind: target.artifactKind,
@@ -309,17 +282,12 @@ export class ReleaseBoard {
         message: `ships the build of ${short(sha)}`,
       };
     }
-    // The tagged commit built nothing for this service: the newest older build stands for it.
-    const taggedAt = commit?.committedAt;
-    const older = lineage.commits.find(
-      c =>
-        c.sha !== sha &&
-        c.artifacts.length > 0 &&
-        (taggedAt ? c.committedAt <= taggedAt : true) &&
-        (commit
-          ? lineage.commits.indexOf(c) > lineage.commits.indexOf(commit)
-          : true),
-    );
+    // The tagged commit built nothing for this service: the next older build stands for it.
+    const older = commit
+      ? lineage.commits
+          .slice(lineage.commits.indexOf(commit) + 1)
+          .find(c => c.artifacts.length > 0)
+      : undefined;
     let why = 'is not in the recent history';
     if (commit) why = 'built no artifact';
     else if (target.sourcePath) why = `did not change ${target.sourcePath}`;
@@ -329,7 +297,7 @@ export class ReleaseBoard {
       outcome: 'unchanged',
       artifact: null,
       message: `unchanged: ${short(sha)} ${why}${
-        older && commit ? `; ${short(older.sha)}'s artifact stands for it` : ''
+        older ? `; ${short(older.sha)}'s artifact stands for it` : ''
       }`,
     };
   }

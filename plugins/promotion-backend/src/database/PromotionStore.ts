@@ -199,13 +199,7 @@ export class PromotionStore {
             .andOn('p.created_at', '=', 'latest.newest'),
         )
         .select('p.*');
-      result.push(
-        ...rows.map(row => {
-          const { steps, ...record } = this.toRecord(row, []);
-          void steps;
-          return record;
-        }),
-      );
+      result.push(...rows.map(row => this.toSummary(row)));
     }
     return result;
   }
@@ -228,11 +222,7 @@ export class PromotionStore {
       rows.push(...(await query));
     }
     return rows
-      .map(row => {
-        const { steps, ...record } = this.toRecord(row, []);
-        void steps;
-        return record;
-      })
+      .map(row => this.toSummary(row))
       .sort(
         (a, b) =>
           b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id),
@@ -403,6 +393,22 @@ export class PromotionStore {
 
   private toRecord(row: any, steps: any[]): PromotionRecord {
     return {
+      ...this.toSummary(row),
+      steps: steps.map(step => ({
+        name: step.name,
+        status: step.status,
+        detail: step.detail,
+        startedAt: iso(step.started_at),
+        finishedAt: iso(step.finished_at),
+        url: step.url ?? null,
+        pending: step.pending ?? null,
+      })),
+    };
+  }
+
+  /** A promotion without its steps (lists and exports). */
+  private toSummary(row: any): Omit<PromotionRecord, 'steps'> {
+    return {
       id: row.id,
       entityRef: row.entity_ref,
       kind: row.kind,
@@ -417,15 +423,6 @@ export class PromotionStore {
       error: row.error,
       createdAt: iso(row.created_at)!,
       updatedAt: iso(row.updated_at)!,
-      steps: steps.map(step => ({
-        name: step.name,
-        status: step.status,
-        detail: step.detail,
-        startedAt: iso(step.started_at),
-        finishedAt: iso(step.finished_at),
-        url: step.url ?? null,
-        pending: step.pending ?? null,
-      })),
     };
   }
 }

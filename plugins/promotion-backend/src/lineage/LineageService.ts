@@ -32,7 +32,7 @@ const CHERRY_PICK = /\(cherry picked from commit ([0-9a-f]{40})\)/;
 export function isFix(commit: Pick<SourceCommit, 'subject' | 'body'>): boolean {
   return (
     /^Merge pull request #\d+ from \S+\/(fix|hotfix)\//.test(commit.subject) ||
-    /^(fix|hotfix)(\([^)]*\))?!?:/i.test(commit.subject) ||
+    // `fix: …`, `fix(scope): …`, `Fix …`
     /^(fix|hotfix)\b/i.test(commit.subject)
   );
 }

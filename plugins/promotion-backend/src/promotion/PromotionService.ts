@@ -208,7 +208,11 @@ export class PromotionService {
     };
   }
 
-  private runsIn(facts: Facts, environment: string, sha: string): boolean {
+  private runsIn(
+    facts: Pick<Facts, 'deployments' | 'tags'>,
+    environment: string,
+    sha: string,
+  ): boolean {
     const deployment = facts.deployments[environment];
     if (!deployment) return false;
     if (deployment.sha) return deployment.sha === sha;
@@ -242,19 +246,20 @@ export class PromotionService {
       : 'it is on no branch';
   }
 
-  /** The newest commit before `facts.sha` (touching the component's folder) that has an artifact. */
+  /** The newest commit before `sha` (touching the component's folder) that has an artifact. */
   private async builtAncestor(
     entity: EntityContext,
-    facts: Facts,
+    adapters: PromotionAdapters,
+    sha: string,
+    artifacts: Artifact[],
   ): Promise<{ sha: string; back: number | undefined } | undefined> {
-    const history = await facts.adapters.source.listCommits(
+    const history = await adapters.source.listCommits(
       entity.target.sourceRepo,
-      { ref: facts.sha, limit: 100, path: entity.target.sourcePath },
+      { ref: sha, limit: 100, path: entity.target.sourcePath },
     );
     const index = history.findIndex(
       c =>
-        c.sha !== facts.sha &&
-        facts.artifacts.some(a => artifactMatchesCommit(a, c.sha)),
+        c.sha !== sha && artifacts.some(a => artifactMatchesCommit(a, c.sha)),
     );
     if (index < 0) return undefined;
     // With a folder filter the history skips commits, so the distance is not a count of commits.
@@ -268,7 +273,12 @@ export class PromotionService {
     entity: EntityContext,
     facts: Facts,
   ): Promise<string> {
-    const ancestor = await this.builtAncestor(entity, facts);
+    const ancestor = await this.builtAncestor(
+      entity,
+      facts.adapters,
+      facts.sha,
+      facts.artifacts,
+    );
     if (!ancestor) return 'no ancestor in the last 100 commits has an artifact';
     return `the nearest ancestor with an artifact is ${short(ancestor.sha)}${
       ancestor.back === undefined
@@ -277,56 +287,70 @@ export class PromotionService {
     }`;
   }
 
+  /** The full sha of a commit of the entity's repository, or a NotFoundError naming it. */
+  async commitOf(entity: EntityContext, requestedSha: string): Promise<string> {
+    const repo = entity.target.sourceRepo;
+    const sha = await this.options.adapters
+      .forTarget(entity.target)
+      .source.resolveCommit(repo, requestedSha);
+    if (!sha || !sha.startsWith(requestedSha)) {
+      throw new NotFoundError(`sha ${requestedSha} is not a commit of ${repo}`);
+    }
+    return sha;
+  }
+
   /**
-   * For a component of a monorepo: whether `sha` built an artifact for it, and when not, which
-   * artifact (the nearest ancestor's) stands for it and whether `environment` already runs that.
-   * Reads only; nothing is audited or refused.
+   * For a component of a monorepo: whether the commit `sha` (full) built an artifact for it, and
+   * when not, which artifact (the nearest ancestor's) stands for it and whether `environment`
+   * already runs that. Reads only (the artifact listing; the rest only when nothing was built);
+   * nothing is audited or refused.
    */
   async artifactAt(
     entity: EntityContext,
     sha: string,
     environment: string,
   ): Promise<
-    | { built: true; sha: string }
+    | { built: true }
     | {
         built: false;
-        sha: string;
         ancestor: string | null;
         running: boolean;
         message: string;
       }
   > {
-    const facts = await this.facts(entity, sha);
-    if (facts.artifacts.some(a => artifactMatchesCommit(a, facts.sha))) {
-      return { built: true, sha: facts.sha };
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const artifacts = await adapters.artifacts.listArtifacts(
+      adapters.artifactLocation,
+    );
+    if (artifacts.some(a => artifactMatchesCommit(a, sha))) {
+      return { built: true };
     }
-    const ancestor = await this.builtAncestor(entity, facts);
+    const [ancestor, deployments, tags] = await Promise.all([
+      this.builtAncestor(entity, adapters, sha, artifacts),
+      adapters.deployments.current(entity.target, [environment]),
+      adapters.source.listTags(entity.target.sourceRepo),
+    ]);
     const running = ancestor
-      ? this.runsIn(facts, environment, ancestor.sha)
+      ? this.runsIn({ deployments, tags }, environment, ancestor.sha)
       : false;
     const where = entity.target.sourcePath
       ? ` (it changed nothing under ${entity.target.sourcePath})`
       : '';
+    let stands = 'and no ancestor in the last 100 commits has one';
+    if (ancestor) {
+      stands = `the nearest ancestor's, ${short(ancestor.sha)}, ${
+        running
+          ? `is already in ${environment}`
+          : `stands for it (${environment} runs ${
+              deployments[environment]?.version ?? 'nothing'
+            })`
+      }`;
+    }
     return {
       built: false,
-      sha: facts.sha,
       ancestor: ancestor?.sha ?? null,
       running,
-      message: ancestor
-        ? `unchanged: ${short(
-            facts.sha,
-          )} built no artifact${where}; the nearest ancestor's, ${short(
-            ancestor.sha,
-          )}, ${
-            running
-              ? `is already in ${environment}`
-              : `stands for it (${environment} runs ${
-                  facts.deployments[environment]?.version ?? 'nothing'
-                })`
-          }`
-        : `unchanged: ${short(
-            facts.sha,
-          )} built no artifact${where}, and no ancestor in the last 100 commits has one`,
+      message: `unchanged: ${short(sha)} built no artifact${where}; ${stands}`,
     };
   }
 

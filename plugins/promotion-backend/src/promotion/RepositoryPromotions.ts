@@ -1,4 +1,3 @@
-import { stringifyEntityRef } from '@backstage/catalog-model';
 import { stringifyError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
 import { PROMOTION_ANNOTATIONS } from '@mainline/plugin-promotion-common';
@@ -38,12 +37,11 @@ export class RepositoryPromotions {
   constructor(
     private readonly options: {
       catalog: CatalogService;
-      targets: EntityTargets;
       promotions: PromotionService;
     },
   ) {}
 
-  /** The promotable components sharing `entity`'s repository, `entity` first. */
+  /** The promotable components sharing `entity`'s repository, `entity` first: one catalog query. */
   async components(
     entity: EntityContext,
     ctx: Pick<WriteContext, 'credentials'>,
@@ -54,20 +52,18 @@ export class RepositoryPromotions {
           [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]:
             entity.target.sourceRepo,
         },
-        fields: ['kind', 'metadata.namespace', 'metadata.name'],
       },
       { credentials: ctx.credentials },
     );
-    const refs = items
-      .map(item => stringifyEntityRef(item))
-      .filter(ref => ref !== entity.entityRef)
-      .sort();
-    const siblings = await Promise.all(
-      refs.map(ref =>
-        this.options.targets.get(ref, ctx.credentials).catch(() => undefined),
-      ),
-    );
-    return [entity, ...siblings.filter((s): s is EntityContext => !!s)];
+    const siblings = items
+      .flatMap(item => {
+        const read = EntityTargets.read(item);
+        return read.ok && read.entity.entityRef !== entity.entityRef
+          ? [read.entity]
+          : [];
+      })
+      .sort((a, b) => a.entityRef.localeCompare(b.entityRef));
+    return [entity, ...siblings];
   }
 
   async promote(
@@ -80,19 +76,21 @@ export class RepositoryPromotions {
     tag: string | null;
     components: ComponentOutcome[];
   }> {
-    const components = await this.components(entity, ctx);
+    const [components, sha] = await Promise.all([
+      this.components(entity, ctx),
+      this.options.promotions.commitOf(entity, request.sha),
+    ]);
     // Which components built an artifact at the commit: read-only, in parallel.
     const status = await Promise.all(
       components.map(async component => ({
         component,
         at: await this.options.promotions.artifactAt(
           component,
-          request.sha,
+          sha,
           request.environment,
         ),
       })),
     );
-    const sha = status[0].at.sha;
     let tag = request.tag;
     const outcomes: ComponentOutcome[] = [];
     for (const { component, at } of status) {
@@ -120,8 +118,8 @@ export class RepositoryPromotions {
           },
           ctx,
         );
+        tag = tag ?? result.tag ?? undefined;
         if ('dryRun' in result) {
-          tag = tag ?? result.tag ?? undefined;
           outcomes.push({
             entityRef: component.entityRef,
             outcome: 'planned',
@@ -129,7 +127,6 @@ export class RepositoryPromotions {
             plan: result,
           });
         } else {
-          tag = tag ?? result.tag ?? undefined;
           outcomes.push({
             entityRef: component.entityRef,
             outcome: 'promoted',

@@ -2,6 +2,7 @@ import { BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
   Entity,
   RELATION_OWNED_BY,
+  RELATION_PART_OF,
   parseEntityRef,
   stringifyEntityRef,
 } from '@backstage/catalog-model';
@@ -12,9 +13,16 @@ import {
   readPromotionTarget,
 } from '@mainline/plugin-promotion-common';
 
+/** An entity as the promotion services see it. */
+export interface EntityTarget {
+  entityRef: string;
+  target: PromotionTarget;
+  owners: string[];
+}
+
 /**
- * Looks an entity up in the catalog with the caller's credentials (so catalog read permissions
- * apply) and reads its promotion settings.
+ * Looks entities up in the catalog with the caller's credentials (so catalog read permissions
+ * apply) and reads their promotion settings.
  */
 export class EntityTargets {
   constructor(private readonly catalog: CatalogService) {}
@@ -22,40 +30,71 @@ export class EntityTargets {
   async get(
     entityRef: string,
     credentials: BackstageCredentials,
-  ): Promise<{ entityRef: string; target: PromotionTarget; owners: string[] }> {
+  ): Promise<EntityTarget> {
     const entity = await this.catalog.getEntityByRef(entityRef, {
       credentials,
     });
     if (!entity) {
       throw new NotFoundError(`No entity ${entityRef} in the catalog`);
     }
-    const read = readPromotionTarget(entity);
+    const read = EntityTargets.read(entity);
     if (!read.ok) {
       throw new NotFoundError(
-        `${entityRef} is not set up for promotion: ${read.problems
-          .map(p => `annotation ${p.annotation} ${p.message}`)
-          .join('; ')}`,
+        `${entityRef} is not set up for promotion: ${read.problem}`,
       );
     }
-    return { entityRef, target: read.target, owners: ownersOf(entity) };
+    return read.entity;
+  }
+
+  /** An entity already read from the catalog (a list query), as `get` would answer it. */
+  static read(
+    entity: Entity,
+  ): { ok: true; entity: EntityTarget } | { ok: false; problem: string } {
+    const read = readPromotionTarget(entity);
+    if (!read.ok) {
+      return {
+        ok: false,
+        problem: read.problems
+          .map(p => `annotation ${p.annotation} ${p.message}`)
+          .join('; '),
+      };
+    }
+    return {
+      ok: true,
+      entity: {
+        entityRef: stringifyEntityRef(entity),
+        target: read.target,
+        owners: relatedRefs(entity, RELATION_OWNED_BY, 'owner'),
+      },
+    };
   }
 }
 
-/** Who is told about promotions of an entity: its owners, as the catalog relates them. */
-function ownersOf(entity: Entity): string[] {
+/**
+ * Who an entity relates to, as the catalog relates them (`ownedBy`, `partOf`), else from the spec
+ * field those relations are made from (an entity not yet processed).
+ */
+export function relatedRefs(
+  entity: Entity,
+  type: typeof RELATION_OWNED_BY | typeof RELATION_PART_OF,
+  field: 'owner' | 'system',
+): string[] {
   const related = (entity.relations ?? [])
-    .filter(r => r.type === RELATION_OWNED_BY)
+    .filter(r => r.type === type)
     .map(r => r.targetRef);
   if (related.length > 0) return related;
-  const owner = (entity.spec as { owner?: unknown } | undefined)?.owner;
-  return typeof owner === 'string'
-    ? [
-        stringifyEntityRef(
-          parseEntityRef(owner, {
-            defaultKind: 'group',
-            defaultNamespace: entity.metadata.namespace ?? 'default',
-          }),
-        ),
-      ]
-    : [];
+  const value = (entity.spec as Record<string, unknown> | undefined)?.[field];
+  if (typeof value !== 'string') return [];
+  try {
+    return [
+      stringifyEntityRef(
+        parseEntityRef(value, {
+          defaultKind: field === 'owner' ? 'group' : 'system',
+          defaultNamespace: entity.metadata.namespace ?? 'default',
+        }),
+      ),
+    ];
+  } catch {
+    return [];
+  }
 }

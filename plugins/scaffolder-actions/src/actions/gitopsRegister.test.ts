@@ -6,6 +6,7 @@ import { ConfigReader } from '@backstage/config';
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
 import {
   GitHubTestServer,
+  seedRepository,
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import yaml from 'yaml';
@@ -26,21 +27,9 @@ describe('promotion:gitops:register', () => {
 
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'gitops-register-'));
-    const work = path.join(root, 'work');
-    const env = {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'ops',
-      GIT_AUTHOR_EMAIL: 'ops@example.com',
-      GIT_COMMITTER_NAME: 'ops',
-      GIT_COMMITTER_EMAIL: 'ops@example.com',
-    };
-    execFileSync('git', ['init', '--quiet', '--initial-branch=main', work]);
-    fs.writeFileSync(path.join(work, 'README.md'), '# Deployments\n');
-    execFileSync('git', ['-C', work, 'add', '.'], { env });
-    execFileSync('git', ['-C', work, 'commit', '--quiet', '-m', 'start'], {
-      env,
+    seedRepository(root, 'acme/deployments', {
+      'README.md': '# Deployments\n',
     });
-    execFileSync('git', ['clone', '--quiet', '--bare', work, bare()]);
     server = await startGitHubTestServer({ root, token: TOKEN });
     action = createGitopsRegisterAction({
       config: new ConfigReader({

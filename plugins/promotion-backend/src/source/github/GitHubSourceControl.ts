@@ -8,6 +8,7 @@ import {
 } from '@backstage/errors';
 import { checkTagName } from '@mainline/plugin-promotion-common';
 import type { Endpoints } from '@octokit/types';
+import pLimit from 'p-limit';
 import {
   existingTagOutcome,
   FileChange,
@@ -697,26 +698,29 @@ export class GitHubSourceControl implements SourceControl {
   async patchIds(repo: string, shas: string[]): Promise<Map<string, string>> {
     const { owner, name } = this.slug(repo);
     const ids = new Map<string, string>();
-    // One commit read each (ETag-cached, so a repeated view costs no rate limit).
+    // One commit read each (ETag-cached, so a repeated view costs no rate limit), a few at a time.
+    const limit = pLimit(8);
     await Promise.all(
       shas
         .filter(sha => /^[0-9a-f]{40}$/.test(sha))
-        .map(async sha => {
-          const response = await this.call(
-            repo,
-            `read commit ${sha.slice(0, 7)}`,
-            client =>
-              client.rest.repos.getCommit({ owner, repo: name, ref: sha }),
-            [422],
-          );
-          const id = patchIdentity(
-            (response?.data.files ?? []).map(file => ({
-              filename: file.filename,
-              patch: file.patch,
-            })),
-          );
-          if (id) ids.set(sha, id);
-        }),
+        .map(sha =>
+          limit(async () => {
+            const response = await this.call(
+              repo,
+              `read commit ${sha.slice(0, 7)}`,
+              client =>
+                client.rest.repos.getCommit({ owner, repo: name, ref: sha }),
+              [422],
+            );
+            const id = patchIdentity(
+              (response?.data.files ?? []).map(file => ({
+                filename: file.filename,
+                patch: file.patch,
+              })),
+            );
+            if (id) ids.set(sha, id);
+          }),
+        ),
     );
     return ids;
   }
@@ -756,24 +760,20 @@ export class GitHubSourceControl implements SourceControl {
     // (for an annotated tag) the tag object, written before knowing. An unneeded tag object is
     // unreferenced and collected by git; a commit that does not exist makes it fail as well.
     const tagObject = tag.annotated
-      ? this.call(
-          repo,
-          `create tag ${tag.name}`,
-          client =>
-            client.rest.git.createTag({
-              owner,
-              repo: name,
-              tag: tag.name,
-              message: tag.message,
-              object: tag.sha,
-              type: 'commit',
-              tagger: {
-                name: tag.tagger.name,
-                email: tag.tagger.email,
-                date: new Date().toISOString(),
-              },
-            }),
-          [404, 422],
+      ? this.call(repo, `create tag ${tag.name}`, client =>
+          client.rest.git.createTag({
+            owner,
+            repo: name,
+            tag: tag.name,
+            message: tag.message,
+            object: tag.sha,
+            type: 'commit',
+            tagger: {
+              name: tag.tagger.name,
+              email: tag.tagger.email,
+              date: new Date().toISOString(),
+            },
+          }),
         )
       : Promise.resolve(undefined);
     const [commit, existingTarget, createdObject] = await Promise.all([
@@ -809,10 +809,8 @@ export class GitHubSourceControl implements SourceControl {
         failure,
       );
     if (existingTarget) return settle();
+    // The commit exists, so a refused tag object is GitHub's error to report as it is.
     if (createdObject instanceof Error) throw createdObject;
-    if (tag.annotated && !createdObject) {
-      throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
-    }
     const target = createdObject ? createdObject.data.sha : tag.sha;
     // Creating a ref never moves an existing one: 422 when someone else created it first.
     const ref = await this.call(

@@ -273,26 +273,28 @@ export class LocalGitSourceControl implements SourceControl {
   }
 
   async patchIds(repo: string, shas: string[]): Promise<Map<string, string>> {
-    const git = this.git(repo);
+    const known = shas.filter(sha => /^[0-9a-f]{40}$/.test(sha));
     const ids = new Map<string, string>();
-    for (const sha of shas) {
-      if (!/^[0-9a-f]{40}$/.test(sha)) continue;
-      // -m --first-parent: a merge commit's change is what it brought to its first parent.
-      const diff = await git.run([
+    if (known.length === 0) return ids;
+    // One git process for all: each commit's diff follows a line with its sha (unknown commits
+    // print nothing); -m --first-parent: a merge's change is what it brought to its first parent.
+    const out = await this.git(repo).output(
+      [
         'diff-tree',
+        '--stdin',
         '-p',
         '-r',
         '--root',
         '--no-renames',
-        '--no-commit-id',
         '-m',
         '--first-parent',
-        sha,
-      ]);
-      // An unknown commit has no identity (as on GitHub), rather than failing the whole read.
-      if (diff.code !== 0) continue;
-      const id = patchIdentity(filePatchesOfDiff(diff.stdout));
-      if (id) ids.set(sha, id);
+      ],
+      { input: `${known.join('\n')}\n` },
+    );
+    const sections = out.split(/^([0-9a-f]{40})$/m);
+    for (let i = 1; i + 1 < sections.length; i += 2) {
+      const id = patchIdentity(filePatchesOfDiff(sections[i + 1]));
+      if (id) ids.set(sections[i], id);
     }
     return ids;
   }

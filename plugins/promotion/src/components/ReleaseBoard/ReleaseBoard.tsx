@@ -90,6 +90,33 @@ const Cell = ({
   </TableCell>
 );
 
+/** A select of entity refs (shown by name), with an "all" choice first. */
+const RefFilter = (props: {
+  name: 'owner' | 'system';
+  all: string;
+  refs: string[];
+  value: string;
+  onChange: (value: string) => void;
+}) => (
+  <TextField
+    select
+    id={`release-board-${props.name}`}
+    label={props.name === 'owner' ? 'Owner' : 'System'}
+    SelectProps={{ displayEmpty: true }}
+    InputLabelProps={{ shrink: true }}
+    value={props.value}
+    onChange={e => props.onChange(e.target.value)}
+    style={{ minWidth: 180 }}
+  >
+    <MenuItem value={ALL}>{props.all}</MenuItem>
+    {props.refs.map(ref => (
+      <MenuItem key={ref} value={ref}>
+        {parseEntityRef(ref).name}
+      </MenuItem>
+    ))}
+  </TextField>
+);
+
 function download(blob: Blob, name: string) {
   const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
@@ -171,41 +198,21 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
         mb={2}
         style={{ gap: 16 }}
       >
-        <TextField
-          select
-          id="release-board-owner"
-          label="Owner"
-          SelectProps={{ displayEmpty: true }}
-          InputLabelProps={{ shrink: true }}
+        <RefFilter
+          name="owner"
+          all="All owners"
+          refs={owners}
           value={owner}
-          onChange={e => setOwner(e.target.value)}
-          style={{ minWidth: 180 }}
-        >
-          <MenuItem value={ALL}>All owners</MenuItem>
-          {owners.map(o => (
-            <MenuItem key={o} value={o}>
-              {parseEntityRef(o).name}
-            </MenuItem>
-          ))}
-        </TextField>
+          onChange={setOwner}
+        />
         {!system && (
-          <TextField
-            select
-            id="release-board-system"
-            label="System"
-            SelectProps={{ displayEmpty: true }}
-            InputLabelProps={{ shrink: true }}
+          <RefFilter
+            name="system"
+            all="All systems"
+            refs={systems}
             value={systemFilter}
-            onChange={e => setSystemFilter(e.target.value)}
-            style={{ minWidth: 180 }}
-          >
-            <MenuItem value={ALL}>All systems</MenuItem>
-            {systems.map(s => (
-              <MenuItem key={s} value={s}>
-                {parseEntityRef(s).name}
-              </MenuItem>
-            ))}
-          </TextField>
+            onChange={setSystemFilter}
+          />
         )}
         <form
           onSubmit={e => {
