@@ -8,10 +8,9 @@ import {
   Entity,
   RELATION_OWNED_BY,
   RELATION_PART_OF,
-  parseEntityRef,
-  stringifyEntityRef,
 } from '@backstage/catalog-model';
 import { parseAllDocuments } from 'yaml';
+import { relatedRefs } from './service/EntityTargets';
 
 /**
  * A cache of its own for one test backend: the default in-memory store is shared by every
@@ -52,23 +51,16 @@ export function demoEntities(): Entity[] {
 }
 
 function withRelations(entity: Entity): Entity {
-  const spec = (entity.spec ?? {}) as { owner?: string; system?: string };
-  const relations: NonNullable<Entity['relations']> = [];
-  const ref = (value: string, kind: string) =>
-    stringifyEntityRef(
-      parseEntityRef(value, { defaultKind: kind, defaultNamespace: 'default' }),
-    );
-  if (spec.owner) {
-    relations.push({
+  // An unprocessed entity: relatedRefs reads the spec fields the relations are made from.
+  const relations = [
+    ...relatedRefs(entity, RELATION_OWNED_BY, 'owner').map(targetRef => ({
       type: RELATION_OWNED_BY,
-      targetRef: ref(spec.owner, 'group'),
-    });
-  }
-  if (spec.system) {
-    relations.push({
+      targetRef,
+    })),
+    ...relatedRefs(entity, RELATION_PART_OF, 'system').map(targetRef => ({
       type: RELATION_PART_OF,
-      targetRef: ref(spec.system, 'system'),
-    });
-  }
+      targetRef,
+    })),
+  ];
   return { ...entity, relations };
 }
