@@ -67,12 +67,18 @@ export interface EcrTestServer {
   ): void;
   /**
    * Stores an image as `docker push` would (a small OCI manifest with a config and one layer of
-   * `size` bytes) under the tags; returns its digest. `pushedAt` defaults to now.
+   * `size` bytes) under the tags; returns its digest. `pushedAt` defaults to now. `annotations`
+   * go on the manifest, as `docker buildx build --annotation` puts them.
    */
   pushImage(
     repository: string,
     tags: string[],
-    options?: { size?: number; pushedAt?: Date; seed?: string },
+    options?: {
+      size?: number;
+      pushedAt?: Date;
+      seed?: string;
+      annotations?: Record<string, string>;
+    },
   ): { digest: string; manifest: string };
   /** Stores exact manifest bytes under a tag, as a build's push would (fixtures). */
   putManifest(
@@ -577,6 +583,7 @@ export async function startEcrTestServer(
           size: 512,
         },
         layers: [layer],
+        ...(image.annotations ? { annotations: image.annotations } : {}),
       });
       let stored: StoredImage | undefined;
       for (const tag of tags.length ? tags : [undefined]) {

@@ -6,6 +6,7 @@ import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
 import {
   Artifact,
   ArtifactLocation,
+  ArtifactQuery,
   ArtifactRegistry,
 } from './ArtifactRegistry';
 import { EcrArtifactRegistry } from './ecr/EcrArtifactRegistry';
@@ -58,6 +59,13 @@ export class ArtifactRegistries implements ArtifactRegistry {
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
     return this.pick(location).listArtifacts(location);
+  }
+
+  async findArtifacts(
+    location: ArtifactLocation,
+    query: ArtifactQuery | Promise<ArtifactQuery>,
+  ) {
+    return this.pick(location).findArtifacts(location, query);
   }
 
   async addTag(location: ArtifactLocation, sha: string, tag: string) {

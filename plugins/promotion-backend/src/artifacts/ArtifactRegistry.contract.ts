@@ -1,6 +1,10 @@
 /* eslint-disable jest/no-export -- a contract suite is a test suite that adapter tests import and run */
 import crypto from 'node:crypto';
-import { ArtifactLocation, ArtifactRegistry } from './ArtifactRegistry';
+import {
+  Artifact,
+  ArtifactLocation,
+  ArtifactRegistry,
+} from './ArtifactRegistry';
 
 /*
  * The contract every ArtifactRegistry adapter passes. The fixture is data: the adapter's setup
@@ -62,6 +66,11 @@ function imageBuild(options: {
   layerSizes: number[];
   createdAt: string;
   retags?: Array<{ tag: string; at: string }>;
+  /**
+   * The build recorded its time and commit as OCI manifest annotations, as the scaffolded
+   * workflow does (`docker buildx build --annotation`).
+   */
+  annotated?: boolean;
 }): ImageBuildFixture {
   const configJson = JSON.stringify({
     created: options.createdAt,
@@ -103,6 +112,14 @@ function imageBuild(options: {
       digest: digestOf(size, index),
       size,
     })),
+    ...(options.annotated
+      ? {
+          annotations: {
+            'org.opencontainers.image.created': options.createdAt,
+            'org.opencontainers.image.revision': options.sha,
+          },
+        }
+      : {}),
   };
   return {
     sha: options.sha,
@@ -142,7 +159,8 @@ function archiveBuild(options: {
 
 /**
  * Three image builds (the middle one also tagged `rc-1` two days after its build, and pushed in
- * an order that is not their age) and two Serverless packages.
+ * an order that is not their age; the other two annotated with their build time and commit) and
+ * two Serverless packages.
  */
 export const ARTIFACT_REGISTRY_FIXTURE: ArtifactRegistryFixture = {
   images: [
@@ -151,6 +169,7 @@ export const ARTIFACT_REGISTRY_FIXTURE: ArtifactRegistryFixture = {
       configSize: 1432,
       layerSizes: [29_123_456, 4_096_000, 12_345],
       createdAt: '2024-03-01T09:00:00Z',
+      annotated: true,
     }),
     imageBuild({
       sha: 'b41c0de5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1',
@@ -164,6 +183,7 @@ export const ARTIFACT_REGISTRY_FIXTURE: ArtifactRegistryFixture = {
       configSize: 1498,
       layerSizes: [29_123_456, 4_098_112],
       createdAt: '2024-03-02T09:00:00Z',
+      annotated: true,
     }),
   ],
   archives: [
@@ -303,6 +323,57 @@ export function runArtifactRegistryContract(
         );
       });
 
+      it('finds the images of the commits asked for, as getArtifact does', async () => {
+        const query = {
+          commits: [
+            oldest.sha,
+            middle.sha.slice(0, 7),
+            retagged.sha.slice(0, 12),
+            '5555555555555555555555555555555555555555',
+            'deadbee',
+            '../x',
+          ],
+          tags: ['rc-1', 'v9.9.9', 'not a tag'],
+        };
+        const sorted = (artifacts: Array<Artifact | undefined>) =>
+          artifacts.map(a => a && { ...a, tags: [...a.tags].sort() });
+        const found = await registry.findArtifacts(imageLocation, query);
+        expect(found.map(a => a.commit)).toEqual([
+          retagged.tag,
+          middle.tag,
+          oldest.tag,
+        ]);
+        expect(sorted(found)).toEqual(
+          sorted(
+            await Promise.all(
+              found.map(a => registry.getArtifact(imageLocation, a.commit)),
+            ),
+          ),
+        );
+        // A query still being worked out (a page of commits being read) finds the same.
+        expect(
+          sorted(
+            await registry.findArtifacts(imageLocation, Promise.resolve(query)),
+          ),
+        ).toEqual(sorted(found));
+      });
+
+      it('finds one commit, or none, alone', async () => {
+        expect(
+          await registry.findArtifacts(imageLocation, {
+            commits: [middle.sha],
+          }),
+        ).toEqual([await registry.getArtifact(imageLocation, middle.sha)]);
+        expect(
+          await registry.findArtifacts(imageLocation, {
+            commits: ['5555555555555555555555555555555555555555', 'rc-1'],
+          }),
+        ).toEqual([]);
+        expect(
+          await registry.findArtifacts(imageLocation, { commits: [] }),
+        ).toEqual([]);
+      });
+
       it.each([
         ['an unknown full sha', '5555555555555555555555555555555555555555'],
         ['an unknown short sha', 'deadbee'],
@@ -368,6 +439,18 @@ export function runArtifactRegistryContract(
           olderPackage.sha,
         ]);
         expect(artifacts.every(a => a.kind === 'archive')).toBe(true);
+      });
+
+      it('finds the packages of the commits asked for', async () => {
+        const found = await registry.findArtifacts(archiveLocation, {
+          commits: [
+            olderPackage.sha.slice(0, 7),
+            '5555555555555555555555555555555555555555',
+          ],
+        });
+        expect(found).toEqual([
+          await registry.getArtifact(archiveLocation, olderPackage.sha),
+        ]);
       });
 
       it.each([

@@ -40,6 +40,19 @@ export interface ArtifactRegistry {
   /** Every artifact in the location, newest first. */
   listArtifacts(location: ArtifactLocation): Promise<Artifact[]>;
   /**
+   * The artifacts built from these commits (full or short shas), newest first: what a lineage page
+   * or a promotion needs, read without listing the whole location where the registry allows it
+   * (ECR: one `BatchGetImage` per 100 commits). `tags` names other tags (release tags, what
+   * environments pin) to report on those artifacts when they hold them; a registry that cannot
+   * list every tag of an image cheaply reports only the commit's tag and these. The query may
+   * still be being worked out (the commits of a page being read): the registry can start reading
+   * meanwhile (ECR: its first page of images, all it needs when the repository holds ≤ 1,000).
+   */
+  findArtifacts(
+    location: ArtifactLocation,
+    query: ArtifactQuery | Promise<ArtifactQuery>,
+  ): Promise<Artifact[]>;
+  /**
    * Adds a release tag to the artifact built for `sha`, without rebuilding: for images the same
    * manifest bytes under one more tag (the digest does not change), for packages a marker. Adding a
    * tag that is already on this artifact succeeds (a retried promotion); a tag on a different
@@ -60,6 +73,12 @@ export interface ArtifactRegistry {
   ): Promise<Artifact | undefined>;
 }
 
+/** Which artifacts `findArtifacts` reads. */
+export interface ArtifactQuery {
+  commits: string[];
+  tags?: string[];
+}
+
 /** Whether an artifact was built from a commit, whichever form of the sha the build used. */
 export function artifactMatchesCommit(
   artifact: Artifact,
@@ -78,5 +97,24 @@ export const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export function newestFirst(artifacts: Artifact[]): Artifact[] {
   return artifacts.sort(
     (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
+  );
+}
+
+/** `findArtifacts` over a listing, for registries whose listing is the cheapest read. */
+export function selectArtifacts(
+  artifacts: Artifact[],
+  query: ArtifactQuery,
+): Artifact[] {
+  const byPrefix = new Map<string, string[]>();
+  for (const sha of query.commits.filter(c => COMMIT_SHA.test(c))) {
+    byPrefix.set(sha.slice(0, 7), [
+      ...(byPrefix.get(sha.slice(0, 7)) ?? []),
+      sha,
+    ]);
+  }
+  return artifacts.filter(artifact =>
+    (byPrefix.get(artifact.commit.slice(0, 7)) ?? []).some(sha =>
+      artifactMatchesCommit(artifact, sha),
+    ),
   );
 }

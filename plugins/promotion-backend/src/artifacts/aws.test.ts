@@ -1,5 +1,6 @@
 import {
   BatchDeleteImageCommand,
+  BatchGetImageCommand,
   DescribeImagesCommand,
   ECRClient,
 } from '@aws-sdk/client-ecr';
@@ -119,6 +120,91 @@ describe('against the servers directly', () => {
     }
   });
 
+  it("reads a page of commits' images by tag, not the repository's listing", async () => {
+    const { ecr, registry } = await serve();
+    const sha = (i: number) => i.toString(16).padStart(7, '0').padEnd(40, '0');
+    const built = new Date('2024-05-01T10:00:00Z');
+    // 2,500 builds (three DescribeImages pages); all but every tenth annotated by the build.
+    for (let i = 0; i < 2500; i++) {
+      const at = new Date(built.getTime() + i * 60_000);
+      ecr.pushImage('big', [sha(i).slice(0, 7)], {
+        seed: String(i),
+        pushedAt: at,
+        annotations:
+          i % 10 === 0
+            ? undefined
+            : { 'org.opencontainers.image.created': at.toISOString() },
+      });
+    }
+    ecr.pushImage('big', ['rc-7'], { seed: '2490', pushedAt: new Date() });
+    const location = {
+      kind: 'image' as const,
+      location: ecr.repositoryUri('big'),
+    };
+    // The newest 150 commits and 5 that were never built.
+    const commits = [
+      ...Array.from({ length: 150 }, (_, i) => sha(2499 - i)),
+      ...Array.from({ length: 5 }, (_, i) => `${'f'.repeat(39)}${i}`),
+    ];
+    ecr.resetRequests();
+    const found = await registry.findArtifacts(location, {
+      commits,
+      tags: ['rc-7'],
+    });
+    const operations = ecr.requests.map(r => r.operation).sort();
+    expect(operations).toEqual([
+      'BatchGetImage',
+      'BatchGetImage',
+      'DescribeImages',
+    ]);
+    expect(found).toHaveLength(150);
+    expect(found[0].commit).toBe(sha(2499).slice(0, 7));
+    expect(found.map(a => a.createdAt)).toEqual(
+      Array.from({ length: 150 }, (_, i) =>
+        new Date(built.getTime() + (2499 - i) * 60_000).toISOString(),
+      ),
+    );
+    const listed = await registry.listArtifacts(location);
+    for (const artifact of found) {
+      const same = listed.find(a => a.commit === artifact.commit)!;
+      expect(artifact.digest).toBe(same.digest);
+      expect(artifact.size).toBe(same.size);
+    }
+    expect(found.find(a => a.commit === sha(2490).slice(0, 7))?.tags).toEqual([
+      sha(2490).slice(0, 7),
+      'rc-7',
+    ]);
+
+    // Asked while the commits are still being read: the first page of the listing overlaps
+    // with that, and what it describes needs no DescribeImages by digest.
+    ecr.resetRequests();
+    const overlapped = await registry.findArtifacts(
+      location,
+      new Promise(resolve =>
+        setTimeout(() => resolve({ commits, tags: ['rc-7'] }), 20),
+      ),
+    );
+    expect(overlapped).toEqual(found);
+    expect(ecr.requests.map(r => r.operation)).toEqual(
+      expect.arrayContaining([
+        'DescribeImages',
+        'BatchGetImage',
+        'BatchGetImage',
+      ]),
+    );
+    expect(ecr.requests.length).toBeLessThanOrEqual(4);
+
+    // A repository of one page: that page answers alone.
+    ecr.pushImage('small', [sha(1).slice(0, 7)], { seed: '1' });
+    ecr.resetRequests();
+    const small = await registry.findArtifacts(
+      { kind: 'image', location: ecr.repositoryUri('small') },
+      Promise.resolve({ commits: [sha(1), sha(2)] }),
+    );
+    expect(small.map(a => a.commit)).toEqual([sha(1).slice(0, 7)]);
+    expect(ecr.requests.map(r => r.operation)).toEqual(['DescribeImages']);
+  });
+
   it('a yank deletes every object of the package in S3, across pages', async () => {
     const { s3Client, registry } = await serve();
     const sha = 'c'.repeat(40);
@@ -193,6 +279,78 @@ describe('upstream failures', () => {
     await expect(registry.getArtifact(location, sha)).resolves.toMatchObject({
       commit: sha.slice(0, 7),
     });
+  });
+
+  it('reports a failed image read instead of calling the images missing', async () => {
+    const client = new ECRClient({ region: 'eu-west-1' });
+    const mock = mockClient(client);
+    mock.on(BatchGetImageCommand).resolves({
+      images: [],
+      failures: [
+        {
+          imageId: { imageTag: 'aaaaaaa' },
+          failureCode: 'ImageNotFound',
+          failureReason: 'Requested image not found',
+        },
+        {
+          imageId: { imageTag: 'bbbbbbb' },
+          failureCode: 'KmsError',
+          failureReason: 'The KMS key is disabled',
+        },
+      ],
+    });
+    const registry = new EcrArtifactRegistry(async () => client);
+    await expect(
+      registry.findArtifacts(location, {
+        commits: ['a'.repeat(40), 'b'.repeat(40)],
+      }),
+    ).rejects.toThrow(
+      /Could not read images in ECR repository .*svc; caused by Error: KmsError: The KMS key is disabled \(bbbbbbb\)/,
+    );
+  });
+
+  it('leaves out an image yanked between reading it and describing it', async () => {
+    const client = new ECRClient({ region: 'eu-west-1' });
+    const mock = mockClient(client);
+    const manifest = (n: number) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        config: { size: 1, digest: `sha256:${String(n).repeat(64)}` },
+        layers: [],
+      });
+    mock.on(BatchGetImageCommand).resolves({
+      images: [1, 2].map(n => ({
+        imageId: {
+          imageTag: String(n).repeat(7),
+          imageDigest: `sha256:${String(n + 2).repeat(64)}`,
+        },
+        imageManifest: manifest(n),
+      })),
+    });
+    const notFound = Object.assign(new Error('gone'), {
+      name: 'ImageNotFoundException',
+    });
+    mock
+      .on(DescribeImagesCommand)
+      .rejects(notFound)
+      .on(DescribeImagesCommand, {
+        imageIds: [{ imageDigest: `sha256:${'3'.repeat(64)}` }],
+      })
+      .resolves({
+        imageDetails: [
+          {
+            imageDigest: `sha256:${'3'.repeat(64)}`,
+            imageTags: ['1111111'],
+            imagePushedAt: new Date('2024-01-01T00:00:00Z'),
+            imageSizeInBytes: 10,
+          },
+        ],
+      });
+    const registry = new EcrArtifactRegistry(async () => client);
+    const found = await registry.findArtifacts(location, {
+      commits: ['1'.repeat(40), '2'.repeat(40)],
+    });
+    expect(found.map(a => a.commit)).toEqual(['1111111']);
   });
 
   it('reports a partial ECR delete instead of claiming the yank', async () => {

@@ -8,7 +8,7 @@ import {
   matchesTagPattern,
 } from '@mainline/plugin-promotion-common';
 import { AdapterResolver, PromotionAdapters } from '../adapters';
-import { Artifact } from '../artifacts/ArtifactRegistry';
+import { Artifact, ArtifactQuery } from '../artifacts/ArtifactRegistry';
 import { Yank, YankStore } from '../database/YankStore';
 import { Deployment } from '../deploy/DeploymentTarget';
 import {
@@ -37,13 +37,43 @@ export function isFix(commit: Pick<SourceCommit, 'subject' | 'body'>): boolean {
   );
 }
 
-/** The bulk reads one lineage is assembled from. */
+/** The bulk reads one lineage is assembled from, in one parallel round. */
 interface Snapshot {
   tags: SourceRef[];
-  artifacts: Artifact[];
   deployments: Record<string, Deployment | undefined>;
   yanks: Yank[];
 }
+
+/** A snapshot with the artifacts of the commits shown (read once the commits are known). */
+interface Reads extends Snapshot {
+  artifacts: Artifact[];
+}
+
+/** An environment's deployment and the commit it runs, with how far behind the one ahead. */
+interface ResolvedEnvironment {
+  definition: EnvironmentDefinition;
+  deployment: Deployment | undefined;
+  sha: string | undefined;
+  behindBy: number | null;
+}
+
+/** The commit a deployed version names: a recorded sha, a tag, or a short sha in `commits`. */
+function versionResolver(tags: SourceRef[]) {
+  const tagSha = new Map(tags.map(tag => [tag.name, tag.sha]));
+  return (
+    deployment: Deployment,
+    commits: SourceCommit[],
+  ): string | undefined => {
+    if (deployment.sha) return deployment.sha;
+    const byTag = tagSha.get(deployment.version);
+    if (byTag) return byTag;
+    if (SHA.test(deployment.version)) {
+      return commits.find(c => c.sha.startsWith(deployment.version))?.sha;
+    }
+    return undefined;
+  };
+}
+type VersionResolver = ReturnType<typeof versionResolver>;
 
 export interface LineageServiceOptions {
   adapters: AdapterResolver;
@@ -140,16 +170,42 @@ export class LineageService {
     target: PromotionTarget,
     adapters: PromotionAdapters,
   ): Promise<Snapshot> {
-    const [tags, artifacts, deployments, yanks] = await Promise.all([
+    const [tags, deployments, yanks] = await Promise.all([
       adapters.source.listTags(target.sourceRepo),
-      adapters.artifacts.listArtifacts(adapters.artifactLocation),
       adapters.deployments.current(
         target,
         this.options.environments.map(e => e.name),
       ),
       this.options.yanks.listForEntity(entityRef),
     ]);
-    return { tags, artifacts, deployments, yanks };
+    return { tags, deployments, yanks };
+  }
+
+  /**
+   * Which artifacts a view needs: those of the commits shown and of what each environment runs,
+   * with the tags git and the environments name on them; read for those commits only, whatever
+   * the registry holds.
+   */
+  private artifactQuery(
+    snapshot: Snapshot,
+    shown: SourceCommit[],
+    resolveVersion: VersionResolver,
+  ): ArtifactQuery {
+    const deployed = Object.values(snapshot.deployments).flatMap(deployment => {
+      if (!deployment) return [];
+      const sha = resolveVersion(deployment, shown);
+      if (sha) return [sha];
+      return SHA.test(deployment.version) ? [deployment.version] : [];
+    });
+    const commits = [...new Set([...shown.map(c => c.sha), ...deployed])];
+    const asked = new Set(commits);
+    const tags = [
+      ...snapshot.tags.filter(tag => asked.has(tag.sha)).map(tag => tag.name),
+      ...Object.values(snapshot.deployments).flatMap(d =>
+        d && !SHA.test(d.version) ? [d.version] : [],
+      ),
+    ];
+    return { commits, tags };
   }
 
   private async readLineage(
@@ -160,7 +216,7 @@ export class LineageService {
   ): Promise<Lineage> {
     const adapters = this.options.adapters.forTarget(target);
     const repo = target.sourceRepo;
-    const [commits, snapshot, releaseBranches] = await Promise.all([
+    const first = Promise.all([
       adapters.source.listCommits(repo, {
         ref: branch,
         limit,
@@ -170,22 +226,68 @@ export class LineageService {
       target.releaseBranches
         ? adapters.source.listBranches(repo, { prefix: 'release/' })
         : Promise.resolve([]),
-    ]);
-    if (commits.length === 0) {
-      throw new NotFoundError(`Branch ${branch} has no commits in ${repo}`);
-    }
-    const exception = branch !== this.options.mainBranch;
-    const trace = exception
-      ? await this.traceCherryPicks(adapters.source, repo, branch)
-      : { links: new Map<string, string>(), missing: [] };
-    const decorate = this.decorator(snapshot, adapters.source, trace.links);
-    const environments = await this.environments(
-      adapters,
-      target,
-      commits,
-      snapshot,
-      decorate.resolveVersion,
+    ]).then(async ([commits, snapshot, releaseBranches]) => {
+      if (commits.length === 0) {
+        throw new NotFoundError(`Branch ${branch} has no commits in ${repo}`);
+      }
+      const trace =
+        branch !== this.options.mainBranch
+          ? await this.traceCherryPicks(adapters.source, repo, branch)
+          : { links: new Map<string, string>(), missing: [] };
+      const resolveVersion = versionResolver(snapshot.tags);
+      const query = this.artifactQuery(
+        snapshot,
+        [...commits, ...trace.missing],
+        resolveVersion,
+      );
+      return {
+        commits,
+        snapshot,
+        releaseBranches,
+        trace,
+        resolveVersion,
+        query,
+      };
+    });
+    // The registry may start reading while the commits are (ECR: its first page of images).
+    const queried = first.then(f => f.query);
+    const reading = adapters.artifacts.findArtifacts(
+      adapters.artifactLocation,
+      queried,
     );
+    // Both are awaited below unless the first reads fail, which is then the error reported.
+    queried.catch(() => undefined);
+    reading.catch(() => undefined);
+    const { commits, snapshot, releaseBranches, trace, resolveVersion, query } =
+      await first;
+    const exception = branch !== this.options.mainBranch;
+    // The artifacts are read while the environments' commits are resolved.
+    const [resolved, read] = await Promise.all([
+      this.resolveEnvironments(
+        adapters,
+        target,
+        commits,
+        snapshot,
+        resolveVersion,
+      ),
+      reading,
+    ]);
+    // An environment running a commit only the source could name (a ref outside the page).
+    const unread = resolved.flatMap(({ sha }) =>
+      sha && !query.commits.some(asked => sha.startsWith(asked)) ? [sha] : [],
+    );
+    const artifacts = unread.length
+      ? [
+          ...read,
+          ...(await adapters.artifacts.findArtifacts(
+            adapters.artifactLocation,
+            { commits: unread },
+          )),
+        ]
+      : read;
+    const reads: Reads = { ...snapshot, artifacts };
+    const decorate = this.decorator(reads, adapters.source, trace.links);
+    const environments = this.environments(resolved, reads);
     const inEnvironment = new Map<string, string[]>();
     for (const environment of environments) {
       const sha = environment.current?.sha;
@@ -254,7 +356,7 @@ export class LineageService {
 
   /** Lookups over one snapshot, built once so that decorating N commits costs O(N). */
   private decorator(
-    snapshot: Snapshot,
+    snapshot: Reads,
     source: SourceControl,
     cherryPicks: Map<string, string> = new Map(),
   ) {
@@ -262,7 +364,6 @@ export class LineageService {
     for (const tag of snapshot.tags) {
       tagsBySha.set(tag.sha, [...(tagsBySha.get(tag.sha) ?? []), tag.name]);
     }
-    const tagSha = new Map(snapshot.tags.map(tag => [tag.name, tag.sha]));
     const artifactsByCommit = new Map<string, Artifact[]>();
     for (const artifact of snapshot.artifacts) {
       const key = artifact.commit.slice(0, 7);
@@ -279,16 +380,6 @@ export class LineageService {
 
     return {
       artifactsOf,
-      /** The commit a deployed version names: a recorded sha, a tag, or a short sha. */
-      resolveVersion: (deployment: Deployment, commits: SourceCommit[]) => {
-        if (deployment.sha) return deployment.sha;
-        const byTag = tagSha.get(deployment.version);
-        if (byTag) return byTag;
-        if (SHA.test(deployment.version)) {
-          return commits.find(c => c.sha.startsWith(deployment.version))?.sha;
-        }
-        return undefined;
-      },
       commit: (
         commit: SourceCommit,
         repo: string,
@@ -324,22 +415,15 @@ export class LineageService {
     };
   }
 
-  private async environments(
+  /** Each environment's commit (resolved by the source when nothing read names it), and lag. */
+  private async resolveEnvironments(
     adapters: PromotionAdapters,
     target: PromotionTarget,
     commits: SourceCommit[],
     snapshot: Snapshot,
-    resolveVersion: (
-      deployment: Deployment,
-      commits: SourceCommit[],
-    ) => string | undefined,
-  ): Promise<LineageEnvironment[]> {
-    const artifactsBySha = (sha: string) =>
-      snapshot.artifacts.find(a => sha.startsWith(a.commit));
-    const tagsBySha = (sha: string) =>
-      snapshot.tags.filter(t => t.sha === sha).map(t => t.name);
+    resolveVersion: VersionResolver,
+  ): Promise<ResolvedEnvironment[]> {
     const position = new Map(commits.map((c, index) => [c.sha, index]));
-
     const resolved = await Promise.all(
       this.options.environments.map(async definition => {
         const deployment = snapshot.deployments[definition.name];
@@ -353,9 +437,9 @@ export class LineageService {
         return { definition, deployment, sha };
       }),
     );
-
     return Promise.all(
-      resolved.map(async ({ definition, deployment, sha }, index) => {
+      resolved.map(async (environment, index) => {
+        const { sha } = environment;
         let behindBy: number | null = null;
         const ahead = index === 0 ? commits[0].sha : resolved[index - 1].sha;
         if (sha && ahead) {
@@ -370,40 +454,51 @@ export class LineageService {
             ).aheadBy;
           }
         }
-        const pattern =
-          definition.trigger.type === 'tag'
-            ? definition.trigger.pattern
-            : undefined;
-        const tag =
-          deployment &&
-          pattern &&
-          matchesTagPattern(deployment.version, pattern)
-            ? deployment.version
-            : (sha &&
-                pattern &&
-                tagsBySha(sha).find(t => matchesTagPattern(t, pattern))) ||
-              null;
-        const artifact = sha ? artifactsBySha(sha) : undefined;
-        return {
-          name: definition.name,
-          trigger: definition.trigger,
-          production: definition.production,
-          policy: definition.policy,
-          current: deployment
-            ? {
-                sha: sha ?? null,
-                version: deployment.version,
-                tag,
-                artifact: artifact ? toArtifact(artifact) : null,
-                deployedAt: deployment.deployedAt,
-                deployedBy: deployment.deployedBy ?? null,
-                revision: deployment.revision ?? null,
-              }
-            : null,
-          behindBy,
-        };
+        return { ...environment, behindBy };
       }),
     );
+  }
+
+  private environments(
+    resolved: ResolvedEnvironment[],
+    reads: Reads,
+  ): LineageEnvironment[] {
+    const artifactsBySha = (sha: string) =>
+      reads.artifacts.find(a => sha.startsWith(a.commit));
+    const tagsBySha = (sha: string) =>
+      reads.tags.filter(t => t.sha === sha).map(t => t.name);
+    return resolved.map(({ definition, deployment, sha, behindBy }) => {
+      const pattern =
+        definition.trigger.type === 'tag'
+          ? definition.trigger.pattern
+          : undefined;
+      const tag =
+        deployment && pattern && matchesTagPattern(deployment.version, pattern)
+          ? deployment.version
+          : (sha &&
+              pattern &&
+              tagsBySha(sha).find(t => matchesTagPattern(t, pattern))) ||
+            null;
+      const artifact = sha ? artifactsBySha(sha) : undefined;
+      return {
+        name: definition.name,
+        trigger: definition.trigger,
+        production: definition.production,
+        policy: definition.policy,
+        current: deployment
+          ? {
+              sha: sha ?? null,
+              version: deployment.version,
+              tag,
+              artifact: artifact ? toArtifact(artifact) : null,
+              deployedAt: deployment.deployedAt,
+              deployedBy: deployment.deployedBy ?? null,
+              revision: deployment.revision ?? null,
+            }
+          : null,
+        behindBy,
+      };
+    });
   }
 
   /** Resolves `from`/`to` given as an environment name, a tag or a sha. */
@@ -427,13 +522,13 @@ export class LineageService {
     }
     const adapters = this.options.adapters.forTarget(target);
     const snapshot = await this.snapshot(entityRef, target, adapters);
-    const decorate = this.decorator(snapshot, adapters.source);
+    const resolveVersion = versionResolver(snapshot.tags);
     const resolve = async (ref: string, parameter: string) => {
       const environment = this.options.environments.find(e => e.name === ref);
       if (environment) {
         const deployment = snapshot.deployments[ref];
         const sha = deployment
-          ? decorate.resolveVersion(deployment, []) ??
+          ? resolveVersion(deployment, []) ??
             (await adapters.source.resolveCommit(
               target.sourceRepo,
               deployment.version,
@@ -462,6 +557,14 @@ export class LineageService {
       target.sourceRepo,
       fromSha,
       toSha,
+    );
+    const artifacts = await adapters.artifacts.findArtifacts(
+      adapters.artifactLocation,
+      this.artifactQuery(snapshot, comparison.commits, resolveVersion),
+    );
+    const decorate = this.decorator(
+      { ...snapshot, artifacts },
+      adapters.source,
     );
     return {
       entityRef,

@@ -167,7 +167,9 @@ export class PromotionService {
       resolving,
       Promise.all([
         adapters.source.listTags(repo),
-        adapters.artifacts.listArtifacts(adapters.artifactLocation),
+        adapters.artifacts.findArtifacts(adapters.artifactLocation, {
+          commits: [sha],
+        }),
         adapters.deployments.current(
           entity.target,
           this.options.environments.map(e => e.name),
@@ -251,11 +253,14 @@ export class PromotionService {
     entity: EntityContext,
     adapters: PromotionAdapters,
     sha: string,
-    artifacts: Artifact[],
   ): Promise<{ sha: string; back: number | undefined } | undefined> {
     const history = await adapters.source.listCommits(
       entity.target.sourceRepo,
       { ref: sha, limit: 100, path: entity.target.sourcePath },
+    );
+    const artifacts = await adapters.artifacts.findArtifacts(
+      adapters.artifactLocation,
+      { commits: history.map(c => c.sha).filter(c => c !== sha) },
     );
     const index = history.findIndex(
       c =>
@@ -277,7 +282,6 @@ export class PromotionService {
       entity,
       facts.adapters,
       facts.sha,
-      facts.artifacts,
     );
     if (!ancestor) return 'no ancestor in the last 100 commits has an artifact';
     return `the nearest ancestor with an artifact is ${short(ancestor.sha)}${
@@ -319,14 +323,15 @@ export class PromotionService {
       }
   > {
     const adapters = this.options.adapters.forTarget(entity.target);
-    const artifacts = await adapters.artifacts.listArtifacts(
+    const artifacts = await adapters.artifacts.findArtifacts(
       adapters.artifactLocation,
+      { commits: [sha] },
     );
     if (artifacts.some(a => artifactMatchesCommit(a, sha))) {
       return { built: true };
     }
     const [ancestor, deployments, tags] = await Promise.all([
-      this.builtAncestor(entity, adapters, sha, artifacts),
+      this.builtAncestor(entity, adapters, sha),
       adapters.deployments.current(entity.target, [environment]),
       adapters.source.listTags(entity.target.sourceRepo),
     ]);

@@ -88,7 +88,10 @@ describe.each([
     const expected =
       options.kind === 'container'
         ? [
-            `docker push \\"${options.ecrRepository}:\${{ steps.sha.outputs.short }}\\"`,
+            `name=${options.ecrRepository}:\${{ steps.sha.outputs.short }},push=true,oci-mediatypes=true`,
+            '--provenance=false',
+            '--annotation \\"org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)\\"',
+            '--annotation \\"org.opencontainers.image.revision=$GITHUB_SHA\\"',
           ]
         : [
             'serverless package --package',

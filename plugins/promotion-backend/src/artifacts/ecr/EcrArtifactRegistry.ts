@@ -15,10 +15,13 @@ import {
 } from '@backstage/errors';
 import {
   Artifact,
+  ARTIFACT_TAG,
   ArtifactLocation,
+  ArtifactQuery,
   ArtifactRegistry,
   COMMIT_SHA,
   newestFirst,
+  selectArtifacts,
 } from '../ArtifactRegistry';
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`, as `docker push` names it. */
@@ -52,6 +55,46 @@ export function parseEcrLocation(location: string): EcrLocation | undefined {
 export type EcrClientFor = (location: EcrLocation) => Promise<ECRClient>;
 
 const errorName = (error: unknown) => (error as { name?: string })?.name;
+
+/** The OCI annotation a build sets to its creation time (the scaffolded workflow does). */
+const CREATED_ANNOTATION = 'org.opencontainers.image.created';
+
+/** BatchGetImage and DescribeImages take at most 100 image ids per call. */
+const IDS_PER_CALL = 100;
+
+const chunks = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
+
+/**
+ * What a single-image manifest tells without another read: its size (config plus layers, as ECR
+ * counts it) and, when the build annotated it, its creation time. Undefined for an index (its
+ * size is its images') or a manifest without the annotation.
+ */
+function fromManifest(
+  manifest: string | undefined,
+): { size: number; createdAt: string } | undefined {
+  try {
+    const parsed = JSON.parse(manifest ?? '') as {
+      config?: { size?: number };
+      layers?: Array<{ size?: number }>;
+      annotations?: Record<string, string>;
+    };
+    const created = Date.parse(parsed.annotations?.[CREATED_ANNOTATION] ?? '');
+    if (!parsed.config || !Array.isArray(parsed.layers) || isNaN(created)) {
+      return undefined;
+    }
+    return {
+      size:
+        (parsed.config.size ?? 0) +
+        parsed.layers.reduce((sum, l) => sum + (l.size ?? 0), 0),
+      createdAt: new Date(created).toISOString(),
+    };
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Images in Amazon ECR. A build pushes `<repository>:<short sha>`; a promotion adds a release tag
@@ -164,6 +207,197 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       return this.fail(ecr, 'list images', error);
     }
     return newestFirst(artifacts);
+  }
+
+  /**
+   * One DescribeImages call answers a single commit completely. More commits are read by their
+   * tags with BatchGetImage (missing ones come back as failures, where DescribeImages would fail
+   * the whole call), 100 per call in parallel; an image whose manifest carries the build's
+   * creation time is complete from that, any other is described by digest in a second round.
+   * Either way the read costs what the commits asked for, not what the repository holds. A query
+   * still being worked out overlaps with the first page of the listing, which answers it alone
+   * when the repository holds at most one page of images.
+   */
+  async findArtifacts(
+    location: ArtifactLocation,
+    query: ArtifactQuery | Promise<ArtifactQuery>,
+  ): Promise<Artifact[]> {
+    const ecr = this.location(location);
+    if (!(query instanceof Promise)) return this.findByTags(ecr, query);
+    const [page, asked] = await Promise.all([this.firstPage(ecr), query]);
+    if (page.complete) {
+      return selectArtifacts(
+        newestFirst(
+          page.images
+            .map(image => this.toArtifact(ecr, image))
+            .filter((a): a is Artifact => Boolean(a)),
+        ),
+        asked,
+      );
+    }
+    return this.findByTags(ecr, asked, page.images);
+  }
+
+  /** The first page of tagged images, and whether it is all of them. */
+  private async firstPage(
+    ecr: EcrLocation,
+  ): Promise<{ images: ImageDetail[]; complete: boolean }> {
+    const client = await this.clientFor(ecr);
+    try {
+      const page = await client.send(
+        new DescribeImagesCommand({
+          repositoryName: ecr.repository,
+          registryId: ecr.accountId,
+          filter: { tagStatus: 'TAGGED' },
+          maxResults: 1000,
+        }),
+      );
+      return { images: page.imageDetails ?? [], complete: !page.nextToken };
+    } catch (error) {
+      return this.fail(ecr, 'list images', error);
+    }
+  }
+
+  private async findByTags(
+    ecr: EcrLocation,
+    query: ArtifactQuery,
+    listed: ImageDetail[] = [],
+  ): Promise<Artifact[]> {
+    const commits = [
+      ...new Set(
+        query.commits.filter(c => COMMIT_SHA.test(c)).map(c => c.slice(0, 7)),
+      ),
+    ];
+    if (commits.length === 0) return [];
+    const tags = [
+      ...new Set(
+        (query.tags ?? []).filter(
+          t => ARTIFACT_TAG.test(t) && !commits.includes(t),
+        ),
+      ),
+    ];
+    const wanted = (artifact: Artifact | undefined): artifact is Artifact =>
+      artifact !== undefined &&
+      query.commits.some(
+        sha =>
+          sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha),
+      );
+    if (commits.length === 1 && tags.length === 0) {
+      const image = await this.describe(ecr, commits[0]);
+      const artifact = image && this.toArtifact(ecr, image);
+      return wanted(artifact) ? [artifact] : [];
+    }
+    const known = new Map(listed.map(image => [image.imageDigest, image]));
+    const client = await this.clientFor(ecr);
+    const ids = {
+      repositoryName: ecr.repository,
+      registryId: ecr.accountId,
+    };
+    const responses = await Promise.all(
+      chunks([...commits, ...tags], IDS_PER_CALL).map(chunk =>
+        client
+          .send(
+            new BatchGetImageCommand({
+              ...ids,
+              imageIds: chunk.map(imageTag => ({ imageTag })),
+              acceptedMediaTypes: MANIFEST_TYPES,
+            }),
+          )
+          .catch(error => this.fail(ecr, 'read images', error)),
+      ),
+    );
+    const byDigest = new Map<string, { tags: string[]; manifest?: string }>();
+    for (const response of responses) {
+      const failure = response.failures?.find(
+        f => f.failureCode !== 'ImageNotFound',
+      );
+      if (failure) {
+        throw new ForwardedError(
+          `Could not read images in ECR repository ${ecr.uri}`,
+          new Error(
+            `${failure.failureCode}: ${failure.failureReason} (${failure.imageId?.imageTag})`,
+          ),
+        );
+      }
+      for (const image of response.images ?? []) {
+        const digest = image.imageId?.imageDigest;
+        const tag = image.imageId?.imageTag;
+        if (!digest || !tag) continue;
+        const entry = byDigest.get(digest) ?? {
+          tags: [],
+          manifest: image.imageManifest,
+        };
+        entry.tags.push(tag);
+        byDigest.set(digest, entry);
+      }
+    }
+    const artifacts: Array<Artifact | undefined> = [];
+    const undescribed: string[] = [];
+    for (const [digest, image] of byDigest) {
+      if (!image.tags.some(t => commits.includes(t))) continue;
+      const detail = known.get(digest);
+      if (detail) {
+        artifacts.push(this.toArtifact(ecr, detail));
+        continue;
+      }
+      const built = fromManifest(image.manifest);
+      if (!built) {
+        undescribed.push(digest);
+        continue;
+      }
+      artifacts.push(
+        this.toArtifact(ecr, {
+          imageDigest: digest,
+          imageTags: image.tags,
+          imageSizeInBytes: built.size,
+          imagePushedAt: new Date(built.createdAt),
+        }),
+      );
+    }
+    const described = await Promise.all(
+      chunks(undescribed, IDS_PER_CALL).map(digests =>
+        this.describeDigests(ecr, digests),
+      ),
+    );
+    for (const image of described.flat()) {
+      artifacts.push(this.toArtifact(ecr, image));
+    }
+    return newestFirst(artifacts.filter(wanted));
+  }
+
+  /** Images by digest; one deleted since it was read (a concurrent yank) is left out. */
+  private async describeDigests(
+    ecr: EcrLocation,
+    digests: string[],
+  ): Promise<ImageDetail[]> {
+    const client = await this.clientFor(ecr);
+    const describe = (some: string[]) =>
+      client.send(
+        new DescribeImagesCommand({
+          repositoryName: ecr.repository,
+          registryId: ecr.accountId,
+          imageIds: some.map(imageDigest => ({ imageDigest })),
+        }),
+      );
+    try {
+      return (await describe(digests)).imageDetails ?? [];
+    } catch (error) {
+      if (errorName(error) !== 'ImageNotFoundException') {
+        return this.fail(ecr, 'describe images', error);
+      }
+      const one = await Promise.all(
+        digests.map(digest =>
+          describe([digest]).then(
+            r => r.imageDetails ?? [],
+            e => {
+              if (errorName(e) === 'ImageNotFoundException') return [];
+              return this.fail(ecr, 'describe images', e);
+            },
+          ),
+        ),
+      );
+      return one.flat();
+    }
   }
 
   async addTag(

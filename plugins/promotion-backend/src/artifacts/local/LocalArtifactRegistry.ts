@@ -3,12 +3,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import {
-  ARTIFACT_TAG,
   Artifact,
+  ARTIFACT_TAG,
   ArtifactLocation,
-  ArtifactRegistry,
   artifactMatchesCommit,
+  ArtifactQuery,
+  ArtifactRegistry,
   newestFirst,
+  selectArtifacts,
 } from '../ArtifactRegistry';
 
 const NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -60,6 +62,17 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     }
     const artifacts = await this.listArtifacts(location);
     return artifacts.find(artifact => artifactMatchesCommit(artifact, sha));
+  }
+
+  async findArtifacts(
+    location: ArtifactLocation,
+    query: ArtifactQuery | Promise<ArtifactQuery>,
+  ): Promise<Artifact[]> {
+    const [artifacts, asked] = await Promise.all([
+      this.listArtifacts(location),
+      query,
+    ]);
+    return selectArtifacts(artifacts, asked);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {

@@ -6,12 +6,14 @@ import {
   NotFoundError,
 } from '@backstage/errors';
 import {
-  ARTIFACT_TAG,
   Artifact,
+  ARTIFACT_TAG,
   ArtifactLocation,
+  ArtifactQuery,
   ArtifactRegistry,
   COMMIT_SHA,
   newestFirst,
+  selectArtifacts,
 } from '../ArtifactRegistry';
 
 /** Credentials and transport of one registry host, from `promotion.artifacts.oci.registries`. */
@@ -340,6 +342,17 @@ export class OciArtifactRegistry implements ArtifactRegistry {
       commit,
       ...release.filter(r => r.digest === manifest.digest).map(r => r.tag),
     ]);
+  }
+
+  async findArtifacts(
+    location: ArtifactLocation,
+    query: ArtifactQuery | Promise<ArtifactQuery>,
+  ): Promise<Artifact[]> {
+    const [artifacts, asked] = await Promise.all([
+      this.listArtifacts(location),
+      query,
+    ]);
+    return selectArtifacts(artifacts, asked);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {

@@ -13,12 +13,14 @@ import {
   NotFoundError,
 } from '@backstage/errors';
 import {
-  ARTIFACT_TAG,
   Artifact,
+  ARTIFACT_TAG,
   ArtifactLocation,
+  ArtifactQuery,
   ArtifactRegistry,
   COMMIT_SHA,
   newestFirst,
+  selectArtifacts,
 } from '../ArtifactRegistry';
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -173,6 +175,17 @@ export class S3PackageRegistry implements ArtifactRegistry {
     );
     // A short sha that names two packages names none.
     return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  async findArtifacts(
+    location: ArtifactLocation,
+    query: ArtifactQuery | Promise<ArtifactQuery>,
+  ): Promise<Artifact[]> {
+    const [artifacts, asked] = await Promise.all([
+      this.listArtifacts(location),
+      query,
+    ]);
+    return selectArtifacts(artifacts, asked);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
