@@ -10,6 +10,7 @@ import { generateDemoData } from '../demo/generateDemoData';
 import { localLayout } from '../local/layout';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
+import { Artifact } from './ArtifactRegistry';
 import { LocalArtifactRegistry } from './local/LocalArtifactRegistry';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
@@ -21,19 +22,34 @@ describe('checkout with its images in ECR', () => {
   let dataDir: string;
   let ecr: EcrTestServer;
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+  let built: Artifact[];
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-ecr-'));
     await generateDemoData(dataDir);
     ecr = await startEcrTestServer();
     // The builds of the demo history, pushed to ECR as CI would have (same tags, same times).
+    // Every other build annotated with its time, as the scaffolded workflow builds; the rest as a
+    // plain `docker push` does. Before them, 1,200 builds of long-gone commits: more than one
+    // page of the ECR listing.
     const local = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
-    for (const artifact of (
-      await local.listArtifacts({ kind: 'image', location: 'local/checkout' })
-    ).reverse()) {
+    built = await local.listArtifacts({
+      kind: 'image',
+      location: 'local/checkout',
+    });
+    for (let i = 0; i < 1200; i++) {
+      ecr.pushImage('checkout', [(0xa000000 + i).toString(16)], {
+        pushedAt: new Date(Date.parse('2020-01-01T00:00:00Z') + i * 60_000),
+      });
+    }
+    for (const [i, artifact] of [...built].reverse().entries()) {
       ecr.pushImage('checkout', artifact.tags, {
         pushedAt: new Date(artifact.createdAt),
         seed: artifact.commit,
+        annotations:
+          i % 2
+            ? { 'org.opencontainers.image.created': artifact.createdAt }
+            : undefined,
       });
     }
     const entities = demoEntities().map((entity: Entity) =>
@@ -80,6 +96,39 @@ describe('checkout with its images in ECR', () => {
   afterAll(async () => {
     await ecr?.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("shows each commit's image from a registry of more than one page, with its build time", async () => {
+    const read = await request(server).get(`${api}/checkout/lineage?limit=100`);
+    expect(read.status).toBe(200);
+    const commits: any[] = read.body.commits;
+    const builtOf = (sha: string) =>
+      built.find(a => sha.startsWith(a.commit));
+    expect(commits.filter(c => builtOf(c.sha)).length).toBeGreaterThan(20);
+    for (const commit of commits) {
+      const build = builtOf(commit.sha);
+      // Docs-only commits have no image; every other one shows its own, pushed when it was built.
+      expect(
+        commit.artifacts.map((a: any) => ({
+          uri: a.uri.replace(/@.*/, ''),
+          createdAt: a.createdAt,
+        })),
+      ).toEqual(
+        build
+          ? [
+              {
+                uri: `${ecr.repositoryUri('checkout')}:${build.commit}`,
+                createdAt: build.createdAt,
+              },
+            ]
+          : [],
+      );
+    }
+    for (const environment of read.body.environments) {
+      expect(environment.current.artifact.uri).toContain(
+        `${ecr.repositoryUri('checkout')}:${environment.current.sha.slice(0, 7)}@sha256:`,
+      );
+    }
   });
 
   it('promotes by retagging in ECR, and a yank deletes the image so the sha can never be promoted', async () => {
