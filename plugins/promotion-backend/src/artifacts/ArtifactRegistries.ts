@@ -6,7 +6,7 @@ import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
 import {
   Artifact,
   ArtifactLocation,
-  ArtifactQuery,
+  PendingArtifactQuery,
   ArtifactRegistry,
 } from './ArtifactRegistry';
 import { EcrArtifactRegistry } from './ecr/EcrArtifactRegistry';
@@ -61,10 +61,7 @@ export class ArtifactRegistries implements ArtifactRegistry {
     return this.pick(location).listArtifacts(location);
   }
 
-  async findArtifacts(
-    location: ArtifactLocation,
-    query: ArtifactQuery | Promise<ArtifactQuery>,
-  ) {
+  async findArtifacts(location: ArtifactLocation, query: PendingArtifactQuery) {
     return this.pick(location).findArtifacts(location, query);
   }
 

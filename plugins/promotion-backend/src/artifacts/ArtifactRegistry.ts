@@ -50,7 +50,7 @@ export interface ArtifactRegistry {
    */
   findArtifacts(
     location: ArtifactLocation,
-    query: ArtifactQuery | Promise<ArtifactQuery>,
+    query: PendingArtifactQuery,
   ): Promise<Artifact[]>;
   /**
    * Adds a release tag to the artifact built for `sha`, without rebuilding: for images the same
@@ -79,6 +79,9 @@ export interface ArtifactQuery {
   tags?: string[];
 }
 
+/** A query, or one still being worked out. */
+export type PendingArtifactQuery = ArtifactQuery | Promise<ArtifactQuery>;
+
 /** Whether an artifact was built from a commit, whichever form of the sha the build used. */
 export function artifactMatchesCommit(
   artifact: Artifact,
@@ -100,7 +103,19 @@ export function newestFirst(artifacts: Artifact[]): Artifact[] {
   );
 }
 
-/** `findArtifacts` over a listing, for registries whose listing is the cheapest read. */
+/**
+ * `findArtifacts` over a listing, for registries whose listing is the cheapest read: the listing
+ * is read while the query is worked out.
+ */
+export async function findInListing(
+  listing: Promise<Artifact[]>,
+  query: PendingArtifactQuery,
+): Promise<Artifact[]> {
+  const [artifacts, asked] = await Promise.all([listing, query]);
+  return selectArtifacts(artifacts, asked);
+}
+
+/** The artifacts of a listing built from the query's commits. */
 export function selectArtifacts(
   artifacts: Artifact[],
   query: ArtifactQuery,

@@ -102,8 +102,7 @@ describe('checkout with its images in ECR', () => {
     const read = await request(server).get(`${api}/checkout/lineage?limit=100`);
     expect(read.status).toBe(200);
     const commits: any[] = read.body.commits;
-    const builtOf = (sha: string) =>
-      built.find(a => sha.startsWith(a.commit));
+    const builtOf = (sha: string) => built.find(a => sha.startsWith(a.commit));
     expect(commits.filter(c => builtOf(c.sha)).length).toBeGreaterThan(20);
     for (const commit of commits) {
       const build = builtOf(commit.sha);
@@ -126,7 +125,10 @@ describe('checkout with its images in ECR', () => {
     }
     for (const environment of read.body.environments) {
       expect(environment.current.artifact.uri).toContain(
-        `${ecr.repositoryUri('checkout')}:${environment.current.sha.slice(0, 7)}@sha256:`,
+        `${ecr.repositoryUri('checkout')}:${environment.current.sha.slice(
+          0,
+          7,
+        )}@sha256:`,
       );
     }
   });

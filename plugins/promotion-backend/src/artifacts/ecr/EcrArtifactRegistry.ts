@@ -18,6 +18,7 @@ import {
   ARTIFACT_TAG,
   ArtifactLocation,
   ArtifactQuery,
+  PendingArtifactQuery,
   ArtifactRegistry,
   COMMIT_SHA,
   newestFirst,
@@ -220,7 +221,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
    */
   async findArtifacts(
     location: ArtifactLocation,
-    query: ArtifactQuery | Promise<ArtifactQuery>,
+    query: PendingArtifactQuery,
   ): Promise<Artifact[]> {
     const ecr = this.location(location);
     if (!(query instanceof Promise)) return this.findByTags(ecr, query);

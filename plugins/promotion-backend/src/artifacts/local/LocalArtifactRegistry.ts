@@ -7,10 +7,10 @@ import {
   ARTIFACT_TAG,
   ArtifactLocation,
   artifactMatchesCommit,
-  ArtifactQuery,
+  PendingArtifactQuery,
   ArtifactRegistry,
   newestFirst,
-  selectArtifacts,
+  findInListing,
 } from '../ArtifactRegistry';
 
 const NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -64,15 +64,8 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
     return artifacts.find(artifact => artifactMatchesCommit(artifact, sha));
   }
 
-  async findArtifacts(
-    location: ArtifactLocation,
-    query: ArtifactQuery | Promise<ArtifactQuery>,
-  ): Promise<Artifact[]> {
-    const [artifacts, asked] = await Promise.all([
-      this.listArtifacts(location),
-      query,
-    ]);
-    return selectArtifacts(artifacts, asked);
+  findArtifacts(location: ArtifactLocation, query: PendingArtifactQuery) {
+    return findInListing(this.listArtifacts(location), query);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {

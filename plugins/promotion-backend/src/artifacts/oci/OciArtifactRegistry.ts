@@ -9,11 +9,11 @@ import {
   Artifact,
   ARTIFACT_TAG,
   ArtifactLocation,
-  ArtifactQuery,
+  PendingArtifactQuery,
   ArtifactRegistry,
   COMMIT_SHA,
   newestFirst,
-  selectArtifacts,
+  findInListing,
 } from '../ArtifactRegistry';
 
 /** Credentials and transport of one registry host, from `promotion.artifacts.oci.registries`. */
@@ -344,15 +344,8 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     ]);
   }
 
-  async findArtifacts(
-    location: ArtifactLocation,
-    query: ArtifactQuery | Promise<ArtifactQuery>,
-  ): Promise<Artifact[]> {
-    const [artifacts, asked] = await Promise.all([
-      this.listArtifacts(location),
-      query,
-    ]);
-    return selectArtifacts(artifacts, asked);
+  findArtifacts(location: ArtifactLocation, query: PendingArtifactQuery) {
+    return findInListing(this.listArtifacts(location), query);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {

@@ -16,11 +16,11 @@ import {
   Artifact,
   ARTIFACT_TAG,
   ArtifactLocation,
-  ArtifactQuery,
+  PendingArtifactQuery,
   ArtifactRegistry,
   COMMIT_SHA,
   newestFirst,
-  selectArtifacts,
+  findInListing,
 } from '../ArtifactRegistry';
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -177,15 +177,8 @@ export class S3PackageRegistry implements ArtifactRegistry {
     return matches.length === 1 ? matches[0] : undefined;
   }
 
-  async findArtifacts(
-    location: ArtifactLocation,
-    query: ArtifactQuery | Promise<ArtifactQuery>,
-  ): Promise<Artifact[]> {
-    const [artifacts, asked] = await Promise.all([
-      this.listArtifacts(location),
-      query,
-    ]);
-    return selectArtifacts(artifacts, asked);
+  findArtifacts(location: ArtifactLocation, query: PendingArtifactQuery) {
+    return findInListing(this.listArtifacts(location), query);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
