@@ -222,13 +222,19 @@ export const spec = {
           },
           size: {
             type: 'integer',
+            description:
+              "Bytes (an image's config and layers; a package's files).",
           },
           createdAt: {
             type: 'string',
             format: 'date-time',
+            description:
+              "When the build made it: for images the push time, or the manifest's `org.opencontainers.image.created` annotation when the build set it.",
           },
           tags: {
             type: 'array',
+            description:
+              "Tags on the artifact that promotion cares about: the commit's, release tags and the versions environments pin. A registry read by tag (ECR) reports those, not every tag the image may carry.",
             items: {
               type: 'string',
             },

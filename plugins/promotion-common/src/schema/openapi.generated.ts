@@ -269,9 +269,14 @@ export interface components {
       kind: 'image' | 'archive';
       uri: string;
       digest: string;
+      /** @description Bytes (an image's config and layers; a package's files). */
       size: number;
-      /** Format: date-time */
+      /**
+       * Format: date-time
+       * @description When the build made it: for images the push time, or the manifest's `org.opencontainers.image.created` annotation when the build set it.
+       */
       createdAt: string;
+      /** @description Tags on the artifact that promotion cares about: the commit's, release tags and the versions environments pin. A registry read by tag (ECR) reports those, not every tag the image may carry. */
       tags: string[];
     };
     Commit: {
