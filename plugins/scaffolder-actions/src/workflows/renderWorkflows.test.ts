@@ -112,7 +112,9 @@ describe.each([
     const steps = JSON.stringify(promote.jobs.promote.steps);
     expect(steps).not.toMatch(/docker build|serverless package/);
     expect(steps).toMatch(
-      options.kind === 'container' ? /put-image/ : /tags\/\$GITHUB_REF_NAME/,
+      options.kind === 'container'
+        ? /put-image .*--image-manifest-media-type \\"\$MEDIA_TYPE\\"/
+        : /tags\/\$GITHUB_REF_NAME/,
     );
   });
 

@@ -241,8 +241,11 @@ function promoteWorkflow(options: WorkflowOptions) {
           name: 'Add the release tag to the image built for this commit (no rebuild)',
           run: [
             `REPO="${options.ecrRepository.split('/').slice(1).join('/')}"`,
-            'MANIFEST=$(aws ecr batch-get-image --repository-name "$REPO" --image-ids imageTag="${GITHUB_SHA::7}" --query "images[0].imageManifest" --output text)',
-            'aws ecr put-image --repository-name "$REPO" --image-tag "$GITHUB_REF_NAME" --image-manifest "$MANIFEST" 2>err.txt || grep -q ImageAlreadyExistsException err.txt',
+            // The exact bytes and media type the build pushed (an OCI manifest), so the digest stays.
+            'IMAGE=$(aws ecr batch-get-image --repository-name "$REPO" --image-ids imageTag="${GITHUB_SHA::7}" --accepted-media-types application/vnd.oci.image.manifest.v1+json application/vnd.docker.distribution.manifest.v2+json application/vnd.oci.image.index.v1+json application/vnd.docker.distribution.manifest.list.v2+json --output json)',
+            'MANIFEST=$(jq -r ".images[0].imageManifest" <<< "$IMAGE")',
+            'MEDIA_TYPE=$(jq -r ".images[0].imageManifestMediaType" <<< "$IMAGE")',
+            'aws ecr put-image --repository-name "$REPO" --image-tag "$GITHUB_REF_NAME" --image-manifest "$MANIFEST" --image-manifest-media-type "$MEDIA_TYPE" 2>err.txt || grep -q ImageAlreadyExistsException err.txt',
           ].join('\n'),
         }
       : {
