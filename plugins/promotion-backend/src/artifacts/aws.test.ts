@@ -284,22 +284,45 @@ describe('upstream failures', () => {
   it('reports a failed image read instead of calling the images missing', async () => {
     const client = new ECRClient({ region: 'eu-west-1' });
     const mock = mockClient(client);
-    mock.on(BatchGetImageCommand).resolves({
-      images: [],
-      failures: [
-        {
-          imageId: { imageTag: 'aaaaaaa' },
-          failureCode: 'ImageNotFound',
-          failureReason: 'Requested image not found',
-        },
-        {
-          imageId: { imageTag: 'bbbbbbb' },
-          failureCode: 'KmsError',
-          failureReason: 'The KMS key is disabled',
-        },
-      ],
-    });
+    mock
+      .on(BatchGetImageCommand)
+      .resolvesOnce({
+        images: [],
+        failures: [
+          {
+            imageId: { imageTag: 'aaaaaaa' },
+            failureCode: 'ImageNotFound',
+            failureReason: 'Requested image not found',
+          },
+          {
+            imageId: { imageTag: 'v1..0' },
+            failureCode: 'InvalidImageTag',
+            failureReason: 'Invalid image tag',
+          },
+        ],
+      })
+      .resolves({
+        images: [],
+        failures: [
+          {
+            imageId: { imageTag: 'aaaaaaa' },
+            failureCode: 'ImageNotFound',
+            failureReason: 'Requested image not found',
+          },
+          {
+            imageId: { imageTag: 'bbbbbbb' },
+            failureCode: 'KmsError',
+            failureReason: 'The KMS key is disabled',
+          },
+        ],
+      });
     const registry = new EcrArtifactRegistry(async () => client);
+    // Tags that name no image, or that ECR will not take as tags: no artifacts, no error.
+    await expect(
+      registry.findArtifacts(location, {
+        commits: ['a'.repeat(40), 'b'.repeat(40)],
+      }),
+    ).resolves.toEqual([]);
     await expect(
       registry.findArtifacts(location, {
         commits: ['a'.repeat(40), 'b'.repeat(40)],

@@ -309,8 +309,10 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     );
     const byDigest = new Map<string, { tags: string[]; manifest?: string }>();
     for (const response of responses) {
+      // A tag ECR finds no image for, or will not accept as a tag, names no image; anything
+      // else (KMS, an upstream registry) is a failed read, not a missing artifact.
       const failure = response.failures?.find(
-        f => f.failureCode !== 'ImageNotFound',
+        f => !['ImageNotFound', 'InvalidImageTag'].includes(f.failureCode!),
       );
       if (failure) {
         throw new ForwardedError(
