@@ -3,6 +3,8 @@ import {
   BatchGetImageCommand,
   DescribeImagesCommand,
   ECRClient,
+  ImageFailure,
+  ImageFailureCode,
 } from '@aws-sdk/client-ecr';
 import {
   DeleteObjectsCommand,
@@ -284,36 +286,34 @@ describe('upstream failures', () => {
   it('reports a failed image read instead of calling the images missing', async () => {
     const client = new ECRClient({ region: 'eu-west-1' });
     const mock = mockClient(client);
+    const failed = (
+      tag: string,
+      failureCode: ImageFailureCode,
+      failureReason: string,
+    ): ImageFailure => ({
+      imageId: { imageTag: tag },
+      failureCode,
+      failureReason,
+    });
+    const notFound = failed(
+      'aaaaaaa',
+      'ImageNotFound',
+      'Requested image not found',
+    );
     mock
       .on(BatchGetImageCommand)
       .resolvesOnce({
         images: [],
         failures: [
-          {
-            imageId: { imageTag: 'aaaaaaa' },
-            failureCode: 'ImageNotFound',
-            failureReason: 'Requested image not found',
-          },
-          {
-            imageId: { imageTag: 'v1..0' },
-            failureCode: 'InvalidImageTag',
-            failureReason: 'Invalid image tag',
-          },
+          notFound,
+          failed('v1..0', 'InvalidImageTag', 'Invalid image tag'),
         ],
       })
       .resolves({
         images: [],
         failures: [
-          {
-            imageId: { imageTag: 'aaaaaaa' },
-            failureCode: 'ImageNotFound',
-            failureReason: 'Requested image not found',
-          },
-          {
-            imageId: { imageTag: 'bbbbbbb' },
-            failureCode: 'KmsError',
-            failureReason: 'The KMS key is disabled',
-          },
+          notFound,
+          failed('bbbbbbb', 'KmsError', 'The KMS key is disabled'),
         ],
       });
     const registry = new EcrArtifactRegistry(async () => client);
