@@ -276,7 +276,7 @@ describe('upstream failures', () => {
     // aws-sdk-client-mock replaces the send pipeline, so the SDK's retry does not run: the
     // adapter must surface the throttling clearly rather than hide it.
     await expect(registry.getArtifact(location, sha)).rejects.toThrow(
-      /Could not look up the image of ddddddd in ECR repository .*svc; caused by ThrottlingException/,
+      /Could not look up the image tagged ddddddd in ECR repository .*svc; caused by ThrottlingException/,
     );
     await expect(registry.getArtifact(location, sha)).resolves.toMatchObject({
       commit: sha.slice(0, 7),

@@ -17,9 +17,10 @@ import {
   Artifact,
   ARTIFACT_TAG,
   ArtifactLocation,
+  artifactMatchesCommit,
   ArtifactQuery,
-  PendingArtifactQuery,
   ArtifactRegistry,
+  PendingArtifactQuery,
   COMMIT_SHA,
   newestFirst,
   selectArtifacts,
@@ -151,25 +152,63 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     );
   }
 
-  /** The image tagged with the commit's short sha, read in one DescribeImages call. */
-  private async describe(
+  /** The image a tag names, read in one DescribeImages call; undefined when none does. */
+  private async describeTag(
     ecr: EcrLocation,
-    sha: string,
+    tag: string,
   ): Promise<ImageDetail | undefined> {
-    if (!COMMIT_SHA.test(sha)) return undefined;
     const client = await this.clientFor(ecr);
     try {
       const { imageDetails } = await client.send(
         new DescribeImagesCommand({
           repositoryName: ecr.repository,
           registryId: ecr.accountId,
-          imageIds: [{ imageTag: sha.slice(0, 7) }],
+          imageIds: [{ imageTag: tag }],
         }),
       );
       return imageDetails?.[0];
     } catch (error) {
       if (errorName(error) === 'ImageNotFoundException') return undefined;
-      return this.fail(ecr, `look up the image of ${sha.slice(0, 7)}`, error);
+      return this.fail(ecr, `look up the image tagged ${tag}`, error);
+    }
+  }
+
+  /** The artifact built for the commit (full or short sha), from its short-sha tag. */
+  private async artifactOf(
+    ecr: EcrLocation,
+    sha: string,
+  ): Promise<Artifact | undefined> {
+    if (!COMMIT_SHA.test(sha)) return undefined;
+    const image = await this.describeTag(ecr, sha.slice(0, 7));
+    const artifact = image && this.toArtifact(ecr, image);
+    return artifact && artifactMatchesCommit(artifact, sha)
+      ? artifact
+      : undefined;
+  }
+
+  /** Artifacts of described images, newest first. */
+  private artifacts(ecr: EcrLocation, images: ImageDetail[]): Artifact[] {
+    return newestFirst(
+      images
+        .map(image => this.toArtifact(ecr, image))
+        .filter((a): a is Artifact => a !== undefined),
+    );
+  }
+
+  /** The listing of tagged images, page by page (1,000 per page, one after another). */
+  private async *pages(ecr: EcrLocation) {
+    const client = await this.clientFor(ecr);
+    try {
+      yield* paginateDescribeImages(
+        { client, pageSize: 1000 },
+        {
+          repositoryName: ecr.repository,
+          registryId: ecr.accountId,
+          filter: { tagStatus: 'TAGGED' },
+        },
+      );
+    } catch (error) {
+      this.fail(ecr, 'list images', error);
     }
   }
 
@@ -177,37 +216,16 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     location: ArtifactLocation,
     sha: string,
   ): Promise<Artifact | undefined> {
-    const ecr = this.location(location);
-    const image = await this.describe(ecr, sha);
-    const artifact = image && this.toArtifact(ecr, image);
-    return artifact &&
-      (sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha))
-      ? artifact
-      : undefined;
+    return this.artifactOf(this.location(location), sha);
   }
 
   async listArtifacts(location: ArtifactLocation): Promise<Artifact[]> {
     const ecr = this.location(location);
-    const client = await this.clientFor(ecr);
-    const artifacts: Artifact[] = [];
-    try {
-      for await (const page of paginateDescribeImages(
-        { client, pageSize: 1000 },
-        {
-          repositoryName: ecr.repository,
-          registryId: ecr.accountId,
-          filter: { tagStatus: 'TAGGED' },
-        },
-      )) {
-        for (const image of page.imageDetails ?? []) {
-          const artifact = this.toArtifact(ecr, image);
-          if (artifact) artifacts.push(artifact);
-        }
-      }
-    } catch (error) {
-      return this.fail(ecr, 'list images', error);
+    const images: ImageDetail[] = [];
+    for await (const page of this.pages(ecr)) {
+      images.push(...(page.imageDetails ?? []));
     }
-    return newestFirst(artifacts);
+    return this.artifacts(ecr, images);
   }
 
   /**
@@ -225,38 +243,12 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
   ): Promise<Artifact[]> {
     const ecr = this.location(location);
     if (!(query instanceof Promise)) return this.findByTags(ecr, query);
-    const [page, asked] = await Promise.all([this.firstPage(ecr), query]);
-    if (page.complete) {
-      return selectArtifacts(
-        newestFirst(
-          page.images
-            .map(image => this.toArtifact(ecr, image))
-            .filter((a): a is Artifact => Boolean(a)),
-        ),
-        asked,
-      );
+    const [page, asked] = await Promise.all([this.pages(ecr).next(), query]);
+    const listed = page.value?.imageDetails ?? [];
+    if (!page.value?.nextToken) {
+      return selectArtifacts(this.artifacts(ecr, listed), asked);
     }
-    return this.findByTags(ecr, asked, page.images);
-  }
-
-  /** The first page of tagged images, and whether it is all of them. */
-  private async firstPage(
-    ecr: EcrLocation,
-  ): Promise<{ images: ImageDetail[]; complete: boolean }> {
-    const client = await this.clientFor(ecr);
-    try {
-      const page = await client.send(
-        new DescribeImagesCommand({
-          repositoryName: ecr.repository,
-          registryId: ecr.accountId,
-          filter: { tagStatus: 'TAGGED' },
-          maxResults: 1000,
-        }),
-      );
-      return { images: page.imageDetails ?? [], complete: !page.nextToken };
-    } catch (error) {
-      return this.fail(ecr, 'list images', error);
-    }
+    return this.findByTags(ecr, asked, listed);
   }
 
   private async findByTags(
@@ -277,16 +269,9 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
         ),
       ),
     ];
-    const wanted = (artifact: Artifact | undefined): artifact is Artifact =>
-      artifact !== undefined &&
-      query.commits.some(
-        sha =>
-          sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha),
-      );
     if (commits.length === 1 && tags.length === 0) {
-      const image = await this.describe(ecr, commits[0]);
-      const artifact = image && this.toArtifact(ecr, image);
-      return wanted(artifact) ? [artifact] : [];
+      const artifact = await this.artifactOf(ecr, query.commits[0]);
+      return artifact ? [artifact] : [];
     }
     const known = new Map(listed.map(image => [image.imageDigest, image]));
     const client = await this.clientFor(ecr);
@@ -334,13 +319,13 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
         byDigest.set(digest, entry);
       }
     }
-    const artifacts: Array<Artifact | undefined> = [];
+    const images: ImageDetail[] = [];
     const undescribed: string[] = [];
     for (const [digest, image] of byDigest) {
       if (!image.tags.some(t => commits.includes(t))) continue;
       const detail = known.get(digest);
       if (detail) {
-        artifacts.push(this.toArtifact(ecr, detail));
+        images.push(detail);
         continue;
       }
       const built = fromManifest(image.manifest);
@@ -348,24 +333,22 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
         undescribed.push(digest);
         continue;
       }
-      artifacts.push(
-        this.toArtifact(ecr, {
-          imageDigest: digest,
-          imageTags: image.tags,
-          imageSizeInBytes: built.size,
-          imagePushedAt: new Date(built.createdAt),
-        }),
-      );
+      images.push({
+        imageDigest: digest,
+        imageTags: image.tags,
+        imageSizeInBytes: built.size,
+        imagePushedAt: new Date(built.createdAt),
+      });
     }
     const described = await Promise.all(
       chunks(undescribed, IDS_PER_CALL).map(digests =>
         this.describeDigests(ecr, digests),
       ),
     );
-    for (const image of described.flat()) {
-      artifacts.push(this.toArtifact(ecr, image));
-    }
-    return newestFirst(artifacts.filter(wanted));
+    return selectArtifacts(
+      this.artifacts(ecr, [...images, ...described.flat()]),
+      query,
+    );
   }
 
   /** Images by digest; one deleted since it was read (a concurrent yank) is left out. */
@@ -374,7 +357,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     digests: string[],
   ): Promise<ImageDetail[]> {
     const client = await this.clientFor(ecr);
-    const describe = (some: string[]) =>
+    const byDigest = (some: string[]) =>
       client.send(
         new DescribeImagesCommand({
           repositoryName: ecr.repository,
@@ -383,14 +366,14 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
         }),
       );
     try {
-      return (await describe(digests)).imageDetails ?? [];
+      return (await byDigest(digests)).imageDetails ?? [];
     } catch (error) {
       if (errorName(error) !== 'ImageNotFoundException') {
         return this.fail(ecr, 'describe images', error);
       }
       const one = await Promise.all(
         digests.map(digest =>
-          describe([digest]).then(
+          byDigest([digest]).then(
             r => r.imageDetails ?? [],
             e => {
               if (errorName(e) === 'ImageNotFoundException') return [];
@@ -418,8 +401,8 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       registryId: ecr.accountId,
     };
     // One round: the build's image, its manifest bytes, and whoever holds the tag already.
-    const [image, manifests, holder] = await Promise.all([
-      this.describe(ecr, sha),
+    const [artifact, manifests, holder] = await Promise.all([
+      this.artifactOf(ecr, sha),
       client
         .send(
           new BatchGetImageCommand({
@@ -431,25 +414,10 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
         .catch(error =>
           this.fail(ecr, `read the image of ${sha.slice(0, 7)}`, error),
         ),
-      client
-        .send(
-          new DescribeImagesCommand({ ...ids, imageIds: [{ imageTag: tag }] }),
-        )
-        .then(
-          r => r.imageDetails?.[0],
-          error => {
-            if (errorName(error) === 'ImageNotFoundException') return undefined;
-            return this.fail(ecr, `look up the tag ${tag}`, error);
-          },
-        ),
+      this.describeTag(ecr, tag),
     ]);
-    const artifact = image && this.toArtifact(ecr, image);
     const manifest = manifests.images?.[0];
-    if (
-      !artifact ||
-      !(sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha)) ||
-      !manifest?.imageManifest
-    ) {
+    if (!artifact || !manifest?.imageManifest) {
       throw new NotFoundError(
         `No image of ${sha.slice(0, 7)} in ${ecr.uri} to tag ${tag}`,
       );
