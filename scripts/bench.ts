@@ -22,6 +22,7 @@ import {
 } from '@mainline/test-servers';
 import { ComposedAdapterResolver } from '../plugins/promotion-backend/src/adapters';
 import { ReleaseBoard } from '../plugins/promotion-backend/src/board/ReleaseBoard';
+import { EntityTargets } from '../plugins/promotion-backend/src/service/EntityTargets';
 import {
   ArtifactRegistries,
   ecrEntry,
@@ -584,7 +585,9 @@ async function main() {
   }));
   const board = new ReleaseBoard({
     // The catalog's own query is not ours to measure: it answers from memory here.
-    catalog: { getEntities: async () => ({ items: boardEntities }) } as any,
+    targets: new EntityTargets({
+      getEntities: async () => ({ items: boardEntities }),
+    } as any),
     lineage,
     store: new PromotionStore(db),
     adapters,

@@ -115,7 +115,7 @@ export const promotionPlugin = createBackendPlugin({
         const targets = new EntityTargets(catalog);
         const actors = new Actors(userInfo, catalog);
         const board = new ReleaseBoard({
-          catalog,
+          targets,
           lineage,
           store,
           adapters,
@@ -123,7 +123,7 @@ export const promotionPlugin = createBackendPlugin({
           limit: defaultLimit,
         });
         const repositoryPromotions = new RepositoryPromotions({
-          catalog,
+          targets,
           promotions,
         });
         httpRouter.use(

@@ -1,5 +1,5 @@
 import { buildSchema, graphql } from 'graphql';
-import { Git, RawCommit, githubTime } from './git';
+import { Git, RawCommit, githubTime, isPlainRefName } from './git';
 import { RequestContext } from './http';
 import { repoGit, route, Route, ServerEnv } from './routes';
 
@@ -122,7 +122,7 @@ function repositoryNode(git: Git, name: string) {
       const ref = qualifiedName.startsWith('refs/')
         ? qualifiedName
         : `refs/heads/${qualifiedName}`;
-      if (/\.\.|[\s~^:?*[\\]|@\{/.test(ref)) return null;
+      if (!isPlainRefName(ref)) return null;
       const sha = await git.revParse(`${ref}^{commit}`);
       const raw = sha ? await git.readCommit(sha) : undefined;
       return raw

@@ -1,13 +1,10 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
-  Entity,
-  RELATION_OWNED_BY,
   RELATION_PART_OF,
   parseEntityRef,
   stringifyEntityRef,
 } from '@backstage/catalog-model';
 import { InputError, stringifyError } from '@backstage/errors';
-import { CatalogService } from '@backstage/plugin-catalog-node';
 import {
   EnvironmentDefinition,
   PROMOTION_ANNOTATIONS,
@@ -24,8 +21,8 @@ import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
 import {
-  EntityTarget,
   EntityTargets,
+  ListedTarget,
   relatedRefs,
 } from '../service/EntityTargets';
 
@@ -41,6 +38,9 @@ type BoardRow = ReleaseBoardRow;
 type TagRow = NonNullable<BoardRow['tag']>;
 
 const short = (sha: string) => sha.slice(0, 7);
+
+/** Services whose lineage is read at once (each a few parallel upstream reads when cold). */
+const CONCURRENCY = 16;
 
 function normalizeRef(value: string, kind: string, parameter: string): string {
   try {
@@ -60,13 +60,12 @@ function normalizeRef(value: string, kind: string, parameter: string): string {
 export class ReleaseBoard {
   constructor(
     private readonly options: {
-      catalog: CatalogService;
+      targets: EntityTargets;
       lineage: LineageService;
       store: PromotionStore;
       adapters: AdapterResolver;
       environments: EnvironmentDefinition[];
       limit: number;
-      concurrency?: number;
     },
   ) {}
 
@@ -93,29 +92,21 @@ export class ReleaseBoard {
   async services(
     filter: BoardFilter,
     credentials: BackstageCredentials,
-  ): Promise<Array<EntityTarget & { entity: Entity }>> {
+  ): Promise<ListedTarget[]> {
     const catalogFilter: Record<string, string> = { kind: 'component' };
     if (filter.owner) catalogFilter['relations.ownedBy'] = filter.owner;
     if (filter.system) catalogFilter['relations.partOf'] = filter.system;
-    const { items } = await this.options.catalog.getEntities(
+    return this.options.targets.list(
       {
-        filter: {
-          ...catalogFilter,
-          // Either kind: the annotation marks a promotable component.
-          [`metadata.annotations.${PROMOTION_ANNOTATIONS.artifactKind}`]: [
-            'image',
-            'archive',
-          ],
-        },
+        ...catalogFilter,
+        // Either kind: the annotation marks a promotable component.
+        [`metadata.annotations.${PROMOTION_ANNOTATIONS.artifactKind}`]: [
+          'image',
+          'archive',
+        ],
       },
-      { credentials },
+      credentials,
     );
-    return items
-      .flatMap(entity => {
-        const read = EntityTargets.read(entity);
-        return read.ok ? [{ entity, ...read.entity }] : [];
-      })
-      .sort((a, b) => a.entityRef.localeCompare(b.entityRef));
   }
 
   async board(
@@ -123,7 +114,7 @@ export class ReleaseBoard {
     credentials: BackstageCredentials,
   ): Promise<Board> {
     const services = await this.services(query, credentials);
-    const limit = pLimit(this.options.concurrency ?? 16);
+    const limit = pLimit(CONCURRENCY);
     const [lineages, latest] = await Promise.all([
       Promise.all(
         services.map(service =>
@@ -149,22 +140,23 @@ export class ReleaseBoard {
     const tagSha = (target: PromotionTarget, tag: string) => {
       let sha = tagShas.get(target.sourceRepo);
       if (!sha) {
+        // An unknown tag is undefined; a failed read fails the rows of that repository.
         sha = this.options.adapters
           .forTarget(target)
-          .source.resolveCommit(target.sourceRepo, tag)
-          .catch(() => undefined);
+          .source.resolveCommit(target.sourceRepo, tag);
+        sha.catch(() => undefined);
         tagShas.set(target.sourceRepo, sha);
       }
       return sha;
     };
 
     const rows = await Promise.all(
-      services.map(async ({ entity, entityRef, target }, index) => {
+      services.map(async ({ entity, entityRef, target, owners }, index) => {
         const lineage = lineages[index];
         const row: BoardRow = {
           entityRef,
           title: entity.metadata.title ?? entity.metadata.name,
-          owner: relatedRefs(entity, RELATION_OWNED_BY, 'owner')[0] ?? null,
+          owner: owners[0] ?? null,
           system: relatedRefs(entity, RELATION_PART_OF, 'system')[0] ?? null,
           sourceRepo: target.sourceRepo,
           sourcePath: target.sourcePath ?? null,
@@ -177,12 +169,18 @@ export class ReleaseBoard {
         if (typeof lineage === 'string') return row;
         row.environments = this.cells(entityRef, lineage, lastBy);
         if (query.tag) {
-          row.tag = this.tagRow(
-            lineage,
-            target,
-            query.tag,
-            await tagSha(target, query.tag),
-          );
+          try {
+            row.tag = this.tagRow(
+              lineage,
+              target,
+              query.tag,
+              await tagSha(target, query.tag),
+            );
+          } catch (error) {
+            row.error = `Could not read tag ${query.tag}: ${stringifyError(
+              error,
+            )}`;
+          }
         }
         return row;
       }),
@@ -288,9 +286,13 @@ export class ReleaseBoard {
           .slice(lineage.commits.indexOf(commit) + 1)
           .find(c => c.artifacts.length > 0)
       : undefined;
-    let why = 'is not in the recent history';
-    if (commit) why = 'built no artifact';
-    else if (target.sourcePath) why = `did not change ${target.sourcePath}`;
+    // The history is of the folder for a monorepo component: a tagged commit outside the page
+    // may still have changed it, so only a commit on the page is said to have built nothing.
+    const why = commit
+      ? 'built no artifact'
+      : `is not in the recent history${
+          target.sourcePath ? ` of ${target.sourcePath}` : ''
+        }`;
     return {
       name: tag,
       sha,

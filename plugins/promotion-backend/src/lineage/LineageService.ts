@@ -75,6 +75,19 @@ function versionResolver(tags: SourceRef[]) {
 }
 type VersionResolver = ReturnType<typeof versionResolver>;
 
+/** The commit a deployment runs: named by what was read, else resolved by the source. */
+async function deployedCommit(
+  adapters: PromotionAdapters,
+  target: PromotionTarget,
+  deployment: Deployment,
+  named: string | undefined,
+): Promise<string | undefined> {
+  return (
+    named ??
+    adapters.source.resolveCommit(target.sourceRepo, deployment.version)
+  );
+}
+
 export interface LineageServiceOptions {
   adapters: AdapterResolver;
   yanks: YankStore;
@@ -216,6 +229,7 @@ export class LineageService {
   ): Promise<Lineage> {
     const adapters = this.options.adapters.forTarget(target);
     const repo = target.sourceRepo;
+    const exception = branch !== this.options.mainBranch;
     const first = Promise.all([
       adapters.source.listCommits(repo, {
         ref: branch,
@@ -230,10 +244,9 @@ export class LineageService {
       if (commits.length === 0) {
         throw new NotFoundError(`Branch ${branch} has no commits in ${repo}`);
       }
-      const trace =
-        branch !== this.options.mainBranch
-          ? await this.traceCherryPicks(adapters.source, repo, branch)
-          : { links: new Map<string, string>(), missing: [] };
+      const trace = exception
+        ? await this.traceCherryPicks(adapters.source, repo, branch)
+        : { links: new Map<string, string>(), missing: [] };
       const resolveVersion = versionResolver(snapshot.tags);
       const query = this.artifactQuery(
         snapshot,
@@ -260,7 +273,6 @@ export class LineageService {
     reading.catch(() => undefined);
     const { commits, snapshot, releaseBranches, trace, resolveVersion, query } =
       await first;
-    const exception = branch !== this.options.mainBranch;
     // The artifacts are read while the environments' commits are resolved.
     const [resolved, read] = await Promise.all([
       this.resolveEnvironments(
@@ -285,9 +297,12 @@ export class LineageService {
           )),
         ]
       : read;
-    const reads: Reads = { ...snapshot, artifacts };
-    const decorate = this.decorator(reads, adapters.source, trace.links);
-    const environments = this.environments(resolved, reads);
+    const decorate = this.decorator(
+      { ...snapshot, artifacts },
+      adapters.source,
+      trace.links,
+    );
+    const environments = this.environments(resolved, decorate);
     const inEnvironment = new Map<string, string[]>();
     for (const environment of environments) {
       const sha = environment.current?.sha;
@@ -330,10 +345,14 @@ export class LineageService {
     const mainCommits = [...sinceCut.commits]
       .sort((a, b) => b.committedAt.localeCompare(a.committedAt))
       .slice(0, 200);
-    const ids = await source.patchIds(repo, [
-      ...picked.commits.map(c => c.sha),
-      ...mainCommits.map(c => c.sha),
-    ]);
+    // Patch identity only for picks without a `-x` trailer (each id may be one upstream read).
+    const unnamed = picked.commits.filter(c => !CHERRY_PICK.test(c.body));
+    const ids = unnamed.length
+      ? await source.patchIds(repo, [
+          ...unnamed.map(c => c.sha),
+          ...mainCommits.map(c => c.sha),
+        ])
+      : new Map<string, string>();
     const mainByPatch = new Map<string, string>();
     for (const commit of [...mainCommits].reverse()) {
       const id = ids.get(commit.sha);
@@ -380,6 +399,7 @@ export class LineageService {
 
     return {
       artifactsOf,
+      tagsOf: (sha: string) => tagsBySha.get(sha) ?? [],
       commit: (
         commit: SourceCommit,
         repo: string,
@@ -427,13 +447,14 @@ export class LineageService {
     const resolved = await Promise.all(
       this.options.environments.map(async definition => {
         const deployment = snapshot.deployments[definition.name];
-        if (!deployment) return { definition, deployment, sha: undefined };
-        const sha =
-          resolveVersion(deployment, commits) ??
-          (await adapters.source.resolveCommit(
-            target.sourceRepo,
-            deployment.version,
-          ));
+        const sha = deployment
+          ? await deployedCommit(
+              adapters,
+              target,
+              deployment,
+              resolveVersion(deployment, commits),
+            )
+          : undefined;
         return { definition, deployment, sha };
       }),
     );
@@ -461,12 +482,8 @@ export class LineageService {
 
   private environments(
     resolved: ResolvedEnvironment[],
-    reads: Reads,
+    decorate: ReturnType<LineageService['decorator']>,
   ): LineageEnvironment[] {
-    const artifactsBySha = (sha: string) =>
-      reads.artifacts.find(a => sha.startsWith(a.commit));
-    const tagsBySha = (sha: string) =>
-      reads.tags.filter(t => t.sha === sha).map(t => t.name);
     return resolved.map(({ definition, deployment, sha, behindBy }) => {
       const pattern =
         definition.trigger.type === 'tag'
@@ -477,9 +494,9 @@ export class LineageService {
           ? deployment.version
           : (sha &&
               pattern &&
-              tagsBySha(sha).find(t => matchesTagPattern(t, pattern))) ||
+              decorate.tagsOf(sha).find(t => matchesTagPattern(t, pattern))) ||
             null;
-      const artifact = sha ? artifactsBySha(sha) : undefined;
+      const artifact = sha ? decorate.artifactsOf(sha)[0] : undefined;
       return {
         name: definition.name,
         trigger: definition.trigger,
@@ -528,11 +545,12 @@ export class LineageService {
       if (environment) {
         const deployment = snapshot.deployments[ref];
         const sha = deployment
-          ? resolveVersion(deployment, []) ??
-            (await adapters.source.resolveCommit(
-              target.sourceRepo,
-              deployment.version,
-            ))
+          ? await deployedCommit(
+              adapters,
+              target,
+              deployment,
+              resolveVersion(deployment, []),
+            )
           : undefined;
         if (!sha) {
           throw new NotFoundError(

@@ -110,6 +110,18 @@ interface StepOutcome {
  * `failed` at that step and a retry resumes there; one promotion per entity and environment runs
  * at a time, guaranteed by a database lock that holds across replicas.
  */
+/** The full sha a requested (full or short) sha resolved to, or a NotFoundError naming it. */
+function knownCommit(
+  repo: string,
+  requestedSha: string,
+  resolved: string | undefined,
+): string {
+  if (!resolved || !resolved.startsWith(requestedSha)) {
+    throw new NotFoundError(`sha ${requestedSha} is not a commit of ${repo}`);
+  }
+  return resolved;
+}
+
 export class PromotionService {
   constructor(private readonly options: PromotionServiceOptions) {}
 
@@ -152,14 +164,8 @@ export class PromotionService {
     // A full sha is read in the same round as everything else (and confirmed by it); a short one
     // is resolved first.
     const resolving = adapters.source.resolveCommit(repo, requestedSha);
-    const known = (resolved: string | undefined): string => {
-      if (!resolved || !resolved.startsWith(requestedSha)) {
-        throw new NotFoundError(
-          `sha ${requestedSha} is not a commit of ${repo}`,
-        );
-      }
-      return resolved;
-    };
+    const known = (resolved: string | undefined) =>
+      knownCommit(repo, requestedSha, resolved);
     const sha = /^[0-9a-f]{40}$/.test(requestedSha)
       ? requestedSha
       : known(await resolving);
@@ -294,13 +300,13 @@ export class PromotionService {
   /** The full sha of a commit of the entity's repository, or a NotFoundError naming it. */
   async commitOf(entity: EntityContext, requestedSha: string): Promise<string> {
     const repo = entity.target.sourceRepo;
-    const sha = await this.options.adapters
-      .forTarget(entity.target)
-      .source.resolveCommit(repo, requestedSha);
-    if (!sha || !sha.startsWith(requestedSha)) {
-      throw new NotFoundError(`sha ${requestedSha} is not a commit of ${repo}`);
-    }
-    return sha;
+    return knownCommit(
+      repo,
+      requestedSha,
+      await this.options.adapters
+        .forTarget(entity.target)
+        .source.resolveCommit(repo, requestedSha),
+    );
   }
 
   /**
@@ -327,9 +333,7 @@ export class PromotionService {
       adapters.artifactLocation,
       { commits: [sha] },
     );
-    if (artifacts.some(a => artifactMatchesCommit(a, sha))) {
-      return { built: true };
-    }
+    if (artifacts.length > 0) return { built: true };
     const [ancestor, deployments, tags] = await Promise.all([
       this.builtAncestor(entity, adapters, sha),
       adapters.deployments.current(entity.target, [environment]),
@@ -483,14 +487,13 @@ export class PromotionService {
       );
     }
     const existing = facts.tags.find(t => t.name === tag);
-    if (existing && existing.sha === facts.sha && entity.target.sourcePath) {
-      // In a monorepo one tag releases every component built at that commit.
+    if (existing && existing.sha === facts.sha) {
+      // One tag releases every component built at that commit (a monorepo), and a tag an
+      // earlier attempt created is kept: the tag step finds it in place.
       checks.push({
         name: 'tag',
         passed: true,
-        reason: `${tag} already marks ${short(
-          facts.sha,
-        )} for another component of ${entity.target.sourceRepo}`,
+        reason: `${tag} already marks ${short(facts.sha)}`,
       });
     } else if (existing) {
       const reason = `tag ${tag} already exists on ${short(
@@ -597,12 +600,12 @@ export class PromotionService {
     return environment;
   }
 
-  /** Promotes a commit's artifact to an environment by a release tag (or plans it, for a dry run). */
-  async promote(
+  /** Checks the request and that the caller may promote to its environment. */
+  async authorizePromote(
     entity: EntityContext,
     request: PromoteRequest,
     ctx: WriteContext,
-  ): Promise<PromotionRecord | PromotionPlan> {
+  ): Promise<EnvironmentDefinition> {
     const environment = this.checkPromoteRequest(request);
     await this.authorize(
       environment.production
@@ -612,6 +615,16 @@ export class PromotionService {
       ctx,
       `promote to ${environment.name}`,
     );
+    return environment;
+  }
+
+  /** Promotes a commit's artifact to an environment by a release tag (or plans it, for a dry run). */
+  async promote(
+    entity: EntityContext,
+    request: PromoteRequest,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord | PromotionPlan> {
+    const environment = await this.authorizePromote(entity, request, ctx);
     const requestHash = this.requestHash('promotion', {
       environment: request.environment,
       sha: request.sha,

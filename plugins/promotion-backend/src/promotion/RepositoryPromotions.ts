@@ -1,6 +1,6 @@
 import { stringifyError } from '@backstage/errors';
-import { CatalogService } from '@backstage/plugin-catalog-node';
 import { PROMOTION_ANNOTATIONS } from '@mainline/plugin-promotion-common';
+import pLimit from 'p-limit';
 import { PromotionRecord } from '../database/PromotionStore';
 import { EntityTargets } from '../service/EntityTargets';
 import {
@@ -28,6 +28,10 @@ export type ComponentOutcome =
     }
   | { entityRef: string; outcome: 'refused'; message: string };
 
+/** Why a component was refused, without the error's class name. */
+const refusal = (error: unknown) =>
+  stringifyError(error).replace(/^\w+Error: /, '');
+
 /**
  * A tag on a monorepo commit releases every component built at that commit: each gets its own
  * promotion (own lock, audit and retry), one tag is shared, and a component the commit did not
@@ -36,7 +40,7 @@ export type ComponentOutcome =
 export class RepositoryPromotions {
   constructor(
     private readonly options: {
-      catalog: CatalogService;
+      targets: EntityTargets;
       promotions: PromotionService;
     },
   ) {}
@@ -46,23 +50,16 @@ export class RepositoryPromotions {
     entity: EntityContext,
     ctx: Pick<WriteContext, 'credentials'>,
   ): Promise<EntityContext[]> {
-    const { items } = await this.options.catalog.getEntities(
+    const listed = await this.options.targets.list(
       {
-        filter: {
-          [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]:
-            entity.target.sourceRepo,
-        },
+        [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]:
+          entity.target.sourceRepo,
       },
-      { credentials: ctx.credentials },
+      ctx.credentials,
     );
-    const siblings = items
-      .flatMap(item => {
-        const read = EntityTargets.read(item);
-        return read.ok && read.entity.entityRef !== entity.entityRef
-          ? [read.entity]
-          : [];
-      })
-      .sort((a, b) => a.entityRef.localeCompare(b.entityRef));
+    const siblings = listed
+      .filter(item => item.entityRef !== entity.entityRef)
+      .map(({ entity: _, ...context }) => context);
     return [entity, ...siblings];
   }
 
@@ -80,20 +77,43 @@ export class RepositoryPromotions {
       this.components(entity, ctx),
       this.options.promotions.commitOf(entity, request.sha),
     ]);
-    // Which components built an artifact at the commit: read-only, in parallel.
+    // Which components the caller may promote, and which of those built an artifact at the
+    // commit: permission first, then the reads, a few components at a time.
+    const limit = pLimit(8);
     const status = await Promise.all(
-      components.map(async component => ({
-        component,
-        at: await this.options.promotions.artifactAt(
-          component,
-          sha,
-          request.environment,
-        ),
-      })),
+      components.map(component =>
+        limit(async () => {
+          try {
+            await this.options.promotions.authorizePromote(
+              component,
+              request,
+              ctx,
+            );
+          } catch (error) {
+            return { component, refused: refusal(error) };
+          }
+          return {
+            component,
+            at: await this.options.promotions.artifactAt(
+              component,
+              sha,
+              request.environment,
+            ),
+          };
+        }),
+      ),
     );
     let tag = request.tag;
     const outcomes: ComponentOutcome[] = [];
-    for (const { component, at } of status) {
+    for (const { component, at, refused } of status) {
+      if (refused !== undefined) {
+        outcomes.push({
+          entityRef: component.entityRef,
+          outcome: 'refused',
+          message: refused,
+        });
+        continue;
+      }
       if (!at.built) {
         outcomes.push({
           entityRef: component.entityRef,
@@ -108,14 +128,8 @@ export class RepositoryPromotions {
         // The first promotion picks the tag (when none was given); the others share it.
         const result = await this.options.promotions.promote(
           component,
-          {
-            ...request,
-            sha,
-            tag,
-            idempotencyKey: request.idempotencyKey
-              ? `${request.idempotencyKey}:${component.entityRef}`.slice(0, 128)
-              : undefined,
-          },
+          // Idempotency keys are per entity, so the request's key serves every component.
+          { ...request, sha, tag },
           ctx,
         );
         tag = tag ?? result.tag ?? undefined;
@@ -143,7 +157,7 @@ export class RepositoryPromotions {
         outcomes.push({
           entityRef: component.entityRef,
           outcome: 'refused',
-          message: stringifyError(error).replace(/^\w+Error: /, ''),
+          message: refusal(error),
         });
       }
     }

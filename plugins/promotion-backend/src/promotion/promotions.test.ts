@@ -124,6 +124,26 @@ describe.each(
     ]);
     expect(await gitTags('checkout')).not.toContain('rc-7');
     expect(env(await lineage('checkout'), 'demo')).toEqual(env(before, 'demo'));
+
+    // A tag already on the same commit (a retried attempt, a sibling component) is kept, not
+    // refused: tags are never moved, and this one would not move.
+    const demo = env(before, 'demo').current!;
+    const again = await request(server)
+      .post(`${api}/checkout/promotions`)
+      .send({
+        environment: 'demo',
+        sha: demo.sha,
+        tag: demo.tag,
+        dryRun: true,
+      });
+    expect(again.status).toBe(200);
+    expect(
+      again.body.checks.find((c: { name: string }) => c.name === 'tag'),
+    ).toEqual({
+      name: 'tag',
+      passed: true,
+      reason: `${demo.tag} already marks ${demo.sha!.slice(0, 7)}`,
+    });
   });
 
   it('promotes the stage commit to demo and then to prod, step by step', async () => {

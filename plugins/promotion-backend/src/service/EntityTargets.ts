@@ -8,17 +8,11 @@ import {
 } from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
-import {
-  PromotionTarget,
-  readPromotionTarget,
-} from '@mainline/plugin-promotion-common';
+import { readPromotionTarget } from '@mainline/plugin-promotion-common';
+import { EntityContext } from '../promotion/types';
 
-/** An entity as the promotion services see it. */
-export interface EntityTarget {
-  entityRef: string;
-  target: PromotionTarget;
-  owners: string[];
-}
+/** A promotable entity from a catalog query, with the entity itself. */
+export type ListedTarget = EntityContext & { entity: Entity };
 
 /**
  * Looks entities up in the catalog with the caller's credentials (so catalog read permissions
@@ -30,7 +24,7 @@ export class EntityTargets {
   async get(
     entityRef: string,
     credentials: BackstageCredentials,
-  ): Promise<EntityTarget> {
+  ): Promise<EntityContext> {
     const entity = await this.catalog.getEntityByRef(entityRef, {
       credentials,
     });
@@ -46,10 +40,30 @@ export class EntityTargets {
     return read.entity;
   }
 
+  /**
+   * The promotable entities a catalog filter matches, sorted by ref, in one query; entities whose
+   * promotion settings do not read are left out.
+   */
+  async list(
+    filter: Record<string, string | string[]>,
+    credentials: BackstageCredentials,
+  ): Promise<ListedTarget[]> {
+    const { items } = await this.catalog.getEntities(
+      { filter },
+      { credentials },
+    );
+    return items
+      .flatMap(entity => {
+        const read = EntityTargets.read(entity);
+        return read.ok ? [{ ...read.entity, entity }] : [];
+      })
+      .sort((a, b) => a.entityRef.localeCompare(b.entityRef));
+  }
+
   /** An entity already read from the catalog (a list query), as `get` would answer it. */
   static read(
     entity: Entity,
-  ): { ok: true; entity: EntityTarget } | { ok: false; problem: string } {
+  ): { ok: true; entity: EntityContext } | { ok: false; problem: string } {
     const read = readPromotionTarget(entity);
     if (!read.ok) {
       return {

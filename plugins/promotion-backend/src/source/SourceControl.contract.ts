@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BareRepoBuilder, Signature } from '../local/BareRepoBuilder';
+import { patchIdentity } from './patchId';
 import { NewTag, SourceCommit, SourceControl } from './SourceControl';
 
 /*
@@ -20,6 +21,10 @@ const ADA = { name: 'Ada Lovelace', email: 'ada@example.com' };
 const GRACE = { name: 'Grace Hopper', email: 'grace@example.com' };
 const LINUS = { name: 'Linus Ops', email: 'linus@example.com' };
 const MARGARET = { name: 'Margaret Hamilton', email: 'margaret@example.com' };
+
+/** `app/payments.ts` as `feature/payments` leaves it (and its merge brings it onto main). */
+const PAYMENTS =
+  'export const pay = () => {\n  try {\n    return true;\n  } catch {\n    return false;\n  }\n};\n';
 
 /** A commit of the fixture as the adapter should report it. */
 export interface FixtureCommit {
@@ -160,10 +165,7 @@ export async function buildSourceControlFixture(
   });
   await commit('paymentsErrors', {
     branch: 'feature/payments',
-    files: {
-      'app/payments.ts':
-        'export const pay = () => {\n  try {\n    return true;\n  } catch {\n    return false;\n  }\n};\n',
-    },
+    files: { 'app/payments.ts': PAYMENTS },
     message: 'Handle payment errors',
     author: { ...LINUS, date: at('2024-01-04T10:00:00Z') },
   });
@@ -639,12 +641,27 @@ export function runSourceControlContract(
           await source.readFile(repo, 'main', 'docs/README.md'),
         );
         expect(docs.file?.content).toBe(fixture.readme.releaseDocs);
-        expect(docs.lastChange).toEqual(
-          await source.lastCommitTouching(repo, 'main', 'docs/README.md'),
-        );
-        expect(docs.lastChange?.sha).toBe(releaseDocs.sha);
-        expect(main.lastChange?.sha).toBe(refactor.sha);
+        // The whole commit: subject, body, author, commit time and parents.
+        expect(docs.lastChange).toEqual(releaseDocs);
+        expect(main.lastChange).toEqual(refactor);
         expect(missing).toEqual({});
+      });
+
+      it('reads at the branch asked for, and takes a path for a path, not a glob', async () => {
+        const [main, glob] = await source.readFilesWithLastChange(
+          repo,
+          'release/1.0',
+          ['app/main.ts', '*.md'],
+        );
+        expect(main.lastChange).toMatchObject({
+          sha: fixture.commits.hotfix.sha,
+          subject: 'Hotfix timeout on release branch',
+          author: { name: 'Linus Ops', email: 'linus@example.com' },
+        });
+        expect(main.file).toEqual(
+          await source.readFile(repo, 'release/1.0', 'app/main.ts'),
+        );
+        expect(glob).toEqual({});
       });
 
       it('answers nothing for an unknown ref, and a NotFoundError for an unknown repository', async () => {
@@ -661,39 +678,27 @@ export function runSourceControlContract(
       });
     });
 
-    describe('lastCommitTouching', () => {
-      it('returns the newest commit that changed the path', async () => {
-        const { releaseDocs, refactor, docsApi, hotfix } = fixture.commits;
-        const docs = await source.lastCommitTouching(
-          repo,
-          'main',
-          'docs/README.md',
+    describe('patchIds', () => {
+      it('gives a merge commit the id of its change against the first parent', async () => {
+        const { mergePayments, docsApi } = fixture.commits;
+        const ids = await source.patchIds(repo, [
+          mergePayments.sha,
+          docsApi.sha,
+        ]);
+        // The merge brought app/payments.ts onto main; against its second parent it would look
+        // like docsApi's change instead.
+        const added = PAYMENTS.replace(/\n$/, '')
+          .split('\n')
+          .map(line => `+${line}`);
+        expect(ids.get(mergePayments.sha)).toBe(
+          patchIdentity([
+            {
+              filename: 'app/payments.ts',
+              patch: `@@ -0,0 +1,${added.length} @@\n${added.join('\n')}`,
+            },
+          ]),
         );
-        expect(docs?.sha).toBe(releaseDocs.sha);
-        expect(docs?.subject).toBe('Update docs for release');
-        expect(docs?.author.name).toBe('Margaret Hamilton');
-        expect(Date.parse(docs?.committedAt ?? '')).toBe(
-          Date.parse(releaseDocs.committedAt),
-        );
-        await expect(
-          source.lastCommitTouching(repo, 'main', 'app/main.ts'),
-        ).resolves.toMatchObject({ sha: refactor.sha });
-        await expect(
-          source.lastCommitTouching(repo, 'rc-1', 'docs/README.md'),
-        ).resolves.toMatchObject({ sha: docsApi.sha });
-        await expect(
-          source.lastCommitTouching(repo, 'release/1.0', 'app/main.ts'),
-        ).resolves.toMatchObject({ sha: hotfix.sha });
-      });
-
-      it('is undefined for a path no commit touched', async () => {
-        await expect(
-          source.lastCommitTouching(repo, 'main', 'docs/MISSING.md'),
-        ).resolves.toBeUndefined();
-        // A path is a path, not a glob.
-        await expect(
-          source.lastCommitTouching(repo, 'main', '*.md'),
-        ).resolves.toBeUndefined();
+        expect(ids.get(mergePayments.sha)).not.toBe(ids.get(docsApi.sha));
       });
     });
 
@@ -986,15 +991,10 @@ export function runSourceControlContract(
         expect(Date.parse(commit.committedAt)).toBeGreaterThanOrEqual(
           startedAt,
         );
-        expect(
-          (
-            await source.lastCommitTouching(
-              repo,
-              'main',
-              'deploy/new/values.yaml',
-            )
-          )?.sha,
-        ).toBe(commitSha);
+        const [written] = await source.readFilesWithLastChange(repo, 'main', [
+          'deploy/new/values.yaml',
+        ]);
+        expect(written.lastChange?.sha).toBe(commitSha);
         // Everything else is as it was.
         expect(await source.readFile(repo, 'main', 'app/parts.ts')).toEqual(
           await source.readFile(repo, before!, 'app/parts.ts'),

@@ -81,12 +81,6 @@ export interface SourceControl {
     ref: string,
     paths: string[],
   ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>>;
-  /** The newest commit reachable from `ref` that changed `path`. */
-  lastCommitTouching(
-    repo: string,
-    ref: string,
-    path: string,
-  ): Promise<SourceCommit | undefined>;
 
   /**
    * The patch identity of each commit (see `patchIdentity`), for tracing cherry-picks; a merge

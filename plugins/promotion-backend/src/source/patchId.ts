@@ -18,12 +18,8 @@ export function patchIdentity(files: FilePatch[]): string | undefined {
     .map(file => {
       const lines = (file.patch ?? '')
         .split('\n')
-        .filter(
-          line =>
-            (line.startsWith('+') || line.startsWith('-')) &&
-            !line.startsWith('+++') &&
-            !line.startsWith('---'),
-        )
+        // Hunks only (no file headers), so `---` / `+++` here are content: a removed `-- x`.
+        .filter(line => line.startsWith('+') || line.startsWith('-'))
         .map(line => line.replace(/\s+/g, ''));
       return lines.length ? `${file.filename}\n${lines.join('\n')}` : '';
     })

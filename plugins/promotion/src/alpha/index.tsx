@@ -2,10 +2,10 @@ import {
   ApiBlueprint,
   PageBlueprint,
   createFrontendPlugin,
-  createRouteRef,
   discoveryApiRef,
   fetchApiRef,
 } from '@backstage/frontend-plugin-api';
+import { convertLegacyRouteRef } from '@backstage/core-compat-api';
 import BoardIcon from '@material-ui/icons/ViewModule';
 import {
   EntityCardBlueprint,
@@ -13,6 +13,7 @@ import {
 } from '@backstage/plugin-catalog-react/alpha';
 import { isPromotionAvailable } from '@mainline/plugin-promotion-common';
 import { PromotionClient, promotionApiRef } from '../api';
+import { releaseBoardRouteRef as legacyReleaseBoardRouteRef } from '../plugin';
 
 const promotionApi = ApiBlueprint.make({
   params: defineParams =>
@@ -64,7 +65,8 @@ export const environmentsEntityCard = EntityCardBlueprint.make({
   },
 });
 
-const releaseBoardRouteRef = createRouteRef();
+// The legacy plugin's ref, so links to the release board resolve in either frontend system.
+const releaseBoardRouteRef = convertLegacyRouteRef(legacyReleaseBoardRouteRef);
 
 /**
  * The release board page at `/release-board`, with its item in the app's navigation.

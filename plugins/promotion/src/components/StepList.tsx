@@ -9,7 +9,8 @@ import List from '@material-ui/core/List';
 import ListItem from '@material-ui/core/ListItem';
 import ListItemText from '@material-ui/core/ListItemText';
 
-const STATUS = {
+/** The icon for each status of a promotion or of one of its steps. */
+export const STATUS = {
   pending: StatusPending,
   running: StatusRunning,
   succeeded: StatusOK,

@@ -34,3 +34,12 @@ export function newIdempotencyKey(): string {
     .toString(36)
     .slice(2, 10)}`;
 }
+
+/** "1 commit", "3 commits"; pass the plural form when it is not the singular plus "s". */
+export function plural(
+  count: number,
+  singular: string,
+  pluralForm: string = `${singular}s`,
+): string {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}

@@ -1,9 +1,9 @@
 import { InputError } from '@backstage/errors';
-import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import {
   PROMOTION_ANNOTATIONS,
   readPromotionTarget,
 } from '@mainline/plugin-promotion-common';
+import { createMainlineAction } from './defaults';
 import { examples } from './annotationsRender.examples';
 
 /**
@@ -12,7 +12,7 @@ import { examples } from './annotationsRender.examples';
  * Environments tab would then reject.
  */
 export function createAnnotationsRenderAction() {
-  return createTemplateAction({
+  return createMainlineAction({
     id: 'promotion:annotations:render',
     description:
       'Renders and validates the Mainline promotion annotations for a new service’s catalog-info.yaml.',
@@ -61,12 +61,12 @@ export function createAnnotationsRenderAction() {
       },
     },
     async handler(ctx) {
-      const input = ctx.input;
+      const { input } = ctx;
       const annotations: Record<string, string> = {
         [PROMOTION_ANNOTATIONS.sourceRepo]: input.repoSlug,
         [PROMOTION_ANNOTATIONS.artifactKind]: input.artifactKind,
         [PROMOTION_ANNOTATIONS.artifactLocation]: input.artifactLocation,
-        [PROMOTION_ANNOTATIONS.versioning]: input.versioning ?? 'semver',
+        [PROMOTION_ANNOTATIONS.versioning]: input.versioning,
       };
       if (input.artifactKind === 'image') {
         annotations[PROMOTION_ANNOTATIONS.manifestRepo] =

@@ -7,15 +7,8 @@ import {
 } from '@aws-sdk/client-ecr';
 import { Config } from '@backstage/config';
 import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
-import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import { createMainlineAction } from './defaults';
 import { examples } from './awsEcrCreate.examples';
-import { withDefaults } from './defaults';
-
-/** Inputs the template may leave out. */
-const DEFAULTS = {
-  tagMutability: 'IMMUTABLE' as const,
-  keepShaImages: 200,
-};
 
 /**
  * What the lifecycle policy keeps: every `rc-*` and `v*` image (a rollback target must never
@@ -68,7 +61,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
   const endpoint = options.config.getOptionalString(
     'promotion.scaffolder.ecrEndpoint',
   );
-  return createTemplateAction({
+  return createMainlineAction({
     id: 'promotion:aws:ecr:create',
     description:
       'Creates the ECR repository a new container service builds into, when absent: scan on push, release tags kept forever (idempotent).',
@@ -97,7 +90,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
         tagMutability: z =>
           z
             .enum(['MUTABLE', 'IMMUTABLE'])
-            .default(DEFAULTS.tagMutability)
+            .default('IMMUTABLE')
             .describe(
               'IMMUTABLE: a pushed tag can never point at another image',
             ),
@@ -107,7 +100,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
             .int()
             .min(10)
             .max(10000)
-            .default(DEFAULTS.keepShaImages)
+            .default(200)
             .describe(
               'How many sha-tagged builds to keep besides release tags',
             ),
@@ -118,7 +111,7 @@ export function createAwsEcrCreateAction(options: { config: Config }) {
       },
     },
     async handler(ctx) {
-      const input = withDefaults(DEFAULTS, ctx.input);
+      const { input } = ctx;
       const { accountId, region, repositoryName } = input;
       const uri = `${accountId}.dkr.ecr.${region}.amazonaws.com/${repositoryName}`;
       if (ctx.isDryRun) {

@@ -4,24 +4,11 @@ import {
   ScmIntegrations,
 } from '@backstage/integration';
 import { Config } from '@backstage/config';
-import {
-  createTemplateAction,
-  parseRepoUrl,
-} from '@backstage/plugin-scaffolder-node';
+import { parseRepoUrl } from '@backstage/plugin-scaffolder-node';
 import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
 import { Octokit } from '@octokit/rest';
+import { createMainlineAction } from './defaults';
 import { examples } from './githubRulesetsCreate.examples';
-import { withDefaults } from './defaults';
-
-/** Inputs the template may leave out. */
-const DEFAULTS = {
-  requiredStatusChecks: [] as string[],
-  requiredApprovals: 1,
-  bypassActors: [] as Array<{
-    actorId: number;
-    actorType: 'Integration' | 'Team' | 'RepositoryRole' | 'OrganizationAdmin';
-  }>,
-};
 
 /** A ruleset as the GitHub API takes it. */
 export interface RulesetDefinition {
@@ -109,7 +96,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
   const credentialsProvider =
     DefaultGithubCredentialsProvider.fromIntegrations(integrations);
-  return createTemplateAction({
+  return createMainlineAction({
     id: 'promotion:github:rulesets:create',
     description:
       'Protects main and the rc-*/v* release tags of a GitHub repository with rulesets (idempotent).',
@@ -126,7 +113,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
         requiredStatusChecks: z =>
           z
             .array(z.string().min(1).max(255))
-            .default(DEFAULTS.requiredStatusChecks)
+            .default([])
             .describe('Status check contexts main requires, e.g. build'),
         requiredApprovals: z =>
           z
@@ -134,7 +121,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
             .int()
             .min(0)
             .max(10)
-            .default(DEFAULTS.requiredApprovals)
+            .default(1)
             .describe('Approving reviews a pull request to main needs'),
         bypassActors: z =>
           z
@@ -149,7 +136,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
                 ]),
               }),
             )
-            .default(DEFAULTS.bypassActors)
+            .default([])
             .describe(
               'Who may create rc-*/v* tags: the Backstage GitHub App (Integration, its app id) or a release team (Team, its id)',
             ),
@@ -167,7 +154,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
       },
     },
     async handler(ctx) {
-      const input = withDefaults(DEFAULTS, ctx.input);
+      const { input } = ctx;
       const { host, owner, repo } = parseRepoUrl(input.repoUrl, integrations);
       if (!owner || !repo) {
         throw new InputError(

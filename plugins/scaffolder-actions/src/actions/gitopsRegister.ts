@@ -3,20 +3,11 @@ import {
   ScmIntegrations,
 } from '@backstage/integration';
 import { Config } from '@backstage/config';
-import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
 import { Octokit } from '@octokit/rest';
 import yaml from 'yaml';
+import { createMainlineAction } from './defaults';
 import { examples } from './gitopsRegister.examples';
-import { withDefaults } from './defaults';
-
-/** Inputs the template may leave out. */
-const DEFAULTS = {
-  host: 'github.com',
-  initialTag: 'latest',
-  branch: 'main',
-  publishMode: 'commit' as const,
-};
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SLUG = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
@@ -96,7 +87,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
   const credentialsProvider =
     DefaultGithubCredentialsProvider.fromIntegrations(integrations);
-  return createTemplateAction({
+  return createMainlineAction({
     id: 'promotion:gitops:register',
     description:
       'Adds a container service to the GitOps manifest repository: a kustomize overlay per environment pinning its image tag, and an Argo CD Application for each (idempotent).',
@@ -112,7 +103,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
         host: z =>
           z
             .string()
-            .default(DEFAULTS.host)
+            .default('github.com')
             .describe('GitHub host of the manifest repository'),
         service: z =>
           z.string().regex(NAME).describe('Service name, e.g. checkout'),
@@ -126,7 +117,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
           z
             .string()
             .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/)
-            .default(DEFAULTS.initialTag)
+            .default('latest')
             .describe('What the overlays pin until the first build deploys'),
         namespace: z =>
           z
@@ -135,14 +126,11 @@ export function createGitopsRegisterAction(options: { config: Config }) {
             .optional()
             .describe('Kubernetes namespace prefix (default: service)'),
         branch: z =>
-          z
-            .string()
-            .default(DEFAULTS.branch)
-            .describe('The branch Argo CD watches'),
+          z.string().default('main').describe('The branch Argo CD watches'),
         publishMode: z =>
           z
             .enum(['commit', 'pull-request'])
-            .default(DEFAULTS.publishMode)
+            .default('commit')
             .describe(
               'Commit to the branch, or open a pull request for review',
             ),
@@ -162,7 +150,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
       },
     },
     async handler(ctx) {
-      const input = withDefaults(DEFAULTS, ctx.input);
+      const { input } = ctx;
       const [owner, repo] = input.manifestRepo.split('/');
       const files = manifestFiles({
         service: input.service,

@@ -1,17 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '@backstage/errors';
-import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { readPromotionTarget } from '@mainline/plugin-promotion-common';
 import { renderWorkflows } from '../workflows/renderWorkflows';
+import { createMainlineAction } from './defaults';
 import { examples } from './workflowsRender.examples';
-import { withDefaults } from './defaults';
-
-/** Inputs the template may leave out. */
-const DEFAULTS = {
-  validationCommand: 'npm run test:e2e',
-  targetPath: '.github/workflows',
-};
 
 const ECR =
   /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[a-z0-9][a-z0-9._/-]*$/;
@@ -23,7 +16,7 @@ const S3 = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._-]+)*$/;
  * and a stage validation that yanks the commit through Mainline when it fails.
  */
 export function createWorkflowsRenderAction() {
-  return createTemplateAction({
+  return createMainlineAction({
     id: 'promotion:workflows:render',
     description:
       'Writes the build-once, promote-by-tag GitHub Actions workflows for a container or Serverless service.',
@@ -78,12 +71,12 @@ export function createWorkflowsRenderAction() {
         validationCommand: z =>
           z
             .string()
-            .default(DEFAULTS.validationCommand)
+            .default('npm run test:e2e')
             .describe('Command validating stage; a failure yanks the commit'),
         targetPath: z =>
           z
             .string()
-            .default(DEFAULTS.targetPath)
+            .default('.github/workflows')
             .describe('Where in the workspace to write the workflows'),
       },
       output: {
@@ -92,16 +85,13 @@ export function createWorkflowsRenderAction() {
       },
     },
     async handler(ctx) {
-      const input = withDefaults(DEFAULTS, ctx.input);
+      const { input } = ctx;
       if (!/^[a-z]+:[a-z0-9-]+\/[a-z0-9][a-z0-9._-]*$/i.test(input.entityRef)) {
         throw new InputError(
           `entityRef "${input.entityRef}" is not of the form kind:namespace/name`,
         );
       }
-      const target = path.resolve(
-        ctx.workspacePath,
-        input.targetPath ?? '.github/workflows',
-      );
+      const target = path.resolve(ctx.workspacePath, input.targetPath);
       if (!target.startsWith(path.resolve(ctx.workspacePath) + path.sep)) {
         throw new InputError(
           `targetPath "${input.targetPath}" must stay inside the workspace`,
@@ -111,7 +101,7 @@ export function createWorkflowsRenderAction() {
         entityRef: input.entityRef,
         mainlineUrl: input.mainlineUrl,
         awsRegion: input.awsRegion,
-        validationCommand: input.validationCommand ?? 'npm run test:e2e',
+        validationCommand: input.validationCommand,
       };
       let files: Record<string, string>;
       if (input.kind === 'container') {

@@ -317,6 +317,29 @@ describe('GitOpsDeploymentTarget.deploy', () => {
   }
 
   /** The source control as the deploy sees it, with some methods replaced. */
+  /**
+   * The source with another writer's commit (`land`) landing right after the first file read;
+   * counts reads and writes.
+   */
+  function racedAfterFirstRead(
+    source: SourceControl,
+    land: () => Promise<unknown>,
+  ) {
+    const counts = { reads: 0, writes: 0 };
+    const racing = intercept(source, {
+      readFile: async (...args) => {
+        const file = await source.readFile(...args);
+        if (++counts.reads === 1) await land();
+        return file;
+      },
+      commitFile: async (...args) => {
+        counts.writes += 1;
+        return source.commitFile(...args);
+      },
+    });
+    return { racing, counts };
+  }
+
   function intercept(
     source: SourceControl,
     overrides: Partial<SourceControl>,
@@ -431,16 +454,9 @@ describe('GitOpsDeploymentTarget.deploy', () => {
   it('keeps a concurrent change to another file, without a conflict', async () => {
     const { builder, source } = await seeded();
     const commitElsewhere = concurrentWriter(builder);
-    let reads = 0;
     let concurrent = '';
-    const racing = intercept(source, {
-      readFile: async (...args) => {
-        const file = await source.readFile(...args);
-        if (++reads === 1) {
-          concurrent = await commitElsewhere({ 'README.md': '# Changed\n' });
-        }
-        return file;
-      },
+    const { racing } = racedAfterFirstRead(source, async () => {
+      concurrent = await commitElsewhere({ 'README.md': '# Changed\n' });
     });
 
     const result = await new GitOpsDeploymentTarget(racing).deploy(
@@ -496,25 +512,18 @@ describe('GitOpsDeploymentTarget.deploy', () => {
   it('re-reads the environment file when it changed concurrently, keeping that change', async () => {
     const { builder, source } = await seeded();
     const commitElsewhere = concurrentWriter(builder);
-    let reads = 0;
-    const racing = intercept(source, {
-      readFile: async (...args) => {
-        const file = await source.readFile(...args);
-        if (++reads === 1) {
-          await commitElsewhere({
-            [DEMO]: DEMO_FILE.replace('newTag: "7.2"', 'newTag: "7.4"'),
-          });
-        }
-        return file;
-      },
-    });
+    const { racing, counts } = racedAfterFirstRead(source, () =>
+      commitElsewhere({
+        [DEMO]: DEMO_FILE.replace('newTag: "7.2"', 'newTag: "7.4"'),
+      }),
+    );
 
     const result = await new GitOpsDeploymentTarget(racing).deploy(
       promotionTarget,
       request,
     );
 
-    expect(reads).toBe(2);
+    expect(counts.reads).toBe(2);
     expect(result.changed).toBe(true);
     const content = (await source.readFile(MANIFEST_REPO, 'main', DEMO))!
       .content;
@@ -566,21 +575,37 @@ describe('GitOpsDeploymentTarget.deploy', () => {
     expect(readImageTag(content, 'redis')).toBe('7.4');
   });
 
+  it('still reads again once after a fresh read when the remembered file was stale', async () => {
+    const { builder, source } = await seeded();
+    const commitElsewhere = concurrentWriter(builder);
+    // Another writer lands right after the first fresh read as well.
+    const { racing, counts } = racedAfterFirstRead(source, () =>
+      commitElsewhere({ [DEMO]: DEMO_FILE.replace('"7.2"', '"7.5"') }),
+    );
+    const target = new GitOpsDeploymentTarget(racing);
+    await target.current(promotionTarget, ['demo']);
+    // The checks' read goes stale before the deploy.
+    await commitElsewhere({ [DEMO]: DEMO_FILE.replace('"7.2"', '"7.4"') });
+
+    const result = await target.deploy(promotionTarget, request);
+
+    // Remembered (stale), fresh (changed again), fresh: the stale memo is not the one retry.
+    expect([counts.reads, counts.writes]).toEqual([2, 3]);
+    expect(result.changed).toBe(true);
+    const content = (await source.readFile(MANIFEST_REPO, 'main', DEMO))!
+      .content;
+    expect(readImageTag(content, 'local/svc')).toBe('rc-7');
+    expect(readImageTag(content, 'redis')).toBe('7.5');
+  });
+
   it('succeeds without a commit when a concurrent deploy pinned the same version', async () => {
     const { builder, source } = await seeded();
     const commitElsewhere = concurrentWriter(builder);
-    let reads = 0;
     let concurrent = '';
-    const racing = intercept(source, {
-      readFile: async (...args) => {
-        const file = await source.readFile(...args);
-        if (++reads === 1) {
-          concurrent = await commitElsewhere({
-            [DEMO]: DEMO_FILE.replace('rc-6', 'rc-7'),
-          });
-        }
-        return file;
-      },
+    const { racing } = racedAfterFirstRead(source, async () => {
+      concurrent = await commitElsewhere({
+        [DEMO]: DEMO_FILE.replace('rc-6', 'rc-7'),
+      });
     });
 
     const result = await new GitOpsDeploymentTarget(racing).deploy(

@@ -89,40 +89,38 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
       this.options.branch,
       files,
     );
-    const entries = await Promise.all(
-      environments.map(async (environment, index) => {
-        const file = files[index];
-        const { file: content, lastChange } = reads[index];
-        if (content) this.remember(manifestRepo, file, content);
-        if (!content || !lastChange) {
-          return [environment, undefined] as const;
-        }
-        let version: string | undefined;
-        try {
-          version = readImageTag(
-            content.content,
-            target.artifactLocation,
-            target.manifestImagePath,
-          );
-        } catch (error) {
-          throw new ForwardedError(
-            `Cannot read the ${environment} image tag from ${manifestRepo}:${file}`,
-            error,
-          );
-        }
-        if (!version) {
-          return [environment, undefined] as const;
-        }
-        const deployment: Deployment = {
-          environment,
-          version,
-          deployedAt: lastChange.committedAt,
-          deployedBy: lastChange.author.name,
-          revision: lastChange.sha,
-        };
-        return [environment, deployment] as const;
-      }),
-    );
+    const entries = environments.map((environment, index) => {
+      const file = files[index];
+      const { file: content, lastChange } = reads[index];
+      if (content) this.remember(manifestRepo, file, content);
+      if (!content || !lastChange) {
+        return [environment, undefined] as const;
+      }
+      let version: string | undefined;
+      try {
+        version = readImageTag(
+          content.content,
+          target.artifactLocation,
+          target.manifestImagePath,
+        );
+      } catch (error) {
+        throw new ForwardedError(
+          `Cannot read the ${environment} image tag from ${manifestRepo}:${file}`,
+          error,
+        );
+      }
+      if (!version) {
+        return [environment, undefined] as const;
+      }
+      const deployment: Deployment = {
+        environment,
+        version,
+        deployedAt: lastChange.committedAt,
+        deployedBy: lastChange.author.name,
+        revision: lastChange.sha,
+      };
+      return [environment, deployment] as const;
+    });
     return Object.fromEntries(entries);
   }
 
@@ -146,15 +144,19 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     const reason = request.reason.replace(/\s+/g, ' ').trim();
     // Optimistic concurrency: compute the change from what was read, write only if that is still
     // the file; when someone changed it meanwhile, read again once, then give up with a 409.
+    // The file the checks just read (remembered) is tried first; that it went stale meanwhile
+    // does not use up the one read again: only a conflict after a fresh read does.
     const reviewed =
       !!this.options.changeRequests &&
       !!this.options.reviewEnvironments?.includes(request.environment);
-    for (let attempt = 0; ; attempt++) {
+    let mayRecall = !reviewed;
+    let freshConflicts = 0;
+    for (;;) {
       // A proposed change is not compare-and-swap: it is always computed from a fresh read.
-      const remembered =
-        attempt === 0 && !reviewed
-          ? this.recall(manifestRepo, file)
-          : undefined;
+      const remembered = mayRecall
+        ? this.recall(manifestRepo, file)
+        : undefined;
+      mayRecall = false;
       const current =
         remembered ??
         (await this.manifests.readFile(
@@ -233,14 +235,9 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
           }`,
         };
       } catch (error) {
-        if (
-          error instanceof Error &&
-          error.name === 'ConflictError' &&
-          attempt === 0
-        ) {
-          continue;
-        }
         if (error instanceof Error && error.name === 'ConflictError') {
+          if (remembered) continue;
+          if (++freshConflicts < 2) continue;
           throw new ConflictError(
             `${manifestRepo}:${file} kept changing while ${request.environment} was being deployed; try again`,
           );

@@ -48,22 +48,37 @@ function httpStatus(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-function toSourceCommit(item: CommitItem): SourceCommit {
-  const message = item.commit.message;
+/** A commit from its parts, as both the REST and the GraphQL API give them. */
+function sourceCommit(commit: {
+  sha: string;
+  parents: string[];
+  message: string;
+  author: { name?: string | null; email?: string | null } | null | undefined;
+  committedAt: string | number;
+}): SourceCommit {
+  const { message } = commit;
   const newline = message.indexOf('\n');
   return {
-    sha: item.sha,
-    parents: item.parents.map(p => p.sha),
+    sha: commit.sha,
+    parents: commit.parents,
     subject: newline < 0 ? message : message.slice(0, newline),
     body: newline < 0 ? '' : message.slice(newline + 1).trim(),
     author: {
-      name: item.commit.author?.name ?? '',
-      email: item.commit.author?.email ?? '',
+      name: commit.author?.name ?? '',
+      email: commit.author?.email ?? '',
     },
-    committedAt: new Date(
-      item.commit.committer?.date ?? item.commit.author?.date ?? 0,
-    ).toISOString(),
+    committedAt: new Date(commit.committedAt).toISOString(),
   };
+}
+
+function toSourceCommit(item: CommitItem): SourceCommit {
+  return sourceCommit({
+    sha: item.sha,
+    parents: item.parents.map(p => p.sha),
+    message: item.commit.message,
+    author: item.commit.author,
+    committedAt: item.commit.committer?.date ?? item.commit.author?.date ?? 0,
+  });
 }
 
 /** A repository-relative file path without empty, `.`, `..` or `.git` segments. */
@@ -194,7 +209,6 @@ export class GitHubSourceControl implements SourceControl {
   private async firstPage(
     repo: string,
     ref: string,
-    path?: string,
   ): Promise<CommitItem[] | undefined> {
     if (!ref || ref.startsWith('-')) return undefined;
     const { owner, name } = this.slug(repo);
@@ -206,8 +220,7 @@ export class GitHubSourceControl implements SourceControl {
           owner,
           repo: name,
           sha: ref,
-          per_page: path === undefined ? PAGE : 1,
-          ...(path !== undefined ? { path } : {}),
+          per_page: PAGE,
         }),
       [404, 409, 422],
     );
@@ -577,9 +590,7 @@ export class GitHubSourceControl implements SourceControl {
   ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>> {
     const { owner, name } = this.slug(repo);
     if (paths.length === 0) return [];
-    if (!ref || ref.startsWith('-') || /\.\.|@\{|[\s:~^?*[\\]/.test(ref)) {
-      return paths.map(() => ({}));
-    }
+    if (!isBranchName(ref)) return paths.map(() => ({}));
     // One GraphQL request: each file as a blob at the ref, and its path's history (first 1).
     const variables: Record<string, string> = {
       owner,
@@ -651,48 +662,19 @@ export class GitHubSourceControl implements SourceControl {
         return {};
       }
       const change = target[`h${i}`]?.nodes?.[0];
-      const [subject, ...rest] = change ? change.message.split('\n') : [''];
       return {
         file: { content: blob.text, blobSha: blob.oid },
         lastChange: change
-          ? {
+          ? sourceCommit({
               sha: change.oid,
               parents: change.parents.nodes.map(p => p.oid),
-              subject,
-              body: rest.join('\n').trim(),
-              author: { name: change.author.name, email: change.author.email },
-              committedAt: new Date(change.committedDate).toISOString(),
-            }
+              message: change.message,
+              author: change.author,
+              committedAt: change.committedDate,
+            })
           : undefined,
       };
     });
-  }
-
-  async lastCommitTouching(
-    repo: string,
-    ref: string,
-    filePath: string,
-  ): Promise<SourceCommit | undefined> {
-    const { owner, name } = this.slug(repo);
-    if (!isFilePath(filePath)) return undefined;
-    const direct = await this.firstPage(repo, ref, filePath);
-    if (direct) return direct[0] ? toSourceCommit(direct[0]) : undefined;
-    const sha = await this.resolveCommit(repo, ref);
-    if (!sha) return undefined;
-    const response = await this.call(
-      repo,
-      `find the last change of ${filePath}`,
-      client =>
-        client.rest.repos.listCommits({
-          owner,
-          repo: name,
-          sha,
-          path: filePath,
-          per_page: 1,
-        }),
-    );
-    const [item] = response!.data;
-    return item ? toSourceCommit(item) : undefined;
   }
 
   async patchIds(repo: string, shas: string[]): Promise<Map<string, string>> {
@@ -801,14 +783,7 @@ export class GitHubSourceControl implements SourceControl {
       throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
     }
 
-    const settle = async (failure?: unknown) =>
-      existingTagOutcome(
-        repo,
-        { ...tag, sha: tag.sha },
-        await this.tagTarget(repo, tag.name),
-        failure,
-      );
-    if (existingTarget) return settle();
+    if (existingTarget) return existingTagOutcome(repo, tag, existingTarget);
     // The commit exists, so a refused tag object is GitHub's error to report as it is.
     if (createdObject instanceof Error) throw createdObject;
     const target = createdObject ? createdObject.data.sha : tag.sha;
@@ -825,7 +800,15 @@ export class GitHubSourceControl implements SourceControl {
         }),
       [422],
     );
-    if (!ref) return settle(new Error('the tag reference was refused'));
+    if (!ref) {
+      // Someone else created it first (or a ref is in the way): see where it points now.
+      return existingTagOutcome(
+        repo,
+        tag,
+        await this.tagTarget(repo, tag.name),
+        new Error('the tag reference was refused'),
+      );
+    }
     return { created: true };
   }
 

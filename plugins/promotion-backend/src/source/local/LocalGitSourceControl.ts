@@ -210,9 +210,15 @@ export class LocalGitSourceControl implements SourceControl {
   ): Promise<SourceFile | undefined> {
     const git = this.git(repo);
     const commit = await this.resolveCommit(repo, ref);
-    if (!commit) {
-      return undefined;
-    }
+    return commit ? this.fileAt(git, commit, filePath) : undefined;
+  }
+
+  /** A file at a resolved commit; undefined when it is not a file there. */
+  private async fileAt(
+    git: GitRunner,
+    commit: string,
+    filePath: string,
+  ): Promise<SourceFile | undefined> {
     const listing = await git.output(
       ['ls-tree', '-z', '--full-tree', commit, '--', filePath],
       { env: { GIT_LITERAL_PATHSPECS: '1' } },
@@ -236,27 +242,29 @@ export class LocalGitSourceControl implements SourceControl {
     ref: string,
     paths: string[],
   ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>> {
+    const git = this.git(repo);
+    // The ref resolved once: every file and its last change are read at the same commit.
+    const commit = await this.resolveCommit(repo, ref);
+    if (!commit) {
+      return paths.map(() => ({}));
+    }
     return Promise.all(
       paths.map(async filePath => {
         const [file, lastChange] = await Promise.all([
-          this.readFile(repo, ref, filePath),
-          this.lastCommitTouching(repo, ref, filePath),
+          this.fileAt(git, commit, filePath),
+          this.lastChangeAt(git, commit, filePath),
         ]);
         return file ? { file, lastChange } : {};
       }),
     );
   }
 
-  async lastCommitTouching(
-    repo: string,
-    ref: string,
+  /** The newest commit reachable from a resolved commit that changed `filePath`. */
+  private async lastChangeAt(
+    git: GitRunner,
+    commit: string,
     filePath: string,
   ): Promise<SourceCommit | undefined> {
-    const git = this.git(repo);
-    const commit = await this.resolveCommit(repo, ref);
-    if (!commit) {
-      return undefined;
-    }
     // Literal pathspecs: a path such as `*.md` names a file, it is not a glob.
     const out = await git.output(
       [
@@ -277,7 +285,8 @@ export class LocalGitSourceControl implements SourceControl {
     const ids = new Map<string, string>();
     if (known.length === 0) return ids;
     // One git process for all: each commit's diff follows a line with its sha (unknown commits
-    // print nothing); -m --first-parent: a merge's change is what it brought to its first parent.
+    // print nothing). A merge's change is what it brought to its first parent: one diff, against
+    // that parent (`-m --first-parent` would be one per parent, diff-tree ignores --first-parent).
     const out = await this.git(repo).output(
       [
         'diff-tree',
@@ -286,8 +295,7 @@ export class LocalGitSourceControl implements SourceControl {
         '-r',
         '--root',
         '--no-renames',
-        '-m',
-        '--first-parent',
+        '--diff-merges=first-parent',
       ],
       { input: `${known.join('\n')}\n` },
     );
@@ -323,15 +331,9 @@ export class LocalGitSourceControl implements SourceControl {
     if (!sha || sha !== tag.sha) {
       throw new NotFoundError(`${tag.sha} is not a commit of ${repo}`);
     }
-    const settle = async (failure?: unknown) =>
-      existingTagOutcome(
-        repo,
-        { ...tag, sha: sha },
-        await this.tagTarget(git, tag.name),
-        failure,
-      );
-    if (await this.tagTarget(git, tag.name)) {
-      return settle();
+    const existing = await this.tagTarget(git, tag.name);
+    if (existing) {
+      return existingTagOutcome(repo, tag, existing);
     }
     const builder = await BareRepoBuilder.open(this.repoPath(repo));
     try {
@@ -343,7 +345,13 @@ export class LocalGitSourceControl implements SourceControl {
         tag.message,
       );
     } catch (error) {
-      return settle(error);
+      // Refused: another creator got there first (or a ref is in the way); see where it points.
+      return existingTagOutcome(
+        repo,
+        tag,
+        await this.tagTarget(git, tag.name),
+        error,
+      );
     }
     return { created: true };
   }

@@ -6,7 +6,7 @@ import Grid from '@material-ui/core/Grid';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { EnvironmentState } from '@mainline/plugin-promotion-common';
-import { bytes, relativeTime, shortDigest } from '../format';
+import { bytes, plural, relativeTime, shortDigest } from '../format';
 import { GuardedButton } from '../GuardedButton';
 import { triggerLabel } from '../triggerLabel';
 import { WriteAllowance } from '../useWritePermissions';
@@ -109,8 +109,7 @@ export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
                             )
                           }
                         >
-                          {environment.behindBy} commit
-                          {environment.behindBy === 1 ? '' : 's'} behind{' '}
+                          {plural(environment.behindBy, 'commit')} behind{' '}
                           {previous?.name ?? 'main'}
                         </Button>
                       </StatusWarning>

@@ -30,6 +30,7 @@ import {
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { promotionApiRef } from '../../api';
 import { EnvironmentLanes } from '../EnvironmentLanes';
+import { plural } from '../format';
 import { LineageTable } from '../LineageTable';
 import { PromoteDialog } from '../PromoteDialog';
 import { RollbackDialog } from '../RollbackDialog';
@@ -197,9 +198,8 @@ export const EnvironmentsContent = () => {
       {value.exception && value.missingFixes.length > 0 && (
         <Box mt={1} mb={1} aria-label="missing fixes">
           <Typography variant="subtitle2" color="error">
-            {value.missingFixes.length} fix
-            {value.missingFixes.length === 1 ? '' : 'es'} on main not picked
-            onto {value.branch}:
+            {plural(value.missingFixes.length, 'fix', 'fixes')} on main not
+            picked onto {value.branch}:
           </Typography>
           {value.missingFixes.map(fix => (
             <Typography key={fix.sha} variant="body2">

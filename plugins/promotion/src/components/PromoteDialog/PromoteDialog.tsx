@@ -5,7 +5,10 @@ import {
   StatusOK,
 } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
-import { CompoundEntityRef } from '@backstage/catalog-model';
+import {
+  CompoundEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
 import Box from '@material-ui/core/Box';
 import Checkbox from '@material-ui/core/Checkbox';
 import FormControlLabel from '@material-ui/core/FormControlLabel';
@@ -27,7 +30,7 @@ import {
   matchesTagPattern,
 } from '@mainline/plugin-promotion-common';
 import { promotionApiRef } from '../../api';
-import { newIdempotencyKey } from '../format';
+import { newIdempotencyKey, plural } from '../format';
 import { StepList } from '../StepList';
 
 export interface PromoteDialogProps {
@@ -143,8 +146,9 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           idempotencyKey,
         );
         setOutcomes(released.components);
-        const own = released.components.find(c =>
-          c.entityRef.endsWith(`:${entity.namespace}/${entity.name}`),
+        const ownRef = stringifyEntityRef(entity).toLocaleLowerCase('en-US');
+        const own = released.components.find(
+          c => c.entityRef.toLocaleLowerCase('en-US') === ownRef,
         );
         if (own?.promotion) setResult(own.promotion);
         else if (own?.outcome === 'refused') {
@@ -167,6 +171,8 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     nearestBuiltSha(planError?.message) ??
     nearestBuiltSha(failedChecks.map(c => c.reason).join(' '));
   const shown = result ?? running;
+  // Once a promotion runs or a repository-wide one has reported, the form no longer applies.
+  const done = Boolean(shown || outcomes);
 
   return (
     <Dialog
@@ -186,7 +192,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
               setEnvironment(e.target.value);
               setTagEdited(false);
             }}
-            disabled={Boolean(shown)}
+            disabled={done}
           >
             {tagEnvironments.map(e => (
               <MenuItem key={e.name} value={e.name}>
@@ -198,7 +204,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             label="Commit"
             value={sha}
             onChange={e => setSha(e.target.value.trim())}
-            disabled={Boolean(shown)}
+            disabled={done}
             inputProps={{ 'aria-label': 'commit' }}
           />
           <TextField
@@ -212,7 +218,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
               setTag(e.target.value);
               setTagEdited(true);
             }}
-            disabled={Boolean(shown)}
+            disabled={done}
             inputProps={{ 'aria-label': 'release tag' }}
           />
         </Box>
@@ -223,7 +229,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
               <Checkbox
                 checked={wholeRepository}
                 onChange={e => setWholeRepository(e.target.checked)}
-                disabled={Boolean(shown) || Boolean(outcomes)}
+                disabled={done}
                 color="primary"
               />
             }
@@ -234,8 +240,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
         {comparison && !shown && (
           <Box mt={2}>
             <Typography variant="subtitle2">
-              {comparison.commits.length} commit
-              {comparison.commits.length === 1 ? '' : 's'} reach {environment}{' '}
+              {plural(comparison.commits.length, 'commit')} reach {environment}{' '}
               with this promotion
             </Typography>
             {comparison.commits.slice(0, 10).map(c => (
@@ -293,7 +298,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           </Typography>
         )}
         {submitError && <ResponseErrorPanel error={submitError} />}
-        {insteadSha && !shown && (
+        {insteadSha && !done && (
           <Button
             variant="outlined"
             onClick={() => {

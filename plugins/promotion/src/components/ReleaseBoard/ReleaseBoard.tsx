@@ -6,12 +6,13 @@ import {
   ResponseErrorPanel,
   StatusError,
   StatusOK,
-  StatusPending,
   StatusWarning,
 } from '@backstage/core-components';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
-import { parseEntityRef } from '@backstage/catalog-model';
-import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import {
+  EntityRefLink,
+  entityPresentationSnapshot,
+} from '@backstage/plugin-catalog-react';
 import Box from '@material-ui/core/Box';
 import Button from '@material-ui/core/Button';
 import Chip from '@material-ui/core/Chip';
@@ -29,9 +30,10 @@ import {
   ReleaseBoardRow,
   checkTagName,
 } from '@mainline/plugin-promotion-common';
-import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import useAsync from 'react-use/esm/useAsync';
 import { promotionApiRef } from '../../api';
-import { relativeTime } from '../format';
+import { plural, relativeTime } from '../format';
+import { STATUS } from '../StepList';
 
 export interface ReleaseBoardProps {
   /** Only this system's services (the System entity tab); the page shows every service. */
@@ -40,15 +42,15 @@ export interface ReleaseBoardProps {
 
 const ALL = '';
 
+/** An entity ref as people read it: kind and namespace only where they are not the usual ones. */
+const displayRef = (ref: string, defaultKind: string) =>
+  entityPresentationSnapshot(ref, { defaultKind }).primaryTitle;
+
 const LastPromotion = ({ cell }: { cell: ReleaseBoardCell }) => {
   const last = cell.lastPromotion;
   if (!last) return null;
-  const Status = {
-    succeeded: StatusOK,
-    failed: StatusError,
-    running: StatusPending,
-  }[last.status];
-  const who = last.requestedBy.replace(/^user:(default\/)?/, '');
+  const Status = STATUS[last.status];
+  const who = displayRef(last.requestedBy, 'user');
   return (
     <Tooltip title={last.error ?? `${last.kind} ${last.id}`}>
       <Typography variant="caption" component="div">
@@ -78,7 +80,7 @@ const Cell = ({
     )}
     {cell.behindBy !== null && cell.behindBy > 0 && (
       <Typography variant="caption" component="div">
-        {cell.behindBy} commit{cell.behindBy === 1 ? '' : 's'} behind
+        {plural(cell.behindBy, 'commit')} behind
       </Typography>
     )}
     {cell.drift.map(drift => (
@@ -111,7 +113,7 @@ const RefFilter = (props: {
     <MenuItem value={ALL}>{props.all}</MenuItem>
     {props.refs.map(ref => (
       <MenuItem key={ref} value={ref}>
-        {parseEntityRef(ref).name}
+        {displayRef(ref, props.name === 'owner' ? 'group' : 'system')}
       </MenuItem>
     ))}
   </TextField>
@@ -140,7 +142,7 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
   const [systemFilter, setSystemFilter] = useState(ALL);
   const [tagInput, setTagInput] = useState('');
   const [tag, setTag] = useState<string>();
-  const board = useAsyncRetry(
+  const board = useAsync(
     () => api.getBoard({ system, tag }),
     [api, system, tag],
   );
@@ -160,7 +162,8 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
   const owners = options((board.value?.services ?? []).map(r => r.owner));
   const systems = options((board.value?.services ?? []).map(r => r.system));
   const environments = board.value?.environments ?? [];
-  const production = environments[environments.length - 1];
+  // The board lists environments in promotion order, so the last one is production (if any).
+  const production: string | undefined = environments[environments.length - 1];
   const waiting = rows.filter(
     r =>
       (r.environments.find(c => c.environment === production)?.behindBy ?? 0) >
@@ -246,9 +249,13 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
       {board.value && (
         <InfoCard
           title="Release board"
-          subheader={`${rows.length} service${
-            rows.length === 1 ? '' : 's'
-          } · ${waiting} with changes waiting for ${production} · ${drifted} drifted`}
+          subheader={[
+            plural(rows.length, 'service'),
+            production && `${waiting} with changes waiting for ${production}`,
+            `${drifted} drifted`,
+          ]
+            .filter(Boolean)
+            .join(' · ')}
         >
           <Table size="small" aria-label="release board">
             <TableHead>

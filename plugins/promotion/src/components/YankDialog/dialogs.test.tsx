@@ -4,9 +4,11 @@ import {
   EnvironmentState,
   LineageCommit,
   Promotion,
+  PromotionPlan,
   YankResult,
 } from '@mainline/plugin-promotion-common';
 import { PromotionApi, promotionApiRef } from '../../api';
+import { PromoteDialog } from '../PromoteDialog';
 import { RollbackDialog } from '../RollbackDialog';
 import { YankDialog } from './YankDialog';
 
@@ -155,5 +157,94 @@ describe('RollbackDialog', () => {
     expect(calls).toEqual([
       { request: { environment: 'prod', tag: 'v1.1.0' }, key: true },
     ]);
+  });
+});
+
+describe('PromoteDialog', () => {
+  it('after a repository-wide promotion that refused this component, reports it and locks the form', async () => {
+    const demo: EnvironmentState = {
+      name: 'demo',
+      trigger: { type: 'tag', pattern: 'rc-*' },
+      production: false,
+      policy: {},
+      behindBy: 0,
+      current: null,
+    };
+    const plan: PromotionPlan = {
+      dryRun: true,
+      kind: 'promotion',
+      environment: 'demo',
+      sha: 'a'.repeat(40),
+      tag: 'rc-5',
+      version: 'rc-5',
+      checks: [],
+      steps: [],
+    };
+    const promoted = {
+      status: 'succeeded',
+      steps: [
+        {
+          name: 'deploy',
+          status: 'succeeded',
+          detail: 'the API of checkout at rc-5',
+          startedAt: null,
+          finishedAt: null,
+        },
+      ],
+    } as unknown as Promotion;
+    await render(
+      {
+        planPromotion: async () => plan,
+        compare: async () => ({ commits: [] } as any),
+        listPromotions: async () => [],
+        promoteRepository: async () => ({
+          repository: 'acme/shop',
+          sha: 'a'.repeat(40),
+          tag: 'rc-5',
+          components: [
+            // Same namespace and name, another kind: not this component.
+            {
+              entityRef: 'api:default/checkout',
+              outcome: 'promoted',
+              message: 'released rc-5',
+              promotion: promoted,
+            },
+            {
+              entityRef: 'component:default/checkout',
+              outcome: 'refused',
+              message:
+                'no artifact; the nearest ancestor with an artifact is bbbbbbb',
+            },
+          ],
+        }),
+      },
+      <PromoteDialog
+        entity={entity}
+        environments={[demo]}
+        initialEnvironment="demo"
+        initialSha={'a'.repeat(40)}
+        repository="acme/shop"
+        onClose={() => {}}
+      />,
+    );
+    const promote = await screen.findByRole('button', {
+      name: 'Promote to demo',
+    });
+    await waitFor(() => expect(promote).toBeEnabled());
+    fireEvent.click(promote);
+    await screen.findByLabelText('components');
+    expect(screen.queryByText('the API of checkout at rc-5')).toBeNull();
+    expect(
+      screen.getAllByText(/nearest ancestor with an artifact is bbbbbbb/)
+        .length,
+    ).toBeGreaterThan(0);
+    expect(screen.getByLabelText('commit')).toBeDisabled();
+    expect(screen.getByLabelText('release tag')).toBeDisabled();
+    expect(
+      screen.queryByRole('button', { name: /Promote bbbbbbb instead/ }),
+    ).toBeNull();
+    expect(
+      screen.queryByRole('button', { name: 'Promote to demo' }),
+    ).toBeNull();
   });
 });
