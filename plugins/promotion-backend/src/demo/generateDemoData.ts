@@ -9,7 +9,12 @@ import {
 } from '../deploy/local/LocalLambdaDeployments';
 import { BareRepoBuilder, Signature } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
-import { MONOREPO, generateMonorepo, monorepoImage } from './monorepo';
+import {
+  MONOREPO,
+  ManifestEvent,
+  generateMonorepo,
+  monorepoImage,
+} from './monorepo';
 
 /** Bumped when the demo changes, so that a kept data directory is generated again. */
 export const DEMO_VERSION = 3;
@@ -260,13 +265,7 @@ export async function generateDemoData(
   }> = [];
 
   // Manifest-repo changes are collected from every service, then committed in time order.
-  const manifestEvents: Array<{
-    at: Date;
-    file: string;
-    content: string;
-    message: string;
-    by: Signature;
-  }> = [];
+  const manifestEvents: ManifestEvent[] = [];
   manifestEvents.push({
     at: new Date(now.getTime() - 60 * DAY),
     file: 'README.md',
@@ -446,52 +445,53 @@ export async function generateDemoData(
     // The discouraged flow: a release branch from a shipped version with a cherry-picked fix.
     if (plan.releaseBranch) {
       const fromSha = shas[plan.rcAt[plan.releaseBranch.fromRc]];
-      const pick = shas[plan.releaseBranch.cherryPickAt];
-      const pickFiles = await repo.changedFiles(pick);
-      const pickMessage = (
-        await repo.git.output(['log', '-1', '--format=%B', pick])
-      ).trim();
       const branch = `release/${versions[
         Math.min(2, versions.length - 1)
       ].replace(/\.\d+$/, '')}`;
       await repo.branch(branch, fromSha);
-      const files: Record<string, string> = {};
-      for (const file of pickFiles) {
-        files[file] = await repo.git.output(['show', `${pick}:${file}`]);
-      }
+      /** Commits a main commit's files and message again on the branch, as a cherry-pick does. */
+      const pickOnto = async (
+        sha: string,
+        author: Signature,
+        trailer: boolean,
+      ) => {
+        const files: Record<string, string> = {};
+        for (const file of await repo.changedFiles(sha)) {
+          files[file] = await repo.git.output(['show', `${sha}:${file}`]);
+        }
+        const message = (
+          await repo.git.output(['log', '-1', '--format=%B', sha])
+        ).trim();
+        return repo.commit({
+          branch,
+          files,
+          message: trailer
+            ? `${message}\n\n(cherry picked from commit ${sha})`
+            : message,
+          author,
+        });
+      };
       const pickDate = new Date(
         at(plan.releaseBranch.cherryPickAt).getTime() + 2 * 60 * 60 * 1000,
       );
       const picked = [
-        await repo.commit({
-          branch,
-          files,
-          message: `${pickMessage}\n\n(cherry picked from commit ${pick})`,
-          author: { ...PEOPLE[0], date: pickDate },
-        }),
+        await pickOnto(
+          shas[plan.releaseBranch.cherryPickAt],
+          { ...PEOPLE[0], date: pickDate },
+          true,
+        ),
       ];
       if (plan.releaseBranch.plainPickAt !== undefined) {
         // Picked without -x: only the patch identity ties it to its main commit.
-        const plain = shas[plan.releaseBranch.plainPickAt];
-        const plainFiles: Record<string, string> = {};
-        for (const file of await repo.changedFiles(plain)) {
-          plainFiles[file] = await repo.git.output([
-            'show',
-            `${plain}:${file}`,
-          ]);
-        }
         picked.push(
-          await repo.commit({
-            branch,
-            files: plainFiles,
-            message: (
-              await repo.git.output(['log', '-1', '--format=%B', plain])
-            ).trim(),
-            author: {
+          await pickOnto(
+            shas[plan.releaseBranch.plainPickAt],
+            {
               ...PEOPLE[1],
               date: new Date(pickDate.getTime() + 60 * 60 * 1000),
             },
-          }),
+            false,
+          ),
         );
       }
       if (plan.kind === 'image') {

@@ -83,7 +83,7 @@ export async function generateMonorepo(options: {
   owner: string;
   registry: LocalArtifactRegistry;
   now: Date;
-  people: Array<{ name: string; email: string; login: string }>;
+  people: Array<{ name: string; email: string }>;
   ci: { name: string; email: string };
   kustomization: (image: string, tag: string) => string;
   imageManifest: (service: string, sha: string) => Buffer;
