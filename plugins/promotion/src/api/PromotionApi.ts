@@ -60,11 +60,15 @@ export interface PromotionApi {
     request: { sha: string; reason: string; force?: boolean },
   ): Promise<YankResult>;
   listYanks(entity: CompoundEntityRef): Promise<Yank[]>;
-  /** A monorepo commit released in every component of the repository that built it. */
+  /**
+   * A monorepo commit released in every component of the repository that built it. With
+   * `dryRun`, each component is answered planned, unchanged or refused and nothing changes;
+   * `idempotencyKey` matters only for a real release.
+   */
   promoteRepository(
     entity: CompoundEntityRef,
-    request: PromoteRequest,
-    idempotencyKey: string,
+    request: PromoteRequest & { dryRun?: boolean },
+    idempotencyKey?: string,
   ): Promise<RepositoryPromotion>;
   getBoard(query?: BoardQuery): Promise<ReleaseBoard>;
   /** The promotion history of the board's services, as a file to download. */

@@ -133,8 +133,8 @@ export class PromotionClient implements PromotionApi {
 
   promoteRepository(
     entity: CompoundEntityRef,
-    request: PromoteRequest,
-    idempotencyKey: string,
+    request: PromoteRequest & { dryRun?: boolean },
+    idempotencyKey?: string,
   ): Promise<RepositoryPromotion> {
     return this.request(`${entityPath(entity)}/repository-promotions`, {
       method: 'POST',

@@ -53,13 +53,37 @@ export function nearestBuiltSha(
   );
 }
 
+/** Each component's outcome of a repository-wide release, or of its dry run. */
+const ComponentOutcomes = (props: {
+  label: string;
+  title: string;
+  outcomes: ComponentOutcome[];
+}) => (
+  <Box mt={2} aria-label={props.label}>
+    <Typography variant="subtitle2">{props.title}</Typography>
+    {props.outcomes.map(outcome => {
+      const text = `${outcome.entityRef}: ${outcome.message}`;
+      if (outcome.outcome === 'promoted' || outcome.outcome === 'planned')
+        return <StatusOK key={outcome.entityRef}>{text}</StatusOK>;
+      if (outcome.outcome === 'refused')
+        return <StatusError key={outcome.entityRef}>{text}</StatusError>;
+      return (
+        <Typography key={outcome.entityRef} variant="body2">
+          {text}
+        </Typography>
+      );
+    })}
+  </Box>
+);
+
 /**
  * Promote a commit: target environment and commit preselected, the suggested tag editable and
  * validated as it is typed, the commits being promoted, every check with its outcome from a dry
  * run, then the promotion's steps as they complete.
  */
 export const PromoteDialog = (props: PromoteDialogProps) => {
-  const { entity, environments, initialEnvironment, onClose } = props;
+  const { entity, environments, initialEnvironment, onClose, repository } =
+    props;
   const api = useApi(promotionApiRef);
   const tagEnvironments = environments.filter(e => e.trigger.type === 'tag');
   const [environment, setEnvironment] = useState(initialEnvironment);
@@ -77,8 +101,15 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     Boolean(props.repository),
   );
   const [outcomes, setOutcomes] = useState<ComponentOutcome[]>();
+  // The repository-wide dry run, asked while the whole repository is to be released.
+  const [repositoryPlan, setRepositoryPlan] = useState<ComponentOutcome[]>();
+  const [repositoryPlanError, setRepositoryPlanError] = useState<Error>();
+  const releasesRepository = Boolean(repository && wholeRepository);
   // One key per intent: a double-click or a resubmit after a failure never promotes twice.
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
+  const ownRef = stringifyEntityRef(entity).toLocaleLowerCase('en-US');
+  const isOwn = (outcome: ComponentOutcome) =>
+    outcome.entityRef.toLocaleLowerCase('en-US') === ownRef;
 
   const pattern =
     environments.find(e => e.name === environment)?.trigger.pattern ?? '';
@@ -91,12 +122,23 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     if (tagProblem || !/^[0-9a-f]{7,40}$/.test(sha)) return undefined;
     let cancelled = false;
     const timer = setTimeout(() => {
+      const request = { environment, sha, tag: tagEdited ? tag : undefined };
+      if (releasesRepository) {
+        api.promoteRepository(entity, { ...request, dryRun: true }).then(
+          next => {
+            if (cancelled) return;
+            setRepositoryPlan(next.components);
+            setRepositoryPlanError(undefined);
+          },
+          error => {
+            if (cancelled) return;
+            setRepositoryPlan(undefined);
+            setRepositoryPlanError(error);
+          },
+        );
+      }
       Promise.all([
-        api.planPromotion(entity, {
-          environment,
-          sha,
-          tag: tagEdited ? tag : undefined,
-        }),
+        api.planPromotion(entity, request),
         api.compare(entity, environment, sha).catch(() => undefined),
       ]).then(
         ([next, between]) => {
@@ -117,7 +159,16 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
       cancelled = true;
       clearTimeout(timer);
     };
-  }, [api, entity, environment, sha, tag, tagEdited, tagProblem]);
+  }, [
+    api,
+    entity,
+    environment,
+    sha,
+    tag,
+    tagEdited,
+    tagProblem,
+    releasesRepository,
+  ]);
 
   const submit = async () => {
     setSubmitting(true);
@@ -139,17 +190,14 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
       tag: tagEdited ? tag : plan?.tag ?? undefined,
     };
     try {
-      if (props.repository && wholeRepository) {
+      if (releasesRepository) {
         const released = await api.promoteRepository(
           entity,
           request,
           idempotencyKey,
         );
         setOutcomes(released.components);
-        const ownRef = stringifyEntityRef(entity).toLocaleLowerCase('en-US');
-        const own = released.components.find(
-          c => c.entityRef.toLocaleLowerCase('en-US') === ownRef,
-        );
+        const own = released.components.find(isOwn);
         if (own?.promotion) setResult(own.promotion);
         else if (own?.outcome === 'refused') {
           setSubmitError(new Error(own.message));
@@ -166,6 +214,14 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
   };
 
   const failedChecks = plan?.checks.filter(c => !c.passed) ?? [];
+  // The dry run of the repository-wide release: this component's own plan is the checks above,
+  // so the list shows the others (and this one only when it is refused there).
+  const repositoryPreview = releasesRepository ? repositoryPlan : undefined;
+  const refusedComponents =
+    repositoryPreview?.filter(c => c.outcome === 'refused') ?? [];
+  const previewedComponents = repositoryPreview?.filter(
+    c => !isOwn(c) || c.outcome === 'refused',
+  );
   const insteadSha =
     nearestBuiltSha(submitError?.message) ??
     nearestBuiltSha(planError?.message) ??
@@ -223,7 +279,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           />
         </Box>
 
-        {props.repository && (
+        {repository && (
           <FormControlLabel
             control={
               <Checkbox
@@ -233,7 +289,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
                 color="primary"
               />
             }
-            label={`Release every component of ${props.repository} built at this commit (the others are reported unchanged)`}
+            label={`Release every component of ${repository} built at this commit (the others are reported unchanged)`}
           />
         )}
 
@@ -270,27 +326,31 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           </Box>
         )}
         {planError && !shown && <ResponseErrorPanel error={planError} />}
+        {previewedComponents && !done && (
+          <ComponentOutcomes
+            label="components (dry run)"
+            title={`Other components of ${repository} (dry run)`}
+            outcomes={previewedComponents}
+          />
+        )}
+        {refusedComponents.length > 0 && !done && (
+          <Typography color="error">
+            Not releasable across {repository}:{' '}
+            {refusedComponents.map(c => c.entityRef).join(', ')}{' '}
+            {refusedComponents.length === 1 ? 'is' : 'are'} refused. Untick the
+            box to release {entity.name} alone.
+          </Typography>
+        )}
+        {releasesRepository && repositoryPlanError && !done && (
+          <ResponseErrorPanel error={repositoryPlanError} />
+        )}
         {shown && <StepList steps={shown.steps} />}
         {outcomes && (
-          <Box mt={2} aria-label="components">
-            <Typography variant="subtitle2">
-              Components of {props.repository}
-            </Typography>
-            {outcomes.map(outcome => {
-              const text = `${outcome.entityRef}: ${outcome.message}`;
-              if (outcome.outcome === 'promoted')
-                return <StatusOK key={outcome.entityRef}>{text}</StatusOK>;
-              if (outcome.outcome === 'refused')
-                return (
-                  <StatusError key={outcome.entityRef}>{text}</StatusError>
-                );
-              return (
-                <Typography key={outcome.entityRef} variant="body2">
-                  {text}
-                </Typography>
-              );
-            })}
-          </Box>
+          <ComponentOutcomes
+            label="components"
+            title={`Components of ${repository}`}
+            outcomes={outcomes}
+          />
         )}
         {result?.status === 'failed' && (
           <Typography color="error">
@@ -332,7 +392,9 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
               submitting ||
               !plan ||
               failedChecks.length > 0 ||
-              Boolean(tagProblem)
+              Boolean(tagProblem) ||
+              (releasesRepository &&
+                (!repositoryPreview || refusedComponents.length > 0))
             }
             onClick={submit}
           >

@@ -161,25 +161,37 @@ describe('RollbackDialog', () => {
 });
 
 describe('PromoteDialog', () => {
+  const demo: EnvironmentState = {
+    name: 'demo',
+    trigger: { type: 'tag', pattern: 'rc-*' },
+    production: false,
+    policy: {},
+    behindBy: 0,
+    current: null,
+  };
+  const shopDialog = (
+    <PromoteDialog
+      entity={entity}
+      environments={[demo]}
+      initialEnvironment="demo"
+      initialSha={'a'.repeat(40)}
+      repository="acme/shop"
+      onClose={() => {}}
+    />
+  );
+  const demoPlan = (checks: PromotionPlan['checks'] = []): PromotionPlan => ({
+    dryRun: true,
+    kind: 'promotion',
+    environment: 'demo',
+    sha: 'a'.repeat(40),
+    tag: 'rc-5',
+    version: 'rc-5',
+    checks,
+    steps: [],
+  });
+
   it('after a repository-wide promotion that refused this component, reports it and locks the form', async () => {
-    const demo: EnvironmentState = {
-      name: 'demo',
-      trigger: { type: 'tag', pattern: 'rc-*' },
-      production: false,
-      policy: {},
-      behindBy: 0,
-      current: null,
-    };
-    const plan: PromotionPlan = {
-      dryRun: true,
-      kind: 'promotion',
-      environment: 'demo',
-      sha: 'a'.repeat(40),
-      tag: 'rc-5',
-      version: 'rc-5',
-      checks: [],
-      steps: [],
-    };
+    const plan = demoPlan();
     const promoted = {
       status: 'succeeded',
       steps: [
@@ -197,35 +209,37 @@ describe('PromoteDialog', () => {
         planPromotion: async () => plan,
         compare: async () => ({ commits: [] } as any),
         listPromotions: async () => [],
-        promoteRepository: async () => ({
+        promoteRepository: async (_e, request) => ({
           repository: 'acme/shop',
           sha: 'a'.repeat(40),
           tag: 'rc-5',
-          components: [
-            // Same namespace and name, another kind: not this component.
-            {
-              entityRef: 'api:default/checkout',
-              outcome: 'promoted',
-              message: 'released rc-5',
-              promotion: promoted,
-            },
-            {
-              entityRef: 'component:default/checkout',
-              outcome: 'refused',
-              message:
-                'no artifact; the nearest ancestor with an artifact is bbbbbbb',
-            },
-          ],
+          components: request.dryRun
+            ? [
+                {
+                  entityRef: 'component:default/checkout',
+                  outcome: 'planned' as const,
+                  message: 'would release rc-5',
+                  plan,
+                },
+              ]
+            : [
+                // Same namespace and name, another kind: not this component.
+                {
+                  entityRef: 'api:default/checkout',
+                  outcome: 'promoted' as const,
+                  message: 'released rc-5',
+                  promotion: promoted,
+                },
+                {
+                  entityRef: 'component:default/checkout',
+                  outcome: 'refused' as const,
+                  message:
+                    'no artifact; the nearest ancestor with an artifact is bbbbbbb',
+                },
+              ],
         }),
       },
-      <PromoteDialog
-        entity={entity}
-        environments={[demo]}
-        initialEnvironment="demo"
-        initialSha={'a'.repeat(40)}
-        repository="acme/shop"
-        onClose={() => {}}
-      />,
+      shopDialog,
     );
     const promote = await screen.findByRole('button', {
       name: 'Promote to demo',
@@ -246,5 +260,87 @@ describe('PromoteDialog', () => {
     expect(
       screen.queryByRole('button', { name: 'Promote to demo' }),
     ).toBeNull();
+  });
+  it('with the whole repository ticked, previews every component and refuses a refused sibling', async () => {
+    const plan = demoPlan([
+      { name: 'artifact', passed: true, reason: 'built' },
+    ]);
+    const dryRuns: unknown[] = [];
+    const released: unknown[] = [];
+    await render(
+      {
+        planPromotion: async () => plan,
+        compare: async () => ({ commits: [] } as any),
+        listPromotions: async () => [],
+        promoteRepository: async (_e, request, key) => {
+          if (!request.dryRun) {
+            released.push(request);
+            throw new Error('must not release');
+          }
+          dryRuns.push({ request, key });
+          return {
+            repository: 'acme/shop',
+            sha: 'a'.repeat(40),
+            tag: 'rc-5',
+            components: [
+              {
+                entityRef: 'component:default/checkout',
+                outcome: 'planned',
+                message: 'would release rc-5',
+                plan,
+              },
+              {
+                entityRef: 'component:default/cart',
+                outcome: 'unchanged',
+                message:
+                  'unchanged: aaaaaaa built no artifact; ccccccc stands for it',
+                ancestor: 'c'.repeat(40),
+                running: true,
+              },
+              {
+                entityRef: 'component:default/payments',
+                outcome: 'refused',
+                message: 'promote to demo is not permitted',
+              },
+            ],
+          };
+        },
+      },
+      shopDialog,
+    );
+    expect(
+      screen.getByLabelText(/Release every component of acme\/shop/),
+    ).toBeChecked();
+    const preview = await screen.findByLabelText('components (dry run)');
+    expect(dryRuns[0]).toEqual({
+      request: {
+        environment: 'demo',
+        sha: 'a'.repeat(40),
+        tag: undefined,
+        dryRun: true,
+      },
+      key: undefined,
+    });
+    expect(preview).toHaveTextContent(
+      'component:default/payments: promote to demo is not permitted',
+    );
+    expect(preview).toHaveTextContent(/component:default\/cart: unchanged/);
+    // This component's own plan is the checks; the list shows the others.
+    expect(preview).not.toHaveTextContent('component:default/checkout');
+    expect(
+      screen.getByText(/component:default\/payments is refused/),
+    ).toBeInTheDocument();
+    const promote = screen.getByRole('button', { name: 'Promote to demo' });
+    expect(await screen.findByLabelText('checks')).toBeInTheDocument();
+    expect(promote).toBeDisabled();
+    fireEvent.click(promote);
+    expect(released).toEqual([]);
+
+    // Releasing this component alone: the single plan decides, as before.
+    fireEvent.click(
+      screen.getByLabelText(/Release every component of acme\/shop/),
+    );
+    await waitFor(() => expect(promote).toBeEnabled());
+    expect(screen.queryByLabelText('components (dry run)')).toBeNull();
   });
 });
