@@ -74,6 +74,8 @@ describe('the build-once-service template in the scaffolder backend', () => {
     awsAccountId: ecr.accountId,
     awsRegion: ecr.region,
     mainlineUrl: 'https://backstage.example.com',
+    manifestBranch: 'main',
+    argocdUrl: 'https://argocd.example.com',
   });
 
   beforeAll(async () => {
