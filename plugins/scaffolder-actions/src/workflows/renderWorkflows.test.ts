@@ -465,7 +465,7 @@ describe('the container promote workflow', () => {
     beforeAll(() => {
       root = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-origin-'));
       git(root, 'init', '--quiet', '--bare', 'origin.git');
-      git(root, 'init', '--quiet', 'work');
+      git(root, 'init', '--quiet', '--initial-branch=main', 'work');
       const work = path.join(root, 'work');
       fs.writeFileSync(path.join(work, 'a.txt'), 'a\n');
       git(work, 'add', '.');
@@ -507,6 +507,49 @@ describe('the container promote workflow', () => {
       expect(result.stderr).toBe('');
       expect(result.status).toBe(0);
       expect(fs.readFileSync(output, 'utf8')).toBe(`mainline=${expected}\n`);
+    });
+
+    it('lets through main commits and a v* on a release/* branch, and refuses the rest', () => {
+      const work = path.join(root, 'work');
+      const runner = path.join(root, 'runner');
+      const commit = (branch: string) => {
+        git(work, 'checkout', '--quiet', '-B', branch, 'main');
+        fs.writeFileSync(
+          path.join(work, `${branch.replace('/', '-')}.txt`),
+          branch,
+        );
+        git(work, 'add', '.');
+        git(work, 'commit', '--quiet', '-m', branch);
+        git(work, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
+        return git(work, 'rev-parse', 'HEAD');
+      };
+      const main = git(work, 'rev-parse', 'main');
+      const release = commit('release/2026.11');
+      const feature = commit('feat/x');
+      git(runner, 'fetch', '--quiet', 'origin');
+      const check = (tag: string, sha: string) => {
+        const result = runStep(
+          promote,
+          'preflight',
+          /must be on main/,
+          { GITHUB_REF_NAME: tag, GITHUB_SHA: sha },
+          runner,
+        );
+        return { status: result.status, out: result.stdout.trim() };
+      };
+      expect(check('rc-3', main)).toEqual({ status: 0, out: '' });
+      expect(check('v1.0.0', release)).toEqual({
+        status: 0,
+        out: '::warning::v1.0.0 is on a release branch, not on main: the discouraged exception',
+      });
+      expect(check('rc-4', release)).toEqual({
+        status: 1,
+        out: `::error::rc-4 points at ${release.slice(
+          0,
+          7,
+        )}, which is not on main: tag a main commit`,
+      });
+      expect(check('v1.0.1', feature)).toMatchObject({ status: 1 });
     });
   });
 });
@@ -667,4 +710,54 @@ describe('the container stage deploy', () => {
     expect(wait.run).toContain('.status.health.status == "Healthy"');
     expect(build.env?.ARGOCD_APPLICATION).toBe('checkout-{environment}');
   });
+
+  it('asks Argo CD (a loopback server answering its Application shape) and ends once it runs the image', async () => {
+    const requests: Array<{ url?: string; auth?: string }> = [];
+    const server = http.createServer((req, res) => {
+      requests.push({ url: req.url, auth: req.headers.authorization });
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          metadata: { name: 'checkout-stage' },
+          status: {
+            sync: { status: 'Synced', revision: 'f'.repeat(40) },
+            health: { status: 'Healthy' },
+            summary: { images: [`${container.ecrRepository}:abc1234`] },
+          },
+        }),
+      );
+    });
+    await new Promise<void>(resolve =>
+      server.listen(0, '127.0.0.1', () => resolve()),
+    );
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const rendered = parse(
+        renderWorkflows({
+          ...container,
+          argocdUrl: `http://127.0.0.1:${port}`,
+        })['mainline-build.yaml'],
+      );
+      const result = await runStepAsync(
+        rendered,
+        'deploy-stage',
+        /^Wait until Argo CD/,
+        { ENVIRONMENT: 'stage', TAG: 'abc1234', ARGOCD_AUTH_TOKEN: 'argo' },
+        os.tmpdir(),
+      );
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toContain(
+        `checkout-stage runs ${container.ecrRepository}:abc1234, synced and healthy`,
+      );
+      expect(result.status).toBe(0);
+      expect(requests).toEqual([
+        {
+          url: '/api/v1/applications/checkout-stage?refresh=normal',
+          auth: 'Bearer argo',
+        },
+      ]);
+    } finally {
+      await new Promise(resolve => server.close(resolve));
+    }
+  }, 60_000);
 });
