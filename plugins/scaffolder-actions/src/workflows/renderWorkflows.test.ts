@@ -689,7 +689,15 @@ describe('the serverless deploy workflow', () => {
       expect(step.run).toContain('gh run watch "$run_id"');
       expect(step.run).toContain('--exit-status');
     }
-    expect(build.jobs['deploy-stage'].steps[0].env?.STAGE).toBe('stage');
+    expect(build.jobs['deploy-stage'].steps[0].env).toMatchObject({
+      STAGE: 'stage',
+      REF: 'main',
+    });
+    // demo and prod allow only rc-*/v* refs: the run is started on the release tag.
+    expect(promote.jobs.promote.steps.at(-1)!.env).toMatchObject({
+      STAGE: '${{ needs.preflight.outputs.environment }}',
+      REF: '${{ github.ref_name }}',
+    });
   });
 });
 

@@ -214,17 +214,25 @@ function manifestUpdate(environment: string, tag: string): Step[] {
  * Starts the deploy workflow and waits for its run: every Lambda deploy runs there (so its runs
  * say what runs where), and the caller's job ends with the deploy's outcome.
  */
-function dispatchAndWait(stage: string, version: string, origin: string): Step {
+function dispatchAndWait(
+  stage: string,
+  version: string,
+  origin: string,
+  ref: string,
+): Step {
   return {
     name: `Deploy to ${stage} through the deploy workflow and wait for it`,
     env: {
       GH_TOKEN: '${{ github.token }}',
+      // The run's ref is what the environment's deployment policy checks: main for stage, the
+      // release tag for demo (rc-*) and prod (v*).
+      REF: ref,
       STAGE: stage,
       VERSION: version,
       REQUEST: `${origin}-\${{ github.run_id }}-\${{ github.run_attempt }}`,
     },
     run: script(
-      'gh workflow run mainline-deploy.yaml --repo "$GITHUB_REPOSITORY" --ref main -f stage="$STAGE" -f sha="$GITHUB_SHA" -f version="$VERSION" -f request="$REQUEST" -f actor="$GITHUB_ACTOR"',
+      'gh workflow run mainline-deploy.yaml --repo "$GITHUB_REPOSITORY" --ref "$REF" -f stage="$STAGE" -f sha="$GITHUB_SHA" -f version="$VERSION" -f request="$REQUEST" -f actor="$GITHUB_ACTOR"',
       // The dispatch answers without the run; its title carries the request id.
       'run_id=""',
       'for _ in $(seq 1 30); do',
@@ -439,6 +447,7 @@ function buildWorkflow(options: WorkflowOptions) {
               'stage',
               '${{ needs.build.outputs.short }}',
               'push',
+              'main',
             ),
           ],
         };
@@ -522,6 +531,7 @@ function promoteWorkflow(options: WorkflowOptions) {
             '${{ needs.preflight.outputs.environment }}',
             '${{ github.ref_name }}',
             'tag',
+            '${{ github.ref_name }}',
           ),
         ];
   return {
