@@ -140,6 +140,21 @@ it('the parser does report what GitHub would reject', () => {
   ]);
 });
 
+it('the parser checks `if:` expressions against the contexts GitHub allows there', () => {
+  const report = githubErrors({
+    'job-if.yaml':
+      "on: push\njobs:\n  x:\n    if: steps.a.outputs.b == 'c'\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n",
+    'step-if.yaml':
+      'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n        if: foo(github.sha)\n',
+  });
+  expect(report).toEqual({
+    'job-if.yaml': [
+      expect.stringContaining("Unrecognized named-value: 'steps'"),
+    ],
+    'step-if.yaml': [expect.stringContaining("Unrecognized function: 'foo'")],
+  });
+});
+
 it('ShellCheck does report a variable inside single quotes', () => {
   expect(
     shellcheck([{ label: 'quoted', run: 'yq -i \'.tag = "$TAG"\' f.yaml\n' }]),
