@@ -215,7 +215,7 @@ describe.each([
     }
     const build = workflows['mainline-build.yaml'];
     expect(build.env?.AWS_REGION).toBe('eu-west-1');
-    expect(workflows['mainline-validate-stage.yaml'].env).toEqual({
+    expect(workflows['mainline-validate-stage.yaml'].env).toMatchObject({
       MAINLINE_URL: 'https://backstage.example.com',
       MAINLINE_ENTITY: `component/default/${options.entityRef.split('/')[1]}`,
     });
@@ -248,6 +248,10 @@ describe.each([
         const steps = JSON.stringify(job.steps);
         const assumesRole = steps.includes(ACTIONS.awsCredentials.uses);
         const dispatches = steps.includes('gh workflow run');
+        const readsRuns = steps.includes('gh run list');
+        let actionsPermission: string | undefined;
+        if (dispatches) actionsPermission = 'write';
+        else if (readsRuns) actionsPermission = 'read';
         expect({ at, permissions: job.permissions }).toEqual({
           at,
           permissions: expect.any(Object),
@@ -258,7 +262,7 @@ describe.each([
         });
         expect({ at, actions: job.permissions!.actions }).toEqual({
           at,
-          actions: dispatches ? 'write' : undefined,
+          actions: actionsPermission,
         });
       }
     }
@@ -378,7 +382,16 @@ describe.each([
     const run = job.steps.find(s => s.name?.startsWith('End-to-end'))!;
     const yank = job.steps.find(s => s.name?.startsWith('Yank'))!;
     expect(run.run).toBe(`${options.validationCommand}\n`);
-    expect(yank.if).toBe('failure()');
+    // Only when stage ran this commit before and after the validation: else a newer deploy
+    // superseded it and the failure says nothing about this commit.
+    expect(yank.if).toBe(
+      "failure() && steps.before.outputs.current == 'true' && steps.after.outputs.current == 'true'",
+    );
+    expect(run.if).toBe("steps.before.outputs.current == 'true'");
+    expect(job.steps.map(s => s.id).filter(Boolean)).toEqual([
+      'before',
+      'after',
+    ]);
     expect(yank.env).toEqual({
       MAINLINE_TOKEN: '${{ secrets.MAINLINE_TOKEN }}',
     });
@@ -630,6 +643,68 @@ describe('the stage validation yank, run with curl against a loopback server', (
       },
     ]);
   }, 60_000);
+});
+
+describe('the container stage validation asks Argo CD whether stage still runs the commit', () => {
+  let server: http.Server;
+  let images: string[] = [];
+  beforeAll(async () => {
+    server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ status: { summary: { images } } }));
+    });
+    await new Promise<void>(resolve =>
+      server.listen(0, '127.0.0.1', () => resolve()),
+    );
+  });
+  afterAll(() => new Promise(resolve => server.close(resolve)));
+
+  it.each([
+    ['runs it', 'abc1234', 'true', ''],
+    [
+      'moved on',
+      'def5678',
+      'false',
+      `::warning::stage runs ${container.ecrRepository}:def5678, not abc1234: a newer deploy superseded it, so this validation yanks nothing`,
+    ],
+  ])(
+    'stage %s: current=%s',
+    async (_what, running, expected, out) => {
+      images = [`${container.ecrRepository}:${running}`];
+      const port = (server.address() as AddressInfo).port;
+      const validate = parse(
+        renderWorkflows({
+          ...container,
+          argocdUrl: `http://127.0.0.1:${port}`,
+        })['mainline-validate-stage.yaml'],
+      );
+      const output = path.join(
+        os.tmpdir(),
+        `validate-${running}-${process.pid}`,
+      );
+      fs.writeFileSync(output, '');
+      try {
+        const result = await runStepAsync(
+          validate,
+          'validate',
+          /^Stage runs this commit/,
+          {
+            COMMIT_SHA: 'abc1234'.padEnd(40, '0'),
+            ARGOCD_AUTH_TOKEN: 'argo',
+            GITHUB_OUTPUT: output,
+          },
+          os.tmpdir(),
+        );
+        expect(result.stderr).toBe('');
+        expect(result.status).toBe(0);
+        expect(fs.readFileSync(output, 'utf8')).toBe(`current=${expected}\n`);
+        expect(result.stdout.trim()).toBe(out);
+      } finally {
+        fs.rmSync(output, { force: true });
+      }
+    },
+    60_000,
+  );
 });
 
 describe('the serverless deploy workflow', () => {

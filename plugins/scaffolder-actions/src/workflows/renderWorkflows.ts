@@ -654,6 +654,55 @@ function promoteWorkflow(options: WorkflowOptions) {
   };
 }
 
+/**
+ * Whether stage still runs the validated commit, as step output `current`: a stage that moved on
+ * (a newer commit deployed) makes the validation say nothing about this commit, so it must not
+ * yank it. Containers ask Argo CD what the stage Application runs; Serverless, the newest
+ * successful stage run of the deploy workflow (its title names the sha).
+ */
+function stageRunsCommit(
+  options: WorkflowOptions,
+  id: string,
+  name: string,
+  condition?: string,
+): Step {
+  const superseded =
+    'echo "::warning::stage runs $running, not ${COMMIT_SHA::7}: a newer deploy superseded it, so this validation yanks nothing"';
+  return {
+    name,
+    id,
+    ...(condition ? { if: condition } : {}),
+    ...(options.kind === 'container'
+      ? {
+          env: { ARGOCD_AUTH_TOKEN: '${{ secrets.ARGOCD_AUTH_TOKEN }}' },
+          run: script(
+            'app="${ARGOCD_APPLICATION//\\{environment\\}/stage}"',
+            'app_json=$(curl -fsS --retry 3 --max-time 20 -H "Authorization: Bearer $ARGOCD_AUTH_TOKEN" "$ARGOCD_URL/api/v1/applications/$app")',
+            'running=$(jq -r \'(.status.summary.images // []) | join(", ")\' <<<"$app_json")',
+            'if jq -e --arg want "$ECR_REPOSITORY:${COMMIT_SHA::7}" \'((.status.summary.images // []) | index($want)) != null\' <<<"$app_json" >/dev/null; then',
+            '  echo "current=true" >> "$GITHUB_OUTPUT"',
+            'else',
+            `  ${superseded}`,
+            '  echo "current=false" >> "$GITHUB_OUTPUT"',
+            'fi',
+          ),
+        }
+      : {
+          env: { GH_TOKEN: '${{ github.token }}' },
+          run: script(
+            'title=$(gh run list --repo "$GITHUB_REPOSITORY" --workflow mainline-deploy.yaml --status success --limit 100 --json displayTitle --jq \'map(.displayTitle | select(startswith("mainline deploy stage "))) | .[0] // ""\')',
+            'running=$(cut -d" " -f4 <<<"$title")',
+            'if [[ "$running" == "$COMMIT_SHA" ]]; then',
+            '  echo "current=true" >> "$GITHUB_OUTPUT"',
+            'else',
+            `  ${superseded}`,
+            '  echo "current=false" >> "$GITHUB_OUTPUT"',
+            'fi',
+          ),
+        }),
+  };
+}
+
 function validationWorkflow(options: WorkflowOptions) {
   return {
     name: 'Validate stage',
@@ -665,6 +714,7 @@ function validationWorkflow(options: WorkflowOptions) {
     },
     permissions: {},
     env: {
+      ...workflowEnv(options),
       MAINLINE_URL: options.mainlineUrl.replace(/\/$/, ''),
       MAINLINE_ENTITY: entityPath(options.entityRef),
     },
@@ -673,7 +723,10 @@ function validationWorkflow(options: WorkflowOptions) {
         // The build run succeeds only once stage runs its commit (its deploy job waited).
         if: "github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push'",
         'runs-on': 'ubuntu-latest',
-        permissions: { contents: 'read' },
+        permissions:
+          options.kind === 'container'
+            ? { contents: 'read' }
+            : { actions: 'read', contents: 'read' },
         concurrency: {
           group: 'mainline-validate-stage',
           'cancel-in-progress': false,
@@ -682,14 +735,23 @@ function validationWorkflow(options: WorkflowOptions) {
         steps: [
           checkout({ ref: '${{ github.event.workflow_run.head_sha }}' }),
           setupNode(),
+          stageRunsCommit(options, 'before', 'Stage runs this commit?'),
           {
             name: 'End-to-end validation against stage',
+            if: "steps.before.outputs.current == 'true'",
             env: { STAGE_URL: '${{ vars.STAGE_URL }}' },
             run: script(options.validationCommand),
           },
+          // A failure while stage moved on says nothing about this commit: red, but no yank.
+          stageRunsCommit(
+            options,
+            'after',
+            'Stage still runs this commit?',
+            "always() && steps.before.outputs.current == 'true'",
+          ),
           {
             name: 'Yank the commit: it must never be promoted',
-            if: 'failure()',
+            if: "failure() && steps.before.outputs.current == 'true' && steps.after.outputs.current == 'true'",
             env: { MAINLINE_TOKEN: '${{ secrets.MAINLINE_TOKEN }}' },
             run: script(
               'body=$(jq -n --arg sha "$COMMIT_SHA" --arg reason "Stage validation failed: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID" \'{sha: $sha, reason: $reason, force: true}\')',
