@@ -14,10 +14,7 @@ import { renderWorkflows } from './workflows/renderWorkflows';
  * promotion:gitops:register writes built by kubectl kustomize.
  */
 
-const templateDir = path.resolve(
-  __dirname,
-  '../../../examples/templates/build-once-service',
-);
+const templateDir = path.resolve(__dirname, '../templates/build-once-service');
 
 /** The skeleton with its `${{ values.x }}` filled in, as fetch:template writes it. */
 function renderSkeleton(kind: string, values: Record<string, string>) {

@@ -328,7 +328,7 @@ describe.each([
       fs.readFileSync(
         path.resolve(
           __dirname,
-          '../../../../examples/templates/build-once-service/template.yaml',
+          '../../templates/build-once-service/template.yaml',
         ),
         'utf8',
       ),
