@@ -33,10 +33,7 @@ import promotionModule from './index';
  */
 
 const TOKEN = 'scaffolder-run-token';
-const templateDir = path.resolve(
-  __dirname,
-  '../../../examples/templates/build-once-service',
-);
+const templateDir = path.resolve(__dirname, '../templates/build-once-service');
 const templateFile = path.join(templateDir, 'template.yaml');
 
 function listFiles(dir: string, base = dir): string[] {
@@ -74,6 +71,8 @@ describe('the build-once-service template in the scaffolder backend', () => {
     awsAccountId: ecr.accountId,
     awsRegion: ecr.region,
     mainlineUrl: 'https://backstage.example.com',
+    manifestBranch: 'main',
+    argocdUrl: 'https://argocd.example.com',
   });
 
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigReader } from '@backstage/config';
@@ -8,10 +9,7 @@ import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
 import { createGitopsRegisterAction } from './actions/gitopsRegister';
 import { createWorkflowsRenderAction } from './actions/workflowsRender';
 
-const templateDir = path.resolve(
-  __dirname,
-  '../../../examples/templates/build-once-service',
-);
+const templateDir = path.resolve(__dirname, '../templates/build-once-service');
 
 describe('the "Service with build-once promotion" template', () => {
   const template = yaml.parse(
@@ -72,6 +70,34 @@ describe('the "Service with build-once promotion" template', () => {
     expect(environments[2].input.customTagPolicyNames).toEqual(['v*']);
     expect(environments[2].input.reviewers).toBeDefined();
   });
+
+  it('ships in the npm package, every file of it', () => {
+    const files = (dir: string): string[] =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap(entry =>
+          entry.isDirectory()
+            ? files(path.join(dir, entry.name))
+            : [path.join(dir, entry.name)],
+        );
+    const packageDir = path.resolve(__dirname, '..');
+    // What `npm publish` would upload (scripts skipped: they build dist, not needed here).
+    const [pack] = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], {
+        cwd: packageDir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ) as Array<{ files: Array<{ path: string }> }>;
+    const packed = pack.files.map(f => f.path);
+    const expected = files(templateDir).map(f =>
+      path.relative(packageDir, f).split(path.sep).join('/'),
+    );
+    expect(expected).toEqual(
+      expect.arrayContaining(['templates/build-once-service/template.yaml']),
+    );
+    expect(packed).toEqual(expect.arrayContaining(expected));
+  }, 60_000);
 
   it.each(['container', 'serverless'])(
     'has a %s skeleton whose catalog-info carries the promotion annotations',

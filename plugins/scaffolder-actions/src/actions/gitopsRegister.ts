@@ -12,6 +12,11 @@ import { examples } from './gitopsRegister.examples';
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SLUG = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const ENVIRONMENTS = ['stage', 'demo', 'prod'];
+const BRANCH = /^(?!.*\.\.)(?!\/)(?!.*\/$)[A-Za-z0-9._/-]{1,200}$/;
+
+/** YAML without anchors or aliases: not every tool (or GitHub Enterprise version) reads them. */
+const toYaml = (doc: object) =>
+  yaml.stringify(doc, { aliasDuplicateObjects: false });
 
 /**
  * The files a service needs in the GitOps manifest repository: a base, one kustomize overlay per
@@ -27,12 +32,12 @@ export function manifestFiles(options: {
   branch: string;
 }): Record<string, string> {
   const files: Record<string, string> = {
-    [`apps/${options.service}/base/kustomization.yaml`]: yaml.stringify({
+    [`apps/${options.service}/base/kustomization.yaml`]: toYaml({
       apiVersion: 'kustomize.config.k8s.io/v1beta1',
       kind: 'Kustomization',
       resources: ['deployment.yaml'],
     }),
-    [`apps/${options.service}/base/deployment.yaml`]: yaml.stringify({
+    [`apps/${options.service}/base/deployment.yaml`]: toYaml({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: options.service },
@@ -50,14 +55,14 @@ export function manifestFiles(options: {
   for (const environment of ENVIRONMENTS) {
     files[
       `apps/${options.service}/overlays/${environment}/kustomization.yaml`
-    ] = yaml.stringify({
+    ] = toYaml({
       apiVersion: 'kustomize.config.k8s.io/v1beta1',
       kind: 'Kustomization',
       resources: ['../../base'],
       namespace: `${options.namespace}-${environment}`,
       images: [{ name: options.image, newTag: options.initialTag }],
     });
-    files[`argocd/${options.service}-${environment}.yaml`] = yaml.stringify({
+    files[`argocd/${options.service}-${environment}.yaml`] = toYaml({
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
       metadata: {
@@ -75,7 +80,11 @@ export function manifestFiles(options: {
           server: 'https://kubernetes.default.svc',
           namespace: `${options.namespace}-${environment}`,
         },
-        syncPolicy: { automated: { prune: true, selfHeal: true } },
+        // The environment's namespace does not exist before its first sync.
+        syncPolicy: {
+          automated: { prune: true, selfHeal: true },
+          syncOptions: ['CreateNamespace=true'],
+        },
       },
     });
   }
@@ -126,7 +135,11 @@ export function createGitopsRegisterAction(options: { config: Config }) {
             .optional()
             .describe('Kubernetes namespace prefix (default: service)'),
         branch: z =>
-          z.string().default('main').describe('The branch Argo CD watches'),
+          z
+            .string()
+            .regex(BRANCH)
+            .default('main')
+            .describe('The branch Argo CD watches (and Mainline writes)'),
         publishMode: z =>
           z
             .enum(['commit', 'pull-request'])

@@ -21,6 +21,8 @@ export const examples: TemplateExample[] = [
             manifestRepo: 'acme/deployments',
             manifestPath:
               'apps/checkout/overlays/{environment}/kustomization.yaml',
+            manifestBranch: 'main',
+            argocdUrl: 'https://argocd.example.com',
           },
         },
       ],

@@ -27,6 +27,7 @@ describe('promotion:workflows:render', () => {
         [
           'mainline-build.yaml',
           ...(input.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
+          'mainline-pr.yaml',
           'mainline-promote.yaml',
           'mainline-validate-stage.yaml',
         ].sort(),
@@ -50,6 +51,27 @@ describe('promotion:workflows:render', () => {
     ],
     [{ targetPath: '../../etc' }, /must stay inside the workspace/],
     [{ entityRef: 'checkout' }, /entityRef "checkout"/],
+    // Shell or GitHub-expression text in a URL never reaches a workflow.
+    [
+      { mainlineUrl: 'https://backstage.example.com/$(id)' },
+      /mainlineUrl "https:\/\/backstage.example.com\/\$\(id\)" must match/,
+    ],
+    [
+      {
+        mainlineUrl: 'https://x.example.com/${{ secrets.AWS_DEPLOY_ROLE_ARN }}',
+      },
+      /mainlineUrl .* must match/,
+    ],
+    [
+      { argocdUrl: 'https://argo.example.com"; rm -rf /' },
+      /argocdUrl .* must match/,
+    ],
+    [{ argocdUrl: undefined }, /argocdUrl is required for a container service/],
+    [{ manifestBranch: 'main; curl evil' }, /manifestBranch .* must match/],
+    [
+      { validationCommand: 'curl ${{ secrets.MAINLINE_TOKEN }}' },
+      /validationCommand must not contain a GitHub expression/,
+    ],
   ])('refuses %j before writing anything', async (override, message) => {
     const input = {
       ...yaml.parse(examples[0].example).steps[0].input,

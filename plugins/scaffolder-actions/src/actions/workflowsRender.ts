@@ -9,6 +9,16 @@ import { examples } from './workflowsRender.examples';
 const ECR =
   /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[a-z0-9][a-z0-9._/-]*$/;
 const S3 = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._-]+)*$/;
+/**
+ * A base URL the rendered workflows put in `env` and hand to curl: http(s), a host, an optional
+ * port and path, nothing a shell or a GitHub expression would read (no quotes, `$`, braces,
+ * spaces, query or fragment).
+ */
+export const BASE_URL =
+  /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~-]+)*\/?$/;
+const BRANCH = /^(?!.*\.\.)(?!\/)(?!.*\/$)[A-Za-z0-9._/-]{1,200}$/;
+/** A manifest path or Argo CD application name with `{environment}`, safe in `env`. */
+const WITH_ENVIRONMENT = /^[A-Za-z0-9._/{}-]+$/;
 
 /**
  * Writes the GitHub Actions workflows of the main/rc/v discipline into the new repository:
@@ -37,7 +47,7 @@ export function createWorkflowsRenderAction() {
         mainlineUrl: z =>
           z
             .string()
-            .url()
+            .regex(BASE_URL)
             .describe('Backstage base URL the validation job yanks through'),
         awsRegion: z =>
           z
@@ -63,6 +73,30 @@ export function createWorkflowsRenderAction() {
             .describe(
               'Container: environment kustomization path with {environment}',
             ),
+        manifestBranch: z =>
+          z
+            .string()
+            .regex(BRANCH)
+            .default('main')
+            .describe(
+              'Container: the manifest repository branch Argo CD watches',
+            ),
+        argocdUrl: z =>
+          z
+            .string()
+            .regex(BASE_URL)
+            .optional()
+            .describe(
+              'Container: Argo CD base URL; deploys wait there until the environment runs the image',
+            ),
+        argocdApplication: z =>
+          z
+            .string()
+            .regex(WITH_ENVIRONMENT)
+            .optional()
+            .describe(
+              'Container: Argo CD Application per environment, with {environment} (default <name>-{environment})',
+            ),
         packageLocation: z =>
           z
             .string()
@@ -71,7 +105,7 @@ export function createWorkflowsRenderAction() {
         validationCommand: z =>
           z
             .string()
-            .default('npm run test:e2e')
+            .default('npm run validate:stage')
             .describe('Command validating stage; a failure yanks the commit'),
         targetPath: z =>
           z
@@ -89,6 +123,25 @@ export function createWorkflowsRenderAction() {
       if (!/^[a-z]+:[a-z0-9-]+\/[a-z0-9][a-z0-9._-]*$/i.test(input.entityRef)) {
         throw new InputError(
           `entityRef "${input.entityRef}" is not of the form kind:namespace/name`,
+        );
+      }
+      // The schema's patterns, checked here too: the handler also runs without the scaffolder's
+      // JSON-schema validation (tests, other callers), and these values end up in workflows.
+      for (const [name, value, pattern] of [
+        ['mainlineUrl', input.mainlineUrl, BASE_URL],
+        ['argocdUrl', input.argocdUrl, BASE_URL],
+        ['manifestBranch', input.manifestBranch, BRANCH],
+        ['argocdApplication', input.argocdApplication, WITH_ENVIRONMENT],
+      ] as const) {
+        if (value !== undefined && !pattern.test(value)) {
+          throw new InputError(
+            `${name} "${value}" must match ${pattern.source}`,
+          );
+        }
+      }
+      if (input.validationCommand.includes('${{')) {
+        throw new InputError(
+          'validationCommand must not contain a GitHub expression (${{ ... }}): read context from the environment (COMMIT_SHA, STAGE_URL)',
         );
       }
       const target = path.resolve(ctx.workspacePath, input.targetPath);
@@ -131,12 +184,27 @@ export function createWorkflowsRenderAction() {
             check.problems.map(p => `${p.annotation} ${p.message}`).join('; '),
           );
         }
+        if (!WITH_ENVIRONMENT.test(input.manifestPath!)) {
+          throw new InputError(
+            `manifestPath "${input.manifestPath}" must match ${WITH_ENVIRONMENT.source}`,
+          );
+        }
+        if (!input.argocdUrl) {
+          throw new InputError(
+            'argocdUrl is required for a container service: the stage deploy waits until Argo CD runs the image, so validation checks the commit it names',
+          );
+        }
         files = renderWorkflows({
           ...common,
           kind: 'container',
           ecrRepository: input.ecrRepository,
           manifestRepo: input.manifestRepo!,
           manifestPath: input.manifestPath!,
+          manifestBranch: input.manifestBranch,
+          argocdUrl: input.argocdUrl,
+          argocdApplication:
+            input.argocdApplication ??
+            `${input.entityRef.split('/')[1]}-{environment}`,
         });
       } else {
         if (!input.packageLocation || !S3.test(input.packageLocation)) {

@@ -1,5 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import yaml from 'yaml';
@@ -7,17 +9,25 @@ import {
   DEPLOY_WORKFLOW_RUN_NAME,
   parseDeployRunTitle,
 } from '@mainline/plugin-promotion-common';
-import { WorkflowOptions, renderWorkflows } from './renderWorkflows';
+import {
+  ACTIONS,
+  SERVERLESS_STAGES,
+  WorkflowOptions,
+  renderWorkflows,
+} from './renderWorkflows';
 
 const container: WorkflowOptions = {
   kind: 'container',
   entityRef: 'component:default/checkout',
   mainlineUrl: 'https://backstage.example.com/',
   awsRegion: 'eu-west-1',
-  validationCommand: 'npm run test:e2e',
+  validationCommand: 'npm run validate:stage',
   ecrRepository: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout',
   manifestRepo: 'acme/deployments',
   manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
+  manifestBranch: 'deploy',
+  argocdUrl: 'https://argocd.example.com',
+  argocdApplication: 'checkout-{environment}',
 };
 const serverless: WorkflowOptions = {
   kind: 'serverless',
@@ -27,6 +37,45 @@ const serverless: WorkflowOptions = {
   validationCommand: 'npm run test:stage',
   packageLocation: 's3://acme-artifacts/invoices',
 };
+
+type Step = {
+  name?: string;
+  id?: string;
+  if?: string;
+  uses?: string;
+  run?: string;
+  env?: Record<string, string>;
+  with?: Record<string, unknown>;
+};
+type Job = {
+  if?: string;
+  needs?: string | string[];
+  permissions?: Record<string, string>;
+  concurrency?: { group: string; 'cancel-in-progress': boolean };
+  environment?: string;
+  env?: Record<string, string>;
+  steps: Step[];
+};
+type Workflow = {
+  on: any;
+  env?: Record<string, string>;
+  permissions?: Record<string, string>;
+  concurrency?: unknown;
+  jobs: Record<string, Job>;
+};
+
+const parse = (text: string) => yaml.parse(text) as Workflow;
+
+/** Every `run:` step of the rendered files, with where it is. */
+function runSteps(files: Record<string, string>) {
+  return Object.entries(files).flatMap(([file, text]) =>
+    Object.entries(parse(text).jobs).flatMap(([job, { steps }]) =>
+      steps.flatMap((step, index) =>
+        step.run ? [{ file, job, index, step, run: step.run }] : [],
+      ),
+    ),
+  );
+}
 
 /** GitHub's own parser (run in Node, it is ESM-only): what github.com would report per file. */
 function githubErrors(files: Record<string, string>): Record<string, string[]> {
@@ -48,6 +97,39 @@ function githubErrors(files: Record<string, string>): Record<string, string[]> {
   }
 }
 
+/**
+ * ShellCheck's findings for each script, as `<file> <job> #<step>: SC<code> <message>`. GitHub
+ * runs a `run:` step with `bash -e {0}`; ShellCheck reads the same text as bash.
+ */
+function shellcheck(scripts: Array<{ label: string; run: string }>): string[] {
+  const which = spawnSync('shellcheck', ['--version'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    throw new Error(
+      'shellcheck is required (Debian package shellcheck; .ci/run installs it)',
+    );
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shellcheck-'));
+  try {
+    const byPath = new Map<string, string>();
+    scripts.forEach(({ label, run }, index) => {
+      const file = path.join(dir, `${index}.sh`);
+      fs.writeFileSync(file, `# shellcheck shell=bash\n${run}`);
+      byPath.set(file, label);
+    });
+    const result = spawnSync(
+      'shellcheck',
+      ['--format=json1', ...byPath.keys()],
+      { encoding: 'utf8' },
+    );
+    const { comments } = JSON.parse(result.stdout) as {
+      comments: Array<{ file: string; code: number; message: string }>;
+    };
+    return comments.map(c => `${byPath.get(c.file)}: SC${c.code} ${c.message}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 it('the parser does report what GitHub would reject', () => {
   const report = githubErrors({
     'broken.yaml':
@@ -58,17 +140,42 @@ it('the parser does report what GitHub would reject', () => {
   ]);
 });
 
+it('the parser checks `if:` expressions against the contexts GitHub allows there', () => {
+  const report = githubErrors({
+    'job-if.yaml':
+      "on: push\njobs:\n  x:\n    if: steps.a.outputs.b == 'c'\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n",
+    'step-if.yaml':
+      'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n        if: foo(github.sha)\n',
+  });
+  expect(report).toEqual({
+    'job-if.yaml': [
+      expect.stringContaining("Unrecognized named-value: 'steps'"),
+    ],
+    'step-if.yaml': [expect.stringContaining("Unrecognized function: 'foo'")],
+  });
+});
+
+it('ShellCheck does report a variable inside single quotes', () => {
+  expect(
+    shellcheck([{ label: 'quoted', run: 'yq -i \'.tag = "$TAG"\' f.yaml\n' }]),
+  ).toEqual([expect.stringMatching(/^quoted: SC2016 /)]);
+});
+
 describe.each([
   ['container', container],
   ['serverless', serverless],
 ])('rendered %s workflows', (_kind, options) => {
   const files = renderWorkflows(options);
+  const workflows = Object.fromEntries(
+    Object.entries(files).map(([name, text]) => [name, parse(text)]),
+  );
 
   it('parse without errors with GitHub’s workflow parser', () => {
     const names = [
       'mainline-build.yaml',
       'mainline-promote.yaml',
       'mainline-validate-stage.yaml',
+      'mainline-pr.yaml',
       ...(options.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
     ];
     expect(Object.keys(files)).toEqual(names);
@@ -77,56 +184,217 @@ describe.each([
     );
   });
 
-  it('build once on main (docs-only changes skipped) and deploy to stage', () => {
-    const build = yaml.parse(files['mainline-build.yaml']);
+  it('every run script passes ShellCheck', () => {
+    const scripts = runSteps(files).map(s => ({
+      label: `${s.file} ${s.job} #${s.index}`,
+      run: s.run,
+    }));
+    expect(scripts.length).toBeGreaterThan(8);
+    expect(shellcheck(scripts)).toEqual([]);
+  });
+
+  it('no template input, secret or context value is spliced into a script', () => {
+    for (const { run, file, job, index } of runSteps(files)) {
+      // Everything reaches the shell through `env`; GitHub would expand ${{ }} before bash runs.
+      expect({ at: `${file} ${job} #${index}`, run }).toEqual({
+        at: `${file} ${job} #${index}`,
+        run: expect.not.stringMatching(/\$\{\{/),
+      });
+      expect(run).not.toContain('backstage.example.com');
+      expect(run).not.toContain(
+        options.kind === 'container'
+          ? options.ecrRepository
+          : options.packageLocation,
+      );
+    }
+    // Secrets appear only as env values or action inputs.
+    for (const text of Object.values(files)) {
+      for (const line of text.split('\n').filter(l => l.includes('secrets.'))) {
+        expect(line).toMatch(/^\s+[A-Za-z_-]+: \$\{\{ secrets\.[A-Z_]+ \}\}$/);
+      }
+    }
+    const build = workflows['mainline-build.yaml'];
+    expect(build.env?.AWS_REGION).toBe('eu-west-1');
+    expect(workflows['mainline-validate-stage.yaml'].env).toMatchObject({
+      MAINLINE_URL: 'https://backstage.example.com',
+      MAINLINE_ENTITY: `component/default/${options.entityRef.split('/')[1]}`,
+    });
+  });
+
+  it('pins every action to a full commit sha, with the release as a comment', () => {
+    const lines = Object.values(files)
+      .join('\n')
+      .split('\n')
+      .filter(line => /^\s*(- )?uses: /.test(line));
+    expect(lines.length).toBeGreaterThan(5);
+    for (const line of lines) {
+      expect(line).toMatch(
+        /uses: [a-z0-9-]+\/[a-z0-9-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/,
+      );
+    }
+    for (const action of Object.values(ACTIONS)) {
+      expect(action.sha).toMatch(/^[0-9a-f]{40}$/);
+    }
+  });
+
+  it('grants each job only the permissions it uses', () => {
+    for (const [file, workflow] of Object.entries(workflows)) {
+      expect({ file, permissions: workflow.permissions }).toEqual({
+        file,
+        permissions: {},
+      });
+      for (const [name, job] of Object.entries(workflow.jobs)) {
+        const at = `${file} ${name}`;
+        const steps = JSON.stringify(job.steps);
+        const assumesRole = steps.includes(ACTIONS.awsCredentials.uses);
+        const dispatches = steps.includes('gh workflow run');
+        const readsRuns = steps.includes('gh run list');
+        let actionsPermission: string | undefined;
+        if (dispatches) actionsPermission = 'write';
+        else if (readsRuns) actionsPermission = 'read';
+        expect({ at, permissions: job.permissions }).toEqual({
+          at,
+          permissions: expect.any(Object),
+        });
+        expect({ at, idToken: job.permissions!['id-token'] }).toEqual({
+          at,
+          idToken: assumesRole ? 'write' : undefined,
+        });
+        expect({ at, actions: job.permissions!.actions }).toEqual({
+          at,
+          actions: actionsPermission,
+        });
+      }
+    }
+  });
+
+  it('renders no YAML anchors or aliases', () => {
+    for (const text of Object.values(files)) {
+      let aliases = 0;
+      yaml.visit(yaml.parseDocument(text), { Alias: () => void aliases++ });
+      expect(aliases).toBe(0);
+      expect(text).not.toMatch(/(^|\s)[&*][a-z]\d*(\s|$)/m);
+    }
+  });
+
+  it('build once on main (docs-only changes skipped), never cancelling a build', () => {
+    const build = workflows['mainline-build.yaml'];
     expect(build.on.push).toEqual({
       branches: ['main'],
       'paths-ignore': ['docs/**', '**/*.md'],
     });
     expect(Object.keys(build.jobs)).toEqual(['build', 'deploy-stage']);
-    const script = JSON.stringify(build.jobs);
+    // A workflow-level group would make GitHub cancel pending builds of quick merges.
+    expect(build.concurrency).toBeUndefined();
+    expect(build.jobs.build.concurrency).toBeUndefined();
+    // Deploys are never cancelled halfway (only superseded pull-request checks are).
+    const cancelling = Object.entries(workflows)
+      .filter(([file]) => file !== 'mainline-pr.yaml')
+      .flatMap(([file, workflow]) =>
+        Object.entries(workflow.jobs)
+          .filter(
+            ([, job]) => job.concurrency?.['cancel-in-progress'] !== undefined,
+          )
+          .filter(([, job]) => job.concurrency!['cancel-in-progress'] !== false)
+          .map(([name]) => `${file} ${name}`),
+      );
+    expect(cancelling).toEqual([]);
+    const script = JSON.stringify(build.jobs.build);
     const expected =
       options.kind === 'container'
         ? [
-            `name=${options.ecrRepository}:\${{ steps.sha.outputs.short }},push=true,oci-mediatypes=true`,
+            'name=$ECR_REPOSITORY:$SHORT_SHA,push=true,oci-mediatypes=true',
             '--provenance=false',
             '--annotation \\"org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)\\"',
             '--annotation \\"org.opencontainers.image.revision=$GITHUB_SHA\\"',
           ]
         : [
-            'serverless package --package',
-            'gh workflow run mainline-deploy.yaml --ref main -f stage=stage',
+            `for stage in ${SERVERLESS_STAGES.join(' ')}; do`,
+            'npx --yes serverless@3.40.0 package --stage \\"$stage\\" --region \\"$AWS_REGION\\" --package \\"package/$stage\\"',
+            'sha256sum package/*/*.zip',
+            'package/ \\"$PACKAGE_LOCATION/$GITHUB_SHA/\\"',
           ];
     for (const fragment of expected) {
       expect(script).toContain(fragment);
     }
   });
 
-  it('promote on rc-* and v* tags after a pre-flight check, without rebuilding', () => {
-    const promote = yaml.parse(files['mainline-promote.yaml']);
+  it('gives every pull request the `build` check the main ruleset requires', () => {
+    const pr = workflows['mainline-pr.yaml'];
+    // No paths filter: a docs-only pull request needs the check too.
+    expect(pr.on).toEqual({ pull_request: { branches: ['main'] } });
+    expect(Object.keys(pr.jobs)).toEqual(['build']);
+    const template = yaml.parse(
+      fs.readFileSync(
+        path.resolve(
+          __dirname,
+          '../../templates/build-once-service/template.yaml',
+        ),
+        'utf8',
+      ),
+    );
+    const rulesets = template.spec.steps.find(
+      (s: { action: string }) =>
+        s.action === 'promotion:github:rulesets:create',
+    );
+    expect(rulesets.input.requiredStatusChecks).toEqual(['build']);
+    const steps = JSON.stringify(pr.jobs.build.steps);
+    expect(steps).toContain('npm test');
+    expect(steps).toContain(
+      options.kind === 'container'
+        ? 'docker build'
+        : 'serverless@3.40.0 package',
+    );
+    expect(steps).not.toMatch(/push=true|aws s3|secrets\./);
+  });
+
+  it('promote on rc-* and v* tags after a pre-flight check, without rebuilding, unless Mainline made the tag', () => {
+    const promote = workflows['mainline-promote.yaml'];
     expect(promote.on.push.tags).toEqual(['rc-*', 'v*']);
     const preflight = JSON.stringify(promote.jobs.preflight);
     expect(preflight).toContain('git merge-base --is-ancestor');
-    expect(preflight).toContain('has no artifact');
-    expect(promote.jobs.notify.if).toBe('${{ failure() }}');
+    expect(preflight).toContain('has no');
+    expect(promote.jobs.promote.if).toBe(
+      "needs.preflight.outputs.mainline != 'true'",
+    );
+    expect(promote.jobs.notify).toMatchObject({
+      needs: ['preflight', 'promote'],
+      if: 'failure()',
+    });
     const steps = JSON.stringify(promote.jobs.promote.steps);
-    expect(steps).not.toMatch(/docker build|serverless package/);
+    expect(steps).not.toMatch(/docker build|serverless@[^ ]+ package/);
     expect(steps).toMatch(
       options.kind === 'container'
-        ? /put-image .*--image-manifest-media-type \\"\$MEDIA_TYPE\\"/
-        : /tags\/\$GITHUB_REF_NAME/,
+        ? /put-image .*--image-manifest-media-type \\"\$media_type\\"/
+        : /tags\/\$GITHUB_REF_NAME\/\$GITHUB_SHA/,
     );
   });
 
   it('yank the commit through Mainline when stage validation fails', () => {
-    const validate = yaml.parse(files['mainline-validate-stage.yaml']);
-    const [, run, yank] = validate.jobs.validate.steps;
-    expect(run.run).toBe(options.validationCommand);
-    expect(yank.if).toBe('${{ failure() }}');
-    const name = options.entityRef.split('/')[1];
-    expect(yank.run).toContain(
-      `https://backstage.example.com/api/promotion/v1/entities/component/default/${name}/yanks`,
+    const validate = workflows['mainline-validate-stage.yaml'];
+    const job = validate.jobs.validate;
+    expect(job.env).toEqual({
+      COMMIT_SHA: '${{ github.event.workflow_run.head_sha }}',
+    });
+    expect(job.steps[0].with?.ref).toBe(
+      '${{ github.event.workflow_run.head_sha }}',
     );
+    const run = job.steps.find(s => s.name?.startsWith('End-to-end'))!;
+    const yank = job.steps.find(s => s.name?.startsWith('Yank'))!;
+    expect(run.run).toBe(`${options.validationCommand}\n`);
+    // Only when stage ran this commit before and after the validation: else a newer deploy
+    // superseded it and the failure says nothing about this commit.
+    expect(yank.if).toBe(
+      "failure() && steps.before.outputs.current == 'true' && steps.after.outputs.current == 'true'",
+    );
+    expect(run.if).toBe("steps.before.outputs.current == 'true'");
+    expect(job.steps.map(s => s.id).filter(Boolean)).toEqual([
+      'before',
+      'after',
+    ]);
+    expect(yank.env).toEqual({
+      MAINLINE_TOKEN: '${{ secrets.MAINLINE_TOKEN }}',
+    });
   });
 
   it('is deterministic', () => {
@@ -134,10 +402,316 @@ describe.each([
   });
 });
 
-describe('the serverless deploy workflow', () => {
-  const deploy = yaml.parse(
-    renderWorkflows(serverless)['mainline-deploy.yaml'],
+const BASH = ['--noprofile', '--norc', '-e', '-o', 'pipefail'];
+
+function stepScript(workflow: Workflow, job: string, name: RegExp) {
+  const step = workflow.jobs[job].steps.find(s => name.test(s.name ?? ''));
+  if (!step?.run) throw new Error(`No step ${name} in ${job}`);
+  return step.run;
+}
+
+const stepEnv = (workflow: Workflow, env: Record<string, string>) => ({
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  ...workflow.env,
+  ...env,
+});
+
+/** Runs one rendered step's script as GitHub does (`bash -e`), with the workflow's env. */
+function runStep(
+  workflow: Workflow,
+  job: string,
+  name: RegExp,
+  env: Record<string, string>,
+  cwd: string,
+) {
+  return spawnSync('bash', BASH, {
+    input: stepScript(workflow, job, name),
+    cwd,
+    encoding: 'utf8',
+    env: stepEnv(workflow, env),
+  });
+}
+
+/** runStep without blocking the event loop: for scripts talking to a server in this process. */
+function runStepAsync(
+  workflow: Workflow,
+  job: string,
+  name: RegExp,
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', BASH, { cwd, env: stepEnv(workflow, env) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', chunk => (stdout += chunk));
+    child.stderr.on('data', chunk => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', status => resolve({ status, stdout, stderr }));
+    child.stdin.end(stepScript(workflow, job, name));
+  });
+}
+
+describe('the container promote workflow', () => {
+  const promote = parse(renderWorkflows(container)['mainline-promote.yaml']);
+
+  it('points the overlay at the tag through env, never a literal $GITHUB_REF_NAME', () => {
+    const update = promote.jobs.promote.steps.find(s =>
+      s.name?.startsWith('Point '),
+    )!;
+    expect(update.env).toEqual({
+      ENVIRONMENT: '${{ needs.preflight.outputs.environment }}',
+      TAG: '${{ github.ref_name }}',
+    });
+    expect(update.run).toContain('.newTag = strenv(TAG)');
+    expect(update.run).toContain(
+      'git push --quiet origin "HEAD:$MANIFEST_BRANCH"',
+    );
+    expect(promote.env?.MANIFEST_BRANCH).toBe('deploy');
+    const checkout = promote.jobs.promote.steps.find(
+      s => s.name === 'Check out the manifest repository',
+    )!;
+    expect(checkout.with?.ref).toBe('${{ env.MANIFEST_BRANCH }}');
+  });
+
+  describe('tells a tag Mainline created from one a person pushed', () => {
+    let root: string;
+    const git = (cwd: string, ...args: string[]) =>
+      execFileSync('git', args, {
+        cwd,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'a',
+          GIT_AUTHOR_EMAIL: 'a@example.com',
+          GIT_COMMITTER_NAME: 'a',
+          GIT_COMMITTER_EMAIL: 'a@example.com',
+        },
+      }).trim();
+
+    beforeAll(() => {
+      root = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-origin-'));
+      git(root, 'init', '--quiet', '--bare', 'origin.git');
+      git(root, 'init', '--quiet', '--initial-branch=main', 'work');
+      const work = path.join(root, 'work');
+      fs.writeFileSync(path.join(work, 'a.txt'), 'a\n');
+      git(work, 'add', '.');
+      git(work, 'commit', '--quiet', '-m', 'first');
+      git(
+        work,
+        'tag',
+        '-a',
+        'rc-1',
+        '-m',
+        'rc-1\n\nPromote to demo.\nRequested-by: user:default/ada',
+      );
+      git(work, 'tag', '-a', 'rc-2', '-m', 'rc-2 by hand');
+      git(work, 'remote', 'add', 'origin', path.join(root, 'origin.git'));
+      git(work, 'push', '--quiet', 'origin', 'HEAD:refs/heads/main', '--tags');
+      // What checkout leaves on a tag push: the clone, the tag as a lightweight ref.
+      git(root, 'clone', '--quiet', '--branch', 'main', 'origin.git', 'runner');
+      const runner = path.join(root, 'runner');
+      const sha = git(runner, 'rev-parse', 'HEAD');
+      git(runner, 'tag', '-d', 'rc-1', 'rc-2');
+      git(runner, 'tag', 'rc-1', sha);
+      git(runner, 'tag', 'rc-2', sha);
+    });
+    afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it.each([
+      ['rc-1', 'true'],
+      ['rc-2', 'false'],
+    ])('%s: mainline=%s', (tag, expected) => {
+      const output = path.join(root, `output-${tag}`);
+      fs.writeFileSync(output, '');
+      const result = runStep(
+        promote,
+        'preflight',
+        /Did Mainline create this tag/,
+        { GITHUB_REF_NAME: tag, GITHUB_OUTPUT: output },
+        path.join(root, 'runner'),
+      );
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(fs.readFileSync(output, 'utf8')).toBe(`mainline=${expected}\n`);
+    });
+
+    it('lets through main commits and a v* on a release/* branch, and refuses the rest', () => {
+      const work = path.join(root, 'work');
+      const runner = path.join(root, 'runner');
+      const commit = (branch: string) => {
+        git(work, 'checkout', '--quiet', '-B', branch, 'main');
+        fs.writeFileSync(
+          path.join(work, `${branch.replace('/', '-')}.txt`),
+          branch,
+        );
+        git(work, 'add', '.');
+        git(work, 'commit', '--quiet', '-m', branch);
+        git(work, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
+        return git(work, 'rev-parse', 'HEAD');
+      };
+      const main = git(work, 'rev-parse', 'main');
+      const release = commit('release/2026.11');
+      const feature = commit('feat/x');
+      git(runner, 'fetch', '--quiet', 'origin');
+      const check = (tag: string, sha: string) => {
+        const result = runStep(
+          promote,
+          'preflight',
+          /must be on main/,
+          { GITHUB_REF_NAME: tag, GITHUB_SHA: sha },
+          runner,
+        );
+        return { status: result.status, out: result.stdout.trim() };
+      };
+      expect(check('rc-3', main)).toEqual({ status: 0, out: '' });
+      expect(check('v1.0.0', release)).toEqual({
+        status: 0,
+        out: '::warning::v1.0.0 is on a release branch, not on main: the discouraged exception',
+      });
+      expect(check('rc-4', release)).toEqual({
+        status: 1,
+        out: `::error::rc-4 points at ${release.slice(
+          0,
+          7,
+        )}, which is not on main: tag a main commit`,
+      });
+      expect(check('v1.0.1', feature)).toMatchObject({ status: 1 });
+    });
+  });
+});
+
+describe('the stage validation yank, run with curl against a loopback server', () => {
+  let server: http.Server;
+  const requests: Array<{ url?: string; auth?: string; body: any }> = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', chunk => (body += chunk));
+      req.on('end', () => {
+        requests.push({
+          url: req.url,
+          auth: req.headers.authorization,
+          body: JSON.parse(body),
+        });
+        res.statusCode = 201;
+        res.end('{}');
+      });
+    });
+    await new Promise<void>(resolve =>
+      server.listen(0, '127.0.0.1', () => resolve()),
+    );
+  });
+  afterAll(() => new Promise(resolve => server.close(resolve)));
+
+  it('yanks the commit the run validated, with the token from env', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const validate = parse(
+      renderWorkflows({
+        ...container,
+        mainlineUrl: `http://127.0.0.1:${port}/`,
+      })['mainline-validate-stage.yaml'],
+    );
+    const sha = 'c0ffee'.padEnd(40, '0');
+    const result = await runStepAsync(
+      validate,
+      'validate',
+      /^Yank/,
+      {
+        COMMIT_SHA: sha,
+        MAINLINE_TOKEN: 'token "with" quotes',
+        GITHUB_SERVER_URL: 'https://github.com',
+        GITHUB_REPOSITORY: 'acme/checkout',
+        GITHUB_RUN_ID: '42',
+      },
+      os.tmpdir(),
+    );
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(requests).toEqual([
+      {
+        url: '/api/promotion/v1/entities/component/default/checkout/yanks',
+        auth: 'Bearer token "with" quotes',
+        body: {
+          sha,
+          reason:
+            'Stage validation failed: https://github.com/acme/checkout/actions/runs/42',
+          force: true,
+        },
+      },
+    ]);
+  }, 60_000);
+});
+
+describe('the container stage validation asks Argo CD whether stage still runs the commit', () => {
+  let server: http.Server;
+  let images: string[] = [];
+  beforeAll(async () => {
+    server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ status: { summary: { images } } }));
+    });
+    await new Promise<void>(resolve =>
+      server.listen(0, '127.0.0.1', () => resolve()),
+    );
+  });
+  afterAll(() => new Promise(resolve => server.close(resolve)));
+
+  it.each([
+    ['runs it', 'abc1234', 'true', ''],
+    [
+      'moved on',
+      'def5678',
+      'false',
+      `::warning::stage runs ${container.ecrRepository}:def5678, not abc1234: a newer deploy superseded it, so this validation yanks nothing`,
+    ],
+  ])(
+    'stage %s: current=%s',
+    async (_what, running, expected, out) => {
+      images = [`${container.ecrRepository}:${running}`];
+      const port = (server.address() as AddressInfo).port;
+      const validate = parse(
+        renderWorkflows({
+          ...container,
+          argocdUrl: `http://127.0.0.1:${port}`,
+        })['mainline-validate-stage.yaml'],
+      );
+      const output = path.join(
+        os.tmpdir(),
+        `validate-${running}-${process.pid}`,
+      );
+      fs.writeFileSync(output, '');
+      try {
+        const result = await runStepAsync(
+          validate,
+          'validate',
+          /^Stage runs this commit/,
+          {
+            COMMIT_SHA: 'abc1234'.padEnd(40, '0'),
+            ARGOCD_AUTH_TOKEN: 'argo',
+            GITHUB_OUTPUT: output,
+          },
+          os.tmpdir(),
+        );
+        expect(result.stderr).toBe('');
+        expect(result.status).toBe(0);
+        expect(fs.readFileSync(output, 'utf8')).toBe(`current=${expected}\n`);
+        expect(result.stdout.trim()).toBe(out);
+      } finally {
+        fs.rmSync(output, { force: true });
+      }
+    },
+    60_000,
   );
+});
+
+describe('the serverless deploy workflow', () => {
+  const files = renderWorkflows(serverless);
+  const deploy = parse(files['mainline-deploy.yaml']) as Workflow & {
+    'run-name': string;
+  };
 
   it('is dispatched with the inputs Mainline sends and titled so Mainline finds its runs', () => {
     expect(Object.keys(deploy.on.workflow_dispatch.inputs)).toEqual([
@@ -155,28 +729,133 @@ describe('the serverless deploy workflow', () => {
       request: 'b7e0f7a4-5c0e-4b7e-9a51-0c7b3f1f5c1a',
       actor: 'user:default/ada',
     };
-    const title = (deploy['run-name'] as string).replace(
+    const title = deploy['run-name'].replace(
       /\$\{\{ inputs\.(\w+) \}\}/g,
       (_, name: keyof typeof inputs) => inputs[name],
     );
     expect(parseDeployRunTitle(title)).toEqual(inputs);
   });
 
-  it('deploys the package built for the sha, never splicing inputs into the script', () => {
-    const steps = deploy.jobs.deploy.steps as Array<{ run?: string }>;
+  it('deploys the package built for the sha and stage, from that sha’s checkout', () => {
+    const steps = deploy.jobs.deploy.steps;
+    const checkout = steps.find(s => s.uses?.startsWith('actions/checkout@'));
+    expect(checkout?.with?.ref).toBe('${{ inputs.sha }}');
     const script = steps.map(step => step.run ?? '').join('\n');
-    expect(script).toContain('npx serverless deploy -s $STAGE -p "$SHA"');
-    expect(script).toContain('s3://acme-artifacts/invoices/$SHA/');
-    expect(script).not.toContain('${{');
+    expect(script).toContain('"$PACKAGE_LOCATION/$SHA/$STAGE/"');
+    expect(script).toContain(
+      'npx --yes serverless@3.40.0 deploy --stage "$STAGE" --region "$AWS_REGION" --package "$RUNNER_TEMP/package"',
+    );
     expect(steps[0].run).toContain('^[0-9a-f]{40}$');
   });
 
-  it('is not started twice for a tag Mainline created', () => {
-    const promote = yaml.parse(
-      renderWorkflows(serverless)['mainline-promote.yaml'],
+  it('refuses inputs that are not a sha and a stage name, before anything else', () => {
+    const bad = runStep(
+      deploy,
+      'deploy',
+      /Check the inputs/,
+      { SHA: 'main; curl evil', STAGE: 'prod' },
+      os.tmpdir(),
     );
-    const script = JSON.stringify(promote.jobs.promote.steps);
-    expect(script).toContain('Requested-by: ');
-    expect(script).toContain('gh workflow run mainline-deploy.yaml');
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('::error::sha must be a full commit sha');
+    const good = runStep(
+      deploy,
+      'deploy',
+      /Check the inputs/,
+      { SHA: 'a'.repeat(40), STAGE: 'prod' },
+      os.tmpdir(),
+    );
+    expect(good.status).toBe(0);
   });
+
+  it('is awaited by the stage deploy and the tag promotion, so validation sees the commit', () => {
+    const build = parse(files['mainline-build.yaml']);
+    const promote = parse(files['mainline-promote.yaml']);
+    for (const step of [
+      build.jobs['deploy-stage'].steps[0],
+      promote.jobs.promote.steps.at(-1)!,
+    ]) {
+      expect(step.run).toContain('gh workflow run mainline-deploy.yaml');
+      expect(step.run).toContain('gh run watch "$run_id"');
+      expect(step.run).toContain('--exit-status');
+    }
+    expect(build.jobs['deploy-stage'].steps[0].env).toMatchObject({
+      STAGE: 'stage',
+      REF: 'main',
+    });
+    // demo and prod allow only rc-*/v* refs: the run is started on the release tag.
+    expect(promote.jobs.promote.steps.at(-1)!.env).toMatchObject({
+      STAGE: '${{ needs.preflight.outputs.environment }}',
+      REF: '${{ github.ref_name }}',
+    });
+  });
+});
+
+describe('the container stage deploy', () => {
+  const build = parse(renderWorkflows(container)['mainline-build.yaml']);
+
+  it('waits until Argo CD runs the image before the run (and so validation) succeeds', () => {
+    const steps = build.jobs['deploy-stage'].steps;
+    const wait = steps.at(-1)!;
+    expect(wait.name).toBe('Wait until Argo CD runs the image in stage');
+    expect(wait.env).toMatchObject({
+      ENVIRONMENT: 'stage',
+      ARGOCD_AUTH_TOKEN: '${{ secrets.ARGOCD_AUTH_TOKEN }}',
+    });
+    expect(wait.run).toContain(
+      '"$ARGOCD_URL/api/v1/applications/$app$refresh"',
+    );
+    expect(wait.run).toContain('.status.health.status == "Healthy"');
+    expect(build.env?.ARGOCD_APPLICATION).toBe('checkout-{environment}');
+  });
+
+  it('asks Argo CD (a loopback server answering its Application shape) and ends once it runs the image', async () => {
+    const requests: Array<{ url?: string; auth?: string }> = [];
+    const server = http.createServer((req, res) => {
+      requests.push({ url: req.url, auth: req.headers.authorization });
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          metadata: { name: 'checkout-stage' },
+          status: {
+            sync: { status: 'Synced', revision: 'f'.repeat(40) },
+            health: { status: 'Healthy' },
+            summary: { images: [`${container.ecrRepository}:abc1234`] },
+          },
+        }),
+      );
+    });
+    await new Promise<void>(resolve =>
+      server.listen(0, '127.0.0.1', () => resolve()),
+    );
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const rendered = parse(
+        renderWorkflows({
+          ...container,
+          argocdUrl: `http://127.0.0.1:${port}`,
+        })['mainline-build.yaml'],
+      );
+      const result = await runStepAsync(
+        rendered,
+        'deploy-stage',
+        /^Wait until Argo CD/,
+        { ENVIRONMENT: 'stage', TAG: 'abc1234', ARGOCD_AUTH_TOKEN: 'argo' },
+        os.tmpdir(),
+      );
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toContain(
+        `checkout-stage runs ${container.ecrRepository}:abc1234, synced and healthy`,
+      );
+      expect(result.status).toBe(0);
+      expect(requests).toEqual([
+        {
+          url: '/api/v1/applications/checkout-stage?refresh=normal',
+          auth: 'Bearer argo',
+        },
+      ]);
+    } finally {
+      await new Promise(resolve => server.close(resolve));
+    }
+  }, 60_000);
 });
