@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
@@ -12,11 +11,11 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import request from 'supertest';
-import { generateDemoData } from './demo/generateDemoData';
 import { Lineage } from './lineage/types';
 import { promotionPlugin } from './plugin';
 import { demoEntities } from './testUtils';
 import { memoryCacheFactory } from './__testUtils__/demoBackend';
+import { demoDataDir } from './__testUtils__/demoData';
 
 jest.setTimeout(120_000);
 
@@ -88,8 +87,7 @@ describe('GitHub mode against the GitHub test server', () => {
     ).trim();
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-github-mode-'));
-    await generateDemoData(dataDir);
+    ({ dataDir } = await demoDataDir('mainline-github-mode-'));
     github = await startGitHubTestServer({
       root: path.join(dataDir, 'git'),
       token: TOKEN,

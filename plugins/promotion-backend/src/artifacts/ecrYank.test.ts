@@ -1,18 +1,17 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { EcrTestServer, startEcrTestServer } from '@mainline/test-servers';
 import request from 'supertest';
-import { generateDemoData } from '../demo/generateDemoData';
 import { localLayout } from '../local/layout';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { Artifact } from './ArtifactRegistry';
 import { LocalArtifactRegistry } from './local/LocalArtifactRegistry';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(120_000);
 
@@ -25,8 +24,7 @@ describe('checkout with its images in ECR', () => {
   let built: Artifact[];
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-ecr-'));
-    await generateDemoData(dataDir);
+    ({ dataDir } = await demoDataDir('mainline-ecr-'));
     ecr = await startEcrTestServer();
     // The builds of the demo history, pushed to ECR as CI would have (same tags, same times).
     // Every other build annotated with its time, as the scaffolded workflow builds; the rest as a

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { Lineage } from '../lineage/types';
 import { demoBackendFeatures } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(90_000);
 
@@ -17,7 +17,7 @@ describe('release board, monorepo and release branches on the demo', () => {
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-board-'));
+    ({ dataDir } = await demoDataDir('mainline-board-'));
     const knex = await databases.init('SQLITE_3');
     ({ server } = await startTestBackend({
       features: demoBackendFeatures({ knex, dataDir }),

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
@@ -12,8 +11,9 @@ import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 // The module package is a feature loader using dynamic import(), which jest's CommonJS runtime
 // cannot follow; load its two modules (signature check, routing by event type) directly.
@@ -35,7 +35,7 @@ describe('GitHub webhooks keep lineage fresh', () => {
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-events-'));
+    ({ dataDir } = await demoDataDir('mainline-events-'));
     ({ server } = await startTestBackend({
       features: [
         promotionPlugin,

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   mockCredentials,
@@ -16,8 +15,9 @@ import { promotionPlugin } from '../plugin';
 import { Lineage } from './types';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 const entities = demoEntities();
 
@@ -32,7 +32,7 @@ describe.each(
   let actions: ReturnType<typeof actionsRegistryServiceMock>;
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-lineage-'));
+    ({ dataDir } = await demoDataDir('mainline-lineage-'));
     actions = actionsRegistryServiceMock();
     const knex = await databases.init(databaseId);
     ({ server } = await startTestBackend({

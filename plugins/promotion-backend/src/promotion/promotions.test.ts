@@ -22,6 +22,7 @@ import { promotionPlugin } from '../plugin';
 import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(120_000);
 
@@ -78,7 +79,7 @@ describe.each(
   const sent: NotificationSendOptions[] = [];
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-promotions-'));
+    ({ dataDir } = await demoDataDir('mainline-promotions-'));
     knex = await databases.init(databaseId);
     server = await startBackend({ knex, dataDir, sent });
   });

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
@@ -9,11 +8,11 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import request from 'supertest';
-import { generateDemoData } from '../demo/generateDemoData';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { BadInputCase, corpus } from './badInput.corpus';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
 
@@ -104,8 +103,7 @@ describe('the bad-input corpus', () => {
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-bad-input-'));
-    await generateDemoData(dataDir);
+    ({ dataDir } = await demoDataDir('mainline-bad-input-'));
     github = await startGitHubTestServer({
       root: path.join(dataDir, 'git'),
       token: TOKEN,

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import knexFactory, { Knex } from 'knex';
 import request from 'supertest';
 import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
 import { demoBackendFeatures } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
 
@@ -39,7 +39,7 @@ describe.each(databases.eachSupportedId())(
     let replicas: Array<Awaited<ReturnType<typeof replica>>>;
 
     beforeAll(async () => {
-      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-replicas-'));
+      ({ dataDir } = await demoDataDir('mainline-replicas-'));
       const shared = await databases.init(databaseId);
       const connection = shared.client.config.connection;
       // The first replica creates the demo data and runs the migrations; the second finds both.

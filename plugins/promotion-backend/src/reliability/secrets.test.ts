@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import {
@@ -14,10 +13,10 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import request from 'supertest';
-import { generateDemoData } from '../demo/generateDemoData';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(120_000);
 
@@ -54,8 +53,7 @@ describe('secrets stay secret', () => {
   const logs: string[] = [];
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-secrets-'));
-    await generateDemoData(dataDir);
+    ({ dataDir } = await demoDataDir('mainline-secrets-'));
     github = await startGitHubTestServer({
       root: path.join(dataDir, 'git'),
       token: GITHUB_TOKEN,

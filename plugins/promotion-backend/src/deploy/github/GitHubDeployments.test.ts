@@ -20,7 +20,7 @@ import { GitOpsDeploymentTarget } from '../gitops/GitOpsDeploymentTarget';
 import { GitHubPullRequests } from './GitHubPullRequests';
 import { GitHubWorkflowDeployments } from './GitHubWorkflowDeployments';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 const TOKEN = 'deploy-test-token';
 const MANIFEST_PATH = 'apps/svc/overlays/{environment}/kustomization.yaml';
