@@ -48,6 +48,15 @@ export function demoBackendFeatures(options: {
   ];
 }
 
+/** The grant app-config.yaml gives the demo's owner. */
+export const DEMO_WRITE_SCOPE_GRANT = {
+  owners: ['group:default/payments'],
+  repositories: ['mainline-demo/*'],
+  manifests: [{ repository: 'mainline-demo/deployments', paths: ['apps/**'] }],
+  artifactLocations: ['local/*', 'local://*'],
+  serverlessServices: ['*'],
+};
+
 /**
  * The write-scope guard for a PromotionService built by hand: the demo owner's grant as
  * app-config.yaml configures it, and a catalog holding `entities`.
@@ -66,12 +75,3 @@ export function demoWriteScope(entities: Entity[] = demoEntities()) {
     ),
   });
 }
-
-/** The grant app-config.yaml gives the demo's owner. */
-export const DEMO_WRITE_SCOPE_GRANT = {
-  owners: ['group:default/payments'],
-  repositories: ['mainline-demo/*'],
-  manifests: [{ repository: 'mainline-demo/deployments', paths: ['apps/**'] }],
-  artifactLocations: ['local/*', 'local://*'],
-  serverlessServices: ['*'],
-};
