@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import {
   BackstageCredentials,
   coreServices,
@@ -36,6 +35,10 @@ import {
   DEMO_WRITE_SCOPE_GRANT,
   memoryCacheFactory,
 } from '../__testUtils__/demoBackend';
+import {
+  gitIn,
+  upstreamState as readUpstreamState,
+} from '../__testUtils__/upstreamState';
 
 jest.setTimeout(180_000);
 
@@ -126,50 +129,8 @@ describe('hostile entities naming another team’s repository, manifest and arti
   let shadow: Entity;
 
   const git = (repo: string, ...args: string[]) =>
-    execFileSync(
-      'git',
-      ['--git-dir', path.join(dataDir, 'git', `${repo}.git`), ...args],
-      { encoding: 'utf8' },
-    ).trim();
-
-  /** Every ref of every repository, and every file of the artifact store and deploy records. */
-  function upstreamState() {
-    const repos = fs
-      .readdirSync(path.join(dataDir, 'git'))
-      .flatMap(owner =>
-        fs
-          .readdirSync(path.join(dataDir, 'git', owner))
-          .map(repo => `${owner}/${repo.replace(/\.git$/, '')}`),
-      );
-    const files = (dir: string): string[] =>
-      fs.existsSync(dir)
-        ? fs.readdirSync(dir, { withFileTypes: true }).flatMap(d =>
-            d.isDirectory()
-              ? files(path.join(dir, d.name))
-              : [
-                  `${path.relative(dataDir, path.join(dir, d.name))} ${crypto
-                    .createHash('sha1')
-                    .update(fs.readFileSync(path.join(dir, d.name)))
-                    .digest('hex')}`,
-                ],
-          )
-        : [];
-    return {
-      refs: Object.fromEntries(
-        repos.map(repo => [
-          repo,
-          git(repo, 'for-each-ref', '--format=%(refname) %(objectname)'),
-        ]),
-      ),
-      prodManifest: git(
-        'mainline-demo/deployments',
-        'show',
-        'main:apps/checkout/overlays/prod/kustomization.yaml',
-      ),
-      artifacts: files(path.join(dataDir, 'artifacts')),
-      deployments: files(path.join(dataDir, 'deployments')),
-    };
-  }
+    gitIn(dataDir, repo, ...args);
+  const upstreamState = () => readUpstreamState(dataDir);
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-hostile-'));
