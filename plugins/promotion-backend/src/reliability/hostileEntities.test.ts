@@ -354,6 +354,18 @@ describe('hostile entities naming another team’s repository, manifest and arti
     expect(res.body.components[0].message).toMatch(provenance);
     expect(github.requests.filter(r => r.method !== 'GET')).toEqual([]);
     expect(upstreamState()).toEqual(before);
+
+    // Its preview says the same.
+    const preview = await as(MALLORY).post(
+      remote,
+      `${api}/checkout-mirror/repository-promotions`,
+      { environment: 'demo', sha: stageSha, dryRun: true },
+    );
+    expect(preview.body.components[0]).toEqual({
+      entityRef: 'component:default/checkout-mirror',
+      outcome: 'refused',
+      message: expect.stringMatching(provenance),
+    });
   });
 
   it('refuses an entity defined in its own repository that claims checkout’s manifest file and image repository', async () => {
