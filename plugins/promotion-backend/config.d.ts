@@ -30,6 +30,66 @@ export interface Config {
        */
       annotated?: boolean;
     };
+    /**
+     * What an entity may write. Permissions decide who may act on an entity; the write scope
+     * decides which repository, manifest file, artifact location and Serverless service a write
+     * through that entity may change, since an entity's annotations are written by whoever
+     * registered it. A resource is the entity's when a grant below gives it to the entity, when
+     * the entity was defined in a `file:` location, or when the entity was defined in the very
+     * repository it names (on the main branch) and no entity of another owner claims the same
+     * manifest file, artifact location or Serverless service.
+     */
+    writeScope?: {
+      /**
+       * Administrator grants. A grant applies to an entity matching every selector it gives
+       * (`owners`, `systems`, `namespaces`; at least one) and gives it the resources it lists.
+       * Patterns: `*` within a path segment, `**` across segments, `?` one character.
+       */
+      grants?: Array<{
+        /** Entity refs of owners, e.g. `group:default/payments` (kind defaults to group). */
+        owners?: string[];
+        /**
+         * Systems, e.g. `system:default/storefront`; an entity counts as part of one only when
+         * the system's owner owns the entity too.
+         */
+        systems?: string[];
+        /**
+         * Catalog namespaces. Anyone who can register an entity chooses its namespace: use this
+         * only where the namespace's entities come from a source only administrators control.
+         */
+        namespaces?: string[];
+        /** Source repositories (`owner/name` patterns, case-insensitive), e.g. `payments/*`. */
+        repositories?: string[];
+        /** Manifest files: a repository pattern and the file patterns inside it. */
+        manifests?: Array<{
+          /** E.g. `org/deployments`. */
+          repository: string;
+          /** E.g. `apps/checkout/**`. */
+          paths: string[];
+        }>;
+        /**
+         * Artifact locations, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/*`,
+         * `s3://builds/payments/*`, `local/*`.
+         */
+        artifactLocations?: string[];
+        /** Serverless service names (the embedded default's recorded deploys). */
+        serverlessServices?: string[];
+      }>;
+      /**
+       * Treat entities defined in `file:` locations as granted everything they name. A stock
+       * catalog registers only `url` locations through its API, so `file:` ones come from
+       * `catalog.locations` and the files they include. Default true; set false when the catalog
+       * allows other location types to be registered.
+       */
+      trustFileLocations?: boolean;
+      /**
+       * Refuse resources no grant gives unless the entity was defined in the repository it
+       * names. Default true.
+       */
+      requireProvenance?: boolean;
+      /** How long the catalog's claims are reused before they are read again. Default 10. */
+      claimsCacheSeconds?: number;
+    };
     /** The source of truth branch of every service repository. Default `main`. */
     mainBranch?: string;
     /** The branch of the GitOps manifest repository Argo CD watches. Default `main`. */

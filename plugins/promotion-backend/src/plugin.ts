@@ -21,6 +21,7 @@ import { readEnvironments } from './service/environments';
 import { ReleaseBoard } from './board/ReleaseBoard';
 import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
+import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
 
@@ -97,6 +98,14 @@ export const promotionPlugin = createBackendPlugin({
               60) * 1000,
         });
         const store = new PromotionStore(knex);
+        const writeScope = new WriteScope({
+          catalog,
+          auth,
+          auditor,
+          audit: entry => store.audit(entry),
+          environments: environments.map(e => e.name),
+          options: readWriteScopeOptions(config),
+        });
         const promotions = new PromotionService({
           adapters,
           store,
@@ -107,6 +116,7 @@ export const promotionPlugin = createBackendPlugin({
           annotatedTags:
             config.getOptionalBoolean('promotion.tags.annotated') ?? true,
           permissions,
+          writeScope,
           auditor,
           notifications,
           signals,

@@ -4,8 +4,11 @@ import {
 } from '@backstage/backend-plugin-api';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { Entity } from '@backstage/catalog-model';
+import { ConfigReader } from '@backstage/config';
 import { Knex } from 'knex';
 import { promotionPlugin } from '../plugin';
+import { WriteScope, readWriteScopeOptions } from '../service/WriteScope';
 import { demoEntities, memoryCache } from '../testUtils';
 
 /**
@@ -43,4 +46,32 @@ export function demoBackendFeatures(options: {
       },
     }),
   ];
+}
+
+/** The grant app-config.yaml gives the demo's owner. */
+export const DEMO_WRITE_SCOPE_GRANT = {
+  owners: ['group:default/payments'],
+  repositories: ['mainline-demo/*'],
+  manifests: [{ repository: 'mainline-demo/deployments', paths: ['apps/**'] }],
+  artifactLocations: ['local/*', 'local://*'],
+  serverlessServices: ['*'],
+};
+
+/**
+ * The write-scope guard for a PromotionService built by hand: the demo owner's grant as
+ * app-config.yaml configures it, and a catalog holding `entities`.
+ */
+export function demoWriteScope(entities: Entity[] = demoEntities()) {
+  return new WriteScope({
+    catalog: catalogServiceMock({ entities }),
+    auth: mockServices.auth(),
+    auditor: mockServices.auditor.mock(),
+    audit: async () => {},
+    environments: ['stage', 'demo', 'prod'],
+    options: readWriteScopeOptions(
+      new ConfigReader({
+        promotion: { writeScope: { grants: [DEMO_WRITE_SCOPE_GRANT] } },
+      }),
+    ),
+  });
 }

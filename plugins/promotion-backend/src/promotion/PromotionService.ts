@@ -40,6 +40,7 @@ import { Yank, YankStore } from '../database/YankStore';
 import { Deployment } from '../deploy/DeploymentTarget';
 import { LineageService } from '../lineage/LineageService';
 import { SourceRef } from '../source/SourceControl';
+import { WriteScope } from '../service/WriteScope';
 import { EntityContext, PolicyCheck, WriteContext } from './types';
 
 export interface PromotionServiceOptions {
@@ -51,6 +52,8 @@ export interface PromotionServiceOptions {
   mainBranch: string;
   annotatedTags: boolean;
   permissions: PermissionsService;
+  /** What an entity may write: checked with every permission, before anything upstream. */
+  writeScope: WriteScope;
   auditor: AuditorService;
   notifications?: NotificationService;
   signals?: SignalsService;
@@ -615,6 +618,19 @@ export class PromotionService {
       ctx,
       `promote to ${environment.name}`,
     );
+    // A dry run shows the verdict among its checks instead.
+    if (!request.dryRun) {
+      await this.options.writeScope.enforce(
+        entity,
+        {
+          action: 'promote',
+          environment: environment.name,
+          sha: request.sha,
+          tag: request.tag,
+        },
+        ctx,
+      );
+    }
     return environment;
   }
 
@@ -631,6 +647,10 @@ export class PromotionService {
       tag: request.tag ?? null,
     });
     if (request.dryRun) {
+      const scope = await this.options.writeScope.check(entity, {
+        action: 'promote',
+        environment: environment.name,
+      });
       const facts = await this.facts(entity, request.sha);
       const { checks, tag } = await this.promotionChecks(
         entity,
@@ -638,6 +658,7 @@ export class PromotionService {
         environment,
         request.tag,
       );
+      checks.unshift(scope);
       return this.plan('promotion', environment.name, facts, tag, tag, checks);
     }
     if (request.idempotencyKey) {
@@ -711,6 +732,16 @@ export class PromotionService {
       entity,
       ctx,
       `roll back ${environment.name} of`,
+    );
+    await this.options.writeScope.enforce(
+      entity,
+      {
+        action: 'rollback',
+        environment: environment.name,
+        sha: request.sha,
+        tag: request.tag,
+      },
+      ctx,
     );
     if (!request.sha === !request.tag) {
       throw new InputError('give exactly one of sha and tag to roll back to');
@@ -864,6 +895,17 @@ export class PromotionService {
       : promotionPromotePermission;
     if (record.kind === 'rollback') permission = promotionRollbackPermission;
     await this.authorize(permission, entity, ctx, `retry a promotion of`);
+    // The steps left act on what the entity names now, which may not be what it named then.
+    await this.options.writeScope.enforce(
+      entity,
+      {
+        action: record.kind === 'rollback' ? 'rollback' : 'promote',
+        environment: record.environment,
+        sha: record.sha,
+        tag: record.tag ?? undefined,
+      },
+      ctx,
+    );
     if (record.status === 'succeeded') return record;
     if (record.status === 'running') {
       throw new ConflictError(`Promotion ${id} is still running`);
@@ -1331,6 +1373,11 @@ export class PromotionService {
       entity,
       ctx,
       'yank a commit of',
+    );
+    await this.options.writeScope.enforce(
+      entity,
+      { action: 'yank', sha: request.sha },
+      ctx,
     );
     const reason = request.reason.trim();
     if (reason.length < 3) {

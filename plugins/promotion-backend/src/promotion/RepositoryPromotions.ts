@@ -133,7 +133,18 @@ export class RepositoryPromotions {
           ctx,
         );
         tag = tag ?? result.tag ?? undefined;
-        if ('dryRun' in result) {
+        // The real run would refuse it before anything upstream: say so in the preview too.
+        const outOfScope =
+          'dryRun' in result
+            ? result.checks.find(c => c.name === 'write-scope' && !c.passed)
+            : undefined;
+        if (outOfScope) {
+          outcomes.push({
+            entityRef: component.entityRef,
+            outcome: 'refused',
+            message: outOfScope.reason,
+          });
+        } else if ('dryRun' in result) {
           outcomes.push({
             entityRef: component.entityRef,
             outcome: 'planned',

@@ -32,6 +32,7 @@ import { LineageService } from '../lineage/LineageService';
 import { PromotionService } from './PromotionService';
 import { EntityContext } from './types';
 import { memoryCache } from '../testUtils';
+import { demoWriteScope } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(120_000);
 
@@ -147,6 +148,7 @@ describe('a promotion whose upstream fails at each step', () => {
       environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
       mainBranch: 'main',
       annotatedTags: true,
+      writeScope: demoWriteScope(),
       permissions: mockServices.permissions.mock({
         authorize: async requests =>
           requests.map(() => ({ result: AuthorizeResult.ALLOW })),
@@ -334,6 +336,7 @@ describe('a promotion over GitHub whose upstream fails at each step', () => {
       environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
       mainBranch: 'main',
       annotatedTags: true,
+      writeScope: demoWriteScope(),
       permissions: mockServices.permissions.mock({
         authorize: async requests =>
           requests.map(() => ({ result: AuthorizeResult.ALLOW })),

@@ -19,6 +19,13 @@ export interface EntityContext {
   entityRef: string;
   target: PromotionTarget;
   owners: string[];
+  /** The systems it is part of (`partOf`), for write-scope grants by system. */
+  systems?: string[];
+  /**
+   * Where the catalog read the entity from (`backstage.io/managed-by-location`, set by the catalog
+   * itself): the write-scope guard's evidence of who wrote its annotations.
+   */
+  location?: string;
 }
 
 /** One rule checked before anything is changed. */

@@ -1,5 +1,6 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
+  ANNOTATION_LOCATION,
   Entity,
   RELATION_OWNED_BY,
   RELATION_PART_OF,
@@ -79,6 +80,8 @@ export class EntityTargets {
         entityRef: stringifyEntityRef(entity),
         target: read.target,
         owners: relatedRefs(entity, RELATION_OWNED_BY, 'owner'),
+        systems: relatedRefs(entity, RELATION_PART_OF, 'system'),
+        location: entity.metadata.annotations?.[ANNOTATION_LOCATION],
       },
     };
   }
