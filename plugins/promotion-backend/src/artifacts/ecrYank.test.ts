@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { Lineage } from '../lineage/types';

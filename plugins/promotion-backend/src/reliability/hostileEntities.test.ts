@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   BackstageCredentials,
@@ -27,7 +26,7 @@ import {
 import { Knex } from 'knex';
 import request from 'supertest';
 import { PromotionStore } from '../database/PromotionStore';
-import { generateDemoData } from '../demo/generateDemoData';
+import { demoDataDir } from '../__testUtils__/demoData';
 import { promotionPlugin } from '../plugin';
 import { relatedRefs } from '../service/EntityTargets';
 import { demoEntities, withLocation } from '../testUtils';
@@ -133,8 +132,7 @@ describe('hostile entities naming another team’s repository, manifest and arti
   const upstreamState = () => readUpstreamState(dataDir);
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-hostile-'));
-    await generateDemoData(dataDir);
+    ({ dataDir } = await demoDataDir('mainline-hostile-'));
     github = await startGitHubTestServer({
       root: path.join(dataDir, 'git'),
       token: TOKEN,

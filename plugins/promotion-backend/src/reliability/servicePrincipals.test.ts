@@ -1,7 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { authServiceFactory } from '@backstage/backend-defaults/auth';
 import { httpAuthServiceFactory } from '@backstage/backend-defaults/httpAuth';
 import { permissionsServiceFactory } from '@backstage/backend-defaults/permissions';
@@ -22,6 +20,7 @@ import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { gitIn, upstreamState } from '../__testUtils__/upstreamState';
+import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
 
@@ -70,7 +69,7 @@ describe('external access tokens (service principals)', () => {
   let stageSha: string;
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-principals-'));
+    ({ dataDir } = await demoDataDir('mainline-principals-'));
     knex = await databases.init('SQLITE_3');
     const staticToken = (
       secret: string,
