@@ -32,6 +32,12 @@ export interface Artifact {
  * so lineage never asks per commit.
  */
 export interface ArtifactRegistry {
+  /**
+   * Why the registry would refuse `tag` as a release tag on an artifact of `location`, or
+   * undefined when it accepts it. Answered without a request: a promotion asks every registry it
+   * involves in its checks, before the release tag is created anywhere.
+   */
+  checkTag(location: ArtifactLocation, tag: string): string | undefined;
   /** The artifact built for the commit (full or short sha), or undefined when there is none. */
   getArtifact(
     location: ArtifactLocation,
@@ -95,6 +101,13 @@ export const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
 
 /** What registries accept as a tag (the OCI distribution spec's rule), release tags included. */
 export const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** `checkTag` under the OCI distribution spec's rule, which ECR applies as well. */
+export function artifactTagProblem(tag: string): string | undefined {
+  return ARTIFACT_TAG.test(tag)
+    ? undefined
+    : `"${tag}" is not a valid registry tag: 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -`;
+}
 
 /** Artifacts newest first, as `listArtifacts` returns them. */
 export function newestFirst(artifacts: Artifact[]): Artifact[] {

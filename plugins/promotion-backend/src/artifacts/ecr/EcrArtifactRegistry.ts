@@ -16,6 +16,7 @@ import {
 import {
   Artifact,
   ARTIFACT_TAG,
+  artifactTagProblem,
   ArtifactLocation,
   artifactMatchesCommit,
   ArtifactQuery,
@@ -384,6 +385,11 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       );
       return one.flat();
     }
+  }
+
+  /** ECR applies the distribution spec's tag rule to PutImage. */
+  checkTag(_location: ArtifactLocation, tag: string): string | undefined {
+    return artifactTagProblem(tag);
   }
 
   async addTag(

@@ -11,6 +11,7 @@ import {
 import { SourceControl, SourceFile } from '../../source/SourceControl';
 import { ChangeRequests } from '../ChangeRequests';
 import {
+  DeployCheck,
   Deployment,
   DeploymentProgress,
   DeploymentRequest,
@@ -56,8 +57,14 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
   }
 
   private recall(repo: string, path: string): SourceFile | undefined {
-    const entry = this.recent.get(`${repo}:${path}`);
+    const entry = this.peek(repo, path);
     this.recent.delete(`${repo}:${path}`);
+    return entry;
+  }
+
+  /** The remembered file, left for the deploy to recall. */
+  private peek(repo: string, path: string): SourceFile | undefined {
+    const entry = this.recent.get(`${repo}:${path}`);
     return entry && Date.now() - entry.at < RECENT_MS ? entry.file : undefined;
   }
 
@@ -122,6 +129,68 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
       return [environment, deployment] as const;
     });
     return Object.fromEntries(entries);
+  }
+
+  /**
+   * The deploy's own preconditions, from the file `current` just read (else one read): the
+   * environment's file exists and has the entry (the `manifest-image-path`, kustomize
+   * `images[].newTag` or Helm `image.tag`) that can be set to the version and nothing else.
+   */
+  async checkDeploy(
+    target: PromotionTarget,
+    request: { environment: string; version: string },
+  ): Promise<DeployCheck> {
+    const { manifestRepo, manifestPath } = target;
+    if (!manifestRepo || !manifestPath) {
+      return {
+        passed: false,
+        reason: 'this entity has no manifest repository to deploy through',
+      };
+    }
+    if (!ENVIRONMENT_NAME.test(request.environment)) {
+      return {
+        passed: false,
+        reason: `"${request.environment}" is not an environment name that can name a manifest file`,
+      };
+    }
+    const file = manifestPath.replace(/\{environment\}/g, request.environment);
+    const current =
+      this.peek(manifestRepo, file) ??
+      (await this.manifests.readFile(manifestRepo, this.options.branch, file));
+    if (!current) {
+      return {
+        passed: false,
+        reason: `${manifestRepo} has no ${file} on ${this.options.branch}: register ${request.environment} in the manifest repository first`,
+      };
+    }
+    const where = target.manifestImagePath ?? 'the image entry';
+    try {
+      if (
+        readImageTag(
+          current.content,
+          target.artifactLocation,
+          target.manifestImagePath,
+        ) !== request.version
+      ) {
+        writeImageTag(
+          current.content,
+          target.artifactLocation,
+          request.version,
+          target.manifestImagePath,
+        );
+      }
+    } catch (error) {
+      return {
+        passed: false,
+        reason: `cannot set ${where} in ${manifestRepo}:${file} to ${
+          request.version
+        }: ${(error as Error).message}`,
+      };
+    }
+    return {
+      passed: true,
+      reason: `${manifestRepo}:${file} has ${where} to set to ${request.version}`,
+    };
   }
 
   async deploy(
