@@ -106,7 +106,7 @@ export const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export function artifactTagProblem(tag: string): string | undefined {
   return ARTIFACT_TAG.test(tag)
     ? undefined
-    : `"${tag}" is not a valid registry tag: 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -`;
+    : 'not a valid registry tag (1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)';
 }
 
 /** Artifacts newest first, as `listArtifacts` returns them. */

@@ -623,7 +623,7 @@ export class PromotionService {
     const adapters = this.options.adapters.forTarget(entity.target);
     const problem = adapters.artifacts.checkTag(adapters.artifactLocation, tag);
     return problem
-      ? `${problem} (the registry of ${entity.target.artifactLocation})`
+      ? `${problem} at ${entity.target.artifactLocation}`
       : undefined;
   }
 
@@ -1127,7 +1127,10 @@ export class PromotionService {
             await auditEvent.success({
               meta: { waitingFor: outcome.url ?? outcome.pending },
             });
-            await this.options.lineage.invalidate(entity.entityRef, entity.target);
+            await this.options.lineage.invalidate(
+              entity.entityRef,
+              entity.target,
+            );
             await this.signal(entity, record.environment);
             return this.options.store.require(entity.entityRef, record.id);
           }
@@ -1457,7 +1460,10 @@ export class PromotionService {
         const later = Object.fromEntries(
           record.steps
             .filter(step => step.name !== 'checks' && step.name in details)
-            .map(step => [step.name, details[step.name as keyof typeof details]]),
+            .map(step => [
+              step.name,
+              details[step.name as keyof typeof details],
+            ]),
         );
         await this.options.store.setReleaseTag(record.id, next, later);
         record.tag = next;
