@@ -1,7 +1,15 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import {
+  mockServices,
+  startTestBackend,
+  TestDatabases,
+} from '@backstage/backend-test-utils';
+import { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import request from 'supertest';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
   DEFAULT_ENVIRONMENTS,
@@ -15,7 +23,9 @@ import { generateDemoData } from '../demo/generateDemoData';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
 import { NewTag } from '../source/SourceControl';
-import { memoryCache } from '../testUtils';
+import { promotionPlugin } from '../plugin';
+import { demoEntities, memoryCache } from '../testUtils';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { PromotionService } from './PromotionService';
 import { EntityContext } from './types';
 
@@ -111,18 +121,17 @@ function siblingTagsFirst(
   };
 }
 
+// The demo is generated once; every case and the backend start from their own copy.
+let template: string;
+let manifest: Awaited<ReturnType<typeof generateDemoData>>;
+beforeAll(async () => {
+  template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-tpl-'));
+  manifest = await generateDemoData(template, new Date('2026-11-20T12:00:00Z'));
+});
+afterAll(() => fs.rmSync(template, { recursive: true, force: true }));
+
 describe('components and entities sharing a repository', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
-  let template: string;
-  let manifest: Awaited<ReturnType<typeof generateDemoData>>;
-  beforeAll(async () => {
-    template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-tpl-'));
-    manifest = await generateDemoData(
-      template,
-      new Date('2026-11-20T12:00:00Z'),
-    );
-  });
-  afterAll(() => fs.rmSync(template, { recursive: true, force: true }));
   const dirs: string[] = [];
   afterEach(() => {
     for (const dir of dirs.splice(0))
@@ -254,6 +263,23 @@ describe('components and entities sharing a repository', () => {
       ctx,
     );
     const chosen = plan.tag!;
+    // The dry run shows the tag and manifest checks by name.
+    expect(
+      'checks' in plan &&
+        plan.checks
+          .filter(c =>
+            ['tag-name', 'registry-tag', 'deploy-target'].includes(c.name),
+          )
+          .map(c => [c.name, c.passed, c.reason]),
+    ).toEqual([
+      ['tag-name', true, `${chosen} is a valid git tag and matches rc-*`],
+      ['registry-tag', true, `${chosen} is a valid tag for local/shop-cart`],
+      [
+        'deploy-target',
+        true,
+        `mainline-demo/deployments:apps/shop-cart/overlays/demo/kustomization.yaml has the image entry to set to ${chosen}`,
+      ],
+    ]);
     const result = (await a.service.promote(
       cart,
       { environment: 'demo', sha: cartSha },
@@ -398,3 +424,94 @@ describe('components and entities sharing a repository', () => {
     expect(tagsOf(await read(b.lineage, pricing))).toContain(promoted.tag);
   });
 });
+
+/** A loopback port nothing listens on: connections to it are refused. */
+async function refusingPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise(resolve => server.close(resolve));
+  return port;
+}
+
+describe('a repository-wide release with a sibling whose registry cannot be reached', () => {
+  let dataDir: string;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+  const api = '/api/promotion/v1/entities/component/default';
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-unreachable-'));
+    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
+    const registry = `127.0.0.1:${await refusingPort()}`;
+    const legacy: Entity = {
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'Component',
+      metadata: {
+        name: 'shop-legacy',
+        namespace: 'default',
+        annotations: {
+          'github.com/project-slug': 'mainline-demo/shop',
+          'mainline.dev/source-path': 'services/legacy',
+          'mainline.dev/artifact-kind': 'image',
+          'mainline.dev/artifact-location': `${registry}/shop-legacy`,
+          'mainline.dev/manifest-repo': 'mainline-demo/deployments',
+          'mainline.dev/manifest-path':
+            'apps/shop-legacy/overlays/{environment}/kustomization.yaml',
+        },
+      },
+      spec: {
+        type: 'service',
+        owner: 'group:default/payments',
+        lifecycle: 'production',
+        system: 'shop',
+      },
+    };
+    ({ server } = await startTestBackend({
+      features: [
+        promotionPlugin,
+        catalogServiceMock.factory({ entities: [...demoEntities(), legacy] }),
+        memoryCacheFactory(),
+        mockServices.rootConfig.factory({
+          data: {
+            promotion: {
+              local: { dataDir, demoData: true },
+              artifacts: {
+                oci: { registries: [{ host: registry, insecure: true }] },
+              },
+            },
+          },
+        }),
+      ],
+    }));
+  });
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it("reports the sibling as refused with the reason, in the dry run and the release, and releases the others", async () => {
+    const cart = (await request(server).get(`${api}/cart/lineage?limit=20`))
+      .body as Lineage;
+    const sha = cart.commits[0].sha;
+    for (const dryRun of [true, false]) {
+      const res = await request(server)
+        .post(`${api}/cart/repository-promotions`)
+        .send({ environment: 'demo', sha, ...(dryRun ? { dryRun } : {}) });
+      expect({ status: res.status, error: res.body.error?.message }).toEqual({
+        status: 200,
+        error: undefined,
+      });
+      const byName = Object.fromEntries(
+        res.body.components.map((c: any) => [c.entityRef.split('/')[1], c]),
+      );
+      expect(byName['shop-legacy']).toMatchObject({ outcome: 'refused' });
+      expect(byName['shop-legacy'].message).toMatch(
+        /^could not read what [0-9a-f]{7} built for it: /,
+      );
+      expect(byName.cart.outcome).toBe(dryRun ? 'planned' : 'promoted');
+      expect(byName.pricing.outcome).toBe('unchanged');
+    }
+    const after = (await request(server).get(`${api}/cart/lineage?limit=20`))
+      .body as Lineage;
+    expect(demo(after).current?.sha).toBe(sha);
+  });
+});
+
+const demo = (l: Lineage) => l.environments.find(e => e.name === 'demo')!;
