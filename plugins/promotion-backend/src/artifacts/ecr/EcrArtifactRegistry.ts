@@ -401,6 +401,8 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     if (!COMMIT_SHA.test(sha)) {
       throw new NotFoundError(`No image of ${sha} in ${ecr.uri} to tag ${tag}`);
     }
+    const problem = this.checkTag(location, tag);
+    if (problem) throw new InputError(`"${tag}": ${problem}`);
     const client = await this.clientFor(ecr);
     const ids = {
       repositoryName: ecr.repository,
