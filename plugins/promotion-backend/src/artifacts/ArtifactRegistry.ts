@@ -1,4 +1,8 @@
-import { ArtifactKind } from '@mainline/plugin-promotion-common';
+import {
+  ArtifactKind,
+  REGISTRY_TAG,
+  checkRegistryTag,
+} from '@mainline/plugin-promotion-common';
 
 /** Where a service's build-once artifacts live, from its annotations. */
 export interface ArtifactLocation {
@@ -100,14 +104,10 @@ export function artifactMatchesCommit(
 export const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
 
 /** What registries accept as a tag (the OCI distribution spec's rule), release tags included. */
-export const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+export const ARTIFACT_TAG = REGISTRY_TAG;
 
 /** `checkTag` under the OCI distribution spec's rule, which ECR applies as well. */
-export function artifactTagProblem(tag: string): string | undefined {
-  return ARTIFACT_TAG.test(tag)
-    ? undefined
-    : 'not a valid registry tag (1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)';
-}
+export const artifactTagProblem = checkRegistryTag;
 
 /** Artifacts newest first, as `listArtifacts` returns them. */
 export function newestFirst(artifacts: Artifact[]): Artifact[] {
