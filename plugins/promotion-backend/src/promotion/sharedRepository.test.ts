@@ -46,6 +46,7 @@ const shop = (name: string): EntityContext => ({
   },
 });
 const cart = shop('cart');
+const demo = (l: Lineage) => l.environments.find(e => e.name === 'demo')!;
 const pricing = shop('pricing');
 const checkoutTarget: PromotionTarget = {
   sourceRepo: 'mainline-demo/checkout',
@@ -202,7 +203,6 @@ describe('components and entities sharing a repository', () => {
     };
   }
 
-  const demo = (l: Lineage) => l.environments.find(e => e.name === 'demo')!;
   /** The newest built commit demo does not run, and not `except`. */
   const promotable = (l: Lineage, except?: string) =>
     l.commits.find(
@@ -487,9 +487,10 @@ describe('a repository-wide release with a sibling whose registry cannot be reac
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
   it("reports the sibling as refused with the reason, in the dry run and the release, and releases the others", async () => {
-    const cart = (await request(server).get(`${api}/cart/lineage?limit=20`))
-      .body as Lineage;
-    const sha = cart.commits[0].sha;
+    const cartLineage = (
+      await request(server).get(`${api}/cart/lineage?limit=20`)
+    ).body as Lineage;
+    const sha = cartLineage.commits[0].sha;
     for (const dryRun of [true, false]) {
       const res = await request(server)
         .post(`${api}/cart/repository-promotions`)
@@ -514,4 +515,3 @@ describe('a repository-wide release with a sibling whose registry cannot be reac
   });
 });
 
-const demo = (l: Lineage) => l.environments.find(e => e.name === 'demo')!;
