@@ -87,7 +87,8 @@ const ctx = {
  */
 function siblingTagsFirst(
   resolver: AdapterResolver,
-  sibling: { sha: string; tag?: string; thenFail?: boolean },
+  /** Filled in by the test once it knows the sibling's commit. */
+  sibling: { sha: string; thenFail?: boolean },
 ): AdapterResolver {
   let armed = true;
   return {
@@ -104,11 +105,7 @@ function siblingTagsFirst(
             return async (repo: string, tag: NewTag) => {
               if (armed) {
                 armed = false;
-                await source.createTag(repo, {
-                  ...tag,
-                  name: sibling.tag ?? tag.name,
-                  sha: sibling.sha,
-                });
+                await source.createTag(repo, { ...tag, sha: sibling.sha });
                 if (sibling.thenFail) {
                   throw new Error('connection reset (injected)');
                 }
@@ -246,17 +243,12 @@ describe('components and entities sharing a repository', () => {
   });
 
   it('chooses the next free tag at the tag step when another commit took the one it chose', async () => {
-    let siblingSha = '';
+    const sibling = { sha: '' };
     const { a, local, read, gitTags } = await setup({
-      wrap: l =>
-        siblingTagsFirst(l, {
-          get sha() {
-            return siblingSha;
-          },
-        }),
+      wrap: l => siblingTagsFirst(l, sibling),
     });
     const cartSha = promotable(await read(a.lineage, cart));
-    siblingSha = promotable(await read(a.lineage, pricing), cartSha);
+    sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
     const plan = await a.service.promote(
       cart,
       { environment: 'demo', sha: cartSha, dryRun: true },
@@ -296,7 +288,7 @@ describe('components and entities sharing a repository', () => {
     expect(steps.tag).toContain(`${chosen} chosen first, taken meanwhile`);
     expect(steps.retag).toContain(`tagged ${next}`);
     const tags = await gitTags();
-    expect(tags.get(chosen)).toBe(siblingSha);
+    expect(tags.get(chosen)).toBe(sibling.sha);
     expect(tags.get(next)).toBe(cartSha);
     expect(demo(await read(a.lineage, cart)).current).toMatchObject({
       sha: cartSha,
@@ -311,18 +303,12 @@ describe('components and entities sharing a repository', () => {
   });
 
   it('lets a promotion that failed at its tag step while its tag was taken succeed on retry', async () => {
-    let siblingSha = '';
+    const sibling = { sha: '', thenFail: true };
     const { a, read, gitTags } = await setup({
-      wrap: l =>
-        siblingTagsFirst(l, {
-          get sha() {
-            return siblingSha;
-          },
-          thenFail: true,
-        }),
+      wrap: l => siblingTagsFirst(l, sibling),
     });
     const cartSha = promotable(await read(a.lineage, cart));
-    siblingSha = promotable(await read(a.lineage, pricing), cartSha);
+    sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
     const failed = (await a.service.promote(
       cart,
       { environment: 'demo', sha: cartSha },
@@ -335,24 +321,19 @@ describe('components and entities sharing a repository', () => {
     expect([retried.status, retried.error]).toEqual(['succeeded', null]);
     expect(retried.tag).not.toBe(taken);
     const tags = await gitTags();
-    expect(tags.get(taken)).toBe(siblingSha);
+    expect(tags.get(taken)).toBe(sibling.sha);
     expect(tags.get(retried.tag!)).toBe(cartSha);
     expect(demo(await read(a.lineage, cart)).current?.tag).toBe(retried.tag);
   });
 
   it('fails a given tag another commit took meanwhile with a conflict naming it, before any retag or deploy', async () => {
-    let siblingSha = '';
+    const sibling = { sha: '' };
     const { a, local, read, gitTags } = await setup({
-      wrap: l =>
-        siblingTagsFirst(l, {
-          get sha() {
-            return siblingSha;
-          },
-        }),
+      wrap: l => siblingTagsFirst(l, sibling),
     });
     const before = demo(await read(a.lineage, cart)).current;
     const cartSha = promotable(await read(a.lineage, cart));
-    siblingSha = promotable(await read(a.lineage, pricing), cartSha);
+    sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
     const result = (await a.service.promote(
       cart,
       { environment: 'demo', sha: cartSha, tag: 'rc-50' },
@@ -360,7 +341,7 @@ describe('components and entities sharing a repository', () => {
     )) as PromotionRecord;
     expect(result.status).toBe('failed');
     expect(result.error).toContain(
-      `tag rc-50 was created on ${siblingSha.slice(0, 7)}`,
+      `tag rc-50 was created on ${sibling.sha.slice(0, 7)}`,
     );
     expect(result.steps.map(s => s.status)).toEqual([
       'succeeded',
@@ -368,7 +349,7 @@ describe('components and entities sharing a repository', () => {
       'pending',
       'pending',
     ]);
-    expect((await gitTags()).get('rc-50')).toBe(siblingSha);
+    expect((await gitTags()).get('rc-50')).toBe(sibling.sha);
     expect(
       (await local.artifacts.getArtifact(
         { kind: 'image', location: 'local/shop-cart' },

@@ -35,6 +35,29 @@ const PENDING_CHANGE = /^change:([^#\s]+)#(\w+)$/;
 const RECENT_MS = 30_000;
 const RECENT_ENTRIES = 1000;
 
+/** The environment's file with its image tag set to `version`; undefined when it pins it already. */
+function withVersion(
+  content: string,
+  target: PromotionTarget,
+  version: string,
+): string | undefined {
+  if (
+    readImageTag(content, target.artifactLocation, target.manifestImagePath) ===
+    version
+  ) {
+    return undefined;
+  }
+  return writeImageTag(
+    content,
+    target.artifactLocation,
+    version,
+    target.manifestImagePath,
+  );
+}
+
+const missingFile = (repo: string, file: string, branch: string, env: string) =>
+  `${repo} has no ${file} on ${branch}: register ${env} in the manifest repository first`;
+
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
  * pins. Works over any SourceControl (local git, GitHub).
@@ -160,25 +183,17 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     if (!current) {
       return {
         passed: false,
-        reason: `${manifestRepo} has no ${file} on ${this.options.branch}: register ${request.environment} in the manifest repository first`,
+        reason: missingFile(
+          manifestRepo,
+          file,
+          this.options.branch,
+          request.environment,
+        ),
       };
     }
     const where = target.manifestImagePath ?? 'the image entry';
     try {
-      if (
-        readImageTag(
-          current.content,
-          target.artifactLocation,
-          target.manifestImagePath,
-        ) !== request.version
-      ) {
-        writeImageTag(
-          current.content,
-          target.artifactLocation,
-          request.version,
-          target.manifestImagePath,
-        );
-      }
+      withVersion(current.content, target, request.version);
     } catch (error) {
       return {
         passed: false,
@@ -235,36 +250,30 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
         ));
       if (!current) {
         throw new NotFoundError(
-          `${manifestRepo} has no ${file} on ${this.options.branch}: register ${request.environment} in the manifest repository first`,
+          missingFile(
+            manifestRepo,
+            file,
+            this.options.branch,
+            request.environment,
+          ),
         );
       }
-      let updated: string;
+      let updated: string | undefined;
       try {
-        if (
-          readImageTag(
-            current.content,
-            target.artifactLocation,
-            target.manifestImagePath,
-          ) === request.version
-        ) {
-          // "Nothing to do" is said from a fresh read only.
-          if (remembered) continue;
-          return {
-            changed: false,
-            detail: `${file} already pins ${request.version}`,
-          };
-        }
-        updated = writeImageTag(
-          current.content,
-          target.artifactLocation,
-          request.version,
-          target.manifestImagePath,
-        );
+        updated = withVersion(current.content, target, request.version);
       } catch (error) {
         throw new ForwardedError(
           `Cannot set the image tag in ${manifestRepo}:${file}`,
           error,
         );
+      }
+      if (updated === undefined) {
+        // "Nothing to do" is said from a fresh read only.
+        if (remembered) continue;
+        return {
+          changed: false,
+          detail: `${file} already pins ${request.version}`,
+        };
       }
       const message = `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${reason}\nRequested-by: ${request.actor.entityRef}\n`;
       const author = { name: request.actor.name, email: request.actor.email };
