@@ -415,7 +415,7 @@ async function refusingPort(): Promise<number> {
   return port;
 }
 
-describe('a repository-wide release with a sibling whose registry cannot be reached', () => {
+describe('the shop over the API, with a sibling whose registry cannot be reached', () => {
   let dataDir: string;
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   const api = '/api/promotion/v1/entities/component/default';
@@ -493,6 +493,49 @@ describe('a repository-wide release with a sibling whose registry cannot be reac
     const after = (await request(server).get(`${api}/cart/lineage?limit=20`))
       .body as Lineage;
     expect(demo(after).current?.sha).toBe(sha);
+  });
+
+  it('promotes two components of the repository at once through the API, with distinct tags', async () => {
+    const read = async (name: string) =>
+      (await request(server).get(`${api}/${name}/lineage?limit=50`))
+        .body as Lineage;
+    const [pricingView, searchView] = await Promise.all([
+      read('pricing'),
+      read('search'),
+    ]);
+    const newest = (l: Lineage, except?: string) =>
+      l.commits.find(
+        c =>
+          c.artifacts.length > 0 &&
+          !c.yanked &&
+          c.sha !== demo(l).current?.sha &&
+          c.sha !== except,
+      )!.sha;
+    const pricingSha = newest(pricingView);
+    const searchSha = newest(searchView, pricingSha);
+    const [a, b] = await Promise.all([
+      request(server)
+        .post(`${api}/pricing/promotions`)
+        .send({ environment: 'demo', sha: pricingSha }),
+      request(server)
+        .post(`${api}/search/promotions`)
+        .send({ environment: 'demo', sha: searchSha }),
+    ]);
+    expect(
+      [a, b].map(r => [r.status, r.body.status, r.body.error ?? null]),
+    ).toEqual([
+      [201, 'succeeded', null],
+      [201, 'succeeded', null],
+    ]);
+    expect(a.body.tag).not.toBe(b.body.tag);
+    expect(demo(await read('pricing')).current).toMatchObject({
+      sha: pricingSha,
+      tag: a.body.tag,
+    });
+    expect(demo(await read('search')).current).toMatchObject({
+      sha: searchSha,
+      tag: b.body.tag,
+    });
   });
 });
 
