@@ -795,6 +795,13 @@ export class PromotionService {
     if (!request.sha === !request.tag) {
       throw new InputError('give exactly one of sha and tag to roll back to');
     }
+    if (request.tag !== undefined) {
+      // A tag git or the registry refuses names nothing to roll back to: no need to ask.
+      const problem =
+        checkTagName(request.tag) ??
+        this.registryTagProblem(entity, request.tag);
+      if (problem) throw new InputError(`tag "${request.tag}": ${problem}`);
+    }
     const requestHash = this.requestHash('rollback', {
       environment: request.environment,
       sha: request.sha ?? null,

@@ -262,6 +262,16 @@ export function corpus(): BadInputCase[] {
       mentions: /tag|pattern|must|match|rc-/i,
     });
   }
+  // A rollback by a tag git or the registry refuses: nothing is asked to find what it names.
+  for (const tag of [...BAD_TAGS.slice(2, 19), ...REGISTRY_REFUSED_TAGS]) {
+    add({
+      name: `roll demo back to tag ${JSON.stringify(tag)}`,
+      method: 'post',
+      path: `${entity}/rollbacks`,
+      body: { environment: 'demo', tag },
+      mentions: /tag/,
+    });
+  }
   for (const ref of BAD_REFS) {
     add({
       name: `lineage of branch ${JSON.stringify(ref)}`,
