@@ -15,7 +15,21 @@ import {
   DEFAULT_ENVIRONMENTS,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import { AdapterResolver, LocalAdapterResolver } from '../adapters';
+import {
+  AdapterResolver,
+  ComposedAdapterResolver,
+  LocalAdapterResolver,
+} from '../adapters';
+import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
+import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
+import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
+import { localLayout } from '../local/layout';
+import { createGitHubClient } from '../source/github/GitHubClients';
+import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
+import {
+  GitHubTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
@@ -136,10 +150,42 @@ describe('components and entities sharing a repository', () => {
       fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** One replica: its own service and lineage over the shared data, database and cache store. */
+  const servers: GitHubTestServer[] = [];
+  afterAll(() => Promise.all(servers.splice(0).map(server => server.close())));
+
+  /** The shop's repositories through the GitHub API (the test server over the same bare repos). */
+  async function overGitHub(dataDir: string): Promise<AdapterResolver> {
+    const server = await startGitHubTestServer({
+      root: path.join(dataDir, 'git'),
+      token: 'shared-token',
+    });
+    servers.push(server);
+    const client = createGitHubClient({
+      baseUrl: server.baseUrl,
+      token: 'shared-token',
+      writeSpacingMs: 0,
+      waitUnitMs: 1,
+    });
+    const source = new GitHubSourceControl(async () => client, {
+      webBaseUrl: server.htmlUrl,
+    });
+    const artifacts = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
+    return new ComposedAdapterResolver({
+      source,
+      artifacts: () => artifacts,
+      images: new GitOpsDeploymentTarget(source, { branch: 'main' }),
+      archives: new GitHubWorkflowDeployments(async () => client),
+    });
+  }
+
+  /**
+   * Two replicas (a and b), each its own service and lineage over the shared data, database and
+   * cache store; a's writes go through `wrap` when given.
+   */
   async function setup(
     options: {
-      wrap?: (local: LocalAdapterResolver) => AdapterResolver;
+      wrap?: (adapters: AdapterResolver) => AdapterResolver;
+      github?: boolean;
     } = {},
   ) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-'));
@@ -150,10 +196,11 @@ describe('components and entities sharing a repository', () => {
     const yanks = new YankStore(knex);
     for (const yank of manifest.yanks) await yanks.record(yank);
     const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
+    const base = options.github ? await overGitHub(dataDir) : local;
     const cache = memoryCache();
     const replica = (adapters: AdapterResolver) => {
       const lineage = new LineageService({
-        adapters: local,
+        adapters: base,
         yanks,
         cache,
         environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
@@ -193,8 +240,8 @@ describe('components and entities sharing a repository', () => {
       );
     return {
       local,
-      a: replica(options.wrap ? options.wrap(local) : local),
-      b: replica(local),
+      a: replica(options.wrap ? options.wrap(base) : base),
+      b: replica(base),
       read,
       gitTags,
     };
@@ -242,10 +289,11 @@ describe('components and entities sharing a repository', () => {
     }
   });
 
-  it('chooses the next free tag at the tag step when another commit took the one it chose', async () => {
+  it.each(['embedded', 'GitHub'])('%s: chooses the next free tag at the tag step when another commit took the one it chose', async mode => {
     const sibling = { sha: '' };
     const { a, local, read, gitTags } = await setup({
       wrap: l => siblingTagsFirst(l, sibling),
+      github: mode === 'GitHub',
     });
     const cartSha = promotable(await read(a.lineage, cart));
     sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
@@ -302,10 +350,11 @@ describe('components and entities sharing a repository', () => {
     ).not.toContain(chosen);
   });
 
-  it('lets a promotion that failed at its tag step while its tag was taken succeed on retry', async () => {
+  it.each(['embedded', 'GitHub'])('%s: lets a promotion that failed at its tag step while its tag was taken succeed on retry', async mode => {
     const sibling = { sha: '', thenFail: true };
     const { a, read, gitTags } = await setup({
       wrap: l => siblingTagsFirst(l, sibling),
+      github: mode === 'GitHub',
     });
     const cartSha = promotable(await read(a.lineage, cart));
     sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
@@ -326,10 +375,11 @@ describe('components and entities sharing a repository', () => {
     expect(demo(await read(a.lineage, cart)).current?.tag).toBe(retried.tag);
   });
 
-  it('fails a given tag another commit took meanwhile with a conflict naming it, before any retag or deploy', async () => {
+  it.each(['embedded', 'GitHub'])('%s: fails a given tag another commit took meanwhile with a conflict naming it, before any retag or deploy', async mode => {
     const sibling = { sha: '' };
     const { a, local, read, gitTags } = await setup({
       wrap: l => siblingTagsFirst(l, sibling),
+      github: mode === 'GitHub',
     });
     const before = demo(await read(a.lineage, cart)).current;
     const cartSha = promotable(await read(a.lineage, cart));
