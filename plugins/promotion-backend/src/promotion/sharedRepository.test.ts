@@ -61,6 +61,15 @@ const shop = (name: string): EntityContext => ({
 });
 const cart = shop('cart');
 const demo = (l: Lineage) => l.environments.find(e => e.name === 'demo')!;
+/** The newest built commit demo does not run, and not `except`. */
+const promotable = (l: Lineage, except?: string) =>
+  l.commits.find(
+    c =>
+      c.artifacts.length > 0 &&
+      !c.yanked &&
+      c.sha !== demo(l).current?.sha &&
+      c.sha !== except,
+  )!.sha;
 const pricing = shop('pricing');
 const checkoutTarget: PromotionTarget = {
   sourceRepo: 'mainline-demo/checkout',
@@ -246,16 +255,6 @@ describe('components and entities sharing a repository', () => {
       gitTags,
     };
   }
-
-  /** The newest built commit demo does not run, and not `except`. */
-  const promotable = (l: Lineage, except?: string) =>
-    l.commits.find(
-      c =>
-        c.artifacts.length > 0 &&
-        !c.yanked &&
-        c.sha !== demo(l).current?.sha &&
-        c.sha !== except,
-    )!.sha;
 
   it('promotes two components of one repository at once, each with its own next rc-* tag', async () => {
     const { a, read, gitTags } = await setup();
@@ -553,16 +552,8 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
       read('pricing'),
       read('search'),
     ]);
-    const newest = (l: Lineage, except?: string) =>
-      l.commits.find(
-        c =>
-          c.artifacts.length > 0 &&
-          !c.yanked &&
-          c.sha !== demo(l).current?.sha &&
-          c.sha !== except,
-      )!.sha;
-    const pricingSha = newest(pricingView);
-    const searchSha = newest(searchView, pricingSha);
+    const pricingSha = promotable(pricingView);
+    const searchSha = promotable(searchView, pricingSha);
     const [a, b] = await Promise.all([
       request(server)
         .post(`${api}/pricing/promotions`)
