@@ -645,7 +645,14 @@ export function runArtifactRegistryContract(
 
     it('declares its tag rule, and refuses with addTag exactly what checkTag refuses', async () => {
       // Git takes every one of these as a tag name; a registry does not.
-      const refused = ['rc-1;id', 'rc-a+b', 'rc-1@x', 'rc-1/x', 'rc-#1', '.rc-1'];
+      const refused = [
+        'rc-1;id',
+        'rc-a+b',
+        'rc-1@x',
+        'rc-1/x',
+        'rc-#1',
+        '.rc-1',
+      ];
       for (const location of [imageLocation, archiveLocation]) {
         expect(registry.checkTag(location, 'rc-7')).toBeUndefined();
         expect(registry.checkTag(location, 'v2024.4.1')).toBeUndefined();

@@ -123,9 +123,10 @@ export class RepositoryPromotions {
             // A sibling whose registry or manifests cannot be read is its own outcome.
             return {
               component,
-              refused: `could not read what ${sha.slice(0, 7)} built for it: ${refusal(
-                error,
-              )}`,
+              refused: `could not read what ${sha.slice(
+                0,
+                7,
+              )} built for it: ${refusal(error)}`,
             };
           }
         }),

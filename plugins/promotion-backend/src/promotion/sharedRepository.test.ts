@@ -282,141 +282,149 @@ describe('components and entities sharing a repository', () => {
     ] as const) {
       const view = await read(a.lineage, entity);
       expect(demo(view).current).toMatchObject({ sha, tag });
-      expect(view.commits.find(c => c.sha === sha)!.artifacts[0].tags).toContain(
-        tag,
-      );
+      expect(
+        view.commits.find(c => c.sha === sha)!.artifacts[0].tags,
+      ).toContain(tag);
     }
   });
 
-  it.each(['embedded', 'GitHub'])('%s: chooses the next free tag at the tag step when another commit took the one it chose', async mode => {
-    const sibling = { sha: '' };
-    const { a, local, read, gitTags } = await setup({
-      wrap: l => siblingTagsFirst(l, sibling),
-      github: mode === 'GitHub',
-    });
-    const cartSha = promotable(await read(a.lineage, cart));
-    sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
-    const plan = await a.service.promote(
-      cart,
-      { environment: 'demo', sha: cartSha, dryRun: true },
-      ctx,
-    );
-    const chosen = plan.tag!;
-    // The dry run shows the tag and manifest checks by name.
-    expect(
-      'checks' in plan &&
-        plan.checks
-          .filter(c =>
-            ['tag-name', 'registry-tag', 'deploy-target'].includes(c.name),
-          )
-          .map(c => [c.name, c.passed, c.reason]),
-    ).toEqual([
-      ['tag-name', true, `${chosen} is a valid git tag and matches rc-*`],
-      ['registry-tag', true, `${chosen} is a valid tag for local/shop-cart`],
-      [
-        'deploy-target',
-        true,
-        `mainline-demo/deployments:apps/shop-cart/overlays/demo/kustomization.yaml has the image entry to set to ${chosen}`,
-      ],
-    ]);
-    const result = (await a.service.promote(
-      cart,
-      { environment: 'demo', sha: cartSha },
-      ctx,
-    )) as PromotionRecord;
-    expect(result.status).toBe('succeeded');
-    const next = `rc-${Number(chosen.slice(3)) + 1}`;
-    expect({ tag: result.tag, version: result.version }).toEqual({
-      tag: next,
-      version: next,
-    });
-    const steps = Object.fromEntries(result.steps.map(s => [s.name, s.detail]));
-    expect(steps.tag).toContain(`created tag ${next}`);
-    expect(steps.tag).toContain(`${chosen} chosen first, taken meanwhile`);
-    expect(steps.retag).toContain(`tagged ${next}`);
-    const tags = await gitTags();
-    expect(tags.get(chosen)).toBe(sibling.sha);
-    expect(tags.get(next)).toBe(cartSha);
-    expect(demo(await read(a.lineage, cart)).current).toMatchObject({
-      sha: cartSha,
-      tag: next,
-    });
-    expect(
-      (await local.artifacts.getArtifact(
-        { kind: 'image', location: 'local/shop-cart' },
-        cartSha,
-      ))!.tags,
-    ).not.toContain(chosen);
-  });
+  it.each(['embedded', 'GitHub'])(
+    '%s: chooses the next free tag at the tag step when another commit took the one it chose',
+    async mode => {
+      const sibling = { sha: '' };
+      const { a, local, read, gitTags } = await setup({
+        wrap: l => siblingTagsFirst(l, sibling),
+        github: mode === 'GitHub',
+      });
+      const cartSha = promotable(await read(a.lineage, cart));
+      sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
+      const plan = await a.service.promote(
+        cart,
+        { environment: 'demo', sha: cartSha, dryRun: true },
+        ctx,
+      );
+      const chosen = plan.tag!;
+      // The dry run shows the tag and manifest checks by name.
+      expect(
+        'checks' in plan &&
+          plan.checks
+            .filter(c =>
+              ['tag-name', 'registry-tag', 'deploy-target'].includes(c.name),
+            )
+            .map(c => [c.name, c.passed, c.reason]),
+      ).toEqual([
+        ['tag-name', true, `${chosen} is a valid git tag and matches rc-*`],
+        ['registry-tag', true, `${chosen} is a valid tag for local/shop-cart`],
+        [
+          'deploy-target',
+          true,
+          `mainline-demo/deployments:apps/shop-cart/overlays/demo/kustomization.yaml has the image entry to set to ${chosen}`,
+        ],
+      ]);
+      const result = (await a.service.promote(
+        cart,
+        { environment: 'demo', sha: cartSha },
+        ctx,
+      )) as PromotionRecord;
+      expect(result.status).toBe('succeeded');
+      const next = `rc-${Number(chosen.slice(3)) + 1}`;
+      expect({ tag: result.tag, version: result.version }).toEqual({
+        tag: next,
+        version: next,
+      });
+      const steps = Object.fromEntries(
+        result.steps.map(s => [s.name, s.detail]),
+      );
+      expect(steps.tag).toContain(`created tag ${next}`);
+      expect(steps.tag).toContain(`${chosen} chosen first, taken meanwhile`);
+      expect(steps.retag).toContain(`tagged ${next}`);
+      const tags = await gitTags();
+      expect(tags.get(chosen)).toBe(sibling.sha);
+      expect(tags.get(next)).toBe(cartSha);
+      expect(demo(await read(a.lineage, cart)).current).toMatchObject({
+        sha: cartSha,
+        tag: next,
+      });
+      expect(
+        (await local.artifacts.getArtifact(
+          { kind: 'image', location: 'local/shop-cart' },
+          cartSha,
+        ))!.tags,
+      ).not.toContain(chosen);
+    },
+  );
 
-  it.each(['embedded', 'GitHub'])('%s: lets a promotion that failed at its tag step while its tag was taken succeed on retry', async mode => {
-    const sibling = { sha: '', thenFail: true };
-    const { a, read, gitTags } = await setup({
-      wrap: l => siblingTagsFirst(l, sibling),
-      github: mode === 'GitHub',
-    });
-    const cartSha = promotable(await read(a.lineage, cart));
-    sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
-    const failed = (await a.service.promote(
-      cart,
-      { environment: 'demo', sha: cartSha },
-      ctx,
-    )) as PromotionRecord;
-    expect(failed.status).toBe('failed');
-    expect(failed.steps.find(s => s.status === 'failed')!.name).toBe('tag');
-    const taken = failed.tag!;
-    const retried = await a.service.retry(cart, failed.id, ctx);
-    expect([retried.status, retried.error]).toEqual(['succeeded', null]);
-    expect(retried.tag).not.toBe(taken);
-    const tags = await gitTags();
-    expect(tags.get(taken)).toBe(sibling.sha);
-    expect(tags.get(retried.tag!)).toBe(cartSha);
-    expect(demo(await read(a.lineage, cart)).current?.tag).toBe(retried.tag);
-  });
+  it.each(['embedded', 'GitHub'])(
+    '%s: lets a promotion that failed at its tag step while its tag was taken succeed on retry',
+    async mode => {
+      const sibling = { sha: '', thenFail: true };
+      const { a, read, gitTags } = await setup({
+        wrap: l => siblingTagsFirst(l, sibling),
+        github: mode === 'GitHub',
+      });
+      const cartSha = promotable(await read(a.lineage, cart));
+      sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
+      const failed = (await a.service.promote(
+        cart,
+        { environment: 'demo', sha: cartSha },
+        ctx,
+      )) as PromotionRecord;
+      expect(failed.status).toBe('failed');
+      expect(failed.steps.find(s => s.status === 'failed')!.name).toBe('tag');
+      const taken = failed.tag!;
+      const retried = await a.service.retry(cart, failed.id, ctx);
+      expect([retried.status, retried.error]).toEqual(['succeeded', null]);
+      expect(retried.tag).not.toBe(taken);
+      const tags = await gitTags();
+      expect(tags.get(taken)).toBe(sibling.sha);
+      expect(tags.get(retried.tag!)).toBe(cartSha);
+      expect(demo(await read(a.lineage, cart)).current?.tag).toBe(retried.tag);
+    },
+  );
 
-  it.each(['embedded', 'GitHub'])('%s: fails a given tag another commit took meanwhile with a conflict naming it, before any retag or deploy', async mode => {
-    const sibling = { sha: '' };
-    const { a, local, read, gitTags } = await setup({
-      wrap: l => siblingTagsFirst(l, sibling),
-      github: mode === 'GitHub',
-    });
-    const before = demo(await read(a.lineage, cart)).current;
-    const cartSha = promotable(await read(a.lineage, cart));
-    sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
-    const result = (await a.service.promote(
-      cart,
-      { environment: 'demo', sha: cartSha, tag: 'rc-50' },
-      ctx,
-    )) as PromotionRecord;
-    expect(result.status).toBe('failed');
-    expect(result.error).toContain(
-      `tag rc-50 was created on ${sibling.sha.slice(0, 7)}`,
-    );
-    expect(result.steps.map(s => s.status)).toEqual([
-      'succeeded',
-      'failed',
-      'pending',
-      'pending',
-    ]);
-    expect((await gitTags()).get('rc-50')).toBe(sibling.sha);
-    expect(
-      (await local.artifacts.getArtifact(
-        { kind: 'image', location: 'local/shop-cart' },
-        cartSha,
-      ))!.tags,
-    ).not.toContain('rc-50');
-    expect(demo(await read(a.lineage, cart)).current).toEqual(before);
-  });
+  it.each(['embedded', 'GitHub'])(
+    '%s: fails a given tag another commit took meanwhile with a conflict naming it, before any retag or deploy',
+    async mode => {
+      const sibling = { sha: '' };
+      const { a, local, read, gitTags } = await setup({
+        wrap: l => siblingTagsFirst(l, sibling),
+        github: mode === 'GitHub',
+      });
+      const before = demo(await read(a.lineage, cart)).current;
+      const cartSha = promotable(await read(a.lineage, cart));
+      sibling.sha = promotable(await read(a.lineage, pricing), cartSha);
+      const result = (await a.service.promote(
+        cart,
+        { environment: 'demo', sha: cartSha, tag: 'rc-50' },
+        ctx,
+      )) as PromotionRecord;
+      expect(result.status).toBe('failed');
+      expect(result.error).toContain(
+        `tag rc-50 was created on ${sibling.sha.slice(0, 7)}`,
+      );
+      expect(result.steps.map(s => s.status)).toEqual([
+        'succeeded',
+        'failed',
+        'pending',
+        'pending',
+      ]);
+      expect((await gitTags()).get('rc-50')).toBe(sibling.sha);
+      expect(
+        (await local.artifacts.getArtifact(
+          { kind: 'image', location: 'local/shop-cart' },
+          cartSha,
+        ))!.tags,
+      ).not.toContain('rc-50');
+      expect(demo(await read(a.lineage, cart)).current).toEqual(before);
+    },
+  );
 
   it("refreshes every entity sharing the repository or artifact location, on another replica's cache too", async () => {
     const { a, b, read } = await setup();
     // Replica b has both lineages cached.
     const mirrored = await read(b.lineage, checkoutApi);
     const yanked = mirrored.commits.find(
-      c =>
-        c.artifacts.length > 0 &&
-        !c.yanked &&
-        c.environments.length === 0,
+      c => c.artifacts.length > 0 && !c.yanked && c.environments.length === 0,
     )!;
     const cartView = await read(b.lineage, cart);
     const pricingBefore = await read(b.lineage, pricing);
@@ -516,7 +524,7 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
   });
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  it("reports the sibling as refused with the reason, in the dry run and the release, and releases the others", async () => {
+  it('reports the sibling as refused with the reason, in the dry run and the release, and releases the others', async () => {
     const cartLineage = (
       await request(server).get(`${api}/cart/lineage?limit=20`)
     ).body as Lineage;
@@ -579,4 +587,3 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
     });
   });
 });
-

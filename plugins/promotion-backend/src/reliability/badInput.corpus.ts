@@ -102,7 +102,11 @@ export const REGISTRY_REFUSED_TAGS = [
 ];
 
 /** Version tags git accepts and registries refuse (semver build metadata, a folder). */
-export const REGISTRY_REFUSED_VERSIONS = ['v1.2.3+build.7', 'v1.2.3/x', 'v1.2@3'];
+export const REGISTRY_REFUSED_VERSIONS = [
+  'v1.2.3+build.7',
+  'v1.2.3/x',
+  'v1.2@3',
+];
 
 /** Branch and ref names for lineage/compare query strings. */
 export const BAD_REFS = [
@@ -211,7 +215,10 @@ export function realCommitCorpus(commits: {
   const stray = `${base}/component/default/${commits.strayImagePath}`;
   for (const [what, body] of [
     ['a promotion', { environment: 'demo', sha: commits.sha }],
-    ['a promotion by tag', { environment: 'demo', sha: commits.sha, tag: 'rc-100' }],
+    [
+      'a promotion by tag',
+      { environment: 'demo', sha: commits.sha, tag: 'rc-100' },
+    ],
     ['a rollback', { environment: 'stage', sha: commits.rollbackSha }],
   ] as const) {
     cases.push({

@@ -134,11 +134,7 @@ describe('the bad-input corpus', () => {
       features: [
         promotionPlugin,
         catalogServiceMock.factory({
-          entities: [
-            ...demoEntities(),
-            ...hostileEntities(),
-            strayImagePath,
-          ],
+          entities: [...demoEntities(), ...hostileEntities(), strayImagePath],
         }),
         memoryCacheFactory(),
         mockServices.rootConfig.factory({
@@ -173,7 +169,10 @@ describe('the bad-input corpus', () => {
       expect(res.status).toBe(200);
       return res.body as Lineage;
     };
-    const [checkout, cart] = await Promise.all([read('checkout'), read('cart')]);
+    const [checkout, cart] = await Promise.all([
+      read('checkout'),
+      read('cart'),
+    ]);
     const stage = (l: Lineage) =>
       l.environments.find(e => e.name === 'stage')!.current!.sha!;
     const older = checkout.commits.find(
