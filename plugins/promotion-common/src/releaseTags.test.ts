@@ -1,4 +1,5 @@
 import {
+  checkRegistryTag,
   checkTagName,
   checkVersionTagIsNewer,
   matchesTagPattern,
@@ -107,5 +108,36 @@ describe('release tag numbering', () => {
     expect(
       checkVersionTagIsNewer('v2026.11.0', ['v2026.10.2'], 'calver'),
     ).toBeUndefined();
+  });
+});
+
+describe('checkRegistryTag', () => {
+  it.each(['rc-1', 'v1.2.3', 'v2026.11.0', '0123abc', '_x', 'a'.repeat(128)])(
+    'accepts %s',
+    tag => {
+      expect(checkRegistryTag(tag)).toBeUndefined();
+    },
+  );
+
+  it.each([
+    'rc-1;id',
+    'rc-a+b',
+    'rc-1@x',
+    'rc-1/x',
+    'rc-#1',
+    'v1.2.3+build.7',
+    '.rc-1',
+    '-rc-1',
+    '',
+    'a'.repeat(129),
+  ])('refuses %j, whatever git says of it', tag => {
+    expect(checkRegistryTag(tag)).toMatch(/not a valid registry tag/);
+  });
+
+  it('refuses tags git accepts', () => {
+    for (const tag of ['rc-1;id', 'rc-a+b', 'rc-1@x', 'rc-1/x', 'rc-#1']) {
+      expect(checkTagName(tag)).toBeUndefined();
+      expect(checkRegistryTag(tag)).toBeDefined();
+    }
   });
 });

@@ -51,6 +51,26 @@ export function checkTagName(name: string): string | undefined {
 }
 
 /**
+ * What container registries accept as a tag (the OCI distribution spec's rule, which ECR applies
+ * too): a release tag also becomes the artifact's tag, so it must satisfy this besides git's rules.
+ *
+ * @public
+ */
+export const REGISTRY_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Why a registry following the distribution spec would refuse `tag`, or undefined. Git accepts
+ * many tags this refuses (`rc-1;id`, `rc-a+b`, `rc-1/x`, `v1.2.3+build`).
+ *
+ * @public
+ */
+export function checkRegistryTag(tag: string): string | undefined {
+  return REGISTRY_TAG.test(tag)
+    ? undefined
+    : 'not a valid registry tag (1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)';
+}
+
+/**
  * Whether a tag matches an environment's trigger pattern, where `*` stands for a non-empty run
  * of characters (`rc-*`, `v*`).
  *

@@ -65,6 +65,10 @@ export class ArtifactRegistries implements ArtifactRegistry {
     return this.pick(location).findArtifacts(location, query);
   }
 
+  checkTag(location: ArtifactLocation, tag: string): string | undefined {
+    return this.pick(location).checkTag(location, tag);
+  }
+
   async addTag(location: ArtifactLocation, sha: string, tag: string) {
     return this.pick(location).addTag(location, sha, tag);
   }

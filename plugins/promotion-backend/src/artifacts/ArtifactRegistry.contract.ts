@@ -643,6 +643,36 @@ export function runArtifactRegistryContract(
       expect(all.flatMap(a => a.tags)).not.toContain('v1');
     });
 
+    it('declares its tag rule, and refuses with addTag exactly what checkTag refuses', async () => {
+      // Git takes every one of these as a tag name; a registry does not.
+      const refused = [
+        'rc-1;id',
+        'rc-a+b',
+        'rc-1@x',
+        'rc-1/x',
+        'rc-#1',
+        '.rc-1',
+      ];
+      for (const location of [imageLocation, archiveLocation]) {
+        expect(registry.checkTag(location, 'rc-7')).toBeUndefined();
+        expect(registry.checkTag(location, 'v2024.4.1')).toBeUndefined();
+        for (const tag of refused) {
+          expect(registry.checkTag(location, tag)).toMatch(/registry tag/);
+        }
+      }
+      for (const tag of refused) {
+        await expect(
+          registry.addTag(imageLocation, oldest.sha, tag),
+        ).rejects.toMatchObject({ name: 'InputError' });
+        await expect(
+          registry.addTag(archiveLocation, newerPackage.sha, tag),
+        ).rejects.toMatchObject({ name: 'InputError' });
+      }
+      expect(
+        (await registry.getArtifact(imageLocation, oldest.sha))!.tags,
+      ).not.toEqual(expect.arrayContaining([expect.stringMatching(/[;+@/#]/)]));
+    });
+
     it('retags a package idempotently, refusing a tag on another package', async () => {
       const before = await registry.getArtifact(
         archiveLocation,

@@ -1,4 +1,8 @@
-import { ArtifactKind } from '@mainline/plugin-promotion-common';
+import {
+  ArtifactKind,
+  REGISTRY_TAG,
+  checkRegistryTag,
+} from '@mainline/plugin-promotion-common';
 
 /** Where a service's build-once artifacts live, from its annotations. */
 export interface ArtifactLocation {
@@ -32,6 +36,12 @@ export interface Artifact {
  * so lineage never asks per commit.
  */
 export interface ArtifactRegistry {
+  /**
+   * Why the registry would refuse `tag` as a release tag on an artifact of `location`, or
+   * undefined when it accepts it. Answered without a request: a promotion asks every registry it
+   * involves in its checks, before the release tag is created anywhere.
+   */
+  checkTag(location: ArtifactLocation, tag: string): string | undefined;
   /** The artifact built for the commit (full or short sha), or undefined when there is none. */
   getArtifact(
     location: ArtifactLocation,
@@ -94,7 +104,10 @@ export function artifactMatchesCommit(
 export const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
 
 /** What registries accept as a tag (the OCI distribution spec's rule), release tags included. */
-export const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+export const ARTIFACT_TAG = REGISTRY_TAG;
+
+/** `checkTag` under the OCI distribution spec's rule, which ECR applies as well. */
+export const artifactTagProblem = checkRegistryTag;
 
 /** Artifacts newest first, as `listArtifacts` returns them. */
 export function newestFirst(artifacts: Artifact[]): Artifact[] {

@@ -25,6 +25,8 @@ export interface PromotionRecord {
   environment: string;
   sha: string;
   tag: string | null;
+  /** The promotion chose its release tag (none was given): it may choose again if it is taken. */
+  tagAutomatic: boolean;
   version: string;
   status: PromotionStatus;
   idempotencyKey: string | null;
@@ -94,6 +96,7 @@ export class PromotionStore {
           environment: record.environment,
           sha: record.sha,
           tag: record.tag,
+          tag_automatic: record.tagAutomatic,
           version: record.version,
           status: 'running',
           idempotency_key: record.idempotencyKey,
@@ -257,6 +260,27 @@ export class PromotionStore {
       .update({ updated_at: now });
   }
 
+  /**
+   * Records the release tag a promotion chose again at its tag step (its first choice was taken
+   * meanwhile): the tag, the version, and the details of the steps that name it, at once.
+   */
+  async setReleaseTag(
+    id: string,
+    tag: string,
+    details: Partial<Record<StepName, string>>,
+  ): Promise<void> {
+    await this.knex.transaction(async trx => {
+      await trx('promotion_promotions')
+        .where({ id })
+        .update({ tag, version: tag, updated_at: new Date() });
+      for (const [name, detail] of Object.entries(details)) {
+        await trx('promotion_steps')
+          .where({ promotion_id: id, name })
+          .update({ detail });
+      }
+    });
+  }
+
   async setStatus(
     id: string,
     status: PromotionStatus,
@@ -415,6 +439,7 @@ export class PromotionStore {
       environment: row.environment,
       sha: row.sha,
       tag: row.tag,
+      tagAutomatic: Boolean(row.tag_automatic),
       version: row.version,
       status: row.status,
       idempotencyKey: row.idempotency_key,

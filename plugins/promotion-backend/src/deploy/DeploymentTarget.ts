@@ -68,7 +68,23 @@ export interface DeploymentProgress {
   revision?: string;
 }
 
+/** Whether a deploy could be made as asked, found without changing anything. */
+export interface DeployCheck {
+  passed: boolean;
+  /** What was checked, or what stands in the way. */
+  reason: string;
+}
+
 export interface DeploymentTarget {
+  /**
+   * For adapters whose deploy can fail on what the environment's configuration holds (a manifest
+   * file without the entry to rewrite): whether deploying `version` would work, from reads only.
+   * Asked in a promotion's checks, before the release tag or anything else is written.
+   */
+  checkDeploy?(
+    target: PromotionTarget,
+    request: { environment: string; version: string },
+  ): Promise<DeployCheck>;
   /**
    * Points the environment at the artifact: for containers one commit to the manifest repository
    * rewriting the environment's image tag (retried once on a concurrent change, then a

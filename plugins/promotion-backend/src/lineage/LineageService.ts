@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { CacheService } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
 import {
@@ -117,20 +118,61 @@ function toArtifact(artifact: Artifact): LineageArtifact {
 export class LineageService {
   constructor(private readonly options: LineageServiceOptions) {}
 
-  /** Forgets cached lineage of an entity; called after every write. */
-  async invalidate(entityRef: string): Promise<void> {
-    const generation = await this.generation(entityRef);
-    await this.options.cache.set(`generation:${entityRef}`, generation + 1, {
-      ttl: 7 * 24 * 60 * 60 * 1000,
-    });
+  /**
+   * Forgets cached lineage; called after every write. With the entity's target, the lineage of
+   * every other entity sharing its repository, artifact location or a manifest file is forgotten
+   * too: each of those is a cache scope whose token is part of every lineage key depending on it,
+   * so a new token (in the shared cache store) makes every replica read afresh, and no index of
+   * who shares what has to be kept up to date.
+   */
+  async invalidate(entityRef: string, target?: PromotionTarget): Promise<void> {
+    const token = crypto.randomUUID();
+    await Promise.all(
+      this.scopes(entityRef, target).map(scope =>
+        this.options.cache.set(`generation:${scope}`, token, {
+          ttl: 7 * 24 * 60 * 60 * 1000,
+        }),
+      ),
+    );
   }
 
-  private async generation(entityRef: string): Promise<number> {
-    return (
-      ((await this.options.cache.get(`generation:${entityRef}`)) as
-        | number
-        | undefined) ?? 0
+  /** The cache scopes a lineage depends on: its entity, and what other entities may share. */
+  private scopes(entityRef: string, target?: PromotionTarget): string[] {
+    if (!target) return [entityRef];
+    const manifests =
+      target.manifestRepo && target.manifestPath
+        ? this.options.environments.map(
+            e =>
+              `manifest:${target.manifestRepo}:${target.manifestPath!.replace(
+                /\{environment\}/g,
+                e.name,
+              )}`,
+          )
+        : [];
+    return [
+      entityRef,
+      `repository:${target.sourceRepo}`,
+      `artifacts:${target.artifactKind}:${target.artifactLocation}`,
+      ...manifests,
+    ];
+  }
+
+  /** One digest of the current tokens of every scope the entity's lineage depends on. */
+  private async generation(
+    entityRef: string,
+    target: PromotionTarget,
+  ): Promise<string> {
+    const tokens = await Promise.all(
+      this.scopes(entityRef, target).map(
+        async scope =>
+          `${(await this.options.cache.get(`generation:${scope}`)) ?? 0}`,
+      ),
     );
+    return crypto
+      .createHash('sha256')
+      .update(tokens.join('\n'))
+      .digest('hex')
+      .slice(0, 16);
   }
 
   async lineage(
@@ -142,6 +184,7 @@ export class LineageService {
     this.checkBranch(target, branch);
     const key = `lineage:${entityRef}:${await this.generation(
       entityRef,
+      target,
     )}:${branch}:${request.limit}`;
     const cached = (await this.options.cache.get(key)) as Lineage | undefined;
     if (cached) {

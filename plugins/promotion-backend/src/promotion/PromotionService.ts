@@ -19,6 +19,7 @@ import { NotificationService } from '@backstage/plugin-notifications-node';
 import { SignalsService } from '@backstage/plugin-signals-node';
 import {
   EnvironmentDefinition,
+  VersioningScheme,
   checkTagName,
   checkVersionTagIsNewer,
   matchesTagPattern,
@@ -98,6 +99,31 @@ interface Facts {
 }
 
 const short = (sha: string) => sha.slice(0, 7);
+
+/**
+ * The tag a promotion chooses when none is given: the next `rc-*` or `v*` after every tag of
+ * the pattern in the repository, so components sharing one repository count up together.
+ */
+function chooseReleaseTag(
+  tags: SourceRef[],
+  pattern: string,
+  scheme: VersioningScheme,
+): string {
+  return nextReleaseTag(
+    tags.filter(t => matchesTagPattern(t.name, pattern)).map(t => t.name),
+    pattern.startsWith('rc') ? 'rc' : 'version',
+    scheme,
+  );
+}
+
+/** What the steps of a promotion by `tag` say they will do. */
+function promotionStepDetails(tag: string, sha: string, environment: string) {
+  return {
+    tag: `create tag ${tag} on ${short(sha)}`,
+    retag: `add ${tag} to the artifact of ${short(sha)}`,
+    deploy: `point ${environment} at ${tag}`,
+  };
+}
 
 /** What one step did, as its row shows it. */
 interface StepOutcome {
@@ -471,24 +497,8 @@ export class PromotionService {
     const checks = await this.commonChecks(entity, facts, environment);
     const scheme = entity.target.versioning;
     const kind = pattern.startsWith('rc') ? 'rc' : 'version';
-    const tag =
-      requestedTag ??
-      nextReleaseTag(
-        facts.tags
-          .filter(t => matchesTagPattern(t.name, pattern))
-          .map(t => t.name),
-        kind,
-        scheme,
-      );
-    const nameProblem = checkTagName(tag);
-    if (nameProblem) {
-      throw new InputError(`tag "${tag}": ${nameProblem}`);
-    }
-    if (!matchesTagPattern(tag, pattern)) {
-      throw new InputError(
-        `tag "${tag}" does not match ${environment.name}'s pattern ${pattern}`,
-      );
-    }
+    const tag = requestedTag ?? chooseReleaseTag(facts.tags, pattern, scheme);
+    checks.push(...this.tagNameChecks(entity, environment, tag));
     const existing = facts.tags.find(t => t.name === tag);
     if (existing && existing.sha === facts.sha) {
       // One tag releases every component built at that commit (a monorepo), and a tag an
@@ -569,7 +579,82 @@ export class PromotionService {
             ),
       );
     }
+    checks.push(await this.deployCheck(entity, facts, environment, tag));
     return { checks, tag };
+  }
+
+  /**
+   * The release tag's name against git's ref rules, the environment's pattern and the tag rule of
+   * the registry that will carry it: refused with a 400 before anything is written anywhere.
+   */
+  private tagNameChecks(
+    entity: EntityContext,
+    environment: EnvironmentDefinition,
+    tag: string,
+  ): Array<PolicyCheck | Refusal> {
+    const pattern =
+      environment.trigger.type === 'tag' ? environment.trigger.pattern : '*';
+    const gitProblem =
+      checkTagName(tag) ??
+      (matchesTagPattern(tag, pattern)
+        ? undefined
+        : `does not match ${environment.name}'s pattern ${pattern}`);
+    const registryProblem = this.registryTagProblem(entity, tag);
+    const check = (name: string, problem: string | undefined, ok: string) =>
+      problem
+        ? new Refusal(
+            { name, passed: false, reason: `tag "${tag}": ${problem}` },
+            new InputError(`tag "${tag}": ${problem}`),
+          )
+        : { name, passed: true, reason: ok };
+    return [
+      check(
+        'tag-name',
+        gitProblem,
+        `${tag} is a valid git tag and matches ${pattern}`,
+      ),
+      check(
+        'registry-tag',
+        registryProblem,
+        `${tag} is a valid tag for ${entity.target.artifactLocation}`,
+      ),
+    ];
+  }
+
+  /** Why the registry of the entity's artifacts would refuse `tag` (no request is made). */
+  registryTagProblem(entity: EntityContext, tag: string): string | undefined {
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const problem = adapters.artifacts.checkTag(adapters.artifactLocation, tag);
+    return problem
+      ? `${problem} at ${entity.target.artifactLocation}`
+      : undefined;
+  }
+
+  /** Whether the deploy can set the environment to `version`, asked of its adapter. */
+  private async deployCheck(
+    entity: EntityContext,
+    facts: Facts,
+    environment: EnvironmentDefinition,
+    version: string,
+  ): Promise<PolicyCheck | Refusal> {
+    const deployments = facts.adapters.deployments;
+    if (!deployments.checkDeploy) {
+      return {
+        name: 'deploy-target',
+        passed: true,
+        reason: `${environment.name} is deployed without a file to rewrite`,
+      };
+    }
+    const result = await deployments.checkDeploy(entity.target, {
+      environment: environment.name,
+      version,
+    });
+    return result.passed
+      ? { name: 'deploy-target', passed: true, reason: result.reason }
+      : new Refusal(
+          { name: 'deploy-target', passed: false, reason: result.reason },
+          new ConflictError(result.reason),
+        );
   }
 
   private requestHash(kind: PromotionKind, body: object): string {
@@ -618,6 +703,11 @@ export class PromotionService {
       ctx,
       `promote to ${environment.name}`,
     );
+    if (request.tag !== undefined) {
+      // Tags git takes but the registry would refuse are refused before anything is asked.
+      const problem = this.registryTagProblem(entity, request.tag);
+      if (problem) throw new InputError(`tag "${request.tag}": ${problem}`);
+    }
     // A dry run shows the verdict among its checks instead.
     if (!request.dryRun) {
       await this.options.writeScope.enforce(
@@ -685,31 +775,21 @@ export class PromotionService {
         checks,
         ctx,
       );
+      const details = promotionStepDetails(tag, facts.sha, environment.name);
       return {
         record: {
           kind: 'promotion' as const,
           sha: facts.sha,
           tag,
+          tagAutomatic: request.tag === undefined,
           version: tag,
           idempotencyKey: request.idempotencyKey ?? null,
         },
         steps: [
           { name: 'checks', status: 'succeeded', detail: summarize(checks) },
-          {
-            name: 'tag',
-            status: 'pending',
-            detail: `create tag ${tag} on ${short(facts.sha)}`,
-          },
-          {
-            name: 'retag',
-            status: 'pending',
-            detail: `add ${tag} to the artifact of ${short(facts.sha)}`,
-          },
-          {
-            name: 'deploy',
-            status: 'pending',
-            detail: `point ${environment.name} at ${tag}`,
-          },
+          { name: 'tag', status: 'pending', detail: details.tag },
+          { name: 'retag', status: 'pending', detail: details.retag },
+          { name: 'deploy', status: 'pending', detail: details.deploy },
         ],
       };
     });
@@ -745,6 +825,13 @@ export class PromotionService {
     );
     if (!request.sha === !request.tag) {
       throw new InputError('give exactly one of sha and tag to roll back to');
+    }
+    if (request.tag !== undefined) {
+      // A tag git or the registry refuses names nothing to roll back to: no need to ask.
+      const problem =
+        checkTagName(request.tag) ??
+        this.registryTagProblem(entity, request.tag);
+      if (problem) throw new InputError(`tag "${request.tag}": ${problem}`);
     }
     const requestHash = this.requestHash('rollback', {
       environment: request.environment,
@@ -803,6 +890,7 @@ export class PromotionService {
           );
         }
       }
+      checks.push(await this.deployCheck(entity, facts, environment, version));
       await this.refuseOnFailure(
         entity,
         'rollback',
@@ -817,6 +905,7 @@ export class PromotionService {
           kind: 'rollback' as const,
           sha: facts.sha,
           tag: version === short(facts.sha) ? null : version,
+          tagAutomatic: false,
           version,
           idempotencyKey: request.idempotencyKey ?? null,
         },
@@ -845,7 +934,7 @@ export class PromotionService {
     plan: () => Promise<{
       record: Pick<
         PromotionRecord,
-        'kind' | 'sha' | 'tag' | 'version' | 'idempotencyKey'
+        'kind' | 'sha' | 'tag' | 'tagAutomatic' | 'version' | 'idempotencyKey'
       >;
       steps: Array<{
         name: StepName;
@@ -1087,7 +1176,10 @@ export class PromotionService {
             await auditEvent.success({
               meta: { waitingFor: outcome.url ?? outcome.pending },
             });
-            await this.options.lineage.invalidate(entity.entityRef);
+            await this.options.lineage.invalidate(
+              entity.entityRef,
+              entity.target,
+            );
             await this.signal(entity, record.environment);
             return this.options.store.require(entity.entityRef, record.id);
           }
@@ -1160,7 +1252,7 @@ export class PromotionService {
         record.environment,
         record.id,
       );
-      await this.options.lineage.invalidate(entity.entityRef);
+      await this.options.lineage.invalidate(entity.entityRef, entity.target);
     }
     await this.options.store.audit({
       actor: ctx.actor.entityRef,
@@ -1307,19 +1399,22 @@ export class PromotionService {
       case 'checks':
         return { detail: 'passed' };
       case 'tag': {
-        const { created } = await adapters.source.createTag(repo, {
-          name: record.tag!,
-          sha: record.sha,
-          annotated: this.options.annotatedTags,
-          message: `Promote ${short(record.sha)} to ${
-            record.environment
-          }\n\nRequested-by: ${ctx.actor.entityRef}`,
-          tagger: { name: ctx.actor.name, email: ctx.actor.email },
-        });
+        const { created, taken } = await this.createReleaseTag(
+          entity,
+          record,
+          adapters,
+          ctx,
+        );
         return {
-          detail: created
-            ? `created tag ${record.tag} on ${short(record.sha)}`
-            : `tag ${record.tag} was already on ${short(record.sha)}`,
+          detail: `${
+            created
+              ? `created tag ${record.tag} on ${short(record.sha)}`
+              : `tag ${record.tag} was already on ${short(record.sha)}`
+          }${
+            taken.length
+              ? ` (${taken.join(', ')} chosen first, taken meanwhile)`
+              : ''
+          }`,
           url: adapters.source.webUrl(repo, `releases/tag/${record.tag}`),
         };
       }
@@ -1354,6 +1449,78 @@ export class PromotionService {
       }
       default:
         throw new Error(`unknown step ${step}`);
+    }
+  }
+
+  /**
+   * Creates the promotion's release tag. A tag the promotion chose itself that another commit
+   * took since its checks (another component of the repository promoted at the same time) is
+   * chosen again, the next free one, and recorded with the details of the steps after it (in the
+   * record passed along too, which the later steps read); a tag that was given is a conflict.
+   */
+  private async createReleaseTag(
+    entity: EntityContext,
+    record: PromotionRecord,
+    adapters: PromotionAdapters,
+    ctx: Pick<WriteContext, 'actor'>,
+  ): Promise<{ created: boolean; taken: string[] }> {
+    const repo = entity.target.sourceRepo;
+    const taken: string[] = [];
+    for (;;) {
+      try {
+        const { created } = await adapters.source.createTag(repo, {
+          name: record.tag!,
+          sha: record.sha,
+          annotated: this.options.annotatedTags,
+          message: `Promote ${short(record.sha)} to ${
+            record.environment
+          }\n\nRequested-by: ${ctx.actor.entityRef}`,
+          tagger: { name: ctx.actor.name, email: ctx.actor.email },
+        });
+        return { created, taken };
+      } catch (error) {
+        if ((error as Error)?.name !== 'ConflictError') throw error;
+        const tags = await adapters.source.listTags(repo);
+        const holder = tags.find(t => t.name === record.tag);
+        // Not taken by another commit (a ref in the way): choosing again would not help.
+        if (!holder || holder.sha === record.sha) throw error;
+        if (!record.tagAutomatic) {
+          throw new ConflictError(
+            `tag ${record.tag} was created on ${short(
+              holder.sha,
+            )} after this promotion's checks; tags are never moved: promote ${short(
+              record.sha,
+            )} again with another tag`,
+          );
+        }
+        if (taken.length >= 5) throw error;
+        const trigger = this.environment(record.environment).trigger;
+        const next = chooseReleaseTag(
+          tags,
+          trigger.type === 'tag' ? trigger.pattern : 'rc-*',
+          entity.target.versioning,
+        );
+        taken.push(record.tag!);
+        const details = promotionStepDetails(
+          next,
+          record.sha,
+          record.environment,
+        );
+        const later = Object.fromEntries(
+          record.steps
+            .filter(step => step.name !== 'checks' && step.name in details)
+            .map(step => [
+              step.name,
+              details[step.name as keyof typeof details],
+            ]),
+        );
+        await this.options.store.setReleaseTag(record.id, next, later);
+        record.tag = next;
+        record.version = next;
+        for (const step of record.steps) {
+          if (later[step.name]) step.detail = later[step.name];
+        }
+      }
     }
   }
 
@@ -1451,7 +1618,7 @@ export class PromotionService {
       });
       throw error;
     } finally {
-      await this.options.lineage.invalidate(entity.entityRef);
+      await this.options.lineage.invalidate(entity.entityRef, entity.target);
     }
     await auditEvent.success();
     await this.options.store.audit({

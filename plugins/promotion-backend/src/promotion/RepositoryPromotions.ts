@@ -1,4 +1,4 @@
-import { stringifyError } from '@backstage/errors';
+import { InputError, stringifyError } from '@backstage/errors';
 import { PROMOTION_ANNOTATIONS } from '@mainline/plugin-promotion-common';
 import pLimit from 'p-limit';
 import { PromotionRecord } from '../database/PromotionStore';
@@ -73,10 +73,28 @@ export class RepositoryPromotions {
     tag: string | null;
     components: ComponentOutcome[];
   }> {
-    const [components, sha] = await Promise.all([
-      this.components(entity, ctx),
-      this.options.promotions.commitOf(entity, request.sha),
-    ]);
+    const components = await this.components(entity, ctx);
+    if (request.tag !== undefined) {
+      // One tag goes on every component's artifact: a tag any of their registries would refuse
+      // refuses the release before the repository is asked anything.
+      for (const component of components) {
+        let problem: string | undefined;
+        try {
+          problem = this.options.promotions.registryTagProblem(
+            component,
+            request.tag,
+          );
+        } catch {
+          continue; // no registry serves it: its own outcome, below
+        }
+        if (problem) {
+          throw new InputError(
+            `tag "${request.tag}" cannot release ${component.entityRef}: ${problem}`,
+          );
+        }
+      }
+    }
+    const sha = await this.options.promotions.commitOf(entity, request.sha);
     // Which components the caller may promote, and which of those built an artifact at the
     // commit: permission first, then the reads, a few components at a time.
     const limit = pLimit(8);
@@ -92,14 +110,25 @@ export class RepositoryPromotions {
           } catch (error) {
             return { component, refused: refusal(error) };
           }
-          return {
-            component,
-            at: await this.options.promotions.artifactAt(
+          try {
+            return {
               component,
-              sha,
-              request.environment,
-            ),
-          };
+              at: await this.options.promotions.artifactAt(
+                component,
+                sha,
+                request.environment,
+              ),
+            };
+          } catch (error) {
+            // A sibling whose registry or manifests cannot be read is its own outcome.
+            return {
+              component,
+              refused: `could not read what ${sha.slice(
+                0,
+                7,
+              )} built for it: ${refusal(error)}`,
+            };
+          }
         }),
       ),
     );

@@ -14,6 +14,11 @@ export interface BadInputCase {
   headers?: Record<string, string>;
   /** What the error message must mention. */
   mentions: RegExp;
+  /**
+   * Set when the refusal depends on what a file upstream holds (a manifest's YAML path): the
+   * case may read, and must still write nothing.
+   */
+  reads?: string;
 }
 
 const entity = '/api/promotion/v1/entities/component/default/checkout';
@@ -71,6 +76,38 @@ export const BAD_TAGS = [
   'rc-\u00e9',
 ];
 
+/**
+ * Release tags git accepts (and the environment's pattern matches) but registries refuse: OCI and
+ * ECR tags are `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. Refused before the git tag is created.
+ */
+export const REGISTRY_REFUSED_TAGS = [
+  'rc-1;id',
+  'rc-a+b',
+  'rc-1@x',
+  'rc-1/x',
+  'rc-#1',
+  'rc-1,2',
+  'rc-$x',
+  'rc-1=2',
+  'rc-(1)',
+  'rc-1&x',
+  'rc-1|x',
+  'rc-<1>',
+  'rc-1!',
+  "rc-1'",
+  'rc-"1"',
+  'rc-1%20',
+  'rc-{1}',
+  'rc-a/b/c',
+];
+
+/** Version tags git accepts and registries refuse (semver build metadata, a folder). */
+export const REGISTRY_REFUSED_VERSIONS = [
+  'v1.2.3+build.7',
+  'v1.2.3/x',
+  'v1.2@3',
+];
+
 /** Branch and ref names for lineage/compare query strings. */
 export const BAD_REFS = [
   '..',
@@ -124,6 +161,78 @@ export const WRONG_TYPES: Array<[string, unknown]> = [
   ['a string body', 'promote please'],
 ];
 
+/**
+ * Cases against real commits, so that nothing but the input is wrong: `sha` is a built main commit
+ * of checkout that demo does not run yet, `rollbackSha` an older one, `shopSha` a built commit of
+ * the shop monorepo, and
+ * `strayImagePath` an entity like checkout whose `manifest-image-path` names a key its manifest
+ * files do not have.
+ */
+export function realCommitCorpus(commits: {
+  sha: string;
+  /** An older built main commit of checkout that stage does not run. */
+  rollbackSha: string;
+  shopSha: string;
+  strayImagePath: string;
+}): BadInputCase[] {
+  const cases: BadInputCase[] = [];
+  for (const tag of REGISTRY_REFUSED_TAGS) {
+    cases.push({
+      name: `promote a real commit with tag ${JSON.stringify(tag)}`,
+      method: 'post',
+      path: `${entity}/promotions`,
+      body: { environment: 'demo', sha: commits.sha, tag },
+      mentions: /registry tag/,
+    });
+    cases.push({
+      name: `dry run of a real commit with tag ${JSON.stringify(tag)}`,
+      method: 'post',
+      path: `${entity}/promotions`,
+      body: { environment: 'demo', sha: commits.sha, tag, dryRun: true },
+      mentions: /registry tag/,
+    });
+  }
+  for (const tag of REGISTRY_REFUSED_TAGS.slice(0, 5)) {
+    cases.push({
+      name: `repository release of a real commit with tag ${JSON.stringify(
+        tag,
+      )}`,
+      method: 'post',
+      path: `${base}/component/default/cart/repository-promotions`,
+      body: { environment: 'demo', sha: commits.shopSha, tag },
+      mentions: /registry tag/,
+    });
+  }
+  for (const tag of REGISTRY_REFUSED_VERSIONS) {
+    cases.push({
+      name: `promote a real commit to prod with tag ${JSON.stringify(tag)}`,
+      method: 'post',
+      path: `${entity}/promotions`,
+      body: { environment: 'prod', sha: commits.sha, tag },
+      mentions: /registry tag/,
+    });
+  }
+  const stray = `${base}/component/default/${commits.strayImagePath}`;
+  for (const [what, body] of [
+    ['a promotion', { environment: 'demo', sha: commits.sha }],
+    [
+      'a promotion by tag',
+      { environment: 'demo', sha: commits.sha, tag: 'rc-100' },
+    ],
+    ['a rollback', { environment: 'stage', sha: commits.rollbackSha }],
+  ] as const) {
+    cases.push({
+      name: `${what} whose manifest YAML path matches nothing`,
+      method: 'post',
+      path: `${stray}/${what === 'a rollback' ? 'rollbacks' : 'promotions'}`,
+      body,
+      mentions: /app\.image\.tag/,
+      reads: 'the checks read the manifest file to find the YAML path',
+    });
+  }
+  return cases;
+}
+
 export function corpus(): BadInputCase[] {
   const cases: BadInputCase[] = [];
   const add = (c: BadInputCase) => cases.push(c);
@@ -158,6 +267,16 @@ export function corpus(): BadInputCase[] {
       path: `${entity}/promotions`,
       body: { environment: 'demo', sha: GOOD_SHA, tag },
       mentions: /tag|pattern|must|match|rc-/i,
+    });
+  }
+  // A rollback by a tag git or the registry refuses: nothing is asked to find what it names.
+  for (const tag of [...BAD_TAGS.slice(2, 19), ...REGISTRY_REFUSED_TAGS]) {
+    add({
+      name: `roll demo back to tag ${JSON.stringify(tag)}`,
+      method: 'post',
+      path: `${entity}/rollbacks`,
+      body: { environment: 'demo', tag },
+      mentions: /tag/,
     });
   }
   for (const ref of BAD_REFS) {

@@ -10,7 +10,8 @@ import {
 import request from 'supertest';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
-import { BadInputCase, corpus } from './badInput.corpus';
+import { BadInputCase, corpus, realCommitCorpus } from './badInput.corpus';
+import { Lineage } from '../lineage/types';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 
@@ -75,6 +76,25 @@ function hostileEntities(): Entity[] {
   ];
 }
 
+/** Like checkout, but its YAML path names a key checkout's kustomization files do not have. */
+const strayImagePath: Entity = {
+  ...hostileEntities()[0],
+  metadata: {
+    name: 'stray-image-path',
+    namespace: 'default',
+    annotations: {
+      ...hostileEntities()[0].metadata.annotations,
+      'mainline.dev/manifest-path':
+        'apps/checkout/overlays/{environment}/kustomization.yaml',
+      'mainline.dev/manifest-image-path': 'app.image.tag',
+    },
+  },
+};
+
+/** Upstream requests that change something (GraphQL is read-only here). */
+const isWrite = (r: { method: string; path: string }) =>
+  !['GET', 'HEAD'].includes(r.method) && r.path !== '/graphql';
+
 function hostileCases(): BadInputCase[] {
   const names = hostileEntities().map(e => e.metadata.name);
   return names.flatMap(name => {
@@ -112,7 +132,7 @@ describe('the bad-input corpus', () => {
       features: [
         promotionPlugin,
         catalogServiceMock.factory({
-          entities: [...demoEntities(), ...hostileEntities()],
+          entities: [...demoEntities(), ...hostileEntities(), strayImagePath],
         }),
         memoryCacheFactory(),
         mockServices.rootConfig.factory({
@@ -138,9 +158,36 @@ describe('the bad-input corpus', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
+  /** Built main commits: checkout's stage commit and an older one, the shop's stage commit. */
+  async function realCommits() {
+    const read = async (name: string) => {
+      const res = await request(server).get(
+        `/api/promotion/v1/entities/component/default/${name}/lineage?limit=50`,
+      );
+      expect(res.status).toBe(200);
+      return res.body as Lineage;
+    };
+    const [checkout, cart] = await Promise.all([
+      read('checkout'),
+      read('cart'),
+    ]);
+    const stage = (l: Lineage) =>
+      l.environments.find(e => e.name === 'stage')!.current!.sha!;
+    const older = checkout.commits.find(
+      c => c.sha !== stage(checkout) && c.artifacts.length > 0 && !c.yanked,
+    )!;
+    return {
+      sha: stage(checkout),
+      rollbackSha: older.sha,
+      shopSha: stage(cart),
+      strayImagePath: strayImagePath.metadata.name,
+    };
+  }
+
   it('answers every case 4xx with a message naming the problem, asking nothing upstream', async () => {
-    const cases = [...corpus(), ...hostileCases()];
-    expect(cases.length).toBeGreaterThanOrEqual(150);
+    const real = realCommitCorpus(await realCommits());
+    const cases = [...corpus(), ...hostileCases(), ...real];
+    expect(cases.length).toBeGreaterThanOrEqual(200);
     const failures: string[] = [];
     let fourXx = 0;
     let fiveXx = 0;
@@ -157,7 +204,10 @@ describe('the bad-input corpus', () => {
         : await (c.body === undefined ? call : call.send(c.body as object));
       const message: string = res.body?.error?.message ?? '';
       await new Promise(resolve => setTimeout(resolve, 20));
-      const asked = github.requests.length;
+      // A refusal that depends on a file's content reads it; none may write.
+      const asked = c.reads
+        ? github.requests.filter(isWrite).length
+        : github.requests.length;
       upstream += asked;
       if (res.status >= 500) fiveXx++;
       if (res.status >= 400 && res.status < 500) fourXx++;
@@ -169,13 +219,19 @@ describe('the bad-input corpus', () => {
       ) {
         failures.push(
           `${c.name}: ${res.status} ${JSON.stringify(message.slice(0, 160))}${
-            asked ? ` after ${asked} upstream requests` : ''
+            asked
+              ? ` after ${asked} upstream ${c.reads ? 'writes' : 'requests'}`
+              : ''
           }`,
         );
       }
     }
     process.stdout.write(
-      `bad-input corpus: ${cases.length} cases, ${fourXx} answered 4xx, ${fiveXx} answered 5xx, ${upstream} upstream requests\n`,
+      `bad-input corpus: ${cases.length} cases (${
+        real.length
+      } against real commits, ${
+        cases.filter(c => c.reads).length
+      } that read a manifest), ${fourXx} answered 4xx, ${fiveXx} answered 5xx, ${upstream} upstream requests (writes for the cases that read)\n`,
     );
     expect(failures).toEqual([]);
   });

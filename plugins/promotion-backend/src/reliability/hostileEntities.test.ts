@@ -281,6 +281,7 @@ describe('hostile entities naming another team’s repository, manifest and arti
         idempotencyKey: null,
         requestHash: 'earlier',
         requestedBy: MALLORY,
+        tagAutomatic: false,
       },
       [
         { name: 'checks', status: 'succeeded', detail: 'passed' },

@@ -1523,7 +1523,7 @@ export const spec = {
                     minLength: 1,
                     maxLength: 128,
                     description:
-                      'The release tag; the next one by the rules when absent.',
+                      "The release tag, valid for git and for the artifact's registry (400 otherwise); when absent the next one after the repository's tags, chosen again at the tag step if another commit took it meanwhile.",
                   },
                   dryRun: {
                     type: 'boolean',

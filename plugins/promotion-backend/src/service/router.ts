@@ -84,7 +84,7 @@ export async function createRouter(options: RouterOptions) {
           limit: req.query.limit ?? 1000,
         },
       )
-    ).map(({ idempotencyKey, requestHash, ...item }) => item);
+    ).map(({ idempotencyKey, requestHash, tagAutomatic, ...item }) => item);
     const stamp = new Date().toISOString().slice(0, 10);
     if (req.query.format === 'json') {
       res.setHeader(

@@ -816,7 +816,7 @@ export interface operations {
         'application/json': {
           environment: string;
           sha: components['schemas']['Sha'];
-          /** @description The release tag; the next one by the rules when absent. */
+          /** @description The release tag, valid for git and for the artifact's registry (400 otherwise); when absent the next one after the repository's tags, chosen again at the tag step if another commit took it meanwhile. */
           tag?: string;
           dryRun?: boolean;
         };

@@ -16,6 +16,7 @@ import {
 import {
   Artifact,
   ARTIFACT_TAG,
+  artifactTagProblem,
   ArtifactLocation,
   artifactMatchesCommit,
   ArtifactQuery,
@@ -386,6 +387,11 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     }
   }
 
+  /** ECR applies the distribution spec's tag rule to PutImage. */
+  checkTag(_location: ArtifactLocation, tag: string): string | undefined {
+    return artifactTagProblem(tag);
+  }
+
   async addTag(
     location: ArtifactLocation,
     sha: string,
@@ -395,6 +401,8 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     if (!COMMIT_SHA.test(sha)) {
       throw new NotFoundError(`No image of ${sha} in ${ecr.uri} to tag ${tag}`);
     }
+    const problem = this.checkTag(location, tag);
+    if (problem) throw new InputError(`"${tag}": ${problem}`);
     const client = await this.clientFor(ecr);
     const ids = {
       repositoryName: ecr.repository,

@@ -5,6 +5,7 @@ import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import {
   Artifact,
   ARTIFACT_TAG,
+  artifactTagProblem,
   ArtifactLocation,
   artifactMatchesCommit,
   PendingArtifactQuery,
@@ -211,6 +212,11 @@ export class LocalArtifactRegistry implements ArtifactRegistry {
       await fs.writeFile(file, content);
       await fs.utimes(file, createdAt, createdAt);
     }
+  }
+
+  /** A tag is a file name in the image's `tags/` folder: the registry tag rule keeps it one. */
+  checkTag(_location: ArtifactLocation, tag: string): string | undefined {
+    return artifactTagProblem(tag);
   }
 
   async addTag(

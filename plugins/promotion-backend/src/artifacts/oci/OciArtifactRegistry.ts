@@ -8,6 +8,7 @@ import {
 import {
   Artifact,
   ARTIFACT_TAG,
+  artifactTagProblem,
   ArtifactLocation,
   PendingArtifactQuery,
   ArtifactRegistry,
@@ -368,6 +369,11 @@ export class OciArtifactRegistry implements ArtifactRegistry {
         : undefined;
     });
     return newestFirst(artifacts.filter((a): a is Artifact => Boolean(a)));
+  }
+
+  /** The distribution spec's tag rule: what every OCI registry enforces on a manifest PUT. */
+  checkTag(_location: ArtifactLocation, tag: string): string | undefined {
+    return artifactTagProblem(tag);
   }
 
   async addTag(

@@ -15,6 +15,7 @@ import {
 import {
   Artifact,
   ARTIFACT_TAG,
+  artifactTagProblem,
   ArtifactLocation,
   PendingArtifactQuery,
   ArtifactRegistry,
@@ -188,6 +189,15 @@ export class S3PackageRegistry implements ArtifactRegistry {
       this.tags(s3),
     ]);
     return newestFirst(this.packages(s3, objects, tags));
+  }
+
+  /**
+   * A release tag is recorded as one object key segment under the package: S3 would take more,
+   * but `/` would nest it and other characters need escaping in every tool that lists keys, so
+   * the registry tag rule is kept.
+   */
+  checkTag(_location: ArtifactLocation, tag: string): string | undefined {
+    return artifactTagProblem(tag);
   }
 
   async addTag(

@@ -11,6 +11,7 @@ import {
 import { SourceControl, SourceFile } from '../../source/SourceControl';
 import { ChangeRequests } from '../ChangeRequests';
 import {
+  DeployCheck,
   Deployment,
   DeploymentProgress,
   DeploymentRequest,
@@ -34,6 +35,29 @@ const PENDING_CHANGE = /^change:([^#\s]+)#(\w+)$/;
 const RECENT_MS = 30_000;
 const RECENT_ENTRIES = 1000;
 
+/** The environment's file with its image tag set to `version`; undefined when it pins it already. */
+function withVersion(
+  content: string,
+  target: PromotionTarget,
+  version: string,
+): string | undefined {
+  if (
+    readImageTag(content, target.artifactLocation, target.manifestImagePath) ===
+    version
+  ) {
+    return undefined;
+  }
+  return writeImageTag(
+    content,
+    target.artifactLocation,
+    version,
+    target.manifestImagePath,
+  );
+}
+
+const missingFile = (repo: string, file: string, branch: string, env: string) =>
+  `${repo} has no ${file} on ${branch}: register ${env} in the manifest repository first`;
+
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
  * pins. Works over any SourceControl (local git, GitHub).
@@ -56,8 +80,14 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
   }
 
   private recall(repo: string, path: string): SourceFile | undefined {
-    const entry = this.recent.get(`${repo}:${path}`);
+    const entry = this.peek(repo, path);
     this.recent.delete(`${repo}:${path}`);
+    return entry;
+  }
+
+  /** The remembered file, left for the deploy to recall. */
+  private peek(repo: string, path: string): SourceFile | undefined {
+    const entry = this.recent.get(`${repo}:${path}`);
     return entry && Date.now() - entry.at < RECENT_MS ? entry.file : undefined;
   }
 
@@ -124,6 +154,60 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
     return Object.fromEntries(entries);
   }
 
+  /**
+   * The deploy's own preconditions, from the file `current` just read (else one read): the
+   * environment's file exists and has the entry (the `manifest-image-path`, kustomize
+   * `images[].newTag` or Helm `image.tag`) that can be set to the version and nothing else.
+   */
+  async checkDeploy(
+    target: PromotionTarget,
+    request: { environment: string; version: string },
+  ): Promise<DeployCheck> {
+    const { manifestRepo, manifestPath } = target;
+    if (!manifestRepo || !manifestPath) {
+      return {
+        passed: false,
+        reason: 'this entity has no manifest repository to deploy through',
+      };
+    }
+    if (!ENVIRONMENT_NAME.test(request.environment)) {
+      return {
+        passed: false,
+        reason: `"${request.environment}" is not an environment name that can name a manifest file`,
+      };
+    }
+    const file = manifestPath.replace(/\{environment\}/g, request.environment);
+    const current =
+      this.peek(manifestRepo, file) ??
+      (await this.manifests.readFile(manifestRepo, this.options.branch, file));
+    if (!current) {
+      return {
+        passed: false,
+        reason: missingFile(
+          manifestRepo,
+          file,
+          this.options.branch,
+          request.environment,
+        ),
+      };
+    }
+    const where = target.manifestImagePath ?? 'the image entry';
+    try {
+      withVersion(current.content, target, request.version);
+    } catch (error) {
+      return {
+        passed: false,
+        reason: `cannot set ${where} in ${manifestRepo}:${file} to ${
+          request.version
+        }: ${(error as Error).message}`,
+      };
+    }
+    return {
+      passed: true,
+      reason: `${manifestRepo}:${file} has ${where} to set to ${request.version}`,
+    };
+  }
+
   async deploy(
     target: PromotionTarget,
     request: DeploymentRequest,
@@ -166,36 +250,30 @@ export class GitOpsDeploymentTarget implements DeploymentTarget {
         ));
       if (!current) {
         throw new NotFoundError(
-          `${manifestRepo} has no ${file} on ${this.options.branch}: register ${request.environment} in the manifest repository first`,
+          missingFile(
+            manifestRepo,
+            file,
+            this.options.branch,
+            request.environment,
+          ),
         );
       }
-      let updated: string;
+      let updated: string | undefined;
       try {
-        if (
-          readImageTag(
-            current.content,
-            target.artifactLocation,
-            target.manifestImagePath,
-          ) === request.version
-        ) {
-          // "Nothing to do" is said from a fresh read only.
-          if (remembered) continue;
-          return {
-            changed: false,
-            detail: `${file} already pins ${request.version}`,
-          };
-        }
-        updated = writeImageTag(
-          current.content,
-          target.artifactLocation,
-          request.version,
-          target.manifestImagePath,
-        );
+        updated = withVersion(current.content, target, request.version);
       } catch (error) {
         throw new ForwardedError(
           `Cannot set the image tag in ${manifestRepo}:${file}`,
           error,
         );
+      }
+      if (updated === undefined) {
+        // "Nothing to do" is said from a fresh read only.
+        if (remembered) continue;
+        return {
+          changed: false,
+          detail: `${file} already pins ${request.version}`,
+        };
       }
       const message = `${request.environment}: ${target.artifactLocation} ${request.version}\n\n${reason}\nRequested-by: ${request.actor.entityRef}\n`;
       const author = { name: request.actor.name, email: request.actor.email };

@@ -10,7 +10,7 @@ import {
   Scalar,
   YAMLMap,
 } from 'yaml';
-import { parseYamlPath } from '@mainline/plugin-promotion-common';
+import { parseYamlPath, REGISTRY_TAG } from '@mainline/plugin-promotion-common';
 
 /**
  * A tag scalar's text as written, not as YAML resolves it: `1.0`, `2024.10` and an all-digit short
@@ -83,9 +83,6 @@ export function readImageTag(
   const at = tagPath(doc, imageName, yamlPath);
   return at ? tagText(doc, doc.getIn(at, true)) : undefined;
 }
-
-/** What a container registry accepts as an image tag (the OCI distribution spec's rule). */
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * The tag as a YAML scalar in the style the file used: quoted as it was quoted, else plain unless
@@ -170,7 +167,7 @@ export function writeImageTag(
   tag: string,
   yamlPath?: string,
 ): string {
-  if (!IMAGE_TAG.test(tag)) {
+  if (!REGISTRY_TAG.test(tag)) {
     throw new Error(`"${tag}" is not a valid image tag`);
   }
   const doc = parse(content);
