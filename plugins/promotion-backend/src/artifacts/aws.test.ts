@@ -38,8 +38,8 @@ async function serve() {
   });
   const s3Client = new S3Client(s3.clientOptions);
   const registry = new ArtifactRegistries([
-    ecrEntry(async () => ecrClient),
-    s3Entry(async () => s3Client),
+    ecrEntry(async () => ecrClient, { accountIds: [ecr.accountId] }),
+    s3Entry(async () => s3Client, [BUCKET]),
   ]);
   return { ecr, s3, ecrClient, s3Client, registry };
 }
@@ -323,13 +323,14 @@ describe('upstream failures', () => {
         commits: ['a'.repeat(40), 'b'.repeat(40)],
       }),
     ).resolves.toEqual([]);
-    await expect(
-      registry.findArtifacts(location, {
-        commits: ['a'.repeat(40), 'b'.repeat(40)],
-      }),
-    ).rejects.toThrow(
-      /Could not read images in ECR repository .*svc; caused by Error: KmsError: The KMS key is disabled \(bbbbbbb\)/,
+    // The failure code, not ECR's reason text (upstream text never reaches an API error).
+    const error = await registry
+      .findArtifacts(location, { commits: ['a'.repeat(40), 'b'.repeat(40)] })
+      .catch(e => e as Error);
+    expect(String(error)).toMatch(
+      /Could not read images in ECR repository .*svc; caused by Error: KmsError \(bbbbbbb\)/,
     );
+    expect(String(error)).not.toContain('The KMS key is disabled');
   });
 
   it('leaves out an image yanked between reading it and describing it', async () => {
@@ -400,7 +401,7 @@ describe('upstream failures', () => {
     });
     const registry = new EcrArtifactRegistry(async () => client);
     await expect(registry.deleteArtifact(location, sha)).rejects.toThrow(
-      /ECR did not delete .*KmsError: KMS key unavailable/,
+      /ECR did not delete .*KmsError$/,
     );
   });
 

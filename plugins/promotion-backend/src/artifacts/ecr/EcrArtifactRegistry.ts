@@ -25,6 +25,7 @@ import {
   newestFirst,
   selectArtifacts,
 } from '../ArtifactRegistry';
+import { boundedCode, sdkFailure } from '../outbound';
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`, as `docker push` names it. */
 const ECR_LOCATION =
@@ -148,7 +149,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     }
     throw new ForwardedError(
       `Could not ${what} in ECR repository ${ecr.uri}`,
-      error,
+      sdkFailure(error),
     );
   }
 
@@ -302,8 +303,11 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       if (failure) {
         throw new ForwardedError(
           `Could not read images in ECR repository ${ecr.uri}`,
+          // The code only: the reason is upstream text.
           new Error(
-            `${failure.failureCode}: ${failure.failureReason} (${failure.imageId?.imageTag})`,
+            `${boundedCode(failure.failureCode) ?? 'failure'} (${
+              failure.imageId?.imageTag
+            })`,
           ),
         );
       }
@@ -491,7 +495,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       if (failure) {
         throw new ForwardedError(
           `ECR did not delete ${artifact.digest} from ${ecr.uri}`,
-          new Error(`${failure.failureCode}: ${failure.failureReason}`),
+          new Error(boundedCode(failure.failureCode) ?? 'failure'),
         );
       }
     } catch (error) {

@@ -52,8 +52,8 @@ runArtifactRegistryContract(
     }
     return {
       registry: new ArtifactRegistries([
-        ociEntry(),
-        s3Entry(async () => s3Client),
+        ociEntry([{ host: registry.host, insecure: true }]),
+        s3Entry(async () => s3Client, ['artifacts']),
       ]),
       imageLocation: {
         kind: 'image',
@@ -92,7 +92,9 @@ describe('OCI registry, checked directly', () => {
     );
     const sha = '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567';
     const digest = await registry.putManifest('svc', sha.slice(0, 7), manifest);
-    const registries = new ArtifactRegistries([ociEntry()]);
+    const registries = new ArtifactRegistries([
+      ociEntry([], { insecureHosts: [registry.host] }),
+    ]);
     const location = {
       kind: 'image' as const,
       location: `oci://${registry.host}/svc`,
