@@ -25,7 +25,7 @@ import {
   newestFirst,
   selectArtifacts,
 } from '../ArtifactRegistry';
-import { boundedCode, sdkFailure } from '../outbound';
+import { boundedCode, isOutboundRefused, sdkFailure } from '../outbound';
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`, as `docker push` names it. */
 const ECR_LOCATION =
@@ -142,6 +142,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
   }
 
   private fail(ecr: EcrLocation, what: string, error: unknown): never {
+    if (isOutboundRefused(error)) throw error;
     if (errorName(error) === 'RepositoryNotFoundException') {
       throw new NotFoundError(
         `ECR repository ${ecr.repository} does not exist in account ${ecr.accountId} (${ecr.region})`,
