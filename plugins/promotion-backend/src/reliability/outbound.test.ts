@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
@@ -23,6 +22,7 @@ import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { capturingLogger } from '../__testUtils__/capturingLogger';
+import { Listener, listen } from '../__testUtils__/countingListener';
 
 jest.setTimeout(180_000);
 
@@ -34,46 +34,6 @@ const BASIC = `Basic ${Buffer.from(`${USERNAME}:${PASSWORD}`).toString(
 )}`;
 const ISSUED = 'issued-bearer-token-for-acme-login';
 const SECRET = 'INTERNAL-SERVICE-SECRET-7f3a9c2e11d04b5a';
-
-/** A loopback listener that records every request it receives and the credentials it carried. */
-interface Listener {
-  host: string;
-  port: number;
-  requests: Array<{
-    method: string;
-    url: string;
-    host: string;
-    authorization?: string;
-  }>;
-  close(): Promise<void>;
-}
-
-async function listen(
-  handle: (req: http.IncomingMessage, res: http.ServerResponse) => void,
-): Promise<Listener> {
-  const requests: Listener['requests'] = [];
-  const server = http.createServer((req, res) => {
-    requests.push({
-      method: req.method!,
-      url: req.url!,
-      host: req.headers.host!,
-      authorization: req.headers.authorization,
-    });
-    handle(req, res);
-  });
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    host: `127.0.0.1:${port}`,
-    port,
-    requests,
-    close: () =>
-      new Promise(resolve => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Forwards a request to the real registry as is. */
 function forward(
