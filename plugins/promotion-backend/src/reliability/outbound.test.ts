@@ -61,6 +61,8 @@ describe('outbound requests go only where an administrator configured', () => {
   let stranger: Listener;
   /** The login realm configured for the registry's credentials (http only as 127.0.0.1). */
   let auth: Listener;
+  /** The configured ECR endpoint, which an unconfigured account must not reach either. */
+  let ecrEndpoint: Listener;
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   let built: Artifact[];
   const logs: string[] = [];
@@ -79,6 +81,10 @@ describe('outbound requests go only where an administrator configured', () => {
       // What an internal service would answer: a body worth stealing.
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ token: SECRET, tags: [SECRET] }));
+    });
+    ecrEndpoint = await listen((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify({ __type: 'AccessDeniedException' }));
     });
     auth = await listen((req, res) => {
       if (req.headers.authorization !== BASIC) {
@@ -138,13 +144,8 @@ describe('outbound requests go only where an administrator configured', () => {
       location: 'local/checkout',
     });
     const layer = Buffer.from('checkout layer');
-    for (const scenario of [
-      'realm',
-      'http-realm',
-      'login',
-      'redirect',
-      'secret',
-    ]) {
+    // The refused login scenarios never get to read an image.
+    for (const scenario of ['login', 'redirect', 'secret']) {
       const repository = `acme/${scenario}`;
       const layerDigest = await registry.pushBlob(repository, layer);
       for (const artifact of built) {
@@ -235,8 +236,8 @@ describe('outbound requests go only where an administrator configured', () => {
                   ],
                 },
                 insecureHosts: [auth.host],
-                // An unreachable ECR endpoint: an unconfigured account must not even try it.
-                ecr: { endpoint: 'http://127.0.0.1:9' },
+                // An unconfigured ECR account must not reach even the configured endpoint.
+                ecr: { endpoint: `http://${ecrEndpoint.host}` },
               },
             },
           },
@@ -293,6 +294,7 @@ describe('outbound requests go only where an administrator configured', () => {
     expect(ecr.body.artifactLookup.reason).toContain(
       'names ECR account 210987654321 in eu-west-1, which is not configured',
     );
+    expect(ecrEndpoint.requests).toHaveLength(0);
   });
 
   it("a login challenge pointing at another host: refused, that host hears nothing, the registry's credentials go nowhere else", async () => {
@@ -437,11 +439,23 @@ describe('outbound requests go only where an administrator configured', () => {
       l.requests.filter(r => r.authorization).length;
     // eslint-disable-next-line no-console
     console.log(
-      `outbound: stranger ${stranger.requests.length} requests (${credentials(
-        stranger,
-      )} with credentials); auth host ${auth.requests.length} (${
-        auth.requests.filter(r => r.host !== auth.host).length
-      } as localhost); registry proxy ${proxy.requests.length}`,
+      [
+        `outbound: stranger ${stranger.requests.length} requests (${credentials(
+          stranger,
+        )} with credentials)`,
+        `ECR endpoint ${ecrEndpoint.requests.length}`,
+        `auth host ${auth.requests.length} (${credentials(
+          auth,
+        )} with credentials, ${
+          auth.requests.filter(r => r.host !== auth.host).length
+        } as localhost)`,
+        `registry ${proxy.requests.length} (${
+          proxy.requests.filter(r => r.method === 'PUT').length
+        } PUT, ${
+          proxy.requests.filter(r => r.method === 'DELETE').length
+        } DELETE)`,
+        `${bodies.length / 2} responses and ${logs.length} log lines checked`,
+      ].join('; '),
     );
   });
 });
