@@ -68,6 +68,19 @@ function spacedWrites(ms: number) {
   return { key: () => limiter };
 }
 
+/** A redirect not followed, as Octokit's own error with the 3xx status (never retried). */
+function refusedRedirect(
+  redirected: string,
+  why: string,
+  status: number,
+  url: URL,
+  method: string,
+) {
+  return new RequestError(`${redirected}: ${why}`, status, {
+    request: { method, url: url.href, headers: {} } as any,
+  });
+}
+
 /**
  * The fetch every GitHub client uses: it follows no redirect by itself. A write answered with a
  * redirect fails (a RequestError with that status, which the retry plugin does not repeat) and
@@ -89,25 +102,32 @@ export function apiOnlyFetch(
       const { status } = response;
       if (status < 300 || status >= 400 || status === 304) return response;
       await response.body?.cancel().catch(() => undefined);
-      const fail = (why: string) =>
-        new RequestError(
-          `GitHub redirected ${method} ${url.pathname} (HTTP ${status}): ${why}`,
-          status,
-          { request: { method, url: url.href, headers: {} } as any },
-        );
+      const redirected = `GitHub redirected ${method} ${url.pathname} (HTTP ${status})`;
       if (method !== 'GET' && method !== 'HEAD') {
-        throw fail('writes never follow redirects, so nothing was sent on');
+        throw refusedRedirect(
+          redirected,
+          'writes never follow redirects, so nothing was sent on',
+          status,
+          url,
+          method,
+        );
       }
       const location = response.headers.get('location');
       const next = location ? new URL(location, url) : undefined;
       if (!next || next.origin !== origin) {
-        throw fail(
+        throw refusedRedirect(
+          redirected,
           `only redirects within ${origin} are followed, not to ${
             next?.host ?? 'nowhere'
           }`,
+          status,
+          url,
+          method,
         );
       }
-      if (hop >= 4) throw fail('too many redirects');
+      if (hop >= 4) {
+        throw refusedRedirect(redirected, 'too many redirects', status, url, method);
+      }
       url = next;
     }
   };
@@ -154,14 +174,14 @@ export function githubFailure(error: unknown): Error {
       : undefined;
   // Rate limits are told by headers, so they can be named without quoting the body.
   const reset = Number(headers?.['x-ratelimit-reset']);
-  const limited =
-    headers?.['x-ratelimit-remaining'] === '0'
-      ? `the rate limit is used up${
-          reset ? ` until ${new Date(reset * 1000).toISOString()}` : ''
-        }`
-      : headers?.['retry-after'] && (status === 403 || status === 429)
-      ? 'a secondary rate limit'
-      : undefined;
+  let limited: string | undefined;
+  if (headers?.['x-ratelimit-remaining'] === '0') {
+    limited = `the rate limit is used up${
+      reset ? ` until ${new Date(reset * 1000).toISOString()}` : ''
+    }`;
+  } else if (headers?.['retry-after'] && (status === 403 || status === 429)) {
+    limited = 'a secondary rate limit';
+  }
   return new Error(
     `GitHub answered HTTP ${status}${code ? ` (${code})` : ''}${
       limited ? `: ${limited}` : ''
