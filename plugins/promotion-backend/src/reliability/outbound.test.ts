@@ -61,6 +61,8 @@ describe('outbound requests go only where an administrator configured', () => {
   let stranger: Listener;
   /** The login realm configured for the registry's credentials (http only as 127.0.0.1). */
   let auth: Listener;
+  /** Blob storage a registry redirects reads to, allowed (as an insecure host) by config. */
+  let storage: Listener;
   /** The configured ECR endpoint, which an unconfigured account must not reach either. */
   let ecrEndpoint: Listener;
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
@@ -82,6 +84,7 @@ describe('outbound requests go only where an administrator configured', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ token: SECRET, tags: [SECRET] }));
     });
+    storage = await listen((req, res) => forward(registry, req, res));
     ecrEndpoint = await listen((_req, res) => {
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
       res.end(JSON.stringify({ __type: 'AccessDeniedException' }));
@@ -129,6 +132,17 @@ describe('outbound requests go only where an administrator configured', () => {
         );
         return;
       }
+      // Blob reads redirected, as registries do to their storage: allowed and not.
+      if (scenario === 'blobs' && req.url!.includes('/blobs/')) {
+        res.writeHead(307, { location: `http://${storage.host}${req.url}` });
+        res.end();
+        return;
+      }
+      if (scenario === 'blobs-elsewhere' && req.url!.includes('/blobs/')) {
+        res.writeHead(307, { location: `http://${stranger.host}${req.url}` });
+        res.end();
+        return;
+      }
       if (scenario === 'secret-read') {
         res.writeHead(502, { 'content-type': 'text/plain' });
         res.end(`Bad gateway; internal token ${SECRET}`);
@@ -145,14 +159,21 @@ describe('outbound requests go only where an administrator configured', () => {
     });
     const layer = Buffer.from('checkout layer');
     // The refused login scenarios never get to read an image.
-    for (const scenario of ['login', 'redirect', 'secret']) {
+    for (const scenario of [
+      'login',
+      'redirect',
+      'secret',
+      'blobs',
+      'blobs-elsewhere',
+    ]) {
       const repository = `acme/${scenario}`;
       const layerDigest = await registry.pushBlob(repository, layer);
       for (const artifact of built) {
         const config = Buffer.from(
           JSON.stringify({
             created: artifact.createdAt,
-            config: { Labels: { commit: artifact.commit } },
+            // One config per repository, so no digest is shared (configs are cached by digest).
+            config: { Labels: { commit: artifact.commit, repository } },
           }),
         );
         const manifest = Buffer.from(
@@ -205,6 +226,8 @@ describe('outbound requests go only where an administrator configured', () => {
         'redirect',
         'secret',
         'secret-read',
+        'blobs',
+        'blobs-elsewhere',
       ].map(scenario => copy(scenario, `oci://${proxy.host}/acme/${scenario}`)),
     ];
     ({ server } = await startTestBackend({
@@ -235,7 +258,7 @@ describe('outbound requests go only where an administrator configured', () => {
                     },
                   ],
                 },
-                insecureHosts: [auth.host],
+                insecureHosts: [auth.host, storage.host],
                 // An unconfigured ECR account must not reach even the configured endpoint.
                 ecr: { endpoint: `http://${ecrEndpoint.host}` },
               },
@@ -344,6 +367,29 @@ describe('outbound requests go only where an administrator configured', () => {
     expect(auth.requests.every(r => r.host === auth.host)).toBe(true);
   });
 
+  it('a blob read redirected to allowed storage is followed without the credentials; to another host, refused', async () => {
+    const read = record(
+      await request(server).get(`${api}/blobs/lineage?limit=100`),
+    );
+    expect(read.status).toBe(200);
+    expect(read.body.artifactLookup).toBeUndefined();
+    const stage = stageOf(read.body);
+    // The build time comes from the config blob, read from storage.
+    const build = built.find(a => stage.sha.startsWith(a.commit))!;
+    expect(stage.artifact.createdAt).toBe(build.createdAt);
+    expect(storage.requests.length).toBeGreaterThan(0);
+    expect(storage.requests.filter(r => r.authorization)).toHaveLength(0);
+
+    const elsewhere = record(
+      await request(server).get(`${api}/blobs-elsewhere/lineage?limit=100`),
+    );
+    expect(elsewhere.status).toBe(200);
+    expect(elsewhere.body.artifactLookup.reason).toContain(
+      `${proxy.host} redirected GET acme/blobs-elsewhere/blobs to ${stranger.host}, which is not configured`,
+    );
+    expect(strangerSaw()).toBe(0);
+  });
+
   it('a registry answering 307 to the retag PUT and the yank DELETE: nothing follows it, both fail naming the redirect', async () => {
     const read = record(
       await request(server).get(`${api}/redirect/lineage?limit=100`),
@@ -444,6 +490,9 @@ describe('outbound requests go only where an administrator configured', () => {
           stranger,
         )} with credentials)`,
         `ECR endpoint ${ecrEndpoint.requests.length}`,
+        `storage ${storage.requests.length} (${credentials(
+          storage,
+        )} with credentials)`,
         `auth host ${auth.requests.length} (${credentials(
           auth,
         )} with credentials, ${
