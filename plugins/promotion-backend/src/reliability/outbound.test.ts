@@ -157,7 +157,7 @@ describe('outbound requests go only where an administrator configured', () => {
       kind: 'image',
       location: 'local/checkout',
     });
-    const layer = Buffer.from('checkout layer');
+    const layers = [Buffer.from('checkout layer')];
     // The refused login scenarios never get to read an image.
     for (const scenario of [
       'login',
@@ -167,36 +167,15 @@ describe('outbound requests go only where an administrator configured', () => {
       'blobs-elsewhere',
     ]) {
       const repository = `acme/${scenario}`;
-      const layerDigest = await registry.pushBlob(repository, layer);
       for (const artifact of built) {
-        const config = Buffer.from(
-          JSON.stringify({
+        await registry.pushImage(repository, artifact.tags, {
+          // One config per repository, so no digest is shared (configs are cached by digest).
+          config: {
             created: artifact.createdAt,
-            // One config per repository, so no digest is shared (configs are cached by digest).
             config: { Labels: { commit: artifact.commit, repository } },
-          }),
-        );
-        const manifest = Buffer.from(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: 'application/vnd.oci.image.manifest.v1+json',
-            config: {
-              mediaType: 'application/vnd.oci.image.config.v1+json',
-              digest: await registry.pushBlob(repository, config),
-              size: config.length,
-            },
-            layers: [
-              {
-                mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-                digest: layerDigest,
-                size: layer.length,
-              },
-            ],
-          }),
-        );
-        for (const tag of artifact.tags) {
-          await registry.putManifest(repository, tag, manifest);
-        }
+          },
+          layers,
+        });
       }
     }
 
