@@ -472,19 +472,25 @@ describe('only configured accounts, regions and buckets', () => {
         image('333333333333.dkr.ecr.eu-west-1.amazonaws.com/svc'),
         sha,
       ),
-    ).rejects.toThrow(/names ECR account 333333333333 in eu-west-1, which is not configured/);
+    ).rejects.toThrow(
+      /names ECR account 333333333333 in eu-west-1, which is not configured/,
+    );
     await expect(
       registries.getArtifact(
         image('111111111111.dkr.ecr.eu-central-1.amazonaws.com/svc'),
         sha,
       ),
-    ).rejects.toThrow(/ECR account 111111111111 in eu-central-1, which is not configured/);
+    ).rejects.toThrow(
+      /ECR account 111111111111 in eu-central-1, which is not configured/,
+    );
     await expect(
       registries.getArtifact(
         { kind: 'archive', location: 's3://someone-elses/pkgs' },
         sha,
       ),
-    ).rejects.toThrow(/names the bucket someone-elses, which is not configured/);
+    ).rejects.toThrow(
+      /names the bucket someone-elses, which is not configured/,
+    );
     expect(asked).toEqual([]);
 
     await registries.getArtifact(

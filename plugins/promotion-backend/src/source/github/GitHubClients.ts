@@ -126,7 +126,13 @@ export function apiOnlyFetch(
         );
       }
       if (hop >= 4) {
-        throw refusedRedirect(redirected, 'too many redirects', status, url, method);
+        throw refusedRedirect(
+          redirected,
+          'too many redirects',
+          status,
+          url,
+          method,
+        );
       }
       url = next;
     }
