@@ -17,6 +17,7 @@ import {
   parseOciLocation,
 } from './oci/OciArtifactRegistry';
 import {
+  configuredHost,
   OutboundHosts,
   OutboundRefusedError,
   readOutboundHosts,
@@ -175,12 +176,19 @@ export function readOciRegistries(config: Config): OciRegistryConfig[] {
   return (
     config.getOptionalConfigArray('promotion.artifacts.oci.registries') ?? []
   ).map(r => ({
-    host: r.getString('host').toLowerCase(),
+    host: configuredHost(
+      r.getString('host'),
+      'promotion.artifacts.oci.registries[].host',
+    ),
     username: r.getOptionalString('username'),
     password: r.getOptionalString('password'),
     token: r.getOptionalString('token'),
     insecure: r.getOptionalBoolean('insecure'),
-    authHosts: r.getOptionalStringArray('authHosts')?.map(h => h.toLowerCase()),
+    authHosts: r
+      .getOptionalStringArray('authHosts')
+      ?.map(h =>
+        configuredHost(h, 'promotion.artifacts.oci.registries[].authHosts'),
+      ),
   }));
 }
 

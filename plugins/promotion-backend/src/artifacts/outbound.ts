@@ -30,12 +30,26 @@ export interface OutboundHosts {
   insecureHosts: string[];
 }
 
-const normalize = (host: string) => host.trim().toLowerCase();
+const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/;
+
+/**
+ * A configured host, lower-cased; a URL or path where a host belongs stops the backend at
+ * start-up instead of silently never matching.
+ */
+export function configuredHost(host: string, key: string): string {
+  const normalized = host.trim().toLowerCase();
+  if (!HOST.test(normalized)) {
+    throw new InputError(
+      `${key} must list hosts (e.g. ghcr.io or 127.0.0.1:5000), not "${host}"`,
+    );
+  }
+  return normalized;
+}
 
 export function readOutboundHosts(config: Config): OutboundHosts {
   const list = (key: string) =>
     (config.getOptionalStringArray(`promotion.artifacts.${key}`) ?? []).map(
-      normalize,
+      host => configuredHost(host, `promotion.artifacts.${key}`),
     );
   return {
     allowedHosts: list('allowedHosts'),
