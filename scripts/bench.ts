@@ -280,7 +280,9 @@ async function main() {
     region: ecr.region,
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
   });
-  const registries = new ArtifactRegistries([ecrEntry(async () => ecrClient)]);
+  const registries = new ArtifactRegistries([
+    ecrEntry(async () => ecrClient, { accountIds: [ecr.accountId] }),
+  ]);
   const gitops = new GitOpsDeploymentTarget(source, { branch: 'main' });
   const adapters = new ComposedAdapterResolver({
     source,

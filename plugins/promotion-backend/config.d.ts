@@ -143,13 +143,33 @@ export interface Config {
     /**
      * Artifact registries, chosen by each entity's `mainline.dev/artifact-location`: ECR image
      * repositories (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`), S3 package prefixes
-     * (`s3://<bucket>/<prefix>`), and any OCI registry (`<host>/<repository>`). AWS credentials
+     * (`s3://<bucket>/<prefix>`), and OCI registries (`<host>/<repository>`). AWS credentials
      * come from the `aws` section (`@backstage/integration-aws-node`: accounts, role assumption).
+     *
+     * An annotation cannot introduce a host: a location naming a registry, ECR account or bucket
+     * configured nowhere here (or in `aws.accounts`) is refused before any request.
      */
     artifacts?: {
+      /**
+       * Registry hosts artifact locations may name without credentials of their own, reached
+       * over https: OCI registries read anonymously (`ghcr.io`), ECR registry hosts
+       * (`123456789012.dkr.ecr.eu-west-1.amazonaws.com`) of accounts not in `aws.accounts`, and
+       * storage hosts a registry redirects blob reads to.
+       */
+      allowedHosts?: string[];
+      /**
+       * Hosts reached over plain http (and thereby allowed), e.g. a loopback test registry or
+       * its login realm. Every other host is https only, login realms included.
+       */
+      insecureHosts?: string[];
       ecr?: {
         /** An ECR API endpoint other than the region's (VPC endpoints, tests). */
         endpoint?: string;
+        /**
+         * The regions in which the `aws.accounts` accounts' ECR registries may be used. Default:
+         * any region (the API host is always the region's AWS endpoint, or `endpoint`).
+         */
+        regions?: string[];
       };
       s3?: {
         /** The buckets' region. Default us-east-1. */
@@ -160,9 +180,14 @@ export interface Config {
         endpoint?: string;
         /** Path-style addressing (`<endpoint>/<bucket>/<key>`), which most compatible stores need. */
         forcePathStyle?: boolean;
+        /** The buckets `s3://` artifact locations may name; any other bucket is refused. */
+        buckets?: string[];
       };
       oci?: {
-        /** Credentials per registry host; hosts not listed are read anonymously. */
+        /**
+         * The OCI registries artifact locations may name, with their credentials (optional) and
+         * transport. Hosts listed neither here nor in `allowedHosts` are refused.
+         */
         registries?: Array<{
           /** E.g. `ghcr.io`, `harbor.example.com`, `registry-1.docker.io`. */
           host: string;
@@ -178,8 +203,15 @@ export interface Config {
            * @visibility secret
            */
           token?: string;
-          /** Plain HTTP (loopback hosts always are). */
+          /** Plain http to this host (a loopback test registry); https otherwise. */
           insecure?: boolean;
+          /**
+           * Hosts besides `host` whose login realm may be used and may receive these
+           * credentials, e.g. `auth.docker.io` for `registry-1.docker.io`. A login challenge
+           * naming any other realm host is refused; realms are https unless listed in
+           * `insecureHosts`.
+           */
+          authHosts?: string[];
         }>;
       };
     };

@@ -15,6 +15,7 @@ import {
   ociEntry,
   readOciRegistries,
 } from './artifacts/ArtifactRegistries';
+import { readOutboundHosts } from './artifacts/outbound';
 import { DeploymentTarget } from './deploy/DeploymentTarget';
 import { GitHubPullRequests } from './deploy/github/GitHubPullRequests';
 import { GitHubWorkflowDeployments } from './deploy/github/GitHubWorkflowDeployments';
@@ -171,7 +172,7 @@ export function createAdapterResolver(
   const registries = new ArtifactRegistries([
     ...(local ? [localEntry(local.artifacts)] : []),
     ...awsRegistryEntries(config),
-    ociEntry(readOciRegistries(config)),
+    ociEntry(readOciRegistries(config), readOutboundHosts(config)),
   ]);
   const artifacts: ArtifactRegistryLookup = location =>
     registries.lookup(location);

@@ -19,6 +19,15 @@ export interface DockerRegistryServer {
     manifest: Buffer,
     mediaType?: string,
   ): Promise<string>;
+  /**
+   * Pushes a single-platform OCI image (its config as JSON, its layers) under every tag; returns
+   * the manifest's digest.
+   */
+  pushImage(
+    repository: string,
+    tags: string[],
+    image: { config: object; layers: Buffer[] },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -96,7 +105,7 @@ export async function startDockerRegistry(): Promise<DockerRegistryServer> {
     await new Promise(resolve => setTimeout(resolve, 50));
   }
 
-  return {
+  const server: DockerRegistryServer = {
     url,
     host: `127.0.0.1:${port}`,
     async pushBlob(repository, blob) {
@@ -147,6 +156,34 @@ export async function startDockerRegistry(): Promise<DockerRegistryServer> {
       }
       return put.headers.get('docker-content-digest') ?? digestOf(manifest);
     },
+    async pushImage(repository, tags, image) {
+      const config = Buffer.from(JSON.stringify(image.config));
+      const descriptor = async (mediaType: string, blob: Buffer) => ({
+        mediaType,
+        digest: await server.pushBlob(repository, blob),
+        size: blob.length,
+      });
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: await descriptor(
+            'application/vnd.oci.image.config.v1+json',
+            config,
+          ),
+          layers: await Promise.all(
+            image.layers.map(layer =>
+              descriptor('application/vnd.oci.image.layer.v1.tar+gzip', layer),
+            ),
+          ),
+        }),
+      );
+      let digest = digestOf(manifest);
+      for (const tag of tags) {
+        digest = await server.putManifest(repository, tag, manifest);
+      }
+      return digest;
+    },
     close: async () => {
       await new Promise<void>(resolve => {
         if (child.exitCode !== null) {
@@ -159,4 +196,5 @@ export async function startDockerRegistry(): Promise<DockerRegistryServer> {
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }

@@ -9,13 +9,19 @@ import {
   PendingArtifactQuery,
   ArtifactRegistry,
 } from './ArtifactRegistry';
-import { EcrArtifactRegistry } from './ecr/EcrArtifactRegistry';
+import { EcrArtifactRegistry, EcrLocation } from './ecr/EcrArtifactRegistry';
 import { S3PackageRegistry } from './s3/S3PackageRegistry';
 import {
   OciArtifactRegistry,
   OciRegistryConfig,
   parseOciLocation,
 } from './oci/OciArtifactRegistry';
+import {
+  configuredHost,
+  OutboundHosts,
+  OutboundRefusedError,
+  readOutboundHosts,
+} from './outbound';
 
 /** One registry and the locations it serves. */
 export interface RegistryEntry {
@@ -101,38 +107,71 @@ export function localEntry(registry: ArtifactRegistry): RegistryEntry {
   };
 }
 
+/** Which ECR repositories may be contacted: accounts and regions an administrator configured. */
+export interface EcrAllowList {
+  /** Registry hosts, `<account>.dkr.ecr.<region>.amazonaws.com`. */
+  hosts?: string[];
+  /** Accounts (from `aws.accounts`) allowed in `regions`, or in any region without it. */
+  accountIds?: string[];
+  regions?: string[];
+}
+
 /** An ECR entry: `<account>.dkr.ecr.<region>.amazonaws.com/<name>` locations. */
 export function ecrEntry(
   clientFor: (accountId: string, region: string) => Promise<ECRClient>,
+  allow: EcrAllowList,
 ): RegistryEntry {
+  const allowed = (ecr: EcrLocation) =>
+    (allow.hosts ?? []).includes(ecr.uri.split('/')[0]) ||
+    ((allow.accountIds ?? []).includes(ecr.accountId) &&
+      (!allow.regions || allow.regions.includes(ecr.region)));
   return {
     name: 'ECR',
     serves: l => l.kind === 'image' && /\.dkr\.ecr\./.test(l.location),
-    registry: new EcrArtifactRegistry(ecr =>
-      clientFor(ecr.accountId, ecr.region),
-    ),
+    registry: new EcrArtifactRegistry(ecr => {
+      if (!allowed(ecr)) {
+        throw new OutboundRefusedError(
+          `The artifact location ${ecr.uri} names ECR account ${ecr.accountId} in ${ecr.region}, which is not configured; an administrator adds the account to aws.accounts (and the region to promotion.artifacts.ecr.regions) or the registry host to promotion.artifacts.allowedHosts`,
+        );
+      }
+      return clientFor(ecr.accountId, ecr.region);
+    }),
   };
 }
 
-/** An S3 entry: `s3://<bucket>/<prefix>` locations. */
-export function s3Entry(clientFor: () => Promise<S3Client>): RegistryEntry {
+/** An S3 entry: `s3://<bucket>/<prefix>` locations in the configured buckets. */
+export function s3Entry(
+  clientFor: () => Promise<S3Client>,
+  buckets: string[],
+): RegistryEntry {
   return {
     name: 'S3',
     serves: l => l.kind === 'archive' && l.location.startsWith('s3://'),
-    registry: new S3PackageRegistry(() => clientFor()),
+    registry: new S3PackageRegistry(s3 => {
+      if (!buckets.includes(s3.bucket)) {
+        throw new OutboundRefusedError(
+          `The artifact location s3://${s3.bucket}/${s3.prefix} names the bucket ${s3.bucket}, which is not configured; an administrator adds it to promotion.artifacts.s3.buckets`,
+        );
+      }
+      return clientFor();
+    }),
   };
 }
 
 /**
  * An OCI distribution entry: `<host>/<repository>` and `oci://<host>/<repository>` image
- * locations (GHCR, Harbor, Docker Hub), with the credentials configured per host.
+ * locations (GHCR, Harbor, Docker Hub), for the registries configured with their credentials
+ * and the hosts allowed without any.
  */
-export function ociEntry(registries: OciRegistryConfig[] = []): RegistryEntry {
+export function ociEntry(
+  registries: OciRegistryConfig[] = [],
+  hosts: Partial<OutboundHosts> = {},
+): RegistryEntry {
   return {
     name: 'OCI',
     serves: l =>
       l.kind === 'image' && parseOciLocation(l.location) !== undefined,
-    registry: new OciArtifactRegistry(registries),
+    registry: new OciArtifactRegistry(registries, hosts),
   };
 }
 
@@ -141,11 +180,19 @@ export function readOciRegistries(config: Config): OciRegistryConfig[] {
   return (
     config.getOptionalConfigArray('promotion.artifacts.oci.registries') ?? []
   ).map(r => ({
-    host: r.getString('host'),
+    host: configuredHost(
+      r.getString('host'),
+      'promotion.artifacts.oci.registries[].host',
+    ),
     username: r.getOptionalString('username'),
     password: r.getOptionalString('password'),
     token: r.getOptionalString('token'),
     insecure: r.getOptionalBoolean('insecure'),
+    authHosts: r
+      .getOptionalStringArray('authHosts')
+      ?.map(h =>
+        configuredHost(h, 'promotion.artifacts.oci.registries[].authHosts'),
+      ),
   }));
 }
 
@@ -189,8 +236,15 @@ export function awsRegistryEntries(config: Config): RegistryEntry[] {
         : {}),
     });
   });
+  const hosts = readOutboundHosts(config);
   return [
-    ecrEntry((accountId, region) => ecrClient(`${accountId}/${region}`)),
-    s3Entry(() => s3Client('s3')),
+    ecrEntry((accountId, region) => ecrClient(`${accountId}/${region}`), {
+      hosts: hosts.allowedHosts,
+      accountIds: (config.getOptionalConfigArray('aws.accounts') ?? []).map(a =>
+        a.getString('accountId'),
+      ),
+      regions: config.getOptionalStringArray('promotion.artifacts.ecr.regions'),
+    }),
+    s3Entry(() => s3Client('s3'), s3?.getOptionalStringArray('buckets') ?? []),
   ];
 }

@@ -38,8 +38,8 @@ async function serve() {
   });
   const s3Client = new S3Client(s3.clientOptions);
   const registry = new ArtifactRegistries([
-    ecrEntry(async () => ecrClient),
-    s3Entry(async () => s3Client),
+    ecrEntry(async () => ecrClient, { accountIds: [ecr.accountId] }),
+    s3Entry(async () => s3Client, [BUCKET]),
   ]);
   return { ecr, s3, ecrClient, s3Client, registry };
 }
@@ -323,13 +323,14 @@ describe('upstream failures', () => {
         commits: ['a'.repeat(40), 'b'.repeat(40)],
       }),
     ).resolves.toEqual([]);
-    await expect(
-      registry.findArtifacts(location, {
-        commits: ['a'.repeat(40), 'b'.repeat(40)],
-      }),
-    ).rejects.toThrow(
-      /Could not read images in ECR repository .*svc; caused by Error: KmsError: The KMS key is disabled \(bbbbbbb\)/,
+    // The failure code, not ECR's reason text (upstream text never reaches an API error).
+    const error = await registry
+      .findArtifacts(location, { commits: ['a'.repeat(40), 'b'.repeat(40)] })
+      .catch(e => e as Error);
+    expect(String(error)).toMatch(
+      /Could not read images in ECR repository .*svc; caused by Error: KmsError \(bbbbbbb\)/,
     );
+    expect(String(error)).not.toContain('The KMS key is disabled');
   });
 
   it('leaves out an image yanked between reading it and describing it', async () => {
@@ -400,7 +401,7 @@ describe('upstream failures', () => {
     });
     const registry = new EcrArtifactRegistry(async () => client);
     await expect(registry.deleteArtifact(location, sha)).rejects.toThrow(
-      /ECR did not delete .*KmsError: KMS key unavailable/,
+      /ECR did not delete .*KmsError$/,
     );
   });
 
@@ -436,5 +437,79 @@ describe('upstream failures', () => {
         full,
       ),
     ).rejects.toThrow(/did not delete 1 objects/);
+  });
+});
+
+describe('only configured accounts, regions and buckets', () => {
+  it('refuses an ECR account, region or S3 bucket nobody configured before making a client, and serves the configured ones', async () => {
+    const asked: string[] = [];
+    const client = new ECRClient({ region: 'eu-west-1' });
+    mockClient(client).on(DescribeImagesCommand).resolves({ imageDetails: [] });
+    const s3 = new S3Client({ region: 'us-east-1' });
+    mockClient(s3).on(ListObjectsV2Command).resolves({ Contents: [] });
+    const registries = new ArtifactRegistries([
+      ecrEntry(
+        async (accountId, region) => {
+          asked.push(`${accountId}/${region}`);
+          return client;
+        },
+        {
+          accountIds: ['111111111111'],
+          regions: ['eu-west-1'],
+          hosts: ['222222222222.dkr.ecr.us-east-2.amazonaws.com'],
+        },
+      ),
+      s3Entry(async () => {
+        asked.push('s3');
+        return s3;
+      }, ['artifacts']),
+    ]);
+    const image = (location: string) => ({ kind: 'image' as const, location });
+    const sha = 'a'.repeat(40);
+
+    await expect(
+      registries.getArtifact(
+        image('333333333333.dkr.ecr.eu-west-1.amazonaws.com/svc'),
+        sha,
+      ),
+    ).rejects.toThrow(
+      /names ECR account 333333333333 in eu-west-1, which is not configured/,
+    );
+    await expect(
+      registries.getArtifact(
+        image('111111111111.dkr.ecr.eu-central-1.amazonaws.com/svc'),
+        sha,
+      ),
+    ).rejects.toThrow(
+      /ECR account 111111111111 in eu-central-1, which is not configured/,
+    );
+    await expect(
+      registries.getArtifact(
+        { kind: 'archive', location: 's3://someone-elses/pkgs' },
+        sha,
+      ),
+    ).rejects.toThrow(
+      /names the bucket someone-elses, which is not configured/,
+    );
+    expect(asked).toEqual([]);
+
+    await registries.getArtifact(
+      image('111111111111.dkr.ecr.eu-west-1.amazonaws.com/svc'),
+      sha,
+    );
+    await registries.getArtifact(
+      image('222222222222.dkr.ecr.us-east-2.amazonaws.com/svc'),
+      sha,
+    );
+    await registries.getArtifact(
+      { kind: 'archive', location: 's3://artifacts/pkgs' },
+      sha,
+    );
+    // (An S3 read lists the package and its tag markers: one client each time.)
+    expect([...new Set(asked)]).toEqual([
+      '111111111111/eu-west-1',
+      '222222222222/us-east-2',
+      's3',
+    ]);
   });
 });

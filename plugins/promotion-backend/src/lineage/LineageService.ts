@@ -10,6 +10,7 @@ import {
 } from '@mainline/plugin-promotion-common';
 import { AdapterResolver, PromotionAdapters } from '../adapters';
 import { Artifact, ArtifactQuery } from '../artifacts/ArtifactRegistry';
+import { isOutboundRefused } from '../artifacts/outbound';
 import { Yank, YankStore } from '../database/YankStore';
 import { Deployment } from '../deploy/DeploymentTarget';
 import {
@@ -305,11 +306,19 @@ export class LineageService {
         query,
       };
     });
+    // A registry request the backend refused (a host nobody configured) leaves the lineage
+    // without artifacts and says why, rather than failing the whole read.
+    let refused: string | undefined;
+    const unlessRefused = (read: Promise<Artifact[]>) =>
+      read.catch((error: unknown) => {
+        if (!isOutboundRefused(error)) throw error;
+        refused ??= error.message;
+        return [] as Artifact[];
+      });
     // The registry may start reading while the commits are (ECR: its first page of images).
     const queried = first.then(f => f.query);
-    const reading = adapters.artifacts.findArtifacts(
-      adapters.artifactLocation,
-      queried,
+    const reading = unlessRefused(
+      adapters.artifacts.findArtifacts(adapters.artifactLocation, queried),
     );
     // Both are awaited below unless the first reads fail, which is then the error reported.
     queried.catch(() => undefined);
@@ -334,9 +343,10 @@ export class LineageService {
     const artifacts = unread.length
       ? [
           ...read,
-          ...(await adapters.artifacts.findArtifacts(
-            adapters.artifactLocation,
-            { commits: unread },
+          ...(await unlessRefused(
+            adapters.artifacts.findArtifacts(adapters.artifactLocation, {
+              commits: unread,
+            }),
           )),
         ]
       : read;
@@ -367,6 +377,9 @@ export class LineageService {
       missingFixes: trace.missing.map(commit =>
         decorate.commit(commit, repo, inEnvironment.get(commit.sha) ?? []),
       ),
+      ...(refused
+        ? { artifactLookup: { status: 'refused' as const, reason: refused } }
+        : {}),
     };
   }
 

@@ -4,8 +4,6 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import {
   coreServices,
   createServiceFactory,
-  LoggerService,
-  RootLoggerService,
 } from '@backstage/backend-plugin-api';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
@@ -17,34 +15,13 @@ import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
+import { capturingLogger } from '../__testUtils__/capturingLogger';
 
 jest.setTimeout(120_000);
 
 const GITHUB_TOKEN = 'ghp_KNOWNSECRETvalue0123456789abcdefABCDEF';
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/KNOWNSECRETKEYEXAMPLE';
 const api = '/api/promotion/v1/entities/component/default';
-
-/** Every line any plugin logs, with its metadata and errors, as text. */
-function capturingLogger(lines: string[]): RootLoggerService {
-  const make = (meta: object): LoggerService => {
-    const log =
-      (level: string) => (message: string, extra?: Error | object) => {
-        const error =
-          extra instanceof Error
-            ? `${extra.name}: ${extra.message}\n${extra.stack}`
-            : JSON.stringify(extra ?? {});
-        lines.push(`${level} ${JSON.stringify(meta)} ${message} ${error}`);
-      };
-    return {
-      error: log('error'),
-      warn: log('warn'),
-      info: log('info'),
-      debug: log('debug'),
-      child: childMeta => make({ ...meta, ...childMeta }),
-    };
-  };
-  return make({});
-}
 
 describe('secrets stay secret', () => {
   let dataDir: string;

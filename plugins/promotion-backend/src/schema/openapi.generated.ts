@@ -495,6 +495,22 @@ export const spec = {
               $ref: '#/components/schemas/Commit',
             },
           },
+          artifactLookup: {
+            type: 'object',
+            description:
+              "Present when the artifact registry was not read because the backend refused the request (the entity's artifact location names a host, bucket or account no administrator configured, or the registry asked to send credentials elsewhere): commits and environments show no artifacts, and `reason` says why.",
+            properties: {
+              status: {
+                type: 'string',
+                enum: ['refused'],
+              },
+              reason: {
+                type: 'string',
+              },
+            },
+            required: ['status', 'reason'],
+            additionalProperties: false,
+          },
         },
         required: [
           'entityRef',

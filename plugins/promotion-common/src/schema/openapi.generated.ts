@@ -342,6 +342,12 @@ export interface components {
       }[];
       /** @description On a release/* branch: fixes merged to main since the branch was cut that are not cherry-picked onto it (no trailer names them and no commit has their patch identity). */
       missingFixes: components['schemas']['Commit'][];
+      /** @description Present when the artifact registry was not read because the backend refused the request (the entity's artifact location names a host, bucket or account no administrator configured, or the registry asked to send credentials elsewhere): commits and environments show no artifacts, and `reason` says why. */
+      artifactLookup?: {
+        /** @enum {string} */
+        status: 'refused';
+        reason: string;
+      };
     };
     Comparison: {
       entityRef: string;

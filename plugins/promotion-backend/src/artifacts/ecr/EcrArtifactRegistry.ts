@@ -26,6 +26,7 @@ import {
   newestFirst,
   selectArtifacts,
 } from '../ArtifactRegistry';
+import { boundedCode, isOutboundRefused, sdkFailure } from '../outbound';
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`, as `docker push` names it. */
 const ECR_LOCATION =
@@ -142,6 +143,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
   }
 
   private fail(ecr: EcrLocation, what: string, error: unknown): never {
+    if (isOutboundRefused(error)) throw error;
     if (errorName(error) === 'RepositoryNotFoundException') {
       throw new NotFoundError(
         `ECR repository ${ecr.repository} does not exist in account ${ecr.accountId} (${ecr.region})`,
@@ -149,7 +151,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
     }
     throw new ForwardedError(
       `Could not ${what} in ECR repository ${ecr.uri}`,
-      error,
+      sdkFailure(error),
     );
   }
 
@@ -303,8 +305,11 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       if (failure) {
         throw new ForwardedError(
           `Could not read images in ECR repository ${ecr.uri}`,
+          // The code only: the reason is upstream text.
           new Error(
-            `${failure.failureCode}: ${failure.failureReason} (${failure.imageId?.imageTag})`,
+            `${boundedCode(failure.failureCode) ?? 'failure'} (${
+              failure.imageId?.imageTag
+            })`,
           ),
         );
       }
@@ -499,7 +504,7 @@ export class EcrArtifactRegistry implements ArtifactRegistry {
       if (failure) {
         throw new ForwardedError(
           `ECR did not delete ${artifact.digest} from ${ecr.uri}`,
-          new Error(`${failure.failureCode}: ${failure.failureReason}`),
+          new Error(boundedCode(failure.failureCode) ?? 'failure'),
         );
       }
     } catch (error) {

@@ -52,8 +52,8 @@ runArtifactRegistryContract(
     }
     return {
       registry: new ArtifactRegistries([
-        ociEntry(),
-        s3Entry(async () => s3Client),
+        ociEntry([{ host: registry.host, insecure: true }]),
+        s3Entry(async () => s3Client, ['artifacts']),
       ]),
       imageLocation: {
         kind: 'image',
@@ -68,31 +68,14 @@ describe('OCI registry, checked directly', () => {
   it('a retag keeps the digest the registry reports, and a yank deletes the manifest', async () => {
     const registry = await startDockerRegistry();
     servers.push(registry);
-    const config = Buffer.from(
-      JSON.stringify({ created: '2024-05-01T00:00:00Z' }),
-    );
-    const layer = Buffer.from('layer bytes');
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: {
-          mediaType: 'application/vnd.oci.image.config.v1+json',
-          digest: await registry.pushBlob('svc', config),
-          size: config.length,
-        },
-        layers: [
-          {
-            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-            digest: await registry.pushBlob('svc', layer),
-            size: layer.length,
-          },
-        ],
-      }),
-    );
     const sha = '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567';
-    const digest = await registry.putManifest('svc', sha.slice(0, 7), manifest);
-    const registries = new ArtifactRegistries([ociEntry()]);
+    const digest = await registry.pushImage('svc', [sha.slice(0, 7)], {
+      config: { created: '2024-05-01T00:00:00Z' },
+      layers: [Buffer.from('layer bytes')],
+    });
+    const registries = new ArtifactRegistries([
+      ociEntry([], { insecureHosts: [registry.host] }),
+    ]);
     const location = {
       kind: 'image' as const,
       location: `oci://${registry.host}/svc`,

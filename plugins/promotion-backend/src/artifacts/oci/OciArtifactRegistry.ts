@@ -6,6 +6,14 @@ import {
   NotFoundError,
 } from '@backstage/errors';
 import {
+  isOutboundRefused,
+  OutboundHosts,
+  OutboundRefusedError,
+  parseJson,
+  readBounded,
+  upstreamFailure,
+} from '../outbound';
+import {
   Artifact,
   ARTIFACT_TAG,
   artifactTagProblem,
@@ -26,8 +34,13 @@ export interface OciRegistryConfig {
   password?: string;
   /** A ready bearer token (e.g. a GHCR token), used as is. */
   token?: string;
-  /** Plain HTTP; always the case for loopback hosts. */
+  /** Plain HTTP to this host (a loopback test registry); https otherwise. */
   insecure?: boolean;
+  /**
+   * Hosts other than `host` whose login realm may be used and may receive these credentials
+   * (Docker Hub's `auth.docker.io`); a challenge naming any other host is refused.
+   */
+  authHosts?: string[];
 }
 
 export interface OciLocation {
@@ -62,6 +75,12 @@ export function parseOciLocation(location: string): OciLocation | undefined {
   }
   return { host, repository, uri: `${host}/${repository}` };
 }
+
+/** Bounds of what one read of a registry may return (the OCI spec suggests 4 MiB manifests). */
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
+const LISTING_LIMIT = 8 * 1024 * 1024;
+const CONFIG_LIMIT = 4 * 1024 * 1024;
+const TOKEN_LIMIT = 64 * 1024;
 
 const sha256 = (data: Buffer) =>
   `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
@@ -102,12 +121,26 @@ interface Manifest {
 export class OciArtifactRegistry implements ArtifactRegistry {
   private readonly tokens = new Map<string, string>();
   private readonly configs = new Map<string, { created?: string }>();
+  private readonly allowed: Set<string>;
+  private readonly insecure: Set<string>;
 
   constructor(
     private readonly registries: OciRegistryConfig[] = [],
+    hosts: Partial<OutboundHosts> = {},
     private readonly fetchFn: typeof fetch = fetch,
-  ) {}
+  ) {
+    this.insecure = new Set([
+      ...(hosts.insecureHosts ?? []),
+      ...registries.filter(r => r.insecure).map(r => r.host),
+    ]);
+    this.allowed = new Set([
+      ...(hosts.allowedHosts ?? []),
+      ...this.insecure,
+      ...registries.map(r => r.host),
+    ]);
+  }
 
+  /** The location, refused before any request when its host is not configured. */
   private location(location: ArtifactLocation): OciLocation {
     const parsed =
       location.kind === 'image'
@@ -118,6 +151,11 @@ export class OciArtifactRegistry implements ArtifactRegistry {
         `"${location.location}" is not an OCI image repository (<host>/<repository>)`,
       );
     }
+    if (!this.allowed.has(parsed.host)) {
+      throw new OutboundRefusedError(
+        `The artifact location ${parsed.uri} names the registry ${parsed.host}, which is not configured; an administrator adds it to promotion.artifacts.oci.registries or promotion.artifacts.allowedHosts`,
+      );
+    }
     return parsed;
   }
 
@@ -126,24 +164,118 @@ export class OciArtifactRegistry implements ArtifactRegistry {
   }
 
   private base(host: string): string {
-    const loopback = /^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host);
-    return `${
-      loopback || this.registry(host).insecure ? 'http' : 'https'
-    }://${host}`;
+    return `${this.insecure.has(host) ? 'http' : 'https'}://${host}`;
   }
 
-  /** A bearer token for the challenge's realm and scope (anonymous or with the credentials). */
-  private async bearer(host: string, challenge: string): Promise<string> {
+  /**
+   * One request that follows no redirect by itself. Writes never follow one (a 3xx fails them);
+   * reads follow a few, each only to an allowed host over an allowed scheme, and keep the
+   * credentials only while they stay on the registry's own host.
+   */
+  private async send(
+    registry: OciRegistryConfig,
+    url: URL,
+    init: {
+      method: string;
+      headers: Record<string, string>;
+      body?: Buffer;
+    },
+    authorization: string | undefined,
+    operation: string,
+  ): Promise<Response> {
+    const read = init.method === 'GET' || init.method === 'HEAD';
+    let target = url;
+    for (let hop = 0; ; hop++) {
+      const sameHost = target.host === registry.host;
+      const response = await this.fetchFn(target, {
+        ...init,
+        headers: {
+          ...init.headers,
+          ...(authorization && sameHost ? { authorization } : {}),
+        },
+        redirect: 'manual',
+      });
+      if (response.status < 300 || response.status >= 400) return response;
+      await response.body?.cancel().catch(() => undefined);
+      if (!read) {
+        throw new ForwardedError(
+          `${registry.host} redirected ${operation}`,
+          new Error(
+            `HTTP ${response.status}; writes never follow redirects, so nothing was sent on`,
+          ),
+        );
+      }
+      const location = response.headers.get('location');
+      if (!location || hop >= 4) {
+        throw new ForwardedError(
+          `${registry.host} redirected ${operation}`,
+          new Error(`HTTP ${response.status} without a usable Location`),
+        );
+      }
+      const next = new URL(location, target);
+      this.checkTarget(next, `${registry.host} redirected ${operation} to`);
+      target = next;
+    }
+  }
+
+  /** Refuses a URL whose host is not allowed or whose scheme is not https (or allowed http). */
+  private checkTarget(url: URL, what: string, hosts?: Set<string>) {
+    const host = url.host.toLowerCase();
+    if (!(hosts ?? this.allowed).has(host)) {
+      throw new OutboundRefusedError(
+        `${what} ${host}, which is not configured${
+          hosts
+            ? ' for its credentials (promotion.artifacts.oci.registries[].authHosts)'
+            : ' (promotion.artifacts.allowedHosts)'
+        }`,
+      );
+    }
+    const scheme = url.protocol;
+    if (
+      !(scheme === 'https:' || (scheme === 'http:' && this.insecure.has(host)))
+    ) {
+      throw new OutboundRefusedError(
+        `${what} ${scheme.replace(
+          ':',
+          '',
+        )}://${host}; only https is used, or plain http to a host listed in promotion.artifacts.insecureHosts`,
+      );
+    }
+  }
+
+  /**
+   * A bearer token for the challenge's realm and scope (anonymous or with the credentials). The
+   * realm must be the registry's own host or one of its `authHosts`, over https (or http to an
+   * insecure host): the challenge comes from the registry, so it must not choose where the
+   * credentials go.
+   */
+  private async bearer(
+    registry: OciRegistryConfig,
+    challenge: string,
+  ): Promise<string> {
+    const { host } = registry;
     const params = Object.fromEntries(
       [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(m => [m[1], m[2]]),
     );
-    const key = `${host} ${params.scope ?? ''}`;
-    const cached = this.tokens.get(key);
-    if (cached) return cached;
-    const realm = new URL(params.realm);
+    let realm: URL;
+    try {
+      realm = new URL(params.realm);
+    } catch {
+      throw new OutboundRefusedError(
+        `${host} asked for a login without a valid realm URL`,
+      );
+    }
+    this.checkTarget(
+      realm,
+      `${host}'s login challenge points at`,
+      new Set([host, ...(registry.authHosts ?? [])]),
+    );
     if (params.service) realm.searchParams.set('service', params.service);
     if (params.scope) realm.searchParams.set('scope', params.scope);
-    const { username, password } = this.registry(host);
+    const key = `${host} ${realm.href}`;
+    const cached = this.tokens.get(key);
+    if (cached) return cached;
+    const { username, password } = registry;
     const response = await this.fetchFn(realm, {
       headers:
         username && password
@@ -153,19 +285,22 @@ export class OciArtifactRegistry implements ArtifactRegistry {
               ).toString('base64')}`,
             }
           : {},
+      redirect: 'manual',
     });
     if (!response.ok) {
       throw new ForwardedError(
         `Could not get a token for ${host}`,
-        new Error(`${response.status} from ${realm.origin}`),
+        await upstreamFailure(response, 'the token request', realm.host),
       );
     }
-    const body = (await response.json()) as {
-      token?: string;
-      access_token?: string;
-    };
+    const body = parseJson<{ token?: string; access_token?: string }>(
+      await readBounded(response, TOKEN_LIMIT, 'The token response'),
+      'The token response',
+    );
     const token = body.token ?? body.access_token;
-    if (!token) throw new Error(`${realm.origin} answered without a token`);
+    if (typeof token !== 'string' || !token) {
+      throw new Error(`${realm.host} answered without a token`);
+    }
     this.tokens.set(key, token);
     return token;
   }
@@ -176,17 +311,18 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     path: string,
     init: { headers?: Record<string, string>; body?: Buffer } = {},
   ): Promise<Response> {
-    const { username, password, token } = this.registry(oci.host);
-    const url = `${this.base(oci.host)}/v2/${oci.repository}/${path}`;
+    const registry = this.registry(oci.host);
+    const { username, password, token } = registry;
+    const url = new URL(`${this.base(oci.host)}/v2/${oci.repository}/${path}`);
+    const operation = `${method} ${oci.repository}/${path.split('/')[0]}`;
     const send = (authorization?: string) =>
-      this.fetchFn(url, {
-        method,
-        headers: {
-          ...init.headers,
-          ...(authorization ? { authorization } : {}),
-        },
-        body: init.body,
-      });
+      this.send(
+        registry,
+        url,
+        { method, headers: init.headers ?? {}, body: init.body },
+        authorization,
+        operation,
+      );
     let auth: string | undefined;
     if (token) auth = `Bearer ${token}`;
     else if (username && password) {
@@ -198,32 +334,36 @@ export class OciArtifactRegistry implements ArtifactRegistry {
       let response = await send(auth);
       const challenge = response.headers.get('www-authenticate');
       if (response.status === 401 && challenge?.startsWith('Bearer ')) {
+        await response.body?.cancel().catch(() => undefined);
         response = await send(
-          `Bearer ${await this.bearer(oci.host, challenge)}`,
+          `Bearer ${await this.bearer(registry, challenge)}`,
         );
       }
       if (response.status === 401 || response.status === 403) {
         throw new ForwardedError(
-          `${oci.host} refused ${method} ${oci.repository}/${
-            path.split('/')[0]
-          }`,
-          new Error(`${response.status} ${await response.text()}`),
+          `${oci.host} refused ${operation}`,
+          await upstreamFailure(response, operation, oci.host),
         );
       }
       if (response.status >= 500) {
         throw new ForwardedError(
-          `${oci.host} failed ${method} ${oci.repository}/${
-            path.split('/')[0]
-          }`,
-          new Error(`${response.status} ${await response.text()}`),
+          `${oci.host} failed ${operation}`,
+          await upstreamFailure(response, operation, oci.host),
         );
       }
       return response;
     } catch (error) {
-      if (error instanceof ForwardedError) throw error;
+      if (error instanceof ForwardedError || isOutboundRefused(error)) {
+        throw error;
+      }
       throw new ForwardedError(
         `Could not reach the registry ${oci.host}`,
-        error,
+        // The network error's own text (no upstream body reaches it).
+        new Error(
+          (error as { cause?: { code?: string } })?.cause?.code ??
+            (error as Error)?.message?.slice(0, 80) ??
+            'unknown',
+        ),
       );
     }
   }
@@ -239,10 +379,10 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     if (!response.ok) {
       throw new ForwardedError(
         `Could not read ${oci.uri}:${reference}`,
-        new Error(`${response.status} ${await response.text()}`),
+        await upstreamFailure(response, 'GET manifests', oci.host),
       );
     }
-    const bytes = Buffer.from(await response.arrayBuffer());
+    const bytes = await readBounded(response, MANIFEST_LIMIT, 'A manifest');
     return {
       bytes,
       digest: response.headers.get('docker-content-digest') ?? sha256(bytes),
@@ -272,8 +412,21 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     while (path) {
       const response = await this.request(oci, 'GET', path);
       if (response.status === 404) return [];
-      const body = (await response.json()) as { tags?: string[] | null };
-      tags.push(...(body.tags ?? []));
+      if (!response.ok) {
+        throw new ForwardedError(
+          `Could not list the tags of ${oci.uri}`,
+          await upstreamFailure(response, 'GET tags/list', oci.host),
+        );
+      }
+      const body = parseJson<{ tags?: unknown }>(
+        await readBounded(response, LISTING_LIMIT, 'A tag listing'),
+        'A tag listing',
+      );
+      tags.push(
+        ...(Array.isArray(body.tags)
+          ? body.tags.filter((t): t is string => typeof t === 'string')
+          : []),
+      );
       // Registries that page say where the next page is; docker-registry does not page.
       const next =
         /<[^>]*\/v2\/[^>]*?\/(tags\/list\?[^>]*)>;\s*rel="next"/.exec(
@@ -290,10 +443,10 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     manifest: Manifest,
     tags: string[],
   ): Promise<Artifact> {
-    const parsed = JSON.parse(manifest.bytes.toString('utf8')) as {
+    const parsed = parseJson<{
       config?: { digest: string; size: number };
       layers?: Array<{ size: number }>;
-    };
+    }>(manifest.bytes, `The manifest of ${oci.uri}:${commit}`);
     let config = parsed.config && this.configs.get(parsed.config.digest);
     if (!config && parsed.config) {
       const response = await this.request(
@@ -301,11 +454,24 @@ export class OciArtifactRegistry implements ArtifactRegistry {
         'GET',
         `blobs/${parsed.config.digest}`,
       );
-      config = response.ok
-        ? ((await response.json()) as { created?: string })
-        : {};
-      this.configs.set(parsed.config.digest, { created: config.created });
+      let created: string | undefined;
+      if (response.ok) {
+        try {
+          const read = parseJson<{ created?: unknown }>(
+            await readBounded(response, CONFIG_LIMIT, 'An image config'),
+            'An image config',
+          );
+          if (typeof read.created === 'string') created = read.created;
+        } catch {
+          // An unreadable config only loses the build time.
+        }
+      } else {
+        await response.body?.cancel().catch(() => undefined);
+      }
+      config = { created };
+      this.configs.set(parsed.config.digest, config);
     }
+    const createdAt = new Date(config?.created ?? 0);
     return {
       kind: 'image',
       commit,
@@ -314,7 +480,10 @@ export class OciArtifactRegistry implements ArtifactRegistry {
       size:
         (parsed.config?.size ?? 0) +
         (parsed.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0),
-      createdAt: new Date(config?.created ?? 0).toISOString(),
+      createdAt: (isNaN(createdAt.getTime())
+        ? new Date(0)
+        : createdAt
+      ).toISOString(),
       tags,
     };
   }
@@ -410,7 +579,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     if (put.status !== 201) {
       throw new ForwardedError(
         `Could not tag ${artifact.digest} as ${tag} in ${oci.uri}`,
-        new Error(`${put.status} ${await put.text()}`),
+        await upstreamFailure(put, 'PUT manifests', oci.host),
       );
     }
     const digest = put.headers.get('docker-content-digest');
@@ -437,7 +606,7 @@ export class OciArtifactRegistry implements ArtifactRegistry {
     if (response.status !== 202 && response.status !== 404) {
       throw new ForwardedError(
         `Could not delete ${artifact.digest} from ${oci.uri}`,
-        new Error(`${response.status} ${await response.text()}`),
+        await upstreamFailure(response, 'DELETE manifests', oci.host),
       );
     }
     return artifact;

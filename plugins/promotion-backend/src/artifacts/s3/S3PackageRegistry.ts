@@ -23,6 +23,7 @@ import {
   newestFirst,
   findInListing,
 } from '../ArtifactRegistry';
+import { boundedCode, sdkFailure } from '../outbound';
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SEGMENT = /^[A-Za-z0-9_.=-]+$/;
@@ -103,7 +104,7 @@ export class S3PackageRegistry implements ArtifactRegistry {
       }
       throw new ForwardedError(
         `Could not list s3://${s3.bucket}/${prefix}`,
-        error,
+        sdkFailure(error),
       );
     }
     return objects;
@@ -240,7 +241,7 @@ export class S3PackageRegistry implements ArtifactRegistry {
       } catch (error) {
         throw new ForwardedError(
           `Could not record release tag ${tag} in s3://${s3.bucket}`,
-          error,
+          sdkFailure(error),
         );
       }
     }
@@ -282,7 +283,7 @@ export class S3PackageRegistry implements ArtifactRegistry {
             0,
             7,
           )} from s3://${s3.bucket}`,
-          error,
+          sdkFailure(error),
         );
       }
       if (errors.length > 0) {
@@ -291,8 +292,12 @@ export class S3PackageRegistry implements ArtifactRegistry {
           `S3 did not delete ${
             errors.length
           } objects of the package of ${artifact.commit.slice(0, 7)}`,
+          // Keys and codes only: the messages are upstream text.
           new Error(
-            errors.map(e => `${e.Key}: ${e.Code} ${e.Message}`).join('; '),
+            errors
+              .slice(0, 5)
+              .map(e => `${e.Key}: ${boundedCode(e.Code) ?? 'failed'}`)
+              .join('; '),
           ),
         );
       }

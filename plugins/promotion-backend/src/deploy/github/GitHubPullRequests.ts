@@ -5,6 +5,7 @@ import {
 } from '@backstage/errors';
 import { SourceControl } from '../../source/SourceControl';
 import { ChangeRequest, ChangeRequests } from '../ChangeRequests';
+import { githubFailure } from '../../source/github/GitHubClients';
 import { OctokitForRepo } from './GitHubWorkflowDeployments';
 
 type PullLike = {
@@ -50,7 +51,10 @@ export class GitHubPullRequests implements ChangeRequests {
       } catch (error) {
         if (error instanceof Error && error.name === 'ConflictError')
           throw error;
-        throw new ForwardedError(`Could not ${what} in ${repo}`, error);
+        throw new ForwardedError(
+          `Could not ${what} in ${repo}`,
+          githubFailure(error),
+        );
       }
     };
 
@@ -111,7 +115,7 @@ export class GitHubPullRequests implements ChangeRequests {
           throw new ConflictError(
             `GitHub refused a pull request from ${request.branch} to ${
               request.base
-            }: ${(error as Error).message}`,
+            }: ${githubFailure(error).message}`,
           );
         }
         throw error;
@@ -136,7 +140,7 @@ export class GitHubPullRequests implements ChangeRequests {
       }
       throw new ForwardedError(
         `Could not read pull request #${id} of ${repo}`,
-        error,
+        githubFailure(error),
       );
     }
   }

@@ -14,6 +14,7 @@ import {
   DeploymentResult,
   DeploymentTarget,
 } from '../DeploymentTarget';
+import { githubFailure } from '../../source/github/GitHubClients';
 
 /** Gives the Octokit that may act on a repository (credentials per host or installation). */
 export type OctokitForRepo = (repo: string) => Promise<Octokit>;
@@ -72,7 +73,7 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
       }
       throw new ForwardedError(
         `Could not list the ${this.options.workflow} runs of ${repo}`,
-        error,
+        githubFailure(error),
       );
     }
   }
@@ -170,7 +171,7 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
         }
         throw new ForwardedError(
           `Could not start ${this.options.workflow} in ${repo} to deploy ${request.version} to ${request.environment}`,
-          error,
+          githubFailure(error),
         );
       }
     }

@@ -8,7 +8,9 @@ import {
 } from '@backstage/integration';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
+import { RequestError } from '@octokit/request-error';
 import { Octokit } from '@octokit/rest';
+import { boundedCode } from '../../artifacts/outbound';
 
 /** Octokit with the throttling and retry plugins: what every GitHub adapter talks through. */
 export const ThrottledOctokit = Octokit.plugin(throttling, retry);
@@ -66,6 +68,133 @@ function spacedWrites(ms: number) {
   return { key: () => limiter };
 }
 
+/** A redirect not followed, as Octokit's own error with the 3xx status (never retried). */
+function refusedRedirect(
+  redirected: string,
+  why: string,
+  status: number,
+  url: URL,
+  method: string,
+) {
+  return new RequestError(`${redirected}: ${why}`, status, {
+    request: { method, url: url.href, headers: {} } as any,
+  });
+}
+
+/**
+ * The fetch every GitHub client uses: it follows no redirect by itself. A write answered with a
+ * redirect fails (a RequestError with that status, which the retry plugin does not repeat) and
+ * nothing is sent on; a read follows a few redirects only within the API's own origin (GitHub
+ * moves renamed repositories there), so no response can send the token to another host.
+ */
+export function apiOnlyFetch(
+  baseUrl: string,
+  fetchFn: typeof fetch = fetch,
+): typeof fetch {
+  const origin = new URL(baseUrl).origin;
+  return async (input, init) => {
+    const method = (init?.method ?? 'GET').toUpperCase();
+    let url = new URL(
+      typeof input === 'string' || input instanceof URL ? input : input.url,
+    );
+    for (let hop = 0; ; hop++) {
+      const response = await fetchFn(url, { ...init, redirect: 'manual' });
+      const { status } = response;
+      if (status < 300 || status >= 400 || status === 304) return response;
+      await response.body?.cancel().catch(() => undefined);
+      const redirected = `GitHub redirected ${method} ${url.pathname} (HTTP ${status})`;
+      if (method !== 'GET' && method !== 'HEAD') {
+        throw refusedRedirect(
+          redirected,
+          'writes never follow redirects, so nothing was sent on',
+          status,
+          url,
+          method,
+        );
+      }
+      const location = response.headers.get('location');
+      const next = location ? new URL(location, url) : undefined;
+      if (!next || next.origin !== origin) {
+        throw refusedRedirect(
+          redirected,
+          `only redirects within ${origin} are followed, not to ${
+            next?.host ?? 'nowhere'
+          }`,
+          status,
+          url,
+          method,
+        );
+      }
+      if (hop >= 4) {
+        throw refusedRedirect(
+          redirected,
+          'too many redirects',
+          status,
+          url,
+          method,
+        );
+      }
+      url = next;
+    }
+  };
+}
+
+/**
+ * A GitHub failure as a bounded message for an API error: the status and GitHub's error code
+ * (`already_exists`, a GraphQL `NOT_FOUND`), never the response body, which Octokit puts into
+ * its own message and error object.
+ */
+export function githubFailure(error: unknown): Error {
+  const e = error as {
+    status?: unknown;
+    message?: unknown;
+    response?: { data?: unknown };
+    errors?: Array<{ type?: unknown }>;
+  };
+  const name = (error as { name?: unknown })?.name;
+  if (name !== 'HttpError' && name !== 'GraphqlResponseError') {
+    // Not GitHub's answer (our own errors pass through with their names and statuses).
+    return error instanceof Error ? error : new Error(String(error));
+  }
+  if (Array.isArray(e?.errors)) {
+    return new Error(
+      `GitHub's GraphQL API answered ${
+        boundedCode(e.errors[0]?.type) ?? 'an error'
+      }`,
+    );
+  }
+  const status = typeof e?.status === 'number' ? e.status : undefined;
+  if (status === undefined || !e.response) {
+    // No answer (a network failure or a refused redirect): the text is Octokit's or ours.
+    return new Error(
+      typeof e?.message === 'string' ? e.message.slice(0, 200) : 'no answer',
+    );
+  }
+  const { data, headers } = e.response as {
+    data?: { errors?: Array<{ code?: unknown }> };
+    headers?: Record<string, string | undefined>;
+  };
+  const code =
+    data && typeof data === 'object' && Array.isArray(data.errors)
+      ? boundedCode(data.errors[0]?.code)
+      : undefined;
+  // Rate limits are told by headers, so they can be named without quoting the body.
+  const reset = Number(headers?.['x-ratelimit-reset']);
+  let limited: string | undefined;
+  if (headers?.['x-ratelimit-remaining'] === '0') {
+    limited = `the rate limit is used up${
+      reset ? ` until ${new Date(reset * 1000).toISOString()}` : ''
+    }`;
+  } else if (headers?.['retry-after'] && (status === 403 || status === 429)) {
+    limited = 'a secondary rate limit';
+  }
+  return new Error(
+    `GitHub answered HTTP ${status}${code ? ` (${code})` : ''}${
+      limited ? `: ${limited}` : ''
+    }`,
+  );
+}
+
 /**
  * Builds one client: throttled (rate-limit waits up to a bound), retried (5xx), and, with a
  * cache, conditional — every GET carries the `If-None-Match` of the last answer for its URL, and
@@ -103,6 +232,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   const client = new ThrottledOctokit({
     baseUrl: options.baseUrl,
     auth: options.token,
+    request: { fetch: apiOnlyFetch(options.baseUrl) },
     log: {
       debug: () => {},
       info: () => {},

@@ -25,6 +25,7 @@ import {
   GitHubClient,
   GitHubClientForRepo,
   GitHubClients,
+  githubFailure,
 } from './GitHubClients';
 
 type CommitItem =
@@ -182,7 +183,7 @@ export class GitHubSourceControl implements SourceControl {
       }
       throw new ForwardedError(
         `Could not ${operation} in ${repo} on GitHub`,
-        error,
+        githubFailure(error),
       );
     }
   }
@@ -407,6 +408,8 @@ export class GitHubSourceControl implements SourceControl {
                 }
               : {}),
           },
+          // A redirect (to wherever) is not the git endpoint: the REST API answers instead.
+          redirect: 'manual',
         },
       );
       if (
@@ -649,7 +652,7 @@ export class GitHubSourceControl implements SourceControl {
       }
       throw new ForwardedError(
         `Could not read ${paths.join(', ')} in ${repo} on GitHub`,
-        error,
+        githubFailure(error),
       );
     }
     const target = data.repository.ref?.target ?? {};
@@ -844,7 +847,7 @@ export class GitHubSourceControl implements SourceControl {
       if (status === 409 || status === 422) {
         throw new ConflictError(
           `${repo}:${change.path} changed since it was read (${
-            (error as Error).message
+            githubFailure(error).message
           })`,
         );
       }
@@ -855,7 +858,7 @@ export class GitHubSourceControl implements SourceControl {
       }
       throw new ForwardedError(
         `Could not commit ${change.path} to ${repo} on GitHub`,
-        error,
+        githubFailure(error),
       );
     }
   }

@@ -389,6 +389,25 @@ describe('EnvironmentsContent', () => {
     });
   }
 
+  it('says why no artifacts are shown when the backend refused the registry request', async () => {
+    const reason =
+      'The artifact location oci://10.0.0.8/acme/checkout names the registry 10.0.0.8, which is not configured; an administrator adds it to promotion.artifacts.oci.registries or promotion.artifacts.allowedHosts';
+    await render(
+      fakeApi({
+        getLineage: async () => ({
+          ...lineage,
+          artifactLookup: { status: 'refused', reason },
+        }),
+      }),
+    );
+    expect(
+      await screen.findByText(/Artifacts were not read/),
+    ).toBeInTheDocument();
+    expect(screen.getByText(reason)).toBeInTheDocument();
+    // The lineage itself is still shown.
+    expect(screen.getByTestId('lane-stage')).toBeInTheDocument();
+  });
+
   it('explains how to annotate an entity that is not set up for promotion', async () => {
     await render(
       await failingLineage(

@@ -186,6 +186,13 @@ export const EnvironmentsContent = () => {
           </TextField>
         )}
       </Box>
+      {value.artifactLookup && (
+        <WarningPanel
+          severity="error"
+          title="Artifacts were not read: the backend refused the registry request"
+          message={value.artifactLookup.reason}
+        />
+      )}
       {value.exception && (
         <WarningPanel
           title={`${value.branch} is the discouraged release-branch flow`}
