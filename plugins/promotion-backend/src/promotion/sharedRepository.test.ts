@@ -493,7 +493,8 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
         namespace: 'default',
         annotations: {
           // Registered from the administrator's catalog file, as the demo's shop components are.
-          'backstage.io/managed-by-location': 'file:/etc/backstage/catalog/shop.yaml',
+          'backstage.io/managed-by-location':
+            'file:/etc/backstage/catalog/shop.yaml',
           'github.com/project-slug': 'mainline-demo/shop',
           'mainline.dev/source-path': 'services/legacy',
           'mainline.dev/artifact-kind': 'image',

@@ -86,7 +86,8 @@ const strayImagePath: Entity = {
       ...hostileEntities()[0].metadata.annotations,
       // Defined by the administrator's own catalog file, so the write scope lets it through and
       // the manifest check is what answers.
-      'backstage.io/managed-by-location': 'file:/etc/backstage/catalog/stray.yaml',
+      'backstage.io/managed-by-location':
+        'file:/etc/backstage/catalog/stray.yaml',
       'mainline.dev/manifest-path':
         'apps/checkout/overlays/{environment}/kustomization.yaml',
       'mainline.dev/manifest-image-path': 'app.image.tag',
