@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import {
   coreServices,
   createBackendPlugin,
@@ -11,7 +12,7 @@ import { promotionPermissions } from '@mainline/plugin-promotion-common';
 import { registerActions } from './actions';
 import { createAdapterResolver, readLocalDataDir } from './adapters';
 import { openDatabase } from './database/migrations';
-import { PromotionStore } from './database/PromotionStore';
+import { DEFAULT_LEASE_MS, PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
 import { PromotionService } from './promotion/PromotionService';
 import { Actors } from './service/actors';
@@ -23,6 +24,11 @@ import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
+
+/**
+ * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
+ */
+const WEBHOOK_DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The Mainline promotion backend plugin: lineage and promotion APIs.
@@ -96,7 +102,12 @@ export const promotionPlugin = createBackendPlugin({
             (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
               60) * 1000,
         });
-        const store = new PromotionStore(knex);
+        const store = new PromotionStore(knex, {
+          leaseMs:
+            (config.getOptionalNumber('promotion.locks.leaseSeconds') ??
+              DEFAULT_LEASE_MS / 1000) * 1000,
+          owner: crypto.randomUUID(),
+        });
         const promotions = new PromotionService({
           adapters,
           store,
@@ -159,6 +170,25 @@ export const promotionPlugin = createBackendPlugin({
             await promotions.followWaiting(resolveEntity);
           },
         });
+        // Promotions whose worker stopped (a killed process, a lost database connection) are found
+        // by their lease running out and recovered by whichever replica claims them first.
+        await scheduler.scheduleTask({
+          id: 'promotion-recover-stalled',
+          frequency: {
+            seconds:
+              config.getOptionalNumber('promotion.recovery.intervalSeconds') ??
+              15,
+          },
+          timeout: { minutes: 5 },
+          initialDelay: { seconds: 1 },
+          scope: 'global',
+          fn: async () => {
+            await promotions.recoverStalled(resolveEntity);
+            await store.pruneDeliveries(
+              new Date(Date.now() - WEBHOOK_DELIVERY_RETENTION_MS),
+            );
+          },
+        });
         await new GitHubEvents({
           events,
           catalog,
@@ -166,6 +196,7 @@ export const promotionPlugin = createBackendPlugin({
           logger,
           signals,
           invalidate: entityRef => lineage.invalidate(entityRef),
+          firstDelivery: (id, topic) => store.firstDelivery(id, topic),
           followWaiting: entityRef =>
             promotions.followWaiting(resolveEntity, { entityRef }),
         }).subscribe();
