@@ -44,6 +44,7 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth: coreServices.httpAuth,
         auth: coreServices.auth,
         scheduler: coreServices.scheduler,
+        lifecycle: coreServices.lifecycle,
         events: eventsServiceRef,
         logger: coreServices.logger,
         config: coreServices.rootConfig,
@@ -63,6 +64,7 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth,
         auth,
         scheduler,
+        lifecycle,
         events,
         logger,
         config,
@@ -171,7 +173,19 @@ export const promotionPlugin = createBackendPlugin({
           },
         });
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
-        // by their lease running out and recovered by whichever replica claims them first.
+        // by their lease running out and recovered by whichever replica claims them first: on
+        // start, once more when a lease taken just before a restart has run out (whatever the
+        // scheduler's own locks left by a killed process say), and then periodically.
+        const recoverStalled = () =>
+          promotions
+            .recoverStalled(resolveEntity)
+            .catch(error =>
+              logger.warn(`Could not recover stalled promotions: ${error}`),
+            );
+        lifecycle.addStartupHook(() => {
+          void recoverStalled();
+          setTimeout(recoverStalled, store.leaseMs + 1000).unref();
+        });
         await scheduler.scheduleTask({
           id: 'promotion-recover-stalled',
           frequency: {
@@ -179,7 +193,7 @@ export const promotionPlugin = createBackendPlugin({
               config.getOptionalNumber('promotion.recovery.intervalSeconds') ??
               15,
           },
-          timeout: { minutes: 5 },
+          timeout: { minutes: 1 },
           initialDelay: { seconds: 1 },
           scope: 'global',
           fn: async () => {
