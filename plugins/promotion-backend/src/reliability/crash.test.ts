@@ -2,6 +2,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import crypto from 'node:crypto';
+import {
+  GitHubTestServer,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
 import knexFactory from 'knex';
 import { generateDemoData } from '../demo/generateDemoData';
 import type { BackendProcessOptions } from './crash/backendProcess';
@@ -10,199 +15,442 @@ import { BackendProcess, call, entityApi, eventually } from './crash/harness';
 jest.setTimeout(600_000);
 
 const LEASE_SECONDS = 3;
+const TOKEN = 'crash-token';
+const SECRET = 'crash-webhook-secret';
 
 /**
  * A demo promotion on the embedded default (local git, the filesystem registry, the GitOps
- * manifest repository), its backend process SIGKILLed at each step boundary and started again.
+ * manifest repository) and in GitHub mode (the same repositories through the GitHub test server,
+ * prod's manifest change as a pull request), its backend process SIGKILLed at each step boundary
+ * and started again.
  */
-describe('a backend SIGKILLed in the middle of a promotion, then restarted', () => {
-  let dataDir: string;
-  let options: BackendProcessOptions;
-  let candidates: string[];
-  const git = (repo: string, ...args: string[]) =>
-    execFileSync(
-      'git',
-      ['--git-dir', path.join(dataDir, 'git', `${repo}.git`), ...args],
-      { encoding: 'utf8' },
-    ).trim();
-  const api = entityApi('checkout');
+describe.each([
+  ['the embedded default', false],
+  ['GitHub mode', true],
+])(
+  'a backend SIGKILLed in the middle of a promotion on %s',
+  (_, githubMode) => {
+    let dataDir: string;
+    let options: BackendProcessOptions;
+    let candidates: string[];
+    let github: GitHubTestServer | undefined;
+    /** Commits the kill tests promoted to demo: what prod may take. */
+    const inDemo: string[] = [];
+    const git = (repo: string, ...args: string[]) =>
+      execFileSync(
+        'git',
+        ['--git-dir', path.join(dataDir, 'git', `${repo}.git`), ...args],
+        { encoding: 'utf8' },
+      ).trim();
+    const api = entityApi('checkout');
 
-  beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-crash-'));
-    await generateDemoData(dataDir);
-    options = {
-      database: {
-        client: 'better-sqlite3',
-        connection: { filename: path.join(dataDir, 'promotion.sqlite') },
-        useNullAsDefault: true,
-      },
-      config: {
-        promotion: {
-          local: { dataDir, demoData: true },
-          locks: { leaseSeconds: LEASE_SECONDS },
-          recovery: { intervalSeconds: 1 },
+    beforeAll(async () => {
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-crash-'));
+      await generateDemoData(dataDir);
+      if (githubMode) {
+        github = await startGitHubTestServer({
+          root: path.join(dataDir, 'git'),
+          token: TOKEN,
+        });
+      }
+      options = {
+        database: {
+          client: 'better-sqlite3',
+          connection: { filename: path.join(dataDir, 'promotion.sqlite') },
+          useNullAsDefault: true,
         },
-      },
-      notificationsFile: path.join(dataDir, 'notifications.jsonl'),
-    };
-    // Commits of main with an artifact that demo does not run: one per kill.
-    const backend = await BackendProcess.start(options);
-    try {
-      const lineage = await call(
-        `${backend.url}${api}/lineage?limit=100`,
-        'GET',
-      );
-      expect(lineage.status).toBe(200);
-      candidates = lineage.body.commits
-        .filter(
-          (c: any) =>
-            c.artifacts.length > 0 &&
-            !c.yanked &&
-            c.environments.length === 0 &&
-            c.tags.length === 0,
-        )
-        .map((c: any) => c.sha);
-      expect(candidates.length).toBeGreaterThanOrEqual(4);
-    } finally {
-      await backend.kill();
-    }
-  });
-
-  afterAll(() => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  it.each(['checks', 'tag', 'retag', 'deploy'])(
-    'killed after %s: one tag, one retag, one manifest change, one succeeded record within 90 s',
-    async step => {
-      const sha = candidates.shift()!;
-      const manifestBefore = git(
-        'mainline-demo/deployments',
-        'rev-parse',
-        'main',
-      );
-      const key = `crash-${step}`;
-      const paused = await BackendProcess.start(options, {
-        MAINLINE_TEST_PAUSE_AFTER_STEP: step,
-      });
-      const posting = call(
-        `${paused.url}${api}/promotions`,
-        'POST',
-        { environment: 'demo', sha },
-        { 'idempotency-key': key },
-      ).catch(error => error);
-      const [, id] = await paused.waitFor(
-        new RegExp(`MAINLINE_TEST_PAUSED ${step} (\\S+)`),
-      );
-      await paused.kill();
-      // The request died with its process: no answer came.
-      expect(await posting).toMatchObject({ message: 'fetch failed' });
-
-      const restartedAt = Date.now();
+        config: {
+          promotion: {
+            local: { dataDir, demoData: true },
+            locks: { leaseSeconds: LEASE_SECONDS },
+            recovery: { intervalSeconds: 1 },
+            followUp: { intervalSeconds: 1 },
+            ...(github
+              ? {
+                  source: { provider: 'github' },
+                  github: {
+                    host: github.host,
+                    manifestPullRequests: ['prod'],
+                    lambdaDeploys: 'recorded',
+                  },
+                }
+              : {}),
+          },
+          ...(github
+            ? {
+                integrations: {
+                  github: [
+                    {
+                      host: github.host,
+                      apiBaseUrl: github.baseUrl,
+                      token: TOKEN,
+                    },
+                  ],
+                },
+              }
+            : {}),
+          events: {
+            useEventBus: 'never',
+            http: { topics: ['github'] },
+            modules: { github: { webhookSecret: SECRET } },
+          },
+        },
+        notificationsFile: path.join(dataDir, 'notifications.jsonl'),
+      };
+      // Commits of main with an artifact that demo does not run: one per kill.
       const backend = await BackendProcess.start(options);
       try {
-        const record = await eventually(
-          async () =>
-            (
-              await call(`${backend.url}${api}/promotions/${id}`, 'GET')
-            ).body,
-          r => r.status !== 'running',
-          90_000,
+        const lineage = await call(
+          `${backend.url}${api}/lineage?limit=100`,
+          'GET',
         );
-        const seconds = (Date.now() - restartedAt) / 1000;
-        // eslint-disable-next-line no-console
-        console.log(
-          `killed after ${step}: succeeded ${seconds.toFixed(
-            1,
-          )} s after the restart`,
-        );
-        expect(record).toMatchObject({ status: 'succeeded', error: null });
-        expect(seconds).toBeLessThan(90);
-        if (step !== 'checks') {
-          // The interrupted step's change was found in the upstream, not made a second time.
-          expect(record.steps.find((s: any) => s.name === step).detail).toMatch(
-            /found done after its worker stopped/,
-          );
-        }
-        expect(record.steps.map((s: any) => s.status)).toEqual([
-          'succeeded',
-          'succeeded',
-          'succeeded',
-          'succeeded',
-        ]);
-
-        // Plain git: one release tag on the commit, one manifest commit pointing demo at it.
-        const releaseTags = git(
-          'mainline-demo/checkout',
-          'tag',
-          '--points-at',
-          sha,
-        )
-          .split('\n')
-          .filter(t => t.startsWith('rc-'));
-        expect(releaseTags).toEqual([record.tag]);
-        const manifestCommits = git(
-          'mainline-demo/deployments',
-          'rev-list',
-          `${manifestBefore}..main`,
-        )
-          .split('\n')
-          .filter(Boolean);
-        expect(manifestCommits).toHaveLength(1);
-
-        // The API: the artifact carries the tag once, demo runs it, one record for the commit.
-        const lineage = (
-          await call(`${backend.url}${api}/lineage?limit=100`, 'GET')
-        ).body;
-        const commit = lineage.commits.find((c: any) => c.sha === sha);
-        expect(
-          commit.artifacts
-            .flatMap((a: any) => a.tags)
-            .filter((t: string) => t.startsWith('rc-')),
-        ).toEqual([record.tag]);
-        expect(
-          lineage.environments.find((e: any) => e.name === 'demo').current,
-        ).toMatchObject({
-          sha,
-          version: record.tag,
-        });
-        const records = (
-          await call(`${backend.url}${api}/promotions`, 'GET')
-        ).body.items.filter((p: any) => p.sha === sha);
-        expect(records.map((p: any) => [p.id, p.status])).toEqual([
-          [id, 'succeeded'],
-        ]);
-        // Replaying the request answers the same promotion and changes nothing.
-        const replay = await call(
-          `${backend.url}${api}/promotions`,
-          'POST',
-          { environment: 'demo', sha },
-          { 'idempotency-key': key },
-        );
-        expect(replay.body).toMatchObject({ id, status: 'succeeded' });
+        expect(lineage.status).toBe(200);
+        candidates = lineage.body.commits
+          .filter(
+            (c: any) =>
+              c.artifacts.length > 0 &&
+              !c.yanked &&
+              c.environments.length === 0 &&
+              c.tags.length === 0,
+          )
+          .map((c: any) => c.sha);
+        expect(candidates.length).toBeGreaterThanOrEqual(4);
       } finally {
         await backend.kill();
       }
+    });
 
+    afterAll(async () => {
+      await github?.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it.each(['checks', 'tag', 'retag', 'deploy'])(
+      'killed after %s: one tag, one retag, one manifest change, one succeeded record within 90 s',
+      async step => {
+        const sha = candidates.shift()!;
+        const manifestBefore = git(
+          'mainline-demo/deployments',
+          'rev-parse',
+          'main',
+        );
+        const key = `crash-${step}`;
+        const paused = await BackendProcess.start(options, {
+          MAINLINE_TEST_PAUSE_AFTER_STEP: step,
+        });
+        const posting = call(
+          `${paused.url}${api}/promotions`,
+          'POST',
+          { environment: 'demo', sha },
+          { 'idempotency-key': key },
+        ).catch(error => error);
+        const [, id] = await paused.waitFor(
+          new RegExp(`MAINLINE_TEST_PAUSED ${step} (\\S+)`),
+        );
+        await paused.kill();
+        // The request died with its process: no answer came.
+        expect(await posting).toMatchObject({ message: 'fetch failed' });
+
+        const restartedAt = Date.now();
+        const backend = await BackendProcess.start(options);
+        try {
+          const record = await eventually(
+            async () =>
+              (
+                await call(`${backend.url}${api}/promotions/${id}`, 'GET')
+              ).body,
+            r => r.status !== 'running',
+            90_000,
+          );
+          const seconds = (Date.now() - restartedAt) / 1000;
+          // eslint-disable-next-line no-console
+          console.log(
+            `killed after ${step}: succeeded ${seconds.toFixed(
+              1,
+            )} s after the restart`,
+          );
+          expect(record).toMatchObject({ status: 'succeeded', error: null });
+          expect(seconds).toBeLessThan(90);
+          if (step !== 'checks') {
+            // The interrupted step's change was found in the upstream, not made a second time.
+            expect(
+              record.steps.find((s: any) => s.name === step).detail,
+            ).toMatch(/found done after its worker stopped/);
+          }
+          expect(record.steps.map((s: any) => s.status)).toEqual([
+            'succeeded',
+            'succeeded',
+            'succeeded',
+            'succeeded',
+          ]);
+
+          // Plain git: one release tag on the commit, one manifest commit pointing demo at it.
+          const releaseTags = git(
+            'mainline-demo/checkout',
+            'tag',
+            '--points-at',
+            sha,
+          )
+            .split('\n')
+            .filter(t => t.startsWith('rc-'));
+          expect(releaseTags).toEqual([record.tag]);
+          const manifestCommits = git(
+            'mainline-demo/deployments',
+            'rev-list',
+            `${manifestBefore}..main`,
+          )
+            .split('\n')
+            .filter(Boolean);
+          expect(manifestCommits).toHaveLength(1);
+
+          // The API: the artifact carries the tag once, demo runs it, one record for the commit.
+          const lineage = (
+            await call(`${backend.url}${api}/lineage?limit=100`, 'GET')
+          ).body;
+          const commit = lineage.commits.find((c: any) => c.sha === sha);
+          expect(
+            commit.artifacts
+              .flatMap((a: any) => a.tags)
+              .filter((t: string) => t.startsWith('rc-')),
+          ).toEqual([record.tag]);
+          expect(
+            lineage.environments.find((e: any) => e.name === 'demo').current,
+          ).toMatchObject({
+            sha,
+            version: record.tag,
+          });
+          const records = (
+            await call(`${backend.url}${api}/promotions`, 'GET')
+          ).body.items.filter((p: any) => p.sha === sha);
+          expect(records.map((p: any) => [p.id, p.status])).toEqual([
+            [id, 'succeeded'],
+          ]);
+          // Replaying the request answers the same promotion and changes nothing.
+          const replay = await call(
+            `${backend.url}${api}/promotions`,
+            'POST',
+            { environment: 'demo', sha },
+            { 'idempotency-key': key },
+          );
+          expect(replay.body).toMatchObject({ id, status: 'succeeded' });
+          inDemo.push(sha);
+        } finally {
+          await backend.kill();
+        }
+
+        const knex = knexFactory(options.database);
+        try {
+          const audit = await knex('promotion_audit').where({
+            promotion_id: id,
+          });
+          expect(audit.map(a => a.outcome)).toEqual(['succeeded']);
+          expect(await knex('promotion_locks').select()).toEqual([]);
+        } finally {
+          await knex.destroy();
+        }
+        const notifications = fs
+          .readFileSync(options.notificationsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map(line => JSON.parse(line).payload)
+          .filter(
+            p =>
+              p.title.startsWith('Promoted') &&
+              p.description.startsWith(sha.slice(0, 7)),
+          );
+        expect(notifications).toHaveLength(1);
+      },
+    );
+
+    if (!githubMode) return;
+
+    /** A signed `pull_request` webhook as GitHub sends it, with its delivery id. */
+    const deliverMerged = async (
+      url: string,
+      number: number,
+      delivery: string,
+    ) => {
+      const payload = JSON.stringify({
+        action: 'closed',
+        pull_request: { number, merged: true },
+        repository: { full_name: 'mainline-demo/deployments' },
+      });
+      const res = await fetch(`${url}/api/events/http/github`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'pull_request',
+          'x-github-delivery': delivery,
+          'x-hub-signature-256': `sha256=${crypto
+            .createHmac('sha256', SECRET)
+            .update(payload)
+            .digest('hex')}`,
+        },
+        body: payload,
+      });
+      return res.status;
+    };
+
+    const startProd = async (url: string, sha: string) => {
+      const res = await call(`${url}${api}/promotions`, 'POST', {
+        environment: 'prod',
+        sha,
+      });
+      expect(res.status).toBe(201);
+      const deploy = res.body.steps.find((s: any) => s.name === 'deploy');
+      expect(deploy).toMatchObject({ status: 'running', waiting: true });
+      return {
+        id: res.body.id as string,
+        pullRequest: Number(deploy.url.split('/').pop()),
+      };
+    };
+
+    const recordOf = async (url: string, id: string) =>
+      (await call(`${url}${api}/promotions/${id}`, 'GET')).body;
+
+    const prodTrail = async (id: string, sha: string) => {
       const knex = knexFactory(options.database);
       try {
         const audit = await knex('promotion_audit').where({ promotion_id: id });
-        expect(audit.map(a => a.outcome)).toEqual(['succeeded']);
-        expect(await knex('promotion_locks').select()).toEqual([]);
+        const notifications = fs
+          .readFileSync(options.notificationsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map(line => JSON.parse(line).payload)
+          .filter(
+            p =>
+              p.title.includes(': prod runs') &&
+              p.description.startsWith(sha.slice(0, 7)),
+          );
+        return {
+          audit: audit.map(a => a.outcome),
+          notifications: notifications.length,
+          locks: await knex('promotion_locks').select('promotion_id'),
+        };
       } finally {
         await knex.destroy();
       }
-      const notifications = fs
-        .readFileSync(options.notificationsFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map(line => JSON.parse(line).payload)
-        .filter(
-          p =>
-            p.title.startsWith('Promoted') &&
-            p.description.startsWith(sha.slice(0, 7)),
+    };
+
+    it('a merged pull request redelivered 12 times finishes prod once: one audit row, one notification', async () => {
+      const sha = inDemo[0];
+      const backend = await BackendProcess.start(options);
+      try {
+        const { id, pullRequest } = await startProd(backend.url, sha);
+        await github!.mergePullRequest(
+          'mainline-demo',
+          'deployments',
+          pullRequest,
         );
-      expect(notifications).toHaveLength(1);
-    },
-  );
-});
+        // The same delivery six times (GitHub's redelivery keeps its id), and six more deliveries
+        // of the same event under new ids, all at once: replicas and retries racing.
+        const statuses = await Promise.all([
+          ...Array.from({ length: 6 }, () =>
+            deliverMerged(backend.url, pullRequest, `delivery-${id}`),
+          ),
+          ...Array.from({ length: 6 }, (__, i) =>
+            deliverMerged(backend.url, pullRequest, `delivery-${id}-${i}`),
+          ),
+        ]);
+        expect(statuses).toEqual(Array(12).fill(202));
+        const record = await eventually(
+          () => recordOf(backend.url, id),
+          r => r.status !== 'running',
+          30_000,
+        );
+        expect(record.status).toBe('succeeded');
+        // Let every delivery and the scheduled follower have their go before counting.
+        await new Promise(resolve => setTimeout(resolve, 3000));
+      } finally {
+        await backend.kill();
+      }
+      const trail = await prodTrail(
+        (await knexFactory(options.database)('promotion_promotions')
+          .where({ sha, environment: 'prod' })
+          .first())!.id,
+        sha,
+      );
+      expect(trail).toEqual({
+        audit: ['succeeded'],
+        notifications: 1,
+        locks: [],
+      });
+    });
+
+    it("no takeover while prod's pull request is open and the backend was down longer than the lease; the late merge finishes the original", async () => {
+      const [sha, other] = [inDemo[1], inDemo[2]];
+      const first = await BackendProcess.start(options);
+      let promotion: { id: string; pullRequest: number };
+      try {
+        promotion = await startProd(first.url, sha);
+      } finally {
+        await first.kill();
+      }
+      await new Promise(resolve =>
+        setTimeout(resolve, (2 * LEASE_SECONDS + 1) * 1000),
+      );
+      const backend = await BackendProcess.start(options);
+      try {
+        // Give the reconciler (on start and every second) time to look at it.
+        await new Promise(resolve =>
+          setTimeout(resolve, (LEASE_SECONDS + 2) * 1000),
+        );
+        const waiting = await recordOf(backend.url, promotion.id);
+        expect(waiting).toMatchObject({ status: 'running', error: null });
+        expect(
+          waiting.steps.find((s: any) => s.name === 'deploy'),
+        ).toMatchObject({
+          status: 'running',
+          waiting: true,
+        });
+        const takeover = await call(`${backend.url}${api}/promotions`, 'POST', {
+          environment: 'prod',
+          sha: other,
+        });
+        expect(takeover.status).toBe(409);
+        expect(takeover.body.error.message).toContain(promotion.id);
+        const retry = await call(
+          `${backend.url}${api}/promotions/${promotion.id}/retry`,
+          'POST',
+        );
+        expect(retry.status).toBe(409);
+
+        await github!.mergePullRequest(
+          'mainline-demo',
+          'deployments',
+          promotion.pullRequest,
+        );
+        expect(
+          await deliverMerged(
+            backend.url,
+            promotion.pullRequest,
+            `late-${promotion.id}`,
+          ),
+        ).toBe(202);
+        const record = await eventually(
+          () => recordOf(backend.url, promotion.id),
+          r => r.status !== 'running',
+          30_000,
+        );
+        expect(record.status).toBe('succeeded');
+        const prod = (
+          await call(`${backend.url}${api}/lineage?limit=100`, 'GET')
+        ).body.environments.find((e: any) => e.name === 'prod').current;
+        expect(prod).toMatchObject({ sha, version: record.tag });
+        const versionTags = (commit: string) =>
+          git('mainline-demo/checkout', 'tag', '--points-at', commit)
+            .split('\n')
+            .filter(t => t.startsWith('v'));
+        expect(versionTags(sha)).toEqual([record.tag]);
+        expect(versionTags(other)).toEqual([]);
+      } finally {
+        await backend.kill();
+      }
+      expect(await prodTrail(promotion.id, sha)).toEqual({
+        audit: ['succeeded'],
+        notifications: 1,
+        locks: [],
+      });
+    });
+  },
+);
