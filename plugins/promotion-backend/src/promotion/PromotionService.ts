@@ -1800,13 +1800,19 @@ export class PromotionService {
 /**
  * Test-only: with `MAINLINE_TEST_PAUSE_AFTER_STEP=<step>` in the environment the process stops
  * right after that step's upstream change and before it is recorded (`checks`: once the promotion
- * is recorded, before the tag), so a crash test can SIGKILL it exactly there. Unset, as in
- * production, it does nothing.
+ * is recorded, before the tag), so a crash test can SIGKILL it exactly there; `<step>:<ms>` only
+ * pauses that long (a database restart test lands in the gap). Unset, as in production, it does
+ * nothing.
  */
 async function pauseForCrashTest(step: StepName, id: string): Promise<void> {
-  if (process.env.MAINLINE_TEST_PAUSE_AFTER_STEP !== step) return;
+  const [pausedStep, ms] = (
+    process.env.MAINLINE_TEST_PAUSE_AFTER_STEP ?? ''
+  ).split(':');
+  if (pausedStep !== step) return;
   process.stdout.write(`MAINLINE_TEST_PAUSED ${step} ${id}\n`);
-  await new Promise<never>(() => {});
+  await new Promise<void>(resolve => {
+    if (ms) setTimeout(resolve, Number(ms));
+  });
 }
 
 function summarize(checks: Array<PolicyCheck | Refusal>): string {
