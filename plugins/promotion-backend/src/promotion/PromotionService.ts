@@ -885,12 +885,25 @@ export class PromotionService {
       record.id,
     );
     if (lease.live) throw new ConflictError(stillRunning);
-    if (!(await this.options.store.claimExpired(record))) {
-      throw new ConflictError(
-        `${stillRunning}: another instance is recovering it`,
-      );
+    if (await this.options.store.claimExpired(record)) {
+      return this.resume(entity, record);
     }
-    return this.resume(entity, record);
+    // The reconciler (here or on another replica) got there first: answer what it comes to.
+    const deadline = Date.now() + 2 * this.options.store.leaseMs;
+    while (Date.now() < deadline) {
+      const current = await this.options.store.require(
+        entity.entityRef,
+        record.id,
+      );
+      if (
+        current.status !== 'running' ||
+        current.steps.some(s => s.status === 'running' && s.pending)
+      ) {
+        return current;
+      }
+      await new Promise(resolve => setTimeout(resolve, 250));
+    }
+    throw new ConflictError(`${stillRunning}: another instance is recovering it`);
   }
 
   /** Resumes a failed promotion from its failed step. */
