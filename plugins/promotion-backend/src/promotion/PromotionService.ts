@@ -108,7 +108,8 @@ interface StepOutcome {
  * The write side: promotions by tag, rollbacks and yanks. Every rule is checked before the first
  * side effect; every step is recorded before and after it runs, so a failure leaves the promotion
  * `failed` at that step and a retry resumes there; one promotion per entity and environment runs
- * at a time, guaranteed by a database lock that holds across replicas.
+ * at a time, guaranteed by a database lease that holds across replicas, and a promotion whose
+ * worker died is recovered by the reconciler (`recoverStalled`) from what the upstreams show.
  */
 /** The full sha a requested (full or short) sha resolved to, or a NotFoundError naming it. */
 function knownCommit(
