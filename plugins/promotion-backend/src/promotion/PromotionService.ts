@@ -904,7 +904,9 @@ export class PromotionService {
       }
       await new Promise(resolve => setTimeout(resolve, 250));
     }
-    throw new ConflictError(`${stillRunning}: another instance is recovering it`);
+    throw new ConflictError(
+      `${stillRunning}: another instance is recovering it`,
+    );
   }
 
   /** Resumes a failed promotion from its failed step. */

@@ -271,78 +271,82 @@ describe.each([
     );
 
     if (!githubMode) {
-  it('a retry and a replay of a promotion whose worker was killed recover it instead of answering 409', async () => {
-    const sha = candidates.shift()!;
-    const key = 'crash-retry';
-    const paused = await BackendProcess.start(options, {
-      MAINLINE_TEST_PAUSE_AFTER_STEP: 'retag',
-    });
-    // A second replica whose reconciler stays out of the way (it runs on start, once a lease
-    // later, and then hourly), so that only the retry can recover the promotion.
-    const replica = await BackendProcess.start({
-      ...options,
-      config: {
-        ...options.config,
-        promotion: {
-          ...(options.config.promotion as object),
-          recovery: { intervalSeconds: 3600 },
-        },
-      },
-    });
-    try {
-      const posting = call(
-        `${paused.url}${api}/promotions`,
-        'POST',
-        { environment: 'demo', sha },
-        { 'idempotency-key': key },
-      ).catch(error => error);
-      const [, id] = await paused.waitFor(/MAINLINE_TEST_PAUSED retag (\S+)/);
-      await sleep((LEASE_SECONDS + 2) * 1000);
-      // While its worker renews the lease, a retry and a replay are refused.
-      const live = await Promise.all([
-        call(`${replica.url}${api}/promotions/${id}/retry`, 'POST'),
-        call(
-          `${replica.url}${api}/promotions`,
-          'POST',
-          { environment: 'demo', sha },
-          { 'idempotency-key': key },
-        ),
-      ]);
-      expect(live.map(r => r.status)).toEqual([409, 409]);
-      expect(live[0].body.error.message).toBe(`Promotion ${id} is still running`);
+      it('a retry and a replay of a promotion whose worker was killed recover it instead of answering 409', async () => {
+        const sha = candidates.shift()!;
+        const key = 'crash-retry';
+        const paused = await BackendProcess.start(options, {
+          MAINLINE_TEST_PAUSE_AFTER_STEP: 'retag',
+        });
+        // A second replica whose reconciler stays out of the way (it runs on start, once a lease
+        // later, and then hourly), so that only the retry can recover the promotion.
+        const replica = await BackendProcess.start({
+          ...options,
+          config: {
+            ...options.config,
+            promotion: {
+              ...(options.config.promotion as object),
+              recovery: { intervalSeconds: 3600 },
+            },
+          },
+        });
+        try {
+          const posting = call(
+            `${paused.url}${api}/promotions`,
+            'POST',
+            { environment: 'demo', sha },
+            { 'idempotency-key': key },
+          ).catch(error => error);
+          const [, id] = await paused.waitFor(
+            /MAINLINE_TEST_PAUSED retag (\S+)/,
+          );
+          await sleep((LEASE_SECONDS + 2) * 1000);
+          // While its worker renews the lease, a retry and a replay are refused.
+          const live = await Promise.all([
+            call(`${replica.url}${api}/promotions/${id}/retry`, 'POST'),
+            call(
+              `${replica.url}${api}/promotions`,
+              'POST',
+              { environment: 'demo', sha },
+              { 'idempotency-key': key },
+            ),
+          ]);
+          expect(live.map(r => r.status)).toEqual([409, 409]);
+          expect(live[0].body.error.message).toBe(
+            `Promotion ${id} is still running`,
+          );
 
-      await paused.kill();
-      await posting;
-      await sleep((LEASE_SECONDS + 1) * 1000);
-      const retry = await call(
-        `${replica.url}${api}/promotions/${id}/retry`,
-        'POST',
-      );
-      expect([retry.status, retry.body.status]).toEqual([200, 'succeeded']);
-      expect(
-        retry.body.steps.find((s: any) => s.name === 'retag').detail,
-      ).toMatch(/found done after its worker stopped/);
-      const replay = await call(
-        `${replica.url}${api}/promotions`,
-        'POST',
-        { environment: 'demo', sha },
-        { 'idempotency-key': key },
-      );
-      expect(replay.body).toMatchObject({ id, status: 'succeeded' });
-      expect(
-        git('mainline-demo/checkout', 'tag', '--points-at', sha)
-          .split('\n')
-          .filter(t => t.startsWith('rc-')),
-      ).toEqual([retry.body.tag]);
-      inDemo.push(sha);
-    } finally {
-      await paused.kill();
-      await replica.kill();
+          await paused.kill();
+          await posting;
+          await sleep((LEASE_SECONDS + 1) * 1000);
+          const retry = await call(
+            `${replica.url}${api}/promotions/${id}/retry`,
+            'POST',
+          );
+          expect([retry.status, retry.body.status]).toEqual([200, 'succeeded']);
+          expect(
+            retry.body.steps.find((s: any) => s.name === 'retag').detail,
+          ).toMatch(/found done after its worker stopped/);
+          const replay = await call(
+            `${replica.url}${api}/promotions`,
+            'POST',
+            { environment: 'demo', sha },
+            { 'idempotency-key': key },
+          );
+          expect(replay.body).toMatchObject({ id, status: 'succeeded' });
+          expect(
+            git('mainline-demo/checkout', 'tag', '--points-at', sha)
+              .split('\n')
+              .filter(t => t.startsWith('rc-')),
+          ).toEqual([retry.body.tag]);
+          inDemo.push(sha);
+        } finally {
+          await paused.kill();
+          await replica.kill();
+        }
+      });
     }
-  });
-  }
 
-  if (!githubMode) return;
+    if (!githubMode) return;
 
     /** A signed `pull_request` webhook as GitHub sends it, with its delivery id. */
     const deliverMerged = async (

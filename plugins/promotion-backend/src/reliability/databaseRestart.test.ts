@@ -206,7 +206,8 @@ class Cluster {
               r => r.entity_ref === `component:default/${name}`,
             )!;
             expect(record.sha).toBe(sha);
-            const repo = name === 'cart' ? 'mainline-demo/shop' : `mainline-demo/${name}`;
+            const repo =
+              name === 'cart' ? 'mainline-demo/shop' : `mainline-demo/${name}`;
             expect(
               git(repo, 'tag', '--points-at', sha)
                 .split('\n')
