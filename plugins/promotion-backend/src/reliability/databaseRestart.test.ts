@@ -5,8 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { generateDemoData } from '../demo/generateDemoData';
-import type { BackendProcessOptions } from './crash/backendProcess';
-import { BackendProcess, call, entityApi, eventually } from './crash/harness';
+import type { BackendProcessOptions } from '../__testUtils__/backendProcess';
+import {
+  BackendProcess,
+  call,
+  entityApi,
+  eventually,
+} from '../__testUtils__/backendProcessHarness';
 
 jest.setTimeout(300_000);
 

@@ -1,5 +1,5 @@
 /*
- * A backend process for crash tests, started by `startBackendProcess` as a child process (never
+ * A backend process for crash tests, started by `BackendProcess.start` (backendProcessHarness.ts) as a child process (never
  * imported by the plugin): the promotion plugin with the real scheduler, the events plugin with
  * GitHub's webhook modules, the demo catalog, a database of its own choosing (a SQLite file or
  * PostgreSQL), and notifications appended to a file so a test can count them. It prints
@@ -16,9 +16,9 @@ import { eventsServiceFactory } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { JsonObject } from '@backstage/types';
 import knexFactory, { Knex } from 'knex';
-import { promotionPlugin } from '../../plugin';
-import { demoEntities } from '../../testUtils';
-import { memoryCacheFactory } from '../../__testUtils__/demoBackend';
+import { promotionPlugin } from '../plugin';
+import { demoEntities } from '../testUtils';
+import { memoryCacheFactory } from './demoBackend';
 
 export interface BackendProcessOptions {
   database: Knex.Config;

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
+import { resolvePackagePath } from '@backstage/backend-plugin-api';
 import type { BackendProcessOptions } from './backendProcess';
 
 /** The promotion API of an entity of the demo catalog. */
@@ -35,7 +35,10 @@ export class BackendProcess {
         '--no-experimental-strip-types',
         '--require',
         require.resolve('@backstage/cli-node/config/nodeTransform.cjs'),
-        path.join(__dirname, 'backendProcess.ts'),
+        resolvePackagePath(
+          '@mainline/plugin-promotion-backend',
+          'src/__testUtils__/backendProcess.ts',
+        ),
       ],
       {
         env: {
