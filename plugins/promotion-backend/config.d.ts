@@ -128,7 +128,8 @@ export interface Config {
       /**
        * Seconds a promotion's lease on its environment lasts unless renewed. The instance running
        * the steps renews it every third of this, and the follower while a step waits for a pull
-       * request or a workflow run; once it runs out, the worker is taken to be gone and the
+       * request or a workflow run (for at least three follower intervals, so that it stays live
+       * between two checks); once it runs out, the worker is taken to be gone and the
        * reconciler recovers the promotion. Default 30.
        */
       leaseSeconds?: number;

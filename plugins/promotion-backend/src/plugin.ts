@@ -104,11 +104,15 @@ export const promotionPlugin = createBackendPlugin({
             (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
               60) * 1000,
         });
+        const followIntervalSeconds =
+          config.getOptionalNumber('promotion.followUp.intervalSeconds') ?? 30;
         const store = new PromotionStore(knex, {
           leaseMs:
             (config.getOptionalNumber('promotion.locks.leaseSeconds') ??
               DEFAULT_LEASE_MS / 1000) * 1000,
           owner: crypto.randomUUID(),
+          // Between two checks of the follower a waiting promotion's lease must stay live.
+          waitingLeaseMs: 3 * followIntervalSeconds * 1000,
         });
         const promotions = new PromotionService({
           adapters,
@@ -160,11 +164,7 @@ export const promotionPlugin = createBackendPlugin({
           targets.get(entityRef, await auth.getOwnServiceCredentials());
         await scheduler.scheduleTask({
           id: 'promotion-follow-waiting',
-          frequency: {
-            seconds:
-              config.getOptionalNumber('promotion.followUp.intervalSeconds') ??
-              30,
-          },
+          frequency: { seconds: followIntervalSeconds },
           timeout: { minutes: 5 },
           initialDelay: { seconds: 5 },
           scope: 'global',

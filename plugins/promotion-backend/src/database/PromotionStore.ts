@@ -83,6 +83,11 @@ export class PromotionStore {
       leaseMs: number;
       /** This backend instance, as lease owner. */
       owner: string;
+      /**
+       * How long the follower's renewal of a waiting promotion's lease lasts: longer than the
+       * follower's interval, so the lease stays live between two checks. Default `leaseMs`.
+       */
+      waitingLeaseMs?: number;
     } = { leaseMs: DEFAULT_LEASE_MS, owner: crypto.randomUUID() },
   ) {}
 
@@ -511,7 +516,13 @@ export class PromotionStore {
   ): Promise<boolean> {
     const updated = await this.knex('promotion_locks')
       .where({ entity_ref: entityRef, environment, promotion_id: promotionId })
-      .update({ owner: this.options.owner, expires_at: this.leaseEnd() });
+      .update({
+        owner: this.options.owner,
+        expires_at: new Date(
+          Date.now() +
+            Math.max(this.options.leaseMs, this.options.waitingLeaseMs ?? 0),
+        ),
+      });
     return updated > 0;
   }
 
