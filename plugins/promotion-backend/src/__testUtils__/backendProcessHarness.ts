@@ -142,3 +142,24 @@ export async function call(
   }
   return { status: res.status, body: parsed };
 }
+
+/** The commits of a lineage (API body) a demo promotion can take: built, not yanked, untouched. */
+export function promotableCommits(lineage: {
+  commits: Array<{
+    sha: string;
+    artifacts: unknown[];
+    yanked?: unknown;
+    environments: unknown[];
+    tags: unknown[];
+  }>;
+}): string[] {
+  return lineage.commits
+    .filter(
+      c =>
+        c.artifacts.length > 0 &&
+        !c.yanked &&
+        c.environments.length === 0 &&
+        c.tags.length === 0,
+    )
+    .map(c => c.sha);
+}

@@ -14,7 +14,7 @@ describe.each(databases.eachSupportedId())(
     let knex: Knex;
     const entityRef = 'component:default/checkout';
     /** One backend instance: its own owner id, a short lease. */
-    const replica = (leaseMs = 200) =>
+    const replica = (leaseMs = 1500) =>
       new PromotionStore(knex, { leaseMs, owner: crypto.randomUUID() });
     const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
@@ -55,7 +55,7 @@ describe.each(databases.eachSupportedId())(
         other.acquireLock(entityRef, 'demo', crypto.randomUUID()),
       ).rejects.toThrow(/in progress/);
       expect(await other.claimExpired(record)).toBe(false);
-      await sleep(300);
+      await sleep(1600);
       await expect(
         other.acquireLock(entityRef, 'demo', crypto.randomUUID()),
       ).rejects.toThrow(/is being recovered/);
@@ -101,7 +101,7 @@ describe.each(databases.eachSupportedId())(
       await expect(
         store.acquireLock(entityRef, 'stage', crypto.randomUUID()),
       ).rejects.toThrow(/in progress/);
-      await sleep(300);
+      await sleep(1600);
       await store.acquireLock(entityRef, 'stage', crypto.randomUUID());
     });
 

@@ -15,6 +15,7 @@ import {
   call,
   entityApi,
   eventually,
+  promotableCommits,
 } from '../__testUtils__/backendProcessHarness';
 
 jest.setTimeout(600_000);
@@ -52,6 +53,30 @@ describe.each([
         { encoding: 'utf8' },
       ).trim();
     const api = entityApi('checkout');
+    /** What a promotion left in the audit trail, the notifications and the locks. */
+    const trail = async (environment: string, id: string, sha: string) => {
+      const knex = knexFactory(options.database);
+      try {
+        const audit = await knex('promotion_audit').where({ promotion_id: id });
+        const notifications = fs
+          .readFileSync(options.notificationsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map(line => JSON.parse(line).payload)
+          .filter(
+            p =>
+              p.title.includes(`: ${environment} runs`) &&
+              p.description.startsWith(sha.slice(0, 7)),
+          );
+        return {
+          audit: audit.map(a => a.outcome),
+          notifications: notifications.length,
+          locks: await knex('promotion_locks').select('promotion_id'),
+        };
+      } finally {
+        await knex.destroy();
+      }
+    };
 
     beforeAll(async () => {
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-crash-'));
@@ -120,15 +145,7 @@ describe.each([
         if (lineage.status !== 200) {
           throw new Error(`lineage answered ${lineage.status}`);
         }
-        candidates = lineage.body.commits
-          .filter(
-            (c: any) =>
-              c.artifacts.length > 0 &&
-              !c.yanked &&
-              c.environments.length === 0 &&
-              c.tags.length === 0,
-          )
-          .map((c: any) => c.sha);
+        candidates = promotableCommits(lineage.body);
         if (candidates.length < 5) {
           throw new Error(`only ${candidates.length} commits to promote`);
         }
@@ -257,27 +274,11 @@ describe.each([
           await backend.kill();
         }
 
-        const knex = knexFactory(options.database);
-        try {
-          const audit = await knex('promotion_audit').where({
-            promotion_id: id,
-          });
-          expect(audit.map(a => a.outcome)).toEqual(['succeeded']);
-          expect(await knex('promotion_locks').select()).toEqual([]);
-        } finally {
-          await knex.destroy();
-        }
-        const notifications = fs
-          .readFileSync(options.notificationsFile, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map(line => JSON.parse(line).payload)
-          .filter(
-            p =>
-              p.title.startsWith('Promoted') &&
-              p.description.startsWith(sha.slice(0, 7)),
-          );
-        expect(notifications).toHaveLength(1);
+        expect(await trail('demo', id, sha)).toEqual({
+          audit: ['succeeded'],
+          notifications: 1,
+          locks: [],
+        });
       },
     );
 
@@ -403,35 +404,13 @@ describe.each([
     const recordOf = async (url: string, id: string) =>
       (await call(`${url}${api}/promotions/${id}`, 'GET')).body;
 
-    const prodTrail = async (id: string, sha: string) => {
-      const knex = knexFactory(options.database);
-      try {
-        const audit = await knex('promotion_audit').where({ promotion_id: id });
-        const notifications = fs
-          .readFileSync(options.notificationsFile, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map(line => JSON.parse(line).payload)
-          .filter(
-            p =>
-              p.title.includes(': prod runs') &&
-              p.description.startsWith(sha.slice(0, 7)),
-          );
-        return {
-          audit: audit.map(a => a.outcome),
-          notifications: notifications.length,
-          locks: await knex('promotion_locks').select('promotion_id'),
-        };
-      } finally {
-        await knex.destroy();
-      }
-    };
-
     it('a merged pull request redelivered 12 times finishes prod once: one audit row, one notification', async () => {
       const sha = inDemo[0];
+      let promotionId = '';
       const backend = await BackendProcess.start(options);
       try {
         const { id, pullRequest } = await startProd(backend.url, sha);
+        promotionId = id;
         await github!.mergePullRequest(
           'mainline-demo',
           'deployments',
@@ -459,17 +438,23 @@ describe.each([
       } finally {
         await backend.kill();
       }
-      const trail = await prodTrail(
-        (await knexFactory(options.database)('promotion_promotions')
-          .where({ sha, environment: 'prod' })
-          .first())!.id,
-        sha,
-      );
-      expect(trail).toEqual({
+      expect(await trail('prod', promotionId, sha)).toEqual({
         audit: ['succeeded'],
         notifications: 1,
         locks: [],
       });
+      // Seven distinct deliveries were remembered; the six repeats of one were not acted on.
+      const knex = knexFactory(options.database);
+      try {
+        const seen = await knex('promotion_webhook_deliveries').where(
+          'delivery_id',
+          'like',
+          `delivery-${promotionId}%`,
+        );
+        expect(seen).toHaveLength(7);
+      } finally {
+        await knex.destroy();
+      }
     });
 
     it("no takeover while prod's pull request is open and the backend was down longer than the lease; the late merge finishes the original", async () => {
@@ -541,7 +526,7 @@ describe.each([
       } finally {
         await backend.kill();
       }
-      expect(await prodTrail(promotion.id, sha)).toEqual({
+      expect(await trail('prod', promotion.id, sha)).toEqual({
         audit: ['succeeded'],
         notifications: 1,
         locks: [],

@@ -11,6 +11,7 @@ import {
   call,
   entityApi,
   eventually,
+  promotableCommits,
 } from '../__testUtils__/backendProcessHarness';
 
 jest.setTimeout(300_000);
@@ -140,15 +141,7 @@ class Cluster {
             'GET',
           );
           expect(lineage.status).toBe(200);
-          candidates[name] = lineage.body.commits
-            .filter(
-              (c: any) =>
-                c.artifacts.length > 0 &&
-                !c.yanked &&
-                c.environments.length === 0 &&
-                c.tags.length === 0,
-            )
-            .map((c: any) => c.sha);
+          candidates[name] = promotableCommits(lineage.body);
           expect(candidates[name].length).toBeGreaterThanOrEqual(2);
         }
         const promote = (name: string) =>
