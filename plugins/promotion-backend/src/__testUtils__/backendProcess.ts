@@ -6,7 +6,6 @@
  * `MAINLINE_BACKEND_LISTENING <port>` once it serves requests.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
@@ -18,7 +17,7 @@ import { JsonObject } from '@backstage/types';
 import knexFactory, { Knex } from 'knex';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
-import { memoryCacheFactory } from './demoBackend';
+import { githubWebhookModules, memoryCacheFactory } from './demoBackend';
 
 export interface BackendProcessOptions {
   database: Knex.Config;
@@ -27,15 +26,7 @@ export interface BackendProcessOptions {
   notificationsFile: string;
 }
 
-const githubModuleDir = path.dirname(
-  require.resolve(
-    '@backstage/plugin-events-backend-module-github/package.json',
-  ),
-);
-const githubModules = [
-  'dist/service/eventsModuleGithubWebhook.cjs.js',
-  'dist/service/eventsModuleGithubEventRouter.cjs.js',
-].map(file => require(path.join(githubModuleDir, file)).default);
+const githubModules = githubWebhookModules();
 
 async function main() {
   const options: BackendProcessOptions = JSON.parse(

@@ -4,6 +4,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import path from 'node:path';
 import { Knex } from 'knex';
 import { promotionPlugin } from '../plugin';
 import { demoEntities, memoryCache } from '../testUtils';
@@ -43,4 +44,21 @@ export function demoBackendFeatures(options: {
       },
     }),
   ];
+}
+
+/**
+ * The GitHub events module's two modules (signature check, routing by event type). The package is
+ * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
+ * loaded directly.
+ */
+export function githubWebhookModules() {
+  const dir = path.dirname(
+    require.resolve(
+      '@backstage/plugin-events-backend-module-github/package.json',
+    ),
+  );
+  return [
+    'dist/service/eventsModuleGithubWebhook.cjs.js',
+    'dist/service/eventsModuleGithubEventRouter.cjs.js',
+  ].map(file => require(path.join(dir, file)).default);
 }
