@@ -612,6 +612,28 @@ export class PromotionStore {
   }
 
   /**
+   * Another promotion of the same entity and environment that took over this one's release tag
+   * (adopted it) and is running or succeeded, if there is one.
+   */
+  async findAdopter(record: {
+    id: string;
+    entityRef: string;
+    environment: string;
+    tag: string | null;
+  }): Promise<Omit<PromotionRecord, 'steps'> | undefined> {
+    const row = await this.knex('promotion_promotions')
+      .where({
+        entity_ref: record.entityRef,
+        environment: record.environment,
+        tag: record.tag,
+      })
+      .whereNot({ id: record.id })
+      .whereIn('status', ['running', 'succeeded'])
+      .first();
+    return row ? this.toSummary(row) : undefined;
+  }
+
+  /**
    * Remembers a webhook delivery; false when it was seen before (a redelivery), so it is acted on
    * once.
    */

@@ -941,6 +941,15 @@ export class PromotionService {
           } since this promotion failed: ${yank.reason}`,
         );
       }
+      const adopter = record.tag
+        ? await this.options.store.findAdopter(record)
+        : undefined;
+      if (adopter) {
+        // Two promotions finishing with one tag would be two records claiming one release.
+        throw new ConflictError(
+          `Promotion ${adopter.id} adopted tag ${record.tag} since this promotion failed, and is ${adopter.status}; nothing is left to retry`,
+        );
+      }
       await this.options.store.setStatus(record.id, 'running', null);
     } catch (error) {
       await this.options.store.releaseLock(

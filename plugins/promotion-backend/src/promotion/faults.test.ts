@@ -270,6 +270,10 @@ describe('a promotion whose upstream fails at each step', () => {
       } put on ${stageSha.slice(0, 7)}`,
     );
     expect(await endState()).toEqual(unfaulted);
+    // The abandoned one cannot be finished as well: one release, one record claiming it.
+    await expect(service.retry(entity, abandoned.id, ctx)).rejects.toThrow(
+      `Promotion ${next.id} adopted tag ${abandoned.tag} since this promotion failed, and is succeeded`,
+    );
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
