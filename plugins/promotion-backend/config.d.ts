@@ -215,6 +215,25 @@ export interface Config {
         }>;
       };
     };
+    /** The per-environment locks that let one promotion at a time run. */
+    locks?: {
+      /**
+       * Seconds a promotion's lease on its environment lasts unless renewed. The instance running
+       * the steps renews it every third of this, and the follower while a step waits for a pull
+       * request or a workflow run (for at least three follower intervals, so that it stays live
+       * between two checks); once it runs out, the worker is taken to be gone and the
+       * reconciler recovers the promotion. Default 30.
+       */
+      leaseSeconds?: number;
+    };
+    /** The reconciler that recovers promotions whose worker stopped (killed, cut off). */
+    recovery?: {
+      /**
+       * How often running promotions with a run-out lease are looked for (besides on start, and
+       * once more a lease length after start). Default 15.
+       */
+      intervalSeconds?: number;
+    };
     /** Promotions whose deploy completes outside the request (pull requests, workflow runs). */
     followUp?: {
       /**

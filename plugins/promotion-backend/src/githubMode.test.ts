@@ -14,7 +14,10 @@ import request from 'supertest';
 import { Lineage } from './lineage/types';
 import { promotionPlugin } from './plugin';
 import { demoEntities } from './testUtils';
-import { memoryCacheFactory } from './__testUtils__/demoBackend';
+import {
+  githubWebhookModules,
+  memoryCacheFactory,
+} from './__testUtils__/demoBackend';
 import { demoDataDir } from './__testUtils__/demoData';
 
 jest.setTimeout(120_000);
@@ -22,15 +25,7 @@ jest.setTimeout(120_000);
 const TOKEN = 'github-mode-token';
 const SECRET = 'github-mode-webhook-secret';
 const api = '/api/promotion/v1/entities/component/default';
-const githubModuleDir = path.dirname(
-  require.resolve(
-    '@backstage/plugin-events-backend-module-github/package.json',
-  ),
-);
-const githubModules = [
-  'dist/service/eventsModuleGithubWebhook.cjs.js',
-  'dist/service/eventsModuleGithubEventRouter.cjs.js',
-].map(file => require(path.join(githubModuleDir, file)).default);
+const githubModules = githubWebhookModules();
 
 async function backend(config: object) {
   const { server } = await startTestBackend({

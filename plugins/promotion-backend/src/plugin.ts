@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import {
   coreServices,
   createBackendPlugin,
@@ -11,7 +12,7 @@ import { promotionPermissions } from '@mainline/plugin-promotion-common';
 import { registerActions } from './actions';
 import { createAdapterResolver, readLocalDataDir } from './adapters';
 import { openDatabase } from './database/migrations';
-import { PromotionStore } from './database/PromotionStore';
+import { DEFAULT_LEASE_MS, PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
 import { PromotionService } from './promotion/PromotionService';
 import { Actors } from './service/actors';
@@ -24,6 +25,11 @@ import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
+
+/**
+ * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
+ */
+const WEBHOOK_DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The Mainline promotion backend plugin: lineage and promotion APIs.
@@ -39,6 +45,7 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth: coreServices.httpAuth,
         auth: coreServices.auth,
         scheduler: coreServices.scheduler,
+        lifecycle: coreServices.lifecycle,
         events: eventsServiceRef,
         logger: coreServices.logger,
         config: coreServices.rootConfig,
@@ -58,6 +65,7 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth,
         auth,
         scheduler,
+        lifecycle,
         events,
         logger,
         config,
@@ -97,7 +105,16 @@ export const promotionPlugin = createBackendPlugin({
             (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
               60) * 1000,
         });
-        const store = new PromotionStore(knex);
+        const followIntervalSeconds =
+          config.getOptionalNumber('promotion.followUp.intervalSeconds') ?? 30;
+        const store = new PromotionStore(knex, {
+          leaseMs:
+            (config.getOptionalNumber('promotion.locks.leaseSeconds') ??
+              DEFAULT_LEASE_MS / 1000) * 1000,
+          owner: crypto.randomUUID(),
+          // Between two checks of the follower a waiting promotion's lease must stay live.
+          waitingLeaseMs: 3 * followIntervalSeconds * 1000,
+        });
         const writeScope = new WriteScope({
           catalog,
           auth,
@@ -157,16 +174,43 @@ export const promotionPlugin = createBackendPlugin({
           targets.get(entityRef, await auth.getOwnServiceCredentials());
         await scheduler.scheduleTask({
           id: 'promotion-follow-waiting',
-          frequency: {
-            seconds:
-              config.getOptionalNumber('promotion.followUp.intervalSeconds') ??
-              30,
-          },
+          frequency: { seconds: followIntervalSeconds },
           timeout: { minutes: 5 },
           initialDelay: { seconds: 5 },
           scope: 'global',
           fn: async () => {
             await promotions.followWaiting(resolveEntity);
+          },
+        });
+        // Promotions whose worker stopped (a killed process, a lost database connection) are found
+        // by their lease running out and recovered by whichever replica claims them first: on
+        // start, once more when a lease taken just before a restart has run out (whatever the
+        // scheduler's own locks left by a killed process say), and then periodically.
+        const recoverStalled = () =>
+          promotions
+            .recoverStalled(resolveEntity)
+            .catch(error =>
+              logger.warn(`Could not recover stalled promotions: ${error}`),
+            );
+        lifecycle.addStartupHook(() => {
+          void recoverStalled();
+          setTimeout(recoverStalled, store.leaseMs + 1000).unref();
+        });
+        await scheduler.scheduleTask({
+          id: 'promotion-recover-stalled',
+          frequency: {
+            seconds:
+              config.getOptionalNumber('promotion.recovery.intervalSeconds') ??
+              15,
+          },
+          timeout: { minutes: 1 },
+          initialDelay: { seconds: 1 },
+          scope: 'global',
+          fn: async () => {
+            await promotions.recoverStalled(resolveEntity);
+            await store.pruneDeliveries(
+              new Date(Date.now() - WEBHOOK_DELIVERY_RETENTION_MS),
+            );
           },
         });
         await new GitHubEvents({
@@ -176,6 +220,7 @@ export const promotionPlugin = createBackendPlugin({
           logger,
           signals,
           invalidate: entityRef => lineage.invalidate(entityRef),
+          firstDelivery: (id, topic) => store.firstDelivery(id, topic),
           followWaiting: entityRef =>
             promotions.followWaiting(resolveEntity, { entityRef }),
         }).subscribe();

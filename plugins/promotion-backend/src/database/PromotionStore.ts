@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import { Knex } from 'knex';
 
@@ -50,6 +51,14 @@ export interface AuditEntry {
   promotionId?: string;
 }
 
+/** The default lease length (`promotion.locks.leaseSeconds`). */
+export const DEFAULT_LEASE_MS = 30_000;
+
+/** A lease end in the past; a lock from before leases (no end) counts as run out. */
+function isExpired(expiresAt: string | Date | null): boolean {
+  return !expiresAt || new Date(expiresAt).getTime() < Date.now();
+}
+
 const iso = (value: string | Date | null) =>
   value ? new Date(value).toISOString() : null;
 
@@ -65,15 +74,29 @@ function isUniqueViolation(error: unknown): boolean {
 
 /**
  * The promotions table family. Every state change is a row update, so a promotion's progress is
- * never held only in memory: a crash or a failed step leaves exactly the steps that were done.
+ * never held only in memory: a crash leaves the steps recorded up to the one it interrupted, and the
+ * reconciler reads the upstreams to learn how far that one got.
  */
 export class PromotionStore {
   constructor(
     private readonly knex: Knex,
-    private readonly options: { staleLockMs: number } = {
-      staleLockMs: 10 * 60 * 1000,
-    },
+    private readonly options: {
+      /** How long a lease lasts unless renewed. */
+      leaseMs: number;
+      /** This backend instance, as lease owner. */
+      owner: string;
+      /**
+       * How long the follower's renewal of a waiting promotion's lease lasts: longer than the
+       * follower's interval, so the lease stays live between two checks. Default `leaseMs`.
+       */
+      waitingLeaseMs?: number;
+    } = { leaseMs: DEFAULT_LEASE_MS, owner: crypto.randomUUID() },
   ) {}
+
+  /** How long a lease lasts unless renewed. */
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
 
   /**
    * Inserts a new promotion with its planned steps. A second insert with the same idempotency
@@ -291,23 +314,32 @@ export class PromotionStore {
       .update({ status, error, updated_at: new Date() });
   }
 
+  /** When a lease taken or renewed now runs out. */
+  private leaseEnd(): Date {
+    return new Date(Date.now() + this.options.leaseMs);
+  }
+
   /**
-   * Takes the environment's lock for a promotion. The primary key makes this atomic across
-   * replicas: of concurrent callers exactly one inserts. A lock left by a crashed replica is taken
-   * over once it is older than the stale limit.
+   * Takes the environment's lease for a promotion. The primary key makes this atomic across
+   * replicas: of concurrent callers exactly one inserts. A lock whose promotion has ended (or never
+   * got recorded and let its lease run out) never blocks: it is removed and the lease taken. A
+   * lease that ran out while its promotion is still running is not taken over: the reconciler
+   * recovers that promotion first.
    */
   async acquireLock(
     entityRef: string,
     environment: string,
     promotionId: string,
   ): Promise<void> {
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await this.knex('promotion_locks').insert({
           entity_ref: entityRef,
           environment,
           promotion_id: promotionId,
+          owner: this.options.owner,
           acquired_at: new Date(),
+          expires_at: this.leaseEnd(),
         });
         return;
       } catch (error) {
@@ -317,9 +349,26 @@ export class PromotionStore {
         .where({ entity_ref: entityRef, environment })
         .first();
       if (!holder) continue;
-      if (holder.promotion_id === promotionId) return;
-      const age = Date.now() - new Date(holder.acquired_at).getTime();
-      if (age > this.options.staleLockMs) {
+      if (holder.promotion_id === promotionId) {
+        await this.knex('promotion_locks')
+          .where({
+            entity_ref: entityRef,
+            environment,
+            promotion_id: promotionId,
+          })
+          .update({ owner: this.options.owner, expires_at: this.leaseEnd() });
+        return;
+      }
+      const promotion = await this.knex('promotion_promotions')
+        .where({ id: holder.promotion_id })
+        .first('status');
+      const expired = isExpired(holder.expires_at);
+      if (
+        (promotion && promotion.status !== 'running') ||
+        (!promotion && expired)
+      ) {
+        // Left behind by a worker that died between the end state and the release, or before
+        // its promotion was recorded: nothing is running, so nothing may be blocked.
         await this.knex('promotion_locks')
           .where({
             entity_ref: entityRef,
@@ -328,6 +377,15 @@ export class PromotionStore {
           })
           .delete();
         continue;
+      }
+      if (promotion && expired) {
+        throw new ConflictError(
+          `Promotion ${
+            holder.promotion_id
+          } of ${entityRef} to ${environment} stopped when its worker did (lease ran out ${iso(
+            holder.expires_at,
+          )}); it is being recovered, try again when it has finished`,
+        );
       }
       throw new ConflictError(
         `Another promotion of ${entityRef} to ${environment} is in progress (${
@@ -338,6 +396,96 @@ export class PromotionStore {
     throw new ConflictError(
       `Could not lock ${environment} of ${entityRef}; try again`,
     );
+  }
+
+  /**
+   * Claims the lease of a running promotion whose worker stopped (its lease ran out, or it has no
+   * lock at all), for this instance: a conditional update, so of several replicas trying at once
+   * exactly one wins. False when the lease is live or someone else claimed it first.
+   */
+  async claimExpired(record: {
+    id: string;
+    entityRef: string;
+    environment: string;
+  }): Promise<boolean> {
+    const now = new Date();
+    const updated = await this.knex('promotion_locks')
+      .where({
+        entity_ref: record.entityRef,
+        environment: record.environment,
+        promotion_id: record.id,
+      })
+      .andWhere(q => q.where('expires_at', '<', now).orWhereNull('expires_at'))
+      .update({ owner: this.options.owner, expires_at: this.leaseEnd() });
+    if (updated > 0) return true;
+    const holder = await this.knex('promotion_locks')
+      .where({ entity_ref: record.entityRef, environment: record.environment })
+      .first();
+    if (holder) return false;
+    try {
+      await this.knex('promotion_locks').insert({
+        entity_ref: record.entityRef,
+        environment: record.environment,
+        promotion_id: record.id,
+        owner: this.options.owner,
+        acquired_at: now,
+        expires_at: this.leaseEnd(),
+      });
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * The lease of a promotion: whether it is held, and whether it is still live (renewed within the
+   * lease length).
+   */
+  async lease(
+    entityRef: string,
+    environment: string,
+    promotionId: string,
+  ): Promise<{ held: boolean; live: boolean; expiresAt: string | null }> {
+    const lock = await this.knex('promotion_locks')
+      .where({ entity_ref: entityRef, environment, promotion_id: promotionId })
+      .first();
+    if (!lock) return { held: false, live: false, expiresAt: null };
+    return {
+      held: true,
+      live: !isExpired(lock.expires_at),
+      expiresAt: iso(lock.expires_at),
+    };
+  }
+
+  /**
+   * Running promotions whose worker stopped: the lease ran out, or there is no lock at all (the
+   * reconciler's work list, shared by every replica), oldest first.
+   */
+  async listStalled(limit = 100): Promise<PromotionRecord[]> {
+    const now = new Date();
+    const rows = await this.knex('promotion_promotions as p')
+      .leftJoin('promotion_locks as l', join =>
+        join
+          .on('l.entity_ref', '=', 'p.entity_ref')
+          .andOn('l.environment', '=', 'p.environment'),
+      )
+      .where('p.status', 'running')
+      .andWhere(q =>
+        q
+          .whereNull('l.promotion_id')
+          .orWhere(q2 =>
+            q2
+              .where('l.promotion_id', '=', this.knex.ref('p.id'))
+              .andWhere(q3 =>
+                q3.where('l.expires_at', '<', now).orWhereNull('l.expires_at'),
+              ),
+          ),
+      )
+      .select('p.*')
+      .orderBy('p.created_at')
+      .limit(limit);
+    return Promise.all(rows.map(row => this.withSteps(row)));
   }
 
   /**
@@ -361,9 +509,29 @@ export class PromotionStore {
   }
 
   /**
-   * Keeps a waiting promotion's lock fresh, so the stale-lock takeover meant for crashed replicas
-   * never hands the environment to someone else while a review or workflow run is in progress.
-   * False when the lock is no longer this promotion's.
+   * Renews a promotion's lease while this instance works on it. False when the lease is no longer
+   * this instance's (the reconciler claimed it after the lease ran out): the caller must stop.
+   */
+  async renewLease(
+    entityRef: string,
+    environment: string,
+    promotionId: string,
+  ): Promise<boolean> {
+    const updated = await this.knex('promotion_locks')
+      .where({
+        entity_ref: entityRef,
+        environment,
+        promotion_id: promotionId,
+        owner: this.options.owner,
+      })
+      .update({ expires_at: this.leaseEnd() });
+    return updated > 0;
+  }
+
+  /**
+   * Keeps a waiting promotion's lease live, whichever instance follows it: while a review or a
+   * workflow run is in progress nobody works on the promotion, its lock only says the environment
+   * is taken. False when the lock is no longer this promotion's.
    */
   async touchLock(
     entityRef: string,
@@ -372,7 +540,13 @@ export class PromotionStore {
   ): Promise<boolean> {
     const updated = await this.knex('promotion_locks')
       .where({ entity_ref: entityRef, environment, promotion_id: promotionId })
-      .update({ acquired_at: new Date() });
+      .update({
+        owner: this.options.owner,
+        expires_at: new Date(
+          Date.now() +
+            Math.max(this.options.leaseMs, this.options.waitingLeaseMs ?? 0),
+        ),
+      });
     return updated > 0;
   }
 
@@ -383,6 +557,128 @@ export class PromotionStore {
   ): Promise<void> {
     await this.knex('promotion_locks')
       .where({ entity_ref: entityRef, environment, promotion_id: promotionId })
+      .delete();
+  }
+
+  /**
+   * Records a promotion's end state and frees its environment in one transaction, so a crash can
+   * leave neither an ended promotion holding its lock nor a free environment with a running
+   * promotion. Only the first caller ends it: false when it had already ended (a concurrent
+   * follower or a redelivered webhook), and that caller must not audit or notify again.
+   */
+  async end(
+    record: { id: string; entityRef: string; environment: string },
+    status: 'succeeded' | 'failed',
+    error: string | null,
+  ): Promise<boolean> {
+    return this.knex.transaction(async trx => {
+      const updated = await trx('promotion_promotions')
+        .where({ id: record.id, status: 'running' })
+        .update({ status, error, updated_at: new Date() });
+      await trx('promotion_locks')
+        .where({
+          entity_ref: record.entityRef,
+          environment: record.environment,
+          promotion_id: record.id,
+        })
+        .delete();
+      return updated > 0;
+    });
+  }
+
+  /**
+   * Finishes a step that waited for an external completion, if it still waits for `pending`: a
+   * conditional update, so of several followers (replicas, redelivered webhooks) exactly one wins
+   * and only that one carries on.
+   */
+  async completeWaitingStep(
+    id: string,
+    name: StepName,
+    pending: string,
+    status: 'succeeded' | 'failed',
+    detail: string,
+    url: string | null,
+  ): Promise<boolean> {
+    const now = new Date();
+    const updated = await this.knex('promotion_steps')
+      .where({ promotion_id: id, name, status: 'running', pending })
+      .update({ status, detail, url, pending: null, finished_at: now });
+    if (updated > 0) {
+      await this.knex('promotion_promotions')
+        .where({ id })
+        .update({ updated_at: now });
+    }
+    return updated > 0;
+  }
+
+  /** Changes the release tag of a promotion that adopts a tag an unfinished one created. */
+  async adoptTag(id: string, tag: string): Promise<void> {
+    await this.knex('promotion_promotions')
+      .where({ id })
+      .update({ tag, version: tag, updated_at: new Date() });
+  }
+
+  /**
+   * Promotions of the entity to the environment for `sha` that did not succeed (running, or
+   * failed and not retried), newest first: the ones whose release tag a new promotion adopts.
+   */
+  async listUnfinished(
+    entityRef: string,
+    environment: string,
+    sha: string,
+  ): Promise<Array<Omit<PromotionRecord, 'steps'>>> {
+    const rows = await this.knex('promotion_promotions')
+      .where({ entity_ref: entityRef, environment, sha, kind: 'promotion' })
+      .whereIn('status', ['running', 'failed'])
+      .whereNotNull('tag')
+      .orderBy('created_at', 'desc');
+    return rows.map(row => this.toSummary(row));
+  }
+
+  /**
+   * Another promotion of the same entity and environment that took over this one's release tag
+   * (adopted it) and is running or succeeded, if there is one.
+   */
+  async findAdopter(record: {
+    id: string;
+    entityRef: string;
+    environment: string;
+    tag: string | null;
+  }): Promise<Omit<PromotionRecord, 'steps'> | undefined> {
+    const row = await this.knex('promotion_promotions')
+      .where({
+        entity_ref: record.entityRef,
+        environment: record.environment,
+        tag: record.tag,
+      })
+      .whereNot({ id: record.id })
+      .whereIn('status', ['running', 'succeeded'])
+      .first();
+    return row ? this.toSummary(row) : undefined;
+  }
+
+  /**
+   * Remembers a webhook delivery; false when it was seen before (a redelivery), so it is acted on
+   * once.
+   */
+  async firstDelivery(deliveryId: string, topic: string): Promise<boolean> {
+    try {
+      await this.knex('promotion_webhook_deliveries').insert({
+        delivery_id: deliveryId.slice(0, 128),
+        topic: topic.slice(0, 64),
+        received_at: new Date(),
+      });
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Forgets webhook deliveries older than the retention. */
+  async pruneDeliveries(olderThan: Date): Promise<number> {
+    return this.knex('promotion_webhook_deliveries')
+      .where('received_at', '<', olderThan)
       .delete();
   }
 

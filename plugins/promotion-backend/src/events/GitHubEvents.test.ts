@@ -10,22 +10,15 @@ import { promotionPlugin } from '../plugin';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
 import { demoEntities } from '../testUtils';
-import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import {
+  githubWebhookModules,
+  memoryCacheFactory,
+} from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
 
-// The module package is a feature loader using dynamic import(), which jest's CommonJS runtime
-// cannot follow; load its two modules (signature check, routing by event type) directly.
-const githubModuleDir = path.dirname(
-  require.resolve(
-    '@backstage/plugin-events-backend-module-github/package.json',
-  ),
-);
-const githubModules = [
-  'dist/service/eventsModuleGithubWebhook.cjs.js',
-  'dist/service/eventsModuleGithubEventRouter.cjs.js',
-].map(file => require(path.join(githubModuleDir, file)).default);
+const githubModules = githubWebhookModules();
 
 const SECRET = 'webhook-test-secret';
 const api = '/api/promotion/v1/entities/component/default';

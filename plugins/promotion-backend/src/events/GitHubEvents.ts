@@ -65,6 +65,16 @@ export function readGitHubEvent(
 }
 
 /**
+ * The delivery id GitHub sends with every webhook (the same on a redelivery), from the headers
+ * the events HTTP ingress passes on as metadata.
+ */
+export function deliveryId(params: EventParams): string | undefined {
+  const value = params.metadata?.['x-github-delivery'];
+  const id = Array.isArray(value) ? value[0] : value;
+  return typeof id === 'string' && id.length > 0 ? id : undefined;
+}
+
+/**
  * Freshness without polling: each webhook invalidates the cached lineage of every entity whose
  * source or manifest repository it is about, tells open Environments tabs through signals, and
  * wakes the promotions waiting for a workflow run or a pull request of that repository.
@@ -79,6 +89,11 @@ export class GitHubEvents {
       signals?: SignalsService;
       invalidate(entityRef: string): Promise<void>;
       followWaiting(entityRef: string): Promise<unknown>;
+      /**
+       * Records a delivery id (`X-GitHub-Delivery`); false when it was seen before, so a
+       * redelivered webhook is acted on once.
+       */
+      firstDelivery?(deliveryId: string, topic: string): Promise<boolean>;
     },
   ) {}
 
@@ -115,6 +130,17 @@ export class GitHubEvents {
     const change = readGitHubEvent(params);
     if (!change) return;
     try {
+      const delivery = deliveryId(params);
+      if (
+        delivery &&
+        this.options.firstDelivery &&
+        !(await this.options.firstDelivery(delivery, params.topic))
+      ) {
+        this.options.logger.debug(
+          `${params.topic} delivery ${delivery} for ${change.repo} was acted on before; ignored`,
+        );
+        return;
+      }
       const entityRefs = await this.entitiesOf(change.repo);
       for (const entityRef of entityRefs) {
         if (change.refsChanged) {

@@ -137,7 +137,8 @@ interface StepOutcome {
  * The write side: promotions by tag, rollbacks and yanks. Every rule is checked before the first
  * side effect; every step is recorded before and after it runs, so a failure leaves the promotion
  * `failed` at that step and a retry resumes there; one promotion per entity and environment runs
- * at a time, guaranteed by a database lock that holds across replicas.
+ * at a time, guaranteed by a database lease that holds across replicas, and a promotion whose
+ * worker died is recovered by the reconciler (`recoverStalled`) from what the upstreams show.
  */
 /** The full sha a requested (full or short) sha resolved to, or a NotFoundError naming it. */
 function knownCommit(
@@ -945,6 +946,9 @@ export class PromotionService {
   ): Promise<PromotionRecord> {
     const id = crypto.randomUUID();
     await this.options.store.acquireLock(entity.entityRef, environment, id);
+    // Reading the upstreams for the checks can outlast a lease; a lock with no promotion recorded
+    // yet is only left alone while its lease is live.
+    const lease = this.keepLease(entity.entityRef, environment, id);
     let record: PromotionRecord;
     try {
       const planned = await plan();
@@ -967,17 +971,17 @@ export class PromotionService {
     } catch (error) {
       await this.options.store.releaseLock(entity.entityRef, environment, id);
       throw error;
+    } finally {
+      lease.stop();
     }
     return this.execute(entity, record, ctx);
   }
 
-  /** Resumes a failed promotion from its failed step. */
-  async retry(
+  private async authorizeRetry(
     entity: EntityContext,
-    id: string,
+    record: PromotionRecord,
     ctx: WriteContext,
-  ): Promise<PromotionRecord> {
-    const record = await this.options.store.require(entity.entityRef, id);
+  ) {
     const environment = this.environment(record.environment);
     let permission = environment.production
       ? promotionPromoteProductionPermission
@@ -995,9 +999,62 @@ export class PromotionService {
       },
       ctx,
     );
+  }
+
+  /**
+   * A retry or replay of a promotion that says `running`: refused while its lease is live (its
+   * worker is on it, or it waits for a review or a run); once the lease ran out its worker is gone,
+   * and the caller gets the promotion recovered at once instead of waiting for the reconciler.
+   */
+  private async recoverCrashed(
+    entity: EntityContext,
+    record: PromotionRecord,
+    stillRunning: string,
+  ): Promise<PromotionRecord> {
+    const lease = await this.options.store.lease(
+      entity.entityRef,
+      record.environment,
+      record.id,
+    );
+    if (lease.live) throw new ConflictError(stillRunning);
+    if (await this.options.store.claimExpired(record)) {
+      return this.resume(entity, record);
+    }
+    // The reconciler (here or on another replica) got there first: answer what it comes to.
+    const deadline = Date.now() + 2 * this.options.store.leaseMs;
+    while (Date.now() < deadline) {
+      const current = await this.options.store.require(
+        entity.entityRef,
+        record.id,
+      );
+      if (
+        current.status !== 'running' ||
+        current.steps.some(s => s.status === 'running' && s.pending)
+      ) {
+        return current;
+      }
+      await new Promise(resolve => setTimeout(resolve, 250));
+    }
+    throw new ConflictError(
+      `${stillRunning}: another instance is recovering it`,
+    );
+  }
+
+  /** Resumes a failed promotion from its failed step. */
+  async retry(
+    entity: EntityContext,
+    id: string,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord> {
+    const record = await this.options.store.require(entity.entityRef, id);
+    await this.authorizeRetry(entity, record, ctx);
     if (record.status === 'succeeded') return record;
     if (record.status === 'running') {
-      throw new ConflictError(`Promotion ${id} is still running`);
+      return this.recoverCrashed(
+        entity,
+        record,
+        `Promotion ${id} is still running`,
+      );
     }
     await this.options.store.acquireLock(
       entity.entityRef,
@@ -1013,6 +1070,15 @@ export class PromotionService {
           `${short(record.sha)} was yanked by ${yank.yankedBy} at ${
             yank.yankedAt
           } since this promotion failed: ${yank.reason}`,
+        );
+      }
+      const adopter = record.tag
+        ? await this.options.store.findAdopter(record)
+        : undefined;
+      if (adopter) {
+        // Two promotions finishing with one tag would be two records claiming one release.
+        throw new ConflictError(
+          `Promotion ${adopter.id} adopted tag ${record.tag} since this promotion failed, and is ${adopter.status}; nothing is left to retry`,
         );
       }
       await this.options.store.setStatus(record.id, 'running', null);
@@ -1042,7 +1108,10 @@ export class PromotionService {
       return this.retry(entity, previous.id, ctx);
     }
     if (previous.status === 'running') {
-      throw new ConflictError(
+      await this.authorizeRetry(entity, previous, ctx);
+      return this.recoverCrashed(
+        entity,
+        previous,
         `Promotion ${previous.id} with this Idempotency-Key is still running`,
       );
     }
@@ -1148,9 +1217,22 @@ export class PromotionService {
       meta: this.auditMeta(entity, record),
     });
     let failure: { step: StepName; error: Error } | undefined;
+    const lease = this.keepLease(
+      entity.entityRef,
+      record.environment,
+      record.id,
+    );
     try {
+      if (record.steps.some(s => s.name === 'tag' && s.status === 'pending')) {
+        await pauseForCrashTest('checks', record.id);
+      }
       for (const step of record.steps) {
         if (step.status === 'succeeded') continue;
+        if (lease.lost) {
+          throw new ConflictError(
+            `Promotion ${record.id} was taken over by another instance after its lease ran out`,
+          );
+        }
         await this.options.store.setStep(
           record.id,
           step.name,
@@ -1165,6 +1247,7 @@ export class PromotionService {
             adapters,
             ctx,
           );
+          await pauseForCrashTest(step.name, record.id);
           if (outcome.pending) {
             await this.options.store.setStep(
               record.id,
@@ -1202,14 +1285,12 @@ export class PromotionService {
         }
       }
     } catch (error) {
-      // The store itself failed: the lock must not outlive the request.
-      await this.options.store.releaseLock(
-        entity.entityRef,
-        record.environment,
-        record.id,
-      );
+      // The store itself failed (or the lease was lost): the lock stays until its lease runs out,
+      // and then the reconciler reads how far the steps got and finishes the promotion.
       await auditEvent.fail({ error: error as Error });
       throw error;
+    } finally {
+      lease.stop();
     }
     if (failure) {
       await auditEvent.fail({
@@ -1234,26 +1315,25 @@ export class PromotionService {
 
   /** Records the outcome, frees the environment, and tells the owners and open tabs. */
   private async finish(
-    entity: EntityContext,
+    entity: Pick<EntityContext, 'entityRef' | 'owners'> &
+      Partial<Pick<EntityContext, 'target'>>,
     record: PromotionRecord,
     ctx: Pick<WriteContext, 'actor'>,
     failure: { step: StepName; error: Error } | undefined,
   ): Promise<PromotionRecord> {
     const action = record.kind === 'rollback' ? 'rollback' : 'promote';
+    let ended: boolean;
     try {
-      await this.options.store.setStatus(
-        record.id,
+      ended = await this.options.store.end(
+        record,
         failure ? 'failed' : 'succeeded',
         failure ? `${failure.step}: ${stringifyError(failure.error)}` : null,
       );
     } finally {
-      await this.options.store.releaseLock(
-        entity.entityRef,
-        record.environment,
-        record.id,
-      );
       await this.options.lineage.invalidate(entity.entityRef, entity.target);
     }
+    // Whoever ended it first told everyone; a second finisher (a concurrent follower) says nothing.
+    if (!ended) return this.options.store.require(entity.entityRef, record.id);
     await this.options.store.audit({
       actor: ctx.actor.entityRef,
       action,
@@ -1285,7 +1365,8 @@ export class PromotionService {
    * Follows every promotion waiting for an external completion (review of a manifest pull
    * request, a deploy workflow run): refreshes its lock, and once the adapter reports the deploy
    * done, finishes the promotion as if the step had completed in the request. Safe to run on every
-   * replica at once: finishing is guarded by the lock still being this promotion's.
+   * replica at once and for every redelivered webhook: moving the step on is a conditional update
+   * only one of them wins.
    */
   async followWaiting(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
@@ -1315,11 +1396,12 @@ export class PromotionService {
   ): Promise<boolean> {
     const step = record.steps.find(s => s.pending);
     if (!step?.pending) return false;
-    const owned = await this.options.store.touchLock(
-      record.entityRef,
-      record.environment,
-      record.id,
-    );
+    const owned =
+      (await this.options.store.touchLock(
+        record.entityRef,
+        record.environment,
+        record.id,
+      )) || (await this.options.store.claimExpired(record));
     if (!owned) return false;
     const entity = await resolveEntity(record.entityRef);
     const { deployments } = this.options.adapters.forTarget(entity.target);
@@ -1341,15 +1423,17 @@ export class PromotionService {
       }
       return false;
     }
-    // The follower acts for whoever asked; it needs no credentials, since every permission was
-    // checked before the promotion started.
-    const ctx: Pick<WriteContext, 'actor'> = {
-      actor: {
-        entityRef: record.requestedBy,
-        name: record.requestedBy,
-        email: '',
-      },
-    };
+    // Exactly one follower (replica, webhook, redelivery) moves the step on; the others stop here.
+    const claimed = await this.options.store.completeWaitingStep(
+      record.id,
+      step.name,
+      step.pending,
+      progress.state,
+      progress.detail,
+      progress.url ?? step.url,
+    );
+    if (!claimed) return false;
+    const ctx = this.requesterContext(record);
     const auditEvent = await this.options.auditor.createEvent({
       eventId: 'deploy-completed',
       severityLevel: this.environment(record.environment).production
@@ -1358,25 +1442,11 @@ export class PromotionService {
       meta: { ...this.auditMeta(entity, record), url: progress.url },
     });
     if (progress.state === 'failed') {
-      await this.options.store.setStep(
-        record.id,
-        step.name,
-        'failed',
-        progress.detail,
-        { url: progress.url ?? step.url },
-      );
       const error = new Error(progress.detail);
       await auditEvent.fail({ error });
       await this.finish(entity, record, ctx, { step: step.name, error });
       return true;
     }
-    await this.options.store.setStep(
-      record.id,
-      step.name,
-      'succeeded',
-      progress.detail,
-      { url: progress.url ?? step.url },
-    );
     await auditEvent.success();
     const rest = await this.options.store.require(record.entityRef, record.id);
     if (rest.steps.some(s => s.status !== 'succeeded')) {
@@ -1385,6 +1455,267 @@ export class PromotionService {
       await this.finish(entity, rest, ctx, undefined);
     }
     return true;
+  }
+
+  /** The follower and the reconciler act for whoever asked; every permission was checked then. */
+  private requesterContext(
+    record: PromotionRecord,
+  ): Pick<WriteContext, 'actor'> {
+    return {
+      actor: {
+        entityRef: record.requestedBy,
+        name: record.requestedBy,
+        email: '',
+      },
+    };
+  }
+
+  /**
+   * Renews a promotion's lease every third of its length while this instance works on it. `lost`
+   * turns true once another instance has claimed it (this one could not renew it in time).
+   */
+  private keepLease(entityRef: string, environment: string, id: string) {
+    let lost = false;
+    const timer = setInterval(() => {
+      this.options.store.renewLease(entityRef, environment, id).then(
+        held => {
+          if (!held) lost = true;
+        },
+        error =>
+          this.options.logger.warn(
+            `Could not renew the lease of promotion ${id}: ${stringifyError(
+              error,
+            )}`,
+          ),
+      );
+    }, Math.max(100, Math.floor(this.options.store.leaseMs / 3)));
+    timer.unref?.();
+    return {
+      get lost() {
+        return lost;
+      },
+      stop: () => clearInterval(timer),
+    };
+  }
+
+  /**
+   * The reconciler: finds running promotions whose worker stopped (killed, or cut off from the
+   * database, so its lease ran out) and recovers each on whichever replica claims it first. Run on
+   * start and periodically; safe on several replicas at once and idempotent.
+   */
+  async recoverStalled(
+    resolveEntity: (entityRef: string) => Promise<EntityContext>,
+  ): Promise<{ stalled: number; recovered: number }> {
+    const stalled = await this.options.store.listStalled();
+    let recovered = 0;
+    for (const record of stalled) {
+      try {
+        if (!(await this.options.store.claimExpired(record))) continue;
+        let entity: EntityContext;
+        try {
+          entity = await resolveEntity(record.entityRef);
+        } catch (error) {
+          if ((error as Error)?.name !== 'NotFoundError') throw error;
+          // Nothing can be read or changed for an entity that is gone.
+          await this.finishUnresolvable(record, error as Error);
+          recovered++;
+          continue;
+        }
+        this.options.logger.info(
+          `Recovering promotion ${record.id} of ${record.entityRef} to ${record.environment}, whose worker stopped`,
+        );
+        await this.resume(entity, record);
+        recovered++;
+      } catch (error) {
+        // Left claimed: the claim's lease runs out and the next round tries again.
+        this.options.logger.warn(
+          `Could not recover promotion ${record.id} of ${
+            record.entityRef
+          }: ${stringifyError(error)}`,
+        );
+      }
+    }
+    return { stalled: stalled.length, recovered };
+  }
+
+  private async finishUnresolvable(record: PromotionRecord, error: Error) {
+    const step =
+      record.steps.find(s => s.status !== 'succeeded')?.name ?? 'checks';
+    const reason = new Error(
+      `recovery after the worker stopped: ${stringifyError(error)}`,
+    );
+    await this.options.store.setStep(record.id, step, 'failed', reason.message);
+    await this.finish(
+      { entityRef: record.entityRef, owners: [] },
+      record,
+      this.requesterContext(record),
+      { step, error: reason },
+    );
+  }
+
+  /**
+   * Brings a promotion whose worker stopped in line with the upstreams and carries it on: each step
+   * not recorded as done is looked up where it acts (is the tag on the commit, does the artifact
+   * carry it, does the environment run the version); what is found done is recorded, the rest runs
+   * as in the request. A step waiting for a pull request or a run stays with the follower. The
+   * caller holds the claimed lease.
+   */
+  private async resume(
+    entity: EntityContext,
+    record: PromotionRecord,
+  ): Promise<PromotionRecord> {
+    const ctx = this.requesterContext(record);
+    if (record.steps.some(s => s.status === 'running' && s.pending)) {
+      // Its pull request or run is still open: the lease stays taken and the follower finishes it.
+      await this.options.store.touchLock(
+        record.entityRef,
+        record.environment,
+        record.id,
+      );
+      return record;
+    }
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const lease = this.keepLease(
+      entity.entityRef,
+      record.environment,
+      record.id,
+    );
+    const steps = record.steps.map(s => ({ ...s }));
+    let conflict: { step: StepName; error: Error } | undefined;
+    try {
+      for (const step of steps) {
+        if (step.status === 'succeeded') continue;
+        const found = await this.upstreamState(
+          step.name,
+          entity,
+          record,
+          adapters,
+        );
+        if (found.state === 'todo') break;
+        if (found.state === 'conflict') {
+          await this.options.store.setStep(
+            record.id,
+            step.name,
+            'failed',
+            found.detail,
+          );
+          conflict = {
+            step: step.name,
+            error: new ConflictError(found.detail),
+          };
+          break;
+        }
+        await this.options.store.setStep(
+          record.id,
+          step.name,
+          'succeeded',
+          `${found.detail} (found done after its worker stopped)`,
+        );
+        step.status = 'succeeded';
+      }
+    } finally {
+      lease.stop();
+    }
+    if (conflict) return this.finish(entity, record, ctx, conflict);
+    return this.execute(entity, { ...record, steps }, ctx);
+  }
+
+  /** Whether a step's change is already in the upstream, as a recovery reads it. */
+  private async upstreamState(
+    step: StepName,
+    entity: EntityContext,
+    record: PromotionRecord,
+    adapters: PromotionAdapters,
+  ): Promise<{ state: 'done' | 'todo' | 'conflict'; detail: string }> {
+    const repo = entity.target.sourceRepo;
+    switch (step) {
+      case 'tag': {
+        const tag = (await adapters.source.listTags(repo)).find(
+          t => t.name === record.tag,
+        );
+        if (!tag) return { state: 'todo', detail: `no tag ${record.tag}` };
+        if (tag.sha !== record.sha) {
+          return {
+            state: 'conflict',
+            detail: `tag ${record.tag} marks ${short(tag.sha)}, not ${short(
+              record.sha,
+            )}; tags are never moved`,
+          };
+        }
+        return {
+          state: 'done',
+          detail: `tag ${record.tag} is on ${short(record.sha)}`,
+        };
+      }
+      case 'retag': {
+        const artifact = await adapters.artifacts.getArtifact(
+          adapters.artifactLocation,
+          record.sha,
+        );
+        return artifact?.tags.includes(record.tag!)
+          ? {
+              state: 'done',
+              detail: `${artifact.uri} carries ${record.tag}`,
+            }
+          : { state: 'todo', detail: `the artifact lacks ${record.tag}` };
+      }
+      case 'deploy': {
+        const deployment = (
+          await adapters.deployments.current(entity.target, [
+            record.environment,
+          ])
+        )[record.environment];
+        return deployment?.version === record.version
+          ? {
+              state: 'done',
+              detail: `${record.environment} runs ${record.version}`,
+            }
+          : {
+              state: 'todo',
+              detail: `${record.environment} runs another version`,
+            };
+      }
+      default:
+        return { state: 'todo', detail: step };
+    }
+  }
+
+  /**
+   * A release tag that an unfinished promotion of the same entity and environment (running, or
+   * failed and left so) already put on this commit becomes this promotion's tag: tagging again
+   * would leave two release tags on one commit.
+   */
+  private async adoptUnfinishedTag(
+    entity: EntityContext,
+    record: PromotionRecord,
+    adapters: PromotionAdapters,
+  ): Promise<StepOutcome | undefined> {
+    const others = (
+      await this.options.store.listUnfinished(
+        entity.entityRef,
+        record.environment,
+        record.sha,
+      )
+    ).filter(p => p.id !== record.id && p.tag && p.tag !== record.tag);
+    if (others.length === 0) return undefined;
+    const tags = await adapters.source.listTags(entity.target.sourceRepo);
+    const onCommit = (name: string | null) =>
+      tags.some(t => t.name === name && t.sha === record.sha);
+    if (onCommit(record.tag)) return undefined;
+    const adopted = others.find(p => onCommit(p.tag));
+    if (!adopted?.tag) return undefined;
+    await this.options.store.adoptTag(record.id, adopted.tag);
+    record.tag = adopted.tag;
+    record.version = adopted.tag;
+    return {
+      detail: `adopted tag ${adopted.tag}, which unfinished promotion ${
+        adopted.id
+      } put on ${short(record.sha)}`,
+      url: adapters.source.webUrl(
+        entity.target.sourceRepo,
+        `releases/tag/${adopted.tag}`,
+      ),
+    };
   }
 
   private async runStep(
@@ -1399,6 +1730,8 @@ export class PromotionService {
       case 'checks':
         return { detail: 'passed' };
       case 'tag': {
+        const adopted = await this.adoptUnfinishedTag(entity, record, adapters);
+        if (adopted) return adopted;
         const { created, taken } = await this.createReleaseTag(
           entity,
           record,
@@ -1652,7 +1985,7 @@ export class PromotionService {
   }
 
   private async notify(
-    entity: EntityContext,
+    entity: Pick<EntityContext, 'entityRef' | 'owners'>,
     payload: {
       title: string;
       description: string;
@@ -1681,7 +2014,10 @@ export class PromotionService {
     }
   }
 
-  private async signal(entity: EntityContext, environment: string | undefined) {
+  private async signal(
+    entity: Pick<EntityContext, 'entityRef'>,
+    environment: string | undefined,
+  ) {
     try {
       await this.options.signals?.publish({
         recipients: { type: 'broadcast' },
@@ -1699,6 +2035,24 @@ export class PromotionService {
       );
     }
   }
+}
+
+/**
+ * Test-only: with `MAINLINE_TEST_PAUSE_AFTER_STEP=<step>` in the environment the process stops
+ * right after that step's upstream change and before it is recorded (`checks`: once the promotion
+ * is recorded, before the tag), so a crash test can SIGKILL it exactly there; `<step>:<ms>` only
+ * pauses that long (a database restart test lands in the gap). Unset, as in production, it does
+ * nothing.
+ */
+async function pauseForCrashTest(step: StepName, id: string): Promise<void> {
+  const [pausedStep, ms] = (
+    process.env.MAINLINE_TEST_PAUSE_AFTER_STEP ?? ''
+  ).split(':');
+  if (pausedStep !== step) return;
+  process.stdout.write(`MAINLINE_TEST_PAUSED ${step} ${id}\n`);
+  await new Promise<void>(resolve => {
+    if (ms) setTimeout(resolve, Number(ms));
+  });
 }
 
 function summarize(checks: Array<PolicyCheck | Refusal>): string {

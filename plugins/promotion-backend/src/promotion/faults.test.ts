@@ -241,6 +241,43 @@ describe('a promotion whose upstream fails at each step', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   );
+  it('a new promotion of a commit adopts the release tag a failed, abandoned one put on it instead of tagging again', async () => {
+    const { service, stageSha, endState, dataDir } = await setup({
+      method: 'addTag',
+      when: 'before',
+    });
+    const abandoned = (await service.promote(
+      entity,
+      { environment: 'demo', sha: stageSha },
+      ctx,
+    )) as PromotionRecord;
+    expect(abandoned.status).toBe('failed');
+    expect(abandoned.steps.find(s => s.name === 'tag')!.status).toBe(
+      'succeeded',
+    );
+    // Not retried: a new request for the same commit, the tag chosen automatically.
+    const next = (await service.promote(
+      entity,
+      { environment: 'demo', sha: stageSha },
+      ctx,
+    )) as PromotionRecord;
+    expect(next).toMatchObject({
+      status: 'succeeded',
+      tag: abandoned.tag,
+      version: abandoned.tag,
+    });
+    expect(next.steps.find(s => s.name === 'tag')!.detail).toBe(
+      `adopted tag ${abandoned.tag}, which unfinished promotion ${
+        abandoned.id
+      } put on ${stageSha.slice(0, 7)}`,
+    );
+    expect(await endState()).toEqual(unfaulted);
+    // The abandoned one cannot be finished as well: one release, one record claiming it.
+    await expect(service.retry(entity, abandoned.id, ctx)).rejects.toThrow(
+      `Promotion ${next.id} adopted tag ${abandoned.tag} since this promotion failed, and is succeeded`,
+    );
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
 });
 
 describe('a promotion over GitHub whose upstream fails at each step', () => {

@@ -1699,7 +1699,7 @@ export const spec = {
       post: {
         operationId: 'RetryPromotion',
         description:
-          'Resumes a failed promotion or rollback from the step that failed.',
+          'Resumes a failed promotion or rollback from the step that failed, or recovers a running one whose worker stopped (its lease ran out): what the upstreams show done is recorded and the rest runs. 409 while the lease is live (its worker, or a pull request or run it waits for).',
         parameters: [
           {
             $ref: '#/components/parameters/kind',

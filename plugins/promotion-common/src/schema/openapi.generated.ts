@@ -164,7 +164,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** @description Resumes a failed promotion or rollback from the step that failed. */
+    /** @description Resumes a failed promotion or rollback from the step that failed, or recovers a running one whose worker stopped (its lease ran out): what the upstreams show done is recorded and the rest runs. 409 while the lease is live (its worker, or a pull request or run it waits for). */
     post: operations['RetryPromotion'];
     delete?: never;
     options?: never;

@@ -1,0 +1,67 @@
+/*
+ * A backend process for crash tests, started by `BackendProcess.start` (backendProcessHarness.ts) as a child process (never
+ * imported by the plugin): the promotion plugin with the real scheduler, the events plugin with
+ * GitHub's webhook modules, the demo catalog, a database of its own choosing (a SQLite file or
+ * PostgreSQL), and notifications appended to a file so a test can count them. It prints
+ * `MAINLINE_BACKEND_LISTENING <port>` once it serves requests.
+ */
+import fs from 'node:fs';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import eventsPlugin from '@backstage/plugin-events-backend';
+import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { notificationService } from '@backstage/plugin-notifications-node';
+import { JsonObject } from '@backstage/types';
+import knexFactory, { Knex } from 'knex';
+import { promotionPlugin } from '../plugin';
+import { demoEntities } from '../testUtils';
+import { githubWebhookModules, memoryCacheFactory } from './demoBackend';
+
+export interface BackendProcessOptions {
+  database: Knex.Config;
+  config: JsonObject;
+  /** File every notification sent is appended to, one JSON line each. */
+  notificationsFile: string;
+}
+
+const githubModules = githubWebhookModules();
+
+async function main() {
+  const options: BackendProcessOptions = JSON.parse(
+    process.env.MAINLINE_BACKEND_PROCESS!,
+  );
+  const knex = knexFactory(options.database);
+  const { server } = await startTestBackend({
+    features: [
+      promotionPlugin,
+      eventsPlugin,
+      ...githubModules,
+      eventsServiceFactory,
+      schedulerServiceFactory,
+      catalogServiceMock.factory({ entities: demoEntities() }),
+      mockServices.database.factory({ knex }),
+      memoryCacheFactory(),
+      mockServices.rootConfig.factory({ data: options.config }),
+      createServiceFactory({
+        service: notificationService,
+        deps: {},
+        factory: () => ({
+          async send(notification) {
+            fs.appendFileSync(
+              options.notificationsFile,
+              `${JSON.stringify(notification)}\n`,
+            );
+          },
+        }),
+      }),
+    ],
+  });
+  process.stdout.write(`MAINLINE_BACKEND_LISTENING ${server.port()}\n`);
+}
+
+main().catch(error => {
+  process.stderr.write(`backend process failed: ${error?.stack ?? error}\n`);
+  process.exit(1);
+});
