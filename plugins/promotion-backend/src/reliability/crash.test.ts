@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import {
@@ -8,7 +7,7 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import knexFactory from 'knex';
-import { generateDemoData } from '../demo/generateDemoData';
+import { demoDataDir } from '../__testUtils__/demoData';
 import type { BackendProcessOptions } from '../__testUtils__/backendProcess';
 import {
   BackendProcess,
@@ -79,8 +78,7 @@ describe.each([
     };
 
     beforeAll(async () => {
-      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-crash-'));
-      await generateDemoData(dataDir);
+      ({ dataDir } = await demoDataDir('mainline-crash-'));
       if (githubMode) {
         github = await startGitHubTestServer({
           root: path.join(dataDir, 'git'),

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import { generateDemoData } from '../demo/generateDemoData';
+import { demoDataDir } from '../__testUtils__/demoData';
 import type { BackendProcessOptions } from '../__testUtils__/backendProcess';
 import {
   BackendProcess,
@@ -102,8 +102,7 @@ class Cluster {
       ).trim();
 
     beforeAll(async () => {
-      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-pg-crash-'));
-      await generateDemoData(dataDir);
+      ({ dataDir } = await demoDataDir('mainline-pg-crash-'));
       cluster = await Cluster.start();
       options = {
         database: {
