@@ -137,10 +137,13 @@ function toArtifact(artifact: Artifact): LineageArtifact {
  * entity; a write invalidates the entity's entries.
  */
 export class LineageService {
-  /** Lineages this replica served recently, by cache key (which carries the generation). */
+  /**
+   * Lineages this replica served recently, by entity, branch and limit, each with the cache key
+   * (which carries the generation) it was assembled under: a newer generation replaces it.
+   */
   private readonly served = new Map<
     string,
-    ServedLineage & { expiresAt: number }
+    ServedLineage & { key: string; expiresAt: number }
   >();
   /** Lineages being assembled, by cache key: concurrent cold reads share one assembly. */
   private readonly assembling = new Map<string, Promise<ServedLineage>>();
@@ -187,8 +190,8 @@ export class LineageService {
     const key = `lineage:${entityRef}:${await this.generation(
       entityRef,
     )}:${branch}:${request.limit}`;
-    const held = this.served.get(key);
-    if (held && held.expiresAt > Date.now()) return held;
+    const held = this.served.get(`${entityRef}:${branch}:${request.limit}`);
+    if (held && held.key === key && held.expiresAt > Date.now()) return held;
     const assembling = this.assembling.get(key);
     if (assembling) return assembling;
     const assembly = this.assemble(
@@ -229,11 +232,13 @@ export class LineageService {
       body,
       gzipped: gzipSync(body),
       etag: `"${createHash('sha1').update(body).digest('base64url')}"`,
+      key,
       expiresAt: cached.expiresAt,
     };
-    this.served.delete(key);
-    this.served.set(key, served);
-    // Oldest first (insertion order); expired entries of other generations go the same way.
+    const id = `${entityRef}:${branch}:${limit}`;
+    this.served.delete(id);
+    this.served.set(id, served);
+    // Least recently assembled first (insertion order).
     while (this.served.size > MAX_SERVED) {
       this.served.delete(this.served.keys().next().value!);
     }
