@@ -91,12 +91,12 @@ async function deployedCommit(
 }
 
 /**
- * A lineage as the HTTP API serves it: the JSON body serialized once (and gzipped once), with an
- * ETag derived from that body, so a warm read costs neither serialization nor compression.
+ * A lineage as the HTTP API serves it: the JSON body serialized and gzipped once, with an ETag
+ * derived from that body, so a warm read costs neither serialization nor compression. Only the
+ * gzipped body is kept (a few times smaller); a client that takes no gzip gets it serialized again.
  */
 export interface ServedLineage {
   lineage: Lineage;
-  body: string;
   gzipped: Buffer;
   etag: string;
 }
@@ -229,7 +229,6 @@ export class LineageService {
     const body = JSON.stringify(cached.lineage);
     const served = {
       lineage: cached.lineage,
-      body,
       gzipped: gzipSync(body),
       etag: `"${createHash('sha1').update(body).digest('base64url')}"`,
       key,

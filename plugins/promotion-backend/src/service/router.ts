@@ -168,7 +168,7 @@ export async function createRouter(options: RouterOptions) {
         res.setHeader('content-encoding', 'gzip');
         res.end(served.gzipped);
       } else {
-        res.end(served.body);
+        res.end(JSON.stringify(served.lineage));
       }
     },
   );
