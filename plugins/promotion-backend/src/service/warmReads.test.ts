@@ -99,7 +99,10 @@ describe('lineage reads', () => {
               locations: [
                 {
                   type: 'file',
-                  target: path.resolve(__dirname, '../../../../catalog/all.yaml'),
+                  target: path.resolve(
+                    __dirname,
+                    '../../../../catalog/all.yaml',
+                  ),
                 },
               ],
             },
