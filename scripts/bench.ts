@@ -36,6 +36,7 @@ import { PromotionService } from '../plugins/promotion-backend/src/promotion/Pro
 import { createGitHubClient } from '../plugins/promotion-backend/src/source/github/GitHubClients';
 import { GitHubSourceControl } from '../plugins/promotion-backend/src/source/github/GitHubSourceControl';
 import { memoryCache } from '../plugins/promotion-backend/src/testUtils';
+import { httpBench, printHttpRows } from './lib/httpBench';
 
 const { values } = parseArgs({
   options: {
@@ -641,13 +642,32 @@ async function main() {
   );
   for (const row of table) process.stdout.write(`${line(row)}\n`);
 
+  // The same kind of read through the real router over HTTP, on the embedded default.
+  const httpStarted = Date.now();
+  const http = await httpBench({
+    root,
+    service: services.find(s => s.commits === 1000)!,
+    db,
+    quick: QUICK,
+  });
+  process.stdout.write(
+    `\nLineage reads over HTTP: real user tokens, catalog and permission backend; load from a worker thread (backend start ${http.startSeconds.toFixed(
+      1,
+    )} s, all ${((Date.now() - httpStarted) / 1000).toFixed(1)} s)\n\n`,
+  );
+  printHttpRows(http.rows, s => process.stdout.write(s));
+
   await knex.destroy();
   await github.close();
   await ecr.close();
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-main().catch(error => {
-  process.stderr.write(`${error?.stack ?? error}\n`);
-  process.exit(1);
-});
+main().then(
+  // The backend's scheduler and pools would keep the process alive after it stopped.
+  () => process.exit(0),
+  error => {
+    process.stderr.write(`${error?.stack ?? error}\n`);
+    process.exit(1);
+  },
+);

@@ -94,6 +94,13 @@ export interface Config {
     mainBranch?: string;
     /** The branch of the GitOps manifest repository Argo CD watches. Default `main`. */
     manifestBranch?: string;
+    /**
+     * How long the catalog's answer about an entity serves the same caller's further reads of
+     * it (lineage, target, compare, promotion and yank lists), in seconds. Each read still
+     * verifies the caller's token; a refused or failed lookup is never reused, and writes always
+     * look the entity up afresh. Default 5; 0 asks the catalog on every read.
+     */
+    catalogReadCacheSeconds?: number;
     lineage?: {
       /** Commits returned when a request gives no `limit`. Default 50 (at most 500). */
       defaultLimit?: number;

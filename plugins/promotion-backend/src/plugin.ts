@@ -139,7 +139,11 @@ export const promotionPlugin = createBackendPlugin({
           signals,
           logger,
         });
-        const targets = new EntityTargets(catalog);
+        const targets = new EntityTargets(catalog, {
+          readCacheTtlMs:
+            (config.getOptionalNumber('promotion.catalogReadCacheSeconds') ??
+              5) * 1000,
+        });
         const actors = new Actors(userInfo, catalog);
         const board = new ReleaseBoard({
           targets,

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { CacheService } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
 import {
@@ -90,6 +91,26 @@ async function deployedCommit(
   );
 }
 
+/**
+ * A lineage as the HTTP API serves it: the JSON body serialized and gzipped once, with an ETag
+ * derived from that body, so a warm read costs neither serialization nor compression. Only the
+ * gzipped body is kept (a few times smaller); a client that takes no gzip gets it serialized again.
+ */
+export interface ServedLineage {
+  lineage: Lineage;
+  gzipped: Buffer;
+  etag: string;
+}
+
+/** What `coreServices.cache` holds per lineage key: the lineage and when it stops serving. */
+interface CachedLineage {
+  lineage: Lineage;
+  expiresAt: number;
+}
+
+/** How many served lineages one replica keeps in memory beside the shared cache. */
+const MAX_SERVED = 1000;
+
 export interface LineageServiceOptions {
   adapters: AdapterResolver;
   yanks: YankStore;
@@ -117,6 +138,17 @@ function toArtifact(artifact: Artifact): LineageArtifact {
  * entity; a write invalidates the entity's entries.
  */
 export class LineageService {
+  /**
+   * Lineages this replica served recently, by entity, branch and limit, each with the cache key
+   * (which carries the generation) it was assembled under: a newer generation replaces it.
+   */
+  private readonly served = new Map<
+    string,
+    ServedLineage & { key: string; expiresAt: number }
+  >();
+  /** Lineages being assembled, by cache key: concurrent cold reads share one assembly. */
+  private readonly assembling = new Map<string, Promise<ServedLineage>>();
+
   constructor(private readonly options: LineageServiceOptions) {}
 
   /**
@@ -181,26 +213,78 @@ export class LineageService {
     target: PromotionTarget,
     request: { limit: number; branch?: string },
   ): Promise<Lineage> {
+    return (await this.serve(entityRef, target, request)).lineage;
+  }
+
+  /**
+   * The lineage with its serialized body and ETag. Every call reads the entity's generation from
+   * the shared cache (so a write on any replica is seen at once); the assembled lineage then
+   * comes from this replica's memory, else from the shared cache, else from upstream, and
+   * concurrent calls for one key wait for one assembly (single flight per replica).
+   */
+  async serve(
+    entityRef: string,
+    target: PromotionTarget,
+    request: { limit: number; branch?: string },
+  ): Promise<ServedLineage> {
     const branch = request.branch ?? this.options.mainBranch;
     this.checkBranch(target, branch);
     const key = `lineage:${entityRef}:${await this.generation(
       entityRef,
       target,
     )}:${branch}:${request.limit}`;
-    const cached = (await this.options.cache.get(key)) as Lineage | undefined;
-    if (cached) {
-      return cached;
-    }
-    const lineage = await this.readLineage(
+    const held = this.served.get(`${entityRef}:${branch}:${request.limit}`);
+    if (held && held.key === key && held.expiresAt > Date.now()) return held;
+    const assembling = this.assembling.get(key);
+    if (assembling) return assembling;
+    const assembly = this.assemble(
+      key,
       entityRef,
       target,
       branch,
       request.limit,
     );
-    await this.options.cache.set(key, lineage as any, {
-      ttl: this.options.cacheTtlMs,
-    });
-    return lineage;
+    this.assembling.set(key, assembly);
+    try {
+      return await assembly;
+    } finally {
+      this.assembling.delete(key);
+    }
+  }
+
+  private async assemble(
+    key: string,
+    entityRef: string,
+    target: PromotionTarget,
+    branch: string,
+    limit: number,
+  ): Promise<ServedLineage> {
+    let cached = (await this.options.cache.get(key)) as
+      | CachedLineage
+      | undefined;
+    if (!cached?.lineage || !(cached.expiresAt > Date.now())) {
+      const lineage = await this.readLineage(entityRef, target, branch, limit);
+      cached = { lineage, expiresAt: Date.now() + this.options.cacheTtlMs };
+      await this.options.cache.set(key, cached as any, {
+        ttl: this.options.cacheTtlMs,
+      });
+    }
+    const body = JSON.stringify(cached.lineage);
+    const served = {
+      lineage: cached.lineage,
+      gzipped: gzipSync(body),
+      etag: `"${crypto.createHash('sha1').update(body).digest('base64url')}"`,
+      key,
+      expiresAt: cached.expiresAt,
+    };
+    const id = `${entityRef}:${branch}:${limit}`;
+    this.served.delete(id);
+    this.served.set(id, served);
+    // Least recently assembled first (insertion order).
+    while (this.served.size > MAX_SERVED) {
+      this.served.delete(this.served.keys().next().value!);
+    }
+    return served;
   }
 
   private checkBranch(target: PromotionTarget, branch: string) {

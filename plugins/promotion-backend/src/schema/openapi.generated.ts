@@ -1406,10 +1406,27 @@ export const spec = {
               pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$',
             },
           },
+          {
+            name: 'If-None-Match',
+            in: 'header',
+            description:
+              "The ETag of a lineage read before; answered 304 without a body while it is unchanged (the caller's read permission is checked either way).",
+            schema: {
+              type: 'string',
+            },
+          },
         ],
         responses: {
           '200': {
-            description: 'The lineage.',
+            description:
+              'The lineage, with its ETag (`Cache-Control` private, no-cache).',
+            headers: {
+              ETag: {
+                schema: {
+                  type: 'string',
+                },
+              },
+            },
             content: {
               'application/json': {
                 schema: {
@@ -1417,6 +1434,9 @@ export const spec = {
                 },
               },
             },
+          },
+          '304': {
+            description: 'Unchanged since the ETag given in If-None-Match.',
           },
           '400': {
             $ref: '#/components/responses/ErrorResponse',

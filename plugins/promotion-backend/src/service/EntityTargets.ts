@@ -15,12 +15,63 @@ import { EntityContext } from '../promotion/types';
 /** A promotable entity from a catalog query, with the entity itself. */
 export type ListedTarget = EntityContext & { entity: Entity };
 
+/** How many callers' entity lookups `getForRead` holds at most. */
+const MAX_READ_ENTRIES = 5000;
+
 /**
  * Looks entities up in the catalog with the caller's credentials (so catalog read permissions
  * apply) and reads their promotion settings.
  */
 export class EntityTargets {
-  constructor(private readonly catalog: CatalogService) {}
+  /** Recent answers of `getForRead`, per caller and entity; see there. */
+  private readonly reads = new Map<
+    string,
+    { expiresAt: number; entity: Promise<EntityContext> }
+  >();
+
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly options: {
+      /** How long a caller's successful lookup serves that caller's reads; 0 turns it off. */
+      readCacheTtlMs?: number;
+    } = {},
+  ) {}
+
+  /**
+   * `get` for read-only requests. A lookup is the most expensive part of a cached read (a
+   * catalog request with a freshly signed token, and the catalog's own permission request), so
+   * the answer the catalog gave to one caller serves that same caller (same principal, same
+   * access restrictions) for a few seconds, and concurrent lookups of one caller share one
+   * request. Only answers are kept: a refusal or failure is asked again every time, and a write
+   * always looks the entity up afresh (`get`).
+   */
+  async getForRead(
+    entityRef: string,
+    credentials: BackstageCredentials,
+  ): Promise<EntityContext> {
+    const ttl = this.options.readCacheTtlMs ?? 0;
+    if (ttl <= 0) return this.get(entityRef, credentials);
+    const key = `${JSON.stringify(credentials.principal)}\n${entityRef}`;
+    const now = Date.now();
+    const held = this.reads.get(key);
+    if (held && held.expiresAt > now) return held.entity;
+    if (held) this.reads.delete(key);
+    const entity = this.get(entityRef, credentials);
+    // The token's own end bounds the answer too (it is verified again on every request anyway).
+    const expiresAt = Math.min(
+      now + ttl,
+      credentials.expiresAt?.getTime() ?? Infinity,
+    );
+    this.reads.set(key, { expiresAt, entity });
+    entity.catch(() => {
+      if (this.reads.get(key)?.entity === entity) this.reads.delete(key);
+    });
+    // Oldest first (insertion order): bounded however many callers come by.
+    while (this.reads.size > MAX_READ_ENTRIES) {
+      this.reads.delete(this.reads.keys().next().value!);
+    }
+    return entity;
+  }
 
   async get(
     entityRef: string,

@@ -40,6 +40,17 @@ export async function createRouter(options: RouterOptions) {
   const { environments, defaultLimit, repositoryPromotions, board } = options;
   const router = createValidatedOpenApiRouter(spec);
 
+  const entityRefOf = (params: {
+    kind: string;
+    namespace: string;
+    name: string;
+  }) =>
+    stringifyEntityRef({
+      kind: params.kind,
+      namespace: params.namespace,
+      name: params.name,
+    });
+  /** The entity a write acts on, looked up afresh. */
   const entityTarget = async (
     params: { kind: string; namespace: string; name: string },
     credentials: BackstageCredentials,
@@ -47,15 +58,15 @@ export async function createRouter(options: RouterOptions) {
     entityRef: string;
     target: PromotionTarget;
     owners: string[];
-  }> =>
-    targets.get(
-      stringifyEntityRef({
-        kind: params.kind,
-        namespace: params.namespace,
-        name: params.name,
-      }),
-      credentials,
-    );
+  }> => targets.get(entityRefOf(params), credentials);
+  /**
+   * The entity a read shows: the caller's own recent lookup may answer (see
+   * `EntityTargets.getForRead`); the catalog's read permission is still the caller's.
+   */
+  const readTarget = async (
+    params: { kind: string; namespace: string; name: string },
+    credentials: BackstageCredentials,
+  ) => targets.getForRead(entityRefOf(params), credentials);
 
   router.get('/v1/environments', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
@@ -126,7 +137,7 @@ export async function createRouter(options: RouterOptions) {
     const credentials = await httpAuth.credentials(req, {
       allow: ['user', 'service'],
     });
-    const { entityRef, target } = await entityTarget(req.params, credentials);
+    const { entityRef, target } = await readTarget(req.params, credentials);
     res.json({ entityRef, ...target });
   });
 
@@ -136,13 +147,29 @@ export async function createRouter(options: RouterOptions) {
       const credentials = await httpAuth.credentials(req, {
         allow: ['user', 'service'],
       });
-      const { entityRef, target } = await entityTarget(req.params, credentials);
-      res.json(
-        await lineage.lineage(entityRef, target, {
-          limit: req.query.limit ?? defaultLimit,
-          branch: req.query.branch,
-        }),
-      );
+      const { entityRef, target } = await readTarget(req.params, credentials);
+      const served = await lineage.serve(entityRef, target, {
+        limit: req.query.limit ?? defaultLimit,
+        branch: req.query.branch,
+      });
+      // Revalidated on every use (the caller's permission is checked above each time); an
+      // unchanged lineage answers 304 without a body.
+      res.setHeader('cache-control', 'private, no-cache');
+      res.setHeader('etag', served.etag);
+      res.setHeader('vary', 'Accept-Encoding');
+      if (req.fresh) {
+        res.status(304).end();
+        return;
+      }
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      // Serialized and compressed once per lineage, not per request (compression middleware
+      // leaves a body that already names its encoding alone).
+      if (req.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        res.setHeader('content-encoding', 'gzip');
+        res.end(served.gzipped);
+      } else {
+        res.end(JSON.stringify(served.lineage));
+      }
     },
   );
 
@@ -152,7 +179,7 @@ export async function createRouter(options: RouterOptions) {
       const credentials = await httpAuth.credentials(req, {
         allow: ['user', 'service'],
       });
-      const { entityRef, target } = await entityTarget(req.params, credentials);
+      const { entityRef, target } = await readTarget(req.params, credentials);
       res.json(
         await lineage.compare(entityRef, target, req.query.from, req.query.to),
       );
@@ -222,7 +249,7 @@ export async function createRouter(options: RouterOptions) {
       const credentials = await httpAuth.credentials(req, {
         allow: ['user', 'service'],
       });
-      const { entityRef } = await entityTarget(req.params, credentials);
+      const { entityRef } = await readTarget(req.params, credentials);
       const items = await store.list(entityRef, {
         limit: req.query.limit ?? 50,
       });
@@ -236,7 +263,7 @@ export async function createRouter(options: RouterOptions) {
       const credentials = await httpAuth.credentials(req, {
         allow: ['user', 'service'],
       });
-      const { entityRef } = await entityTarget(req.params, credentials);
+      const { entityRef } = await readTarget(req.params, credentials);
       res.json(toPromotion(await store.require(entityRef, req.params.id)));
     },
   );
@@ -284,7 +311,7 @@ export async function createRouter(options: RouterOptions) {
     const credentials = await httpAuth.credentials(req, {
       allow: ['user', 'service'],
     });
-    const { entityRef } = await entityTarget(req.params, credentials);
+    const { entityRef } = await readTarget(req.params, credentials);
     const items = await yanks.listForEntity(entityRef);
     res.json({
       items: items.map(({ sha, yankedBy, reason, yankedAt }) => ({

@@ -701,7 +701,10 @@ export interface operations {
         /** @description main (default) or a release/* branch. */
         branch?: string;
       };
-      header?: never;
+      header?: {
+        /** @description The ETag of a lineage read before; answered 304 without a body while it is unchanged (the caller's read permission is checked either way). */
+        'If-None-Match'?: string;
+      };
       path: {
         /** @description Kind of the catalog entity, e.g. component. */
         kind: components['parameters']['kind'];
@@ -714,14 +717,22 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The lineage. */
+      /** @description The lineage, with its ETag (`Cache-Control` private, no-cache). */
       200: {
         headers: {
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Lineage'];
         };
+      };
+      /** @description Unchanged since the ETag given in If-None-Match. */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       400: components['responses']['ErrorResponse'];
       401: components['responses']['ErrorResponse'];
