@@ -328,7 +328,12 @@ function rewriteReport(output: Buffer, reasons: Map<string, string>): Buffer {
   for (const line of lines) {
     if (line === null) continue;
     if (line[0] === 1) report.push(line.subarray(1));
-    else others.push(pkt(line));
+    else if (
+      !/^error: hook declined to update /.test(line.subarray(1).toString())
+    ) {
+      // git's own note on the hook is not what GitHub prints; GitHub's text came from the hook.
+      others.push(pkt(line));
+    }
   }
   const inner = readPkts(Buffer.concat(report)).lines;
   const rebuilt = Buffer.concat(
