@@ -204,8 +204,12 @@ export async function startGitHubTestServer(
   const tokens = new Map<string, Identity>(
     Object.entries(options.tokens ?? {}),
   );
-  const login = options.login ?? 'mainline-bot';
-  const owner: Identity = { login, role: 'admin', orgAdmin: true };
+  const serverLogin = options.login ?? 'mainline-bot';
+  const admin: Identity = {
+    login: serverLogin,
+    role: 'admin',
+    orgAdmin: true,
+  };
   /** Who a request is, or undefined when its credentials are not accepted (401). */
   const identify = (header: string | undefined): Identity | undefined => {
     const presented = presentedTokens(header);
@@ -213,8 +217,8 @@ export async function startGitHubTestServer(
       const known = tokens.get(t);
       if (known) return known;
     }
-    if (options.token === undefined) return owner;
-    return presented.includes(options.token) ? owner : undefined;
+    if (options.token === undefined) return admin;
+    return presented.includes(options.token) ? admin : undefined;
   };
 
   const env: ServerEnv = {
@@ -223,8 +227,8 @@ export async function startGitHubTestServer(
     get htmlBase() {
       return origin;
     },
-    login,
-    owner,
+    login: serverLogin,
+    owner: admin,
     gitUrl: (owner, name) => `${origin}/${owner}/${name}.git`,
     repoDir: (owner, name) => path.join(root, owner, `${name}.git`),
     acceptAnyWorkflow: options.acceptAnyWorkflow ?? false,

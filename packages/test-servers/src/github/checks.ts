@@ -179,9 +179,7 @@ export const checksRoutes: Route[] = [
       if (ctx.actor.appId !== run.appId) {
         throw new ApiError(
           403,
-          'Invalid app_id `' +
-            ctx.actor.appId +
-            '` - check run can only be modified by the GitHub App that created it.',
+          `Invalid app_id \`${ctx.actor.appId}\` - check run can only be modified by the GitHub App that created it.`,
         );
       }
       applyRunFields(run, ctx.body);

@@ -201,11 +201,9 @@ export async function evaluateChange(
 ): Promise<Verdict> {
   const record = env.state.repo(owner, name);
   const verdict: Verdict = { ruleset: [], bypassed: [], protection: [] };
-  const target = change.ref.startsWith('refs/heads/')
-    ? 'branch'
-    : change.ref.startsWith('refs/tags/')
-    ? 'tag'
-    : undefined;
+  let target: 'branch' | 'tag' | undefined;
+  if (change.ref.startsWith('refs/heads/')) target = 'branch';
+  else if (change.ref.startsWith('refs/tags/')) target = 'tag';
   if (!target) return verdict;
   const defaultBranch = await git.defaultBranch();
   const created = change.before === undefined;

@@ -161,8 +161,9 @@ function pkt(payload: Buffer | string): Buffer {
 }
 
 /** pkt-lines of `data` from `offset`: payloads (null for a flush) and where they ended. */
-function readPkts(data: Buffer, offset = 0, untilFlush = false) {
+function readPkts(data: Buffer, start = 0, untilFlush = false) {
   const lines: Array<Buffer | null> = [];
+  let offset = start;
   while (offset + 4 <= data.length) {
     const length = parseInt(data.subarray(offset, offset + 4).toString(), 16);
     if (Number.isNaN(length)) break;
@@ -267,19 +268,20 @@ async function receivePack(
         const list = (items: string[]) => items.map(v => `\n- ${v}\n`).join('');
         let text = '';
         if (verdict.ruleset.length > 0) {
-          text =
-            `error: GH013: Repository rule violations found for ${command.ref}.\n` +
-            `Review all repository rules at ${web}/rules?ref=${encodeURIComponent(
-              command.ref,
-            )}\n${list(verdict.ruleset)}\n`;
+          const rules = `${web}/rules?ref=${encodeURIComponent(command.ref)}`;
+          text = `error: GH013: Repository rule violations found for ${
+            command.ref
+          }.\nReview all repository rules at ${rules}\n${list(
+            verdict.ruleset,
+          )}\n`;
           reasons.set(
             command.ref,
             'push declined due to repository rule violations',
           );
         } else if (verdict.protection.length > 0) {
-          text =
-            `error: GH006: Protected branch update failed for ${command.ref}.\n` +
-            verdict.protection.map(v => `error: ${v}\n`).join('');
+          text = `error: GH006: Protected branch update failed for ${
+            command.ref
+          }.\n${verdict.protection.map(v => `error: ${v}\n`).join('')}`;
           if (!reasons.has(command.ref)) {
             reasons.set(command.ref, 'protected branch hook declined');
           }
