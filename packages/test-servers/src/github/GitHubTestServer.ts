@@ -124,6 +124,8 @@ export interface GitHubTestServer {
     options?: {
       method?: 'merge' | 'squash';
       merger?: { name: string; email: string };
+      /** Whose merge the rules judge (default: the `login` user, the repositories' admin). */
+      actor?: Identity;
     },
   ): Promise<{ sha: string }>;
   /** Accepts another token from now on, as `identity`. */

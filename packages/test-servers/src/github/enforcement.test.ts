@@ -498,6 +498,44 @@ describe('GitHub test server enforcement', () => {
     });
   });
 
+  it('lets a Team and organization owners bypass when the ruleset names them', async () => {
+    const { data: team } = await owner.request('POST /orgs/{org}/teams', {
+      org: 'acme',
+      name: 'Release',
+    });
+    server.addToken('release-member', {
+      login: 'rel',
+      role: 'write',
+      teams: ['acme/release'],
+    });
+    server.addToken('org-owner', { login: 'boss', role: 'read', orgAdmin: true });
+    const { data: ruleset } = await owner.rest.repos.createRepoRuleset({
+      ...repo,
+      name: 'hotfix tags',
+      target: 'tag',
+      enforcement: 'active',
+      conditions: { ref_name: { include: ['refs/tags/hotfix-*'], exclude: [] } },
+      rules: [{ type: 'creation' }],
+      bypass_actors: [
+        { actor_id: team.id, actor_type: 'Team', bypass_mode: 'always' },
+        { actor_id: 1, actor_type: 'OrganizationAdmin', bypass_mode: 'always' },
+      ],
+    });
+    const create = (token: string, name: string) =>
+      client(token).rest.git.createRef({
+        ...repo,
+        ref: `refs/tags/${name}`,
+        sha: base,
+      });
+    expect((await create('release-member', 'hotfix-1')).status).toBe(201);
+    expect((await create('org-owner', 'hotfix-2')).status).toBe(201);
+    expect((await refusal(create('dev-token', 'hotfix-3'))).status).toBe(422);
+    await owner.rest.repos.deleteRepoRuleset({
+      ...repo,
+      ruleset_id: ruleset.id,
+    });
+  });
+
   it('answers a token without contents: write 403 on writes and pushes', async () => {
     const reader = client('read-only-app');
     expect(
@@ -615,6 +653,48 @@ describe('GitHub test server enforcement', () => {
         owner.rest.git.deleteRef({ ...repo, ref: 'heads/protected' }),
       ),
     ).toMatchObject({ status: 422 });
+  });
+
+  it('merges into a classically protected branch only with the required review', async () => {
+    const main = (await owner.rest.git.getRef({ ...repo, ref: 'heads/main' }))
+      .data.object.sha;
+    await owner.rest.git.createRef({
+      ...repo,
+      ref: 'refs/heads/reviewed',
+      sha: base,
+    });
+    await owner.rest.git.createRef({
+      ...repo,
+      ref: 'refs/heads/feat/reviewed',
+      sha: main,
+    });
+    await owner.rest.repos.updateBranchProtection({
+      ...repo,
+      branch: 'reviewed',
+      required_status_checks: null,
+      enforce_admins: true,
+      required_pull_request_reviews: { required_approving_review_count: 1 },
+      restrictions: null,
+    });
+    const { data: pull } = await dev.rest.pulls.create({
+      ...repo,
+      title: 'Reviewed',
+      head: 'feat/reviewed',
+      base: 'reviewed',
+    });
+    const merge = () =>
+      owner.rest.pulls.merge({ ...repo, pull_number: pull.number });
+    expect(await refusal(merge())).toEqual({
+      status: 405,
+      message:
+        'At least 1 approving review is required by reviewers with write access.',
+    });
+    await client('reviewer-token').rest.pulls.createReview({
+      ...repo,
+      pull_number: pull.number,
+      event: 'APPROVE',
+    });
+    expect((await merge()).data.merged).toBe(true);
   });
 
   it('answers 409 Git Repository is empty where GitHub does, and lets the contents API make the first commit', async () => {
