@@ -508,13 +508,19 @@ describe('GitHub test server enforcement', () => {
       role: 'write',
       teams: ['acme/release'],
     });
-    server.addToken('org-owner', { login: 'boss', role: 'read', orgAdmin: true });
+    server.addToken('org-owner', {
+      login: 'boss',
+      role: 'read',
+      orgAdmin: true,
+    });
     const { data: ruleset } = await owner.rest.repos.createRepoRuleset({
       ...repo,
       name: 'hotfix tags',
       target: 'tag',
       enforcement: 'active',
-      conditions: { ref_name: { include: ['refs/tags/hotfix-*'], exclude: [] } },
+      conditions: {
+        ref_name: { include: ['refs/tags/hotfix-*'], exclude: [] },
+      },
       rules: [{ type: 'creation' }],
       bypass_actors: [
         { actor_id: team.id, actor_type: 'Team', bypass_mode: 'always' },

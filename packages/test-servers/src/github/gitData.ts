@@ -12,10 +12,15 @@ import {
   validationFailed,
 } from './http';
 import { gitCommitJson, gitRefJson, GitTagJson, repoApiUrl } from './json';
-import { enforce, isFastForward } from './rules';
+import { enforce, isFastForward, RefChange } from './rules';
 import { route, Route, ServerEnv } from './routes';
 
 const SHA = /^[0-9a-f]{40}$/;
+
+/** A ref change through the refs API, judged by the repository's rules for the token's identity. */
+function judge(ctx: RepoContext, env: ServerEnv, change: RefChange) {
+  return enforce(env, ctx.owner, ctx.name, ctx.git, ctx.actor, change, 'api');
+}
 
 /** GitHub's git data API answers 409 on a repository without commits. */
 export async function requireCommits(ctx: RepoContext): Promise<void> {
@@ -77,15 +82,12 @@ async function createRef(ctx: RepoContext, env: ServerEnv) {
     throw new ApiError(422, 'Object does not exist');
   }
   if (!(await ctx.git.revParse(ref))) {
-    await enforce(
-      env,
-      ctx.owner,
-      ctx.name,
-      ctx.git,
-      ctx.actor,
-      { ref, before: undefined, after: sha, fastForward: true },
-      'api',
-    );
+    await judge(ctx, env, {
+      ref,
+      before: undefined,
+      after: sha,
+      fastForward: true,
+    });
   }
   if (!(await ctx.git.compareAndSwap(ref, sha, ZERO_SHA))) {
     if (await ctx.git.revParse(ref)) {
@@ -112,15 +114,7 @@ async function updateRef(ctx: RepoContext, env: ServerEnv) {
   if (ctx.body.force !== true && !fastForward) {
     throw new ApiError(422, 'Update is not a fast forward');
   }
-  await enforce(
-    env,
-    ctx.owner,
-    ctx.name,
-    ctx.git,
-    ctx.actor,
-    { ref, before: current, after: sha, fastForward },
-    'api',
-  );
+  await judge(ctx, env, { ref, before: current, after: sha, fastForward });
   if (!(await ctx.git.compareAndSwap(ref, sha, current))) {
     throw new ApiError(422, 'Reference cannot be updated');
   }
@@ -134,15 +128,12 @@ async function deleteRef(ctx: RepoContext, env: ServerEnv) {
     ? await ctx.git.revParse(ref)
     : undefined;
   if (!current) throw new ApiError(422, 'Reference does not exist');
-  await enforce(
-    env,
-    ctx.owner,
-    ctx.name,
-    ctx.git,
-    ctx.actor,
-    { ref, before: current, after: undefined, fastForward: true },
-    'api',
-  );
+  await judge(ctx, env, {
+    ref,
+    before: current,
+    after: undefined,
+    fastForward: true,
+  });
   const result = await ctx.git.run([
     'update-ref',
     '-d',

@@ -21,16 +21,19 @@ export function isGitPath(pathname: string): boolean {
  * Serves clone, fetch and push by running `git http-backend` as a CGI program over the same root
  * the API serves, so a push is visible to the API at once and the reverse.
  */
+/** One smart-HTTP request: where the repositories are, what was asked, and by whom. */
+export interface GitRequest {
+  root: string;
+  pathname: string;
+  search: string;
+  actor: Identity;
+  env: ServerEnv;
+}
+
 export async function serveGit(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  options: {
-    root: string;
-    pathname: string;
-    search: string;
-    actor: Identity;
-    env: ServerEnv;
-  },
+  options: GitRequest,
 ): Promise<number> {
   const [, owner, name] = /^\/([^/]+)\/([^/]+)\.git\//.exec(options.pathname)!;
   const pushing =
@@ -60,7 +63,7 @@ export async function serveGit(
 function runBackend(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  options: { root: string; pathname: string; search: string; actor: Identity },
+  options: GitRequest,
   input: NodeJS.ReadableStream | Buffer,
   extra: {
     env?: Record<string, string>;
@@ -217,13 +220,7 @@ function updateHook(): Promise<string> {
 async function receivePack(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  options: {
-    root: string;
-    pathname: string;
-    search: string;
-    actor: Identity;
-    env: ServerEnv;
-  },
+  options: GitRequest,
   owner: string,
   name: string,
 ): Promise<number> {
