@@ -319,6 +319,28 @@ describe('the build-once-service template in the scaffolder backend', () => {
       ]);
     }
 
+    // Mainline (the integration's token user, admin of the repository it created) may create a
+    // release tag under those rulesets; a developer with write access is refused as GitHub would.
+    github.addToken('developer-token', { login: 'dev', role: 'write' });
+    const head = git(repo, 'rev-parse', 'main');
+    const tag = (token: string, name: string) =>
+      new Octokit({ baseUrl: github.baseUrl, auth: token }).rest.git.createRef({
+        owner: 'acme',
+        repo: 'new-service',
+        ref: `refs/tags/${name}`,
+        sha: head,
+      });
+    expect((await tag(TOKEN, 'rc-1')).status).toBe(201);
+    await expect(tag('developer-token', 'rc-2')).rejects.toMatchObject({
+      status: 422,
+      response: {
+        data: {
+          message:
+            'Repository rule violations found\n\nCannot create ref due to creations being restricted.\n\n',
+        },
+      },
+    });
+
     // Environments with their deployment policies.
     const environments = github.environments('acme', 'new-service');
     expect(environments.map(e => e.name).sort()).toEqual([

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { actionsRoutes, runTitle, workflowId } from './actions';
+import { checksRoutes } from './checks';
 import { resolveCommitish } from './git';
 import { contentsRoutes } from './contents';
 import { gitDataRoutes } from './gitData';
@@ -12,8 +13,10 @@ import { mergePull } from './pulls';
 import { repositoryRoutes } from './repositories';
 import { repoGit, Route, ServerEnv } from './routes';
 import { settingsRoutes } from './settings';
+import { checkPermission } from './permissions';
 import { isGitPath, serveGit } from './smartHttp';
 import {
+  Identity,
   ServerState,
   StoredEnvironment,
   StoredPull,
@@ -23,6 +26,7 @@ import {
 import { pullRoutes } from './pulls';
 
 export type {
+  Identity as GitHubTestIdentity,
   StoredPull as GitHubTestPullRequest,
   WorkflowRun as GitHubTestWorkflowRun,
   WorkflowRunConclusion as GitHubTestWorkflowConclusion,
@@ -42,6 +46,12 @@ export interface GitHubTestServerOptions {
   host?: string;
   /** The token's user (`GET /user`, `POST /user/repos`). Default `mainline-bot`. */
   login?: string;
+  /**
+   * More tokens and who each is: a user (`{ login: 'alice', role: 'write' }`) or an App
+   * installation (`{ login: 'mainline', appId: 42, permissions: { contents: 'write' } }`, acting
+   * as `mainline[bot]`). `token` stays the `login` user with admin rights.
+   */
+  tokens?: Record<string, Identity>;
   /** Accept dispatches of workflows whose file is not in the repository at the ref. */
   acceptAnyWorkflow?: boolean;
   /**
@@ -114,8 +124,12 @@ export interface GitHubTestServer {
     options?: {
       method?: 'merge' | 'squash';
       merger?: { name: string; email: string };
+      /** Whose merge the rules judge (default: the `login` user, the repositories' admin). */
+      actor?: Identity;
     },
   ): Promise<{ sha: string }>;
+  /** Accepts another token from now on, as `identity`. */
+  addToken(token: string, identity: Identity): void;
   /** Stored repository settings, as the API returns them to clients. */
   rulesets(owner: string, name: string): Array<Record<string, unknown>>;
   environments(owner: string, name: string): StoredEnvironment[];
@@ -131,6 +145,7 @@ export interface GitHubTestServer {
 const ROUTES: Route[] = [
   // More specific templates first: `branches/*/protection` before `branches/*`.
   ...settingsRoutes,
+  ...checksRoutes,
   ...gitDataRoutes,
   ...graphqlRoutes,
   ...contentsRoutes,
@@ -150,26 +165,17 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-function authorized(
-  header: string | undefined,
-  token: string | undefined,
-): boolean {
-  if (token === undefined) return true;
-  const match = /^(token|bearer)\s+(.+)$/i.exec(header ?? '');
-  return match?.[2] === token;
-}
-
-function gitAuthorized(
-  header: string | undefined,
-  token: string | undefined,
-): boolean {
-  if (token === undefined) return true;
-  const match = /^basic\s+(.+)$/i.exec(header ?? '');
-  if (!match) return authorized(header, token);
-  const [user, password] = Buffer.from(match[1], 'base64')
-    .toString('utf8')
-    .split(':');
-  return password === token || user === token;
+/** The tokens an Authorization header may carry: API `token`/`Bearer`, git Basic (either half). */
+function presentedTokens(header: string | undefined): string[] {
+  const bearer = /^(token|bearer)\s+(.+)$/i.exec(header ?? '');
+  if (bearer) return [bearer[2]];
+  const basic = /^basic\s+(.+)$/i.exec(header ?? '');
+  if (!basic) return [];
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0
+    ? [decoded]
+    : [decoded.slice(colon + 1), decoded.slice(0, colon)];
 }
 
 /**
@@ -197,13 +203,34 @@ export async function startGitHubTestServer(
     });
   };
 
+  const tokens = new Map<string, Identity>(
+    Object.entries(options.tokens ?? {}),
+  );
+  const serverLogin = options.login ?? 'mainline-bot';
+  const admin: Identity = {
+    login: serverLogin,
+    role: 'admin',
+    orgAdmin: true,
+  };
+  /** Who a request is, or undefined when its credentials are not accepted (401). */
+  const identify = (header: string | undefined): Identity | undefined => {
+    const presented = presentedTokens(header);
+    for (const t of presented) {
+      const known = tokens.get(t);
+      if (known) return known;
+    }
+    if (options.token === undefined) return admin;
+    return presented.includes(options.token) ? admin : undefined;
+  };
+
   const env: ServerEnv = {
     state,
     root,
     get htmlBase() {
       return origin;
     },
-    login: options.login ?? 'mainline-bot',
+    login: serverLogin,
+    owner: admin,
     gitUrl: (owner, name) => `${origin}/${owner}/${name}.git`,
     repoDir: (owner, name) => path.join(root, owner, `${name}.git`),
     acceptAnyWorkflow: options.acceptAnyWorkflow ?? false,
@@ -269,7 +296,8 @@ export async function startGitHubTestServer(
       body: Buffer.from(JSON.stringify(body)),
     });
 
-    if (!authorized(req.headers.authorization, options.token)) {
+    const actor = identify(req.headers.authorization);
+    if (!actor) {
       return json(401, {
         message: 'Bad credentials',
         documentation_url: 'https://docs.github.com/rest',
@@ -330,7 +358,9 @@ export async function startGitHubTestServer(
         body,
         apiBase: origin,
         pathname: url.pathname,
+        actor,
       };
+      checkPermission(actor, method, url.pathname);
       if (match.r.repo) {
         const [owner, name] = params;
         const repoCtx: RepoContext = {
@@ -408,7 +438,8 @@ export async function startGitHubTestServer(
     const respond = async () => {
       if (latencyMs > 0) await new Promise(r => setTimeout(r, latencyMs));
       if (isGitPath(url.pathname)) {
-        if (!gitAuthorized(req.headers.authorization, options.token)) {
+        const actor = identify(req.headers.authorization);
+        if (!actor) {
           res
             .writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"' })
             .end();
@@ -419,7 +450,8 @@ export async function startGitHubTestServer(
           root,
           pathname: url.pathname,
           search: url.search,
-          user: env.login,
+          actor,
+          env,
         });
         record('git', status);
         return;
@@ -458,6 +490,9 @@ export async function startGitHubTestServer(
     root,
     gitUrl: env.gitUrl,
     requests,
+    addToken(token, identity) {
+      tokens.set(token, identity);
+    },
     resetRequests() {
       requests.length = 0;
     },

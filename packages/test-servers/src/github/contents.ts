@@ -9,7 +9,9 @@ import {
   validationFailed,
 } from './http';
 import { gitCommitJson, repoApiUrl } from './json';
+import { enforce } from './rules';
 import { route, Route, ServerEnv } from './routes';
+import { actorLogin } from './state';
 
 type FileCommitJson =
   Endpoints['PUT /repos/{owner}/{repo}/contents/{path}']['response']['data'];
@@ -115,6 +117,7 @@ function entryJson(
 async function getContents(ctx: RepoContext, env: ServerEnv) {
   const { git } = ctx;
   const path = (ctx.params[2] ?? '').replace(/\/+$/, '');
+  if (await git.isEmpty()) throw new ApiError(404, 'This repository is empty.');
   const ref = ctx.query.get('ref') ?? (await git.defaultBranch());
   const commit = await resolveCommitish(git, ref);
   if (!commit) throw new ApiError(404, `No commit found for the ref ${ref}`);
@@ -198,7 +201,8 @@ async function writeContents(
     throw new ApiError(409, `${path} does not match ${sha}`);
   }
 
-  const fallback = { name: env.login, email: `${env.login}@users.noreply` };
+  const login = actorLogin(ctx.actor);
+  const fallback = { name: login, email: `${login}@users.noreply` };
   const committer = personFrom(
     ctx.body.committer,
     'committer',
@@ -223,6 +227,15 @@ async function writeContents(
     author,
     committer,
   });
+  await enforce(
+    env,
+    ctx.owner,
+    ctx.name,
+    git,
+    ctx.actor,
+    { ref, before: head, after: commitSha, fastForward: true },
+    'contents',
+  );
   if (!(await git.compareAndSwap(ref, commitSha, head))) {
     throw new ApiError(
       409,

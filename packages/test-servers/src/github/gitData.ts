@@ -12,9 +12,22 @@ import {
   validationFailed,
 } from './http';
 import { gitCommitJson, gitRefJson, GitTagJson, repoApiUrl } from './json';
+import { enforce, isFastForward, RefChange } from './rules';
 import { route, Route, ServerEnv } from './routes';
 
 const SHA = /^[0-9a-f]{40}$/;
+
+/** A ref change through the refs API, judged by the repository's rules for the token's identity. */
+function judge(ctx: RepoContext, env: ServerEnv, change: RefChange) {
+  return enforce(env, ctx.owner, ctx.name, ctx.git, ctx.actor, change, 'api');
+}
+
+/** GitHub's git data API answers 409 on a repository without commits. */
+export async function requireCommits(ctx: RepoContext): Promise<void> {
+  if (await ctx.git.isEmpty()) {
+    throw new ApiError(409, 'Git Repository is empty.');
+  }
+}
 
 async function checkRefFormat(ctx: RepoContext, ref: string): Promise<boolean> {
   const result = await ctx.git.run(['check-ref-format', ref]);
@@ -29,6 +42,7 @@ async function refJson(ctx: RepoContext, ref: string) {
 }
 
 async function matchingRefs(ctx: RepoContext) {
+  await requireCommits(ctx);
   const prefix = `refs/${ctx.params[2] ?? ''}`;
   const out = await ctx.git.text([
     'for-each-ref',
@@ -57,7 +71,8 @@ async function matchingRefs(ctx: RepoContext) {
   };
 }
 
-async function createRef(ctx: RepoContext) {
+async function createRef(ctx: RepoContext, env: ServerEnv) {
+  await requireCommits(ctx);
   const ref = requireString(ctx.body, 'ref', 'Reference');
   const sha = requireString(ctx.body, 'sha', 'Reference');
   if (!ref.startsWith('refs/') || !(await checkRefFormat(ctx, ref))) {
@@ -65,6 +80,14 @@ async function createRef(ctx: RepoContext) {
   }
   if (!SHA.test(sha) || !(await ctx.git.objectType(sha))) {
     throw new ApiError(422, 'Object does not exist');
+  }
+  if (!(await ctx.git.revParse(ref))) {
+    await judge(ctx, env, {
+      ref,
+      before: undefined,
+      after: sha,
+      fastForward: true,
+    });
   }
   if (!(await ctx.git.compareAndSwap(ref, sha, ZERO_SHA))) {
     if (await ctx.git.revParse(ref)) {
@@ -76,7 +99,8 @@ async function createRef(ctx: RepoContext) {
   return { status: 201, body: await refJson(ctx, ref) };
 }
 
-async function updateRef(ctx: RepoContext) {
+async function updateRef(ctx: RepoContext, env: ServerEnv) {
+  await requireCommits(ctx);
   const ref = `refs/${ctx.params[2]}`;
   const sha = requireString(ctx.body, 'sha', 'Reference');
   const current = await ctx.git.revParse(ref);
@@ -86,22 +110,30 @@ async function updateRef(ctx: RepoContext) {
   if (!SHA.test(sha) || !(await ctx.git.objectType(sha))) {
     throw new ApiError(422, 'Object does not exist');
   }
-  if (ctx.body.force !== true && current !== sha) {
-    const ff = await ctx.git.run(['merge-base', '--is-ancestor', current, sha]);
-    if (ff.code !== 0) throw new ApiError(422, 'Update is not a fast forward');
+  const fastForward = await isFastForward(ctx.git, current, sha);
+  if (ctx.body.force !== true && !fastForward) {
+    throw new ApiError(422, 'Update is not a fast forward');
   }
+  await judge(ctx, env, { ref, before: current, after: sha, fastForward });
   if (!(await ctx.git.compareAndSwap(ref, sha, current))) {
     throw new ApiError(422, 'Reference cannot be updated');
   }
   return { status: 200, body: await refJson(ctx, ref) };
 }
 
-async function deleteRef(ctx: RepoContext) {
+async function deleteRef(ctx: RepoContext, env: ServerEnv) {
+  await requireCommits(ctx);
   const ref = `refs/${ctx.params[2]}`;
   const current = (await checkRefFormat(ctx, ref))
     ? await ctx.git.revParse(ref)
     : undefined;
   if (!current) throw new ApiError(422, 'Reference does not exist');
+  await judge(ctx, env, {
+    ref,
+    before: current,
+    after: undefined,
+    fastForward: true,
+  });
   const result = await ctx.git.run([
     'update-ref',
     '-d',
@@ -152,6 +184,7 @@ async function readTag(ctx: RepoContext, sha: string): Promise<GitTagJson> {
 }
 
 async function createTag(ctx: RepoContext, env: ServerEnv) {
+  await requireCommits(ctx);
   const tag = requireString(ctx.body, 'tag', 'Tag');
   const message = typeof ctx.body.message === 'string' ? ctx.body.message : '';
   const object = requireString(ctx.body, 'object', 'Tag');
@@ -186,6 +219,7 @@ async function createTag(ctx: RepoContext, env: ServerEnv) {
 }
 
 async function createBlob(ctx: RepoContext) {
+  await requireCommits(ctx);
   const content = ctx.body.content;
   const encoding = ctx.body.encoding ?? 'utf-8';
   if (typeof content !== 'string') {
@@ -208,6 +242,7 @@ async function createBlob(ctx: RepoContext) {
 }
 
 async function getBlob(ctx: RepoContext) {
+  await requireCommits(ctx);
   const sha = ctx.params[2];
   if ((await ctx.git.objectType(sha)) !== 'blob') throw notFound();
   const bytes = (await ctx.git.run(['cat-file', 'blob', sha])).stdout;
@@ -238,6 +273,7 @@ const MODES: Record<string, 'blob' | 'tree' | 'commit'> = {
 };
 
 async function createTree(ctx: RepoContext) {
+  await requireCommits(ctx);
   const entries = ctx.body.tree;
   if (!Array.isArray(entries)) {
     throw validationFailed('Tree', [{ field: 'tree', code: 'missing_field' }]);
@@ -325,6 +361,7 @@ async function treeJson(ctx: RepoContext, sha: string, recursive: boolean) {
 }
 
 async function getTree(ctx: RepoContext) {
+  await requireCommits(ctx);
   const ref = ctx.params[2];
   const commitish = await resolveCommitish(ctx.git, ref);
   let sha: string | undefined;
@@ -339,6 +376,7 @@ async function getTree(ctx: RepoContext) {
 }
 
 async function createCommit(ctx: RepoContext, env: ServerEnv) {
+  await requireCommits(ctx);
   const message = requireString(ctx.body, 'message', 'Commit');
   const tree = requireString(ctx.body, 'tree', 'Commit');
   const parents = ctx.body.parents ?? [];
@@ -385,6 +423,7 @@ export const gitDataRoutes: Route[] = [
   route('GET', '/repos/:owner/:repo/git/matching-refs/*', matchingRefs),
   route('GET', '/repos/:owner/:repo/git/matching-refs', matchingRefs),
   route('GET', '/repos/:owner/:repo/git/ref/*', async (ctx: RepoContext) => {
+    await requireCommits(ctx);
     const ref = `refs/${ctx.params[2]}`;
     const json = (await checkRefFormat(ctx, ref))
       ? await refJson(ctx, ref)
@@ -399,10 +438,10 @@ export const gitDataRoutes: Route[] = [
   route(
     'GET',
     '/repos/:owner/:repo/git/tags/:sha',
-    async (ctx: RepoContext) => ({
-      status: 200,
-      body: await readTag(ctx, ctx.params[2]),
-    }),
+    async (ctx: RepoContext) => {
+      await requireCommits(ctx);
+      return { status: 200, body: await readTag(ctx, ctx.params[2]) };
+    },
   ),
   route('POST', '/repos/:owner/:repo/git/blobs', createBlob),
   route('GET', '/repos/:owner/:repo/git/blobs/:sha', getBlob),
@@ -413,6 +452,7 @@ export const gitDataRoutes: Route[] = [
     'GET',
     '/repos/:owner/:repo/git/commits/:sha',
     async (ctx: RepoContext, env) => {
+      await requireCommits(ctx);
       const commit = await ctx.git.readCommit(ctx.params[2]);
       if (!commit) throw notFound();
       return {

@@ -1,4 +1,5 @@
 import { Git } from './git';
+import { Identity } from './state';
 
 /** GitHub's documentation link on error bodies; clients show it, nobody follows it in tests. */
 export const DOCS_URL = 'https://docs.github.com/rest';
@@ -67,6 +68,8 @@ export interface RequestContext {
   apiBase: string;
   /** The request path without the query. */
   pathname: string;
+  /** Who the request's token is. */
+  actor: Identity;
 }
 
 /** The owner/name of a repository route, with its git directory resolved and known to exist. */

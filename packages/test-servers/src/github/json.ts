@@ -194,13 +194,19 @@ export async function repoJson(
     created_at: record.createdAt,
     updated_at: record.createdAt,
     pushed_at: record.createdAt,
-    permissions: {
-      admin: true,
-      maintain: true,
-      push: true,
-      triage: true,
-      pull: true,
-    },
+    // What the token may do here: its user's role (an App's installation is no collaborator).
+    permissions: (() => {
+      const rank = ['read', 'triage', 'write', 'maintain', 'admin'].indexOf(
+        ctx.actor.appId !== undefined ? 'read' : ctx.actor.role ?? 'admin',
+      );
+      return {
+        admin: rank >= 4,
+        maintain: rank >= 3,
+        push: rank >= 2,
+        triage: rank >= 1,
+        pull: true,
+      };
+    })(),
     allow_merge_commit: true,
     allow_squash_merge: true,
     allow_rebase_merge: false,

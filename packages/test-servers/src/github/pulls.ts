@@ -11,7 +11,8 @@ import {
 } from './http';
 import { repoApiUrl, userJson } from './json';
 import { repoGit, route, Route, ServerEnv } from './routes';
-import { StoredPull } from './state';
+import { enforce } from './rules';
+import { actorLogin, Identity, StoredPull } from './state';
 
 type PullJson =
   Endpoints['GET /repos/{owner}/{repo}/pulls/{pull_number}']['response']['data'];
@@ -55,7 +56,7 @@ async function pullJson(
     pull.state === 'open' && headSha && baseSha
       ? (await mergeTree(git, baseSha, headSha)) !== undefined
       : null;
-  const user = userJson(ctx, env, env.login, 'User');
+  const user = userJson(ctx, env, pull.author ?? env.login, 'User');
   const side = (ref: string, sha: string | undefined) => ({
     label: `${owner}:${ref}`,
     ref,
@@ -109,6 +110,8 @@ export async function mergePull(
     message?: string;
     expectedHeadSha?: string;
     merger?: { name: string; email: string };
+    /** Who merges (default: the repositories' admin); the rules are judged for them. */
+    actor?: Identity;
   } = {},
 ): Promise<{ sha: string }> {
   const git = await repoGit(env, owner, name);
@@ -132,6 +135,24 @@ export async function mergePull(
   }
   const tree = await mergeTree(git, baseSha, headSha);
   if (!tree) throw new ApiError(405, 'Pull Request is not mergeable');
+  // The merge moves the base branch: its rules are judged for the merger, with the pull request's
+  // required checks on the head commit and its approving reviews.
+  await enforce(
+    env,
+    owner,
+    name,
+    git,
+    options.actor ?? env.owner,
+    {
+      ref: `refs/heads/${pull.base}`,
+      before: baseSha,
+      after: baseSha,
+      fastForward: true,
+      pull,
+      headSha,
+    },
+    'merge',
+  );
   const now = new Date().toISOString();
   const person = {
     ...(options.merger ?? {
@@ -231,6 +252,8 @@ async function createPull(ctx: RepoContext, env: ServerEnv) {
     updatedAt: now,
     closedAt: null,
     mergedAt: null,
+    author: actorLogin(ctx.actor),
+    reviews: [],
   };
   record.pulls.push(pull);
   return {
@@ -263,6 +286,35 @@ async function listPulls(ctx: RepoContext, env: ServerEnv) {
       page.items.map(p => pullJson(ctx, env, ctx.owner, ctx.name, ctx.git, p)),
     ),
     headers: page.headers,
+  };
+}
+
+function reviewJson(
+  ctx: RepoContext,
+  env: ServerEnv,
+  pull: StoredPull,
+  review: StoredPull['reviews'][number],
+) {
+  const html = `${env.htmlBase}/${ctx.owner}/${ctx.name}/pull/${pull.number}`;
+  return {
+    id: review.id,
+    node_id: `PRR_${review.id}`,
+    user: userJson(ctx, env, review.user, 'User'),
+    body: review.body,
+    state: review.state,
+    commit_id: review.commitId,
+    submitted_at: review.submittedAt,
+    author_association: 'MEMBER',
+    html_url: `${html}#pullrequestreview-${review.id}`,
+    pull_request_url: `${repoApiUrl(ctx, ctx.owner, ctx.name)}/pulls/${
+      pull.number
+    }`,
+    _links: {
+      html: { href: `${html}#pullrequestreview-${review.id}` },
+      pull_request: {
+        href: `${repoApiUrl(ctx, ctx.owner, ctx.name)}/pulls/${pull.number}`,
+      },
+    },
   };
 }
 
@@ -355,10 +407,66 @@ export const pullRoutes: Route[] = [
             : undefined,
         expectedHeadSha:
           typeof ctx.body.sha === 'string' ? ctx.body.sha : undefined,
+        actor: ctx.actor,
       });
       const body: Endpoints['PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge']['response']['data'] =
         { sha, merged: true, message: 'Pull Request successfully merged' };
       return { status: 200, body };
+    },
+  ),
+  route(
+    'POST',
+    '/repos/:owner/:repo/pulls/:number/reviews',
+    async (ctx: RepoContext, env) => {
+      const pull = findPull(ctx, env);
+      const event = ctx.body.event;
+      const states = {
+        APPROVE: 'APPROVED',
+        REQUEST_CHANGES: 'CHANGES_REQUESTED',
+        COMMENT: 'COMMENTED',
+      } as const;
+      if (!(event in states)) {
+        throw validationFailed('PullRequestReview', [{ field: 'event' }]);
+      }
+      const user = actorLogin(ctx.actor);
+      if (event !== 'COMMENT' && user === pull.author) {
+        throw new ApiError(422, 'Unprocessable Entity', [
+          {
+            resource: 'PullRequestReview',
+            code: 'custom',
+            message: `Can not ${
+              event === 'APPROVE' ? 'approve' : 'request changes on'
+            } your own pull request`,
+          },
+        ]);
+      }
+      const head = await ctx.git.revParse(`refs/heads/${pull.head}^{commit}`);
+      const review = {
+        id: env.state.id(),
+        user,
+        state: states[event as keyof typeof states],
+        commitId:
+          typeof ctx.body.commit_id === 'string'
+            ? ctx.body.commit_id
+            : head ?? '',
+        body: typeof ctx.body.body === 'string' ? ctx.body.body : '',
+        submittedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      };
+      pull.reviews.push(review);
+      return { status: 200, body: reviewJson(ctx, env, pull, review) };
+    },
+  ),
+  route(
+    'GET',
+    '/repos/:owner/:repo/pulls/:number/reviews',
+    async (ctx: RepoContext, env) => {
+      const pull = findPull(ctx, env);
+      const page = paged(ctx, pull.reviews);
+      return {
+        status: 200,
+        body: page.items.map(r => reviewJson(ctx, env, pull, r)),
+        headers: page.headers,
+      };
     },
   ),
   route(

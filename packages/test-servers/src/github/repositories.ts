@@ -12,6 +12,7 @@ import {
   validationFailed,
 } from './http';
 import { commitJson, repoJson, userJson } from './json';
+import { notAccessible } from './permissions';
 import { isName, route, Route, ServerEnv } from './routes';
 import { nodeId, StoredTeam } from './state';
 
@@ -203,6 +204,9 @@ async function listCommits(ctx: RepoContext, env: ServerEnv) {
 }
 
 async function getCommit(ctx: RepoContext, env: ServerEnv) {
+  if (await ctx.git.isEmpty()) {
+    throw new ApiError(409, 'Git Repository is empty.');
+  }
   const ref = ctx.params[2];
   const sha = await resolveCommitish(ctx.git, ref);
   if (!sha) throw new ApiError(422, `No commit found for SHA: ${ref}`);
@@ -425,10 +429,11 @@ async function listBranches(ctx: RepoContext, env: ServerEnv) {
 }
 
 export const repositoryRoutes: Route[] = [
-  route('GET', '/user', async (ctx: RequestContext, env) => ({
-    status: 200,
-    body: userJson(ctx, env, env.login, 'User'),
-  })),
+  route('GET', '/user', async (ctx: RequestContext, env) => {
+    // An installation token is no user: GitHub refuses it here.
+    if (ctx.actor.appId !== undefined) throw notAccessible(ctx.actor);
+    return { status: 200, body: userJson(ctx, env, ctx.actor.login, 'User') };
+  }),
   route('GET', '/users/:username', async (ctx: RequestContext, env) => {
     const [login] = ctx.params;
     if (!isName(login)) throw notFound();

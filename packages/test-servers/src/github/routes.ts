@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Git } from './git';
 import { ApiError, Reply, RepoContext, RequestContext } from './http';
-import { ServerState } from './state';
+import { Identity, ServerState } from './state';
 
 /** What every handler can reach: the server's records and how it names things. */
 export interface ServerEnv {
@@ -12,6 +12,8 @@ export interface ServerEnv {
   htmlBase: string;
   /** The login of the token's user (`GET /user`, `POST /user/repos`). */
   login: string;
+  /** That user as an identity: the repositories' admin, who the server's own token is. */
+  owner: Identity;
   gitUrl(owner: string, name: string): string;
   repoDir(owner: string, name: string): string;
   /** Accept dispatches of workflows that are not in the repository. */

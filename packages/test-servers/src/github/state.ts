@@ -15,6 +15,81 @@ export interface StoredPull {
   updatedAt: string;
   closedAt: string | null;
   mergedAt: string | null;
+  /** Login of who opened it (an App opens as `<slug>[bot]`). */
+  author: string;
+  reviews: StoredReview[];
+}
+
+/** A submitted pull request review. */
+export interface StoredReview {
+  id: number;
+  user: string;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED';
+  /** The head commit the review was given on. */
+  commitId: string;
+  body: string;
+  submittedAt: string;
+}
+
+/** A check run (`POST /repos/{o}/{r}/check-runs`), created by a GitHub App. */
+export interface StoredCheckRun {
+  id: number;
+  owner: string;
+  repo: string;
+  name: string;
+  headSha: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: string | null;
+  appId: number;
+  appSlug: string;
+  detailsUrl: string | null;
+  externalId: string | null;
+  output: Record<string, unknown> | null;
+  startedAt: string;
+  completedAt: string | null;
+}
+
+/** A commit status (`POST /repos/{o}/{r}/statuses/{sha}`). */
+export interface StoredStatus {
+  id: number;
+  owner: string;
+  repo: string;
+  sha: string;
+  state: 'error' | 'failure' | 'pending' | 'success';
+  context: string;
+  description: string | null;
+  targetUrl: string | null;
+  creator: string;
+  createdAt: string;
+}
+
+/**
+ * Who a token is. A user token (a classic PAT) has every permission; an App installation token
+ * acts as `<slug>[bot]` with the permissions its installation was given.
+ */
+export interface Identity {
+  /** A user's login, or an App's slug (the actor is then `<slug>[bot]`). */
+  login: string;
+  /** Set for an App installation token: the App's id, which `Integration` bypass actors name. */
+  appId?: number;
+  /** A user's role on the repositories (default `admin`), for `RepositoryRole` bypass actors. */
+  role?: 'read' | 'triage' | 'write' | 'maintain' | 'admin';
+  /** Owner of the organizations (`OrganizationAdmin` bypass actors). */
+  orgAdmin?: boolean;
+  /** Teams the user is in, as `org/slug`, for `Team` bypass actors and push restrictions. */
+  teams?: string[];
+  /**
+   * Repository permissions of an installation (or a fine-grained token), e.g.
+   * `{ contents: 'read', metadata: 'read' }`; absent: all. A missing permission is none.
+   */
+  permissions?: Record<string, 'read' | 'write' | 'admin'>;
+}
+
+/** The name an identity acts under: `<slug>[bot]` for an App. */
+export function actorLogin(identity: Identity): string {
+  return identity.appId !== undefined
+    ? `${identity.login}[bot]`
+    : identity.login;
 }
 
 export type WorkflowRunStatus =
@@ -103,6 +178,8 @@ export class ServerState {
   private nextId = 1000;
   readonly repos = new Map<string, RepoRecord>();
   readonly runs: WorkflowRun[] = [];
+  readonly checkRuns: StoredCheckRun[] = [];
+  readonly statuses: StoredStatus[] = [];
   /** Teams by `org/slug`, lower case. */
   readonly teams = new Map<string, StoredTeam>();
 

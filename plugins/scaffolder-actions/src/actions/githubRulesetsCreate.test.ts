@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import {
   GitHubTestServer,
   startGitHubTestServer,
 } from '@mainline/test-servers';
+import { Octokit } from '@octokit/rest';
 import { createGithubRulesetsAction } from './githubRulesetsCreate';
 
 const TOKEN = 'rulesets-token';
@@ -83,7 +85,9 @@ describe('promotion:github:rulesets:create', () => {
       'refs/tags/rc-*',
       'refs/tags/v*',
     ]);
+    // Mainline acts with the integration's token, whose user is the repository's admin.
     expect(creation.bypass_actors).toEqual([
+      { actor_id: 5, actor_type: 'RepositoryRole', bypass_mode: 'always' },
       { actor_id: 4242, actor_type: 'Integration', bypass_mode: 'always' },
     ]);
     // Nobody, not even the release actors, may move or delete a release tag.
@@ -98,6 +102,125 @@ describe('promotion:github:rulesets:create', () => {
     const after = server.rulesets('acme', 'checkout') as any[];
     expect(after.map(r => r.id)).toEqual(rulesets.map(r => r.id));
     expect(after).toHaveLength(3);
+  });
+
+  it('lets Mainline’s configured GitHub App create release tags and refuses everyone else GitHub’s way', async () => {
+    const { privateKey } = crypto.generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    execFileSync('git', [
+      'init',
+      '--quiet',
+      '--bare',
+      '--initial-branch=main',
+      path.join(root, 'acme', 'app-tags.git'),
+    ]);
+    const owner = new Octokit({ baseUrl: server.baseUrl, auth: TOKEN });
+    await owner.rest.repos.createOrUpdateFileContents({
+      owner: 'acme',
+      repo: 'app-tags',
+      path: 'README.md',
+      message: 'first',
+      content: Buffer.from('# app\n').toString('base64'),
+    });
+    const withApp = createGithubRulesetsAction({
+      config: new ConfigReader({
+        integrations: {
+          github: [
+            {
+              host: server.host,
+              apiBaseUrl: server.baseUrl,
+              apps: [
+                {
+                  appId: 777,
+                  clientId: 'mainline',
+                  clientSecret: 'secret',
+                  webhookSecret: 'secret',
+                  privateKey,
+                },
+              ],
+            },
+          ],
+        },
+      }),
+    });
+    const ctx = createMockActionContext({
+      input: {
+        repoUrl: `${server.host}?owner=acme&repo=app-tags`,
+        requiredStatusChecks: ['build'],
+        requiredApprovals: 1,
+        bypassActors: [],
+        // The scaffolder's own write, as a token; the ruleset still names Mainline's App.
+        token: TOKEN,
+      },
+    });
+    await withApp.handler(ctx as any);
+    const creation = (server.rulesets('acme', 'app-tags') as any[]).find(
+      r =>
+        r.name === 'mainline: release tags are created by the release actors',
+    );
+    expect(creation.bypass_actors).toEqual([
+      { actor_id: 777, actor_type: 'Integration', bypass_mode: 'always' },
+    ]);
+
+    server.addToken('mainline-installation', {
+      login: 'mainline',
+      appId: 777,
+      permissions: { contents: 'write' },
+    });
+    server.addToken('developer', { login: 'dev', role: 'write' });
+    const sha = (
+      await owner.rest.git.getRef({
+        owner: 'acme',
+        repo: 'app-tags',
+        ref: 'heads/main',
+      })
+    ).data.object.sha;
+    const tag = (token: string, name: string) =>
+      new Octokit({ baseUrl: server.baseUrl, auth: token }).rest.git.createRef({
+        owner: 'acme',
+        repo: 'app-tags',
+        ref: `refs/tags/${name}`,
+        sha,
+      });
+    expect((await tag('mainline-installation', 'rc-1')).status).toBe(201);
+    await expect(tag('developer', 'rc-2')).rejects.toMatchObject({
+      status: 422,
+      response: {
+        data: {
+          message:
+            'Repository rule violations found\n\nCannot create ref due to creations being restricted.\n\n',
+        },
+      },
+    });
+  });
+
+  it('refuses a token user who is no admin of the repository, before writing any ruleset', async () => {
+    server.addToken('writer', { login: 'writer', role: 'write' });
+    const asWriter = createGithubRulesetsAction({
+      config: new ConfigReader({
+        integrations: {
+          github: [
+            { host: server.host, apiBaseUrl: server.baseUrl, token: 'writer' },
+          ],
+        },
+      }),
+    });
+    execFileSync('git', [
+      'init',
+      '--quiet',
+      '--bare',
+      path.join(root, 'acme', 'writer.git'),
+    ]);
+    const ctx = createMockActionContext({
+      input: { ...input(), repoUrl: `${server.host}?owner=acme&repo=writer` },
+    });
+    await expect(asWriter.handler(ctx as any)).rejects.toThrow(
+      /not an admin of acme\/writer.*releaseActor/,
+    );
+    expect(server.rulesets('acme', 'writer')).toEqual([]);
   });
 
   it('refuses a repository URL without a repository', async () => {

@@ -91,6 +91,29 @@ export function mainlineRulesets(options: {
   ];
 }
 
+type BypassActor = RulesetDefinition['bypass_actors'][number];
+
+/** The `RepositoryRole` id GitHub gives the built-in admin role in bypass lists. */
+const ADMIN_ROLE_ID = 5;
+
+/**
+ * Who Mainline acts as on `host`: the `integrations.github` entry the promotion backend's
+ * credentials come from. Its GitHub Apps are named by app id (`Integration`); a token's user
+ * cannot be named in a ruleset, so `undefined` says the token user has to be found another way.
+ */
+export function configuredReleaseActors(
+  integrations: ScmIntegrations,
+  host: string,
+): BypassActor[] | undefined {
+  const apps = integrations.github.byHost(host)?.config.apps ?? [];
+  if (apps.length === 0) return undefined;
+  return apps.map(app => ({
+    actor_id: Number(app.appId),
+    actor_type: 'Integration' as const,
+    bypass_mode: 'always' as const,
+  }));
+}
+
 /** `promotion:github:rulesets:create`. Idempotent: rulesets are found by name and updated. */
 export function createGithubRulesetsAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
@@ -123,6 +146,21 @@ export function createGithubRulesetsAction(options: { config: Config }) {
             .max(10)
             .default(1)
             .describe('Approving reviews a pull request to main needs'),
+        releaseActor: z =>
+          z
+            .object({
+              actorId: z.number().int().positive(),
+              actorType: z.enum([
+                'Integration',
+                'Team',
+                'RepositoryRole',
+                'OrganizationAdmin',
+              ]),
+            })
+            .optional()
+            .describe(
+              "Mainline's own identity, which creates release tags. Default: the GitHub Apps of the host's integrations.github entry (Integration, their app ids), or, with a token there, the repository admin role (RepositoryRole 5) when the token's user is an admin of the repository. A token user in a release team: Team with its id",
+            ),
         bypassActors: z =>
           z
             .array(
@@ -138,7 +176,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
             )
             .default([])
             .describe(
-              'Who may create rc-*/v* tags: the Backstage GitHub App (Integration, its app id) or a release team (Team, its id)',
+              'Who else may create rc-*/v* tags besides Mainline: another GitHub App (Integration, its app id) or a release team (Team, its id)',
             ),
         token: z =>
           z
@@ -161,14 +199,67 @@ export function createGithubRulesetsAction(options: { config: Config }) {
           `"${input.repoUrl}" names no owner and repository`,
         );
       }
+      const octokit = async (token?: string) =>
+        new Octokit(
+          await getOctokitOptions({
+            integrations,
+            credentialsProvider,
+            token,
+            host,
+            owner,
+            repo,
+          }),
+        );
+      let releaseActors: BypassActor[] | undefined = input.releaseActor
+        ? [
+            {
+              actor_id: input.releaseActor.actorId,
+              actor_type: input.releaseActor.actorType,
+              bypass_mode: 'always',
+            },
+          ]
+        : configuredReleaseActors(integrations, host);
+      if (!releaseActors) {
+        // A token's user is named through its role: it must be an admin of the repository (as
+        // the user who created it is), and then every admin may create release tags.
+        const mainline = ctx.isDryRun ? undefined : await octokit();
+        const admin = mainline
+          ? (await mainline.rest.repos.get({ owner, repo })).data.permissions
+              ?.admin === true
+          : true;
+        if (!admin) {
+          throw new InputError(
+            `The token of integrations.github for ${host} is not an admin of ${owner}/${repo}, so no ruleset can let it create release tags; give releaseActor a team it is in (Team and the team's id)`,
+          );
+        }
+        releaseActors = [
+          {
+            actor_id: ADMIN_ROLE_ID,
+            actor_type: 'RepositoryRole',
+            bypass_mode: 'always',
+          },
+        ];
+        ctx.logger.info(
+          `Mainline acts with a token on ${host}: the release tag ruleset lets repository admins create rc-*/v* tags; to narrow it to a release team, set releaseActor`,
+        );
+      }
+      const extra = input.bypassActors.map(a => ({
+        actor_id: a.actorId,
+        actor_type: a.actorType,
+        bypass_mode: 'always' as const,
+      }));
       const definitions = mainlineRulesets({
         requiredStatusChecks: input.requiredStatusChecks,
         requiredApprovals: input.requiredApprovals,
-        bypassActors: input.bypassActors.map(a => ({
-          actor_id: a.actorId,
-          actor_type: a.actorType,
-          bypass_mode: 'always' as const,
-        })),
+        bypassActors: [
+          ...releaseActors,
+          ...extra.filter(
+            a =>
+              !releaseActors!.some(
+                r => r.actor_id === a.actor_id && r.actor_type === a.actor_type,
+              ),
+          ),
+        ],
       });
       if (ctx.isDryRun) {
         ctx.logger.info(
@@ -184,18 +275,9 @@ export function createGithubRulesetsAction(options: { config: Config }) {
         );
         return;
       }
-      const octokit = new Octokit(
-        await getOctokitOptions({
-          integrations,
-          credentialsProvider,
-          token: input.token,
-          host,
-          owner,
-          repo,
-        }),
-      );
-      const existing = await octokit.paginate(
-        octokit.rest.repos.getRepoRulesets,
+      const client = await octokit(input.token);
+      const existing = await client.paginate(
+        client.rest.repos.getRepoRulesets,
         {
           owner,
           repo,
@@ -210,7 +292,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
           fn: async () => {
             const found = existing.find(r => r.name === definition.name);
             if (found) {
-              await octokit.rest.repos.updateRepoRuleset({
+              await client.rest.repos.updateRepoRuleset({
                 owner,
                 repo,
                 ruleset_id: found.id,
@@ -218,7 +300,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
               });
               return found.id;
             }
-            const { data } = await octokit.rest.repos.createRepoRuleset({
+            const { data } = await client.rest.repos.createRepoRuleset({
               owner,
               repo,
               ...(definition as any),

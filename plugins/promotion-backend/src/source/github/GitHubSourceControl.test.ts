@@ -10,6 +10,7 @@ import {
   GitHubTestServer,
   startGitHubTestServer,
 } from '@mainline/test-servers';
+import { Octokit } from '@octokit/rest';
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { GitRunner } from '../../local/git';
@@ -420,6 +421,95 @@ describe('GitHubSourceControl.fromConfig', () => {
           host: 'ghe.example.com',
         }),
       ).toThrow(/integrations.github entry for host ghe.example.com/);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('GitHubSourceControl release tags under rulesets', () => {
+  it('creates a tag as the bypass actor and reports a refusal with GitHub’s message', async () => {
+    const root = await fs.mkdtemp(
+      path.join(os.tmpdir(), 'github-source-rules-'),
+    );
+    try {
+      const fixture = await buildSourceControlFixture(root);
+      const server = await startGitHubTestServer({
+        root,
+        token: TOKEN,
+        tokens: {
+          'mainline-app': {
+            login: 'mainline',
+            appId: 4242,
+            permissions: { contents: 'write' },
+          },
+          'other-app': {
+            login: 'other',
+            appId: 7,
+            permissions: { contents: 'write' },
+          },
+          'read-only-app': {
+            login: 'reader',
+            appId: 8,
+            permissions: { contents: 'read' },
+          },
+        },
+      });
+      servers.push(server);
+      await new Octokit({
+        baseUrl: server.baseUrl,
+        auth: TOKEN,
+      }).rest.repos.createRepoRuleset({
+        owner: 'acme',
+        repo: 'service',
+        name: 'release tags are created by the release actors',
+        target: 'tag',
+        enforcement: 'active',
+        conditions: { ref_name: { include: ['refs/tags/rc-*'], exclude: [] } },
+        rules: [{ type: 'creation' }],
+        bypass_actors: [
+          { actor_id: 4242, actor_type: 'Integration', bypass_mode: 'always' },
+        ],
+      });
+      const as = (token: string) =>
+        GitHubSourceControl.fromToken({
+          baseUrl: server.baseUrl,
+          token,
+          cache: memoryCache(),
+          writeSpacingMs: 0,
+          waitUnitMs: 1,
+        });
+      const sha = fixture.mainFirstParent[0];
+      const tag = (name: string, annotated: boolean) => ({
+        name,
+        sha,
+        annotated,
+        message: `Promote ${sha.slice(0, 7)}`,
+        tagger: { name: 'Ada', email: 'ada@example.com' },
+      });
+
+      await expect(
+        as('mainline-app').createTag(SOURCE_FIXTURE_REPO, tag('rc-100', true)),
+      ).resolves.toEqual({ created: true });
+      const refused = as('other-app').createTag(
+        SOURCE_FIXTURE_REPO,
+        tag('rc-103', false),
+      );
+      await expect(refused).rejects.toMatchObject({
+        name: 'NotAllowedError',
+        message:
+          'GitHub refused tag rc-103: Repository rule violations found: Cannot create ref due to creations being restricted.',
+      });
+      await expect(
+        as('read-only-app').createTag(SOURCE_FIXTURE_REPO, tag('rc-104', true)),
+      ).rejects.toMatchObject({
+        name: 'NotAllowedError',
+        message:
+          'GitHub refused tag rc-104: Resource not accessible by integration',
+      });
+      await expect(
+        as(TOKEN).resolveCommit(SOURCE_FIXTURE_REPO, 'rc-103'),
+      ).resolves.toBeUndefined();
     } finally {
       await fs.rm(root, { recursive: true, force: true });
     }

@@ -4,6 +4,7 @@ import {
   ConflictError,
   ForwardedError,
   InputError,
+  NotAllowedError,
   NotFoundError,
 } from '@backstage/errors';
 import { checkTagName } from '@mainline/plugin-promotion-common';
@@ -42,6 +43,28 @@ const PAGE = 100;
  */
 export function commitPageBound(limit: number): number {
   return 5 + Math.ceil(limit / 20);
+}
+
+/**
+ * GitHub's own words when it refuses a write on principle rather than on state: a repository rule
+ * (`Repository rule violations found` and the rules, any status) or a token lacking a permission
+ * (403, `Resource not accessible by integration`). Only that JSON message is read, one line, bounded.
+ */
+export function githubRefusal(error: unknown): string | undefined {
+  const status = httpStatus(error);
+  const message = (error as { response?: { data?: { message?: unknown } } })
+    ?.response?.data?.message;
+  if (typeof message !== 'string') return undefined;
+  const rule = message.startsWith('Repository rule violations found');
+  if (!rule && status !== 403) return undefined;
+  const [heading, ...rules] = message
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\x00-\x09\x0b-\x1f\x7f]/g, '')
+    .split(/\n+/)
+    .map(line => line.trim())
+    .filter(Boolean);
+  const text = rules.length > 0 ? `${heading}: ${rules.join(' ')}` : heading;
+  return text.length > 400 ? `${text.slice(0, 400)}…` : text;
 }
 
 function httpStatus(error: unknown): number | undefined {
@@ -746,19 +769,26 @@ export class GitHubSourceControl implements SourceControl {
     // unreferenced and collected by git; a commit that does not exist makes it fail as well.
     const tagObject = tag.annotated
       ? this.call(repo, `create tag ${tag.name}`, client =>
-          client.rest.git.createTag({
-            owner,
-            repo: name,
-            tag: tag.name,
-            message: tag.message,
-            object: tag.sha,
-            type: 'commit',
-            tagger: {
-              name: tag.tagger.name,
-              email: tag.tagger.email,
-              date: new Date().toISOString(),
-            },
-          }),
+          client.rest.git
+            .createTag({
+              owner,
+              repo: name,
+              tag: tag.name,
+              message: tag.message,
+              object: tag.sha,
+              type: 'commit',
+              tagger: {
+                name: tag.tagger.name,
+                email: tag.tagger.email,
+                date: new Date().toISOString(),
+              },
+            })
+            .catch(error => {
+              // A token without contents: write: GitHub's words, reported like a refused ref.
+              const refused = githubRefusal(error);
+              if (refused) return { refused };
+              throw error;
+            }),
         )
       : Promise.resolve(undefined);
     const [commit, existingTarget, createdObject] = await Promise.all([
@@ -789,27 +819,43 @@ export class GitHubSourceControl implements SourceControl {
     if (existingTarget) return existingTagOutcome(repo, tag, existingTarget);
     // The commit exists, so a refused tag object is GitHub's error to report as it is.
     if (createdObject instanceof Error) throw createdObject;
+    if (createdObject && 'refused' in createdObject) {
+      throw new NotAllowedError(
+        `GitHub refused tag ${tag.name}: ${createdObject.refused}`,
+      );
+    }
     const target = createdObject ? createdObject.data.sha : tag.sha;
     // Creating a ref never moves an existing one: 422 when someone else created it first.
-    const ref = await this.call(
-      repo,
-      `create tag ${tag.name}`,
-      client =>
-        client.rest.git.createRef({
+    let failure: unknown;
+    const ref = await this.call(repo, `create tag ${tag.name}`, client =>
+      client.rest.git
+        .createRef({
           owner,
           repo: name,
           ref: `refs/tags/${tag.name}`,
           sha: target,
+        })
+        .catch(error => {
+          const status = httpStatus(error);
+          if (status !== 403 && status !== 422) throw error;
+          failure = error;
+          return undefined;
         }),
-      [422],
     );
     if (!ref) {
+      // A rule or the token's permissions refused it: GitHub's words say which, and nothing moved.
+      const refused = githubRefusal(failure);
+      if (refused) {
+        throw new NotAllowedError(`GitHub refused tag ${tag.name}: ${refused}`);
+      }
       // Someone else created it first (or a ref is in the way): see where it points now.
       return existingTagOutcome(
         repo,
         tag,
         await this.tagTarget(repo, tag.name),
-        new Error('the tag reference was refused'),
+        new Error(
+          `GitHub answered ${httpStatus(failure)} to the tag reference`,
+        ),
       );
     }
     return { created: true };
