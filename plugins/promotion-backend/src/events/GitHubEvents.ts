@@ -16,6 +16,7 @@ export const GITHUB_EVENT_TOPICS = [
   'github.delete',
   'github.workflow_run',
   'github.pull_request',
+  'github.repository',
 ] as const;
 
 /** What a webhook means for Mainline. */
@@ -26,6 +27,8 @@ export interface RepositoryChange {
   refsChanged: boolean;
   /** Something a waiting promotion may be waiting for finished (a run, a pull request). */
   completion: boolean;
+  /** `owner/old-name` when the event says the repository was renamed to `repo`. */
+  renamedFrom?: string;
 }
 
 /** Reads the parts of a GitHub webhook Mainline cares about; undefined for the rest. */
@@ -35,6 +38,7 @@ export function readGitHubEvent(
   const payload = params.eventPayload as {
     repository?: { full_name?: unknown };
     action?: unknown;
+    changes?: { repository?: { name?: { from?: unknown } } };
   };
   const repo = payload?.repository?.full_name;
   if (typeof repo !== 'string' || !/^[\w.-]+\/[\w.-]+$/.test(repo)) {
@@ -59,6 +63,15 @@ export function readGitHubEvent(
         refsChanged: payload.action === 'closed',
         completion: payload.action === 'closed',
       };
+    case 'repository': {
+      const from = payload.changes?.repository?.name?.from;
+      if (payload.action !== 'renamed' || typeof from !== 'string') {
+        return undefined;
+      }
+      const renamedFrom = `${repo.split('/')[0]}/${from}`;
+      if (!/^[\w.-]+\/[\w.-]+$/.test(renamedFrom)) return undefined;
+      return { repo, refsChanged: true, completion: false, renamedFrom };
+    }
     default:
       return undefined;
   }
@@ -80,6 +93,12 @@ export function deliveryId(params: EventParams): string | undefined {
  * wakes the promotions waiting for a workflow run or a pull request of that repository.
  */
 export class GitHubEvents {
+  /**
+   * Renamed repositories seen, new name → old (lower case): entities still name the old one,
+   * which GitHub keeps redirecting, while webhooks carry the new name.
+   */
+  private readonly formerNames = new Map<string, string>();
+
   constructor(
     private readonly options: {
       events: EventsService;
@@ -105,20 +124,22 @@ export class GitHubEvents {
     });
   }
 
-  /** Entities whose source or manifest repository is `repo`. */
+  /** Entities whose source or manifest repository is `repo` (or was, before a rename). */
   async entitiesOf(repo: string): Promise<string[]> {
     const credentials = await this.options.auth.getOwnServiceCredentials();
+    const former = this.formerNames.get(repo.toLowerCase());
+    const names = former ? [repo, former] : [repo];
     const { items } = await this.options.catalog.getEntities(
       {
-        filter: [
+        filter: names.flatMap(name => [
           {
-            [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: repo,
+            [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: name,
           },
           {
             [`metadata.annotations.${PROMOTION_ANNOTATIONS.manifestRepo}`]:
-              repo,
+              name,
           },
-        ],
+        ]),
         fields: ['kind', 'metadata.name', 'metadata.namespace'],
       },
       { credentials },
@@ -141,7 +162,19 @@ export class GitHubEvents {
         );
         return;
       }
+      if (change.renamedFrom) {
+        this.formerNames.set(change.repo.toLowerCase(), change.renamedFrom);
+      }
       const entityRefs = await this.entitiesOf(change.repo);
+      if (change.renamedFrom && entityRefs.length > 0) {
+        this.options.logger.warn(
+          `GitHub repository ${change.renamedFrom} was renamed to ${
+            change.repo
+          }; ${entityRefs.join(
+            ', ',
+          )} still name the old one (GitHub redirects reads, not writes): update their annotations`,
+        );
+      }
       for (const entityRef of entityRefs) {
         if (change.refsChanged) {
           await this.options.invalidate(entityRef);
