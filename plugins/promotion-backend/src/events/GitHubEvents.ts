@@ -70,7 +70,8 @@ export function readGitHubEvent(
       }
       const renamedFrom = `${repo.split('/')[0]}/${from}`;
       if (!/^[\w.-]+\/[\w.-]+$/.test(renamedFrom)) return undefined;
-      return { repo, refsChanged: true, completion: false, renamedFrom };
+      // A rename changes no lineage; it only tells which entities later events are about.
+      return { repo, refsChanged: false, completion: false, renamedFrom };
     }
     default:
       return undefined;

@@ -159,13 +159,22 @@ describe('GraphQL answered 200 with errors', () => {
   it('a GraphQL error the REST API cannot stand in for is a named error, not a crash', async () => {
     server.setLimits({
       graphqlErrors: { count: 1, type: 'RATE_LIMITED' },
-      secondaryRateLimit: { count: 10, retryAfterSeconds: 3600, status: 429 },
+      secondaryRateLimit: {
+        count: 10,
+        retryAfterSeconds: 3600,
+        status: 429,
+        path: /^\/repos\//,
+      },
     });
+    const before = server.requests.length;
     const error = await newSource()
       .readFilesWithLastChange('acme/svc', 'main', ['README.md'])
       .catch(e => e);
-    // The GraphQL request itself took the first refusal (429), so nothing was read.
     expect(error.name).toBe('ServiceUnavailableError');
+    // GraphQL answered 200 with RATE_LIMITED, the REST fallback 429 with an hour to wait.
+    const answered = server.requests.slice(before);
+    expect(answered[0]).toMatchObject({ path: '/graphql', status: 200 });
+    expect(answered.slice(1).every(r => r.status === 429)).toBe(true);
   });
 });
 
@@ -311,43 +320,76 @@ describe('paged commit files', () => {
     );
 
   it('a cherry-pick of a 350-file commit gets the patch id of its main commit, from every page', async () => {
+    // One git fast-import, not a process per file: five commits of up to 350 files each.
     const repo = await BareRepoBuilder.open(
       path.join(root, 'acme', 'wide.git'),
     );
-    const base = await repo.commit({
-      branch: 'main',
-      files: bigChange('old'),
-      message: 'Start',
-      author: AUTHOR,
+    const modify = (files: Record<string, string>) =>
+      Object.entries(files).map(
+        ([name, content]) =>
+          `M 100644 inline ${name}\ndata ${Buffer.byteLength(
+            content,
+          )}\n${content}`,
+      );
+    const commit = (
+      ref: string,
+      mark: number,
+      message: string,
+      from: number | undefined,
+      files: string[],
+    ) => [
+      `commit ${ref}`,
+      `mark :${mark}`,
+      `committer Dev <dev@example.com> ${1_714_521_600 + mark * 60} +0000`,
+      `data ${Buffer.byteLength(message)}`,
+      message,
+      ...(from ? [`from :${from}`] : []),
+      ...files,
+      '',
+    ];
+    const partialFiles = Object.fromEntries(
+      Object.entries(bigChange('newer')).slice(0, 300),
+    );
+    await repo.git.output(['fast-import', '--quiet'], {
+      input: [
+        ...commit(
+          'refs/heads/main',
+          1,
+          'Start',
+          undefined,
+          modify(bigChange('old')),
+        ),
+        ...commit(
+          'refs/heads/main',
+          2,
+          'Main moves on',
+          1,
+          modify({ 'main-only.txt': 'x\n' }),
+        ),
+        ...commit(
+          'refs/heads/main',
+          3,
+          'Rename the value everywhere',
+          2,
+          modify(bigChange('new')),
+        ),
+        ...commit(
+          'refs/heads/release',
+          4,
+          'Rename the value everywhere',
+          1,
+          modify(bigChange('new')),
+        ),
+        // Touching only the first 300 files: its id from page one alone would be the same.
+        ...commit('refs/heads/release', 5, 'Partial', 4, modify(partialFiles)),
+        '',
+      ].join('\n'),
     });
-    await repo.commit({
-      branch: 'main',
-      files: { 'main-only.txt': 'x\n' },
-      message: 'Main moves on',
-      author: AUTHOR,
-    });
-    const onMain = await repo.commit({
-      branch: 'main',
-      files: bigChange('new'),
-      message: 'Rename the value everywhere',
-      author: AUTHOR,
-    });
-    await repo.branch('release', base);
-    const picked = await repo.commit({
-      branch: 'release',
-      files: bigChange('new'),
-      message: 'Rename the value everywhere',
-      author: AUTHOR,
-    });
-    // A commit touching only the first 300 files: its id from page one alone would be equal.
-    const partial = await repo.commit({
-      branch: 'release',
-      files: Object.fromEntries(
-        Object.entries(bigChange('newer')).slice(0, 300),
-      ),
-      message: 'Partial',
-      author: AUTHOR,
-    });
+    const [onMain, picked, partial] = (
+      await repo.git.output(['rev-parse', 'main', 'release~1', 'release'])
+    )
+      .trim()
+      .split('\n');
     server.setLimits({ commitFilesPerPage: 300 });
     const ids = await newSource().patchIds('acme/wide', [
       onMain,
@@ -430,7 +472,7 @@ describe('renamed repositories', () => {
       }),
     ).toEqual({
       repo: 'acme/new',
-      refsChanged: true,
+      refsChanged: false,
       completion: false,
       renamedFrom: 'acme/old',
     });
