@@ -151,9 +151,14 @@ describe('GraphQL answered 200 with errors', () => {
     );
     expect(read.file?.content).toBe('hello\n');
     expect(read.lastChange?.subject).toBeDefined();
+    // The GraphQL answer, then the file and its history through REST.
     const paths = server.requests.slice(before).map(r => r.path);
-    expect(paths[0]).toBe('/graphql');
-    expect(paths.length).toBeGreaterThan(1);
+    expect(paths).toEqual([
+      '/graphql',
+      ...(paths[1].includes('/contents/')
+        ? ['/repos/acme/svc/contents/README.md', '/repos/acme/svc/commits']
+        : ['/repos/acme/svc/commits', '/repos/acme/svc/contents/README.md']),
+    ]);
   });
 
   it('a GraphQL error the REST API cannot stand in for is a named error, not a crash', async () => {
@@ -221,8 +226,14 @@ describe('truncated blobs', () => {
     };
     const gitops = new GitOpsDeploymentTarget(newSource());
     // The lanes' read (GraphQL, cut at 10 kB) is what the deploy writes back from.
+    const sent = server.requests.length;
     const current = await gitops.current(target, ['prod']);
     expect(current.prod?.version).toBe('1.0.0');
+    // One GraphQL read, and the cut blob once more, whole, through the git data API.
+    expect(server.requests.slice(sent).map(r => r.path)).toEqual([
+      '/graphql',
+      expect.stringMatching(/^\/repos\/acme\/deployments\/git\/blobs\//),
+    ]);
     await gitops.deploy(target, {
       environment: 'prod',
       sha: '0123456789abcdef0123456789abcdef01234567',
