@@ -1,4 +1,8 @@
-import { AuthService, LoggerService } from '@backstage/backend-plugin-api';
+import {
+  AuthService,
+  CacheService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { stringifyError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
@@ -96,9 +100,26 @@ export function deliveryId(params: EventParams): string | undefined {
 export class GitHubEvents {
   /**
    * Renamed repositories seen, new name → old (lower case): entities still name the old one,
-   * which GitHub keeps redirecting, while webhooks carry the new name.
+   * which GitHub keeps redirecting, while webhooks carry the new name. Kept in the cache when
+   * there is one, so that every replica knows (only one receives the `renamed` webhook).
    */
   private readonly formerNames = new Map<string, string>();
+
+  private async formerName(repo: string): Promise<string | undefined> {
+    const key = repo.toLowerCase();
+    const cached = await this.options.cache
+      ?.get(`promotion-renamed:${key}`)
+      .catch(() => undefined);
+    return typeof cached === 'string' ? cached : this.formerNames.get(key);
+  }
+
+  private async rememberRename(repo: string, from: string): Promise<void> {
+    const key = repo.toLowerCase();
+    this.formerNames.set(key, from);
+    await this.options.cache?.set(`promotion-renamed:${key}`, from, {
+      ttl: { days: 90 },
+    });
+  }
 
   constructor(
     private readonly options: {
@@ -107,6 +128,8 @@ export class GitHubEvents {
       auth: AuthService;
       logger: LoggerService;
       signals?: SignalsService;
+      /** Shared across replicas: where renamed repositories are remembered. */
+      cache?: CacheService;
       invalidate(entityRef: string): Promise<void>;
       followWaiting(entityRef: string): Promise<unknown>;
       /**
@@ -128,7 +151,7 @@ export class GitHubEvents {
   /** Entities whose source or manifest repository is `repo` (or was, before a rename). */
   async entitiesOf(repo: string): Promise<string[]> {
     const credentials = await this.options.auth.getOwnServiceCredentials();
-    const former = this.formerNames.get(repo.toLowerCase());
+    const former = await this.formerName(repo);
     const names = former ? [repo, former] : [repo];
     const { items } = await this.options.catalog.getEntities(
       {
@@ -164,7 +187,7 @@ export class GitHubEvents {
         return;
       }
       if (change.renamedFrom) {
-        this.formerNames.set(change.repo.toLowerCase(), change.renamedFrom);
+        await this.rememberRename(change.repo, change.renamedFrom);
       }
       const entityRefs = await this.entitiesOf(change.repo);
       if (change.renamedFrom && entityRefs.length > 0) {

@@ -37,13 +37,13 @@ let root: string;
 let server: GitHubTestServer;
 let svc: BareRepoBuilder;
 
-const newSource = (token = TOKEN) =>
+const newSource = (token = TOKEN, waitUnitMs = 1) =>
   GitHubSourceControl.fromToken({
     baseUrl: server.baseUrl,
     token,
     cache: memoryCache(),
     writeSpacingMs: 0,
-    waitUnitMs: 1,
+    waitUnitMs,
     webBaseUrl: server.htmlUrl,
   });
 
@@ -90,9 +90,18 @@ describe('secondary rate limits', () => {
       server.setLimits({
         secondaryRateLimit: { count: 1, retryAfterSeconds: 2, status },
       });
-      const file = await newSource().readFile('acme/svc', 'main', 'README.md');
+      // Seconds shrunk to 50 ms: the repeat comes at least `retry-after` units later.
+      const file = await newSource(TOKEN, 50).readFile(
+        'acme/svc',
+        'main',
+        'README.md',
+      );
       expect(file?.content).toBe('hello\n');
       expect(statuses(before)).toEqual([status, 200]);
+      const [refused, repeated] = server.requests.slice(before);
+      expect(repeated.startedAt - refused.finishedAt).toBeGreaterThanOrEqual(
+        95,
+      );
     },
   );
 
