@@ -162,11 +162,20 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
     }
     const requestId = request.requestId ?? crypto.randomUUID();
     const repo = target.sourceRepo;
-    const runs = await this.runs(repo);
-    // A retried promotion finds the run it already started instead of deploying twice.
-    const existing = runs.find(
-      run => parseDeployRunTitle(run.display_title)?.request === requestId,
+    const mine = (run: WorkflowRunItem) =>
+      parseDeployRunTitle(run.display_title)?.request === requestId;
+    // Pages until this request's run or the environment's latest deploy shows up.
+    const runs = await this.runs(
+      repo,
+      {},
+      read =>
+        read.some(mine) ||
+        this.latestSuccessful(read, [request.environment])[
+          request.environment
+        ] !== undefined,
     );
+    // A retried promotion finds the run it already started instead of deploying twice.
+    const existing = runs.find(mine);
     if (!existing) {
       const running = this.latestSuccessful(runs, [request.environment])[
         request.environment

@@ -310,23 +310,34 @@ describe('paged workflow runs', () => {
       waitUnitMs: 1,
     });
     const before = server.requests.length;
-    const current = await new GitHubWorkflowDeployments(
-      async () => client,
-    ).current(
-      {
-        sourceRepo: 'acme/fn',
-        artifactKind: 'archive',
-        artifactLocation: 's3://artifacts/fn',
-        serverlessService: 'fn',
-        versioning: 'calver',
-        releaseBranches: false,
-      },
-      ['stage', 'prod'],
-    );
+    const deployments = new GitHubWorkflowDeployments(async () => client);
+    const fn: PromotionTarget = {
+      sourceRepo: 'acme/fn',
+      artifactKind: 'archive',
+      artifactLocation: 's3://artifacts/fn',
+      serverlessService: 'fn',
+      versioning: 'calver',
+      releaseBranches: false,
+    };
+    const current = await deployments.current(fn, ['stage', 'prod']);
     expect(current.stage?.version).toBe('2024.5.150');
     expect(current.prod?.version).toBe('v1.0.0');
     // Two pages of 100, no more.
     expect(server.requests.length - before).toBe(2);
+    // Promoting what prod already runs is recognised behind the 150 newer runs: no dispatch.
+    const again = await deployments.deploy(fn, {
+      environment: 'prod',
+      sha: 'a'.repeat(40),
+      version: 'v1.0.0',
+      reason: 'again',
+      actor: {
+        entityRef: 'user:default/ada',
+        name: 'Ada',
+        email: 'ada@example.com',
+      },
+    });
+    expect(again.changed).toBe(false);
+    expect(server.workflowRuns('acme', 'fn')).toHaveLength(151);
   });
 });
 
