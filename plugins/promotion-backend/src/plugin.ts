@@ -223,6 +223,7 @@ export const promotionPlugin = createBackendPlugin({
           auth,
           logger,
           signals,
+          cache,
           invalidate: entityRef => lineage.invalidate(entityRef),
           firstDelivery: (id, topic) => store.firstDelivery(id, topic),
           followWaiting: entityRef =>

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { graphqlRoutes } from './graphql';
 import { ApiError, RepoContext, RequestContext } from './http';
 import { mergePull } from './pulls';
 import { repositoryRoutes } from './repositories';
-import { repoGit, Route, ServerEnv } from './routes';
+import { GitHubTestLimits, repoGit, Route, ServerEnv } from './routes';
 import { settingsRoutes } from './settings';
 import { checkPermission } from './permissions';
 import { isGitPath, serveGit } from './smartHttp';
@@ -25,6 +26,7 @@ import {
 } from './state';
 import { pullRoutes } from './pulls';
 
+export type { GitHubTestLimits } from './routes';
 export type {
   Identity as GitHubTestIdentity,
   StoredPull as GitHubTestPullRequest,
@@ -62,6 +64,8 @@ export interface GitHubTestServerOptions {
     afterMs: number;
     conclusion?: (run: WorkflowRun) => WorkflowRunConclusion;
   };
+  /** Real GitHub limits to produce from the start (see also `setLimits`). */
+  limits?: GitHubTestLimits;
 }
 
 /** One request the server answered, for counting upstream calls and rounds in tests. */
@@ -95,6 +99,13 @@ export interface GitHubTestServer {
   requests: GitHubTestRequest[];
   resetRequests(): void;
   setLatency(ms: number): void;
+  /** Switches real GitHub limits on (or off, with `undefined` values) from now on. */
+  setLimits(limits: GitHubTestLimits): void;
+  /**
+   * Renames a repository as GitHub's settings page does: the old name answers 301 with the new
+   * location from then on (git and API alike keep working under the new name).
+   */
+  renameRepository(owner: string, name: string, newName: string): Promise<void>;
   /** Sets the remaining rate limit; at 0 API calls are answered 403 until it is raised again. */
   setRateLimitRemaining(remaining: number): void;
   /** Workflow runs started by dispatches, oldest first, with the inputs they were dispatched with. */
@@ -194,6 +205,8 @@ export async function startGitHubTestServer(
   let remainingOverride: number | undefined;
   const resetAt = () => Math.floor(Date.now() / 1000) + 3600;
   let origin = '';
+  /** `owner/old` → `owner/new` of renamed repositories. */
+  const renamed = new Map<string, string>();
 
   const updateRun = (id: number, update: Partial<WorkflowRun>) => {
     const run = state.runs.find(r => r.id === id);
@@ -234,6 +247,7 @@ export async function startGitHubTestServer(
     gitUrl: (owner, name) => `${origin}/${owner}/${name}.git`,
     repoDir: (owner, name) => path.join(root, owner, `${name}.git`),
     acceptAnyWorkflow: options.acceptAnyWorkflow ?? false,
+    limits: { ...options.limits },
     onDispatch(id) {
       const auto = options.autoCompleteRuns;
       if (!auto) return;
@@ -313,6 +327,42 @@ export async function startGitHubTestServer(
       };
       return json(200, { resources: { core }, rate: core });
     }
+    const secondary = env.limits.secondaryRateLimit;
+    if (
+      secondary &&
+      secondary.count > 0 &&
+      (!secondary.path || secondary.path.test(url.pathname))
+    ) {
+      secondary.count -= 1;
+      return json(
+        secondary.status ?? 403,
+        {
+          message:
+            'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+          documentation_url:
+            'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+          status: String(secondary.status ?? 403),
+        },
+        { 'retry-after': String(secondary.retryAfterSeconds) },
+      );
+    }
+    const moved = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    const movedTo = moved && renamed.get(`${moved[1]}/${moved[2]}`);
+    if (movedTo) {
+      // GitHub answers the old name of a renamed repository with a permanent redirect.
+      return json(
+        301,
+        {
+          message: 'Moved Permanently',
+          url: `${origin}/repos/${movedTo}${moved[3] ?? ''}${url.search}`,
+          documentation_url:
+            'https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects',
+        },
+        {
+          location: `${origin}/repos/${movedTo}${moved[3] ?? ''}${url.search}`,
+        },
+      );
+    }
     if (remaining() <= 0) {
       return json(403, {
         message: 'API rate limit exceeded for user ID 1.',
@@ -380,7 +430,7 @@ export async function startGitHubTestServer(
     } catch (error) {
       if (error instanceof ApiError) {
         used += 1;
-        return json(error.status, error.body());
+        return json(error.status, error.body(), error.headers);
       }
       used += 1;
       return json(500, {
@@ -498,6 +548,15 @@ export async function startGitHubTestServer(
     },
     setLatency(ms) {
       latencyMs = ms;
+    },
+    setLimits(limits) {
+      Object.assign(env.limits, limits);
+    },
+    async renameRepository(owner, name, newName) {
+      await fs.rename(env.repoDir(owner, name), env.repoDir(owner, newName));
+      state.renameRepo(owner, name, newName);
+      renamed.set(`${owner}/${name}`, `${owner}/${newName}`);
+      renamed.delete(`${owner}/${newName}`);
     },
     setRateLimitRemaining(n) {
       remainingOverride = Math.max(0, Math.floor(n));

@@ -45,6 +45,7 @@ const schema = buildSchema(`
     oid: String!
     text: String
     isBinary: Boolean
+    isTruncated: Boolean!
     byteSize: Int!
   }
   type Tree implements GitObject {
@@ -93,7 +94,7 @@ function commitNode(git: Git, raw: RawCommit) {
   };
 }
 
-async function objectNode(git: Git, sha: string) {
+async function objectNode(git: Git, sha: string, env: ServerEnv) {
   const type = await git.objectType(sha);
   if (type === 'commit') {
     const raw = await git.readCommit(sha);
@@ -102,12 +103,18 @@ async function objectNode(git: Git, sha: string) {
   if (type === 'blob') {
     const content = (await git.run(['cat-file', 'blob', sha])).stdout;
     const isBinary = content.includes(0);
+    // Above a size GitHub cuts `text` and says so in `isTruncated`.
+    const cap = env.limits.blobTextBytes;
+    const isTruncated = cap !== undefined && content.length > cap;
     return {
       __typename: 'Blob',
       oid: sha,
       byteSize: content.length,
       isBinary,
-      text: isBinary ? null : content.toString('utf8'),
+      isTruncated,
+      text: isBinary
+        ? null
+        : (isTruncated ? content.subarray(0, cap) : content).toString('utf8'),
     };
   }
   return type
@@ -115,7 +122,7 @@ async function objectNode(git: Git, sha: string) {
     : null;
 }
 
-function repositoryNode(git: Git, name: string) {
+function repositoryNode(git: Git, name: string, env: ServerEnv) {
   return {
     name,
     ref: async ({ qualifiedName }: { qualifiedName: string }) => {
@@ -142,7 +149,7 @@ function repositoryNode(git: Git, name: string) {
       const rev = oid ?? expression;
       if (!rev || rev.startsWith('-') || /\.\.|@\{|\0/.test(rev)) return null;
       const sha = await git.revParse(rev);
-      return sha ? objectNode(git, sha) : null;
+      return sha ? objectNode(git, sha, env) : null;
     },
   };
 }
@@ -160,6 +167,27 @@ async function graphqlHandler(ctx: RequestContext, env: ServerEnv) {
       },
     };
   }
+  const failing = env.limits.graphqlErrors;
+  if (failing && failing.count > 0) {
+    failing.count -= 1;
+    // GitHub answers GraphQL errors, its rate limit included, with status 200.
+    return {
+      status: 200,
+      body: {
+        data: null,
+        errors: [
+          {
+            type: failing.type,
+            message:
+              failing.message ??
+              (failing.type === 'RATE_LIMITED'
+                ? 'API rate limit already exceeded for user ID 1.'
+                : 'Something went wrong while executing your query.'),
+          },
+        ],
+      },
+    };
+  }
   const result = await graphql({
     schema,
     source: query,
@@ -167,7 +195,7 @@ async function graphqlHandler(ctx: RequestContext, env: ServerEnv) {
     rootValue: {
       repository: async ({ owner, name }: { owner: string; name: string }) => {
         try {
-          return repositoryNode(await repoGit(env, owner, name), name);
+          return repositoryNode(await repoGit(env, owner, name), name, env);
         } catch {
           throw new NotFound(
             `Could not resolve to a Repository with the name '${owner}/${name}'.`,

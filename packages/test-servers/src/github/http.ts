@@ -18,6 +18,8 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly errors?: ValidationProblem[],
+    /** Headers GitHub sends with this error (`x-accepted-github-permissions` on a 403). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

@@ -48,15 +48,26 @@ export function checkPermission(
   const needed = requiredPermission(method, pathname);
   if (!needed) return;
   const granted = actor.permissions[needed.name] ?? 'none';
-  if (LEVEL[granted] < LEVEL[needed.level]) throw notAccessible(actor);
+  if (LEVEL[granted] < LEVEL[needed.level]) throw notAccessible(actor, needed);
 }
 
-export function notAccessible(actor: Identity): ApiError {
+/**
+ * GitHub's 403 for a fine-grained actor lacking a permission; with the permission known it names
+ * it in `x-accepted-github-permissions` (`name=level`, sets of alternatives separated by `;`).
+ */
+export function notAccessible(
+  actor: Identity,
+  needed?: { name: string; level: string },
+): ApiError {
   return new ApiError(
     403,
     actor.appId !== undefined
       ? 'Resource not accessible by integration'
       : 'Resource not accessible by personal access token',
+    undefined,
+    needed
+      ? { 'x-accepted-github-permissions': `${needed.name}=${needed.level}` }
+      : {},
   );
 }
 

@@ -211,12 +211,35 @@ async function getCommit(ctx: RepoContext, env: ServerEnv) {
   const sha = await resolveCommitish(ctx.git, ref);
   if (!sha) throw new ApiError(422, `No commit found for SHA: ${ref}`);
   const commit = (await ctx.git.readCommit(sha))!;
+  const files = await diffEntries(ctx, env, commit.parents[0], sha);
+  const perFilesPage = env.limits.commitFilesPerPage;
+  if (perFilesPage === undefined) {
+    return {
+      status: 200,
+      body: { ...commitJson(ctx, env, ctx.owner, ctx.name, commit), files },
+    };
+  }
+  // Over a page of files GitHub pages them (Link headers), the commit repeated on each page.
+  const page = Math.max(1, Math.floor(Number(ctx.query.get('page') ?? 1)) || 1);
+  const perPage = Math.min(
+    perFilesPage,
+    Math.max(
+      1,
+      Math.floor(Number(ctx.query.get('per_page') ?? perFilesPage)) ||
+        perFilesPage,
+    ),
+  );
   return {
     status: 200,
     body: {
       ...commitJson(ctx, env, ctx.owner, ctx.name, commit),
-      files: await diffEntries(ctx, env, commit.parents[0], sha),
+      files: files.slice((page - 1) * perPage, page * perPage),
     },
+    headers: linkHeader(
+      ctx,
+      page,
+      Math.max(1, Math.ceil(files.length / perPage)),
+    ),
   };
 }
 
@@ -274,7 +297,12 @@ async function diffEntries(
         additions,
         deletions,
         changes: additions + deletions,
-        ...(patches.has(filename) ? { patch: patches.get(filename) } : {}),
+        // A large diff comes without its patch on GitHub.
+        ...(patches.has(filename) &&
+        (env.limits.patchBytes === undefined ||
+          patches.get(filename)!.length <= env.limits.patchBytes)
+          ? { patch: patches.get(filename) }
+          : {}),
         blob_url: `${html}/blob/${to}/${filename}`,
         raw_url: `${html}/raw/${to}/${filename}`,
         contents_url: `${ctx.apiBase}/repos/${ctx.owner}/${ctx.name}/contents/${filename}?ref=${to}`,

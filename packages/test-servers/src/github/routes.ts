@@ -20,6 +20,36 @@ export interface ServerEnv {
   acceptAnyWorkflow: boolean;
   /** Called after each dispatch, so that the server can auto-complete runs. */
   onDispatch(runId: number): void;
+  /** Real GitHub limits switched on for this server (see GitHubTestLimits). */
+  limits: GitHubTestLimits;
+}
+
+/**
+ * Limits real GitHub imposes that clients must handle, off unless a test switches them on
+ * (`startGitHubTestServer({ limits })` or `server.setLimits(...)`).
+ */
+export interface GitHubTestLimits {
+  /**
+   * The next `count` API requests (those whose path matches `path`, default all) are refused as
+   * a secondary rate limit: `status` (default 403) with `retry-after` and GitHub's message.
+   */
+  secondaryRateLimit?: {
+    count: number;
+    retryAfterSeconds: number;
+    status?: 403 | 429;
+    path?: RegExp;
+  };
+  /**
+   * The next `count` GraphQL queries are answered with status 200, `data: null` and one error
+   * of `type` (`RATE_LIMITED` as GitHub answers a used-up GraphQL budget, or any other type).
+   */
+  graphqlErrors?: { count: number; type: string; message?: string };
+  /** `Blob.text` is cut to this many bytes, with `isTruncated: true`, for larger blobs. */
+  blobTextBytes?: number;
+  /** Files per page of a commit (`GET /repos/{o}/{r}/commits/{ref}`); GitHub pages at 300. */
+  commitFilesPerPage?: number;
+  /** A file whose diff is larger than this many bytes comes without `patch`, as on GitHub. */
+  patchBytes?: number;
 }
 
 type Handler<C> = (ctx: C, env: ServerEnv) => Promise<Reply>;

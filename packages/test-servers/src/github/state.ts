@@ -207,6 +207,16 @@ export class ServerState {
     }
     return record;
   }
+
+  /** Moves a repository's records (and its runs) to a new name; its id stays. */
+  renameRepo(owner: string, name: string, newName: string): void {
+    const record = this.repo(owner, name);
+    this.repos.delete(`${owner}/${name}`.toLowerCase());
+    this.repos.set(`${owner}/${newName}`.toLowerCase(), record);
+    for (const run of this.runs) {
+      if (run.owner === owner && run.repo === name) run.repo = newName;
+    }
+  }
 }
 
 /** GitHub-style opaque node ids; only stable per object, which is all clients rely on. */

@@ -78,7 +78,7 @@ describe('GitHub webhooks keep lineage fresh', () => {
     });
   }
 
-  function webhook(body: object, secret = SECRET) {
+  function webhook(body: object, secret = SECRET, event = 'push') {
     const payload = JSON.stringify(body);
     const signature = `sha256=${crypto
       .createHmac('sha256', secret)
@@ -87,7 +87,7 @@ describe('GitHub webhooks keep lineage fresh', () => {
     return request(server)
       .post('/api/events/http/github')
       .set('content-type', 'application/json')
-      .set('x-github-event', 'push')
+      .set('x-github-event', event)
       .set('x-hub-signature-256', signature)
       .send(payload);
   }
@@ -128,5 +128,40 @@ describe('GitHub webhooks keep lineage fresh', () => {
       repository: { full_name: 'someone/else' },
     });
     expect(res.status).toBe(202);
+  });
+
+  it('after a repository is renamed, webhooks with the new name refresh the entities naming the old one', async () => {
+    const renamed = { full_name: 'mainline-demo/checkout-next' };
+    const freshHead = async (subject: string) => {
+      let head = '';
+      for (let i = 0; i < 20 && head !== subject; i++) {
+        await new Promise(resolve => setTimeout(resolve, 100));
+        head = await headOfLineage();
+      }
+      return head;
+    };
+    await headOfLineage();
+    await pushCommit('before-the-rename-event');
+    await webhook({ ref: 'refs/heads/main', repository: renamed });
+    // The new name matches no entity yet.
+    expect(await freshHead('before-the-rename-event')).not.toBe(
+      'before-the-rename-event',
+    );
+
+    const rename = await webhook(
+      {
+        action: 'renamed',
+        changes: { repository: { name: { from: 'checkout' } } },
+        repository: renamed,
+      },
+      SECRET,
+      'repository',
+    );
+    expect(rename.status).toBe(202);
+    await pushCommit('after-the-rename-event');
+    await webhook({ ref: 'refs/heads/main', repository: renamed });
+    expect(await freshHead('after-the-rename-event')).toBe(
+      'after-the-rename-event',
+    );
   });
 });

@@ -1,4 +1,8 @@
-import { AuthService, LoggerService } from '@backstage/backend-plugin-api';
+import {
+  AuthService,
+  CacheService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { stringifyError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
@@ -16,6 +20,7 @@ export const GITHUB_EVENT_TOPICS = [
   'github.delete',
   'github.workflow_run',
   'github.pull_request',
+  'github.repository',
 ] as const;
 
 /** What a webhook means for Mainline. */
@@ -26,6 +31,8 @@ export interface RepositoryChange {
   refsChanged: boolean;
   /** Something a waiting promotion may be waiting for finished (a run, a pull request). */
   completion: boolean;
+  /** `owner/old-name` when the event says the repository was renamed to `repo`. */
+  renamedFrom?: string;
 }
 
 /** Reads the parts of a GitHub webhook Mainline cares about; undefined for the rest. */
@@ -35,6 +42,7 @@ export function readGitHubEvent(
   const payload = params.eventPayload as {
     repository?: { full_name?: unknown };
     action?: unknown;
+    changes?: { repository?: { name?: { from?: unknown } } };
   };
   const repo = payload?.repository?.full_name;
   if (typeof repo !== 'string' || !/^[\w.-]+\/[\w.-]+$/.test(repo)) {
@@ -59,6 +67,16 @@ export function readGitHubEvent(
         refsChanged: payload.action === 'closed',
         completion: payload.action === 'closed',
       };
+    case 'repository': {
+      const from = payload.changes?.repository?.name?.from;
+      if (payload.action !== 'renamed' || typeof from !== 'string') {
+        return undefined;
+      }
+      const renamedFrom = `${repo.split('/')[0]}/${from}`;
+      if (!/^[\w.-]+\/[\w.-]+$/.test(renamedFrom)) return undefined;
+      // A rename changes no lineage; it only tells which entities later events are about.
+      return { repo, refsChanged: false, completion: false, renamedFrom };
+    }
     default:
       return undefined;
   }
@@ -80,6 +98,29 @@ export function deliveryId(params: EventParams): string | undefined {
  * wakes the promotions waiting for a workflow run or a pull request of that repository.
  */
 export class GitHubEvents {
+  /**
+   * Renamed repositories seen, new name → old (lower case): entities still name the old one,
+   * which GitHub keeps redirecting, while webhooks carry the new name. Kept in the cache when
+   * there is one, so that every replica knows (only one receives the `renamed` webhook).
+   */
+  private readonly formerNames = new Map<string, string>();
+
+  private async formerName(repo: string): Promise<string | undefined> {
+    const key = repo.toLowerCase();
+    const cached = await this.options.cache
+      ?.get(`promotion-renamed:${key}`)
+      .catch(() => undefined);
+    return typeof cached === 'string' ? cached : this.formerNames.get(key);
+  }
+
+  private async rememberRename(repo: string, from: string): Promise<void> {
+    const key = repo.toLowerCase();
+    this.formerNames.set(key, from);
+    await this.options.cache?.set(`promotion-renamed:${key}`, from, {
+      ttl: { days: 90 },
+    });
+  }
+
   constructor(
     private readonly options: {
       events: EventsService;
@@ -87,6 +128,8 @@ export class GitHubEvents {
       auth: AuthService;
       logger: LoggerService;
       signals?: SignalsService;
+      /** Shared across replicas: where renamed repositories are remembered. */
+      cache?: CacheService;
       invalidate(entityRef: string): Promise<void>;
       followWaiting(entityRef: string): Promise<unknown>;
       /**
@@ -105,20 +148,22 @@ export class GitHubEvents {
     });
   }
 
-  /** Entities whose source or manifest repository is `repo`. */
+  /** Entities whose source or manifest repository is `repo` (or was, before a rename). */
   async entitiesOf(repo: string): Promise<string[]> {
     const credentials = await this.options.auth.getOwnServiceCredentials();
+    const former = await this.formerName(repo);
+    const names = former ? [repo, former] : [repo];
     const { items } = await this.options.catalog.getEntities(
       {
-        filter: [
+        filter: names.flatMap(name => [
           {
-            [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: repo,
+            [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: name,
           },
           {
             [`metadata.annotations.${PROMOTION_ANNOTATIONS.manifestRepo}`]:
-              repo,
+              name,
           },
-        ],
+        ]),
         fields: ['kind', 'metadata.name', 'metadata.namespace'],
       },
       { credentials },
@@ -141,7 +186,19 @@ export class GitHubEvents {
         );
         return;
       }
+      if (change.renamedFrom) {
+        await this.rememberRename(change.repo, change.renamedFrom);
+      }
       const entityRefs = await this.entitiesOf(change.repo);
+      if (change.renamedFrom && entityRefs.length > 0) {
+        this.options.logger.warn(
+          `GitHub repository ${change.renamedFrom} was renamed to ${
+            change.repo
+          }; ${entityRefs.join(
+            ', ',
+          )} still name the old one (GitHub redirects reads, not writes): update their annotations`,
+        );
+      }
       for (const entityRef of entityRefs) {
         if (change.refsChanged) {
           await this.options.invalidate(entityRef);

@@ -84,8 +84,9 @@ export interface SourceControl {
 
   /**
    * The patch identity of each commit (see `patchIdentity`), for tracing cherry-picks; a merge
-   * commit's is that of its change against the first parent. Commits without a text change are
-   * left out of the map.
+   * commit's is that of its change against the first parent. Commits without a text change, or
+   * whose change the host cannot give whole (GitHub leaves large patches out), are left out of
+   * the map: an id from part of a change could tie a pick to the wrong commit.
    */
   patchIds(repo: string, shas: string[]): Promise<Map<string, string>>;
 

@@ -28,7 +28,16 @@ export interface GitHubWorkflowDeploymentsOptions {
   startTimeoutMs: number;
   /** Runs read per request when looking for a run or for what each environment runs. */
   pageSize: number;
+  /**
+   * Pages read at most when the newest runs do not show every environment (a stage deployed
+   * hundreds of times since prod last was). Default 20: 2,000 runs.
+   */
+  maxPages: number;
 }
+
+type WorkflowRunItem = Awaited<
+  ReturnType<Octokit['rest']['actions']['listWorkflowRuns']>
+>['data']['workflow_runs'][number];
 
 const PENDING = /^run:([0-9a-f-]{1,64}):(\d+)$/;
 
@@ -50,23 +59,44 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
       ref: 'main',
       startTimeoutMs: 10 * 60 * 1000,
       pageSize: 100,
+      maxPages: 20,
       ...options,
     };
   }
 
-  private async runs(repo: string, filters: { status?: 'success' } = {}) {
+  /**
+   * Runs newest first, a page at a time until `enough` says the runs read so far answer the
+   * question (or the list ends, or after `maxPages`): usually one page, however many runs exist.
+   */
+  private async runs(
+    repo: string,
+    filters: { status?: 'success' } = {},
+    enough: (runs: WorkflowRunItem[]) => boolean = () => true,
+  ): Promise<WorkflowRunItem[]> {
     const [owner, name] = repo.split('/');
     const octokit = await this.octokitFor(repo);
+    const runs: WorkflowRunItem[] = [];
     try {
-      const { data } = await octokit.rest.actions.listWorkflowRuns({
-        owner,
-        repo: name,
-        workflow_id: this.options.workflow,
-        event: 'workflow_dispatch',
-        per_page: this.options.pageSize,
-        ...filters,
-      });
-      return data.workflow_runs;
+      for (let page = 1; page <= this.options.maxPages; page++) {
+        const { data } = await octokit.rest.actions.listWorkflowRuns({
+          owner,
+          repo: name,
+          workflow_id: this.options.workflow,
+          event: 'workflow_dispatch',
+          per_page: this.options.pageSize,
+          ...(page > 1 ? { page } : {}),
+          ...filters,
+        });
+        runs.push(...data.workflow_runs);
+        if (
+          data.workflow_runs.length < this.options.pageSize ||
+          runs.length >= data.total_count ||
+          enough(runs)
+        ) {
+          break;
+        }
+      }
+      return runs;
     } catch (error) {
       if ((error as { status?: number }).status === 404) {
         throw this.missingWorkflow(repo);
@@ -88,14 +118,17 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
     target: PromotionTarget,
     environments: string[],
   ): Promise<Record<string, Deployment | undefined>> {
-    return this.latestSuccessful(
-      await this.runs(target.sourceRepo, { status: 'success' }),
-      environments,
+    const runs = await this.runs(
+      target.sourceRepo,
+      { status: 'success' },
+      read =>
+        Object.values(this.latestSuccessful(read, environments)).every(Boolean),
     );
+    return this.latestSuccessful(runs, environments);
   }
 
   private latestSuccessful(
-    runs: Awaited<ReturnType<GitHubWorkflowDeployments['runs']>>,
+    runs: WorkflowRunItem[],
     environments: string[],
   ): Record<string, Deployment | undefined> {
     const result: Record<string, Deployment | undefined> = Object.fromEntries(
@@ -129,11 +162,20 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
     }
     const requestId = request.requestId ?? crypto.randomUUID();
     const repo = target.sourceRepo;
-    const runs = await this.runs(repo);
-    // A retried promotion finds the run it already started instead of deploying twice.
-    const existing = runs.find(
-      run => parseDeployRunTitle(run.display_title)?.request === requestId,
+    const mine = (run: WorkflowRunItem) =>
+      parseDeployRunTitle(run.display_title)?.request === requestId;
+    // Pages until this request's run or the environment's latest deploy shows up.
+    const runs = await this.runs(
+      repo,
+      {},
+      read =>
+        read.some(mine) ||
+        this.latestSuccessful(read, [request.environment])[
+          request.environment
+        ] !== undefined,
     );
+    // A retried promotion finds the run it already started instead of deploying twice.
+    const existing = runs.find(mine);
     if (!existing) {
       const running = this.latestSuccessful(runs, [request.environment])[
         request.environment

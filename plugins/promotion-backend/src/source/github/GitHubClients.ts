@@ -8,6 +8,7 @@ import {
 } from '@backstage/integration';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
+import { ServiceUnavailableError } from '@backstage/errors';
 import { RequestError } from '@octokit/request-error';
 import { Octokit } from '@octokit/rest';
 import { boundedCode } from '../../artifacts/outbound';
@@ -152,16 +153,30 @@ export function githubFailure(error: unknown): Error {
     errors?: Array<{ type?: unknown }>;
   };
   const name = (error as { name?: unknown })?.name;
+  const graphqlErrors = (error as { data?: { errors?: unknown } })?.data
+    ?.errors;
+  if (
+    Array.isArray(graphqlErrors) &&
+    graphqlErrors.some(x => x?.type === 'RATE_LIMITED')
+  ) {
+    // The throttling plugin's error for a GraphQL budget used up (answered 200).
+    return new ServiceUnavailableError(
+      "GitHub's GraphQL rate limit is used up; try again later",
+    );
+  }
   if (name !== 'HttpError' && name !== 'GraphqlResponseError') {
     // Not GitHub's answer (our own errors pass through with their names and statuses).
     return error instanceof Error ? error : new Error(String(error));
   }
   if (Array.isArray(e?.errors)) {
-    return new Error(
-      `GitHub's GraphQL API answered ${
-        boundedCode(e.errors[0]?.type) ?? 'an error'
-      }`,
-    );
+    const type = boundedCode(e.errors[0]?.type);
+    // GitHub answers a used-up GraphQL budget with status 200 and this error type.
+    if (type === 'RATE_LIMITED') {
+      return new ServiceUnavailableError(
+        "GitHub's GraphQL rate limit is used up; try again later",
+      );
+    }
+    return new Error(`GitHub's GraphQL API answered ${type ?? 'an error'}`);
   }
   const status = typeof e?.status === 'number' ? e.status : undefined;
   if (status === undefined || !e.response) {
@@ -186,13 +201,54 @@ export function githubFailure(error: unknown): Error {
       reset ? ` until ${new Date(reset * 1000).toISOString()}` : ''
     }`;
   } else if (headers?.['retry-after'] && (status === 403 || status === 429)) {
-    limited = 'a secondary rate limit';
+    const after = Number(headers['retry-after']);
+    limited = `a secondary rate limit${
+      Number.isFinite(after) ? `, retry after ${Math.round(after)}s` : ''
+    }`;
   }
+  if (limited) {
+    // Waiting longer than a page view can is not a failure of ours: 503, try again later.
+    return new ServiceUnavailableError(
+      `GitHub answered HTTP ${status}${code ? ` (${code})` : ''}: ${limited}`,
+    );
+  }
+  const permission = missingPermission(error);
   return new Error(
     `GitHub answered HTTP ${status}${code ? ` (${code})` : ''}${
-      limited ? `: ${limited}` : ''
+      permission ? `: the credentials lack the ${permission} permission` : ''
     }`,
   );
+}
+
+/**
+ * The permission a 403 says is missing, from `x-accepted-github-permissions` (GitHub sends it to
+ * Apps and fine-grained tokens: `name=level`, alternatives separated by `;`), checked to be
+ * only names and levels so that nothing else of the answer is repeated.
+ */
+export function missingPermission(error: unknown): string | undefined {
+  const e = error as {
+    status?: unknown;
+    response?: { headers?: Record<string, unknown> };
+  };
+  if (e?.status !== 403) return undefined;
+  const header = e.response?.headers?.['x-accepted-github-permissions'];
+  if (typeof header !== 'string' || header.length > 200) return undefined;
+  const sets = header
+    .split(';')
+    .map(set =>
+      set
+        .split(',')
+        .map(p => p.trim())
+        .filter(Boolean),
+    )
+    .filter(set => set.length > 0);
+  const valid = sets.every(set =>
+    set.every(p => /^[a-z_]{1,40}=(read|write|admin)$/.test(p)),
+  );
+  if (!valid || sets.length === 0) return undefined;
+  return sets
+    .map(set => set.map(p => p.replace('=', ': ')).join(' and '))
+    .join(' or ');
 }
 
 /**
@@ -250,8 +306,37 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       retries: options.retries ?? 3,
       retryAfterBaseValue: waitUnitMs,
       // Only server errors are worth repeating: a 409 or 422 is an answer, and 304 is a hit.
-      doNotRetry: [304, 400, 401, 403, 404, 405, 409, 410, 422, 451],
+      // 429 is a secondary rate limit, waited for below as its `retry-after` says.
+      doNotRetry: [304, 400, 401, 403, 404, 405, 409, 410, 422, 429, 451],
     },
+  });
+
+  // The throttling plugin waits out secondary limits answered 403, not those answered 429: wait
+  // once as `retry-after` says, when that is within `maxWait`. GitHub refused the request
+  // without acting on it, so repeating a write is as safe as repeating a read.
+  client.hook.wrap('request', async (request, requestOptions) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await request(requestOptions);
+      } catch (error) {
+        const e = error as {
+          status?: number;
+          response?: { headers?: Record<string, string> };
+        };
+        const after = Number(e.response?.headers?.['retry-after']);
+        const limited =
+          e.status === 429 && Number.isFinite(after) && after >= 0;
+        if (!limited) throw error;
+        const wait = attempt < 1 && after <= maxWait;
+        logger?.warn(
+          `GitHub secondary rate limit (429) for ${requestOptions.method} ${
+            requestOptions.url
+          }; ${wait ? `retrying in ${after}s` : 'not waiting'}`,
+        );
+        if (!wait) throw error;
+        await new Promise(resolve => setTimeout(resolve, after * waitUnitMs));
+      }
+    }
   });
 
   if (cache) {

@@ -505,7 +505,7 @@ describe('GitHubSourceControl release tags under rulesets', () => {
       ).rejects.toMatchObject({
         name: 'NotAllowedError',
         message:
-          'GitHub refused tag rc-104: Resource not accessible by integration',
+          'GitHub refused tag rc-104: Resource not accessible by integration (needs contents: write)',
       });
       await expect(
         as(TOKEN).resolveCommit(SOURCE_FIXTURE_REPO, 'rc-103'),

@@ -27,6 +27,7 @@ import {
   GitHubClientForRepo,
   GitHubClients,
   githubFailure,
+  missingPermission,
 } from './GitHubClients';
 
 type CommitItem =
@@ -34,6 +35,8 @@ type CommitItem =
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PAGE = 100;
+/** GitHub lists at most 3,000 files of a commit, 300 per page. */
+const COMMIT_FILE_PAGES = 10;
 
 /**
  * How many commit pages one `listCommits` may read: the first-parent walk normally needs
@@ -63,7 +66,10 @@ export function githubRefusal(error: unknown): string | undefined {
     .split(/\n+/)
     .map(line => line.trim())
     .filter(Boolean);
-  const text = rules.length > 0 ? `${heading}: ${rules.join(' ')}` : heading;
+  const permission = missingPermission(error);
+  const text =
+    (rules.length > 0 ? `${heading}: ${rules.join(' ')}` : heading) +
+    (permission ? ` (needs ${permission})` : '');
   return text.length > 400 ? `${text.slice(0, 400)}…` : text;
 }
 
@@ -202,6 +208,12 @@ export class GitHubSourceControl implements SourceControl {
       if (status === 404) {
         throw new NotFoundError(
           `GitHub repository ${repo} was not found, or the configured credentials cannot read it`,
+        );
+      }
+      const permission = missingPermission(error);
+      if (permission) {
+        throw new NotAllowedError(
+          `Could not ${operation} in ${repo} on GitHub: the configured credentials lack the ${permission} permission`,
         );
       }
       throw new ForwardedError(
@@ -630,7 +642,7 @@ export class GitHubSourceControl implements SourceControl {
       variables[`e${i}`] = `${ref}:${filePath}`;
       variables[`p${i}`] = filePath;
       fields.push(
-        `f${i}: object(expression: $e${i}) { ... on Blob { oid text isBinary } }`,
+        `f${i}: object(expression: $e${i}) { ... on Blob { oid text isBinary isTruncated } }`,
       );
       histories.push(
         `h${i}: history(first: 1, path: $p${i}) { nodes { ...change } }`,
@@ -667,11 +679,22 @@ export class GitHubSourceControl implements SourceControl {
     try {
       data = await client.graphql<Data>(query, variables);
     } catch (error) {
-      const errors = (error as { errors?: Array<{ type?: string }> }).errors;
+      // Octokit's own GraphqlResponseError has `errors`; the throttling plugin's error for a
+      // used-up GraphQL budget (answered 200) has them under `data`.
+      const failed = error as {
+        errors?: Array<{ type?: string }>;
+        data?: { errors?: Array<{ type?: string }> };
+      };
+      const errors = failed.errors ?? failed.data?.errors;
       if (errors?.some(e => e.type === 'NOT_FOUND')) {
         throw new NotFoundError(
           `GitHub repository ${repo} was not found, or the configured credentials cannot read it`,
         );
+      }
+      if (Array.isArray(errors)) {
+        // GitHub answered 200 with errors (its GraphQL rate limit among them): the REST API has
+        // its own budget and reads the same files, a few requests more.
+        return this.readFilesThroughRest(repo, ref, paths);
       }
       throw new ForwardedError(
         `Could not read ${paths.join(', ')} in ${repo} on GitHub`,
@@ -679,32 +702,75 @@ export class GitHubSourceControl implements SourceControl {
       );
     }
     const target = data.repository.ref?.target ?? {};
-    return paths.map((_, i) => {
-      const blob = data.repository[`f${i}`] as
-        | { oid?: string; text?: string | null; isBinary?: boolean }
-        | null
-        | undefined;
-      if (!blob?.oid || blob.isBinary || typeof blob.text !== 'string') {
-        return {};
-      }
-      const change = target[`h${i}`]?.nodes?.[0];
-      return {
-        file: { content: blob.text, blobSha: blob.oid },
-        lastChange: change
-          ? sourceCommit({
-              sha: change.oid,
-              parents: change.parents.nodes.map(p => p.oid),
-              message: change.message,
-              author: change.author,
-              committedAt: change.committedDate,
-            })
-          : undefined,
-      };
-    });
+    return Promise.all(
+      paths.map(async (_, i) => {
+        const blob = data.repository[`f${i}`] as
+          | {
+              oid?: string;
+              text?: string | null;
+              isBinary?: boolean;
+              isTruncated?: boolean;
+            }
+          | null
+          | undefined;
+        if (!blob?.oid || blob.isBinary || typeof blob.text !== 'string') {
+          return {};
+        }
+        const change = target[`h${i}`]?.nodes?.[0];
+        // A large blob's text is cut in GraphQL: the whole file comes through REST, so nothing
+        // written back from this read is ever shortened.
+        const file = blob.isTruncated
+          ? { content: await this.blobText(repo, blob.oid), blobSha: blob.oid }
+          : { content: blob.text, blobSha: blob.oid };
+        return {
+          file,
+          lastChange: change
+            ? sourceCommit({
+                sha: change.oid,
+                parents: change.parents.nodes.map(p => p.oid),
+                message: change.message,
+                author: change.author,
+                committedAt: change.committedDate,
+              })
+            : undefined,
+        };
+      }),
+    );
+  }
+
+  /** A blob's whole text through REST's git data API (any size up to GitHub's 100 MB). */
+  private async blobText(repo: string, sha: string): Promise<string> {
+    const { owner, name } = this.slug(repo);
+    const blob = await this.call(repo, `read blob ${sha.slice(0, 7)}`, client =>
+      client.rest.git.getBlob({ owner, repo: name, file_sha: sha }),
+    );
+    return Buffer.from(blob!.data.content, 'base64').toString('utf8');
+  }
+
+  /** The files and their last changes through REST: two requests per file. */
+  private async readFilesThroughRest(
+    repo: string,
+    ref: string,
+    paths: string[],
+  ): Promise<Array<{ file?: SourceFile; lastChange?: SourceCommit }>> {
+    return Promise.all(
+      paths.map(async filePath => {
+        if (!isFilePath(filePath)) return {};
+        const [file, history] = await Promise.all([
+          this.readFile(repo, ref, filePath),
+          this.commitsPage(repo, { sha: ref, path: filePath }),
+        ]);
+        return file
+          ? {
+              file,
+              lastChange: history[0] ? toSourceCommit(history[0]) : undefined,
+            }
+          : {};
+      }),
+    );
   }
 
   async patchIds(repo: string, shas: string[]): Promise<Map<string, string>> {
-    const { owner, name } = this.slug(repo);
     const ids = new Map<string, string>();
     // One commit read each (ETag-cached, so a repeated view costs no rate limit), a few at a time.
     const limit = pLimit(8);
@@ -713,24 +779,49 @@ export class GitHubSourceControl implements SourceControl {
         .filter(sha => /^[0-9a-f]{40}$/.test(sha))
         .map(sha =>
           limit(async () => {
-            const response = await this.call(
-              repo,
-              `read commit ${sha.slice(0, 7)}`,
-              client =>
-                client.rest.repos.getCommit({ owner, repo: name, ref: sha }),
-              [422],
-            );
-            const id = patchIdentity(
-              (response?.data.files ?? []).map(file => ({
-                filename: file.filename,
-                patch: file.patch,
-              })),
-            );
+            const files = await this.commitFiles(repo, sha);
+            const id = files && patchIdentity(files);
             if (id) ids.set(sha, id);
           }),
         ),
     );
     return ids;
+  }
+
+  /**
+   * Every changed file of a commit with its patch, over all pages (GitHub pages a commit's files
+   * 300 at a time, up to 3,000). Undefined when the change cannot be known whole: a text file
+   * whose patch GitHub left out (a large diff), or more files than GitHub lists. An id from part
+   * of a change could link a cherry-pick to the wrong commit; no id leaves it unlinked.
+   */
+  private async commitFiles(
+    repo: string,
+    sha: string,
+  ): Promise<Array<{ filename: string; patch?: string }> | undefined> {
+    const { owner, name } = this.slug(repo);
+    const files: Array<{ filename: string; patch?: string }> = [];
+    for (let page = 1; page <= COMMIT_FILE_PAGES; page++) {
+      const response = await this.call(
+        repo,
+        `read commit ${sha.slice(0, 7)}`,
+        client =>
+          client.rest.repos.getCommit({
+            owner,
+            repo: name,
+            ref: sha,
+            ...(page > 1 ? { page } : {}),
+          }),
+        [422],
+      );
+      if (!response) return undefined;
+      for (const file of response.data.files ?? []) {
+        // Binary files have no patch and no line counts; a text change without one is cut.
+        if (file.patch === undefined && file.changes > 0) return undefined;
+        files.push({ filename: file.filename, patch: file.patch });
+      }
+      if (!/\brel="next"/.test(response.headers.link ?? '')) return files;
+    }
+    return undefined;
   }
 
   /** The commit a tag points at (peeling annotated tags), or undefined when there is no tag. */
@@ -900,6 +991,12 @@ export class GitHubSourceControl implements SourceControl {
       if (status === 404) {
         throw new NotFoundError(
           `GitHub repository ${repo} or its branch ${change.branch} was not found`,
+        );
+      }
+      const permission = missingPermission(error);
+      if (permission) {
+        throw new NotAllowedError(
+          `Could not commit ${change.path} to ${repo} on GitHub: the configured credentials lack the ${permission} permission`,
         );
       }
       throw new ForwardedError(
