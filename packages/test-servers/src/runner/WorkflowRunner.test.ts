@@ -75,11 +75,7 @@ describe('condition', () => {
       false,
     );
     expect(
-      condition(
-        "failure() && steps.a.outputs.current == 'true'",
-        context,
-        red,
-      ),
+      condition("failure() && steps.a.outputs.current == 'true'", context, red),
     ).toBe(true);
     expect(condition('always()', context, red)).toBe(true);
     expect(
@@ -111,7 +107,9 @@ describe('WorkflowRunner', () => {
           permissions: { contents: 'read' },
           outputs: { word: '${{ steps.say.outputs.word }}' },
           steps: [
-            { uses: 'actions/checkout@0000000000000000000000000000000000000000' },
+            {
+              uses: 'actions/checkout@0000000000000000000000000000000000000000',
+            },
             {
               id: 'say',
               'working-directory': 'sub',
@@ -160,7 +158,7 @@ describe('WorkflowRunner', () => {
       headers: { authorization: `token ${ADMIN}` },
       body: JSON.stringify({ name: 'svc' }),
     });
-    expect(res.status).toBe(201);
+    if (res.status !== 201) throw new Error(`repository: ${res.status}`);
     const dir = path.join(root, 'work');
     fs.mkdirSync(path.join(dir, '.github/workflows'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'sub'));

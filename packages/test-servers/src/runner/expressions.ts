@@ -13,6 +13,8 @@ function load(): typeof Expressions {
   const path = process.getBuiltinModule(
     'node:path',
   ) as typeof import('node:path');
+  // This library runs from source in tests, next to its node_modules.
+  // eslint-disable-next-line no-restricted-syntax
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const entry = path.join(
       dir,

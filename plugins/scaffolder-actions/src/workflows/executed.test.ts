@@ -88,6 +88,16 @@ async function api(
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/** Fixture setup: a refused request stops the suite with the server's answer. */
+async function created(request: Promise<{ status: number; body: any }>) {
+  const res = await request;
+  if (res.status !== 201) {
+    throw new Error(
+      `setup request refused: ${res.status} ${JSON.stringify(res.body)}`,
+    );
+  }
+}
+
 function authedUrl(repo: string) {
   return github
     .gitUrl(OWNER, repo)
@@ -229,9 +239,7 @@ beforeAll(async () => {
       : { status: 200, body: `${SERVICE}\n`, contentType: 'text/plain' },
   );
   for (const name of [SERVICE, MANIFESTS]) {
-    expect((await api('POST', `/orgs/${OWNER}/repos`, { name })).status).toBe(
-      201,
-    );
+    await created(api('POST', `/orgs/${OWNER}/repos`, { name }));
   }
   await commitFiles(
     MANIFESTS,
@@ -288,10 +296,7 @@ beforeAll(async () => {
     requiredApprovals: 1,
     bypassActors: [],
   })) {
-    expect(
-      (await api('POST', `/repos/${OWNER}/${SERVICE}/rulesets`, ruleset))
-        .status,
-    ).toBe(201);
+    await created(api('POST', `/repos/${OWNER}/${SERVICE}/rulesets`, ruleset));
   }
   runner = new WorkflowRunner({
     github,
