@@ -2,3 +2,4 @@ export * from './github';
 export * from './ecr';
 export * from './s3';
 export * from './oci';
+export * from './runner';
