@@ -48,6 +48,8 @@ describe('release tags people push in GitHub', () => {
   let github: GitHubTestServer;
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   const sent: NotificationSendOptions[] = [];
+  // Scheduled tasks run when the test says so: the reconcile pass is the task's own function.
+  const scheduler = mockServices.scheduler();
   const git = (repo: string, ...args: string[]) =>
     execFileSync(
       'git',
@@ -124,6 +126,17 @@ describe('release tags people push in GitHub', () => {
       description: string;
     }>;
   };
+  /** The `mainline/demo` status of a commit, once it is set (after the record is written). */
+  const demoStatus = async (sha: string) => {
+    for (let i = 0; i < 100; i++) {
+      const found = (await statuses(sha)).find(
+        s => s.context === 'mainline/demo',
+      );
+      if (found) return found;
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    return undefined;
+  };
   const lineage = async () =>
     (await request(server).get(`${api}/lineage?limit=100`)).body as Lineage;
   const manifestHead = () => git('mainline-demo/deployments', 'rev-parse', 'main');
@@ -144,6 +157,7 @@ describe('release tags people push in GitHub', () => {
         eventsServiceFactory,
         catalogServiceMock.factory({ entities: demoEntities() }),
         memoryCacheFactory(),
+        scheduler.factory({ skipTaskRunOnStartup: true }),
         createServiceFactory({
           service: notificationService,
           deps: {},
@@ -169,7 +183,6 @@ describe('release tags people push in GitHub', () => {
               source: { provider: 'github' },
               github: { host: github.host, lambdaDeploys: 'recorded' },
               local: { dataDir, demoData: true },
-              tags: { reconcileIntervalSeconds: 2 },
             },
           },
         }),
@@ -222,9 +235,7 @@ describe('release tags people push in GitHub', () => {
       sha: stage.sha,
       tag: 'rc-900',
     });
-    const status = (await statuses(stage.sha!)).find(
-      s => s.context === 'mainline/demo',
-    );
+    const status = await demoStatus(stage.sha!);
     expect(status).toMatchObject({ state: 'success' });
 
     // Another redelivery long after: still one.
@@ -260,9 +271,7 @@ describe('release tags people push in GitHub', () => {
       expect.objectContaining({ name: 'checks', status: 'failed' }),
     ]);
     expect(refused.error).toContain(`${side.slice(0, 7)} is not on main`);
-    const status = (await statuses(side)).find(
-      s => s.context === 'mainline/demo',
-    );
+    const status = await demoStatus(side);
     expect(status?.state).toBe('failure');
     expect(status?.description).toContain('is not on main');
     expect(sent.slice(notified).map(n => n.payload.title)).toEqual([
@@ -297,9 +306,7 @@ describe('release tags people push in GitHub', () => {
     await created('rc-902');
     const [refused] = await settled('rc-902');
     expect(refused.status).toBe('failed');
-    const status = (await statuses(bare.sha)).find(
-      s => s.context === 'mainline/demo',
-    );
+    const status = await demoStatus(bare.sha);
     expect(status?.state).toBe('failure');
     expect(status?.description).toContain('has no artifact');
     expect(refused.error).toContain(
@@ -320,7 +327,8 @@ describe('release tags people push in GitHub', () => {
     )!;
     expect(candidate).toBeTruthy();
     pushTag('rc-903', candidate.sha);
-    // No webhook: the pass (every 2 s here) finds it.
+    // No webhook: the scheduled pass finds it.
+    await scheduler.triggerTask('promotion-reconcile-tags');
     const [promotion, ...others] = await settled('rc-903');
     expect(others).toEqual([]);
     expect(promotion).toMatchObject({
@@ -345,8 +353,9 @@ describe('release tags people push in GitHub', () => {
     });
     const tag = res.body.tag as string;
     await created(tag);
-    // Both the webhook and a reconcile pass have had their chance.
-    await new Promise(resolve => setTimeout(resolve, 5000));
+    await scheduler.triggerTask('promotion-reconcile-tags');
+    // The webhook is handled in the background: give it its chance too.
+    await new Promise(resolve => setTimeout(resolve, 2000));
     expect((await withTag(tag)).map(p => p.id)).toEqual([res.body.id]);
   });
 });
