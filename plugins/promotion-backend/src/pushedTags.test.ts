@@ -2,7 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { createServiceFactory } from '@backstage/backend-plugin-api';
+import {
+  createServiceFactory,
+  SchedulerService,
+  ServiceFactory,
+} from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
@@ -49,7 +53,10 @@ describe('release tags people push in GitHub', () => {
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   const sent: NotificationSendOptions[] = [];
   // Scheduled tasks run when the test says so: the reconcile pass is the task's own function.
-  const scheduler = mockServices.scheduler();
+  // (The mock's instance is its own service factory; its type only says SchedulerService.)
+  const scheduler = mockServices.scheduler() as SchedulerService & {
+    factory(options: { skipTaskRunOnStartup: boolean }): ServiceFactory;
+  };
   const git = (repo: string, ...args: string[]) =>
     execFileSync(
       'git',
@@ -74,7 +81,7 @@ describe('release tags people push in GitHub', () => {
   const deliver = async (
     event: 'create' | 'push',
     body: object,
-    delivery = crypto.randomUUID(),
+    delivery: string = crypto.randomUUID(),
   ) => {
     const payload = JSON.stringify({
       ...body,
@@ -139,7 +146,8 @@ describe('release tags people push in GitHub', () => {
   };
   const lineage = async () =>
     (await request(server).get(`${api}/lineage?limit=100`)).body as Lineage;
-  const manifestHead = () => git('mainline-demo/deployments', 'rev-parse', 'main');
+  const manifestHead = () =>
+    git('mainline-demo/deployments', 'rev-parse', 'main');
   const tagsOn = (sha: string) =>
     git(REPO, 'tag', '--points-at', sha).split('\n').filter(Boolean).sort();
 

@@ -134,7 +134,11 @@ export class GitHubEvents {
        * the webhook is answered at once. Claimed by repository and tag, so GitHub's `create` and
        * `push` for one tag, and a redelivery, promote it once.
        */
-      pushedTag?(tag: { repo: string; tag: string; pusher?: string }): Promise<unknown>;
+      pushedTag?(tag: {
+        repo: string;
+        tag: string;
+        pusher?: string;
+      }): Promise<unknown>;
     },
   ) {}
 
@@ -184,13 +188,15 @@ export class GitHubEvents {
       }
       const pushed = readPushedTag(params);
       if (pushed && this.options.pushedTag) {
-        this.options.pushedTag(pushed).catch(error =>
-          this.options.logger.warn(
-            `Could not act on tag ${pushed.tag} pushed to ${
-              pushed.repo
-            }: ${stringifyError(error)}`,
-          ),
-        );
+        this.options
+          .pushedTag(pushed)
+          .catch(error =>
+            this.options.logger.warn(
+              `Could not act on tag ${pushed.tag} pushed to ${
+                pushed.repo
+              }: ${stringifyError(error)}`,
+            ),
+          );
       }
       const entityRefs = await this.entitiesOf(change.repo);
       for (const entityRef of entityRefs) {

@@ -766,9 +766,12 @@ export class PromotionService {
     } catch (error) {
       const name = (error as Error)?.name;
       if (
-        !['ConflictError', 'NotAllowedError', 'InputError', 'NotFoundError'].includes(
-          name,
-        )
+        ![
+          'ConflictError',
+          'NotAllowedError',
+          'InputError',
+          'NotFoundError',
+        ].includes(name)
       ) {
         throw error;
       }
@@ -1130,9 +1133,9 @@ export class PromotionService {
     if (record.steps.some(s => s.name === 'checks' && s.status === 'failed')) {
       // A refused pushed tag: its checks would have to run again, which is a new promotion.
       throw new ConflictError(
-        `Promotion ${id} was refused at its checks (${record.error}); nothing is left to retry: promote ${short(
-          record.sha,
-        )} again`,
+        `Promotion ${id} was refused at its checks (${
+          record.error
+        }); nothing is left to retry: promote ${short(record.sha)} again`,
       );
     }
     if (record.status === 'running') {

@@ -71,7 +71,8 @@ export class PushedTags {
   /** The environment a tag promotes to: the first whose trigger pattern it matches. */
   environmentFor(tag: string): EnvironmentDefinition | undefined {
     return this.options.environments.find(
-      e => e.trigger.type === 'tag' && matchesTagPattern(tag, e.trigger.pattern),
+      e =>
+        e.trigger.type === 'tag' && matchesTagPattern(tag, e.trigger.pattern),
     );
   }
 
@@ -119,7 +120,8 @@ export class PushedTags {
       entityRef: stringifyEntityRef(user),
       name: profile?.displayName ?? user.metadata.name,
       email:
-        profile?.email ?? `${user.metadata.name}@users.noreply.mainline.invalid`,
+        profile?.email ??
+        `${user.metadata.name}@users.noreply.mainline.invalid`,
     };
   }
 
@@ -204,7 +206,9 @@ export class PushedTags {
     environment: EnvironmentDefinition,
     components: EntityContext[],
     sha: string,
-  ): Promise<PushedTagOutcome & { outcome: 'promoted' | 'refused' | 'failed' }> {
+  ): Promise<
+    PushedTagOutcome & { outcome: 'promoted' | 'refused' | 'failed' }
+  > {
     const actor = await this.actorOf(pushed.pusher);
     const credentials = await this.options.auth.getOwnServiceCredentials();
     const ctx = { credentials, actor };
@@ -248,14 +252,17 @@ export class PushedTags {
     }
     const refused = results.filter(r => r.status === 'refused');
     const failed = results.filter(r => r.status === 'failed');
-    const outcome =
-      refused.length > 0 ? 'refused' : failed.length > 0 ? 'failed' : 'promoted';
+    let outcome: 'promoted' | 'refused' | 'failed' = 'promoted';
+    if (refused.length > 0) outcome = 'refused';
+    else if (failed.length > 0) outcome = 'failed';
     await this.report(pushed, environment, components[0], sha, results);
     this.options.logger.info(
       `Pushed tag ${pushed.tag} of ${pushed.repo} (${short(sha)}, ${
         pushed.source
       }, by ${actor.entityRef}): ${results
-        .map(r => `${r.entityRef} ${r.status}${r.reason ? `: ${r.reason}` : ''}`)
+        .map(
+          r => `${r.entityRef} ${r.status}${r.reason ? `: ${r.reason}` : ''}`,
+        )
         .join('; ')}`,
     );
     return { outcome, environment: environment.name, sha, components: results };
@@ -272,7 +279,9 @@ export class PushedTags {
     const source = this.options.adapters.forTarget(component.target).source;
     if (!source.reportCommitStatus) return;
     const several = results.length > 1;
-    const bad = results.find(r => r.status === 'refused' || r.status === 'failed');
+    const bad = results.find(
+      r => r.status === 'refused' || r.status === 'failed',
+    );
     const named = (r: { entityRef: string }) =>
       several ? `${r.entityRef.split('/').pop()}: ` : '';
     let state: 'success' | 'failure' | 'pending' | 'error' = 'success';
