@@ -349,6 +349,27 @@ describe('release tags people push in GitHub', () => {
     ).toBe('demo: local/checkout rc-903');
   });
 
+  it('takes a v* tag to prod only when it is newer than every version', async () => {
+    const demo = (await lineage()).environments.find(e => e.name === 'demo')!
+      .current!;
+    pushTag('v0.0.1', demo.sha!);
+    await created('v0.0.1');
+    const [old] = await settled('v0.0.1');
+    expect(old.status).toBe('failed');
+    expect(old.error).toContain('is not greater than the highest existing');
+    pushTag('v9.0.0', demo.sha!);
+    await created('v9.0.0');
+    const [release] = await settled('v9.0.0');
+    expect(release).toMatchObject({
+      status: 'succeeded',
+      environment: 'prod',
+      sha: demo.sha,
+    });
+    expect(
+      git('mainline-demo/deployments', 'log', '-1', '--format=%s', 'main'),
+    ).toBe('prod: local/checkout v9.0.0');
+  });
+
   it('leaves alone a tag Mainline created: no second promotion', async () => {
     const { environments } = await lineage();
     const stage = environments.find(e => e.name === 'stage')!.current!;

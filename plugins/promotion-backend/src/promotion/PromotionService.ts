@@ -488,6 +488,7 @@ export class PromotionService {
     facts: Facts,
     environment: EnvironmentDefinition,
     requestedTag: string | undefined,
+    pushed = false,
   ): Promise<{ checks: Array<PolicyCheck | Refusal>; tag: string }> {
     if (environment.trigger.type !== 'tag') {
       throw new InputError(
@@ -501,7 +502,23 @@ export class PromotionService {
     const tag = requestedTag ?? chooseReleaseTag(facts.tags, pattern, scheme);
     checks.push(...this.tagNameChecks(entity, environment, tag));
     const existing = facts.tags.find(t => t.name === tag);
-    if (existing && existing.sha === facts.sha) {
+    const pushedVersionProblem =
+      pushed && kind === 'version'
+        ? checkVersionTagIsNewer(
+            tag,
+            facts.tags.filter(t => t.name !== tag).map(t => t.name),
+            scheme,
+          )
+        : undefined;
+    if (pushedVersionProblem) {
+      // A person's tag is already there, but prod only moves forward.
+      checks.push(
+        new Refusal(
+          { name: 'tag', passed: false, reason: pushedVersionProblem },
+          new ConflictError(pushedVersionProblem),
+        ),
+      );
+    } else if (existing && existing.sha === facts.sha) {
       // One tag releases every component built at that commit (a monorepo), and a tag an
       // earlier attempt created is kept: the tag step finds it in place.
       checks.push({
@@ -845,6 +862,7 @@ export class PromotionService {
         facts,
         environment,
         request.tag,
+        how.pushed,
       );
       await this.refuseOnFailure(
         entity,
