@@ -36,6 +36,13 @@ const SECRET = 'pushed-tags-webhook-secret';
 const REPO = 'mainline-demo/checkout';
 const api = '/api/promotion/v1/entities/component/default/checkout';
 
+/** With MAINLINE_MEASURE set, prints a duration for docs/reliability.md. */
+function measured(what: string, since: number) {
+  if (process.env.MAINLINE_MEASURE) {
+    process.stdout.write(`MEASURED ${what}: ${Date.now() - since} ms\n`);
+  }
+}
+
 interface Promotion {
   id: string;
   environment: string;
@@ -336,7 +343,9 @@ describe('release tags people push in GitHub', () => {
     expect(candidate).toBeTruthy();
     pushTag('rc-903', candidate.sha);
     // No webhook: the scheduled pass finds it.
+    const started = Date.now();
     await scheduler.triggerTask('promotion-reconcile-tags');
+    measured('a pass promoting one missed tag', started);
     const [promotion, ...others] = await settled('rc-903');
     expect(others).toEqual([]);
     expect(promotion).toMatchObject({
@@ -347,6 +356,35 @@ describe('release tags people push in GitHub', () => {
     expect(
       git('mainline-demo/deployments', 'log', '-1', '--format=%s', 'main'),
     ).toBe('demo: local/checkout rc-903');
+  });
+
+  it('promotes a tag once when its webhooks and the reconcile pass race', async () => {
+    const { commits, environments } = await lineage();
+    const demoSha = environments.find(e => e.name === 'demo')!.current!.sha;
+    const candidate = commits.find(
+      c =>
+        c.artifacts.length > 0 &&
+        !c.yanked &&
+        c.sha !== demoSha &&
+        c.tags.length === 0,
+    )!;
+    expect(candidate).toBeTruthy();
+    pushTag('rc-904', candidate.sha);
+    const started = Date.now();
+    await Promise.all([
+      created('rc-904'),
+      deliver('push', { ref: 'refs/tags/rc-904', created: true }),
+      scheduler.triggerTask('promotion-reconcile-tags'),
+      created('rc-904'),
+    ]);
+    const found = await settled('rc-904');
+    measured('two webhooks and a pass racing, until promoted', started);
+    const idle = Date.now();
+    await scheduler.triggerTask('promotion-reconcile-tags');
+    measured('a pass with nothing new (3 repositories)', idle);
+    expect(found.map(p => p.status)).toEqual(['succeeded']);
+    expect(await withTag('rc-904')).toHaveLength(1);
+    expect(tagsOn(candidate.sha)).toEqual(['rc-904']);
   });
 
   it('takes a v* tag to prod only when it is newer than every version', async () => {
