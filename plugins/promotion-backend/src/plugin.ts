@@ -239,9 +239,10 @@ export const promotionPlugin = createBackendPlugin({
               .catch(error =>
                 logger.warn(`Could not reconcile pushed tags: ${error}`),
               );
-          // The first pass records each repository's tags as history before any webhook counts.
-          lifecycle.addStartupHook(async () => {
-            await reconcileTags();
+          // The first pass records each repository's tags as history; it runs once the backend
+          // is up, without holding up its start (a webhook's tag is claimed either way).
+          lifecycle.addStartupHook(() => {
+            void reconcileTags();
           });
           await scheduler.scheduleTask({
             id: 'promotion-reconcile-tags',

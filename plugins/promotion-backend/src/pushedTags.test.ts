@@ -89,11 +89,12 @@ describe('release tags people push in GitHub', () => {
     event: 'create' | 'push',
     body: object,
     delivery: string = crypto.randomUUID(),
+    login = 'octo-person',
   ) => {
     const payload = JSON.stringify({
       ...body,
       repository: { full_name: REPO },
-      sender: { login: 'octo-person' },
+      sender: { login },
     });
     const res = await request(server)
       .post('/api/events/http/github')
@@ -170,7 +171,23 @@ describe('release tags people push in GitHub', () => {
         eventsPlugin,
         ...githubWebhookModules(),
         eventsServiceFactory,
-        catalogServiceMock.factory({ entities: demoEntities() }),
+        catalogServiceMock.factory({
+          entities: [
+            ...demoEntities(),
+            {
+              apiVersion: 'backstage.io/v1alpha1',
+              kind: 'User',
+              metadata: {
+                name: 'mapped',
+                annotations: { 'github.com/user-login': 'mapped-person' },
+              },
+              spec: {
+                profile: { displayName: 'Mapped Person' },
+                memberOf: [],
+              },
+            },
+          ],
+        }),
         memoryCacheFactory(),
         scheduler.factory({ skipTaskRunOnStartup: true }),
         createServiceFactory({
@@ -203,6 +220,8 @@ describe('release tags people push in GitHub', () => {
         }),
       ],
     }));
+    // The first pass (also started at startup) records the demo's tags as history.
+    await scheduler.triggerTask('promotion-reconcile-tags');
   });
 
   afterAll(async () => {
@@ -396,12 +415,19 @@ describe('release tags people push in GitHub', () => {
     expect(old.status).toBe('failed');
     expect(old.error).toContain('is not greater than the highest existing');
     pushTag('v9.0.0', demo.sha!);
-    await created('v9.0.0');
+    // Pushed by someone the catalog knows by their GitHub login.
+    await deliver(
+      'create',
+      { ref: 'v9.0.0', ref_type: 'tag' },
+      undefined,
+      'mapped-person',
+    );
     const [release] = await settled('v9.0.0');
     expect(release).toMatchObject({
       status: 'succeeded',
       environment: 'prod',
       sha: demo.sha,
+      requestedBy: 'user:default/mapped',
     });
     expect(
       git('mainline-demo/deployments', 'log', '-1', '--format=%s', 'main'),
