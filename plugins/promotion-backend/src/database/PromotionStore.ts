@@ -722,6 +722,16 @@ export class PromotionStore {
       .update({ outcome, detail: detail.slice(0, 2000) });
   }
 
+  /**
+   * Gives a claimed tag back when nothing was recorded for it (an upstream failure before any
+   * promotion existed), so the next reconcile pass or delivery tries it again.
+   */
+  async releasePushedTag(repo: string, tag: string): Promise<void> {
+    await this.knex('promotion_pushed_tags')
+      .where({ repo, tag, outcome: 'claimed' })
+      .delete();
+  }
+
   /** The tags of a repository some path has claimed or recorded, and whether it has a baseline. */
   async pushedTagsOf(
     repo: string,

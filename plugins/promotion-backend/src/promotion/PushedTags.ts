@@ -180,6 +180,11 @@ export class PushedTags {
         };
       }
       const outcome = await this.promote(pushed, environment, components, sha);
+      if (outcome.components.every(c => !c.promotionId)) {
+        // Nothing was recorded (GitHub or the registry failed before the checks finished).
+        await this.options.store.releasePushedTag(pushed.repo, pushed.tag);
+        return outcome;
+      }
       await this.options.store.settlePushedTag(
         pushed.repo,
         pushed.tag,
@@ -190,13 +195,10 @@ export class PushedTags {
       );
       return outcome;
     } catch (error) {
-      // Claimed and not finished: recorded, so neither path tries again behind an operator's back.
-      await this.options.store.settlePushedTag(
-        pushed.repo,
-        pushed.tag,
-        'failed',
-        stringifyError(error),
-      );
+      // Nothing recorded (the database or the catalog failed): the next pass tries again.
+      await this.options.store
+        .releasePushedTag(pushed.repo, pushed.tag)
+        .catch(() => undefined);
       throw error;
     }
   }
