@@ -794,7 +794,7 @@ export class PromotionStore {
 
   /**
    * Records a promotion the rules refused before anything changed (a release tag a person pushed):
-   * failed at its checks, without a lock, so the Environments tab lists it with the reason.
+   * failed at its checks, without a lock, so the promotions list shows it with the reason.
    */
   async recordRefused(
     record: Omit<

@@ -757,7 +757,7 @@ export class PromotionService {
    * lock, audit, notifications and signals, and the tag step finds the tag on the commit and keeps
    * it. Who may push the tag is GitHub's to decide (its rulesets), so no Backstage permission is
    * asked; the write scope is checked as for every write. A refusal changes nothing upstream, is
-   * recorded as a promotion failed at its checks (the Environments tab lists it) and tells the
+   * recorded as a promotion failed at its checks (the promotions list shows it) and tells the
    * owners; `refused` carries the reason for the commit status.
    */
   async promotePushedTag(

@@ -52,7 +52,7 @@ const short = (sha: string) => sha.slice(0, 7);
  * webhook, the reconcile pass and another replica racing for it promote it once. Tags Mainline
  * created itself are recognised by their promotion record (written before the tag) and left
  * alone. A refusal changes nothing and is reported on the commit as a `mainline/<environment>`
- * status naming the reason, to the owners, and in the Environments tab.
+ * status naming the reason, to the owners, and as a refused promotion in the promotions list.
  */
 export class PushedTags {
   constructor(
