@@ -170,9 +170,10 @@ describe.each(databases.eachSupportedId())(
         replica().baselineTags(repo, [{ name: 'rc-6', sha: 'b'.repeat(40) }]),
       ]);
       const seen = await store.pushedTagsOf(repo);
-      expect({ baselined: seen.baselined, tags: [...seen.tags].sort() }).toEqual(
-        { baselined: true, tags: ['rc-6', 'rc-7'] },
-      );
+      expect({
+        baselined: seen.baselined,
+        tags: [...seen.tags].sort(),
+      }).toEqual({ baselined: true, tags: ['rc-6', 'rc-7'] });
       // History is not a push to act on; the claimed tag stays claimed.
       expect(
         await store.claimPushedTag({
