@@ -90,10 +90,11 @@ describe('release tags people push in GitHub', () => {
     body: object,
     delivery: string = crypto.randomUUID(),
     login = 'octo-person',
+    repo = REPO,
   ) => {
     const payload = JSON.stringify({
       ...body,
-      repository: { full_name: REPO },
+      repository: { full_name: repo },
       sender: { login },
     });
     const res = await request(server)
@@ -432,6 +433,56 @@ describe('release tags people push in GitHub', () => {
     expect(
       git('mainline-demo/deployments', 'log', '-1', '--format=%s', 'main'),
     ).toBe('prod: local/checkout v9.0.0');
+  });
+
+  it('releases every component of a monorepo the commit built, and only those', async () => {
+    const base = '/api/promotion/v1/entities/component/default';
+    const names = ['cart', 'pricing', 'search'];
+    const lineages = await Promise.all(
+      names.map(
+        async name =>
+          (
+            await request(server).get(`${base}/${name}/lineage?limit=100`)
+          ).body as Lineage,
+      ),
+    );
+    const sha = lineages[0].environments.find(e => e.name === 'stage')!.current!
+      .sha!;
+    const built = names.filter((_, i) =>
+      lineages[i].commits.some(c => c.sha === sha && c.artifacts.length > 0),
+    );
+    expect(built).toContain('cart');
+    git('mainline-demo/shop', 'tag', 'rc-950', sha);
+    await deliver(
+      'create',
+      { ref: 'rc-950', ref_type: 'tag' },
+      undefined,
+      undefined,
+      'mainline-demo/shop',
+    );
+    const promoted: Record<string, string[]> = {};
+    for (let i = 0; i < 300; i++) {
+      for (const name of names) {
+        const items: Promotion[] = (
+          await request(server).get(`${base}/${name}/promotions`)
+        ).body.items;
+        promoted[name] = items
+          .filter(p => p.tag === 'rc-950' && p.status !== 'running')
+          .map(p => p.status);
+      }
+      if (built.every(name => promoted[name].length > 0)) break;
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    expect(promoted).toEqual(
+      Object.fromEntries(
+        names.map(name => [name, built.includes(name) ? ['succeeded'] : []]),
+      ),
+    );
+    expect(
+      git('mainline-demo/shop', 'tag', '--points-at', sha)
+        .split('\n')
+        .filter(t => t.startsWith('rc-')),
+    ).toEqual(['rc-950']);
   });
 
   it('leaves alone a tag Mainline created: no second promotion', async () => {
