@@ -29,6 +29,19 @@ export interface Config {
        * lightweight tags.
        */
       annotated?: boolean;
+      /**
+       * Promote release tags people push in GitHub (the default): a tag matching an
+       * environment's pattern, from the `create`/`push` webhook or the reconcile pass, becomes a
+       * promotion with the same checks, lock, audit and notifications; a refusal is reported as
+       * a `mainline/<environment>` commit status. False leaves pushed tags alone.
+       */
+      fromPushes?: boolean;
+      /**
+       * How often the reconcile pass lists the tags of every repository a promotable entity uses,
+       * for pushes whose webhook never arrived (default 300). Each pass is one tag listing per
+       * repository (git's ref advertisement, outside the API rate limit).
+       */
+      reconcileIntervalSeconds?: number;
     };
     /**
      * What an entity may write. Permissions decide who may act on an entity; the write scope

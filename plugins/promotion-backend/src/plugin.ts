@@ -25,6 +25,7 @@ import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
+import { PushedTags } from './promotion/PushedTags';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -217,6 +218,48 @@ export const promotionPlugin = createBackendPlugin({
             );
           },
         });
+        // One promotion engine: release tags people push in GitHub are promoted here too, from
+        // the webhook and, for deliveries that never came, from a periodic pass over the tags.
+        const pushedTags = new PushedTags({
+          targets,
+          catalog,
+          auth,
+          store,
+          promotions,
+          adapters,
+          environments,
+          logger,
+        });
+        const tagsFromPushes =
+          config.getOptionalBoolean('promotion.tags.fromPushes') ?? true;
+        if (tagsFromPushes) {
+          const reconcileTags = () =>
+            pushedTags
+              .reconcile()
+              .catch(error =>
+                logger.warn(`Could not reconcile pushed tags: ${error}`),
+              );
+          // The first pass records each repository's tags as history; it runs once the backend
+          // is up, without holding up its start (a webhook's tag is claimed either way).
+          lifecycle.addStartupHook(() => {
+            void reconcileTags();
+          });
+          await scheduler.scheduleTask({
+            id: 'promotion-reconcile-tags',
+            frequency: {
+              seconds:
+                config.getOptionalNumber(
+                  'promotion.tags.reconcileIntervalSeconds',
+                ) ?? 300,
+            },
+            timeout: { minutes: 10 },
+            initialDelay: { seconds: 5 },
+            scope: 'global',
+            fn: async () => {
+              await pushedTags.reconcile();
+            },
+          });
+        }
         await new GitHubEvents({
           events,
           catalog,
@@ -226,6 +269,9 @@ export const promotionPlugin = createBackendPlugin({
           cache,
           invalidate: entityRef => lineage.invalidate(entityRef),
           firstDelivery: (id, topic) => store.firstDelivery(id, topic),
+          pushedTag: tagsFromPushes
+            ? tag => pushedTags.handle({ ...tag, source: 'webhook' })
+            : undefined,
           followWaiting: entityRef =>
             promotions.followWaiting(resolveEntity, { entityRef }),
         }).subscribe();

@@ -146,5 +146,43 @@ describe.each(databases.eachSupportedId())(
       ).toBeGreaterThanOrEqual(1);
       expect(await store.firstDelivery(id, 'github.pull_request')).toBe(true);
     });
+
+    it('claims a pushed tag for exactly one of several replicas, and keeps history out', async () => {
+      const repo = `acme/${crypto.randomUUID()}`;
+      const claims = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          replica().claimPushedTag({
+            repo,
+            tag: 'rc-7',
+            sha: 'a'.repeat(40),
+            source: i % 2 ? 'webhook' : 'reconcile',
+          }),
+        ),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      const store = replica();
+      expect((await store.pushedTagsOf(repo)).baselined).toBe(false);
+      await Promise.all([
+        store.baselineTags(repo, [
+          { name: 'rc-7', sha: 'a'.repeat(40) },
+          { name: 'rc-6', sha: 'b'.repeat(40) },
+        ]),
+        replica().baselineTags(repo, [{ name: 'rc-6', sha: 'b'.repeat(40) }]),
+      ]);
+      const seen = await store.pushedTagsOf(repo);
+      expect({
+        baselined: seen.baselined,
+        tags: [...seen.tags].sort(),
+      }).toEqual({ baselined: true, tags: ['rc-6', 'rc-7'] });
+      // History is not a push to act on; the claimed tag stays claimed.
+      expect(
+        await store.claimPushedTag({
+          repo,
+          tag: 'rc-6',
+          sha: 'b'.repeat(40),
+          source: 'webhook',
+        }),
+      ).toBe(false);
+    });
   },
 );

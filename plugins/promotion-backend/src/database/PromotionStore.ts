@@ -682,6 +682,159 @@ export class PromotionStore {
       .delete();
   }
 
+  /**
+   * Claims a pushed release tag for the path (webhook or reconcile pass, on any replica) that saw
+   * it first: the primary key on repository and tag makes this atomic, so a tag becomes at most
+   * one promotion. False when it was claimed (or recorded as history) before.
+   */
+  async claimPushedTag(entry: {
+    repo: string;
+    tag: string;
+    sha: string | null;
+    source: 'webhook' | 'reconcile';
+  }): Promise<boolean> {
+    try {
+      await this.knex('promotion_pushed_tags').insert({
+        repo: entry.repo,
+        tag: entry.tag,
+        sha: entry.sha,
+        source: entry.source,
+        outcome: 'claimed',
+        detail: null,
+        received_at: new Date(),
+      });
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Records what became of a claimed pushed tag. */
+  async settlePushedTag(
+    repo: string,
+    tag: string,
+    outcome: 'promoted' | 'refused' | 'mainline' | 'ignored' | 'failed',
+    detail: string,
+  ): Promise<void> {
+    await this.knex('promotion_pushed_tags')
+      .where({ repo, tag })
+      .update({ outcome, detail: detail.slice(0, 2000) });
+  }
+
+  /**
+   * Gives a claimed tag back when nothing was recorded for it (an upstream failure before any
+   * promotion existed), so the next reconcile pass or delivery tries it again.
+   */
+  async releasePushedTag(repo: string, tag: string): Promise<void> {
+    await this.knex('promotion_pushed_tags')
+      .where({ repo, tag, outcome: 'claimed' })
+      .delete();
+  }
+
+  /** The tags of a repository some path has claimed or recorded, and whether it has a baseline. */
+  async pushedTagsOf(
+    repo: string,
+  ): Promise<{ baselined: boolean; tags: Set<string> }> {
+    const [baseline, rows] = await Promise.all([
+      this.knex('promotion_tag_baselines').where({ repo }).first(),
+      this.knex('promotion_pushed_tags').where({ repo }).select('tag'),
+    ]);
+    return {
+      baselined: Boolean(baseline),
+      tags: new Set(rows.map((r: { tag: string }) => r.tag)),
+    };
+  }
+
+  /**
+   * A repository's first reconcile pass: the release tags it already has are history, recorded so
+   * that no later pass mistakes them for pushes it missed.
+   */
+  async baselineTags(
+    repo: string,
+    tags: Array<{ name: string; sha: string }>,
+  ): Promise<void> {
+    const now = new Date();
+    await this.knex.transaction(async trx => {
+      for (let i = 0; i < tags.length; i += 200) {
+        await trx('promotion_pushed_tags')
+          .insert(
+            tags.slice(i, i + 200).map(t => ({
+              repo,
+              tag: t.name,
+              sha: t.sha,
+              source: 'baseline',
+              outcome: 'existing',
+              detail: null,
+              received_at: now,
+            })),
+          )
+          .onConflict(['repo', 'tag'])
+          .ignore();
+      }
+      await trx('promotion_tag_baselines')
+        .insert({ repo, at: now })
+        .onConflict('repo')
+        .ignore();
+    });
+  }
+
+  /**
+   * Whether Mainline itself released `tag` for one of the entities: its promotion is recorded
+   * (with the tag) before the tag is created, so a webhook about the tag always finds it.
+   */
+  async promotedWithTag(entityRefs: string[], tag: string): Promise<boolean> {
+    if (entityRefs.length === 0) return false;
+    const row = await this.knex('promotion_promotions')
+      .whereIn('entity_ref', entityRefs)
+      .where({ tag })
+      .first('id');
+    return Boolean(row);
+  }
+
+  /**
+   * Records a promotion the rules refused before anything changed (a release tag a person pushed):
+   * failed at its checks, without a lock, so the promotions list shows it with the reason.
+   */
+  async recordRefused(
+    record: Omit<
+      PromotionRecord,
+      'createdAt' | 'updatedAt' | 'steps' | 'error' | 'status'
+    >,
+    reason: string,
+  ): Promise<PromotionRecord> {
+    const now = new Date();
+    await this.knex.transaction(async trx => {
+      await trx('promotion_promotions').insert({
+        id: record.id,
+        entity_ref: record.entityRef,
+        kind: record.kind,
+        environment: record.environment,
+        sha: record.sha,
+        tag: record.tag,
+        tag_automatic: record.tagAutomatic,
+        version: record.version,
+        status: 'failed',
+        idempotency_key: record.idempotencyKey,
+        request_hash: record.requestHash,
+        requested_by: record.requestedBy,
+        error: reason,
+        created_at: now,
+        updated_at: now,
+      });
+      await trx('promotion_steps').insert({
+        promotion_id: record.id,
+        position: 0,
+        name: 'checks',
+        status: 'failed',
+        detail: reason,
+        started_at: now,
+        finished_at: now,
+      });
+    });
+    return (await this.get(record.entityRef, record.id))!;
+  }
+
   async audit(entry: AuditEntry): Promise<void> {
     await this.knex('promotion_audit').insert({
       at: new Date(),

@@ -83,6 +83,41 @@ export function readGitHubEvent(
 }
 
 /**
+ * The release tag a `create` (ref_type tag) or `push` (refs/tags/…, created) webhook is about,
+ * with the login of whoever pushed it; undefined for every other event.
+ */
+export function readPushedTag(
+  params: EventParams,
+): { repo: string; tag: string; pusher?: string } | undefined {
+  const payload = params.eventPayload as {
+    repository?: { full_name?: unknown };
+    ref?: unknown;
+    ref_type?: unknown;
+    created?: unknown;
+    deleted?: unknown;
+    sender?: { login?: unknown };
+  };
+  const repo = payload?.repository?.full_name;
+  if (typeof repo !== 'string' || typeof payload.ref !== 'string') {
+    return undefined;
+  }
+  const login = payload.sender?.login;
+  const pusher = typeof login === 'string' && login ? login : undefined;
+  if (params.topic === 'github.create' && payload.ref_type === 'tag') {
+    return { repo, tag: payload.ref, pusher };
+  }
+  if (
+    params.topic === 'github.push' &&
+    payload.ref.startsWith('refs/tags/') &&
+    payload.created === true &&
+    payload.deleted !== true
+  ) {
+    return { repo, tag: payload.ref.slice('refs/tags/'.length), pusher };
+  }
+  return undefined;
+}
+
+/**
  * The delivery id GitHub sends with every webhook (the same on a redelivery), from the headers
  * the events HTTP ingress passes on as metadata.
  */
@@ -137,6 +172,16 @@ export class GitHubEvents {
        * redelivered webhook is acted on once.
        */
       firstDelivery?(deliveryId: string, topic: string): Promise<boolean>;
+      /**
+       * A release tag someone pushed: promoted (or refused and reported) in the background, so
+       * the webhook is answered at once. Claimed by repository and tag, so GitHub's `create` and
+       * `push` for one tag, and a redelivery, promote it once.
+       */
+      pushedTag?(tag: {
+        repo: string;
+        tag: string;
+        pusher?: string;
+      }): Promise<unknown>;
     },
   ) {}
 
@@ -188,6 +233,18 @@ export class GitHubEvents {
       }
       if (change.renamedFrom) {
         await this.rememberRename(change.repo, change.renamedFrom);
+      }
+      const pushed = readPushedTag(params);
+      if (pushed && this.options.pushedTag) {
+        this.options
+          .pushedTag(pushed)
+          .catch(error =>
+            this.options.logger.warn(
+              `Could not act on tag ${pushed.tag} pushed to ${
+                pushed.repo
+              }: ${stringifyError(error)}`,
+            ),
+          );
       }
       const entityRefs = await this.entitiesOf(change.repo);
       if (change.renamedFrom && entityRefs.length > 0) {

@@ -488,6 +488,7 @@ export class PromotionService {
     facts: Facts,
     environment: EnvironmentDefinition,
     requestedTag: string | undefined,
+    pushed = false,
   ): Promise<{ checks: Array<PolicyCheck | Refusal>; tag: string }> {
     if (environment.trigger.type !== 'tag') {
       throw new InputError(
@@ -501,7 +502,23 @@ export class PromotionService {
     const tag = requestedTag ?? chooseReleaseTag(facts.tags, pattern, scheme);
     checks.push(...this.tagNameChecks(entity, environment, tag));
     const existing = facts.tags.find(t => t.name === tag);
-    if (existing && existing.sha === facts.sha) {
+    const pushedVersionProblem =
+      pushed && kind === 'version'
+        ? checkVersionTagIsNewer(
+            tag,
+            facts.tags.filter(t => t.name !== tag).map(t => t.name),
+            scheme,
+          )
+        : undefined;
+    if (pushedVersionProblem) {
+      // A person's tag is already there, but prod only moves forward.
+      checks.push(
+        new Refusal(
+          { name: 'tag', passed: false, reason: pushedVersionProblem },
+          new ConflictError(pushedVersionProblem),
+        ),
+      );
+    } else if (existing && existing.sha === facts.sha) {
       // One tag releases every component built at that commit (a monorepo), and a tag an
       // earlier attempt created is kept: the tag step finds it in place.
       checks.push({
@@ -732,6 +749,85 @@ export class PromotionService {
     ctx: WriteContext,
   ): Promise<PromotionRecord | PromotionPlan> {
     const environment = await this.authorizePromote(entity, request, ctx);
+    return this.promoteAuthorized(entity, request, ctx, environment);
+  }
+
+  /**
+   * A release tag a person pushed in GitHub, promoted like any other request: the same checks,
+   * lock, audit, notifications and signals, and the tag step finds the tag on the commit and keeps
+   * it. Who may push the tag is GitHub's to decide (its rulesets), so no Backstage permission is
+   * asked; the write scope is checked as for every write. A refusal changes nothing upstream, is
+   * recorded as a promotion failed at its checks (the promotions list shows it) and tells the
+   * owners; `refused` carries the reason for the commit status.
+   */
+  async promotePushedTag(
+    entity: EntityContext,
+    request: { environment: string; sha: string; tag: string },
+    ctx: WriteContext,
+  ): Promise<{ promotion: PromotionRecord; refused?: string }> {
+    const environment = this.checkPromoteRequest(request);
+    try {
+      await this.options.writeScope.enforce(
+        entity,
+        { action: 'promote', ...request },
+        ctx,
+      );
+      const promotion = (await this.promoteAuthorized(
+        entity,
+        request,
+        ctx,
+        environment,
+        { pushed: true },
+      )) as PromotionRecord;
+      return { promotion };
+    } catch (error) {
+      const name = (error as Error)?.name;
+      if (
+        ![
+          'ConflictError',
+          'NotAllowedError',
+          'InputError',
+          'NotFoundError',
+        ].includes(name)
+      ) {
+        throw error;
+      }
+      const reason = (error as Error).message;
+      const promotion = await this.options.store.recordRefused(
+        {
+          id: crypto.randomUUID(),
+          entityRef: entity.entityRef,
+          kind: 'promotion',
+          environment: environment.name,
+          sha: request.sha,
+          tag: request.tag,
+          tagAutomatic: false,
+          version: request.tag,
+          idempotencyKey: null,
+          requestHash: this.requestHash('promotion', request),
+          requestedBy: ctx.actor.entityRef,
+        },
+        reason,
+      );
+      await this.notify(entity, {
+        title: `Tag ${request.tag} did not promote ${entity.entityRef} to ${environment.name}`,
+        description: `${ctx.actor.name} pushed ${request.tag} on ${short(
+          request.sha,
+        )}; refused, nothing changed: ${reason}`,
+        severity: 'high',
+      });
+      await this.signal(entity, environment.name);
+      return { promotion, refused: reason };
+    }
+  }
+
+  private async promoteAuthorized(
+    entity: EntityContext,
+    request: PromoteRequest,
+    ctx: WriteContext,
+    environment: EnvironmentDefinition,
+    how: { pushed?: boolean } = {},
+  ): Promise<PromotionRecord | PromotionPlan> {
     const requestHash = this.requestHash('promotion', {
       environment: request.environment,
       sha: request.sha,
@@ -766,6 +862,7 @@ export class PromotionService {
         facts,
         environment,
         request.tag,
+        how.pushed,
       );
       await this.refuseOnFailure(
         entity,
@@ -775,6 +872,8 @@ export class PromotionService {
         tag,
         checks,
         ctx,
+        // A pushed tag's refusal tells the owners whatever the reason (promotePushedTag).
+        !how.pushed,
       );
       const details = promotionStepDetails(tag, facts.sha, environment.name);
       return {
@@ -1049,6 +1148,14 @@ export class PromotionService {
     const record = await this.options.store.require(entity.entityRef, id);
     await this.authorizeRetry(entity, record, ctx);
     if (record.status === 'succeeded') return record;
+    if (record.steps.some(s => s.name === 'checks' && s.status === 'failed')) {
+      // A refused pushed tag: its checks would have to run again, which is a new promotion.
+      throw new ConflictError(
+        `Promotion ${id} was refused at its checks (${
+          record.error
+        }); nothing is left to retry: promote ${short(record.sha)} again`,
+      );
+    }
     if (record.status === 'running') {
       return this.recoverCrashed(
         entity,
@@ -1175,6 +1282,7 @@ export class PromotionService {
     tag: string,
     checks: Array<PolicyCheck | Refusal>,
     ctx: WriteContext,
+    notify = true,
   ) {
     const refusal = checks.find((c): c is Refusal => c instanceof Refusal);
     if (!refusal) return;
@@ -1188,7 +1296,7 @@ export class PromotionService {
       outcome: 'refused',
       detail: refusal.check.reason,
     });
-    if (refusal.check.name === 'artifact') {
+    if (notify && refusal.check.name === 'artifact') {
       await this.notify(entity, {
         title: `Cannot ${action} ${entity.entityRef} to ${environment}: no artifact`,
         description: refusal.check.reason,

@@ -102,6 +102,22 @@ export interface SourceControl {
    * or the branch moved under the write, it is a ConflictError and nothing is written.
    */
   commitFile(repo: string, change: FileChange): Promise<{ commitSha: string }>;
+  /**
+   * Sets a commit status on a commit, where the person who pushed a release tag looks (a refused
+   * tag names its reason). Absent where the source has no such place (local git).
+   */
+  reportCommitStatus?(repo: string, status: CommitStatus): Promise<void>;
+}
+
+/** A commit status, as GitHub shows it next to the commit. */
+export interface CommitStatus {
+  sha: string;
+  /** The status's name, e.g. `mainline/demo`; a later status of the same name replaces it. */
+  context: string;
+  state: 'success' | 'failure' | 'pending' | 'error';
+  /** At most 140 characters (GitHub's limit); longer text is cut. */
+  description: string;
+  targetUrl?: string;
 }
 
 /**

@@ -13,6 +13,7 @@ import pLimit from 'p-limit';
 import {
   existingTagOutcome,
   FileChange,
+  CommitStatus,
   NewTag,
   SourceCommit,
   SourceComparison,
@@ -847,6 +848,25 @@ export class GitHubSourceControl implements SourceControl {
       object = annotated!.data.object;
     }
     return object.sha;
+  }
+
+  async reportCommitStatus(repo: string, status: CommitStatus): Promise<void> {
+    const { owner, name } = this.slug(repo);
+    const description =
+      status.description.length > 140
+        ? `${status.description.slice(0, 139)}…`
+        : status.description;
+    await this.call(repo, `set status ${status.context}`, client =>
+      client.rest.repos.createCommitStatus({
+        owner,
+        repo: name,
+        sha: status.sha,
+        state: status.state,
+        context: status.context,
+        description,
+        target_url: status.targetUrl,
+      }),
+    );
   }
 
   async createTag(repo: string, tag: NewTag): Promise<{ created: boolean }> {
