@@ -1,38 +1,25 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import {
-  DEFAULT_ENVIRONMENTS,
   DEPLOY_WORKFLOW_RUN_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import {
-  AdapterResolver,
-  ComposedAdapterResolver,
-  LocalAdapterResolver,
-} from '../adapters';
+import { AdapterResolver, LocalAdapterResolver } from '../adapters';
 import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
-import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
-import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
-import { createGitHubClient } from '../source/github/GitHubClients';
-import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
-import {
-  GitHubTestServer,
-  startGitHubTestServer,
-} from '@mainline/test-servers';
+import { GitHubTestServer } from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
 import { generateDemoData } from '../demo/generateDemoData';
-import { LineageService } from '../lineage/LineageService';
-import { PromotionService } from './PromotionService';
 import { EntityContext } from './types';
-import { memoryCache } from '../testUtils';
-import { demoWriteScope } from '../__testUtils__/demoBackend';
+import {
+  handBuiltService,
+  overGitHubTestServer,
+} from '../__testUtils__/handBuiltService';
 
 jest.setTimeout(120_000);
 
@@ -131,35 +118,11 @@ describe('a promotion whose upstream fails at each step', () => {
     const yanks = new YankStore(knex);
     for (const yank of manifest.yanks) await yanks.record(yank);
     const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
-    const adapters = faulty(local, fault);
-    const lineage = new LineageService({
+    const { lineage, service } = handBuiltService({
+      knex,
+      yanks,
       adapters: local,
-      yanks,
-      cache: memoryCache(),
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      cacheTtlMs: 60_000,
-    });
-    const service = new PromotionService({
-      adapters,
-      store: new PromotionStore(knex),
-      yanks,
-      lineage,
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      annotatedTags: true,
-      writeScope: demoWriteScope(),
-      permissions: mockServices.permissions.mock({
-        authorize: async requests =>
-          requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-      }),
-      auditor: {
-        createEvent: async () => ({
-          success: async () => {},
-          fail: async () => {},
-        }),
-      },
-      logger: mockServices.logger.mock(),
+      writeAdapters: faulty(local, fault),
     });
     const stageSha = (
       await lineage.lineage(entity.entityRef, entity.target, { limit: 50 })
@@ -331,60 +294,23 @@ describe('a promotion over GitHub whose upstream fails at each step', () => {
       path.join(os.tmpdir(), 'mainline-gh-fault-'),
     );
     fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
-    const server = await startGitHubTestServer({
-      root: path.join(dataDir, 'git'),
+    const {
+      server,
+      source,
+      adapters: resolver,
+    } = await overGitHubTestServer(dataDir, {
       token: TOKEN,
       autoCompleteRuns: { afterMs: 30 },
     });
     servers.push(server);
-    const client = createGitHubClient({
-      baseUrl: server.baseUrl,
-      token: TOKEN,
-      writeSpacingMs: 0,
-      waitUnitMs: 1,
-    });
-    const source = new GitHubSourceControl(async () => client, {
-      webBaseUrl: server.htmlUrl,
-    });
-    const artifacts = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
-    const resolver = new ComposedAdapterResolver({
-      source,
-      artifacts: () => artifacts,
-      images: new GitOpsDeploymentTarget(source, { branch: 'main' }),
-      archives: new GitHubWorkflowDeployments(async () => client),
-    });
     const knex = await openDatabase({
       getClient: async () => databases.init('SQLITE_3'),
     });
-    const yanks = new YankStore(knex);
-    const lineage = new LineageService({
+    const { lineage, service } = handBuiltService({
+      knex,
+      yanks: new YankStore(knex),
       adapters: resolver,
-      yanks,
-      cache: memoryCache(),
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      cacheTtlMs: 60_000,
-    });
-    const service = new PromotionService({
-      adapters: faulty(resolver, fault),
-      store: new PromotionStore(knex),
-      yanks,
-      lineage,
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      annotatedTags: true,
-      writeScope: demoWriteScope(),
-      permissions: mockServices.permissions.mock({
-        authorize: async requests =>
-          requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-      }),
-      auditor: {
-        createEvent: async () => ({
-          success: async () => {},
-          fail: async () => {},
-        }),
-      },
-      logger: mockServices.logger.mock(),
+      writeAdapters: faulty(resolver, fault),
     });
     const stageSha = (
       await lineage.lineage(target.entityRef, target.target, { limit: 50 })

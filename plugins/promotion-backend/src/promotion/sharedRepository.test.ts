@@ -10,28 +10,11 @@ import {
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import {
-  DEFAULT_ENVIRONMENTS,
-  PromotionTarget,
-} from '@mainline/plugin-promotion-common';
-import {
-  AdapterResolver,
-  ComposedAdapterResolver,
-  LocalAdapterResolver,
-} from '../adapters';
-import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
-import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
-import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
-import { localLayout } from '../local/layout';
-import { createGitHubClient } from '../source/github/GitHubClients';
-import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
-import {
-  GitHubTestServer,
-  startGitHubTestServer,
-} from '@mainline/test-servers';
+import { PromotionTarget } from '@mainline/plugin-promotion-common';
+import { AdapterResolver, LocalAdapterResolver } from '../adapters';
+import { GitHubTestServer } from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
-import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
+import { PromotionRecord } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
 import { generateDemoData } from '../demo/generateDemoData';
 import { LineageService } from '../lineage/LineageService';
@@ -39,11 +22,11 @@ import { Lineage } from '../lineage/types';
 import { NewTag } from '../source/SourceControl';
 import { promotionPlugin } from '../plugin';
 import { demoEntities, memoryCache } from '../testUtils';
+import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import {
-  demoWriteScope,
-  memoryCacheFactory,
-} from '../__testUtils__/demoBackend';
-import { PromotionService } from './PromotionService';
+  handBuiltService,
+  overGitHubTestServer,
+} from '../__testUtils__/handBuiltService';
 import { EntityContext } from './types';
 
 jest.setTimeout(120_000);
@@ -167,27 +150,11 @@ describe('components and entities sharing a repository', () => {
 
   /** The shop's repositories through the GitHub API (the test server over the same bare repos). */
   async function overGitHub(dataDir: string): Promise<AdapterResolver> {
-    const server = await startGitHubTestServer({
-      root: path.join(dataDir, 'git'),
+    const { server, adapters } = await overGitHubTestServer(dataDir, {
       token: 'shared-token',
     });
     servers.push(server);
-    const client = createGitHubClient({
-      baseUrl: server.baseUrl,
-      token: 'shared-token',
-      writeSpacingMs: 0,
-      waitUnitMs: 1,
-    });
-    const source = new GitHubSourceControl(async () => client, {
-      webBaseUrl: server.htmlUrl,
-    });
-    const artifacts = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
-    return new ComposedAdapterResolver({
-      source,
-      artifacts: () => artifacts,
-      images: new GitOpsDeploymentTarget(source, { branch: 'main' }),
-      archives: new GitHubWorkflowDeployments(async () => client),
-    });
+    return adapters;
   }
 
   /**
@@ -210,38 +177,15 @@ describe('components and entities sharing a repository', () => {
     const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
     const base = options.github ? await overGitHub(dataDir) : local;
     const cache = memoryCache();
-    const replica = (adapters: AdapterResolver) => {
-      const lineage = new LineageService({
-        adapters: base,
+    const replica = (adapters: AdapterResolver) =>
+      handBuiltService({
+        knex,
         yanks,
+        adapters: base,
+        writeAdapters: adapters,
         cache,
-        environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-        mainBranch: 'main',
         cacheTtlMs: 10 * 60_000,
       });
-      const service = new PromotionService({
-        adapters,
-        store: new PromotionStore(knex),
-        yanks,
-        lineage,
-        environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-        mainBranch: 'main',
-        annotatedTags: true,
-        writeScope: demoWriteScope(),
-        permissions: mockServices.permissions.mock({
-          authorize: async requests =>
-            requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-        }),
-        auditor: {
-          createEvent: async () => ({
-            success: async () => {},
-            fail: async () => {},
-          }),
-        },
-        logger: mockServices.logger.mock(),
-      });
-      return { lineage, service };
-    };
     const read = (lineage: LineageService, entity: EntityContext) =>
       lineage.lineage(entity.entityRef, entity.target, { limit: 100 });
     const gitTags = async () =>
