@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { mockServices } from '@backstage/backend-test-utils';
+import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
 import { CacheService } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
@@ -9,8 +9,13 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import { Knex } from 'knex';
-import { AdapterResolver, ComposedAdapterResolver } from '../adapters';
+import {
+  AdapterResolver,
+  ComposedAdapterResolver,
+  LocalAdapterResolver,
+} from '../adapters';
 import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
+import { openDatabase } from '../database/migrations';
 import { PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
 import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
@@ -18,10 +23,50 @@ import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget'
 import { LineageService } from '../lineage/LineageService';
 import { localLayout } from '../local/layout';
 import { PromotionService } from '../promotion/PromotionService';
+import { EntityContext, WriteContext } from '../promotion/types';
 import { createGitHubClient } from '../source/github/GitHubClients';
 import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
 import { memoryCache } from '../testUtils';
 import { demoWriteScope } from './demoBackend';
+import { demoDataDir } from './demoData';
+
+/** Ada of the demo's payments team, writing through the API. */
+export const adaWriteContext: WriteContext = {
+  credentials: mockCredentials.user('user:default/ada'),
+  actor: {
+    entityRef: 'user:default/ada',
+    name: 'Ada',
+    email: 'ada@example.com',
+  },
+};
+
+/** The demo's checkout service, as the catalog describes it. */
+export const demoCheckout: EntityContext = {
+  entityRef: 'component:default/checkout',
+  owners: ['group:default/payments'],
+  target: {
+    sourceRepo: 'mainline-demo/checkout',
+    artifactKind: 'image',
+    artifactLocation: 'local/checkout',
+    manifestRepo: 'mainline-demo/deployments',
+    manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
+    versioning: 'semver',
+    releaseBranches: false,
+  },
+};
+
+/**
+ * A fresh copy of the demo (see demoData.ts) with `client` migrated and holding the demo's
+ * tombstones, as a backend's first start would leave them, and the local adapters over the copy.
+ */
+export async function handBuiltDemo(prefix: string, client: Knex) {
+  const { dataDir, manifest } = await demoDataDir(prefix);
+  const knex = await openDatabase({ getClient: async () => client });
+  const yanks = new YankStore(knex);
+  for (const yank of manifest.yanks) await yanks.record(yank);
+  const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
+  return { dataDir, knex, yanks, local };
+}
 
 /**
  * A lineage and a promotion service wired by hand as plugin.ts wires them, for tests that put a

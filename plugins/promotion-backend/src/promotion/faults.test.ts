@@ -6,7 +6,7 @@ import {
   DEPLOY_WORKFLOW_RUN_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import { AdapterResolver, LocalAdapterResolver } from '../adapters';
+import { AdapterResolver } from '../adapters';
 import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
@@ -14,9 +14,12 @@ import { GitHubTestServer } from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
-import { generateDemoData } from '../demo/generateDemoData';
 import { EntityContext } from './types';
+import { demoDataDir } from '../__testUtils__/demoData';
 import {
+  adaWriteContext,
+  demoCheckout,
+  handBuiltDemo,
   handBuiltService,
   overGitHubTestServer,
 } from '../__testUtils__/handBuiltService';
@@ -81,43 +84,16 @@ const entity: EntityContext = {
     releaseBranches: false,
   },
 };
-const ctx = {
-  credentials: {
-    $$type: '@backstage/BackstageCredentials',
-    principal: { type: 'user', userEntityRef: 'user:default/ada' },
-  } as any,
-  actor: {
-    entityRef: 'user:default/ada',
-    name: 'Ada',
-    email: 'ada@example.com',
-  },
-};
+const ctx = adaWriteContext;
 
 describe('a promotion whose upstream fails at each step', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 
-  // The demo is generated once; every case starts from its own copy.
-  let template: string;
-  let manifest: Awaited<ReturnType<typeof generateDemoData>>;
-  beforeAll(async () => {
-    template = fs.mkdtempSync(
-      path.join(os.tmpdir(), 'mainline-faults-template-'),
-    );
-    manifest = await generateDemoData(
-      template,
-      new Date('2026-11-20T12:00:00Z'),
-    );
-  });
-  afterAll(() => fs.rmSync(template, { recursive: true, force: true }));
-
   async function setup(fault?: Fault) {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-faults-'));
-    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
-    const client = await databases.init('SQLITE_3');
-    const knex = await openDatabase({ getClient: async () => client });
-    const yanks = new YankStore(knex);
-    for (const yank of manifest.yanks) await yanks.record(yank);
-    const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
+    const { dataDir, knex, yanks, local } = await handBuiltDemo(
+      'mainline-faults-',
+      await databases.init('SQLITE_3'),
+    );
     const { lineage, service } = handBuiltService({
       knex,
       yanks,
@@ -246,24 +222,11 @@ describe('a promotion whose upstream fails at each step', () => {
 describe('a promotion over GitHub whose upstream fails at each step', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
   const TOKEN = 'faults-token';
-  const checkout: EntityContext = {
-    entityRef: 'component:default/checkout',
-    owners: ['group:default/payments'],
-    target: {
-      sourceRepo: 'mainline-demo/checkout',
-      artifactKind: 'image',
-      artifactLocation: 'local/checkout',
-      manifestRepo: 'mainline-demo/deployments',
-      manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
-      versioning: 'semver',
-      releaseBranches: false,
-    },
-  };
+  const checkout = demoCheckout;
   const servers: GitHubTestServer[] = [];
   let template: string;
   beforeAll(async () => {
-    template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-gh-faults-'));
-    await generateDemoData(template, new Date('2026-11-20T12:00:00Z'));
+    ({ dataDir: template } = await demoDataDir('mainline-gh-faults-'));
     // The Lambda's deploy workflow, as the scaffolder renders it (inputs and run-name).
     const repo = await BareRepoBuilder.open(
       path.join(template, 'git', 'mainline-demo', 'invoices.git'),

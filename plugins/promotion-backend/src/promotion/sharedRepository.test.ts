@@ -1,7 +1,5 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import {
   mockServices,
   startTestBackend,
@@ -11,19 +9,20 @@ import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
-import { AdapterResolver, LocalAdapterResolver } from '../adapters';
+import { AdapterResolver } from '../adapters';
 import { GitHubTestServer } from '@mainline/test-servers';
-import { openDatabase } from '../database/migrations';
 import { PromotionRecord } from '../database/PromotionStore';
-import { YankStore } from '../database/YankStore';
-import { generateDemoData } from '../demo/generateDemoData';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
 import { NewTag } from '../source/SourceControl';
 import { promotionPlugin } from '../plugin';
 import { demoEntities, memoryCache } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 import {
+  adaWriteContext,
+  demoCheckout,
+  handBuiltDemo,
   handBuiltService,
   overGitHubTestServer,
 } from '../__testUtils__/handBuiltService';
@@ -57,37 +56,14 @@ const promotable = (l: Lineage, except?: string) =>
       c.sha !== except,
   )!.sha;
 const pricing = shop('pricing');
-const checkoutTarget: PromotionTarget = {
-  sourceRepo: 'mainline-demo/checkout',
-  artifactKind: 'image',
-  artifactLocation: 'local/checkout',
-  manifestRepo: 'mainline-demo/deployments',
-  manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
-  versioning: 'semver',
-  releaseBranches: false,
-};
-const checkout: EntityContext = {
-  entityRef: 'component:default/checkout',
-  owners: ['group:default/payments'],
-  target: checkoutTarget,
-};
+const checkout = demoCheckout;
 /** A second entity for checkout's repository, artifacts and manifests (e.g. its API). */
 const checkoutApi: EntityContext = {
   ...checkout,
   entityRef: 'component:default/checkout-api',
 };
 
-const ctx = {
-  credentials: {
-    $$type: '@backstage/BackstageCredentials',
-    principal: { type: 'user', userEntityRef: 'user:default/ada' },
-  } as any,
-  actor: {
-    entityRef: 'user:default/ada',
-    name: 'Ada',
-    email: 'ada@example.com',
-  },
-};
+const ctx = adaWriteContext;
 
 /**
  * Another promotion creating a release tag between this one's checks and its tag step is a race
@@ -128,15 +104,6 @@ function siblingTagsFirst(
   };
 }
 
-// The demo is generated once; every case and the backend start from their own copy.
-let template: string;
-let manifest: Awaited<ReturnType<typeof generateDemoData>>;
-beforeAll(async () => {
-  template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-tpl-'));
-  manifest = await generateDemoData(template, new Date('2026-11-20T12:00:00Z'));
-});
-afterAll(() => fs.rmSync(template, { recursive: true, force: true }));
-
 describe('components and entities sharing a repository', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
   const dirs: string[] = [];
@@ -167,14 +134,11 @@ describe('components and entities sharing a repository', () => {
       github?: boolean;
     } = {},
   ) {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-'));
+    const { dataDir, knex, yanks, local } = await handBuiltDemo(
+      'mainline-shared-',
+      await databases.init('SQLITE_3'),
+    );
     dirs.push(dataDir);
-    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
-    const client = await databases.init('SQLITE_3');
-    const knex = await openDatabase({ getClient: async () => client });
-    const yanks = new YankStore(knex);
-    for (const yank of manifest.yanks) await yanks.record(yank);
-    const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
     const base = options.github ? await overGitHub(dataDir) : local;
     const cache = memoryCache();
     const replica = (adapters: AdapterResolver) =>
@@ -426,8 +390,7 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
   const api = '/api/promotion/v1/entities/component/default';
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-unreachable-'));
-    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
+    ({ dataDir } = await demoDataDir('mainline-unreachable-'));
     const registry = `127.0.0.1:${await refusingPort()}`;
     const legacy: Entity = {
       apiVersion: 'backstage.io/v1alpha1',
