@@ -15,6 +15,7 @@ import { Lineage } from './lineage/types';
 import { promotionPlugin } from './plugin';
 import { demoEntities } from './testUtils';
 import {
+  githubModeConfig,
   githubWebhookModules,
   memoryCacheFactory,
 } from './__testUtils__/demoBackend';
@@ -100,20 +101,12 @@ describe('GitHub mode against the GitHub test server', () => {
     });
     remote = await backend({
       ...shared,
-      integrations: {
-        github: [
-          { host: github.host, apiBaseUrl: github.baseUrl, token: TOKEN },
-        ],
-      },
-      promotion: {
-        source: { provider: 'github' },
-        github: {
-          host: github.host,
-          manifestPullRequests: ['prod'],
-          lambdaDeploys: 'recorded',
-        },
-        local: { dataDir, demoData: true },
-      },
+      ...githubModeConfig({
+        server: github,
+        token: TOKEN,
+        dataDir,
+        github: { manifestPullRequests: ['prod'] },
+      }),
     });
   });
 

@@ -93,3 +93,34 @@ export function githubWebhookModules() {
     'dist/service/eventsModuleGithubEventRouter.cjs.js',
   ].map(file => require(path.join(dir, file)).default);
 }
+
+/**
+ * The config of GitHub mode on the demo over the GitHub test server (`server`, which serves the
+ * demo's bare repositories in `dataDir`): its integration with `token`, lineage and writes through
+ * its API with Lambda deploys recorded, and the demo's artifact store. `github` adds to
+ * `promotion.github`, `promotion` to `promotion`.
+ */
+export function githubModeConfig(options: {
+  server: { host: string; baseUrl: string };
+  token: string;
+  dataDir: string;
+  github?: Record<string, unknown>;
+  promotion?: Record<string, unknown>;
+}) {
+  const { server, token, dataDir } = options;
+  return {
+    integrations: {
+      github: [{ host: server.host, apiBaseUrl: server.baseUrl, token }],
+    },
+    promotion: {
+      source: { provider: 'github' },
+      github: {
+        host: server.host,
+        lambdaDeploys: 'recorded',
+        ...options.github,
+      },
+      local: { dataDir, demoData: true },
+      ...options.promotion,
+    },
+  };
+}

@@ -6,6 +6,7 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import knexFactory from 'knex';
+import { githubModeConfig } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 import { gitIn, tagsAt } from '../__testUtils__/upstreamState';
 import type { BackendProcessOptions } from '../__testUtils__/backendProcess';
@@ -96,6 +97,22 @@ describe.each([
           token: TOKEN,
         });
       }
+      const timing = DEFAULTS
+        ? {}
+        : {
+            locks: { leaseSeconds: LEASE_SECONDS },
+            recovery: { intervalSeconds: 1 },
+            followUp: { intervalSeconds: 1 },
+          };
+      const mode = github
+        ? githubModeConfig({
+            server: github,
+            token: TOKEN,
+            dataDir,
+            github: { manifestPullRequests: ['prod'] },
+            promotion: timing,
+          })
+        : { promotion: { local: { dataDir, demoData: true }, ...timing } };
       options = {
         database: {
           client: 'better-sqlite3',
@@ -103,39 +120,7 @@ describe.each([
           useNullAsDefault: true,
         },
         config: {
-          promotion: {
-            local: { dataDir, demoData: true },
-            ...(DEFAULTS
-              ? {}
-              : {
-                  locks: { leaseSeconds: LEASE_SECONDS },
-                  recovery: { intervalSeconds: 1 },
-                  followUp: { intervalSeconds: 1 },
-                }),
-            ...(github
-              ? {
-                  source: { provider: 'github' },
-                  github: {
-                    host: github.host,
-                    manifestPullRequests: ['prod'],
-                    lambdaDeploys: 'recorded',
-                  },
-                }
-              : {}),
-          },
-          ...(github
-            ? {
-                integrations: {
-                  github: [
-                    {
-                      host: github.host,
-                      apiBaseUrl: github.baseUrl,
-                      token: TOKEN,
-                    },
-                  ],
-                },
-              }
-            : {}),
+          ...mode,
           events: {
             useEventBus: 'never',
             http: { topics: ['github'] },
