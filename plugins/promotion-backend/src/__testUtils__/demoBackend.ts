@@ -6,7 +6,6 @@ import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { Entity } from '@backstage/catalog-model';
 import { ConfigReader } from '@backstage/config';
-import path from 'node:path';
 import { Knex } from 'knex';
 import { promotionPlugin } from '../plugin';
 import { WriteScope, readWriteScopeOptions } from '../service/WriteScope';
@@ -75,23 +74,6 @@ export function demoWriteScope(entities: Entity[] = demoEntities()) {
       }),
     ),
   });
-}
-
-/**
- * The GitHub events module's two modules (signature check, routing by event type). The package is
- * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
- * loaded directly.
- */
-export function githubWebhookModules() {
-  const dir = path.dirname(
-    require.resolve(
-      '@backstage/plugin-events-backend-module-github/package.json',
-    ),
-  );
-  return [
-    'dist/service/eventsModuleGithubWebhook.cjs.js',
-    'dist/service/eventsModuleGithubEventRouter.cjs.js',
-  ].map(file => require(path.join(dir, file)).default);
 }
 
 /**
