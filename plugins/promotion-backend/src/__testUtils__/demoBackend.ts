@@ -25,24 +25,35 @@ export function memoryCacheFactory() {
 
 /**
  * The features of a test backend running the plugin on the embedded default's demo: the demo
- * catalog, the given database, a cache of its own (the default memory store is shared by every
- * backend in a process), and the demo generated into `dataDir`.
+ * catalog (or `entities`), the given database (the default test database otherwise), a cache of
+ * its own (the default memory store is shared by every backend in a process), and the demo
+ * generated into `dataDir`.
  */
 export function demoBackendFeatures(options: {
-  knex: Knex;
+  knex?: Knex;
   dataDir: string;
-  /** More config beside `promotion.local`. */
+  entities?: Entity[];
+  /** More config beside `promotion`. */
   config?: Record<string, unknown>;
+  /** More config beside `promotion.local`. */
+  promotion?: Record<string, unknown>;
 }) {
   return [
     promotionPlugin,
-    catalogServiceMock.factory({ entities: demoEntities() }),
-    mockServices.database.factory({ knex: options.knex }),
+    catalogServiceMock.factory({
+      entities: options.entities ?? demoEntities(),
+    }),
+    ...(options.knex
+      ? [mockServices.database.factory({ knex: options.knex })]
+      : []),
     memoryCacheFactory(),
     mockServices.rootConfig.factory({
       data: {
         ...options.config,
-        promotion: { local: { dataDir: options.dataDir, demoData: true } },
+        promotion: {
+          ...options.promotion,
+          local: { dataDir: options.dataDir, demoData: true },
+        },
       },
     }),
   ];

@@ -1,12 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import {
-  mockServices,
-  startTestBackend,
-  TestDatabases,
-} from '@backstage/backend-test-utils';
+import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 import { AdapterResolver } from '../adapters';
@@ -15,9 +10,8 @@ import { PromotionRecord } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
 import { NewTag } from '../source/SourceControl';
-import { promotionPlugin } from '../plugin';
 import { demoEntities, memoryCache } from '../testUtils';
-import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 import {
   adaWriteContext,
@@ -419,21 +413,15 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
       },
     };
     ({ server } = await startTestBackend({
-      features: [
-        promotionPlugin,
-        catalogServiceMock.factory({ entities: [...demoEntities(), legacy] }),
-        memoryCacheFactory(),
-        mockServices.rootConfig.factory({
-          data: {
-            promotion: {
-              local: { dataDir, demoData: true },
-              artifacts: {
-                oci: { registries: [{ host: registry, insecure: true }] },
-              },
-            },
+      features: demoBackendFeatures({
+        dataDir,
+        entities: [...demoEntities(), legacy],
+        promotion: {
+          artifacts: {
+            oci: { registries: [{ host: registry, insecure: true }] },
           },
-        }),
-      ],
+        },
+      }),
     }));
   });
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
