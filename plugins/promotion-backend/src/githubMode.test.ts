@@ -1,43 +1,28 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import eventsPlugin from '@backstage/plugin-events-backend';
-import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { startTestBackend } from '@backstage/backend-test-utils';
+import { JsonObject } from '@backstage/types';
 import {
   GitHubTestServer,
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import request from 'supertest';
 import { Lineage } from './lineage/types';
-import { promotionPlugin } from './plugin';
-import { demoEntities } from './testUtils';
-import {
-  githubWebhookModules,
-  memoryCacheFactory,
-} from './__testUtils__/demoBackend';
+import { githubModeConfig } from './__testUtils__/demoBackend';
+import { webhookBackendFeatures } from './__testUtils__/webhookBackend';
 import { demoDataDir } from './__testUtils__/demoData';
+import { gitIn } from './__testUtils__/upstreamState';
 
 jest.setTimeout(120_000);
 
 const TOKEN = 'github-mode-token';
 const SECRET = 'github-mode-webhook-secret';
 const api = '/api/promotion/v1/entities/component/default';
-const githubModules = githubWebhookModules();
 
-async function backend(config: object) {
+async function backend(config: JsonObject) {
   const { server } = await startTestBackend({
-    features: [
-      promotionPlugin,
-      eventsPlugin,
-      ...githubModules,
-      eventsServiceFactory,
-      catalogServiceMock.factory({ entities: demoEntities() }),
-      memoryCacheFactory(),
-      mockServices.rootConfig.factory({ data: config }),
-    ],
+    features: webhookBackendFeatures(config),
   });
   return server;
 }
@@ -73,13 +58,7 @@ describe('GitHub mode against the GitHub test server', () => {
   let local: Awaited<ReturnType<typeof backend>>;
   let remote: Awaited<ReturnType<typeof backend>>;
   const git = (repo: string, ...args: string[]) =>
-    execFileSync(
-      'git',
-      ['--git-dir', path.join(dataDir, 'git', `${repo}.git`), ...args],
-      {
-        encoding: 'utf8',
-      },
-    ).trim();
+    gitIn(dataDir, repo, ...args);
 
   beforeAll(async () => {
     ({ dataDir } = await demoDataDir('mainline-github-mode-'));
@@ -100,20 +79,12 @@ describe('GitHub mode against the GitHub test server', () => {
     });
     remote = await backend({
       ...shared,
-      integrations: {
-        github: [
-          { host: github.host, apiBaseUrl: github.baseUrl, token: TOKEN },
-        ],
-      },
-      promotion: {
-        source: { provider: 'github' },
-        github: {
-          host: github.host,
-          manifestPullRequests: ['prod'],
-          lambdaDeploys: 'recorded',
-        },
-        local: { dataDir, demoData: true },
-      },
+      ...githubModeConfig({
+        server: github,
+        token: TOKEN,
+        dataDir,
+        github: { manifestPullRequests: ['prod'] },
+      }),
     });
   });
 

@@ -9,15 +9,10 @@ import fs from 'node:fs';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import eventsPlugin from '@backstage/plugin-events-backend';
-import { eventsServiceFactory } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { JsonObject } from '@backstage/types';
 import knexFactory, { Knex } from 'knex';
-import { promotionPlugin } from '../plugin';
-import { demoEntities } from '../testUtils';
-import { githubWebhookModules, memoryCacheFactory } from './demoBackend';
+import { webhookBackendFeatures } from './webhookBackend';
 
 export interface BackendProcessOptions {
   database: Knex.Config;
@@ -26,8 +21,6 @@ export interface BackendProcessOptions {
   notificationsFile: string;
 }
 
-const githubModules = githubWebhookModules();
-
 async function main() {
   const options: BackendProcessOptions = JSON.parse(
     process.env.MAINLINE_BACKEND_PROCESS!,
@@ -35,15 +28,9 @@ async function main() {
   const knex = knexFactory(options.database);
   const { server } = await startTestBackend({
     features: [
-      promotionPlugin,
-      eventsPlugin,
-      ...githubModules,
-      eventsServiceFactory,
+      ...webhookBackendFeatures(options.config),
       schedulerServiceFactory,
-      catalogServiceMock.factory({ entities: demoEntities() }),
       mockServices.database.factory({ knex }),
-      memoryCacheFactory(),
-      mockServices.rootConfig.factory({ data: options.config }),
       createServiceFactory({
         service: notificationService,
         deps: {},

@@ -6,7 +6,6 @@ import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { Entity } from '@backstage/catalog-model';
 import { ConfigReader } from '@backstage/config';
-import path from 'node:path';
 import { Knex } from 'knex';
 import { promotionPlugin } from '../plugin';
 import { WriteScope, readWriteScopeOptions } from '../service/WriteScope';
@@ -26,24 +25,35 @@ export function memoryCacheFactory() {
 
 /**
  * The features of a test backend running the plugin on the embedded default's demo: the demo
- * catalog, the given database, a cache of its own (the default memory store is shared by every
- * backend in a process), and the demo generated into `dataDir`.
+ * catalog (or `entities`), the given database (the default test database otherwise), a cache of
+ * its own (the default memory store is shared by every backend in a process), and the demo
+ * generated into `dataDir`.
  */
 export function demoBackendFeatures(options: {
-  knex: Knex;
+  knex?: Knex;
   dataDir: string;
-  /** More config beside `promotion.local`. */
+  entities?: Entity[];
+  /** More config beside `promotion`. */
   config?: Record<string, unknown>;
+  /** More config beside `promotion.local`. */
+  promotion?: Record<string, unknown>;
 }) {
   return [
     promotionPlugin,
-    catalogServiceMock.factory({ entities: demoEntities() }),
-    mockServices.database.factory({ knex: options.knex }),
+    catalogServiceMock.factory({
+      entities: options.entities ?? demoEntities(),
+    }),
+    ...(options.knex
+      ? [mockServices.database.factory({ knex: options.knex })]
+      : []),
     memoryCacheFactory(),
     mockServices.rootConfig.factory({
       data: {
         ...options.config,
-        promotion: { local: { dataDir: options.dataDir, demoData: true } },
+        promotion: {
+          ...options.promotion,
+          local: { dataDir: options.dataDir, demoData: true },
+        },
       },
     }),
   ];
@@ -78,18 +88,32 @@ export function demoWriteScope(entities: Entity[] = demoEntities()) {
 }
 
 /**
- * The GitHub events module's two modules (signature check, routing by event type). The package is
- * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
- * loaded directly.
+ * The config of GitHub mode on the demo over the GitHub test server (`server`, which serves the
+ * demo's bare repositories in `dataDir`): its integration with `token`, lineage and writes through
+ * its API with Lambda deploys recorded, and the demo's artifact store. `github` adds to
+ * `promotion.github`, `promotion` to `promotion`.
  */
-export function githubWebhookModules() {
-  const dir = path.dirname(
-    require.resolve(
-      '@backstage/plugin-events-backend-module-github/package.json',
-    ),
-  );
-  return [
-    'dist/service/eventsModuleGithubWebhook.cjs.js',
-    'dist/service/eventsModuleGithubEventRouter.cjs.js',
-  ].map(file => require(path.join(dir, file)).default);
+export function githubModeConfig(options: {
+  server: { host: string; baseUrl: string };
+  token: string;
+  dataDir: string;
+  github?: Record<string, unknown>;
+  promotion?: Record<string, unknown>;
+}) {
+  const { server, token, dataDir } = options;
+  return {
+    integrations: {
+      github: [{ host: server.host, apiBaseUrl: server.baseUrl, token }],
+    },
+    promotion: {
+      source: { provider: 'github' },
+      github: {
+        host: server.host,
+        lambdaDeploys: 'recorded',
+        ...options.github,
+      },
+      local: { dataDir, demoData: true },
+      ...options.promotion,
+    },
+  };
 }

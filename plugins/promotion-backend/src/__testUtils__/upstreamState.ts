@@ -12,6 +12,18 @@ export function gitIn(dataDir: string, repo: string, ...args: string[]) {
   ).trim();
 }
 
+/** The tags of `repo` on commit `sha` whose names start with `prefix` (`rc-`, `v`). */
+export function tagsAt(
+  dataDir: string,
+  repo: string,
+  sha: string,
+  prefix: string,
+): string[] {
+  return gitIn(dataDir, repo, 'tag', '--points-at', sha)
+    .split('\n')
+    .filter(tag => tag.startsWith(prefix));
+}
+
 function files(root: string, dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap(entry => {

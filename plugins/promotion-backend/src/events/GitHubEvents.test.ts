@@ -1,24 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import eventsPlugin from '@backstage/plugin-events-backend';
-import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { startTestBackend } from '@backstage/backend-test-utils';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
-import { demoEntities } from '../testUtils';
-import {
-  githubWebhookModules,
-  memoryCacheFactory,
-} from '../__testUtils__/demoBackend';
+import { webhookBackendFeatures } from '../__testUtils__/webhookBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
-
-const githubModules = githubWebhookModules();
 
 const SECRET = 'webhook-test-secret';
 const api = '/api/promotion/v1/entities/component/default';
@@ -30,30 +20,19 @@ describe('GitHub webhooks keep lineage fresh', () => {
   beforeAll(async () => {
     ({ dataDir } = await demoDataDir('mainline-events-'));
     ({ server } = await startTestBackend({
-      features: [
-        promotionPlugin,
-        eventsPlugin,
-        ...githubModules,
-        // The real events service: one bus shared by all plugins (the default mock is per plugin).
-        eventsServiceFactory,
-        catalogServiceMock.factory({ entities: demoEntities() }),
-        memoryCacheFactory(),
-        mockServices.rootConfig.factory({
-          data: {
-            promotion: {
-              local: { dataDir, demoData: true },
-              // Long enough that only a webhook can explain a fresh read.
-              lineage: { cacheTtlSeconds: 3600 },
-            },
-            events: {
-              // One process: no need for the database-backed bus between replicas.
-              useEventBus: 'never',
-              http: { topics: ['github'] },
-              modules: { github: { webhookSecret: SECRET } },
-            },
-          },
-        }),
-      ],
+      features: webhookBackendFeatures({
+        promotion: {
+          local: { dataDir, demoData: true },
+          // Long enough that only a webhook can explain a fresh read.
+          lineage: { cacheTtlSeconds: 3600 },
+        },
+        events: {
+          // One process: no need for the database-backed bus between replicas.
+          useEventBus: 'never',
+          http: { topics: ['github'] },
+          modules: { github: { webhookSecret: SECRET } },
+        },
+      }),
     }));
   });
 

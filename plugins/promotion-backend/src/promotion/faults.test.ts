@@ -1,38 +1,28 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import {
-  DEFAULT_ENVIRONMENTS,
   DEPLOY_WORKFLOW_RUN_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import {
-  AdapterResolver,
-  ComposedAdapterResolver,
-  LocalAdapterResolver,
-} from '../adapters';
+import { AdapterResolver } from '../adapters';
 import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
-import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
-import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
 import { BareRepoBuilder } from '../local/BareRepoBuilder';
 import { localLayout } from '../local/layout';
-import { createGitHubClient } from '../source/github/GitHubClients';
-import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
-import {
-  GitHubTestServer,
-  startGitHubTestServer,
-} from '@mainline/test-servers';
+import { GitHubTestServer } from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
-import { generateDemoData } from '../demo/generateDemoData';
-import { LineageService } from '../lineage/LineageService';
-import { PromotionService } from './PromotionService';
 import { EntityContext } from './types';
-import { memoryCache } from '../testUtils';
-import { demoWriteScope } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
+import {
+  adaWriteContext,
+  demoCheckout,
+  handBuiltDemo,
+  handBuiltService,
+  overGitHubTestServer,
+} from '../__testUtils__/handBuiltService';
 
 jest.setTimeout(120_000);
 
@@ -94,72 +84,21 @@ const entity: EntityContext = {
     releaseBranches: false,
   },
 };
-const ctx = {
-  credentials: {
-    $$type: '@backstage/BackstageCredentials',
-    principal: { type: 'user', userEntityRef: 'user:default/ada' },
-  } as any,
-  actor: {
-    entityRef: 'user:default/ada',
-    name: 'Ada',
-    email: 'ada@example.com',
-  },
-};
+const ctx = adaWriteContext;
 
 describe('a promotion whose upstream fails at each step', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 
-  // The demo is generated once; every case starts from its own copy.
-  let template: string;
-  let manifest: Awaited<ReturnType<typeof generateDemoData>>;
-  beforeAll(async () => {
-    template = fs.mkdtempSync(
-      path.join(os.tmpdir(), 'mainline-faults-template-'),
-    );
-    manifest = await generateDemoData(
-      template,
-      new Date('2026-11-20T12:00:00Z'),
-    );
-  });
-  afterAll(() => fs.rmSync(template, { recursive: true, force: true }));
-
   async function setup(fault?: Fault) {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-faults-'));
-    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
-    const client = await databases.init('SQLITE_3');
-    const knex = await openDatabase({ getClient: async () => client });
-    const yanks = new YankStore(knex);
-    for (const yank of manifest.yanks) await yanks.record(yank);
-    const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
-    const adapters = faulty(local, fault);
-    const lineage = new LineageService({
+    const { dataDir, knex, yanks, local } = await handBuiltDemo(
+      'mainline-faults-',
+      await databases.init('SQLITE_3'),
+    );
+    const { lineage, service } = handBuiltService({
+      knex,
+      yanks,
       adapters: local,
-      yanks,
-      cache: memoryCache(),
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      cacheTtlMs: 60_000,
-    });
-    const service = new PromotionService({
-      adapters,
-      store: new PromotionStore(knex),
-      yanks,
-      lineage,
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      annotatedTags: true,
-      writeScope: demoWriteScope(),
-      permissions: mockServices.permissions.mock({
-        authorize: async requests =>
-          requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-      }),
-      auditor: {
-        createEvent: async () => ({
-          success: async () => {},
-          fail: async () => {},
-        }),
-      },
-      logger: mockServices.logger.mock(),
+      writeAdapters: faulty(local, fault),
     });
     const stageSha = (
       await lineage.lineage(entity.entityRef, entity.target, { limit: 50 })
@@ -283,24 +222,11 @@ describe('a promotion whose upstream fails at each step', () => {
 describe('a promotion over GitHub whose upstream fails at each step', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
   const TOKEN = 'faults-token';
-  const checkout: EntityContext = {
-    entityRef: 'component:default/checkout',
-    owners: ['group:default/payments'],
-    target: {
-      sourceRepo: 'mainline-demo/checkout',
-      artifactKind: 'image',
-      artifactLocation: 'local/checkout',
-      manifestRepo: 'mainline-demo/deployments',
-      manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
-      versioning: 'semver',
-      releaseBranches: false,
-    },
-  };
+  const checkout = demoCheckout;
   const servers: GitHubTestServer[] = [];
   let template: string;
   beforeAll(async () => {
-    template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-gh-faults-'));
-    await generateDemoData(template, new Date('2026-11-20T12:00:00Z'));
+    ({ dataDir: template } = await demoDataDir('mainline-gh-faults-'));
     // The Lambda's deploy workflow, as the scaffolder renders it (inputs and run-name).
     const repo = await BareRepoBuilder.open(
       path.join(template, 'git', 'mainline-demo', 'invoices.git'),
@@ -331,60 +257,23 @@ describe('a promotion over GitHub whose upstream fails at each step', () => {
       path.join(os.tmpdir(), 'mainline-gh-fault-'),
     );
     fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
-    const server = await startGitHubTestServer({
-      root: path.join(dataDir, 'git'),
+    const {
+      server,
+      source,
+      adapters: resolver,
+    } = await overGitHubTestServer(dataDir, {
       token: TOKEN,
       autoCompleteRuns: { afterMs: 30 },
     });
     servers.push(server);
-    const client = createGitHubClient({
-      baseUrl: server.baseUrl,
-      token: TOKEN,
-      writeSpacingMs: 0,
-      waitUnitMs: 1,
-    });
-    const source = new GitHubSourceControl(async () => client, {
-      webBaseUrl: server.htmlUrl,
-    });
-    const artifacts = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
-    const resolver = new ComposedAdapterResolver({
-      source,
-      artifacts: () => artifacts,
-      images: new GitOpsDeploymentTarget(source, { branch: 'main' }),
-      archives: new GitHubWorkflowDeployments(async () => client),
-    });
     const knex = await openDatabase({
       getClient: async () => databases.init('SQLITE_3'),
     });
-    const yanks = new YankStore(knex);
-    const lineage = new LineageService({
+    const { lineage, service } = handBuiltService({
+      knex,
+      yanks: new YankStore(knex),
       adapters: resolver,
-      yanks,
-      cache: memoryCache(),
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      cacheTtlMs: 60_000,
-    });
-    const service = new PromotionService({
-      adapters: faulty(resolver, fault),
-      store: new PromotionStore(knex),
-      yanks,
-      lineage,
-      environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-      mainBranch: 'main',
-      annotatedTags: true,
-      writeScope: demoWriteScope(),
-      permissions: mockServices.permissions.mock({
-        authorize: async requests =>
-          requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-      }),
-      auditor: {
-        createEvent: async () => ({
-          success: async () => {},
-          fail: async () => {},
-        }),
-      },
-      logger: mockServices.logger.mock(),
+      writeAdapters: faulty(resolver, fault),
     });
     const stageSha = (
       await lineage.lineage(target.entityRef, target.target, { limit: 50 })

@@ -1,49 +1,25 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  mockServices,
-  startTestBackend,
-  TestDatabases,
-} from '@backstage/backend-test-utils';
+import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import {
-  DEFAULT_ENVIRONMENTS,
-  PromotionTarget,
-} from '@mainline/plugin-promotion-common';
-import {
-  AdapterResolver,
-  ComposedAdapterResolver,
-  LocalAdapterResolver,
-} from '../adapters';
-import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
-import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
-import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
-import { localLayout } from '../local/layout';
-import { createGitHubClient } from '../source/github/GitHubClients';
-import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
-import {
-  GitHubTestServer,
-  startGitHubTestServer,
-} from '@mainline/test-servers';
-import { openDatabase } from '../database/migrations';
-import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
-import { YankStore } from '../database/YankStore';
-import { generateDemoData } from '../demo/generateDemoData';
+import { PromotionTarget } from '@mainline/plugin-promotion-common';
+import { AdapterResolver } from '../adapters';
+import { GitHubTestServer } from '@mainline/test-servers';
+import { PromotionRecord } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
 import { NewTag } from '../source/SourceControl';
-import { promotionPlugin } from '../plugin';
 import { demoEntities, memoryCache } from '../testUtils';
+import { demoBackendFeatures } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 import {
-  demoWriteScope,
-  memoryCacheFactory,
-} from '../__testUtils__/demoBackend';
-import { PromotionService } from './PromotionService';
+  adaWriteContext,
+  demoCheckout,
+  handBuiltDemo,
+  handBuiltService,
+  overGitHubTestServer,
+} from '../__testUtils__/handBuiltService';
 import { EntityContext } from './types';
 
 jest.setTimeout(120_000);
@@ -74,37 +50,14 @@ const promotable = (l: Lineage, except?: string) =>
       c.sha !== except,
   )!.sha;
 const pricing = shop('pricing');
-const checkoutTarget: PromotionTarget = {
-  sourceRepo: 'mainline-demo/checkout',
-  artifactKind: 'image',
-  artifactLocation: 'local/checkout',
-  manifestRepo: 'mainline-demo/deployments',
-  manifestPath: 'apps/checkout/overlays/{environment}/kustomization.yaml',
-  versioning: 'semver',
-  releaseBranches: false,
-};
-const checkout: EntityContext = {
-  entityRef: 'component:default/checkout',
-  owners: ['group:default/payments'],
-  target: checkoutTarget,
-};
+const checkout = demoCheckout;
 /** A second entity for checkout's repository, artifacts and manifests (e.g. its API). */
 const checkoutApi: EntityContext = {
   ...checkout,
   entityRef: 'component:default/checkout-api',
 };
 
-const ctx = {
-  credentials: {
-    $$type: '@backstage/BackstageCredentials',
-    principal: { type: 'user', userEntityRef: 'user:default/ada' },
-  } as any,
-  actor: {
-    entityRef: 'user:default/ada',
-    name: 'Ada',
-    email: 'ada@example.com',
-  },
-};
+const ctx = adaWriteContext;
 
 /**
  * Another promotion creating a release tag between this one's checks and its tag step is a race
@@ -145,15 +98,6 @@ function siblingTagsFirst(
   };
 }
 
-// The demo is generated once; every case and the backend start from their own copy.
-let template: string;
-let manifest: Awaited<ReturnType<typeof generateDemoData>>;
-beforeAll(async () => {
-  template = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-tpl-'));
-  manifest = await generateDemoData(template, new Date('2026-11-20T12:00:00Z'));
-});
-afterAll(() => fs.rmSync(template, { recursive: true, force: true }));
-
 describe('components and entities sharing a repository', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
   const dirs: string[] = [];
@@ -167,27 +111,11 @@ describe('components and entities sharing a repository', () => {
 
   /** The shop's repositories through the GitHub API (the test server over the same bare repos). */
   async function overGitHub(dataDir: string): Promise<AdapterResolver> {
-    const server = await startGitHubTestServer({
-      root: path.join(dataDir, 'git'),
+    const { server, adapters } = await overGitHubTestServer(dataDir, {
       token: 'shared-token',
     });
     servers.push(server);
-    const client = createGitHubClient({
-      baseUrl: server.baseUrl,
-      token: 'shared-token',
-      writeSpacingMs: 0,
-      waitUnitMs: 1,
-    });
-    const source = new GitHubSourceControl(async () => client, {
-      webBaseUrl: server.htmlUrl,
-    });
-    const artifacts = new LocalArtifactRegistry(localLayout(dataDir).artifacts);
-    return new ComposedAdapterResolver({
-      source,
-      artifacts: () => artifacts,
-      images: new GitOpsDeploymentTarget(source, { branch: 'main' }),
-      archives: new GitHubWorkflowDeployments(async () => client),
-    });
+    return adapters;
   }
 
   /**
@@ -200,48 +128,22 @@ describe('components and entities sharing a repository', () => {
       github?: boolean;
     } = {},
   ) {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-shared-'));
+    const { dataDir, knex, yanks, local } = await handBuiltDemo(
+      'mainline-shared-',
+      await databases.init('SQLITE_3'),
+    );
     dirs.push(dataDir);
-    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
-    const client = await databases.init('SQLITE_3');
-    const knex = await openDatabase({ getClient: async () => client });
-    const yanks = new YankStore(knex);
-    for (const yank of manifest.yanks) await yanks.record(yank);
-    const local = new LocalAdapterResolver(dataDir, { manifestBranch: 'main' });
     const base = options.github ? await overGitHub(dataDir) : local;
     const cache = memoryCache();
-    const replica = (adapters: AdapterResolver) => {
-      const lineage = new LineageService({
-        adapters: base,
+    const replica = (adapters: AdapterResolver) =>
+      handBuiltService({
+        knex,
         yanks,
+        adapters: base,
+        writeAdapters: adapters,
         cache,
-        environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-        mainBranch: 'main',
         cacheTtlMs: 10 * 60_000,
       });
-      const service = new PromotionService({
-        adapters,
-        store: new PromotionStore(knex),
-        yanks,
-        lineage,
-        environments: DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-        mainBranch: 'main',
-        annotatedTags: true,
-        writeScope: demoWriteScope(),
-        permissions: mockServices.permissions.mock({
-          authorize: async requests =>
-            requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-        }),
-        auditor: {
-          createEvent: async () => ({
-            success: async () => {},
-            fail: async () => {},
-          }),
-        },
-        logger: mockServices.logger.mock(),
-      });
-      return { lineage, service };
-    };
     const read = (lineage: LineageService, entity: EntityContext) =>
       lineage.lineage(entity.entityRef, entity.target, { limit: 100 });
     const gitTags = async () =>
@@ -482,8 +384,7 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
   const api = '/api/promotion/v1/entities/component/default';
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-unreachable-'));
-    fs.cpSync(template, dataDir, { recursive: true, preserveTimestamps: true });
+    ({ dataDir } = await demoDataDir('mainline-unreachable-'));
     const registry = `127.0.0.1:${await refusingPort()}`;
     const legacy: Entity = {
       apiVersion: 'backstage.io/v1alpha1',
@@ -512,21 +413,15 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
       },
     };
     ({ server } = await startTestBackend({
-      features: [
-        promotionPlugin,
-        catalogServiceMock.factory({ entities: [...demoEntities(), legacy] }),
-        memoryCacheFactory(),
-        mockServices.rootConfig.factory({
-          data: {
-            promotion: {
-              local: { dataDir, demoData: true },
-              artifacts: {
-                oci: { registries: [{ host: registry, insecure: true }] },
-              },
-            },
+      features: demoBackendFeatures({
+        dataDir,
+        entities: [...demoEntities(), legacy],
+        promotion: {
+          artifacts: {
+            oci: { registries: [{ host: registry, insecure: true }] },
           },
-        }),
-      ],
+        },
+      }),
     }));
   });
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));

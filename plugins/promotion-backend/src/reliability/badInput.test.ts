@@ -12,7 +12,10 @@ import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
 import { BadInputCase, corpus, realCommitCorpus } from './badInput.corpus';
 import { Lineage } from '../lineage/types';
-import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import {
+  githubModeConfig,
+  memoryCacheFactory,
+} from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
@@ -140,18 +143,7 @@ describe('the bad-input corpus', () => {
         }),
         memoryCacheFactory(),
         mockServices.rootConfig.factory({
-          data: {
-            integrations: {
-              github: [
-                { host: github.host, apiBaseUrl: github.baseUrl, token: TOKEN },
-              ],
-            },
-            promotion: {
-              source: { provider: 'github' },
-              github: { host: github.host, lambdaDeploys: 'recorded' },
-              local: { dataDir, demoData: true },
-            },
-          },
+          data: githubModeConfig({ server: github, token: TOKEN, dataDir }),
         }),
       ],
     }));

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -7,7 +6,9 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import knexFactory from 'knex';
+import { githubModeConfig } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
+import { gitIn, tagsAt } from '../__testUtils__/upstreamState';
 import type { BackendProcessOptions } from '../__testUtils__/backendProcess';
 import {
   BackendProcess,
@@ -46,12 +47,23 @@ describe.each([
     /** Commits the kill tests promoted to demo: what prod may take. */
     const inDemo: string[] = [];
     const git = (repo: string, ...args: string[]) =>
-      execFileSync(
-        'git',
-        ['--git-dir', path.join(dataDir, 'git', `${repo}.git`), ...args],
-        { encoding: 'utf8' },
-      ).trim();
+      gitIn(dataDir, repo, ...args);
+    /** The tags on a commit of checkout starting with `prefix` (release or version tags). */
+    const checkoutTags = (sha: string, prefix: string) =>
+      tagsAt(dataDir, 'mainline-demo/checkout', sha, prefix);
     const api = entityApi('checkout');
+    /** Promotes `sha` to demo under an idempotency key (a retried request sends the same one). */
+    const promoteToDemo = (url: string, sha: string, key: string) =>
+      call(
+        `${url}${api}/promotions`,
+        'POST',
+        { environment: 'demo', sha },
+        { 'idempotency-key': key },
+      );
+    const recordOf = async (url: string, id: string) =>
+      (await call(`${url}${api}/promotions/${id}`, 'GET')).body;
+    /** What a promotion that finished once leaves behind. */
+    const FINISHED_ONCE = { audit: ['succeeded'], notifications: 1, locks: [] };
     /** What a promotion left in the audit trail, the notifications and the locks. */
     const trail = async (environment: string, id: string, sha: string) => {
       const knex = knexFactory(options.database);
@@ -85,6 +97,22 @@ describe.each([
           token: TOKEN,
         });
       }
+      const timing = DEFAULTS
+        ? {}
+        : {
+            locks: { leaseSeconds: LEASE_SECONDS },
+            recovery: { intervalSeconds: 1 },
+            followUp: { intervalSeconds: 1 },
+          };
+      const mode = github
+        ? githubModeConfig({
+            server: github,
+            token: TOKEN,
+            dataDir,
+            github: { manifestPullRequests: ['prod'] },
+            promotion: timing,
+          })
+        : { promotion: { local: { dataDir, demoData: true }, ...timing } };
       options = {
         database: {
           client: 'better-sqlite3',
@@ -92,39 +120,7 @@ describe.each([
           useNullAsDefault: true,
         },
         config: {
-          promotion: {
-            local: { dataDir, demoData: true },
-            ...(DEFAULTS
-              ? {}
-              : {
-                  locks: { leaseSeconds: LEASE_SECONDS },
-                  recovery: { intervalSeconds: 1 },
-                  followUp: { intervalSeconds: 1 },
-                }),
-            ...(github
-              ? {
-                  source: { provider: 'github' },
-                  github: {
-                    host: github.host,
-                    manifestPullRequests: ['prod'],
-                    lambdaDeploys: 'recorded',
-                  },
-                }
-              : {}),
-          },
-          ...(github
-            ? {
-                integrations: {
-                  github: [
-                    {
-                      host: github.host,
-                      apiBaseUrl: github.baseUrl,
-                      token: TOKEN,
-                    },
-                  ],
-                },
-              }
-            : {}),
+          ...mode,
           events: {
             useEventBus: 'never',
             http: { topics: ['github'] },
@@ -170,12 +166,9 @@ describe.each([
         const paused = await BackendProcess.start(options, {
           MAINLINE_TEST_PAUSE_AFTER_STEP: step,
         });
-        const posting = call(
-          `${paused.url}${api}/promotions`,
-          'POST',
-          { environment: 'demo', sha },
-          { 'idempotency-key': key },
-        ).catch(error => error);
+        const posting = promoteToDemo(paused.url, sha, key).catch(
+          error => error,
+        );
         const [, id] = await paused.waitFor(
           new RegExp(`MAINLINE_TEST_PAUSED ${step} (\\S+)`),
         );
@@ -187,10 +180,7 @@ describe.each([
         const backend = await BackendProcess.start(options);
         try {
           const record = await eventually(
-            async () =>
-              (
-                await call(`${backend.url}${api}/promotions/${id}`, 'GET')
-              ).body,
+            () => recordOf(backend.url, id),
             r => r.status !== 'running',
             90_000,
           );
@@ -219,15 +209,7 @@ describe.each([
           ]);
 
           // Plain git: one release tag on the commit, one manifest commit pointing demo at it.
-          const releaseTags = git(
-            'mainline-demo/checkout',
-            'tag',
-            '--points-at',
-            sha,
-          )
-            .split('\n')
-            .filter(t => t.startsWith('rc-'));
-          expect(releaseTags).toEqual([record.tag]);
+          expect(checkoutTags(sha, 'rc-')).toEqual([record.tag]);
           const manifestCommits = git(
             'mainline-demo/deployments',
             'rev-list',
@@ -260,23 +242,14 @@ describe.each([
             [id, 'succeeded'],
           ]);
           // Replaying the request answers the same promotion and changes nothing.
-          const replay = await call(
-            `${backend.url}${api}/promotions`,
-            'POST',
-            { environment: 'demo', sha },
-            { 'idempotency-key': key },
-          );
+          const replay = await promoteToDemo(backend.url, sha, key);
           expect(replay.body).toMatchObject({ id, status: 'succeeded' });
           inDemo.push(sha);
         } finally {
           await backend.kill();
         }
 
-        expect(await trail('demo', id, sha)).toEqual({
-          audit: ['succeeded'],
-          notifications: 1,
-          locks: [],
-        });
+        expect(await trail('demo', id, sha)).toEqual(FINISHED_ONCE);
       },
     );
 
@@ -300,12 +273,9 @@ describe.each([
           },
         });
         try {
-          const posting = call(
-            `${paused.url}${api}/promotions`,
-            'POST',
-            { environment: 'demo', sha },
-            { 'idempotency-key': key },
-          ).catch(error => error);
+          const posting = promoteToDemo(paused.url, sha, key).catch(
+            error => error,
+          );
           const [, id] = await paused.waitFor(
             /MAINLINE_TEST_PAUSED retag (\S+)/,
           );
@@ -313,12 +283,7 @@ describe.each([
           // While its worker renews the lease, a retry and a replay are refused.
           const live = await Promise.all([
             call(`${replica.url}${api}/promotions/${id}/retry`, 'POST'),
-            call(
-              `${replica.url}${api}/promotions`,
-              'POST',
-              { environment: 'demo', sha },
-              { 'idempotency-key': key },
-            ),
+            promoteToDemo(replica.url, sha, key),
           ]);
           expect(live.map(r => r.status)).toEqual([409, 409]);
           expect(live[0].body.error.message).toBe(
@@ -336,18 +301,9 @@ describe.each([
           expect(
             retry.body.steps.find((s: any) => s.name === 'retag').detail,
           ).toMatch(/found done after its worker stopped/);
-          const replay = await call(
-            `${replica.url}${api}/promotions`,
-            'POST',
-            { environment: 'demo', sha },
-            { 'idempotency-key': key },
-          );
+          const replay = await promoteToDemo(replica.url, sha, key);
           expect(replay.body).toMatchObject({ id, status: 'succeeded' });
-          expect(
-            git('mainline-demo/checkout', 'tag', '--points-at', sha)
-              .split('\n')
-              .filter(t => t.startsWith('rc-')),
-          ).toEqual([retry.body.tag]);
+          expect(checkoutTags(sha, 'rc-')).toEqual([retry.body.tag]);
           inDemo.push(sha);
         } finally {
           await paused.kill();
@@ -399,9 +355,6 @@ describe.each([
       };
     };
 
-    const recordOf = async (url: string, id: string) =>
-      (await call(`${url}${api}/promotions/${id}`, 'GET')).body;
-
     it('a merged pull request redelivered 12 times finishes prod once: one audit row, one notification', async () => {
       const sha = inDemo[0];
       let promotionId = '';
@@ -436,11 +389,7 @@ describe.each([
       } finally {
         await backend.kill();
       }
-      expect(await trail('prod', promotionId, sha)).toEqual({
-        audit: ['succeeded'],
-        notifications: 1,
-        locks: [],
-      });
+      expect(await trail('prod', promotionId, sha)).toEqual(FINISHED_ONCE);
       // Seven distinct deliveries were remembered; the six repeats of one were not acted on.
       const knex = knexFactory(options.database);
       try {
@@ -515,20 +464,12 @@ describe.each([
           await call(`${backend.url}${api}/lineage?limit=100`, 'GET')
         ).body.environments.find((e: any) => e.name === 'prod').current;
         expect(prod).toMatchObject({ sha, version: record.tag });
-        const versionTags = (commit: string) =>
-          git('mainline-demo/checkout', 'tag', '--points-at', commit)
-            .split('\n')
-            .filter(t => t.startsWith('v'));
-        expect(versionTags(sha)).toEqual([record.tag]);
-        expect(versionTags(other)).toEqual([]);
+        expect(checkoutTags(sha, 'v')).toEqual([record.tag]);
+        expect(checkoutTags(other, 'v')).toEqual([]);
       } finally {
         await backend.kill();
       }
-      expect(await trail('prod', promotion.id, sha)).toEqual({
-        audit: ['succeeded'],
-        notifications: 1,
-        locks: [],
-      });
+      expect(await trail('prod', promotion.id, sha)).toEqual(FINISHED_ONCE);
     });
   },
 );

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { demoDataDir } from '../__testUtils__/demoData';
+import { tagsAt } from '../__testUtils__/upstreamState';
 import type { BackendProcessOptions } from '../__testUtils__/backendProcess';
 import {
   BackendProcess,
@@ -94,12 +95,6 @@ class Cluster {
     let cluster: Cluster;
     let options: BackendProcessOptions;
     const entities = ['checkout', 'invoices', 'cart'];
-    const git = (repo: string, ...args: string[]) =>
-      execFileSync(
-        'git',
-        ['--git-dir', path.join(dataDir, 'git', `${repo}.git`), ...args],
-        { encoding: 'utf8' },
-      ).trim();
 
     beforeAll(async () => {
       ({ dataDir } = await demoDataDir('mainline-pg-crash-'));
@@ -205,11 +200,7 @@ class Cluster {
             expect(record.sha).toBe(sha);
             const repo =
               name === 'cart' ? 'mainline-demo/shop' : `mainline-demo/${name}`;
-            expect(
-              git(repo, 'tag', '--points-at', sha)
-                .split('\n')
-                .filter(t => t.startsWith('rc-')),
-            ).toEqual([record.tag]);
+            expect(tagsAt(dataDir, repo, sha, 'rc-')).toEqual([record.tag]);
           }
         } finally {
           await knex.destroy();

@@ -32,6 +32,7 @@ import { relatedRefs } from '../service/EntityTargets';
 import { demoEntities, withLocation } from '../testUtils';
 import {
   DEMO_WRITE_SCOPE_GRANT,
+  githubModeConfig,
   memoryCacheFactory,
 } from '../__testUtils__/demoBackend';
 import {
@@ -167,19 +168,12 @@ describe('hostile entities naming another team’s repository, manifest and arti
     remote = (
       await startTestBackend({
         features: features(
-          {
-            integrations: {
-              github: [
-                { host: github.host, apiBaseUrl: github.baseUrl, token: TOKEN },
-              ],
-            },
-            promotion: {
-              source: { provider: 'github' },
-              github: { host: github.host, lambdaDeploys: 'recorded' },
-              local: { dataDir, demoData: true },
-              writeScope,
-            },
-          },
+          githubModeConfig({
+            server: github,
+            token: TOKEN,
+            dataDir,
+            promotion: { writeScope },
+          }),
           knex,
         ),
       })

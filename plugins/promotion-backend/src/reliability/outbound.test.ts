@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import { startTestBackend } from '@backstage/backend-test-utils';
 import {
   coreServices,
   createServiceFactory,
 } from '@backstage/backend-plugin-api';
 import { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   DockerRegistryServer,
   startDockerRegistry,
@@ -16,9 +15,8 @@ import { Artifact } from '../artifacts/ArtifactRegistry';
 import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
 import { demoDataDir } from '../__testUtils__/demoData';
 import { localLayout } from '../local/layout';
-import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
-import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { capturingLogger } from '../__testUtils__/capturingLogger';
 import { Listener, listen } from '../__testUtils__/countingListener';
 
@@ -208,38 +206,34 @@ describe('outbound requests go only where an administrator configured', () => {
     ];
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
-        catalogServiceMock.factory({ entities }),
+        ...demoBackendFeatures({
+          dataDir,
+          entities,
+          promotion: {
+            artifacts: {
+              oci: {
+                registries: [
+                  {
+                    host: proxy.host,
+                    username: USERNAME,
+                    password: PASSWORD,
+                    insecure: true,
+                    // Its credentials may go to the login realm on the auth host, under
+                    // either name; plain http only to the name listed as insecure.
+                    authHosts: [auth.host, `localhost:${auth.port}`],
+                  },
+                ],
+              },
+              insecureHosts: [auth.host, storage.host],
+              // An unconfigured ECR account must not reach even the configured endpoint.
+              ecr: { endpoint: `http://${ecrEndpoint.host}` },
+            },
+          },
+        }),
         createServiceFactory({
           service: coreServices.rootLogger,
           deps: {},
           factory: () => capturingLogger(logs),
-        }),
-        memoryCacheFactory(),
-        mockServices.rootConfig.factory({
-          data: {
-            promotion: {
-              local: { dataDir, demoData: true },
-              artifacts: {
-                oci: {
-                  registries: [
-                    {
-                      host: proxy.host,
-                      username: USERNAME,
-                      password: PASSWORD,
-                      insecure: true,
-                      // Its credentials may go to the login realm on the auth host, under
-                      // either name; plain http only to the name listed as insecure.
-                      authHosts: [auth.host, `localhost:${auth.port}`],
-                    },
-                  ],
-                },
-                insecureHosts: [auth.host, storage.host],
-                // An unconfigured ECR account must not reach even the configured endpoint.
-                ecr: { endpoint: `http://${ecrEndpoint.host}` },
-              },
-            },
-          },
         }),
       ],
     }));

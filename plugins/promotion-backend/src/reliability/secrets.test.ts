@@ -13,7 +13,10 @@ import {
 import request from 'supertest';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
-import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import {
+  githubModeConfig,
+  memoryCacheFactory,
+} from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 import { capturingLogger } from '../__testUtils__/capturingLogger';
 
@@ -47,26 +50,19 @@ describe('secrets stay secret', () => {
         memoryCacheFactory(),
         mockServices.rootConfig.factory({
           data: {
-            integrations: {
-              github: [
-                {
-                  host: github.host,
-                  apiBaseUrl: github.baseUrl,
-                  token: GITHUB_TOKEN,
-                },
-              ],
-            },
+            ...githubModeConfig({
+              server: github,
+              token: GITHUB_TOKEN,
+              dataDir,
+              promotion: {
+                artifacts: { ecr: { endpoint: 'http://127.0.0.1:9' } },
+              },
+            }),
             aws: {
               mainAccount: {
                 accessKeyId: 'AKIDKNOWN',
                 secretAccessKey: AWS_SECRET,
               },
-            },
-            promotion: {
-              source: { provider: 'github' },
-              github: { host: github.host, lambdaDeploys: 'recorded' },
-              local: { dataDir, demoData: true },
-              artifacts: { ecr: { endpoint: 'http://127.0.0.1:9' } },
             },
           },
         }),

@@ -10,6 +10,14 @@ import { Octokit } from '@octokit/rest';
 import { createMainlineAction } from './defaults';
 import { examples } from './githubRulesetsCreate.examples';
 
+/** Who a ruleset's bypass list can name, as the GitHub API spells it. */
+const ACTOR_TYPES = [
+  'Integration',
+  'Team',
+  'RepositoryRole',
+  'OrganizationAdmin',
+] as const;
+
 /** A ruleset as the GitHub API takes it. */
 export interface RulesetDefinition {
   name: string;
@@ -19,7 +27,7 @@ export interface RulesetDefinition {
   rules: Array<{ type: string; parameters?: Record<string, unknown> }>;
   bypass_actors: Array<{
     actor_id: number;
-    actor_type: 'Integration' | 'Team' | 'RepositoryRole' | 'OrganizationAdmin';
+    actor_type: (typeof ACTOR_TYPES)[number];
     bypass_mode: 'always';
   }>;
 }
@@ -150,12 +158,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
           z
             .object({
               actorId: z.number().int().positive(),
-              actorType: z.enum([
-                'Integration',
-                'Team',
-                'RepositoryRole',
-                'OrganizationAdmin',
-              ]),
+              actorType: z.enum(ACTOR_TYPES),
             })
             .optional()
             .describe(
@@ -166,12 +169,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
             .array(
               z.object({
                 actorId: z.number().int().positive(),
-                actorType: z.enum([
-                  'Integration',
-                  'Team',
-                  'RepositoryRole',
-                  'OrganizationAdmin',
-                ]),
+                actorType: z.enum(ACTOR_TYPES),
               }),
             )
             .default([])

@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { mockServices } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import eventsPlugin from '@backstage/plugin-events-backend';
+import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { JsonObject } from '@backstage/types';
+import { promotionPlugin } from '../plugin';
+import { demoEntities } from '../testUtils';
+import { memoryCacheFactory } from './demoBackend';
+
+/**
+ * The GitHub events module's two modules (signature check, routing by event type). The package is
+ * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
+ * loaded directly.
+ */
+function githubWebhookModules() {
+  const dir = path.dirname(
+    require.resolve(
+      '@backstage/plugin-events-backend-module-github/package.json',
+    ),
+  );
+  return [
+    'dist/service/eventsModuleGithubWebhook.cjs.js',
+    'dist/service/eventsModuleGithubEventRouter.cjs.js',
+  ].map(file => require(path.join(dir, file)).default);
+}
+
+const githubModules = githubWebhookModules();
+
+/**
+ * The features of a test backend running the plugin on the demo catalog with `config`, and the
+ * events plugin receiving GitHub's webhooks over HTTP: the real events service, one bus shared by
+ * all plugins (the default mock is per plugin), so that the promotion plugin hears them.
+ */
+export function webhookBackendFeatures(config: JsonObject) {
+  return [
+    promotionPlugin,
+    eventsPlugin,
+    ...githubModules,
+    eventsServiceFactory,
+    catalogServiceMock.factory({ entities: demoEntities() }),
+    memoryCacheFactory(),
+    mockServices.rootConfig.factory({ data: config }),
+  ];
+}
