@@ -23,10 +23,8 @@ import request from 'supertest';
 import { Lineage } from './lineage/types';
 import { promotionPlugin } from './plugin';
 import { demoEntities } from './testUtils';
-import {
-  githubWebhookModules,
-  memoryCacheFactory,
-} from './__testUtils__/demoBackend';
+import { memoryCacheFactory } from './__testUtils__/demoBackend';
+import { githubWebhookModules } from './__testUtils__/webhookBackend';
 import { demoDataDir } from './__testUtils__/demoData';
 
 jest.setTimeout(180_000);

@@ -13,7 +13,7 @@ import { memoryCacheFactory } from './demoBackend';
  * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
  * loaded directly.
  */
-function githubWebhookModules() {
+export function githubWebhookModules() {
   const dir = path.dirname(
     require.resolve(
       '@backstage/plugin-events-backend-module-github/package.json',
