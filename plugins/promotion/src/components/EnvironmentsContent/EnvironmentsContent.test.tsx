@@ -1,4 +1,5 @@
 import {
+  act,
   configure,
   fireEvent,
   screen,
@@ -13,7 +14,7 @@ import {
 import { permissionApiRef } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
-import { signalApiRef } from '@backstage/plugin-signals-react';
+import { SignalApi, signalApiRef } from '@backstage/plugin-signals-react';
 import { Entity } from '@backstage/catalog-model';
 import { ResponseError } from '@backstage/errors';
 import {
@@ -204,10 +205,19 @@ jest.setTimeout(60_000);
 configure({ asyncUtilTimeout: 10_000 });
 
 let rendered = 0;
-const signals = { subscribe: () => ({ unsubscribe: () => {} }) };
+const signals: SignalApi = { subscribe: () => ({ unsubscribe: () => {} }) };
 
 function render(
   api: PromotionApi,
+  decide: (name: string) => AuthorizeResult.ALLOW | AuthorizeResult.DENY = () =>
+    AuthorizeResult.ALLOW,
+) {
+  return renderWith(api, signals, decide);
+}
+
+function renderWith(
+  api: PromotionApi,
+  signalApi: SignalApi,
   decide: (name: string) => AuthorizeResult.ALLOW | AuthorizeResult.DENY = () =>
     AuthorizeResult.ALLOW,
 ) {
@@ -223,7 +233,7 @@ function render(
     <TestApiProvider
       apis={[
         [promotionApiRef, api],
-        [signalApiRef, signals],
+        [signalApiRef, signalApi],
         [permissionApiRef, permissions],
       ]}
     >
@@ -259,6 +269,100 @@ describe('EnvironmentsContent', () => {
     expect(screen.getByText('none')).toBeInTheDocument();
     expect(screen.getByText('yanked')).toBeInTheDocument();
     expect(screen.getByText('PR #135')).toBeInTheDocument();
+  });
+
+  const recorded = (
+    id: string,
+    extra: Partial<Promotion> & Pick<Promotion, 'status' | 'environment'>,
+  ): Promotion => ({
+    id,
+    kind: 'promotion',
+    sha: head,
+    tag: null,
+    version: head.slice(0, 7),
+    requestedBy: 'user:default/guest',
+    error: null,
+    createdAt: hours(1),
+    updatedAt: hours(1),
+    steps: [],
+    ...extra,
+  });
+
+  it('lists recent promotions, with the reason a pushed tag was refused and who pushed it', async () => {
+    const refusal =
+      'v3.0.0 is not in demo yet: prod requires the commit to have been in demo';
+    await render(
+      fakeApi({
+        listPromotions: async () => [
+          recorded('p-old', {
+            status: 'succeeded',
+            environment: 'demo',
+            sha: released,
+            tag: 'rc-5',
+            version: 'rc-5',
+            requestedBy: 'user:default/grace',
+            createdAt: hours(40),
+          }),
+          recorded('p-refused', {
+            status: 'failed',
+            environment: 'prod',
+            tag: 'v3.0.0',
+            version: 'v3.0.0',
+            requestedBy: 'github:octocat',
+            error: refusal,
+            createdAt: hours(1),
+          }),
+        ],
+      }),
+    );
+    const card = await screen.findByRole('table', {
+      name: 'recent promotions',
+    });
+    const rows = within(card).getAllByRole('row');
+    // Header, then newest first.
+    expect(rows).toHaveLength(3);
+    const refused = within(card).getByTestId('promotion-p-refused');
+    expect(rows[1]).toBe(refused);
+    expect(within(refused).getByText('prod')).toBeInTheDocument();
+    expect(within(refused).getByText('v3.0.0')).toBeInTheDocument();
+    expect(within(refused).getByText('failed')).toBeInTheDocument();
+    expect(within(refused).getByText(refusal)).toBeInTheDocument();
+    expect(within(refused).getByText('github:octocat')).toBeInTheDocument();
+    expect(within(refused).getByText('1 hour ago')).toBeInTheDocument();
+    const done = within(card).getByTestId('promotion-p-old');
+    expect(within(done).getByText('rc-5')).toBeInTheDocument();
+    expect(within(done).getByText('succeeded')).toBeInTheDocument();
+    expect(within(done).getByText(released.slice(0, 7))).toBeInTheDocument();
+    expect(within(done).getByText('user:default/grace')).toBeInTheDocument();
+  });
+
+  it('reloads recent promotions when a promotion signal arrives', async () => {
+    let listener: ((message: any) => void) | undefined;
+    const live: SignalApi = {
+      subscribe: (_channel, onMessage) => {
+        listener = onMessage;
+        return { unsubscribe: () => {} };
+      },
+    };
+    let items: Promotion[] = [];
+    await renderWith(fakeApi({ listPromotions: async () => items }), live);
+    expect(
+      await screen.findByText(/No promotion or rollback of this entity/),
+    ).toBeInTheDocument();
+    items = [
+      recorded('p-new', {
+        status: 'failed',
+        environment: 'demo',
+        tag: 'rc-9',
+        error: 'rc-9 is not a commit on main',
+        requestedBy: 'github:octocat',
+      }),
+    ];
+    await waitFor(() => expect(listener).toBeDefined());
+    act(() => listener!({ kind: 'promotion' }));
+    expect(
+      await screen.findByText('rc-9 is not a commit on main'),
+    ).toBeInTheDocument();
   });
 
   it('promotes with the suggested tag after a dry run, showing the steps', async () => {

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import {
   Content,
   Progress,
@@ -35,6 +35,7 @@ import { LineageTable } from '../LineageTable';
 import { PromoteDialog } from '../PromoteDialog';
 import { RollbackDialog } from '../RollbackDialog';
 import { YankDialog } from '../YankDialog';
+import { RecentPromotions } from './RecentPromotions';
 import { useWritePermissions } from '../useWritePermissions';
 
 const POLL_MS = 30_000;
@@ -109,7 +110,15 @@ export const EnvironmentsContent = () => {
   const { lastSignal, isSignalsAvailable } = useSignal(
     `promotion:${stringifyEntityRef(entity)}`,
   );
-  const { retry } = lineage;
+  // Apart from the lineage: a promotion refused at its checks changes no environment, so only
+  // this list shows it.
+  const promotions = useAsyncRetry(() => api.listPromotions(ref), [api, ref]);
+  const { retry: retryLineage } = lineage;
+  const { retry: retryPromotions } = promotions;
+  const retry = useCallback(() => {
+    retryLineage();
+    retryPromotions();
+  }, [retryLineage, retryPromotions]);
   const permissions = useWritePermissions();
   useEffect(() => {
     if (lastSignal) retry();
@@ -166,6 +175,12 @@ export const EnvironmentsContent = () => {
         onRollback={environment => setDialog({ type: 'rollback', environment })}
         onCompare={(from, to) => setDialog({ type: 'compare', from, to })}
       />
+      <Box mt={3}>
+        <RecentPromotions
+          promotions={promotions.value}
+          error={promotions.error}
+        />
+      </Box>
       <Box mt={3} mb={1} display="flex" alignItems="center" style={{ gap: 16 }}>
         <Typography variant="h6">Lineage</Typography>
         {value.releaseBranches.length > 0 && (
