@@ -422,20 +422,14 @@ export class PromotionStore {
       .where({ entity_ref: record.entityRef, environment: record.environment })
       .first();
     if (holder) return false;
-    try {
-      await this.knex('promotion_locks').insert({
-        entity_ref: record.entityRef,
-        environment: record.environment,
-        promotion_id: record.id,
-        owner: this.options.owner,
-        acquired_at: now,
-        expires_at: this.leaseEnd(),
-      });
-      return true;
-    } catch (error) {
-      if (isUniqueViolation(error)) return false;
-      throw error;
-    }
+    return this.insertOnce('promotion_locks', {
+      entity_ref: record.entityRef,
+      environment: record.environment,
+      promotion_id: record.id,
+      owner: this.options.owner,
+      acquired_at: now,
+      expires_at: this.leaseEnd(),
+    });
   }
 
   /**
@@ -662,17 +656,11 @@ export class PromotionStore {
    * once.
    */
   async firstDelivery(deliveryId: string, topic: string): Promise<boolean> {
-    try {
-      await this.knex('promotion_webhook_deliveries').insert({
-        delivery_id: deliveryId.slice(0, 128),
-        topic: topic.slice(0, 64),
-        received_at: new Date(),
-      });
-      return true;
-    } catch (error) {
-      if (isUniqueViolation(error)) return false;
-      throw error;
-    }
+    return this.insertOnce('promotion_webhook_deliveries', {
+      delivery_id: deliveryId.slice(0, 128),
+      topic: topic.slice(0, 64),
+      received_at: new Date(),
+    });
   }
 
   /** Forgets webhook deliveries older than the retention. */
@@ -693,16 +681,27 @@ export class PromotionStore {
     sha: string | null;
     source: 'webhook' | 'reconcile';
   }): Promise<boolean> {
+    return this.insertOnce('promotion_pushed_tags', {
+      repo: entry.repo,
+      tag: entry.tag,
+      sha: entry.sha,
+      source: entry.source,
+      outcome: 'claimed',
+      detail: null,
+      received_at: new Date(),
+    });
+  }
+
+  /**
+   * Inserts a row whose primary key makes the claim: true for the one caller that inserted it,
+   * false for every other (on any replica), whatever the database.
+   */
+  private async insertOnce(
+    table: string,
+    row: Record<string, unknown>,
+  ): Promise<boolean> {
     try {
-      await this.knex('promotion_pushed_tags').insert({
-        repo: entry.repo,
-        tag: entry.tag,
-        sha: entry.sha,
-        source: entry.source,
-        outcome: 'claimed',
-        detail: null,
-        received_at: new Date(),
-      });
+      await this.knex(table).insert(row);
       return true;
     } catch (error) {
       if (isUniqueViolation(error)) return false;
