@@ -55,7 +55,11 @@ export function lifecyclePolicy(keepShaImages: number): string {
   });
 }
 
-/** `promotion:aws:ecr:create`: the service's image repository, created once. */
+/**
+ * `promotion:aws:ecr:create`: the service's image repository, created once.
+ *
+ * @public
+ */
 export function createAwsEcrCreateAction(options: { config: Config }) {
   const credentials = DefaultAwsCredentialsManager.fromConfig(options.config);
   const endpoint = options.config.getOptionalString(

@@ -10,6 +10,8 @@ import { examples } from './annotationsRender.examples';
  * Computes the catalog annotations that put a new service on the main/rc/v workflow, validated by
  * the same rules the promotion backend applies, so a template cannot register a service that the
  * Environments tab would then reject.
+ *
+ * @public
  */
 export function createAnnotationsRenderAction() {
   return createMainlineAction({

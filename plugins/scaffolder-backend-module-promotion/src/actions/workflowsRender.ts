@@ -24,6 +24,8 @@ const WITH_ENVIRONMENT = /^[A-Za-z0-9._/{}-]+$/;
  * Writes the GitHub Actions workflows of the main/rc/v discipline into the new repository:
  * build once on main and deploy to stage, promote on `rc-*`/`v*` tags after a pre-flight check,
  * and a stage validation that yanks the commit through Mainline when it fails.
+ *
+ * @public
  */
 export function createWorkflowsRenderAction() {
   return createMainlineAction({

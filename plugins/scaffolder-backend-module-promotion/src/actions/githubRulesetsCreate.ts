@@ -122,7 +122,11 @@ export function configuredReleaseActors(
   }));
 }
 
-/** `promotion:github:rulesets:create`. Idempotent: rulesets are found by name and updated. */
+/**
+ * `promotion:github:rulesets:create`. Idempotent: rulesets are found by name and updated.
+ *
+ * @public
+ */
 export function createGithubRulesetsAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
   const credentialsProvider =

@@ -91,7 +91,11 @@ export function manifestFiles(options: {
   return files;
 }
 
-/** `promotion:gitops:register`: one commit (or pull request) adding the service's manifests. */
+/**
+ * `promotion:gitops:register`: one commit (or pull request) adding the service's manifests.
+ *
+ * @public
+ */
 export function createGitopsRegisterAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
   const credentialsProvider =
