@@ -327,5 +327,8 @@ describe('WriteScope', () => {
     expect(globMatches('apps/**', 'apps/checkout/prod.yaml')).toBe(true);
     expect(globMatches('local://*', 'local://invoices')).toBe(true);
     expect(globMatches('a.b', 'aXb')).toBe(false);
+    expect(globMatches('payments/*', 'payments/.github')).toBe(true);
+    expect(globMatches('apps/{a,b}/*', 'apps/a/prod.yaml')).toBe(false);
+    expect(globMatches('!payments/*', 'payments/app')).toBe(false);
   });
 });

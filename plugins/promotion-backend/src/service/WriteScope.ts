@@ -12,6 +12,7 @@ import {
 import { Config } from '@backstage/config';
 import { InputError, NotAllowedError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
+import { minimatch } from 'minimatch';
 import {
   ARTIFACT_KINDS,
   PROMOTION_ANNOTATIONS,
@@ -145,20 +146,18 @@ function normalizeRef(ref: string, defaultKind: string, where: string) {
 const lower = (value: string) => value.toLocaleLowerCase('en-US');
 
 /**
- * `*` within one path segment, `**` across segments, `?` one character; nothing else is special,
- * so a registry host or an S3 URL is written as it is.
+ * `*` within one path segment, `**` across segments, `?` one character, `[...]` one of a set
+ * (minimatch, with dot segments matched like any other); braces, negation and extglobs are off, so
+ * a registry host or an S3 URL is written as it is.
  */
 export function globMatches(pattern: string, value: string): boolean {
-  const source = pattern
-    .split(/(\*\*|\*|\?)/)
-    .map(part => {
-      if (part === '**') return '.*';
-      if (part === '*') return '[^/]*';
-      if (part === '?') return '[^/]';
-      return part.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    })
-    .join('');
-  return new RegExp(`^${source}$`).test(value);
+  return minimatch(value, pattern, {
+    dot: true,
+    nobrace: true,
+    noext: true,
+    nonegate: true,
+    nocomment: true,
+  });
 }
 
 /**
