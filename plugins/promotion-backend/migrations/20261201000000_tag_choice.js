@@ -23,3 +23,8 @@ exports.down = async function down(knex) {
     table.dropColumn('tag_automatic');
   });
 };
+
+// Outside a transaction, so that on SQLite knex can switch foreign keys off while it rebuilds
+// promotion_promotions to drop the column: inside one the pragma is ignored, and dropping the
+// old table cascaded to promotion_steps, so rolling back deleted every step (migrations.test.ts).
+exports.config = { transaction: false };

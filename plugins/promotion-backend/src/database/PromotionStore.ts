@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import { Knex } from 'knex';
+import type { PromotionDatabase } from './PromotionDatabase';
 
 export type PromotionKind = 'promotion' | 'rollback';
 export type PromotionStatus = 'running' | 'succeeded' | 'failed';
@@ -77,7 +78,7 @@ function isUniqueViolation(error: unknown): boolean {
  * never held only in memory: a crash leaves the steps recorded up to the one it interrupted, and the
  * reconciler reads the upstreams to learn how far that one got.
  */
-export class PromotionStore {
+export class PromotionStore implements PromotionDatabase {
   constructor(
     private readonly knex: Knex,
     private readonly options: {

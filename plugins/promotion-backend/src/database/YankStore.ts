@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import type { YankRecords } from './PromotionDatabase';
 
 /** A yanked commit's tombstone. */
 export interface Yank {
@@ -18,7 +19,7 @@ interface YankRow {
 }
 
 /** Tombstones of yanked commits, in the plugin's own table. */
-export class YankStore {
+export class YankStore implements YankRecords {
   constructor(private readonly knex: Knex) {}
 
   async listForEntity(entityRef: string): Promise<Yank[]> {
