@@ -22,6 +22,14 @@ yarn backstage-cli repo lint
 step "type check"
 yarn tsc
 
+# Reads the declarations the type check just wrote to dist-types/; fails when a package's public API
+# changed without its report (yarn build:api-reports writes them, every package under plugins/).
+step "API reports up to date"
+yarn build:api-reports:only --ci
+
+step "release metadata (license, repository.directory, CHANGELOG.md, API report)"
+node scripts/release-check.mjs
+
 step "unit and integration tests"
 if [[ -n "${BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING:-}" ]]; then
   echo "databases: SQLite and PostgreSQL 15"

@@ -5,7 +5,11 @@
  * The scaffolder renders the workflow with DEPLOY_WORKFLOW_RUN_NAME; the backend parses titles.
  */
 
-/** The `workflow_dispatch` inputs of a deploy workflow. */
+/**
+ * The `workflow_dispatch` inputs of a deploy workflow.
+ *
+ * @public
+ */
 export interface DeployRunInputs {
   /** The Serverless stage, i.e. the environment name. */
   stage: string;
@@ -19,11 +23,19 @@ export interface DeployRunInputs {
   actor: string;
 }
 
-/** The deploy workflow's `run-name`, as a GitHub Actions expression over its inputs. */
+/**
+ * The deploy workflow's `run-name`, as a GitHub Actions expression over its inputs.
+ *
+ * @public
+ */
 export const DEPLOY_WORKFLOW_RUN_NAME =
   'mainline deploy ${{ inputs.stage }} ${{ inputs.sha }} ${{ inputs.version }} [${{ inputs.request }}] by ${{ inputs.actor }}';
 
-/** The title GitHub gives a run of the deploy workflow dispatched with these inputs. */
+/**
+ * The title GitHub gives a run of the deploy workflow dispatched with these inputs.
+ *
+ * @public
+ */
 export function deployRunTitle(inputs: DeployRunInputs): string {
   return `mainline deploy ${inputs.stage} ${inputs.sha} ${inputs.version} [${inputs.request}] by ${inputs.actor}`;
 }
@@ -31,7 +43,11 @@ export function deployRunTitle(inputs: DeployRunInputs): string {
 const TITLE =
   /^mainline deploy ([a-z][a-z0-9-]*) ([0-9a-f]{40}) (\S+) \[([^\]\s]+)\] by (.+)$/;
 
-/** The inputs a deploy run was dispatched with, read back from its title; undefined for other runs. */
+/**
+ * The inputs a deploy run was dispatched with, read back from its title; undefined for other runs.
+ *
+ * @public
+ */
 export function parseDeployRunTitle(
   title: string | null | undefined,
 ): DeployRunInputs | undefined {

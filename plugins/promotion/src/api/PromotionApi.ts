@@ -13,7 +13,11 @@ import {
   YankResult,
 } from '@mainline/plugin-promotion-common';
 
-/** What to promote. */
+/**
+ * What to promote.
+ *
+ * @public
+ */
 export interface PromoteRequest {
   environment: string;
   sha: string;
@@ -77,7 +81,11 @@ export interface PromotionApi {
   ): Promise<Blob>;
 }
 
-/** Which services the release board shows, and the tag whose contents it lists. */
+/**
+ * Which services the release board shows, and the tag whose contents it lists.
+ *
+ * @public
+ */
 export interface BoardQuery {
   owner?: string;
   system?: string;
