@@ -4,24 +4,24 @@ import {
   Comparison,
   EntityPromotionTarget,
   Lineage,
+  ListPromotionsQuery,
+  PromoteRequest,
   Promotion,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
   RepositoryPromotion,
+  RepositoryPromotionRequest,
+  RollbackRequest,
   Yank,
+  YankRequest,
   YankResult,
 } from '@mainline/plugin-promotion-common';
 
-/** What to promote. */
-export interface PromoteRequest {
-  environment: string;
-  sha: string;
-  tag?: string;
-}
-
 /**
- * Client of the promotion backend; every type comes from its OpenAPI document.
+ * Client of the promotion backend; every type comes from its OpenAPI document. A refused request
+ * rejects with a `ResponseError` whose body carries the checks that refused it (see
+ * `refusedChecks`).
  *
  * @public
  */
@@ -47,18 +47,19 @@ export interface PromotionApi {
     request: PromoteRequest,
     idempotencyKey: string,
   ): Promise<Promotion>;
-  listPromotions(entity: CompoundEntityRef): Promise<Promotion[]>;
+  /** Newest first; `limit` 1 to 200 (the backend's default is 50). */
+  listPromotions(
+    entity: CompoundEntityRef,
+    options?: ListPromotionsQuery,
+  ): Promise<Promotion[]>;
   getPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
   retryPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
   rollback(
     entity: CompoundEntityRef,
-    request: { environment: string; sha?: string; tag?: string },
+    request: RollbackRequest,
     idempotencyKey: string,
   ): Promise<Promotion>;
-  yank(
-    entity: CompoundEntityRef,
-    request: { sha: string; reason: string; force?: boolean },
-  ): Promise<YankResult>;
+  yank(entity: CompoundEntityRef, request: YankRequest): Promise<YankResult>;
   listYanks(entity: CompoundEntityRef): Promise<Yank[]>;
   /**
    * A monorepo commit released in every component of the repository that built it. With
@@ -67,7 +68,7 @@ export interface PromotionApi {
    */
   promoteRepository(
     entity: CompoundEntityRef,
-    request: PromoteRequest & { dryRun?: boolean },
+    request: RepositoryPromotionRequest,
     idempotencyKey?: string,
   ): Promise<RepositoryPromotion>;
   getBoard(query?: BoardQuery): Promise<ReleaseBoard>;
