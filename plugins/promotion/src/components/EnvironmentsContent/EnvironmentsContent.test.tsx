@@ -363,7 +363,7 @@ describe('EnvironmentsContent', () => {
     expect(asked).toEqual([{ limit: 10 }]);
   });
 
-  it('reloads recent promotions when a promotion signal arrives', async () => {
+  it('reloads recent promotions and the lineage once per promotion signal', async () => {
     let listener: ((message: any) => void) | undefined;
     const live: SignalApi = {
       subscribe: (_channel, onMessage) => {
@@ -372,7 +372,17 @@ describe('EnvironmentsContent', () => {
       },
     };
     let items: Promotion[] = [];
-    await renderWith(fakeApi({ listPromotions: async () => items }), live);
+    let lineageReads = 0;
+    await renderWith(
+      fakeApi({
+        listPromotions: async () => items,
+        getLineage: async () => {
+          lineageReads++;
+          return lineage;
+        },
+      }),
+      live,
+    );
     expect(
       await screen.findByText(/No promotion or rollback of this entity/),
     ).toBeInTheDocument();
@@ -386,10 +396,14 @@ describe('EnvironmentsContent', () => {
       }),
     ];
     await waitFor(() => expect(listener).toBeDefined());
+    const before = lineageReads;
     act(() => listener!({ kind: 'promotion' }));
     expect(
       await screen.findByText('rc-9 is not a commit on main'),
     ).toBeInTheDocument();
+    // Settled: one more read, not one after every read.
+    await new Promise(resolve => setTimeout(resolve, 1_500));
+    expect(lineageReads).toBe(before + 1);
   });
 
   it('promotes with the suggested tag after a dry run, showing the steps', async () => {

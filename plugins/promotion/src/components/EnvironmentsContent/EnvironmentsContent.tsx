@@ -123,9 +123,19 @@ export const EnvironmentsContent = () => {
     retryPromotions();
   }, [retryLineage, retryPromotions]);
   const permissions = useWritePermissions();
+  // One reload per signal, once no read is in flight (a retry during a read does nothing).
+  // `retry` changes whenever a read starts or ends: calling it on that change reloaded the tab
+  // over and over after the first signal.
+  const [reloadAsked, setReloadAsked] = useState(false);
   useEffect(() => {
-    if (lastSignal) retry();
-  }, [lastSignal, retry]);
+    if (lastSignal) setReloadAsked(true);
+  }, [lastSignal]);
+  const reading = lineage.loading || promotions.loading;
+  useEffect(() => {
+    if (!reloadAsked || reading) return;
+    setReloadAsked(false);
+    retry();
+  }, [reloadAsked, reading, retry]);
   // Without signals (e.g. no signals backend), poll so that other people's promotions still show.
   useEffect(() => {
     if (isSignalsAvailable) return undefined;
