@@ -70,6 +70,14 @@ export type RollbackRequest = JsonBody<
 >;
 /** @public */
 export type YankRequest = JsonBody<paths[`${EntityPaths}/yanks`]['post']>;
+/**
+ * Which services the release board shows, and the tag whose contents it lists.
+ *
+ * @public
+ */
+export type ReleaseBoardQuery = NonNullable<
+  paths['/v1/board']['get']['parameters']['query']
+>;
 /** @public */
 export type ListPromotionsQuery = NonNullable<
   paths[`${EntityPaths}/promotions`]['get']['parameters']['query']

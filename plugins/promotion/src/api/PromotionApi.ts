@@ -10,6 +10,7 @@ import {
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
+  ReleaseBoardQuery,
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
@@ -79,11 +80,7 @@ export interface PromotionApi {
 }
 
 /** Which services the release board shows, and the tag whose contents it lists. */
-export interface BoardQuery {
-  owner?: string;
-  system?: string;
-  tag?: string;
-}
+export type BoardQuery = ReleaseBoardQuery;
 
 /** @public */
 export const promotionApiRef = createApiRef<PromotionApi>({
