@@ -1,6 +1,12 @@
 import { components, paths } from './schema/openapi.generated';
 
 type Schemas = components['schemas'];
+type EntityPaths = '/v1/entities/{kind}/{namespace}/{name}';
+type JsonBody<T> = T extends {
+  requestBody: { content: { 'application/json': infer B } };
+}
+  ? B
+  : never;
 
 /**
  * Every path of the promotion backend's HTTP API, typed from its OpenAPI document.
@@ -29,6 +35,53 @@ export type Promotion = Schemas['Promotion'];
 export type PromotionStepState = Schemas['PromotionStep'];
 /** @public */
 export type PromotionPlan = Schemas['PromotionPlan'];
+/**
+ * One rule of a promotion with its outcome. Programs read `name` and `data`; `reason` is for
+ * people.
+ *
+ * @public
+ */
+export type PromotionCheck = Schemas['Check'];
+/** @public */
+export type PromotionCheckData = Schemas['CheckData'];
+/**
+ * The error body of a refused request: Backstage's error envelope plus the checks that refused
+ * it (a refused promotion's failed checks, or the `setup` check of an entity not set up).
+ *
+ * @public
+ */
+export type CheckedErrorBody = Schemas['CheckedError'];
+/**
+ * What to promote: the body of a promotion without `dryRun`.
+ *
+ * @public
+ */
+export type PromoteRequest = Omit<
+  JsonBody<paths[`${EntityPaths}/promotions`]['post']>,
+  'dryRun'
+>;
+/** @public */
+export type RepositoryPromotionRequest = JsonBody<
+  paths[`${EntityPaths}/repository-promotions`]['post']
+>;
+/** @public */
+export type RollbackRequest = JsonBody<
+  paths[`${EntityPaths}/rollbacks`]['post']
+>;
+/** @public */
+export type YankRequest = JsonBody<paths[`${EntityPaths}/yanks`]['post']>;
+/**
+ * Which services the release board shows, and the tag whose contents it lists.
+ *
+ * @public
+ */
+export type ReleaseBoardQuery = NonNullable<
+  paths['/v1/board']['get']['parameters']['query']
+>;
+/** @public */
+export type ListPromotionsQuery = NonNullable<
+  paths[`${EntityPaths}/promotions`]['get']['parameters']['query']
+>;
 /** @public */
 export type Yank = Schemas['Yank'];
 /** @public */

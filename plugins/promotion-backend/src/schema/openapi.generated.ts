@@ -104,6 +104,90 @@ export const spec = {
         required: ['error'],
         additionalProperties: true,
       },
+      CheckedError: {
+        description:
+          "Backstage's error envelope for a refused request, with the checks that refused it: the failed checks of a refused promotion, or the `setup` check of an entity that is not set up.",
+        allOf: [
+          {
+            $ref: '#/components/schemas/Error',
+          },
+          {
+            type: 'object',
+            properties: {
+              checks: {
+                type: 'array',
+                items: {
+                  $ref: '#/components/schemas/Check',
+                },
+              },
+            },
+          },
+        ],
+      },
+      Check: {
+        type: 'object',
+        description: 'One rule a promotion must pass, with its outcome.',
+        properties: {
+          name: {
+            type: 'string',
+            description:
+              'on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, or setup (an entity that is not set up for promotion).',
+          },
+          passed: {
+            type: 'boolean',
+          },
+          reason: {
+            type: 'string',
+            description:
+              'The outcome in a sentence, for people; programs read `name` and `data`.',
+          },
+          data: {
+            $ref: '#/components/schemas/CheckData',
+          },
+        },
+        required: ['name', 'passed', 'reason'],
+        additionalProperties: false,
+      },
+      CheckData: {
+        type: 'object',
+        description:
+          'What a check found, for programs; each property only where it applies.',
+        properties: {
+          suggestedSha: {
+            type: 'string',
+            description: 'A commit to promote instead.',
+          },
+          nearestBuiltSha: {
+            type: 'string',
+            description:
+              'The nearest ancestor of a commit without an artifact that has one.',
+          },
+          conflictingTag: {
+            type: 'string',
+            description: 'A tag that already exists elsewhere.',
+          },
+          requiredEnvironment: {
+            type: 'string',
+            description:
+              'The environment the commit must have been in first (policy).',
+          },
+          missingAnnotation: {
+            type: 'string',
+            description:
+              'The catalog annotation an entity lacks or has malformed (setup).',
+          },
+          rivalEntity: {
+            type: 'string',
+            description: 'Ref of another entity that claims the same resource.',
+          },
+          resource: {
+            type: 'string',
+            description:
+              'The resource a write-scope or deploy-target check is about.',
+          },
+        },
+        additionalProperties: false,
+      },
       EnvironmentTrigger: {
         type: 'object',
         properties: {
@@ -690,20 +774,7 @@ export const spec = {
           checks: {
             type: 'array',
             items: {
-              type: 'object',
-              properties: {
-                name: {
-                  type: 'string',
-                },
-                passed: {
-                  type: 'boolean',
-                },
-                reason: {
-                  type: 'string',
-                },
-              },
-              required: ['name', 'passed', 'reason'],
-              additionalProperties: false,
+              $ref: '#/components/schemas/Check',
             },
           },
           steps: {
@@ -1030,12 +1101,38 @@ export const spec = {
           },
         },
       },
+      CheckedErrorResponse: {
+        description:
+          "An error in Backstage's error envelope, with the checks that refused the request.",
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/CheckedError',
+            },
+          },
+        },
+      },
+    },
+    securitySchemes: {
+      JWT: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'A Backstage user or service token.',
+      },
     },
   },
+  security: [
+    {},
+    {
+      JWT: [],
+    },
+  ],
   paths: {
     '/v1/environments': {
       get: {
         operationId: 'ListEnvironments',
+        summary: 'List the configured environments',
         description: 'The configured environments, in promotion order.',
         responses: {
           '200': {
@@ -1070,6 +1167,7 @@ export const spec = {
     '/v1/board': {
       get: {
         operationId: 'GetReleaseBoard',
+        summary: 'Get the release board',
         description:
           'Services × environments for release managers: deployed version, behind-by, drift and the last promotion of each, read from cached lineage. With tag, also what that tag ships for each service.',
         parameters: [
@@ -1150,6 +1248,7 @@ export const spec = {
     '/v1/promotions/export': {
       get: {
         operationId: 'ExportPromotions',
+        summary: 'Export the promotion history',
         description:
           "The promotion and rollback history of the board's services (same owner/system filters), as CSV or JSON, newest first.",
         parameters: [
@@ -1237,6 +1336,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/repository-promotions': {
       post: {
         operationId: 'CreateRepositoryPromotion',
+        summary: 'Promote a commit across a monorepo',
         description:
           'For a component of a monorepo: promotes the commit in every component of the same repository that built an artifact at it (one shared release tag, one promotion each), and reports each other component as unchanged with the artifact that stands for it.',
         parameters: [
@@ -1313,13 +1413,13 @@ export const spec = {
             },
           },
           '400': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '401': {
             $ref: '#/components/responses/ErrorResponse',
           },
           '404': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           default: {
             $ref: '#/components/responses/ErrorResponse',
@@ -1330,6 +1430,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/target': {
       get: {
         operationId: 'GetPromotionTarget',
+        summary: "Get an entity's promotion settings",
         description:
           "The entity's promotion settings; 404 when the entity is unknown or lacks an annotation, naming each missing or malformed annotation.",
         parameters: [
@@ -1361,7 +1462,7 @@ export const spec = {
             $ref: '#/components/responses/ErrorResponse',
           },
           '404': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           default: {
             $ref: '#/components/responses/ErrorResponse',
@@ -1372,6 +1473,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/lineage': {
       get: {
         operationId: 'GetLineage',
+        summary: "Get an entity's lineage",
         description:
           'What runs in each environment and the history of the branch (main by default, or a release/* branch where that flow is enabled), newest first.',
         parameters: [
@@ -1445,7 +1547,7 @@ export const spec = {
             $ref: '#/components/responses/ErrorResponse',
           },
           '404': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           default: {
             $ref: '#/components/responses/ErrorResponse',
@@ -1456,6 +1558,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/compare': {
       get: {
         operationId: 'CompareRevisions',
+        summary: 'Compare two revisions',
         description:
           'The commits between two environments, tags or shas, with their artifacts.',
         parameters: [
@@ -1524,6 +1627,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/promotions': {
       post: {
         operationId: 'CreatePromotion',
+        summary: 'Promote a commit, or plan it (dry run)',
         description:
           'Promotes the artifact built for a commit to an environment by a release tag (rc-* to demo, v* to prod): checks every rule first, then tags the commit, adds the tag to the artifact and deploys it. With dryRun, answers the plan and changes nothing.',
         parameters: [
@@ -1594,19 +1698,19 @@ export const spec = {
             },
           },
           '400': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '401': {
             $ref: '#/components/responses/ErrorResponse',
           },
           '403': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '404': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '409': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           default: {
             $ref: '#/components/responses/ErrorResponse',
@@ -1615,6 +1719,7 @@ export const spec = {
       },
       get: {
         operationId: 'ListPromotions',
+        summary: "List an entity's promotions",
         description: "The entity's promotions and rollbacks, newest first.",
         parameters: [
           {
@@ -1629,10 +1734,13 @@ export const spec = {
           {
             name: 'limit',
             in: 'query',
+            required: false,
+            description:
+              'How many promotions to return, newest first (default 50, at most 200).',
             schema: {
               type: 'integer',
               minimum: 1,
-              maximum: 500,
+              maximum: 200,
             },
           },
         ],
@@ -1675,6 +1783,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}': {
       get: {
         operationId: 'GetPromotion',
+        summary: 'Get one promotion',
         parameters: [
           {
             $ref: '#/components/parameters/kind',
@@ -1718,6 +1827,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/retry': {
       post: {
         operationId: 'RetryPromotion',
+        summary: 'Retry or recover a promotion',
         description:
           'Resumes a failed promotion or rollback from the step that failed, or recovers a running one whose worker stopped (its lease ran out): what the upstreams show done is recorded and the rest runs. 409 while the lease is live (its worker, or a pull request or run it waits for).',
         parameters: [
@@ -1769,6 +1879,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/rollbacks': {
       post: {
         operationId: 'CreateRollback',
+        summary: 'Roll an environment back',
         description:
           'Re-points an environment at an earlier artifact that still exists.',
         parameters: [
@@ -1823,19 +1934,19 @@ export const spec = {
             },
           },
           '400': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '401': {
             $ref: '#/components/responses/ErrorResponse',
           },
           '403': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '404': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           '409': {
-            $ref: '#/components/responses/ErrorResponse',
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           default: {
             $ref: '#/components/responses/ErrorResponse',
@@ -1846,6 +1957,7 @@ export const spec = {
     '/v1/entities/{kind}/{namespace}/{name}/yanks': {
       post: {
         operationId: 'CreateYank',
+        summary: 'Yank a commit',
         description:
           "Deletes a commit's artifacts so it can never be promoted and leaves a tombstone. Refused for a commit an environment runs, unless forced.",
         parameters: [
@@ -1927,6 +2039,7 @@ export const spec = {
       },
       get: {
         operationId: 'ListYanks',
+        summary: "List an entity's yanked commits",
         parameters: [
           {
             $ref: '#/components/parameters/kind',

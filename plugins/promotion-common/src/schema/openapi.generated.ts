@@ -9,7 +9,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description The configured environments, in promotion order. */
+    /**
+     * List the configured environments
+     * @description The configured environments, in promotion order.
+     */
     get: operations['ListEnvironments'];
     put?: never;
     post?: never;
@@ -26,7 +29,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description Services × environments for release managers: deployed version, behind-by, drift and the last promotion of each, read from cached lineage. With tag, also what that tag ships for each service. */
+    /**
+     * Get the release board
+     * @description Services × environments for release managers: deployed version, behind-by, drift and the last promotion of each, read from cached lineage. With tag, also what that tag ships for each service.
+     */
     get: operations['GetReleaseBoard'];
     put?: never;
     post?: never;
@@ -43,7 +49,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description The promotion and rollback history of the board's services (same owner/system filters), as CSV or JSON, newest first. */
+    /**
+     * Export the promotion history
+     * @description The promotion and rollback history of the board's services (same owner/system filters), as CSV or JSON, newest first.
+     */
     get: operations['ExportPromotions'];
     put?: never;
     post?: never;
@@ -62,7 +71,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** @description For a component of a monorepo: promotes the commit in every component of the same repository that built an artifact at it (one shared release tag, one promotion each), and reports each other component as unchanged with the artifact that stands for it. */
+    /**
+     * Promote a commit across a monorepo
+     * @description For a component of a monorepo: promotes the commit in every component of the same repository that built an artifact at it (one shared release tag, one promotion each), and reports each other component as unchanged with the artifact that stands for it.
+     */
     post: operations['CreateRepositoryPromotion'];
     delete?: never;
     options?: never;
@@ -77,7 +89,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description The entity's promotion settings; 404 when the entity is unknown or lacks an annotation, naming each missing or malformed annotation. */
+    /**
+     * Get an entity's promotion settings
+     * @description The entity's promotion settings; 404 when the entity is unknown or lacks an annotation, naming each missing or malformed annotation.
+     */
     get: operations['GetPromotionTarget'];
     put?: never;
     post?: never;
@@ -94,7 +109,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description What runs in each environment and the history of the branch (main by default, or a release/* branch where that flow is enabled), newest first. */
+    /**
+     * Get an entity's lineage
+     * @description What runs in each environment and the history of the branch (main by default, or a release/* branch where that flow is enabled), newest first.
+     */
     get: operations['GetLineage'];
     put?: never;
     post?: never;
@@ -111,7 +129,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description The commits between two environments, tags or shas, with their artifacts. */
+    /**
+     * Compare two revisions
+     * @description The commits between two environments, tags or shas, with their artifacts.
+     */
     get: operations['CompareRevisions'];
     put?: never;
     post?: never;
@@ -128,10 +149,16 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description The entity's promotions and rollbacks, newest first. */
+    /**
+     * List an entity's promotions
+     * @description The entity's promotions and rollbacks, newest first.
+     */
     get: operations['ListPromotions'];
     put?: never;
-    /** @description Promotes the artifact built for a commit to an environment by a release tag (rc-* to demo, v* to prod): checks every rule first, then tags the commit, adds the tag to the artifact and deploys it. With dryRun, answers the plan and changes nothing. */
+    /**
+     * Promote a commit, or plan it (dry run)
+     * @description Promotes the artifact built for a commit to an environment by a release tag (rc-* to demo, v* to prod): checks every rule first, then tags the commit, adds the tag to the artifact and deploys it. With dryRun, answers the plan and changes nothing.
+     */
     post: operations['CreatePromotion'];
     delete?: never;
     options?: never;
@@ -146,6 +173,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
+    /** Get one promotion */
     get: operations['GetPromotion'];
     put?: never;
     post?: never;
@@ -164,7 +192,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** @description Resumes a failed promotion or rollback from the step that failed, or recovers a running one whose worker stopped (its lease ran out): what the upstreams show done is recorded and the rest runs. 409 while the lease is live (its worker, or a pull request or run it waits for). */
+    /**
+     * Retry or recover a promotion
+     * @description Resumes a failed promotion or rollback from the step that failed, or recovers a running one whose worker stopped (its lease ran out): what the upstreams show done is recorded and the rest runs. 409 while the lease is live (its worker, or a pull request or run it waits for).
+     */
     post: operations['RetryPromotion'];
     delete?: never;
     options?: never;
@@ -181,7 +212,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** @description Re-points an environment at an earlier artifact that still exists. */
+    /**
+     * Roll an environment back
+     * @description Re-points an environment at an earlier artifact that still exists.
+     */
     post: operations['CreateRollback'];
     delete?: never;
     options?: never;
@@ -196,9 +230,13 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
+    /** List an entity's yanked commits */
     get: operations['ListYanks'];
     put?: never;
-    /** @description Deletes a commit's artifacts so it can never be promoted and leaves a tombstone. Refused for a commit an environment runs, unless forced. */
+    /**
+     * Yank a commit
+     * @description Deletes a commit's artifacts so it can never be promoted and leaves a tombstone. Refused for a commit an environment runs, unless forced.
+     */
     post: operations['CreateYank'];
     delete?: never;
     options?: never;
@@ -228,6 +266,36 @@ export interface components {
       };
     } & {
       [key: string]: unknown;
+    };
+    /** @description Backstage's error envelope for a refused request, with the checks that refused it: the failed checks of a refused promotion, or the `setup` check of an entity that is not set up. */
+    CheckedError: components['schemas']['Error'] & {
+      checks?: components['schemas']['Check'][];
+    };
+    /** @description One rule a promotion must pass, with its outcome. */
+    Check: {
+      /** @description on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, or setup (an entity that is not set up for promotion). */
+      name: string;
+      passed: boolean;
+      /** @description The outcome in a sentence, for people; programs read `name` and `data`. */
+      reason: string;
+      data?: components['schemas']['CheckData'];
+    };
+    /** @description What a check found, for programs; each property only where it applies. */
+    CheckData: {
+      /** @description A commit to promote instead. */
+      suggestedSha?: string;
+      /** @description The nearest ancestor of a commit without an artifact that has one. */
+      nearestBuiltSha?: string;
+      /** @description A tag that already exists elsewhere. */
+      conflictingTag?: string;
+      /** @description The environment the commit must have been in first (policy). */
+      requiredEnvironment?: string;
+      /** @description The catalog annotation an entity lacks or has malformed (setup). */
+      missingAnnotation?: string;
+      /** @description Ref of another entity that claims the same resource. */
+      rivalEntity?: string;
+      /** @description The resource a write-scope or deploy-target check is about. */
+      resource?: string;
     };
     EnvironmentTrigger: {
       /** @enum {string} */
@@ -403,11 +471,7 @@ export interface components {
       sha: string;
       tag: string | null;
       version: string;
-      checks: {
-        name: string;
-        passed: boolean;
-        reason: string;
-      }[];
+      checks: components['schemas']['Check'][];
       steps: {
         name: string;
         /** @enum {string} */
@@ -501,6 +565,15 @@ export interface components {
       };
       content: {
         'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description An error in Backstage's error envelope, with the checks that refused the request. */
+    CheckedErrorResponse: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['CheckedError'];
       };
     };
   };
@@ -656,9 +729,9 @@ export interface operations {
           };
         };
       };
-      400: components['responses']['ErrorResponse'];
+      400: components['responses']['CheckedErrorResponse'];
       401: components['responses']['ErrorResponse'];
-      404: components['responses']['ErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };
@@ -689,7 +762,7 @@ export interface operations {
       };
       400: components['responses']['ErrorResponse'];
       401: components['responses']['ErrorResponse'];
-      404: components['responses']['ErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };
@@ -736,7 +809,7 @@ export interface operations {
       };
       400: components['responses']['ErrorResponse'];
       401: components['responses']['ErrorResponse'];
-      404: components['responses']['ErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };
@@ -779,6 +852,7 @@ export interface operations {
   ListPromotions: {
     parameters: {
       query?: {
+        /** @description How many promotions to return, newest first (default 50, at most 200). */
         limit?: number;
       };
       header?: never;
@@ -858,11 +932,11 @@ export interface operations {
           'application/json': components['schemas']['Promotion'];
         };
       };
-      400: components['responses']['ErrorResponse'];
+      400: components['responses']['CheckedErrorResponse'];
       401: components['responses']['ErrorResponse'];
-      403: components['responses']['ErrorResponse'];
-      404: components['responses']['ErrorResponse'];
-      409: components['responses']['ErrorResponse'];
+      403: components['responses']['CheckedErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
+      409: components['responses']['CheckedErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };
@@ -968,11 +1042,11 @@ export interface operations {
           'application/json': components['schemas']['Promotion'];
         };
       };
-      400: components['responses']['ErrorResponse'];
+      400: components['responses']['CheckedErrorResponse'];
       401: components['responses']['ErrorResponse'];
-      403: components['responses']['ErrorResponse'];
-      404: components['responses']['ErrorResponse'];
-      409: components['responses']['ErrorResponse'];
+      403: components['responses']['CheckedErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
+      409: components['responses']['CheckedErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };

@@ -4,28 +4,25 @@ import {
   Comparison,
   EntityPromotionTarget,
   Lineage,
+  ListPromotionsQuery,
+  PromoteRequest,
   Promotion,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
+  ReleaseBoardQuery,
   RepositoryPromotion,
+  RepositoryPromotionRequest,
+  RollbackRequest,
   Yank,
+  YankRequest,
   YankResult,
 } from '@mainline/plugin-promotion-common';
 
 /**
- * What to promote.
- *
- * @public
- */
-export interface PromoteRequest {
-  environment: string;
-  sha: string;
-  tag?: string;
-}
-
-/**
- * Client of the promotion backend; every type comes from its OpenAPI document.
+ * Client of the promotion backend; every type comes from its OpenAPI document. A refused request
+ * rejects with a `ResponseError` whose body carries the checks that refused it (see
+ * `refusedChecks`).
  *
  * @public
  */
@@ -51,18 +48,19 @@ export interface PromotionApi {
     request: PromoteRequest,
     idempotencyKey: string,
   ): Promise<Promotion>;
-  listPromotions(entity: CompoundEntityRef): Promise<Promotion[]>;
+  /** Newest first; `limit` 1 to 200 (the backend's default is 50). */
+  listPromotions(
+    entity: CompoundEntityRef,
+    options?: ListPromotionsQuery,
+  ): Promise<Promotion[]>;
   getPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
   retryPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
   rollback(
     entity: CompoundEntityRef,
-    request: { environment: string; sha?: string; tag?: string },
+    request: RollbackRequest,
     idempotencyKey: string,
   ): Promise<Promotion>;
-  yank(
-    entity: CompoundEntityRef,
-    request: { sha: string; reason: string; force?: boolean },
-  ): Promise<YankResult>;
+  yank(entity: CompoundEntityRef, request: YankRequest): Promise<YankResult>;
   listYanks(entity: CompoundEntityRef): Promise<Yank[]>;
   /**
    * A monorepo commit released in every component of the repository that built it. With
@@ -71,7 +69,7 @@ export interface PromotionApi {
    */
   promoteRepository(
     entity: CompoundEntityRef,
-    request: PromoteRequest & { dryRun?: boolean },
+    request: RepositoryPromotionRequest,
     idempotencyKey?: string,
   ): Promise<RepositoryPromotion>;
   getBoard(query?: BoardQuery): Promise<ReleaseBoard>;
@@ -86,11 +84,7 @@ export interface PromotionApi {
  *
  * @public
  */
-export interface BoardQuery {
-  owner?: string;
-  system?: string;
-  tag?: string;
-}
+export type BoardQuery = ReleaseBoardQuery;
 
 /** @public */
 export const promotionApiRef = createApiRef<PromotionApi>({

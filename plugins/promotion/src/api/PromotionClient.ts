@@ -5,15 +5,20 @@ import {
   Comparison,
   EntityPromotionTarget,
   Lineage,
+  ListPromotionsQuery,
+  PromoteRequest,
   Promotion,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
   RepositoryPromotion,
+  RepositoryPromotionRequest,
+  RollbackRequest,
   Yank,
+  YankRequest,
   YankResult,
 } from '@mainline/plugin-promotion-common';
-import { BoardQuery, PromoteRequest, PromotionApi } from './PromotionApi';
+import { BoardQuery, PromotionApi } from './PromotionApi';
 
 /**
  * Talks to the promotion backend through Backstage's discovery and fetch APIs, so that the
@@ -80,9 +85,12 @@ export class PromotionClient implements PromotionApi {
     });
   }
 
-  async listPromotions(entity: CompoundEntityRef): Promise<Promotion[]> {
+  async listPromotions(
+    entity: CompoundEntityRef,
+    options: ListPromotionsQuery = {},
+  ): Promise<Promotion[]> {
     const body = await this.request<{ items: Promotion[] }>(
-      `${entityPath(entity)}/promotions`,
+      `${entityPath(entity)}/promotions${query({ ...options })}`,
     );
     return body.items;
   }
@@ -104,7 +112,7 @@ export class PromotionClient implements PromotionApi {
 
   rollback(
     entity: CompoundEntityRef,
-    request: { environment: string; sha?: string; tag?: string },
+    request: RollbackRequest,
     idempotencyKey: string,
   ): Promise<Promotion> {
     return this.request(`${entityPath(entity)}/rollbacks`, {
@@ -114,10 +122,7 @@ export class PromotionClient implements PromotionApi {
     });
   }
 
-  yank(
-    entity: CompoundEntityRef,
-    request: { sha: string; reason: string; force?: boolean },
-  ): Promise<YankResult> {
+  yank(entity: CompoundEntityRef, request: YankRequest): Promise<YankResult> {
     return this.request(`${entityPath(entity)}/yanks`, {
       method: 'POST',
       body: request,
@@ -133,7 +138,7 @@ export class PromotionClient implements PromotionApi {
 
   promoteRepository(
     entity: CompoundEntityRef,
-    request: PromoteRequest & { dryRun?: boolean },
+    request: RepositoryPromotionRequest,
     idempotencyKey?: string,
   ): Promise<RepositoryPromotion> {
     return this.request(`${entityPath(entity)}/repository-promotions`, {
@@ -171,6 +176,7 @@ export class PromotionClient implements PromotionApi {
       body: init.body,
     });
     if (!response.ok) {
+      // ResponseError keeps the whole parsed body, so a refusal's `checks` reach the dialogs.
       throw await ResponseError.fromResponse(response);
     }
     return response;

@@ -21,6 +21,7 @@ import {
   Lineage,
   LineageCommit,
   Promotion,
+  PromotionCheck,
   PromotionPlan,
 } from '@mainline/plugin-promotion-common';
 import { PromotionApi, promotionApiRef } from '../../api';
@@ -158,6 +159,7 @@ const plan = (tag: string, passed = true): PromotionPlan => ({
             0,
             7,
           )}, 2 commits back`,
+          data: { nearestBuiltSha: released },
         },
   ],
   steps: [
@@ -197,6 +199,25 @@ function fakeApi(overrides: Partial<PromotionApi> = {}): PromotionApi {
     exportPromotions: unused,
     ...overrides,
   };
+}
+
+/** A `ResponseError` as the client throws it for Backstage's error envelope, with `checks`. */
+async function errorResponse(
+  status: number,
+  name: string,
+  message: string,
+  checks?: PromotionCheck[],
+) {
+  return ResponseError.fromResponse(
+    new Response(
+      JSON.stringify({
+        error: { name, message },
+        response: { statusCode: status },
+        ...(checks && { checks }),
+      }),
+      { status, headers: { 'content-type': 'application/json' } },
+    ),
+  );
 }
 
 jest.setTimeout(60_000);
@@ -291,28 +312,32 @@ describe('EnvironmentsContent', () => {
   it('lists recent promotions, with the reason a pushed tag was refused and who pushed it', async () => {
     const refusal =
       'v3.0.0 is not in demo yet: prod requires the commit to have been in demo';
+    const asked: unknown[] = [];
     await render(
       fakeApi({
-        listPromotions: async () => [
-          recorded('p-old', {
-            status: 'succeeded',
-            environment: 'demo',
-            sha: released,
-            tag: 'rc-5',
-            version: 'rc-5',
-            requestedBy: 'user:default/grace',
-            createdAt: hours(40),
-          }),
-          recorded('p-refused', {
-            status: 'failed',
-            environment: 'prod',
-            tag: 'v3.0.0',
-            version: 'v3.0.0',
-            requestedBy: 'github:octocat',
-            error: refusal,
-            createdAt: hours(1),
-          }),
-        ],
+        listPromotions: async (_e, options) => {
+          asked.push(options);
+          return [
+            recorded('p-old', {
+              status: 'succeeded',
+              environment: 'demo',
+              sha: released,
+              tag: 'rc-5',
+              version: 'rc-5',
+              requestedBy: 'user:default/grace',
+              createdAt: hours(40),
+            }),
+            recorded('p-refused', {
+              status: 'failed',
+              environment: 'prod',
+              tag: 'v3.0.0',
+              version: 'v3.0.0',
+              requestedBy: 'github:octocat',
+              error: refusal,
+              createdAt: hours(1),
+            }),
+          ];
+        },
       }),
     );
     const card = await screen.findByRole('table', {
@@ -334,9 +359,11 @@ describe('EnvironmentsContent', () => {
     expect(within(done).getByText('succeeded')).toBeInTheDocument();
     expect(within(done).getByText(released.slice(0, 7))).toBeInTheDocument();
     expect(within(done).getByText('user:default/grace')).toBeInTheDocument();
+    // The card asks only for what it lists.
+    expect(asked).toEqual([{ limit: 10 }]);
   });
 
-  it('reloads recent promotions when a promotion signal arrives', async () => {
+  it('reloads recent promotions and the lineage once per promotion signal', async () => {
     let listener: ((message: any) => void) | undefined;
     const live: SignalApi = {
       subscribe: (_channel, onMessage) => {
@@ -345,7 +372,17 @@ describe('EnvironmentsContent', () => {
       },
     };
     let items: Promotion[] = [];
-    await renderWith(fakeApi({ listPromotions: async () => items }), live);
+    let lineageReads = 0;
+    await renderWith(
+      fakeApi({
+        listPromotions: async () => items,
+        getLineage: async () => {
+          lineageReads++;
+          return lineage;
+        },
+      }),
+      live,
+    );
     expect(
       await screen.findByText(/No promotion or rollback of this entity/),
     ).toBeInTheDocument();
@@ -359,10 +396,14 @@ describe('EnvironmentsContent', () => {
       }),
     ];
     await waitFor(() => expect(listener).toBeDefined());
+    const before = lineageReads;
     act(() => listener!({ kind: 'promotion' }));
     expect(
       await screen.findByText('rc-9 is not a commit on main'),
     ).toBeInTheDocument();
+    // Settled: one more read, not one after every read.
+    await new Promise(resolve => setTimeout(resolve, 1_500));
+    expect(lineageReads).toBe(before + 1);
   });
 
   it('promotes with the suggested tag after a dry run, showing the steps', async () => {
@@ -443,7 +484,132 @@ describe('EnvironmentsContent', () => {
       { timeout: 10_000 },
     );
     fireEvent.click(instead);
-    expect(screen.getByLabelText('commit')).toHaveValue(released.slice(0, 7));
+    expect(screen.getByLabelText('commit')).toHaveValue(released);
+  });
+
+  it('offers the commit a refused dry run names in its checks', async () => {
+    const refusal = await errorResponse(
+      409,
+      'ConflictError',
+      'prod requires the commit to have been in demo',
+      [
+        {
+          name: 'policy',
+          passed: false,
+          reason: 'prod requires the commit to have been in demo',
+          data: { requiredEnvironment: 'demo', suggestedSha: released },
+        },
+      ],
+    );
+    await render(
+      fakeApi({
+        planPromotion: async () => {
+          throw refusal;
+        },
+      }),
+    );
+    fireEvent.click(
+      await screen.findByRole('button', { name: 'Promote to demo' }),
+    );
+    expect(screen.getByLabelText('commit')).toHaveValue(head);
+    expect(
+      (await screen.findAllByText(/requires the commit to have been in demo/))
+        .length,
+    ).toBeGreaterThan(0);
+    fireEvent.click(
+      await screen.findByRole('button', {
+        name: `Promote ${released.slice(0, 7)} instead`,
+      }),
+    );
+    expect(screen.getByLabelText('commit')).toHaveValue(released);
+  });
+
+  it('shows the steps of a running promotion when its signal arrives, without polling', async () => {
+    // The tab and the dialog each subscribe to the entity's channel.
+    const listeners = new Set<(message: any) => void>();
+    const live: SignalApi = {
+      subscribe: (_channel, onMessage) => {
+        listeners.add(onMessage);
+        return { unsubscribe: () => listeners.delete(onMessage) };
+      },
+    };
+    const signal = () =>
+      act(() =>
+        listeners.forEach(l =>
+          l({ entityRef: 'component:default/checkout', environment: 'demo' }),
+        ),
+      );
+    const step = (
+      name: string,
+      status: 'running' | 'succeeded' | 'pending',
+    ) => ({
+      name: name as 'tag',
+      status,
+      detail: null,
+      startedAt: null,
+      finishedAt: null,
+      url: null,
+      waiting: false,
+    });
+    const base: Promotion = {
+      id: '00000000-0000-0000-0000-000000000002',
+      kind: 'promotion',
+      status: 'running',
+      environment: 'demo',
+      sha: head,
+      tag: 'rc-7',
+      version: 'rc-7',
+      requestedBy: 'user:default/guest',
+      error: null,
+      createdAt: hours(0),
+      updatedAt: hours(0),
+      steps: [step('checks', 'succeeded'), step('tag', 'running')],
+    };
+    let finish: (p: Promotion) => void = () => {};
+    let reads = 0;
+    let running: Promotion[] = [];
+    await renderWith(
+      fakeApi({
+        listPromotions: async () => {
+          reads++;
+          return running;
+        },
+        promote: () =>
+          new Promise<Promotion>(resolve => {
+            finish = resolve;
+          }),
+      }),
+      live,
+    );
+    fireEvent.click(
+      await screen.findByRole('button', { name: 'Promote to demo' }),
+    );
+    const dialog = screen.getByRole('dialog');
+    const promote = within(dialog).getByRole('button', {
+      name: 'Promote to demo',
+    });
+    await waitFor(() => expect(promote).toBeEnabled());
+    fireEvent.click(promote);
+    running = [base];
+    const before = reads;
+    // Longer than the polling fallback's period: with signals nothing is read meanwhile.
+    await new Promise(resolve => setTimeout(resolve, 2_500));
+    expect(reads).toBe(before);
+    expect(within(dialog).queryByText('tag: running')).toBeNull();
+    signal();
+    expect(await within(dialog).findByText('tag: running')).toBeInTheDocument();
+    act(() =>
+      finish({
+        ...base,
+        status: 'succeeded',
+        steps: ['checks', 'tag', 'retag', 'deploy'].map(n =>
+          step(n, 'succeeded'),
+        ),
+      }),
+    );
+    expect(
+      await within(dialog).findByText('deploy: succeeded'),
+    ).toBeInTheDocument();
   });
 
   it('disables what the user may not do, saying why', async () => {
@@ -476,16 +642,13 @@ describe('EnvironmentsContent', () => {
   });
 
   /** A backend whose lineage endpoint answers with Backstage's error envelope. */
-  async function failingLineage(status: number, name: string, message: string) {
-    const error = await ResponseError.fromResponse(
-      new Response(
-        JSON.stringify({
-          error: { name, message },
-          response: { statusCode: status },
-        }),
-        { status, headers: { 'content-type': 'application/json' } },
-      ),
-    );
+  async function failingLineage(
+    status: number,
+    name: string,
+    message: string,
+    checks?: PromotionCheck[],
+  ) {
+    const error = await errorResponse(status, name, message, checks);
     return fakeApi({
       getLineage: async () => {
         throw error;
@@ -512,18 +675,25 @@ describe('EnvironmentsContent', () => {
     expect(screen.getByTestId('lane-stage')).toBeInTheDocument();
   });
 
-  it('explains how to annotate an entity that is not set up for promotion', async () => {
+  it('explains how to annotate an entity that is not set up for promotion, from its setup check', async () => {
+    // The sentence names no annotation the way a pattern would look for: the check's data does.
+    const reason =
+      'component:default/checkout is not set up for promotion: the image repository or package bucket is not named';
     await render(
-      await failingLineage(
-        404,
-        'NotFoundError',
-        'component:default/checkout is not set up for promotion: annotation mainline.dev/artifact-location missing: the image repository or package bucket',
-      ),
+      await failingLineage(404, 'NotFoundError', reason, [
+        {
+          name: 'setup',
+          passed: false,
+          reason,
+          data: { missingAnnotation: 'mainline.dev/artifact-location' },
+        },
+      ]),
     );
-    expect(await screen.findByRole('alert')).toHaveTextContent(/annotation/i);
+    expect(await screen.findByText(/Missing Annotation/i)).toBeInTheDocument();
     expect(
       screen.getAllByText(/mainline.dev\/artifact-location/).length,
     ).toBeGreaterThan(0);
+    expect(screen.getByText(/package bucket is not named/)).toBeInTheDocument();
     expect(screen.queryByTestId('lane-stage')).not.toBeInTheDocument();
   });
 

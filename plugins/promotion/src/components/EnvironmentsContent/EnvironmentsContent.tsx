@@ -28,14 +28,14 @@ import {
   readPromotionTarget,
 } from '@mainline/plugin-promotion-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
-import { promotionApiRef } from '../../api';
+import { promotionApiRef, refusedChecks } from '../../api';
 import { EnvironmentLanes } from '../EnvironmentLanes';
 import { plural } from '../format';
 import { LineageTable } from '../LineageTable';
 import { PromoteDialog } from '../PromoteDialog';
 import { RollbackDialog } from '../RollbackDialog';
 import { YankDialog } from '../YankDialog';
-import { RecentPromotions } from './RecentPromotions';
+import { RECENT_PROMOTIONS, RecentPromotions } from './RecentPromotions';
 import { useWritePermissions } from '../useWritePermissions';
 
 const POLL_MS = 30_000;
@@ -111,8 +111,11 @@ export const EnvironmentsContent = () => {
     `promotion:${stringifyEntityRef(entity)}`,
   );
   // Apart from the lineage: a promotion refused at its checks changes no environment, so only
-  // this list shows it.
-  const promotions = useAsyncRetry(() => api.listPromotions(ref), [api, ref]);
+  // this list shows it. The card lists the newest few; the backend sends no more than that.
+  const promotions = useAsyncRetry(
+    () => api.listPromotions(ref, { limit: RECENT_PROMOTIONS }),
+    [api, ref],
+  );
   const { retry: retryLineage } = lineage;
   const { retry: retryPromotions } = promotions;
   const retry = useCallback(() => {
@@ -120,9 +123,19 @@ export const EnvironmentsContent = () => {
     retryPromotions();
   }, [retryLineage, retryPromotions]);
   const permissions = useWritePermissions();
+  // One reload per signal, once no read is in flight (a retry during a read does nothing).
+  // `retry` changes whenever a read starts or ends: calling it on that change reloaded the tab
+  // over and over after the first signal.
+  const [reloadAsked, setReloadAsked] = useState(false);
   useEffect(() => {
-    if (lastSignal) retry();
-  }, [lastSignal, retry]);
+    if (lastSignal) setReloadAsked(true);
+  }, [lastSignal]);
+  const reading = lineage.loading || promotions.loading;
+  useEffect(() => {
+    if (!reloadAsked || reading) return;
+    setReloadAsked(false);
+    retry();
+  }, [reloadAsked, reading, retry]);
   // Without signals (e.g. no signals backend), poll so that other people's promotions still show.
   useEffect(() => {
     if (isSignalsAvailable) return undefined;
@@ -132,14 +145,14 @@ export const EnvironmentsContent = () => {
 
   if (lineage.loading && !lineage.value) return <Progress />;
   if (lineage.error) {
-    const missing = /annotation ([\w./-]+) (missing|")/.exec(
-      lineage.error.message,
-    );
-    if (lineage.error.name === 'NotFoundError' && missing) {
+    // An entity that is not set up answers with its `setup` check, naming the annotation.
+    const setup = refusedChecks(lineage.error).find(c => c.name === 'setup');
+    const missing = setup?.data?.missingAnnotation;
+    if (setup && missing) {
       return (
         <Content>
-          <MissingAnnotationEmptyState annotation={missing[1]} />
-          <Typography variant="body2">{lineage.error.message}</Typography>
+          <MissingAnnotationEmptyState annotation={missing} />
+          <Typography variant="body2">{setup.reason}</Typography>
         </Content>
       );
     }

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useReducer } from 'react';
 import {
   ResponseErrorPanel,
   StatusError,
@@ -21,15 +21,15 @@ import MenuItem from '@material-ui/core/MenuItem';
 import TextField from '@material-ui/core/TextField';
 import Typography from '@material-ui/core/Typography';
 import {
-  Comparison,
   ComponentOutcome,
   EnvironmentState,
   Promotion,
-  PromotionPlan,
+  PromotionCheck,
   checkTagName,
   matchesTagPattern,
 } from '@mainline/plugin-promotion-common';
-import { promotionApiRef } from '../../api';
+import { checkData, promotionApiRef, refusedChecks } from '../../api';
+import { usePromotionPlan, usePromotionProgress } from '../../hooks';
 import { newIdempotencyKey, plural } from '../format';
 import { StepList } from '../StepList';
 
@@ -43,13 +43,94 @@ export interface PromoteDialogProps {
   repository?: string;
 }
 
-/** The nearest commit that has an artifact, as the backend names it in a refusal. */
-export function nearestBuiltSha(
-  message: string | undefined,
-): string | undefined {
+/** What the user edits: the target, the commit, the tag and whether the whole repository goes. */
+interface Form {
+  environment: string;
+  sha: string;
+  tag: string;
+  /** False while the tag is the rules' suggestion. */
+  tagEdited: boolean;
+  wholeRepository: boolean;
+}
+
+type FormChange =
+  | { type: 'environment'; environment: string }
+  | { type: 'sha'; sha: string }
+  | { type: 'tag'; tag: string }
+  | { type: 'suggested'; tag: string }
+  | { type: 'wholeRepository'; wholeRepository: boolean };
+
+function reduceForm(form: Form, change: FormChange): Form {
+  switch (change.type) {
+    case 'environment':
+      // Another environment has its own tag pattern: the rules suggest again.
+      return { ...form, environment: change.environment, tagEdited: false };
+    case 'sha':
+      return { ...form, sha: change.sha };
+    case 'tag':
+      return { ...form, tag: change.tag, tagEdited: true };
+    case 'suggested':
+      return form.tagEdited ? form : { ...form, tag: change.tag };
+    case 'wholeRepository':
+      return { ...form, wholeRepository: change.wholeRepository };
+    default:
+      return form;
+  }
+}
+
+/** The promotion once submitted: its result, or each component's for a repository-wide one. */
+interface Submission {
+  submitting: boolean;
+  result?: Promotion;
+  outcomes?: ComponentOutcome[];
+  submitError?: Error;
+}
+
+type SubmissionReport =
+  | { type: 'submitted' }
+  | { type: 'promoted'; result: Promotion }
+  | {
+      type: 'released';
+      outcomes: ComponentOutcome[];
+      result?: Promotion;
+      error?: Error;
+    }
+  | { type: 'failed'; error: Error }
+  | { type: 'dismissed' };
+
+function reduceSubmission(
+  state: Submission,
+  report: SubmissionReport,
+): Submission {
+  switch (report.type) {
+    case 'submitted':
+      return { ...state, submitting: true, submitError: undefined };
+    case 'promoted':
+      return { ...state, submitting: false, result: report.result };
+    case 'released':
+      return {
+        ...state,
+        submitting: false,
+        outcomes: report.outcomes,
+        result: report.result ?? state.result,
+        submitError: report.error,
+      };
+    case 'failed':
+      return { ...state, submitting: false, submitError: report.error };
+    case 'dismissed':
+      return { ...state, submitError: undefined };
+    default:
+      return state;
+  }
+}
+
+/**
+ * The commit a refusal offers instead, from its checks' data: the nearest ancestor with an
+ * artifact, or the commit the rules suggest.
+ */
+function commitInstead(checks: PromotionCheck[]): string | undefined {
   return (
-    message &&
-    /nearest ancestor with an artifact is ([0-9a-f]{7,40})/.exec(message)?.[1]
+    checkData(checks, 'nearestBuiltSha') ?? checkData(checks, 'suggestedSha')
   );
 }
 
@@ -86,25 +167,19 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     props;
   const api = useApi(promotionApiRef);
   const tagEnvironments = environments.filter(e => e.trigger.type === 'tag');
-  const [environment, setEnvironment] = useState(initialEnvironment);
-  const [sha, setSha] = useState(props.initialSha);
-  const [tag, setTag] = useState('');
-  const [tagEdited, setTagEdited] = useState(false);
-  const [plan, setPlan] = useState<PromotionPlan>();
-  const [planError, setPlanError] = useState<Error>();
-  const [comparison, setComparison] = useState<Comparison>();
-  const [running, setRunning] = useState<Promotion>();
-  const [result, setResult] = useState<Promotion>();
-  const [submitError, setSubmitError] = useState<Error>();
-  const [submitting, setSubmitting] = useState(false);
-  const [wholeRepository, setWholeRepository] = useState(
-    Boolean(props.repository),
-  );
-  const [outcomes, setOutcomes] = useState<ComponentOutcome[]>();
-  // The repository-wide dry run, asked while the whole repository is to be released.
-  const [repositoryPlan, setRepositoryPlan] = useState<ComponentOutcome[]>();
-  const [repositoryPlanError, setRepositoryPlanError] = useState<Error>();
-  const releasesRepository = Boolean(repository && wholeRepository);
+  const [form, change] = useReducer(reduceForm, {
+    environment: initialEnvironment,
+    sha: props.initialSha,
+    tag: '',
+    tagEdited: false,
+    wholeRepository: Boolean(repository),
+  });
+  const { environment, sha, tag, tagEdited } = form;
+  const [submission, report] = useReducer(reduceSubmission, {
+    submitting: false,
+  });
+  const { submitting, result, outcomes, submitError } = submission;
+  const releasesRepository = Boolean(repository && form.wholeRepository);
   // One key per intent: a double-click or a resubmit after a failure never promotes twice.
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
   const ownRef = stringifyEntityRef(entity).toLocaleLowerCase('en-US');
@@ -118,72 +193,26 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
       (matchesTagPattern(tag, pattern) ? undefined : `must match ${pattern}`)
     : undefined;
 
+  // An untouched tag is the rules' suggestion: the dry run asks without one and shows the answer.
+  const { plan, planError, comparison, repositoryPlan, repositoryPlanError } =
+    usePromotionPlan(
+      entity,
+      tagProblem || !/^[0-9a-f]{7,40}$/.test(sha)
+        ? undefined
+        : { environment, sha, tag: tagEdited ? tag : undefined },
+      { repository: releasesRepository },
+    );
   useEffect(() => {
-    if (tagProblem || !/^[0-9a-f]{7,40}$/.test(sha)) return undefined;
-    let cancelled = false;
-    const timer = setTimeout(() => {
-      const request = { environment, sha, tag: tagEdited ? tag : undefined };
-      if (releasesRepository) {
-        api.promoteRepository(entity, { ...request, dryRun: true }).then(
-          next => {
-            if (cancelled) return;
-            setRepositoryPlan(next.components);
-            setRepositoryPlanError(undefined);
-          },
-          error => {
-            if (cancelled) return;
-            setRepositoryPlan(undefined);
-            setRepositoryPlanError(error);
-          },
-        );
-      }
-      Promise.all([
-        api.planPromotion(entity, request),
-        api.compare(entity, environment, sha).catch(() => undefined),
-      ]).then(
-        ([next, between]) => {
-          if (cancelled) return;
-          setPlan(next);
-          setPlanError(undefined);
-          setComparison(between);
-          if (!tagEdited && next.tag) setTag(next.tag);
-        },
-        error => {
-          if (cancelled) return;
-          setPlan(undefined);
-          setPlanError(error);
-        },
-      );
-    }, 300);
-    return () => {
-      cancelled = true;
-      clearTimeout(timer);
-    };
-  }, [
-    api,
+    if (plan?.tag) change({ type: 'suggested', tag: plan.tag });
+  }, [plan]);
+  // The request runs to completion server-side; meanwhile its steps show as they are recorded.
+  const running = usePromotionProgress(
     entity,
-    environment,
-    sha,
-    tag,
-    tagEdited,
-    tagProblem,
-    releasesRepository,
-  ]);
+    submitting ? { environment, sha } : undefined,
+  );
 
   const submit = async () => {
-    setSubmitting(true);
-    setSubmitError(undefined);
-    // The request runs to completion server-side; meanwhile show its steps as they are recorded.
-    const poll = setInterval(async () => {
-      const items = await api.listPromotions(entity).catch(() => []);
-      const live = items.find(
-        p =>
-          p.environment === environment &&
-          p.sha.startsWith(sha) &&
-          p.status === 'running',
-      );
-      if (live) setRunning(live);
-    }, 500);
+    report({ type: 'submitted' });
     const request = {
       environment,
       sha,
@@ -196,20 +225,22 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           request,
           idempotencyKey,
         );
-        setOutcomes(released.components);
         const own = released.components.find(isOwn);
-        if (own?.promotion) setResult(own.promotion);
-        else if (own?.outcome === 'refused') {
-          setSubmitError(new Error(own.message));
-        }
+        report({
+          type: 'released',
+          outcomes: released.components,
+          result: own?.promotion,
+          error:
+            own?.outcome === 'refused' ? new Error(own.message) : undefined,
+        });
       } else {
-        setResult(await api.promote(entity, request, idempotencyKey));
+        report({
+          type: 'promoted',
+          result: await api.promote(entity, request, idempotencyKey),
+        });
       }
     } catch (error) {
-      setSubmitError(error as Error);
-    } finally {
-      clearInterval(poll);
-      setSubmitting(false);
+      report({ type: 'failed', error: error as Error });
     }
   };
 
@@ -222,10 +253,11 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
   const previewedComponents = repositoryPreview?.filter(
     c => !isOwn(c) || c.outcome === 'refused',
   );
-  const insteadSha =
-    nearestBuiltSha(submitError?.message) ??
-    nearestBuiltSha(planError?.message) ??
-    nearestBuiltSha(failedChecks.map(c => c.reason).join(' '));
+  const insteadSha = commitInstead([
+    ...refusedChecks(submitError),
+    ...refusedChecks(planError),
+    ...failedChecks,
+  ]);
   const shown = result ?? running;
   // Once a promotion runs or a repository-wide one has reported, the form no longer applies.
   const done = Boolean(shown || outcomes);
@@ -244,10 +276,9 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             select
             label="Environment"
             value={environment}
-            onChange={e => {
-              setEnvironment(e.target.value);
-              setTagEdited(false);
-            }}
+            onChange={e =>
+              change({ type: 'environment', environment: e.target.value })
+            }
             disabled={done}
           >
             {tagEnvironments.map(e => (
@@ -259,7 +290,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           <TextField
             label="Commit"
             value={sha}
-            onChange={e => setSha(e.target.value.trim())}
+            onChange={e => change({ type: 'sha', sha: e.target.value.trim() })}
             disabled={done}
             inputProps={{ 'aria-label': 'commit' }}
           />
@@ -270,10 +301,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             helperText={
               tagProblem ?? (tagEdited ? '' : 'suggested by the rules')
             }
-            onChange={e => {
-              setTag(e.target.value);
-              setTagEdited(true);
-            }}
+            onChange={e => change({ type: 'tag', tag: e.target.value })}
             disabled={done}
             inputProps={{ 'aria-label': 'release tag' }}
           />
@@ -283,8 +311,13 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           <FormControlLabel
             control={
               <Checkbox
-                checked={wholeRepository}
-                onChange={e => setWholeRepository(e.target.checked)}
+                checked={form.wholeRepository}
+                onChange={e =>
+                  change({
+                    type: 'wholeRepository',
+                    wholeRepository: e.target.checked,
+                  })
+                }
                 disabled={done}
                 color="primary"
               />
@@ -362,8 +395,8 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           <Button
             variant="outlined"
             onClick={() => {
-              setSha(insteadSha);
-              setSubmitError(undefined);
+              change({ type: 'sha', sha: insteadSha });
+              report({ type: 'dismissed' });
             }}
           >
             Promote {insteadSha.slice(0, 7)} instead
@@ -378,7 +411,10 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           <Button
             color="primary"
             onClick={async () =>
-              setResult(await api.retryPromotion(entity, result.id))
+              report({
+                type: 'promoted',
+                result: await api.retryPromotion(entity, result.id),
+              })
             }
           >
             Retry

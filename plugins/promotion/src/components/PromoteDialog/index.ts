@@ -1,1 +1,1 @@
-export { PromoteDialog, nearestBuiltSha } from './PromoteDialog';
+export { PromoteDialog } from './PromoteDialog';

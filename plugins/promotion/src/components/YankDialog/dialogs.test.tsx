@@ -1,4 +1,10 @@
-import { configure, fireEvent, screen, waitFor } from '@testing-library/react';
+import {
+  act,
+  configure,
+  fireEvent,
+  screen,
+  waitFor,
+} from '@testing-library/react';
 import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import {
   EnvironmentState,
@@ -188,6 +194,74 @@ describe('PromoteDialog', () => {
     version: 'rc-5',
     checks,
     steps: [],
+  });
+
+  it('without signals, polls every few seconds for the running promotion and shows its steps', async () => {
+    const step = (name: string, status: 'running' | 'succeeded') => ({
+      name: name as 'tag',
+      status,
+      detail: null,
+      startedAt: null,
+      finishedAt: null,
+      url: null,
+      waiting: false,
+    });
+    const running = {
+      id: '00000000-0000-0000-0000-000000000003',
+      kind: 'promotion',
+      status: 'running',
+      environment: 'demo',
+      sha: 'a'.repeat(40),
+      tag: 'rc-5',
+      version: 'rc-5',
+      requestedBy: 'user:default/guest',
+      error: null,
+      createdAt: new Date().toISOString(),
+      updatedAt: new Date().toISOString(),
+      steps: [step('checks', 'succeeded'), step('tag', 'running')],
+    } as Promotion;
+    const reads: unknown[] = [];
+    let finish: (p: Promotion) => void = () => {};
+    await render(
+      {
+        planPromotion: async () => demoPlan(),
+        compare: async () => ({ commits: [] } as any),
+        listPromotions: async (_e, options) => {
+          reads.push(options);
+          return [running];
+        },
+        promote: () =>
+          new Promise<Promotion>(resolve => {
+            finish = resolve;
+          }),
+      },
+      <PromoteDialog
+        entity={entity}
+        environments={[demo]}
+        initialEnvironment="demo"
+        initialSha={'a'.repeat(40)}
+        onClose={() => {}}
+      />,
+    );
+    const promote = await screen.findByRole('button', {
+      name: 'Promote to demo',
+    });
+    await waitFor(() => expect(promote).toBeEnabled());
+    fireEvent.click(promote);
+    const started = Date.now();
+    expect(await screen.findByText('tag: running')).toBeInTheDocument();
+    // The fallback's period, not the old half second: one read in the first two seconds.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(reads[0]).toEqual({ limit: 10 });
+    act(() =>
+      finish({
+        ...running,
+        status: 'succeeded',
+        steps: [step('checks', 'succeeded'), step('tag', 'succeeded')],
+      }),
+    );
+    expect(await screen.findByText('tag: succeeded')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Close' })).toBeInTheDocument();
   });
 
   it('after a repository-wide promotion that refused this component, reports it and locks the form', async () => {
