@@ -22,8 +22,9 @@ const WITH_ENVIRONMENT = /^[A-Za-z0-9._/{}-]+$/;
 
 /**
  * Writes the GitHub Actions workflows of the main/rc/v discipline into the new repository:
- * build once on main and deploy to stage, promote on `rc-*`/`v*` tags after a pre-flight check,
- * and a stage validation that yanks the commit through Mainline when it fails.
+ * build once on main and deploy to stage, the pull request's `build` check, a stage validation
+ * that yanks the commit through Mainline when it fails, and (Serverless) the deploy workflow
+ * Mainline dispatches. Release tags need no workflow: the promotion backend promotes them.
  */
 export function createWorkflowsRenderAction() {
   return createMainlineAction({

@@ -173,7 +173,6 @@ describe.each([
   it('parse without errors with GitHub’s workflow parser', () => {
     const names = [
       'mainline-build.yaml',
-      'mainline-promote.yaml',
       'mainline-validate-stage.yaml',
       'mainline-pr.yaml',
       ...(options.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
@@ -247,8 +246,8 @@ describe.each([
         const at = `${file} ${name}`;
         const steps = JSON.stringify(job.steps);
         const assumesRole = steps.includes(ACTIONS.awsCredentials.uses);
-        const dispatches = steps.includes('gh workflow run');
-        const readsRuns = steps.includes('gh run list');
+        const dispatches = steps.includes('/dispatches');
+        const readsRuns = steps.includes('/actions/workflows/');
         let actionsPermission: string | undefined;
         if (dispatches) actionsPermission = 'write';
         else if (readsRuns) actionsPermission = 'read';
@@ -280,7 +279,7 @@ describe.each([
   it('build once on main (docs-only changes skipped), never cancelling a build', () => {
     const build = workflows['mainline-build.yaml'];
     expect(build.on.push).toEqual({
-      branches: ['main'],
+      branches: ['main', 'release/*'],
       'paths-ignore': ['docs/**', '**/*.md'],
     });
     expect(Object.keys(build.jobs)).toEqual(['build', 'deploy-stage']);
@@ -348,26 +347,18 @@ describe.each([
     expect(steps).not.toMatch(/push=true|aws s3|secrets\./);
   });
 
-  it('promote on rc-* and v* tags after a pre-flight check, without rebuilding, unless Mainline made the tag', () => {
-    const promote = workflows['mainline-promote.yaml'];
-    expect(promote.on.push.tags).toEqual(['rc-*', 'v*']);
-    const preflight = JSON.stringify(promote.jobs.preflight);
-    expect(preflight).toContain('git merge-base --is-ancestor');
-    expect(preflight).toContain('has no');
-    expect(promote.jobs.promote.if).toBe(
-      "needs.preflight.outputs.mainline != 'true'",
-    );
-    expect(promote.jobs.notify).toMatchObject({
-      needs: ['preflight', 'promote'],
-      if: 'failure()',
-    });
-    const steps = JSON.stringify(promote.jobs.promote.steps);
-    expect(steps).not.toMatch(/docker build|serverless@[^ ]+ package/);
-    expect(steps).toMatch(
-      options.kind === 'container'
-        ? /put-image .*--image-manifest-media-type \\"\$media_type\\"/
-        : /tags\/\$GITHUB_REF_NAME\/\$GITHUB_SHA/,
-    );
+  it('leave release tags to Mainline: no workflow runs on a tag, retags or edits manifests for one', () => {
+    for (const [file, workflow] of Object.entries(workflows)) {
+      expect({ file, tags: workflow.on.push?.tags }).toEqual({
+        file,
+        tags: undefined,
+      });
+      const text = files[file];
+      expect(text).not.toMatch(/GITHUB_REF_NAME|github\.ref_name|put-image/);
+      expect(text).not.toMatch(/rc-\*|v\*/);
+    }
+    // Without a `gh` CLI: every API call is curl through GITHUB_API_URL.
+    expect(Object.values(files).join('\n')).not.toMatch(/(^|[\s;(])gh /m);
   });
 
   it('yank the commit through Mainline when stage validation fails', () => {
@@ -452,135 +443,6 @@ function runStepAsync(
     child.stdin.end(stepScript(workflow, job, name));
   });
 }
-
-describe('the container promote workflow', () => {
-  const promote = parse(renderWorkflows(container)['mainline-promote.yaml']);
-
-  it('points the overlay at the tag through env, never a literal $GITHUB_REF_NAME', () => {
-    const update = promote.jobs.promote.steps.find(s =>
-      s.name?.startsWith('Point '),
-    )!;
-    expect(update.env).toEqual({
-      ENVIRONMENT: '${{ needs.preflight.outputs.environment }}',
-      TAG: '${{ github.ref_name }}',
-    });
-    expect(update.run).toContain('.newTag = strenv(TAG)');
-    expect(update.run).toContain(
-      'git push --quiet origin "HEAD:$MANIFEST_BRANCH"',
-    );
-    expect(promote.env?.MANIFEST_BRANCH).toBe('deploy');
-    const checkout = promote.jobs.promote.steps.find(
-      s => s.name === 'Check out the manifest repository',
-    )!;
-    expect(checkout.with?.ref).toBe('${{ env.MANIFEST_BRANCH }}');
-  });
-
-  describe('tells a tag Mainline created from one a person pushed', () => {
-    let root: string;
-    const git = (cwd: string, ...args: string[]) =>
-      execFileSync('git', args, {
-        cwd,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          GIT_AUTHOR_NAME: 'a',
-          GIT_AUTHOR_EMAIL: 'a@example.com',
-          GIT_COMMITTER_NAME: 'a',
-          GIT_COMMITTER_EMAIL: 'a@example.com',
-        },
-      }).trim();
-
-    beforeAll(() => {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-origin-'));
-      git(root, 'init', '--quiet', '--bare', 'origin.git');
-      git(root, 'init', '--quiet', '--initial-branch=main', 'work');
-      const work = path.join(root, 'work');
-      fs.writeFileSync(path.join(work, 'a.txt'), 'a\n');
-      git(work, 'add', '.');
-      git(work, 'commit', '--quiet', '-m', 'first');
-      git(
-        work,
-        'tag',
-        '-a',
-        'rc-1',
-        '-m',
-        'rc-1\n\nPromote to demo.\nRequested-by: user:default/ada',
-      );
-      git(work, 'tag', '-a', 'rc-2', '-m', 'rc-2 by hand');
-      git(work, 'remote', 'add', 'origin', path.join(root, 'origin.git'));
-      git(work, 'push', '--quiet', 'origin', 'HEAD:refs/heads/main', '--tags');
-      // What checkout leaves on a tag push: the clone, the tag as a lightweight ref.
-      git(root, 'clone', '--quiet', '--branch', 'main', 'origin.git', 'runner');
-      const runner = path.join(root, 'runner');
-      const sha = git(runner, 'rev-parse', 'HEAD');
-      git(runner, 'tag', '-d', 'rc-1', 'rc-2');
-      git(runner, 'tag', 'rc-1', sha);
-      git(runner, 'tag', 'rc-2', sha);
-    });
-    afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
-
-    it.each([
-      ['rc-1', 'true'],
-      ['rc-2', 'false'],
-    ])('%s: mainline=%s', (tag, expected) => {
-      const output = path.join(root, `output-${tag}`);
-      fs.writeFileSync(output, '');
-      const result = runStep(
-        promote,
-        'preflight',
-        /Did Mainline create this tag/,
-        { GITHUB_REF_NAME: tag, GITHUB_OUTPUT: output },
-        path.join(root, 'runner'),
-      );
-      expect(result.stderr).toBe('');
-      expect(result.status).toBe(0);
-      expect(fs.readFileSync(output, 'utf8')).toBe(`mainline=${expected}\n`);
-    });
-
-    it('lets through main commits and a v* on a release/* branch, and refuses the rest', () => {
-      const work = path.join(root, 'work');
-      const runner = path.join(root, 'runner');
-      const commit = (branch: string) => {
-        git(work, 'checkout', '--quiet', '-B', branch, 'main');
-        fs.writeFileSync(
-          path.join(work, `${branch.replace('/', '-')}.txt`),
-          branch,
-        );
-        git(work, 'add', '.');
-        git(work, 'commit', '--quiet', '-m', branch);
-        git(work, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
-        return git(work, 'rev-parse', 'HEAD');
-      };
-      const main = git(work, 'rev-parse', 'main');
-      const release = commit('release/2026.11');
-      const feature = commit('feat/x');
-      git(runner, 'fetch', '--quiet', 'origin');
-      const check = (tag: string, sha: string) => {
-        const result = runStep(
-          promote,
-          'preflight',
-          /must be on main/,
-          { GITHUB_REF_NAME: tag, GITHUB_SHA: sha },
-          runner,
-        );
-        return { status: result.status, out: result.stdout.trim() };
-      };
-      expect(check('rc-3', main)).toEqual({ status: 0, out: '' });
-      expect(check('v1.0.0', release)).toEqual({
-        status: 0,
-        out: '::warning::v1.0.0 is on a release branch, not on main: the discouraged exception',
-      });
-      expect(check('rc-4', release)).toEqual({
-        status: 1,
-        out: `::error::rc-4 points at ${release.slice(
-          0,
-          7,
-        )}, which is not on main: tag a main commit`,
-      });
-      expect(check('v1.0.1', feature)).toMatchObject({ status: 1 });
-    });
-  });
-});
 
 describe('the stage validation yank, run with curl against a loopback server', () => {
   let server: http.Server;
@@ -768,25 +630,18 @@ describe('the serverless deploy workflow', () => {
     expect(good.status).toBe(0);
   });
 
-  it('is awaited by the stage deploy and the tag promotion, so validation sees the commit', () => {
+  it('is awaited by the stage deploy, so validation sees the commit', () => {
     const build = parse(files['mainline-build.yaml']);
-    const promote = parse(files['mainline-promote.yaml']);
-    for (const step of [
-      build.jobs['deploy-stage'].steps[0],
-      promote.jobs.promote.steps.at(-1)!,
-    ]) {
-      expect(step.run).toContain('gh workflow run mainline-deploy.yaml');
-      expect(step.run).toContain('gh run watch "$run_id"');
-      expect(step.run).toContain('--exit-status');
-    }
-    expect(build.jobs['deploy-stage'].steps[0].env).toMatchObject({
+    const step = build.jobs['deploy-stage'].steps[0];
+    expect(step.run).toContain(
+      '"$api/workflows/mainline-deploy.yaml/dispatches"',
+    );
+    expect(step.run).toContain('github_api "$api/runs/$run_id"');
+    expect(step.run).toContain('[[ "$conclusion" == success ]]');
+    expect(step.env).toMatchObject({
       STAGE: 'stage',
       REF: 'main',
-    });
-    // demo and prod allow only rc-*/v* refs: the run is started on the release tag.
-    expect(promote.jobs.promote.steps.at(-1)!.env).toMatchObject({
-      STAGE: '${{ needs.preflight.outputs.environment }}',
-      REF: '${{ github.ref_name }}',
+      GITHUB_TOKEN: '${{ github.token }}',
     });
   });
 });
