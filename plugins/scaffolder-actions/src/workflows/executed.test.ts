@@ -394,7 +394,7 @@ beforeAll(async () => {
     requiredStatusChecks: ['build'],
     requiredApprovals: 1,
     bypassActors: [
-      { actor_type: 'Team', actor_id: team.body.id, bypass_mode: 'always' },
+      { actor_type: 'Team', actor_id: team.id, bypass_mode: 'always' },
     ],
   })) {
     await created(api('POST', `/repos/${OWNER}/${SERVICE}/rulesets`, ruleset));
