@@ -1,7 +1,9 @@
+import { Config } from '@backstage/config';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '@backstage/errors';
 import { readPromotionTarget } from '@mainline/plugin-promotion-common';
+import { readPipelineEnvironments } from './environments';
 import { renderWorkflows } from '../workflows/renderWorkflows';
 import { createMainlineAction } from './defaults';
 import { examples } from './workflowsRender.examples';
@@ -26,7 +28,10 @@ const WITH_ENVIRONMENT = /^[A-Za-z0-9._/{}-]+$/;
  * that yanks the commit through Mainline when it fails, and (Serverless) the deploy workflow
  * Mainline dispatches. Release tags need no workflow: the promotion backend promotes them.
  */
-export function createWorkflowsRenderAction() {
+export function createWorkflowsRenderAction(options: { config?: Config } = {}) {
+  // The configured environments (promotion.environments, as the promotion backend reads them):
+  // the branch the build deploys from, its environment, the stages packaged for.
+  const environments = readPipelineEnvironments(options.config);
   return createMainlineAction({
     id: 'promotion:workflows:render',
     description:
@@ -156,6 +161,7 @@ export function createWorkflowsRenderAction() {
         mainlineUrl: input.mainlineUrl,
         awsRegion: input.awsRegion,
         validationCommand: input.validationCommand,
+        environments,
       };
       let files: Record<string, string>;
       if (input.kind === 'container') {

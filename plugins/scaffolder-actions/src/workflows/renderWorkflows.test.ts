@@ -9,6 +9,12 @@ import {
   DEPLOY_WORKFLOW_RUN_NAME,
   parseDeployRunTitle,
 } from '@mainline/plugin-promotion-common';
+import { ConfigReader } from '@backstage/config';
+import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
+import { readPipelineEnvironments } from '../actions/environments';
+import { mainlineRulesets } from '../actions/githubRulesetsCreate';
+import { manifestFiles } from '../actions/gitopsRegister';
+import { createWorkflowsRenderAction } from '../actions/workflowsRender';
 import {
   ACTIONS,
   SERVERLESS_STAGES,
@@ -713,4 +719,175 @@ describe('the container stage deploy', () => {
       await new Promise(resolve => server.close(resolve));
     }
   }, 60_000);
+});
+
+describe('a configured environment set other than stage, demo and prod', () => {
+  // promotion.environments: qa follows trunk, uat-* tags reach uat, release-* tags reach live.
+  const config = new ConfigReader({
+    promotion: {
+      environments: [
+        { name: 'qa', branch: 'trunk' },
+        { name: 'uat', tagPattern: 'uat-*' },
+        { name: 'live', tagPattern: 'release-*', production: true },
+      ],
+    },
+  });
+  const environments = readPipelineEnvironments(config);
+
+  it.each([
+    ['container', container],
+    ['serverless', serverless],
+  ])(
+    '%s: the workflows build from that branch and deploy its environment',
+    (_kind, base) => {
+      const files = renderWorkflows({ ...base, environments });
+      const workflows = Object.fromEntries(
+        Object.entries(files).map(([name, text]) => [name, parse(text)]),
+      );
+      expect(githubErrors(files)).toEqual(
+        Object.fromEntries(Object.keys(files).map(name => [name, []])),
+      );
+      expect(
+        shellcheck(
+          runSteps(files).map(s => ({
+            label: `${s.file} ${s.job} #${s.index}`,
+            run: s.run,
+          })),
+        ),
+      ).toEqual([]);
+      const build = workflows['mainline-build.yaml'];
+      expect(build.on.push.branches).toEqual(['trunk', 'release/*']);
+      expect(workflows['mainline-pr.yaml'].on.pull_request.branches).toEqual([
+        'trunk',
+      ]);
+      const deploy = build.jobs['deploy-stage'];
+      expect(deploy.if).toBe("github.ref == 'refs/heads/trunk'");
+      const validate = workflows['mainline-validate-stage.yaml'];
+      expect(validate.on.workflow_run.workflows).toEqual([
+        'Build once, deploy to qa',
+      ]);
+      expect((build as { name?: string }).name).toBe(
+        'Build once, deploy to qa',
+      );
+      expect(validate.jobs.validate.if).toContain("head_branch == 'trunk'");
+      expect(validate.env?.STAGE_ENVIRONMENT).toBe('qa');
+      const point = deploy.steps.find(step => step.name?.startsWith('Point '));
+      expect({
+        environment: deploy.environment,
+        group: deploy.concurrency?.group,
+        manifestEnvironment: point?.env?.ENVIRONMENT,
+        dispatch:
+          base.kind === 'serverless'
+            ? `${deploy.steps[0].env?.STAGE} ${deploy.steps[0].env?.REF}`
+            : undefined,
+        packaged: JSON.stringify(build.jobs.build.steps).includes(
+          'for stage in qa uat live; do',
+        ),
+      }).toEqual(
+        base.kind === 'container'
+          ? {
+              environment: 'qa',
+              group: 'mainline-deploy-qa',
+              manifestEnvironment: 'qa',
+              dispatch: undefined,
+              packaged: false,
+            }
+          : {
+              environment: undefined,
+              group: undefined,
+              manifestEnvironment: undefined,
+              dispatch: 'qa trunk',
+              packaged: true,
+            },
+      );
+      // Nothing of the default set is left.
+      for (const text of Object.values(files)) {
+        expect(text).not.toMatch(/\b(demo|prod)\b|refs\/heads\/main|'main'/);
+      }
+    },
+  );
+
+  it('the rulesets protect that branch and those release tags', () => {
+    const [branch, ...tags] = mainlineRulesets({
+      environments,
+      requiredStatusChecks: ['build'],
+      requiredApprovals: 1,
+      bypassActors: [],
+    });
+    expect(branch.conditions.ref_name.include).toEqual(['refs/heads/trunk']);
+    for (const ruleset of tags) {
+      expect(ruleset.conditions.ref_name.include).toEqual([
+        'refs/tags/uat-*',
+        'refs/tags/release-*',
+      ]);
+    }
+  });
+
+  it('the GitOps registration writes an overlay and an Application per environment', () => {
+    const files = Object.keys(
+      manifestFiles({
+        service: 'checkout',
+        image: container.kind === 'container' ? container.ecrRepository : '',
+        initialTag: 'latest',
+        manifestRepoUrl: 'https://github.com/acme/deployments.git',
+        namespace: 'checkout',
+        branch: 'main',
+        environments: ['qa', 'uat', 'live'],
+      }),
+    );
+    const overlays = files
+      .filter(f => f.includes('/overlays/'))
+      .map(f => f.split('/')[3]);
+    expect([...new Set(overlays)].sort()).toEqual(['live', 'qa', 'uat']);
+  });
+
+  it('the render action reads promotion.environments from the config', async () => {
+    const workspacePath = fs.mkdtempSync(path.join(os.tmpdir(), 'envs-'));
+    try {
+      const action = createWorkflowsRenderAction({ config });
+      await action.handler(
+        createMockActionContext({
+          workspacePath,
+          input: {
+            kind: 'serverless',
+            entityRef: 'component:default/invoices',
+            mainlineUrl: 'https://backstage.example.com',
+            awsRegion: 'eu-west-1',
+            packageLocation: 's3://acme-artifacts/invoices',
+            manifestBranch: 'main',
+            validationCommand: 'npm run validate:stage',
+            targetPath: '.github/workflows',
+          },
+        }),
+      );
+      const build = parse(
+        fs.readFileSync(
+          path.join(workspacePath, '.github/workflows/mainline-build.yaml'),
+          'utf8',
+        ),
+      );
+      expect(build.on.push.branches).toEqual(['trunk', 'release/*']);
+    } finally {
+      fs.rmSync(workspacePath, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an environment set the pipeline cannot render', () => {
+    const read = (entries: Array<Record<string, string>>) => () =>
+      readPipelineEnvironments(
+        new ConfigReader({ promotion: { environments: entries } }),
+      );
+    expect(read([{ name: 'demo', tagPattern: 'rc-*' }])).toThrow(
+      'promotion.environments[0] must follow a branch',
+    );
+    expect(
+      read([
+        { name: 'stage', branch: 'main' },
+        { name: 'hot', branch: 'hotfix' },
+      ]),
+    ).toThrow('only the first environment may follow a branch');
+    expect(read([{ name: 'stage', branch: "main' || true" }])).toThrow(
+      'must be letters, digits',
+    );
+  });
 });

@@ -1,5 +1,11 @@
 import yaml from 'yaml';
 import { DEPLOY_WORKFLOW_RUN_NAME } from '@mainline/plugin-promotion-common';
+import {
+  DEFAULT_PIPELINE,
+  PipelineEnvironments,
+  environmentNames,
+  pipelineEnvironments,
+} from '../actions/environments';
 
 /** What the workflows are rendered from: a service's kind and where its artifacts live. */
 export type WorkflowOptions = {
@@ -10,6 +16,11 @@ export type WorkflowOptions = {
   awsRegion: string;
   /** Command that validates stage end to end; a failure yanks the commit. */
   validationCommand: string;
+  /**
+   * The configured environments (`promotion.environments`): the first follows the branch every
+   * merge deploys from, the others are reached by release tags. Default stage/main, demo, prod.
+   */
+  environments?: PipelineEnvironments;
 } & (
   | {
       kind: 'container';
@@ -42,7 +53,16 @@ type Step = Record<string, unknown>;
  * They are made in the one build of the commit, from one checkout, and the build checks that the
  * code zip is the same bytes for every stage.
  */
-export const SERVERLESS_STAGES = ['stage', 'demo', 'prod'];
+export const SERVERLESS_STAGES = environmentNames(DEFAULT_PIPELINE);
+
+/** The options' environments, checked again: their names reach YAML and expressions. */
+function pipelineOf(options: WorkflowOptions): PipelineEnvironments {
+  const p = options.environments ?? DEFAULT_PIPELINE;
+  return pipelineEnvironments([
+    { name: p.first, branch: p.branch },
+    ...p.tagged.map(t => ({ name: t.name, tagPattern: t.pattern })),
+  ]);
+}
 
 /** Serverless v3 (v4 refuses a v3 service without a license key); pinned for repeatable builds. */
 export const SERVERLESS = 'serverless@3.40.0';
@@ -81,7 +101,8 @@ const uses = (action: keyof typeof ACTIONS) =>
   `${ACTIONS[action].uses}@${ACTIONS[action].sha}`;
 
 const DOCS_ONLY = ['docs/**', '**/*.md'];
-const BUILD_WORKFLOW = 'Build once, deploy to stage';
+const buildWorkflowName = (p: PipelineEnvironments) =>
+  `Build once, deploy to ${p.first}`;
 
 const script = (...lines: string[]) => `${lines.join('\n')}\n`;
 
@@ -221,7 +242,7 @@ function dispatchAndWait(stage: string, version: string, ref: string): Step {
     name: `Deploy to ${stage} through the deploy workflow and wait for it`,
     env: {
       GITHUB_TOKEN: '${{ github.token }}',
-      // The run's ref is what the environment's deployment policy checks: main for stage.
+      // The run's ref is what the environment's deployment policy checks: the branch.
       REF: ref,
       STAGE: stage,
       VERSION: version,
@@ -343,6 +364,7 @@ function deployWorkflow(options: Serverless) {
 
 /** The required `build` check of the main ruleset: every pull request, docs-only ones too. */
 function pullRequestWorkflow(options: WorkflowOptions) {
+  const p = pipelineOf(options);
   const build =
     options.kind === 'container'
       ? {
@@ -352,14 +374,14 @@ function pullRequestWorkflow(options: WorkflowOptions) {
       : {
           name: 'Package for every stage (not uploaded)',
           run: script(
-            `for stage in ${SERVERLESS_STAGES.join(' ')}; do`,
+            `for stage in ${environmentNames(p).join(' ')}; do`,
             `  npx --yes ${SERVERLESS} package --stage "$stage" --region "$AWS_REGION" --package "$RUNNER_TEMP/package/$stage"`,
             'done',
           ),
         };
   return {
     name: 'Pull request',
-    on: { pull_request: { branches: ['main'] } },
+    on: { pull_request: { branches: [p.branch] } },
     permissions: {},
     // Superseded pushes to the same pull request are not worth finishing.
     concurrency: {
@@ -387,6 +409,7 @@ function pullRequestWorkflow(options: WorkflowOptions) {
 }
 
 function buildWorkflow(options: WorkflowOptions) {
+  const p = pipelineOf(options);
   const build: Step[] =
     options.kind === 'container'
       ? [
@@ -418,7 +441,7 @@ function buildWorkflow(options: WorkflowOptions) {
             name: 'Package once, compiled for every stage',
             run: script(
               'if [[ -f package-lock.json ]]; then npm ci --omit=dev; fi',
-              `for stage in ${SERVERLESS_STAGES.join(' ')}; do`,
+              `for stage in ${environmentNames(p).join(' ')}; do`,
               `  npx --yes ${SERVERLESS} package --stage "$stage" --region "$AWS_REGION" --package "package/$stage"`,
               'done',
               // The stages differ only in their compiled templates: the code is one build.
@@ -442,13 +465,13 @@ function buildWorkflow(options: WorkflowOptions) {
           // One stage deploy at a time; a newer commit's deploy may replace a pending one (stage
           // runs the newest), but builds are never in this group, so every commit is built.
           concurrency: {
-            group: 'mainline-deploy-stage',
+            group: `mainline-deploy-${p.first}`,
             'cancel-in-progress': false,
           },
           permissions: { contents: 'read' },
           steps: [
             shortSha(),
-            ...manifestUpdate('stage', '${{ steps.sha.outputs.short }}'),
+            ...manifestUpdate(p.first, '${{ steps.sha.outputs.short }}'),
           ],
         }
       : {
@@ -456,18 +479,18 @@ function buildWorkflow(options: WorkflowOptions) {
           permissions: { actions: 'write', contents: 'read' },
           steps: [
             dispatchAndWait(
-              'stage',
+              p.first,
               '${{ needs.build.outputs.short }}',
-              'main',
+              p.branch,
             ),
           ],
         };
   return {
-    name: BUILD_WORKFLOW,
+    name: buildWorkflowName(p),
     // release/* commits (the discouraged exception) build their own artifact, which Mainline
     // takes to production by a v* tag; only main's are deployed to stage.
     on: {
-      push: { branches: ['main', 'release/*'], 'paths-ignore': DOCS_ONLY },
+      push: { branches: [p.branch, 'release/*'], 'paths-ignore': DOCS_ONLY },
     },
     permissions: {},
     env: workflowEnv(options),
@@ -482,10 +505,10 @@ function buildWorkflow(options: WorkflowOptions) {
       },
       'deploy-stage': {
         needs: 'build',
-        if: "github.ref == 'refs/heads/main'",
+        if: `github.ref == 'refs/heads/${p.branch}'`,
         'runs-on': 'ubuntu-latest',
         // Serverless: the deploy workflow's job is the stage's deployment (and its approval).
-        ...(options.kind === 'container' ? { environment: 'stage' } : {}),
+        ...(options.kind === 'container' ? { environment: p.first } : {}),
         ...deploy,
       },
     },
@@ -505,7 +528,7 @@ function stageRunsCommit(
   condition?: string,
 ): Step {
   const superseded =
-    'echo "::warning::stage runs $running, not ${COMMIT_SHA::7}: a newer deploy superseded it, so this validation yanks nothing"';
+    'echo "::warning::$STAGE_ENVIRONMENT runs $running, not ${COMMIT_SHA::7}: a newer deploy superseded it, so this validation yanks nothing"';
   return {
     name,
     id,
@@ -514,7 +537,7 @@ function stageRunsCommit(
       ? {
           env: { ARGOCD_AUTH_TOKEN: '${{ secrets.ARGOCD_AUTH_TOKEN }}' },
           run: script(
-            'app="${ARGOCD_APPLICATION//\\{environment\\}/stage}"',
+            'app="${ARGOCD_APPLICATION//\\{environment\\}/$STAGE_ENVIRONMENT}"',
             'app_json=$(curl -fsS --retry 3 --max-time 20 -H "Authorization: Bearer $ARGOCD_AUTH_TOKEN" "$ARGOCD_URL/api/v1/applications/$app")',
             'running=$(jq -r \'(.status.summary.images // []) | join(", ")\' <<<"$app_json")',
             'if jq -e --arg want "$ECR_REPOSITORY:${COMMIT_SHA::7}" \'((.status.summary.images // []) | index($want)) != null\' <<<"$app_json" >/dev/null; then',
@@ -529,7 +552,7 @@ function stageRunsCommit(
           env: { GITHUB_TOKEN: '${{ github.token }}' },
           run: script(
             // The newest successful deploy run to stage (the list is newest first).
-            'title=$(curl -fsS --retry 3 --max-time 30 -H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/actions/workflows/mainline-deploy.yaml/runs?status=success&per_page=100" | jq -r \'[.workflow_runs[].display_title | select(startswith("mainline deploy stage "))][0] // ""\')',
+            'title=$(curl -fsS --retry 3 --max-time 30 -H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/actions/workflows/mainline-deploy.yaml/runs?status=success&per_page=100" | jq -r --arg prefix "mainline deploy $STAGE_ENVIRONMENT " \'[.workflow_runs[].display_title | select(startswith($prefix))][0] // ""\')',
             'running=$(cut -d" " -f4 <<<"$title")',
             'if [[ "$running" == "$COMMIT_SHA" ]]; then',
             '  echo "current=true" >> "$GITHUB_OUTPUT"',
@@ -543,11 +566,12 @@ function stageRunsCommit(
 }
 
 function validationWorkflow(options: WorkflowOptions) {
+  const p = pipelineOf(options);
   return {
-    name: 'Validate stage',
+    name: `Validate ${p.first}`,
     on: {
       workflow_run: {
-        workflows: [BUILD_WORKFLOW],
+        workflows: [buildWorkflowName(p)],
         types: ['completed'],
       },
     },
@@ -556,18 +580,19 @@ function validationWorkflow(options: WorkflowOptions) {
       ...workflowEnv(options),
       MAINLINE_URL: options.mainlineUrl.replace(/\/$/, ''),
       MAINLINE_ENTITY: entityPath(options.entityRef),
+      STAGE_ENVIRONMENT: p.first,
     },
     jobs: {
       validate: {
         // The build run succeeds only once stage runs its commit (its deploy job waited).
-        if: "github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push' && github.event.workflow_run.head_branch == 'main'",
+        if: `github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push' && github.event.workflow_run.head_branch == '${p.branch}'`,
         'runs-on': 'ubuntu-latest',
         permissions:
           options.kind === 'container'
             ? { contents: 'read' }
             : { actions: 'read', contents: 'read' },
         concurrency: {
-          group: 'mainline-validate-stage',
+          group: `mainline-validate-${p.first}`,
           'cancel-in-progress': false,
         },
         env: { COMMIT_SHA: '${{ github.event.workflow_run.head_sha }}' },
