@@ -150,6 +150,30 @@ describe('GitHub mode against the GitHub test server', () => {
     );
   });
 
+  it('promotes the demo’s Lambda service and the deploy finishes (app-config.github-mode.yaml records Lambda deploys)', async () => {
+    const before = await lineageOf(remote, 'invoices');
+    const stage = before.environments.find(e => e.name === 'stage')!.current!;
+    const res = await request(remote)
+      .post(`${api}/invoices/promotions`)
+      .send({ environment: 'demo', sha: stage.sha });
+    expect({ status: res.status, error: res.body.error?.message }).toEqual({
+      status: 201,
+      error: undefined,
+    });
+    // Not left at "deploy: running": the demo has no deploy workflow to wait for.
+    expect(res.body.status).toBe('succeeded');
+    expect(
+      res.body.steps.find((s: { name: string }) => s.name === 'deploy'),
+    ).toMatchObject({ status: 'succeeded' });
+    const demo = (await lineageOf(remote, 'invoices')).environments.find(
+      e => e.name === 'demo',
+    )!.current!;
+    expect({ sha: demo.sha, tag: demo.tag }).toEqual({
+      sha: stage.sha,
+      tag: res.body.tag,
+    });
+  });
+
   it('waits for review of prod’s manifest pull request and finishes when GitHub says it was merged', async () => {
     const lineage = await lineageOf(remote, 'checkout');
     const demo = lineage.environments.find(e => e.name === 'demo')!.current!;

@@ -26,7 +26,7 @@ export const scaffolderModulePromotion = createBackendModule({
       async init({ scaffolder, config }) {
         scaffolder.addActions(
           createAnnotationsRenderAction(),
-          createWorkflowsRenderAction(),
+          createWorkflowsRenderAction({ config }),
           createGithubRulesetsAction({ config }),
           createAwsEcrCreateAction({ config }),
           createGitopsRegisterAction({ config }),

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Octokit } from '@octokit/rest';
 import { GitHubTestServer, startGitHubTestServer } from './GitHubTestServer';
+import { BEHIND_BASE, rulesetMessage } from './rules';
 
 const OWNER_TOKEN = 'owner-token';
 const MAINLINE_APP_ID = 4242;
@@ -749,5 +750,80 @@ describe('GitHub test server enforcement', () => {
     });
     expect(status).toBe(201);
     expect((await owner.rest.repos.listCommits(empty)).data).toHaveLength(1);
+  });
+
+  it('with strict required checks, merges only a pull request that is up to date with its base', async () => {
+    await owner.rest.repos.createForAuthenticatedUser({ name: 'strict' });
+    const strict = { owner: 'mainline-bot', repo: 'strict' };
+    const write = (branch: string, file: string) =>
+      owner.rest.repos.createOrUpdateFileContents({
+        ...strict,
+        branch,
+        path: file,
+        message: file,
+        content: Buffer.from(`${file}\n`).toString('base64'),
+      });
+    const branchFromMain = async (branch: string) => {
+      const { data: main } = await owner.rest.git.getRef({
+        ...strict,
+        ref: 'heads/main',
+      });
+      await owner.rest.git.createRef({
+        ...strict,
+        ref: `refs/heads/${branch}`,
+        sha: main.object.sha,
+      });
+      const { data } = await write(branch, `${branch}.txt`);
+      return data.commit.sha!;
+    };
+    /** A pull request of `branch` whose head has a green `build` check. */
+    const checkedPull = async (branch: string, head: string) => {
+      await client('ci-app').rest.checks.create({
+        ...strict,
+        name: 'build',
+        head_sha: head,
+        conclusion: 'success',
+      });
+      const { data } = await owner.rest.pulls.create({
+        ...strict,
+        title: branch,
+        head: branch,
+        base: 'main',
+      });
+      return () =>
+        owner.rest.pulls.merge({ ...strict, pull_number: data.number });
+    };
+    await write('main', 'README.md');
+    const behindHead = await branchFromMain('feat/behind');
+    // main moves on after the branch was cut.
+    await write('main', 'later.txt');
+    await owner.rest.repos.createRepoRuleset({
+      ...strict,
+      name: 'main',
+      target: 'branch',
+      enforcement: 'active',
+      conditions: { ref_name: { include: ['refs/heads/main'], exclude: [] } },
+      rules: [
+        {
+          type: 'required_status_checks',
+          parameters: {
+            strict_required_status_checks_policy: true,
+            required_status_checks: [{ context: 'build' }],
+          },
+        },
+      ],
+      bypass_actors: [],
+    });
+    const mergeBehind = await checkedPull('feat/behind', behindHead);
+    expect(await refusal(mergeBehind())).toEqual({
+      status: 405,
+      message: rulesetMessage([BEHIND_BASE]),
+    });
+    // A branch cut from main's tip, its check green, merges.
+    const currentHead = await branchFromMain('feat/current');
+    const mergeCurrent = await checkedPull('feat/current', currentHead);
+    expect((await mergeCurrent()).data.merged).toBe(true);
+    // And the earlier one stays refused: main moved again.
+    expect((await refusal(mergeBehind())).status).toBe(405);
   });
 });

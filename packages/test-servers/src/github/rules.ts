@@ -183,6 +183,27 @@ function approvals(pull: StoredPull, head: string | undefined, stale: boolean) {
   ).length;
 }
 
+/**
+ * What GitHub answers when a pull request is merged while its head lacks the base branch's
+ * newest commit and the required checks are strict (`strict_required_status_checks_policy` of a
+ * ruleset, `required_status_checks.strict` of branch protection): the checks must have run on
+ * the code as it will be merged. Strict has no effect without a required check.
+ */
+export const BEHIND_BASE =
+  'Required status checks must pass on a branch that is up to date with the base branch.';
+
+/** Whether the pull request's head contains the base branch's tip the merge would move. */
+async function behindBase(git: Git, change: RefChange): Promise<boolean> {
+  if (!change.before || !change.headSha) return false;
+  const { code } = await git.run([
+    'merge-base',
+    '--is-ancestor',
+    change.before,
+    change.headSha,
+  ]);
+  return code !== 0;
+}
+
 function reviewsMissing(count: number): string {
   return count === 1
     ? 'At least 1 approving review is required by reviewers with write access.'
@@ -257,24 +278,28 @@ export async function evaluateChange(
           break;
         case 'required_status_checks':
           if (updated) {
+            const required = (
+              Array.isArray(parameters.required_status_checks)
+                ? parameters.required_status_checks
+                : []
+            ).map((c: any) => ({
+              context: String(c?.context),
+              appId:
+                typeof c?.integration_id === 'number'
+                  ? c.integration_id
+                  : undefined,
+            }));
             broken.push(
-              ...missingChecks(
-                env,
-                owner,
-                name,
-                checkedSha,
-                (Array.isArray(parameters.required_status_checks)
-                  ? parameters.required_status_checks
-                  : []
-                ).map((c: any) => ({
-                  context: String(c?.context),
-                  appId:
-                    typeof c?.integration_id === 'number'
-                      ? c.integration_id
-                      : undefined,
-                })),
-              ),
+              ...missingChecks(env, owner, name, checkedSha, required),
             );
+            if (
+              via === 'merge' &&
+              required.length > 0 &&
+              parameters.strict_required_status_checks_policy === true &&
+              (await behindBase(git, change))
+            ) {
+              broken.push(BEHIND_BASE);
+            }
           }
           break;
         default:
@@ -360,6 +385,14 @@ export async function evaluateChange(
         verdict.protection.push(
           ...missingChecks(env, owner, name, checkedSha, required),
         );
+        if (
+          via === 'merge' &&
+          required.length > 0 &&
+          checks.strict === true &&
+          (await behindBase(git, change))
+        ) {
+          verdict.protection.push(BEHIND_BASE);
+        }
       }
     }
   }

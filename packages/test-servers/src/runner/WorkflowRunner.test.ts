@@ -146,7 +146,8 @@ describe('WorkflowRunner', () => {
       name: 'Serial',
       on: { push: { branches: ['main'] } },
       concurrency: { group: 'serial', 'cancel-in-progress': false },
-      jobs: { slow: { 'runs-on': 'x', steps: [{ run: 'sleep 1\n' }] } },
+      // The runner's clock waits a tenth of each `sleep`: this one takes a second.
+      jobs: { slow: { 'runs-on': 'x', steps: [{ run: 'sleep 10\n' }] } },
     },
   };
 

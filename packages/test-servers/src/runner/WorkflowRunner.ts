@@ -534,6 +534,80 @@ export class WorkflowRunner {
   }
 
   /**
+   * Executes the runs the test server's dispatch API queues for this repository (dispatched by
+   * a workflow's curl or by the promotion backend), as GitHub's runners pick them up: each is
+   * marked in progress, run with its inputs at the commit and ref it was dispatched on, and
+   * completed with its conclusion, which is what the dispatcher then reads back from the API.
+   * `runs` lists what was executed; `stop` waits for those still running.
+   */
+  serveDispatches(pollMs = 100): {
+    runs: WorkflowRun[];
+    stop(): Promise<void>;
+  } {
+    const { github, owner, repo } = this.options;
+    const taken = new Set<number>();
+    const running = new Set<Promise<void>>();
+    const runs: WorkflowRun[] = [];
+    const execute = async (queued: {
+      id: number;
+      workflow: string;
+      ref: string;
+      headSha: string;
+      inputs: Record<string, string>;
+      actor?: string;
+    }) => {
+      github.startWorkflowRun(queued.id);
+      let conclusion: 'success' | 'failure' = 'failure';
+      try {
+        await this.syncMirror();
+        const git = (...args: string[]) =>
+          this.git(['--git-dir', this.mirror, ...args]).then(o => o.trim());
+        const sha = await git('rev-parse', `${queued.headSha}^{commit}`);
+        const isTag = await git(
+          'rev-parse',
+          '--verify',
+          '--quiet',
+          `refs/tags/${queued.ref}`,
+        ).then(
+          () => true,
+          () => false,
+        );
+        const [run] = await this.trigger({
+          name: 'workflow_dispatch',
+          sha,
+          ref: `refs/${isTag ? 'tags' : 'heads'}/${queued.ref}`,
+          actor: queued.actor ?? 'mainline-bot',
+          file: queued.workflow,
+          payload: { inputs: queued.inputs },
+        });
+        if (run) {
+          runs.push(run);
+          if (run.conclusion === 'success') conclusion = 'success';
+        }
+      } finally {
+        github.completeWorkflowRun(queued.id, conclusion);
+      }
+    };
+    const timer = setInterval(() => {
+      for (const queued of github.workflowRuns(owner, repo)) {
+        if (queued.status !== 'queued' || taken.has(queued.id)) continue;
+        taken.add(queued.id);
+        const done: Promise<void> = execute(queued)
+          .catch(() => undefined)
+          .finally(() => running.delete(done));
+        running.add(done);
+      }
+    }, pollMs);
+    return {
+      runs,
+      stop: async () => {
+        clearInterval(timer);
+        await Promise.all([...running]);
+      },
+    };
+  }
+
+  /**
    * Runs every workflow the event matches (concurrently, as GitHub does), then the
    * `workflow_run` workflows each finished run triggers; resolves to all of them.
    */

@@ -17,7 +17,7 @@ import {
 } from './monorepo';
 
 /** Bumped when the demo changes, so that a kept data directory is generated again. */
-export const DEMO_VERSION = 3;
+export const DEMO_VERSION = 4;
 
 /** A tombstone the demo leaves for the commit it yanked. */
 export interface DemoYank {
@@ -164,6 +164,51 @@ function kustomization(image: string, tag: string) {
     `    newTag: ${tag}`,
     '',
   ].join('\n');
+}
+
+/**
+ * The base of the service whose overlay `event` writes, when no earlier commit added it: a
+ * Deployment of the image the overlay's `images` entry names.
+ */
+function baseFor(
+  event: { file: string; content: string },
+  withBase: Set<string>,
+): Record<string, string> {
+  const match = /^apps\/([^/]+)\/overlays\/[^/]+\/kustomization\.yaml$/.exec(
+    event.file,
+  );
+  const image = /^ {2}- name: (\S+)$/m.exec(event.content)?.[1];
+  if (!match || !image || withBase.has(match[1])) return {};
+  const service = match[1];
+  withBase.add(service);
+  return {
+    [`apps/${service}/base/kustomization.yaml`]: [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources:',
+      '  - deployment.yaml',
+      '',
+    ].join('\n'),
+    [`apps/${service}/base/deployment.yaml`]: [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      `  name: ${service}`,
+      'spec:',
+      '  selector:',
+      '    matchLabels:',
+      `      app: ${service}`,
+      '  template:',
+      '    metadata:',
+      '      labels:',
+      `        app: ${service}`,
+      '    spec:',
+      '      containers:',
+      `        - name: ${service}`,
+      `          image: ${image}`,
+      '',
+    ].join('\n'),
+  };
 }
 
 function imageManifest(service: string, sha: string): Buffer {
@@ -574,10 +619,13 @@ export async function generateDemoData(
     await lambda.record(event.service, event.record);
   }
   manifestEvents.sort((a, b) => a.at.getTime() - b.at.getTime());
+  // A service's first overlay commit also adds the base it builds on, so that every overlay
+  // builds with kustomize (as Argo CD would) from the first commit that has it.
+  const withBase = new Set<string>();
   for (const event of manifestEvents) {
     await manifests.commit({
       branch: 'main',
-      files: { [event.file]: event.content },
+      files: { [event.file]: event.content, ...baseFor(event, withBase) },
       message: event.message,
       author: event.by,
     });

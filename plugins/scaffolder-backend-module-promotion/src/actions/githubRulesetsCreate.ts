@@ -5,6 +5,11 @@ import {
 } from '@backstage/integration';
 import { Config } from '@backstage/config';
 import { parseRepoUrl } from '@backstage/plugin-scaffolder-node';
+import {
+  DEFAULT_PIPELINE,
+  PipelineEnvironments,
+  readPipelineEnvironments,
+} from './environments';
 import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
 import { Octokit } from '@octokit/rest';
 import { createMainlineAction } from './defaults';
@@ -41,16 +46,24 @@ export function mainlineRulesets(options: {
   requiredStatusChecks: string[];
   requiredApprovals: number;
   bypassActors: RulesetDefinition['bypass_actors'];
+  /** The configured environments: their branch and release tag patterns are protected. */
+  environments?: PipelineEnvironments;
 }): RulesetDefinition[] {
+  const pipeline = options.environments ?? DEFAULT_PIPELINE;
   const releaseTags = {
-    ref_name: { include: ['refs/tags/rc-*', 'refs/tags/v*'], exclude: [] },
+    ref_name: {
+      include: pipeline.tagged.map(t => `refs/tags/${t.pattern}`),
+      exclude: [],
+    },
   };
   return [
     {
       name: 'mainline: main',
       target: 'branch',
       enforcement: 'active',
-      conditions: { ref_name: { include: ['refs/heads/main'], exclude: [] } },
+      conditions: {
+        ref_name: { include: [`refs/heads/${pipeline.branch}`], exclude: [] },
+      },
       rules: [
         { type: 'deletion' },
         { type: 'non_fast_forward' },
@@ -129,6 +142,7 @@ export function configuredReleaseActors(
  */
 export function createGithubRulesetsAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
+  const environments = readPipelineEnvironments(options.config);
   const credentialsProvider =
     DefaultGithubCredentialsProvider.fromIntegrations(integrations);
   return createMainlineAction({
@@ -251,6 +265,7 @@ export function createGithubRulesetsAction(options: { config: Config }) {
         bypass_mode: 'always' as const,
       }));
       const definitions = mainlineRulesets({
+        environments,
         requiredStatusChecks: input.requiredStatusChecks,
         requiredApprovals: input.requiredApprovals,
         bypassActors: [

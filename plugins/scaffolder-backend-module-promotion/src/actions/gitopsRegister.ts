@@ -4,6 +4,11 @@ import {
 } from '@backstage/integration';
 import { Config } from '@backstage/config';
 import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
+import {
+  DEFAULT_PIPELINE,
+  environmentNames,
+  readPipelineEnvironments,
+} from './environments';
 import { Octokit } from '@octokit/rest';
 import yaml from 'yaml';
 import { createMainlineAction } from './defaults';
@@ -11,7 +16,6 @@ import { examples } from './gitopsRegister.examples';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SLUG = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-const ENVIRONMENTS = ['stage', 'demo', 'prod'];
 const BRANCH = /^(?!.*\.\.)(?!\/)(?!.*\/$)[A-Za-z0-9._/-]{1,200}$/;
 
 /** YAML without anchors or aliases: not every tool (or GitHub Enterprise version) reads them. */
@@ -30,6 +34,8 @@ export function manifestFiles(options: {
   manifestRepoUrl: string;
   namespace: string;
   branch: string;
+  /** The configured environments, an overlay and Application each (default stage, demo, prod). */
+  environments?: string[];
 }): Record<string, string> {
   const files: Record<string, string> = {
     [`apps/${options.service}/base/kustomization.yaml`]: toYaml({
@@ -52,7 +58,8 @@ export function manifestFiles(options: {
       },
     }),
   };
-  for (const environment of ENVIRONMENTS) {
+  for (const environment of options.environments ??
+    environmentNames(DEFAULT_PIPELINE)) {
     files[
       `apps/${options.service}/overlays/${environment}/kustomization.yaml`
     ] = toYaml({
@@ -98,6 +105,12 @@ export function manifestFiles(options: {
  */
 export function createGitopsRegisterAction(options: { config: Config }) {
   const integrations = ScmIntegrations.fromConfig(options.config);
+  const environments = environmentNames(
+    readPipelineEnvironments(options.config),
+  );
+  const listed = `${environments.slice(0, -1).join(', ')} and ${
+    environments[environments.length - 1]
+  }`;
   const credentialsProvider =
     DefaultGithubCredentialsProvider.fromIntegrations(integrations);
   return createMainlineAction({
@@ -170,6 +183,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
       const { input } = ctx;
       const [owner, repo] = input.manifestRepo.split('/');
       const files = manifestFiles({
+        environments,
         service: input.service,
         image: input.image,
         initialTag: input.initialTag,
@@ -249,7 +263,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
           const { data: commit } = await octokit.rest.git.createCommit({
             owner,
             repo,
-            message: `Register ${input.service} for stage, demo and prod`,
+            message: `Register ${input.service} for ${listed}`,
             tree: tree.sha,
             parents: [head],
           });
@@ -302,7 +316,7 @@ export function createGitopsRegisterAction(options: { config: Config }) {
               base: input.branch,
               head: branch,
               title: `Register ${input.service}`,
-              body: `Adds ${input.service} to stage, demo and prod (rendered by promotion:gitops:register).`,
+              body: `Adds ${input.service} to ${listed} (rendered by promotion:gitops:register).`,
             });
             return data.html_url;
           },

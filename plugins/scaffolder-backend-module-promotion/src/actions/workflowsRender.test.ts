@@ -28,7 +28,6 @@ describe('promotion:workflows:render', () => {
           'mainline-build.yaml',
           ...(input.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
           'mainline-pr.yaml',
-          'mainline-promote.yaml',
           'mainline-validate-stage.yaml',
         ].sort(),
       );

@@ -1,7 +1,9 @@
+import { Config } from '@backstage/config';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '@backstage/errors';
 import { readPromotionTarget } from '@mainline/plugin-promotion-common';
+import { readPipelineEnvironments } from './environments';
 import { renderWorkflows } from '../workflows/renderWorkflows';
 import { createMainlineAction } from './defaults';
 import { examples } from './workflowsRender.examples';
@@ -22,12 +24,16 @@ const WITH_ENVIRONMENT = /^[A-Za-z0-9._/{}-]+$/;
 
 /**
  * Writes the GitHub Actions workflows of the main/rc/v discipline into the new repository:
- * build once on main and deploy to stage, promote on `rc-*`/`v*` tags after a pre-flight check,
- * and a stage validation that yanks the commit through Mainline when it fails.
+ * build once on main and deploy to stage, the pull request's `build` check, a stage validation
+ * that yanks the commit through Mainline when it fails, and (Serverless) the deploy workflow
+ * Mainline dispatches. Release tags need no workflow: the promotion backend promotes them.
  *
  * @public
  */
-export function createWorkflowsRenderAction() {
+export function createWorkflowsRenderAction(options: { config?: Config } = {}) {
+  // The configured environments (promotion.environments, as the promotion backend reads them):
+  // the branch the build deploys from, its environment, the stages packaged for.
+  const environments = readPipelineEnvironments(options.config);
   return createMainlineAction({
     id: 'promotion:workflows:render',
     description:
@@ -157,6 +163,7 @@ export function createWorkflowsRenderAction() {
         mainlineUrl: input.mainlineUrl,
         awsRegion: input.awsRegion,
         validationCommand: input.validationCommand,
+        environments,
       };
       let files: Record<string, string>;
       if (input.kind === 'container') {

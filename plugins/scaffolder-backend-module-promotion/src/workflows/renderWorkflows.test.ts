@@ -9,6 +9,12 @@ import {
   DEPLOY_WORKFLOW_RUN_NAME,
   parseDeployRunTitle,
 } from '@mainline/plugin-promotion-common';
+import { ConfigReader } from '@backstage/config';
+import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
+import { readPipelineEnvironments } from '../actions/environments';
+import { mainlineRulesets } from '../actions/githubRulesetsCreate';
+import { manifestFiles } from '../actions/gitopsRegister';
+import { createWorkflowsRenderAction } from '../actions/workflowsRender';
 import {
   ACTIONS,
   SERVERLESS_STAGES,
@@ -173,7 +179,6 @@ describe.each([
   it('parse without errors with GitHub’s workflow parser', () => {
     const names = [
       'mainline-build.yaml',
-      'mainline-promote.yaml',
       'mainline-validate-stage.yaml',
       'mainline-pr.yaml',
       ...(options.kind === 'serverless' ? ['mainline-deploy.yaml'] : []),
@@ -247,8 +252,8 @@ describe.each([
         const at = `${file} ${name}`;
         const steps = JSON.stringify(job.steps);
         const assumesRole = steps.includes(ACTIONS.awsCredentials.uses);
-        const dispatches = steps.includes('gh workflow run');
-        const readsRuns = steps.includes('gh run list');
+        const dispatches = steps.includes('/dispatches');
+        const readsRuns = steps.includes('/actions/workflows/');
         let actionsPermission: string | undefined;
         if (dispatches) actionsPermission = 'write';
         else if (readsRuns) actionsPermission = 'read';
@@ -280,7 +285,7 @@ describe.each([
   it('build once on main (docs-only changes skipped), never cancelling a build', () => {
     const build = workflows['mainline-build.yaml'];
     expect(build.on.push).toEqual({
-      branches: ['main'],
+      branches: ['main', 'release/*'],
       'paths-ignore': ['docs/**', '**/*.md'],
     });
     expect(Object.keys(build.jobs)).toEqual(['build', 'deploy-stage']);
@@ -348,26 +353,18 @@ describe.each([
     expect(steps).not.toMatch(/push=true|aws s3|secrets\./);
   });
 
-  it('promote on rc-* and v* tags after a pre-flight check, without rebuilding, unless Mainline made the tag', () => {
-    const promote = workflows['mainline-promote.yaml'];
-    expect(promote.on.push.tags).toEqual(['rc-*', 'v*']);
-    const preflight = JSON.stringify(promote.jobs.preflight);
-    expect(preflight).toContain('git merge-base --is-ancestor');
-    expect(preflight).toContain('has no');
-    expect(promote.jobs.promote.if).toBe(
-      "needs.preflight.outputs.mainline != 'true'",
-    );
-    expect(promote.jobs.notify).toMatchObject({
-      needs: ['preflight', 'promote'],
-      if: 'failure()',
-    });
-    const steps = JSON.stringify(promote.jobs.promote.steps);
-    expect(steps).not.toMatch(/docker build|serverless@[^ ]+ package/);
-    expect(steps).toMatch(
-      options.kind === 'container'
-        ? /put-image .*--image-manifest-media-type \\"\$media_type\\"/
-        : /tags\/\$GITHUB_REF_NAME\/\$GITHUB_SHA/,
-    );
+  it('leave release tags to Mainline: no workflow runs on a tag, retags or edits manifests for one', () => {
+    for (const [file, workflow] of Object.entries(workflows)) {
+      expect({ file, tags: workflow.on.push?.tags }).toEqual({
+        file,
+        tags: undefined,
+      });
+      const text = files[file];
+      expect(text).not.toMatch(/GITHUB_REF_NAME|github\.ref_name|put-image/);
+      expect(text).not.toMatch(/rc-\*|v\*/);
+    }
+    // Without a `gh` CLI: every API call is curl through GITHUB_API_URL.
+    expect(Object.values(files).join('\n')).not.toMatch(/(^|[\s;(])gh /m);
   });
 
   it('yank the commit through Mainline when stage validation fails', () => {
@@ -452,135 +449,6 @@ function runStepAsync(
     child.stdin.end(stepScript(workflow, job, name));
   });
 }
-
-describe('the container promote workflow', () => {
-  const promote = parse(renderWorkflows(container)['mainline-promote.yaml']);
-
-  it('points the overlay at the tag through env, never a literal $GITHUB_REF_NAME', () => {
-    const update = promote.jobs.promote.steps.find(s =>
-      s.name?.startsWith('Point '),
-    )!;
-    expect(update.env).toEqual({
-      ENVIRONMENT: '${{ needs.preflight.outputs.environment }}',
-      TAG: '${{ github.ref_name }}',
-    });
-    expect(update.run).toContain('.newTag = strenv(TAG)');
-    expect(update.run).toContain(
-      'git push --quiet origin "HEAD:$MANIFEST_BRANCH"',
-    );
-    expect(promote.env?.MANIFEST_BRANCH).toBe('deploy');
-    const checkout = promote.jobs.promote.steps.find(
-      s => s.name === 'Check out the manifest repository',
-    )!;
-    expect(checkout.with?.ref).toBe('${{ env.MANIFEST_BRANCH }}');
-  });
-
-  describe('tells a tag Mainline created from one a person pushed', () => {
-    let root: string;
-    const git = (cwd: string, ...args: string[]) =>
-      execFileSync('git', args, {
-        cwd,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          GIT_AUTHOR_NAME: 'a',
-          GIT_AUTHOR_EMAIL: 'a@example.com',
-          GIT_COMMITTER_NAME: 'a',
-          GIT_COMMITTER_EMAIL: 'a@example.com',
-        },
-      }).trim();
-
-    beforeAll(() => {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-origin-'));
-      git(root, 'init', '--quiet', '--bare', 'origin.git');
-      git(root, 'init', '--quiet', '--initial-branch=main', 'work');
-      const work = path.join(root, 'work');
-      fs.writeFileSync(path.join(work, 'a.txt'), 'a\n');
-      git(work, 'add', '.');
-      git(work, 'commit', '--quiet', '-m', 'first');
-      git(
-        work,
-        'tag',
-        '-a',
-        'rc-1',
-        '-m',
-        'rc-1\n\nPromote to demo.\nRequested-by: user:default/ada',
-      );
-      git(work, 'tag', '-a', 'rc-2', '-m', 'rc-2 by hand');
-      git(work, 'remote', 'add', 'origin', path.join(root, 'origin.git'));
-      git(work, 'push', '--quiet', 'origin', 'HEAD:refs/heads/main', '--tags');
-      // What checkout leaves on a tag push: the clone, the tag as a lightweight ref.
-      git(root, 'clone', '--quiet', '--branch', 'main', 'origin.git', 'runner');
-      const runner = path.join(root, 'runner');
-      const sha = git(runner, 'rev-parse', 'HEAD');
-      git(runner, 'tag', '-d', 'rc-1', 'rc-2');
-      git(runner, 'tag', 'rc-1', sha);
-      git(runner, 'tag', 'rc-2', sha);
-    });
-    afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
-
-    it.each([
-      ['rc-1', 'true'],
-      ['rc-2', 'false'],
-    ])('%s: mainline=%s', (tag, expected) => {
-      const output = path.join(root, `output-${tag}`);
-      fs.writeFileSync(output, '');
-      const result = runStep(
-        promote,
-        'preflight',
-        /Did Mainline create this tag/,
-        { GITHUB_REF_NAME: tag, GITHUB_OUTPUT: output },
-        path.join(root, 'runner'),
-      );
-      expect(result.stderr).toBe('');
-      expect(result.status).toBe(0);
-      expect(fs.readFileSync(output, 'utf8')).toBe(`mainline=${expected}\n`);
-    });
-
-    it('lets through main commits and a v* on a release/* branch, and refuses the rest', () => {
-      const work = path.join(root, 'work');
-      const runner = path.join(root, 'runner');
-      const commit = (branch: string) => {
-        git(work, 'checkout', '--quiet', '-B', branch, 'main');
-        fs.writeFileSync(
-          path.join(work, `${branch.replace('/', '-')}.txt`),
-          branch,
-        );
-        git(work, 'add', '.');
-        git(work, 'commit', '--quiet', '-m', branch);
-        git(work, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
-        return git(work, 'rev-parse', 'HEAD');
-      };
-      const main = git(work, 'rev-parse', 'main');
-      const release = commit('release/2026.11');
-      const feature = commit('feat/x');
-      git(runner, 'fetch', '--quiet', 'origin');
-      const check = (tag: string, sha: string) => {
-        const result = runStep(
-          promote,
-          'preflight',
-          /must be on main/,
-          { GITHUB_REF_NAME: tag, GITHUB_SHA: sha },
-          runner,
-        );
-        return { status: result.status, out: result.stdout.trim() };
-      };
-      expect(check('rc-3', main)).toEqual({ status: 0, out: '' });
-      expect(check('v1.0.0', release)).toEqual({
-        status: 0,
-        out: '::warning::v1.0.0 is on a release branch, not on main: the discouraged exception',
-      });
-      expect(check('rc-4', release)).toEqual({
-        status: 1,
-        out: `::error::rc-4 points at ${release.slice(
-          0,
-          7,
-        )}, which is not on main: tag a main commit`,
-      });
-      expect(check('v1.0.1', feature)).toMatchObject({ status: 1 });
-    });
-  });
-});
 
 describe('the stage validation yank, run with curl against a loopback server', () => {
   let server: http.Server;
@@ -768,25 +636,18 @@ describe('the serverless deploy workflow', () => {
     expect(good.status).toBe(0);
   });
 
-  it('is awaited by the stage deploy and the tag promotion, so validation sees the commit', () => {
+  it('is awaited by the stage deploy, so validation sees the commit', () => {
     const build = parse(files['mainline-build.yaml']);
-    const promote = parse(files['mainline-promote.yaml']);
-    for (const step of [
-      build.jobs['deploy-stage'].steps[0],
-      promote.jobs.promote.steps.at(-1)!,
-    ]) {
-      expect(step.run).toContain('gh workflow run mainline-deploy.yaml');
-      expect(step.run).toContain('gh run watch "$run_id"');
-      expect(step.run).toContain('--exit-status');
-    }
-    expect(build.jobs['deploy-stage'].steps[0].env).toMatchObject({
+    const step = build.jobs['deploy-stage'].steps[0];
+    expect(step.run).toContain(
+      '"$api/workflows/mainline-deploy.yaml/dispatches"',
+    );
+    expect(step.run).toContain('github_api "$api/runs/$run_id"');
+    expect(step.run).toContain('[[ "$conclusion" == success ]]');
+    expect(step.env).toMatchObject({
       STAGE: 'stage',
       REF: 'main',
-    });
-    // demo and prod allow only rc-*/v* refs: the run is started on the release tag.
-    expect(promote.jobs.promote.steps.at(-1)!.env).toMatchObject({
-      STAGE: '${{ needs.preflight.outputs.environment }}',
-      REF: '${{ github.ref_name }}',
+      GITHUB_TOKEN: '${{ github.token }}',
     });
   });
 });
@@ -858,4 +719,175 @@ describe('the container stage deploy', () => {
       await new Promise(resolve => server.close(resolve));
     }
   }, 60_000);
+});
+
+describe('a configured environment set other than stage, demo and prod', () => {
+  // promotion.environments: qa follows trunk, uat-* tags reach uat, release-* tags reach live.
+  const config = new ConfigReader({
+    promotion: {
+      environments: [
+        { name: 'qa', branch: 'trunk' },
+        { name: 'uat', tagPattern: 'uat-*' },
+        { name: 'live', tagPattern: 'release-*', production: true },
+      ],
+    },
+  });
+  const environments = readPipelineEnvironments(config);
+
+  it.each([
+    ['container', container],
+    ['serverless', serverless],
+  ])(
+    '%s: the workflows build from that branch and deploy its environment',
+    (_kind, base) => {
+      const files = renderWorkflows({ ...base, environments });
+      const workflows = Object.fromEntries(
+        Object.entries(files).map(([name, text]) => [name, parse(text)]),
+      );
+      expect(githubErrors(files)).toEqual(
+        Object.fromEntries(Object.keys(files).map(name => [name, []])),
+      );
+      expect(
+        shellcheck(
+          runSteps(files).map(s => ({
+            label: `${s.file} ${s.job} #${s.index}`,
+            run: s.run,
+          })),
+        ),
+      ).toEqual([]);
+      const build = workflows['mainline-build.yaml'];
+      expect(build.on.push.branches).toEqual(['trunk', 'release/*']);
+      expect(workflows['mainline-pr.yaml'].on.pull_request.branches).toEqual([
+        'trunk',
+      ]);
+      const deploy = build.jobs['deploy-stage'];
+      expect(deploy.if).toBe("github.ref == 'refs/heads/trunk'");
+      const validate = workflows['mainline-validate-stage.yaml'];
+      expect(validate.on.workflow_run.workflows).toEqual([
+        'Build once, deploy to qa',
+      ]);
+      expect((build as { name?: string }).name).toBe(
+        'Build once, deploy to qa',
+      );
+      expect(validate.jobs.validate.if).toContain("head_branch == 'trunk'");
+      expect(validate.env?.STAGE_ENVIRONMENT).toBe('qa');
+      const point = deploy.steps.find(step => step.name?.startsWith('Point '));
+      expect({
+        environment: deploy.environment,
+        group: deploy.concurrency?.group,
+        manifestEnvironment: point?.env?.ENVIRONMENT,
+        dispatch:
+          base.kind === 'serverless'
+            ? `${deploy.steps[0].env?.STAGE} ${deploy.steps[0].env?.REF}`
+            : undefined,
+        packaged: JSON.stringify(build.jobs.build.steps).includes(
+          'for stage in qa uat live; do',
+        ),
+      }).toEqual(
+        base.kind === 'container'
+          ? {
+              environment: 'qa',
+              group: 'mainline-deploy-qa',
+              manifestEnvironment: 'qa',
+              dispatch: undefined,
+              packaged: false,
+            }
+          : {
+              environment: undefined,
+              group: undefined,
+              manifestEnvironment: undefined,
+              dispatch: 'qa trunk',
+              packaged: true,
+            },
+      );
+      // Nothing of the default set is left.
+      for (const text of Object.values(files)) {
+        expect(text).not.toMatch(/\b(demo|prod)\b|refs\/heads\/main|'main'/);
+      }
+    },
+  );
+
+  it('the rulesets protect that branch and those release tags', () => {
+    const [branch, ...tags] = mainlineRulesets({
+      environments,
+      requiredStatusChecks: ['build'],
+      requiredApprovals: 1,
+      bypassActors: [],
+    });
+    expect(branch.conditions.ref_name.include).toEqual(['refs/heads/trunk']);
+    for (const ruleset of tags) {
+      expect(ruleset.conditions.ref_name.include).toEqual([
+        'refs/tags/uat-*',
+        'refs/tags/release-*',
+      ]);
+    }
+  });
+
+  it('the GitOps registration writes an overlay and an Application per environment', () => {
+    const files = Object.keys(
+      manifestFiles({
+        service: 'checkout',
+        image: container.kind === 'container' ? container.ecrRepository : '',
+        initialTag: 'latest',
+        manifestRepoUrl: 'https://github.com/acme/deployments.git',
+        namespace: 'checkout',
+        branch: 'main',
+        environments: ['qa', 'uat', 'live'],
+      }),
+    );
+    const overlays = files
+      .filter(f => f.includes('/overlays/'))
+      .map(f => f.split('/')[3]);
+    expect([...new Set(overlays)].sort()).toEqual(['live', 'qa', 'uat']);
+  });
+
+  it('the render action reads promotion.environments from the config', async () => {
+    const workspacePath = fs.mkdtempSync(path.join(os.tmpdir(), 'envs-'));
+    try {
+      const action = createWorkflowsRenderAction({ config });
+      await action.handler(
+        createMockActionContext({
+          workspacePath,
+          input: {
+            kind: 'serverless',
+            entityRef: 'component:default/invoices',
+            mainlineUrl: 'https://backstage.example.com',
+            awsRegion: 'eu-west-1',
+            packageLocation: 's3://acme-artifacts/invoices',
+            manifestBranch: 'main',
+            validationCommand: 'npm run validate:stage',
+            targetPath: '.github/workflows',
+          },
+        }),
+      );
+      const build = parse(
+        fs.readFileSync(
+          path.join(workspacePath, '.github/workflows/mainline-build.yaml'),
+          'utf8',
+        ),
+      );
+      expect(build.on.push.branches).toEqual(['trunk', 'release/*']);
+    } finally {
+      fs.rmSync(workspacePath, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an environment set the pipeline cannot render', () => {
+    const read = (entries: Array<Record<string, string>>) => () =>
+      readPipelineEnvironments(
+        new ConfigReader({ promotion: { environments: entries } }),
+      );
+    expect(read([{ name: 'demo', tagPattern: 'rc-*' }])).toThrow(
+      'promotion.environments[0] must follow a branch',
+    );
+    expect(
+      read([
+        { name: 'stage', branch: 'main' },
+        { name: 'hot', branch: 'hotfix' },
+      ]),
+    ).toThrow('only the first environment may follow a branch');
+    expect(read([{ name: 'stage', branch: "main' || true" }])).toThrow(
+      'must be letters, digits',
+    );
+  });
 });

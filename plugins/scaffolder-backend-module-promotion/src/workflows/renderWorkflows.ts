@@ -1,5 +1,11 @@
 import yaml from 'yaml';
 import { DEPLOY_WORKFLOW_RUN_NAME } from '@mainline/plugin-promotion-common';
+import {
+  DEFAULT_PIPELINE,
+  PipelineEnvironments,
+  environmentNames,
+  pipelineEnvironments,
+} from '../actions/environments';
 
 /** What the workflows are rendered from: a service's kind and where its artifacts live. */
 export type WorkflowOptions = {
@@ -10,6 +16,11 @@ export type WorkflowOptions = {
   awsRegion: string;
   /** Command that validates stage end to end; a failure yanks the commit. */
   validationCommand: string;
+  /**
+   * The configured environments (`promotion.environments`): the first follows the branch every
+   * merge deploys from, the others are reached by release tags. Default stage/main, demo, prod.
+   */
+  environments?: PipelineEnvironments;
 } & (
   | {
       kind: 'container';
@@ -42,7 +53,16 @@ type Step = Record<string, unknown>;
  * They are made in the one build of the commit, from one checkout, and the build checks that the
  * code zip is the same bytes for every stage.
  */
-export const SERVERLESS_STAGES = ['stage', 'demo', 'prod'];
+export const SERVERLESS_STAGES = environmentNames(DEFAULT_PIPELINE);
+
+/** The options' environments, checked again: their names reach YAML and expressions. */
+function pipelineOf(options: WorkflowOptions): PipelineEnvironments {
+  const p = options.environments ?? DEFAULT_PIPELINE;
+  return pipelineEnvironments([
+    { name: p.first, branch: p.branch },
+    ...p.tagged.map(t => ({ name: t.name, tagPattern: t.pattern })),
+  ]);
+}
 
 /** Serverless v3 (v4 refuses a v3 service without a license key); pinned for repeatable builds. */
 export const SERVERLESS = 'serverless@3.40.0';
@@ -81,7 +101,8 @@ const uses = (action: keyof typeof ACTIONS) =>
   `${ACTIONS[action].uses}@${ACTIONS[action].sha}`;
 
 const DOCS_ONLY = ['docs/**', '**/*.md'];
-const BUILD_WORKFLOW = 'Build once, deploy to stage';
+const buildWorkflowName = (p: PipelineEnvironments) =>
+  `Build once, deploy to ${p.first}`;
 
 const script = (...lines: string[]) => `${lines.join('\n')}\n`;
 
@@ -212,31 +233,32 @@ function manifestUpdate(environment: string, tag: string): Step[] {
 
 /**
  * Starts the deploy workflow and waits for its run: every Lambda deploy runs there (so its runs
- * say what runs where), and the caller's job ends with the deploy's outcome.
+ * say what runs where), and the caller's job ends with the deploy's outcome. Plain curl and jq
+ * against the REST API (`GITHUB_API_URL`, so GitHub Enterprise too): no `gh` CLI is needed on
+ * the runner.
  */
-function dispatchAndWait(
-  stage: string,
-  version: string,
-  origin: string,
-  ref: string,
-): Step {
+function dispatchAndWait(stage: string, version: string, ref: string): Step {
   return {
     name: `Deploy to ${stage} through the deploy workflow and wait for it`,
     env: {
-      GH_TOKEN: '${{ github.token }}',
-      // The run's ref is what the environment's deployment policy checks: main for stage, the
-      // release tag for demo (rc-*) and prod (v*).
+      GITHUB_TOKEN: '${{ github.token }}',
+      // The run's ref is what the environment's deployment policy checks: the branch.
       REF: ref,
       STAGE: stage,
       VERSION: version,
-      REQUEST: `${origin}-\${{ github.run_id }}-\${{ github.run_attempt }}`,
+      REQUEST: 'push-${{ github.run_id }}-${{ github.run_attempt }}',
     },
     run: script(
-      'gh workflow run mainline-deploy.yaml --repo "$GITHUB_REPOSITORY" --ref "$REF" -f stage="$STAGE" -f sha="$GITHUB_SHA" -f version="$VERSION" -f request="$REQUEST" -f actor="$GITHUB_ACTOR"',
+      'api="$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/actions"',
+      'github_api() { curl -fsS --retry 3 --max-time 30 -H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json" "$@"; }',
+      'body=$(jq -n --arg ref "$REF" --arg stage "$STAGE" --arg sha "$GITHUB_SHA" --arg version "$VERSION" --arg request "$REQUEST" --arg actor "$GITHUB_ACTOR" \\',
+      "  '{ref: $ref, inputs: {stage: $stage, sha: $sha, version: $version, request: $request, actor: $actor}}')",
+      'github_api -X POST -H "content-type: application/json" --data "$body" "$api/workflows/mainline-deploy.yaml/dispatches"',
       // The dispatch answers without the run; its title carries the request id.
       'run_id=""',
       'for _ in $(seq 1 30); do',
-      '  run_id=$(gh run list --repo "$GITHUB_REPOSITORY" --workflow mainline-deploy.yaml --event workflow_dispatch --limit 50 --json databaseId,displayTitle --jq "map(select(.displayTitle | contains(\\"[$REQUEST]\\"))) | .[0].databaseId // empty")',
+      '  run_id=$(github_api "$api/workflows/mainline-deploy.yaml/runs?event=workflow_dispatch&per_page=50" | jq -r --arg want "[$REQUEST]" \\',
+      "    '[.workflow_runs[] | select(.display_title | contains($want))][0].id // empty')",
       '  [[ -n "$run_id" ]] && break',
       '  sleep 5',
       'done',
@@ -245,14 +267,25 @@ function dispatchAndWait(
       '  exit 1',
       'fi',
       'echo "Deploy run: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$run_id"',
-      'gh run watch "$run_id" --repo "$GITHUB_REPOSITORY" --interval 10 --exit-status > /dev/null',
+      'for _ in $(seq 1 180); do',
+      '  run_json=$(github_api "$api/runs/$run_id")',
+      '  if [[ "$(jq -r .status <<<"$run_json")" == completed ]]; then',
+      '    conclusion=$(jq -r .conclusion <<<"$run_json")',
+      '    echo "The deploy run ended: $conclusion"',
+      '    [[ "$conclusion" == success ]]',
+      '    exit',
+      '  fi',
+      '  sleep 5',
+      'done',
+      'echo "::error::the deploy run $run_id did not finish within 15 minutes"',
+      'exit 1',
     ),
   };
 }
 
 /**
- * Serverless: the one workflow that runs `sls deploy`, dispatched by CI for stage, by the tag
- * workflow, and by Mainline for promotions and rollbacks. Its run-name carries the inputs, which
+ * Serverless: the one workflow that runs `sls deploy`, dispatched by the build for stage and by
+ * Mainline for promotions (whether asked in Backstage or by a pushed release tag) and rollbacks. Its run-name carries the inputs, which
  * is how Mainline finds the run it started and reads what each stage runs.
  */
 function deployWorkflow(options: Serverless) {
@@ -273,7 +306,7 @@ function deployWorkflow(options: Serverless) {
             'What the stage runs afterwards: the release tag or the short sha',
           ),
           request: input(
-            'Who started this: a Mainline promotion id, push-<run>, tag-<run>',
+            'Who started this: a Mainline promotion id, or push-<run> for the build',
           ),
           actor: input('The user who asked'),
         },
@@ -331,6 +364,7 @@ function deployWorkflow(options: Serverless) {
 
 /** The required `build` check of the main ruleset: every pull request, docs-only ones too. */
 function pullRequestWorkflow(options: WorkflowOptions) {
+  const p = pipelineOf(options);
   const build =
     options.kind === 'container'
       ? {
@@ -340,14 +374,14 @@ function pullRequestWorkflow(options: WorkflowOptions) {
       : {
           name: 'Package for every stage (not uploaded)',
           run: script(
-            `for stage in ${SERVERLESS_STAGES.join(' ')}; do`,
+            `for stage in ${environmentNames(p).join(' ')}; do`,
             `  npx --yes ${SERVERLESS} package --stage "$stage" --region "$AWS_REGION" --package "$RUNNER_TEMP/package/$stage"`,
             'done',
           ),
         };
   return {
     name: 'Pull request',
-    on: { pull_request: { branches: ['main'] } },
+    on: { pull_request: { branches: [p.branch] } },
     permissions: {},
     // Superseded pushes to the same pull request are not worth finishing.
     concurrency: {
@@ -375,6 +409,7 @@ function pullRequestWorkflow(options: WorkflowOptions) {
 }
 
 function buildWorkflow(options: WorkflowOptions) {
+  const p = pipelineOf(options);
   const build: Step[] =
     options.kind === 'container'
       ? [
@@ -406,7 +441,7 @@ function buildWorkflow(options: WorkflowOptions) {
             name: 'Package once, compiled for every stage',
             run: script(
               'if [[ -f package-lock.json ]]; then npm ci --omit=dev; fi',
-              `for stage in ${SERVERLESS_STAGES.join(' ')}; do`,
+              `for stage in ${environmentNames(p).join(' ')}; do`,
               `  npx --yes ${SERVERLESS} package --stage "$stage" --region "$AWS_REGION" --package "package/$stage"`,
               'done',
               // The stages differ only in their compiled templates: the code is one build.
@@ -430,13 +465,13 @@ function buildWorkflow(options: WorkflowOptions) {
           // One stage deploy at a time; a newer commit's deploy may replace a pending one (stage
           // runs the newest), but builds are never in this group, so every commit is built.
           concurrency: {
-            group: 'mainline-deploy-stage',
+            group: `mainline-deploy-${p.first}`,
             'cancel-in-progress': false,
           },
           permissions: { contents: 'read' },
           steps: [
             shortSha(),
-            ...manifestUpdate('stage', '${{ steps.sha.outputs.short }}'),
+            ...manifestUpdate(p.first, '${{ steps.sha.outputs.short }}'),
           ],
         }
       : {
@@ -444,16 +479,19 @@ function buildWorkflow(options: WorkflowOptions) {
           permissions: { actions: 'write', contents: 'read' },
           steps: [
             dispatchAndWait(
-              'stage',
+              p.first,
               '${{ needs.build.outputs.short }}',
-              'push',
-              'main',
+              p.branch,
             ),
           ],
         };
   return {
-    name: BUILD_WORKFLOW,
-    on: { push: { branches: ['main'], 'paths-ignore': DOCS_ONLY } },
+    name: buildWorkflowName(p),
+    // release/* commits (the discouraged exception) build their own artifact, which Mainline
+    // takes to production by a v* tag; only main's are deployed to stage.
+    on: {
+      push: { branches: [p.branch, 'release/*'], 'paths-ignore': DOCS_ONLY },
+    },
     permissions: {},
     env: workflowEnv(options),
     jobs: {
@@ -467,188 +505,11 @@ function buildWorkflow(options: WorkflowOptions) {
       },
       'deploy-stage': {
         needs: 'build',
+        if: `github.ref == 'refs/heads/${p.branch}'`,
         'runs-on': 'ubuntu-latest',
         // Serverless: the deploy workflow's job is the stage's deployment (and its approval).
-        ...(options.kind === 'container' ? { environment: 'stage' } : {}),
+        ...(options.kind === 'container' ? { environment: p.first } : {}),
         ...deploy,
-      },
-    },
-  };
-}
-
-function promoteWorkflow(options: WorkflowOptions) {
-  const artifactCheck =
-    options.kind === 'container'
-      ? script(
-          'if ! aws ecr describe-images --repository-name "${ECR_REPOSITORY#*/}" --image-ids imageTag="${GITHUB_SHA::7}" > /dev/null; then',
-          '  echo "::error::${GITHUB_SHA::7} has no image (a docs-only commit, or its build was skipped or yanked); tag the nearest commit that has one"',
-          '  exit 1',
-          'fi',
-        )
-      : script(
-          'if ! aws s3 ls "$PACKAGE_LOCATION/$GITHUB_SHA/$ENVIRONMENT/serverless-state.json" > /dev/null; then',
-          '  echo "::error::${GITHUB_SHA::7} has no package for $ENVIRONMENT (a docs-only commit, or its build was skipped or yanked); tag the nearest commit that has one"',
-          '  exit 1',
-          'fi',
-        );
-  const promote: Step[] =
-    options.kind === 'container'
-      ? [
-          {
-            name: 'Add the release tag to the image built for this commit (no rebuild)',
-            run: script(
-              'repo="${ECR_REPOSITORY#*/}"',
-              // The exact bytes and media type the build pushed (an OCI manifest), so the digest stays.
-              'image=$(aws ecr batch-get-image --repository-name "$repo" --image-ids imageTag="${GITHUB_SHA::7}" --accepted-media-types application/vnd.oci.image.manifest.v1+json application/vnd.docker.distribution.manifest.v2+json application/vnd.oci.image.index.v1+json application/vnd.docker.distribution.manifest.list.v2+json --output json)',
-              'manifest=$(jq -r ".images[0].imageManifest" <<< "$image")',
-              'media_type=$(jq -r ".images[0].imageManifestMediaType" <<< "$image")',
-              'if ! aws ecr put-image --repository-name "$repo" --image-tag "$GITHUB_REF_NAME" --image-manifest "$manifest" --image-manifest-media-type "$media_type" 2> "$RUNNER_TEMP/put-image.txt"; then',
-              // A re-run finds the tag already on this image.
-              '  grep -q ImageAlreadyExistsException "$RUNNER_TEMP/put-image.txt" || { cat "$RUNNER_TEMP/put-image.txt"; exit 1; }',
-              'fi',
-            ),
-          },
-          ...manifestUpdate(
-            '${{ needs.preflight.outputs.environment }}',
-            '${{ github.ref_name }}',
-          ),
-        ]
-      : [
-          {
-            name: 'Record the release tag next to the package (a marker, no copy)',
-            run: script(
-              // The layout Mainline reads: an empty object tags/<tag>/<sha>; one tag, one package.
-              // No marker yet makes `aws s3 ls` fail: that is the usual case, not an error.
-              'marked=$(aws s3 ls "$PACKAGE_LOCATION/tags/$GITHUB_REF_NAME/" | awk \'{print $4}\' || true)',
-              'if [[ -n "$marked" && "$marked" != "$GITHUB_SHA" ]]; then',
-              '  echo "::error::$GITHUB_REF_NAME already marks another package ($marked)"',
-              '  exit 1',
-              'fi',
-              'aws s3 cp --only-show-errors - "$PACKAGE_LOCATION/tags/$GITHUB_REF_NAME/$GITHUB_SHA" < /dev/null',
-            ),
-          },
-          dispatchAndWait(
-            '${{ needs.preflight.outputs.environment }}',
-            '${{ github.ref_name }}',
-            'tag',
-            '${{ github.ref_name }}',
-          ),
-        ];
-  return {
-    name: 'Promote by release tag',
-    on: { push: { tags: ['rc-*', 'v*'] } },
-    permissions: {},
-    env: workflowEnv(options),
-    jobs: {
-      preflight: {
-        'runs-on': 'ubuntu-latest',
-        permissions: { contents: 'read', 'id-token': 'write' },
-        outputs: {
-          environment: '${{ steps.environment.outputs.name }}',
-          mainline: '${{ steps.origin.outputs.mainline }}',
-        },
-        steps: [
-          // Keeps the (read-only) token: the tag object is fetched again below.
-          { uses: uses('checkout'), with: { 'fetch-depth': 0 } },
-          {
-            name: 'Environment for this tag',
-            id: 'environment',
-            run: script(
-              'case "$GITHUB_REF_NAME" in',
-              '  rc-*) echo "name=demo" >> "$GITHUB_OUTPUT" ;;',
-              '  v*) echo "name=prod" >> "$GITHUB_OUTPUT" ;;',
-              'esac',
-            ),
-          },
-          {
-            // Mainline's tags carry a Requested-by trailer: it already retagged and deployed,
-            // so this workflow must not promote a second time.
-            name: 'Did Mainline create this tag?',
-            id: 'origin',
-            run: script(
-              // checkout may have fetched the tag as a lightweight one; read the tag object itself.
-              'git fetch --quiet --force origin "refs/tags/$GITHUB_REF_NAME:refs/tags/$GITHUB_REF_NAME"',
-              'if git for-each-ref --format="%(contents)" "refs/tags/$GITHUB_REF_NAME" | grep -q "^Requested-by: "; then',
-              '  echo "Mainline created $GITHUB_REF_NAME and promoted it itself"',
-              '  echo "mainline=true" >> "$GITHUB_OUTPUT"',
-              'else',
-              '  echo "mainline=false" >> "$GITHUB_OUTPUT"',
-              'fi',
-            ),
-          },
-          {
-            name: 'The tagged commit must be on main (or, for v*, on a release/* branch)',
-            if: "steps.origin.outputs.mainline != 'true'",
-            run: script(
-              'if git merge-base --is-ancestor "$GITHUB_SHA" origin/main; then',
-              '  exit 0',
-              'fi',
-              'if [[ "$GITHUB_REF_NAME" == v* ]] && git branch -r --contains "$GITHUB_SHA" | grep -q "^ *origin/release/"; then',
-              '  echo "::warning::$GITHUB_REF_NAME is on a release branch, not on main: the discouraged exception"',
-              '  exit 0',
-              'fi',
-              'echo "::error::$GITHUB_REF_NAME points at ${GITHUB_SHA::7}, which is not on main: tag a main commit"',
-              'exit 1',
-            ),
-          },
-          {
-            ...awsCredentials(),
-            if: "steps.origin.outputs.mainline != 'true'",
-          },
-          {
-            name: 'The tagged commit must have an artifact',
-            if: "steps.origin.outputs.mainline != 'true'",
-            env: { ENVIRONMENT: '${{ steps.environment.outputs.name }}' },
-            run: artifactCheck,
-          },
-        ],
-      },
-      promote: {
-        needs: 'preflight',
-        if: "needs.preflight.outputs.mainline != 'true'",
-        'runs-on': 'ubuntu-latest',
-        permissions:
-          options.kind === 'container'
-            ? { contents: 'read', 'id-token': 'write' }
-            : { actions: 'write', contents: 'read', 'id-token': 'write' },
-        // Serverless: the deploy workflow's job is the environment's deployment (and approval).
-        ...(options.kind === 'container'
-          ? {
-              environment: '${{ needs.preflight.outputs.environment }}',
-              concurrency: {
-                group:
-                  'mainline-deploy-${{ needs.preflight.outputs.environment }}',
-                'cancel-in-progress': false,
-              },
-            }
-          : {}),
-        steps: [awsCredentials(), ...promote],
-      },
-      notify: {
-        needs: ['preflight', 'promote'],
-        if: 'failure()',
-        'runs-on': 'ubuntu-latest',
-        permissions: { issues: 'write' },
-        env: {
-          GH_TOKEN: '${{ github.token }}',
-          NOTIFY_WEBHOOK_URL: '${{ secrets.NOTIFY_WEBHOOK_URL }}',
-        },
-        steps: [
-          {
-            name: 'Tell the owners the promotion failed',
-            run: script(
-              'run_url="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"',
-              'message="$GITHUB_REPOSITORY: $GITHUB_REF_NAME (${GITHUB_SHA::7}) was not promoted; see $run_url"',
-              'echo "::error::$message"',
-              'echo "$message" >> "$GITHUB_STEP_SUMMARY"',
-              // An issue reaches everyone watching the repository, with or without a webhook.
-              'gh issue create --repo "$GITHUB_REPOSITORY" --title "Promotion of $GITHUB_REF_NAME failed" --body "$message"',
-              'if [[ -n "$NOTIFY_WEBHOOK_URL" ]]; then',
-              '  curl -fsS --retry 3 --max-time 30 -X POST -H "content-type: application/json" --data "$(jq -n --arg text "$message" \'{text: $text}\')" "$NOTIFY_WEBHOOK_URL"',
-              'fi',
-            ),
-          },
-        ],
       },
     },
   };
@@ -667,7 +528,7 @@ function stageRunsCommit(
   condition?: string,
 ): Step {
   const superseded =
-    'echo "::warning::stage runs $running, not ${COMMIT_SHA::7}: a newer deploy superseded it, so this validation yanks nothing"';
+    'echo "::warning::$STAGE_ENVIRONMENT runs $running, not ${COMMIT_SHA::7}: a newer deploy superseded it, so this validation yanks nothing"';
   return {
     name,
     id,
@@ -676,7 +537,7 @@ function stageRunsCommit(
       ? {
           env: { ARGOCD_AUTH_TOKEN: '${{ secrets.ARGOCD_AUTH_TOKEN }}' },
           run: script(
-            'app="${ARGOCD_APPLICATION//\\{environment\\}/stage}"',
+            'app="${ARGOCD_APPLICATION//\\{environment\\}/$STAGE_ENVIRONMENT}"',
             'app_json=$(curl -fsS --retry 3 --max-time 20 -H "Authorization: Bearer $ARGOCD_AUTH_TOKEN" "$ARGOCD_URL/api/v1/applications/$app")',
             'running=$(jq -r \'(.status.summary.images // []) | join(", ")\' <<<"$app_json")',
             'if jq -e --arg want "$ECR_REPOSITORY:${COMMIT_SHA::7}" \'((.status.summary.images // []) | index($want)) != null\' <<<"$app_json" >/dev/null; then',
@@ -688,9 +549,10 @@ function stageRunsCommit(
           ),
         }
       : {
-          env: { GH_TOKEN: '${{ github.token }}' },
+          env: { GITHUB_TOKEN: '${{ github.token }}' },
           run: script(
-            'title=$(gh run list --repo "$GITHUB_REPOSITORY" --workflow mainline-deploy.yaml --status success --limit 100 --json displayTitle --jq \'map(.displayTitle | select(startswith("mainline deploy stage "))) | .[0] // ""\')',
+            // The newest successful deploy run to stage (the list is newest first).
+            'title=$(curl -fsS --retry 3 --max-time 30 -H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/actions/workflows/mainline-deploy.yaml/runs?status=success&per_page=100" | jq -r --arg prefix "mainline deploy $STAGE_ENVIRONMENT " \'[.workflow_runs[].display_title | select(startswith($prefix))][0] // ""\')',
             'running=$(cut -d" " -f4 <<<"$title")',
             'if [[ "$running" == "$COMMIT_SHA" ]]; then',
             '  echo "current=true" >> "$GITHUB_OUTPUT"',
@@ -704,11 +566,12 @@ function stageRunsCommit(
 }
 
 function validationWorkflow(options: WorkflowOptions) {
+  const p = pipelineOf(options);
   return {
-    name: 'Validate stage',
+    name: `Validate ${p.first}`,
     on: {
       workflow_run: {
-        workflows: [BUILD_WORKFLOW],
+        workflows: [buildWorkflowName(p)],
         types: ['completed'],
       },
     },
@@ -717,18 +580,19 @@ function validationWorkflow(options: WorkflowOptions) {
       ...workflowEnv(options),
       MAINLINE_URL: options.mainlineUrl.replace(/\/$/, ''),
       MAINLINE_ENTITY: entityPath(options.entityRef),
+      STAGE_ENVIRONMENT: p.first,
     },
     jobs: {
       validate: {
         // The build run succeeds only once stage runs its commit (its deploy job waited).
-        if: "github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push'",
+        if: `github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push' && github.event.workflow_run.head_branch == '${p.branch}'`,
         'runs-on': 'ubuntu-latest',
         permissions:
           options.kind === 'container'
             ? { contents: 'read' }
             : { actions: 'read', contents: 'read' },
         concurrency: {
-          group: 'mainline-validate-stage',
+          group: `mainline-validate-${p.first}`,
           'cancel-in-progress': false,
         },
         env: { COMMIT_SHA: '${{ github.event.workflow_run.head_sha }}' },
@@ -792,11 +656,10 @@ export function renderWorkflows(
   options: WorkflowOptions,
 ): Record<string, string> {
   const header =
-    '# Rendered by Mainline (promotion:workflows:render). Build once; promote by tag.\n';
+    '# Rendered by Mainline (promotion:workflows:render). Build once; Mainline promotes by tag.\n';
   const render = (doc: object) => header + toYaml(doc);
   return {
     'mainline-build.yaml': render(buildWorkflow(options)),
-    'mainline-promote.yaml': render(promoteWorkflow(options)),
     'mainline-validate-stage.yaml': render(validationWorkflow(options)),
     'mainline-pr.yaml': render(pullRequestWorkflow(options)),
     ...(options.kind === 'serverless'
