@@ -14,6 +14,7 @@ import { createAdapterResolver } from '../../plugins/promotion-backend/src/adapt
 import { LocalArtifactRegistry } from '../../plugins/promotion-backend/src/artifacts/local/LocalArtifactRegistry';
 import { YankStore } from '../../plugins/promotion-backend/src/database/YankStore';
 import { LineageService } from '../../plugins/promotion-backend/src/lineage/LineageService';
+import { withBuiltinProviders } from '../../plugins/promotion-backend/src/builtinProviders';
 import { memoryCache } from '../../plugins/promotion-backend/src/testUtils';
 import { load, LoadResult, startHttpBackend } from './httpBackend';
 
@@ -273,6 +274,7 @@ export async function httpBench(options: {
     adapters: createAdapterResolver(
       new ConfigReader({ promotion: { local: { dataDir: root } } }),
       { cache: memoryCache(), logger: silentLogger },
+      withBuiltinProviders(),
     ),
     yanks: new YankStore(options.db),
     cache: memoryCache(),

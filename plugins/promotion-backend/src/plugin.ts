@@ -9,8 +9,19 @@ import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { promotionPermissions } from '@mainline/plugin-promotion-common';
+import {
+  promotionArtifactRegistryExtensionPoint,
+  promotionChangeRequestsExtensionPoint,
+  promotionDeploymentTargetExtensionPoint,
+  promotionSourceControlExtensionPoint,
+} from '@mainline/plugin-promotion-node';
 import { registerActions } from './actions';
-import { createAdapterResolver, readLocalDataDir } from './adapters';
+import {
+  PromotionAdapterProviders,
+  createAdapterResolver,
+  readLocalDataDir,
+} from './adapters';
+import { withBuiltinProviders } from './builtinProviders';
 import { openDatabase } from './database/migrations';
 import { DEFAULT_LEASE_MS, PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
@@ -40,6 +51,21 @@ const WEBHOOK_DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 export const promotionPlugin = createBackendPlugin({
   pluginId: 'promotion',
   register(env) {
+    // Backend modules add adapters here before the plugin's init composes them.
+    const providers = new PromotionAdapterProviders();
+    env.registerExtensionPoint(promotionSourceControlExtensionPoint, providers);
+    env.registerExtensionPoint(
+      promotionChangeRequestsExtensionPoint,
+      providers,
+    );
+    env.registerExtensionPoint(
+      promotionArtifactRegistryExtensionPoint,
+      providers,
+    );
+    env.registerExtensionPoint(
+      promotionDeploymentTargetExtensionPoint,
+      providers,
+    );
     env.registerInit({
       deps: {
         httpRouter: coreServices.httpRouter,
@@ -90,7 +116,12 @@ export const promotionPlugin = createBackendPlugin({
         const defaultLimit =
           config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
 
-        const adapters = createAdapterResolver(config, { cache, logger });
+        withBuiltinProviders(providers);
+        const adapters = createAdapterResolver(
+          config,
+          { cache, logger },
+          providers,
+        );
         const dataDir = readLocalDataDir(config);
         if (dataDir && config.getOptionalBoolean('promotion.local.demoData')) {
           await ensureDemoData({ dataDir, yanks, logger });

@@ -6,9 +6,10 @@ import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
 import {
   Artifact,
   ArtifactLocation,
+  ArtifactRegistryEntry,
   PendingArtifactQuery,
   ArtifactRegistry,
-} from './ArtifactRegistry';
+} from '@mainline/plugin-promotion-node';
 import { EcrArtifactRegistry, EcrLocation } from './ecr/EcrArtifactRegistry';
 import { S3PackageRegistry } from './s3/S3PackageRegistry';
 import {
@@ -24,12 +25,7 @@ import {
 } from './outbound';
 
 /** One registry and the locations it serves. */
-export interface RegistryEntry {
-  /** E.g. `ECR`, for messages. */
-  name: string;
-  serves(location: ArtifactLocation): boolean;
-  registry: ArtifactRegistry;
-}
+export type RegistryEntry = ArtifactRegistryEntry;
 
 /**
  * The artifact registries of a backend, chosen by an entity's artifact location (ECR image
@@ -169,6 +165,7 @@ export function ociEntry(
 ): RegistryEntry {
   return {
     name: 'OCI',
+    generic: true,
     serves: l =>
       l.kind === 'image' && parseOciLocation(l.location) !== undefined,
     registry: new OciArtifactRegistry(registries, hosts),

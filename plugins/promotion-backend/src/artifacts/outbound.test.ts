@@ -1,6 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import { ConfigReader } from '@backstage/config';
 import { createAdapterResolver } from '../adapters';
+import { withBuiltinProviders } from '../builtinProviders';
 import { memoryCache } from '../testUtils';
 import { sdkFailure, upstreamFailure } from './outbound';
 
@@ -29,6 +30,7 @@ describe('outbound rules', () => {
             promotion: { local: { dataDir: '/nonexistent' }, artifacts },
           }),
           { cache: memoryCache(), logger: mockServices.logger.mock() },
+          withBuiltinProviders(),
         ),
       ).toThrow(`${key} must list hosts`);
     },
