@@ -20,13 +20,8 @@ import {
   SourceControlProvider,
   readLocalDataDir,
   unavailableDeploymentTarget,
+  ArtifactRegistries,
 } from '@mainline/plugin-promotion-node';
-import { LocalArtifactRegistry } from './artifacts/local/LocalArtifactRegistry';
-import { ArtifactRegistries, localEntry } from './artifacts/ArtifactRegistries';
-import { GitOpsDeploymentTarget } from './deploy/gitops/GitOpsDeploymentTarget';
-import { LocalLambdaDeployments } from './deploy/local/LocalLambdaDeployments';
-import { localLayout } from './local/layout';
-import { LocalGitSourceControl } from './source/local/LocalGitSourceControl';
 
 /** The adapters that serve one entity: where its code, artifacts and deployments live. */
 export interface PromotionAdapters {
@@ -82,38 +77,6 @@ export class ComposedAdapterResolver implements AdapterResolver {
           ? this.parts.images
           : this.parts.archives,
     };
-  }
-}
-
-/**
- * The embedded default: local bare git repositories (services and the manifest repo), the
- * filesystem artifact registry, and recorded Serverless deploys, all under one data directory.
- */
-export class LocalAdapterResolver extends ComposedAdapterResolver {
-  readonly source: LocalGitSourceControl;
-  readonly artifacts: LocalArtifactRegistry;
-  readonly lambda: LocalLambdaDeployments;
-  readonly gitops: GitOpsDeploymentTarget;
-
-  constructor(dataDir: string, options: { manifestBranch: string }) {
-    const layout = localLayout(dataDir);
-    const source = new LocalGitSourceControl(layout.git);
-    const artifacts = new LocalArtifactRegistry(layout.artifacts);
-    const lambda = new LocalLambdaDeployments(layout.deployments);
-    const gitops = new GitOpsDeploymentTarget(source, {
-      branch: options.manifestBranch,
-    });
-    const registries = new ArtifactRegistries([localEntry(artifacts)]);
-    super({
-      source,
-      artifacts: location => registries.lookup(location),
-      images: gitops,
-      archives: lambda,
-    });
-    this.source = source;
-    this.artifacts = artifacts;
-    this.lambda = lambda;
-    this.gitops = gitops;
   }
 }
 
@@ -180,7 +143,7 @@ const DEFAULT_DEPLOYMENT_TARGETS: Record<ArtifactKind, string> = {
 };
 
 function names(map: Map<string, unknown>): string {
-  return map.size ? [...map.keys()].join(', ') : 'none';
+  return map.size ? [...map.keys()].sort().join(', ') : 'none';
 }
 
 /**

@@ -13,21 +13,17 @@ import {
   promotionArtifactRegistryExtensionPoint,
   promotionChangeRequestsExtensionPoint,
   promotionDeploymentTargetExtensionPoint,
+  promotionPreparationExtensionPoint,
   promotionSourceControlExtensionPoint,
 } from '@mainline/plugin-promotion-node';
 import { registerActions } from './actions';
-import {
-  PromotionAdapterProviders,
-  createAdapterResolver,
-  readLocalDataDir,
-} from './adapters';
-import { withBuiltinProviders } from './builtinProviders';
+import { PromotionAdapterProviders, createAdapterResolver } from './adapters';
 import { openDatabase } from './database/migrations';
 import { DEFAULT_LEASE_MS, PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
 import { PromotionService } from './promotion/PromotionService';
 import { Actors } from './service/actors';
-import { ensureDemoData } from './demo/ensureDemoData';
+import { Preparations } from './preparations';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
 import { ReleaseBoard } from './board/ReleaseBoard';
@@ -65,6 +61,11 @@ export const promotionPlugin = createBackendPlugin({
     env.registerExtensionPoint(
       promotionDeploymentTargetExtensionPoint,
       providers,
+    );
+    const preparations = new Preparations();
+    env.registerExtensionPoint(
+      promotionPreparationExtensionPoint,
+      preparations,
     );
     env.registerInit({
       deps: {
@@ -116,16 +117,13 @@ export const promotionPlugin = createBackendPlugin({
         const defaultLimit =
           config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
 
-        withBuiltinProviders(providers);
-        const adapters = createAdapterResolver(
-          config,
-          { cache, logger },
-          providers,
+        const adapters = preparations.guard(
+          createAdapterResolver(config, { cache, logger }, providers),
         );
-        const dataDir = readLocalDataDir(config);
-        if (dataDir && config.getOptionalBoolean('promotion.local.demoData')) {
-          await ensureDemoData({ dataDir, yanks, logger });
-        }
+        await preparations.start({
+          recordYank: yank => yanks.record(yank),
+          logger,
+        });
 
         const lineage = new LineageService({
           adapters,

@@ -16,3 +16,4 @@ export * from './outbound';
 export * from './config';
 export * from './git/git';
 export * from './git/BareRepoBuilder';
+export * from './ArtifactRegistries';

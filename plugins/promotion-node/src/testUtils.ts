@@ -8,3 +8,4 @@
 export * from './testUtils/SourceControl.contract';
 export * from './testUtils/ArtifactRegistry.contract';
 export * from './testUtils/DeploymentTarget.contract';
+export * from './testUtils/memoryCache';

@@ -16,10 +16,10 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { Knex } from 'knex';
 import request from 'supertest';
-import { BareRepoBuilder } from '../local/BareRepoBuilder';
+import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
 import { Lineage } from '../lineage/types';
-import { promotionPlugin } from '../plugin';
-import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
+import { LocalGitSourceControl } from '@mainline/plugin-promotion-backend-module-local';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
@@ -38,7 +38,7 @@ async function startBackend(options: {
 }) {
   const { server } = await startTestBackend({
     features: [
-      promotionPlugin,
+      ...promotionWithAdapters,
       catalogServiceMock.factory({ entities }),
       mockServices.database.factory({ knex: options.knex }),
       mockServices.permissions.factory({
