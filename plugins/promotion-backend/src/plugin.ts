@@ -269,9 +269,10 @@ export const promotionPlugin = createBackendPlugin({
                 logger.warn(`Could not reconcile pushed tags: ${error}`),
               );
           // The first pass records each repository's tags as history; it runs once the backend
-          // is up, without holding up its start (a webhook's tag is claimed either way).
+          // is up and any background preparation (the demo) is done, without holding up its
+          // start (a webhook's tag is claimed either way).
           lifecycle.addStartupHook(() => {
-            void reconcileTags();
+            void preparations.settled().then(reconcileTags);
           });
           await scheduler.scheduleTask({
             id: 'promotion-reconcile-tags',

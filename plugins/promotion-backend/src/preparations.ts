@@ -17,6 +17,7 @@ export class Preparations implements PromotionPreparationExtensionPoint {
   private readonly registered: PromotionPreparation[] = [];
   private readonly pending = new Set<string>();
   private readonly failed = new Map<string, string>();
+  private readonly running: Promise<void>[] = [];
 
   addPreparation(preparation: PromotionPreparation) {
     this.registered.push(preparation);
@@ -35,7 +36,7 @@ export class Preparations implements PromotionPreparationExtensionPoint {
       const { description } = preparation;
       this.pending.add(description);
       options.logger.info(`Preparing ${description} in the background`);
-      preparation.run(context).then(
+      const run = preparation.run(context).then(
         () => {
           this.pending.delete(description);
           options.logger.info(`Prepared ${description}`);
@@ -48,7 +49,13 @@ export class Preparations implements PromotionPreparationExtensionPoint {
           );
         },
       );
+      this.running.push(run);
     }
+  }
+
+  /** Settles once the background preparations have finished (or failed). */
+  async settled(): Promise<void> {
+    await Promise.all(this.running);
   }
 
   /** Refuses with a 503 while a preparation runs, or after one failed. */
