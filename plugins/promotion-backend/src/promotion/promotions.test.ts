@@ -436,7 +436,8 @@ describe.each(
   });
 
   it('answers 403 before any work when the permission is denied', async () => {
-    const denyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-deny-'));
+    // A copy of the demo: generated on start it would only be ready in the background.
+    const { dataDir: denyDir } = await demoDataDir('mainline-deny-');
     const denied = await startBackend({
       knex: await databases.init(databaseId),
       dataDir: denyDir,
