@@ -26,18 +26,18 @@ import {
 import { ComposedAdapterResolver } from '../plugins/promotion-backend/src/adapters';
 import { ReleaseBoard } from '../plugins/promotion-backend/src/board/ReleaseBoard';
 import { EntityTargets } from '../plugins/promotion-backend/src/service/EntityTargets';
-import {
-  ArtifactRegistries,
-  ecrEntry,
-} from '../plugins/promotion-backend/src/artifacts/ArtifactRegistries';
+import { ArtifactRegistries } from '@mainline/plugin-promotion-node';
+import { ecrEntry } from '@mainline/plugin-promotion-backend-module-aws';
 import { openDatabase } from '../plugins/promotion-backend/src/database/migrations';
 import { PromotionStore } from '../plugins/promotion-backend/src/database/PromotionStore';
 import { YankStore } from '../plugins/promotion-backend/src/database/YankStore';
-import { GitOpsDeploymentTarget } from '../plugins/promotion-backend/src/deploy/gitops/GitOpsDeploymentTarget';
+import { GitOpsDeploymentTarget } from '@mainline/plugin-promotion-backend-module-gitops';
 import { LineageService } from '../plugins/promotion-backend/src/lineage/LineageService';
 import { PromotionService } from '../plugins/promotion-backend/src/promotion/PromotionService';
-import { createGitHubClient } from '../plugins/promotion-backend/src/source/github/GitHubClients';
-import { GitHubSourceControl } from '../plugins/promotion-backend/src/source/github/GitHubSourceControl';
+import {
+  createGitHubClient,
+  GitHubSourceControl,
+} from '@mainline/plugin-promotion-backend-module-github';
 import { memoryCache } from '../plugins/promotion-backend/src/testUtils';
 import {
   WriteScope,

@@ -127,10 +127,12 @@ export interface Config {
      * Where service and manifest repositories are read and written. `local` (the default when
      * `promotion.local.dataDir` is set) serves `<dataDir>/git/<owner>/<name>.git`; `github` reads
      * the `github.com/project-slug` repository through the matching `integrations.github` entry
-     * (GitHub App or token; GitHub Enterprise through its `apiBaseUrl`).
+     * (GitHub App or token; GitHub Enterprise through its `apiBaseUrl`). Each is provided by its
+     * backend module (`-module-local`, `-module-github`); another module can add another name, and
+     * a name no installed module provides stops the start, listing the installed ones.
      */
     source?: {
-      provider?: 'local' | 'github';
+      provider?: string;
     };
     /** GitHub mode: how deploys reach GitHub. */
     github?: {
@@ -275,7 +277,9 @@ export interface Config {
       dataDir: string;
       /**
        * Generate the demo repositories, artifacts and deployments on first start (kept across
-       * restarts; delete `<dataDir>/demo.json` to generate them again).
+       * restarts; delete `<dataDir>/demo.json` to generate them again). Needs the demo module
+       * (`@mainline/plugin-promotion-backend-module-demo`); generation runs in the background and
+       * lineage answers 503 until it is done.
        */
       demoData?: boolean;
     };

@@ -49,8 +49,9 @@ async function waitFor(url, child, deadline) {
 }
 
 /**
- * The catalog ingests the demo entities in the background after start; tests begin once the last
- * of them (and the guest user) can be read, so that no test races the ingestion.
+ * The catalog ingests the demo entities in the background after start, and the demo data is
+ * generated in the background; tests begin once the last of them (and the guest user) can be
+ * read and the lineage answers, so that no test races either.
  */
 async function waitForCatalog(child, deadline) {
   const backend = 'http://localhost:7107';
@@ -76,7 +77,12 @@ async function waitForCatalog(child, deadline) {
             ).ok,
         ),
       );
-      if (ready.every(Boolean)) return;
+      // The demo data is generated in the background: lineage answers 503 until it is ready.
+      const lineage = await fetch(
+        `${backend}/api/promotion/v1/entities/component/default/checkout/lineage`,
+        { headers },
+      );
+      if (ready.every(Boolean) && lineage.status !== 503) return;
     } catch {
       // auth or catalog not answering yet
     }

@@ -77,6 +77,8 @@ export async function startHttpBackend(options: {
     import('@backstage/plugin-permission-backend-module-allow-all-policy'),
   );
   backend.add(import('@mainline/plugin-promotion-backend'));
+  backend.add(import('@mainline/plugin-promotion-backend-module-local'));
+  backend.add(import('@mainline/plugin-promotion-backend-module-gitops'));
   await backend.start();
 
   const refresh = await fetch(`${baseUrl}/api/auth/guest/refresh`, {

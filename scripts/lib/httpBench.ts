@@ -11,9 +11,10 @@ import { ConfigReader } from '@backstage/config';
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
 import { Knex } from 'knex';
 import { createAdapterResolver } from '../../plugins/promotion-backend/src/adapters';
-import { LocalArtifactRegistry } from '../../plugins/promotion-backend/src/artifacts/local/LocalArtifactRegistry';
+import { LocalArtifactRegistry } from '@mainline/plugin-promotion-backend-module-local';
 import { YankStore } from '../../plugins/promotion-backend/src/database/YankStore';
 import { LineageService } from '../../plugins/promotion-backend/src/lineage/LineageService';
+import { adapterProviders } from '../../plugins/promotion-backend/src/__testUtils__/adapterModules';
 import { memoryCache } from '../../plugins/promotion-backend/src/testUtils';
 import { load, LoadResult, startHttpBackend } from './httpBackend';
 
@@ -273,6 +274,7 @@ export async function httpBench(options: {
     adapters: createAdapterResolver(
       new ConfigReader({ promotion: { local: { dataDir: root } } }),
       { cache: memoryCache(), logger: silentLogger },
+      adapterProviders(),
     ),
     yanks: new YankStore(options.db),
     cache: memoryCache(),

@@ -6,6 +6,11 @@ import {
 } from '@backstage/backend-test-utils';
 import catalogPlugin from '@backstage/plugin-catalog-backend';
 import promotionPlugin from '@mainline/plugin-promotion-backend';
+import promotionModuleLocal from '@mainline/plugin-promotion-backend-module-local';
+import promotionModuleGithub from '@mainline/plugin-promotion-backend-module-github';
+import promotionModuleGitops from '@mainline/plugin-promotion-backend-module-gitops';
+import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
+import promotionModuleOci from '@mainline/plugin-promotion-backend-module-oci';
 import request from 'supertest';
 
 jest.setTimeout(120_000);
@@ -23,6 +28,11 @@ describe('demo catalog with the promotion backend', () => {
         features: [
           catalogPlugin,
           promotionPlugin,
+          promotionModuleLocal,
+          promotionModuleGithub,
+          promotionModuleGitops,
+          promotionModuleAws,
+          promotionModuleOci,
           mockServices.database.factory({ knex }),
           mockServices.rootConfig.factory({
             data: {

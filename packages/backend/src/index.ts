@@ -40,5 +40,15 @@ backend.add(import('@backstage/plugin-user-settings-backend'));
 backend.add(import('@backstage/plugin-mcp-actions-backend'));
 
 backend.add(import('@mainline/plugin-promotion-backend'));
+// The promotion plugin's adapters: the embedded default, GitHub, GitOps manifests, ECR and S3, OCI.
+backend.add(import('@mainline/plugin-promotion-backend-module-local'));
+backend.add(import('@mainline/plugin-promotion-backend-module-github'));
+backend.add(import('@mainline/plugin-promotion-backend-module-gitops'));
+backend.add(import('@mainline/plugin-promotion-backend-module-aws'));
+backend.add(import('@mainline/plugin-promotion-backend-module-oci'));
+// Demo data for the embedded default (promotion.local.demoData): never part of a production start.
+if (process.env.NODE_ENV !== 'production') {
+  backend.add(import('@mainline/plugin-promotion-backend-module-demo'));
+}
 
 backend.start();

@@ -1,31 +1,27 @@
-import path from 'node:path';
 import { CacheService, LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
 import { InputError, ServiceUnavailableError } from '@backstage/errors';
-import { PromotionTarget } from '@mainline/plugin-promotion-common';
+import {
+  ArtifactKind,
+  PromotionTarget,
+} from '@mainline/plugin-promotion-common';
 import {
   ArtifactLocation,
   ArtifactRegistry,
-} from './artifacts/ArtifactRegistry';
-import { LocalArtifactRegistry } from './artifacts/local/LocalArtifactRegistry';
-import {
+  ArtifactRegistryProvider,
+  ChangeRequestsProvider,
+  DeploymentTarget,
+  DeploymentTargetProvider,
+  PromotionArtifactRegistryExtensionPoint,
+  PromotionChangeRequestsExtensionPoint,
+  PromotionDeploymentTargetExtensionPoint,
+  PromotionSourceControlExtensionPoint,
+  SourceControl,
+  SourceControlProvider,
+  readLocalDataDir,
+  unavailableDeploymentTarget,
   ArtifactRegistries,
-  awsRegistryEntries,
-  localEntry,
-  ociEntry,
-  readOciRegistries,
-} from './artifacts/ArtifactRegistries';
-import { readOutboundHosts } from './artifacts/outbound';
-import { DeploymentTarget } from './deploy/DeploymentTarget';
-import { GitHubPullRequests } from './deploy/github/GitHubPullRequests';
-import { GitHubWorkflowDeployments } from './deploy/github/GitHubWorkflowDeployments';
-import { GitOpsDeploymentTarget } from './deploy/gitops/GitOpsDeploymentTarget';
-import { LocalLambdaDeployments } from './deploy/local/LocalLambdaDeployments';
-import { localLayout } from './local/layout';
-import { SourceControl } from './source/SourceControl';
-import { GitHubClients } from './source/github/GitHubClients';
-import { GitHubSourceControl } from './source/github/GitHubSourceControl';
-import { LocalGitSourceControl } from './source/local/LocalGitSourceControl';
+} from '@mainline/plugin-promotion-node';
 
 /** The adapters that serve one entity: where its code, artifacts and deployments live. */
 export interface PromotionAdapters {
@@ -40,11 +36,7 @@ export interface AdapterResolver {
   forTarget(target: PromotionTarget): PromotionAdapters;
 }
 
-/** `promotion.local.dataDir`, resolved against the backend's working directory. */
-export function readLocalDataDir(config: Config): string | undefined {
-  const dir = config.getOptionalString('promotion.local.dataDir');
-  return dir === undefined ? undefined : path.resolve(dir);
-}
+export { readLocalDataDir };
 
 /** Finds the registry serving an artifact location, or undefined when none is configured. */
 export type ArtifactRegistryLookup = (
@@ -88,38 +80,6 @@ export class ComposedAdapterResolver implements AdapterResolver {
   }
 }
 
-/**
- * The embedded default: local bare git repositories (services and the manifest repo), the
- * filesystem artifact registry, and recorded Serverless deploys, all under one data directory.
- */
-export class LocalAdapterResolver extends ComposedAdapterResolver {
-  readonly source: LocalGitSourceControl;
-  readonly artifacts: LocalArtifactRegistry;
-  readonly lambda: LocalLambdaDeployments;
-  readonly gitops: GitOpsDeploymentTarget;
-
-  constructor(dataDir: string, options: { manifestBranch: string }) {
-    const layout = localLayout(dataDir);
-    const source = new LocalGitSourceControl(layout.git);
-    const artifacts = new LocalArtifactRegistry(layout.artifacts);
-    const lambda = new LocalLambdaDeployments(layout.deployments);
-    const gitops = new GitOpsDeploymentTarget(source, {
-      branch: options.manifestBranch,
-    });
-    const registries = new ArtifactRegistries([localEntry(artifacts)]);
-    super({
-      source,
-      artifacts: location => registries.lookup(location),
-      images: gitops,
-      archives: lambda,
-    });
-    this.source = source;
-    this.artifacts = artifacts;
-    this.lambda = lambda;
-    this.gitops = gitops;
-  }
-}
-
 /** Used when nothing is configured: every entity gets a clear 503 naming the missing setting. */
 export class UnconfiguredAdapterResolver implements AdapterResolver {
   forTarget(target: PromotionTarget): PromotionAdapters {
@@ -129,22 +89,68 @@ export class UnconfiguredAdapterResolver implements AdapterResolver {
   }
 }
 
-/** Refuses an entity whose deploys have no configured mechanism, naming the setting. */
-class MissingDeployments implements DeploymentTarget {
-  constructor(private readonly reason: string) {}
-  async current(): Promise<never> {
-    throw new ServiceUnavailableError(this.reason);
+/**
+ * The adapter providers backend modules registered through the extension points, each by its
+ * name: the core plugin composes the backend's adapters from them.
+ */
+export class PromotionAdapterProviders
+  implements
+    PromotionSourceControlExtensionPoint,
+    PromotionChangeRequestsExtensionPoint,
+    PromotionArtifactRegistryExtensionPoint,
+    PromotionDeploymentTargetExtensionPoint
+{
+  readonly sources = new Map<string, SourceControlProvider>();
+  readonly changeRequests = new Map<string, ChangeRequestsProvider>();
+  readonly registries = new Map<string, ArtifactRegistryProvider>();
+  readonly deployments = new Map<string, DeploymentTargetProvider>();
+
+  addSourceControlProvider(provider: SourceControlProvider) {
+    add(this.sources, 'source control', provider);
   }
-  async deploy(): Promise<never> {
-    throw new ServiceUnavailableError(this.reason);
+
+  addChangeRequestsProvider(provider: ChangeRequestsProvider) {
+    add(this.changeRequests, 'change requests', provider);
+  }
+
+  addArtifactRegistryProvider(provider: ArtifactRegistryProvider) {
+    add(this.registries, 'artifact registry', provider);
+  }
+
+  addDeploymentTargetProvider(provider: DeploymentTargetProvider) {
+    add(this.deployments, 'deployment target', provider);
   }
 }
 
+/** Two modules claiming one name would make the choice depend on their start order. */
+function add<T extends { name: string }>(
+  map: Map<string, T>,
+  what: string,
+  provider: T,
+) {
+  if (map.has(provider.name)) {
+    throw new Error(
+      `Two modules add a promotion ${what} provider named "${provider.name}"`,
+    );
+  }
+  map.set(provider.name, provider);
+}
+
+/** What each artifact kind deploys through unless the source control provider says otherwise. */
+const DEFAULT_DEPLOYMENT_TARGETS: Record<ArtifactKind, string> = {
+  image: 'gitops',
+  archive: 'recorded',
+};
+
+function names(map: Map<string, unknown>): string {
+  return map.size ? [...map.keys()].sort().join(', ') : 'none';
+}
+
 /**
- * Builds the resolver the configuration asks for: the embedded default, GitHub, or GitHub for
- * repositories with local artifacts (GitHub mode on a laptop). Artifact registries are chosen
- * by location: the embedded store when `promotion.local.dataDir` is set, ECR, S3 and OCI
- * registries from `promotion.artifacts`.
+ * Builds the resolver the configuration asks for from the registered providers: the source
+ * control `promotion.source.provider` names (the embedded default `local` when
+ * `promotion.local.dataDir` is set, `github` otherwise), the change requests of the same name,
+ * the deployment target of each artifact kind, and every artifact registry, chosen by location.
  */
 export function createAdapterResolver(
   config: Config,
@@ -152,82 +158,56 @@ export function createAdapterResolver(
     cache: CacheService;
     logger: LoggerService;
   },
+  providers: PromotionAdapterProviders,
 ): AdapterResolver {
-  const dataDir = readLocalDataDir(config);
-  const manifestBranch =
-    config.getOptionalString('promotion.manifestBranch') ?? 'main';
-  const mainBranch = config.getOptionalString('promotion.mainBranch') ?? 'main';
-  const provider =
-    config.getOptionalString('promotion.source.provider') ??
-    (dataDir ? 'local' : 'github');
-  if (provider !== 'local' && provider !== 'github') {
+  const context = { config, ...deps };
+  const configured = config.getOptionalString('promotion.source.provider');
+  const name = configured ?? (readLocalDataDir(config) ? 'local' : 'github');
+  const sourceProvider = providers.sources.get(name);
+  if (!sourceProvider) {
     throw new InputError(
-      `promotion.source.provider must be local or github, not "${provider}"`,
+      `promotion.source.provider is "${name}"${
+        configured ? '' : ' (the default without promotion.local.dataDir)'
+      }, which no installed backend module provides; installed source control providers: ${names(
+        providers.sources,
+      )}`,
     );
   }
-  const local = dataDir
-    ? new LocalAdapterResolver(dataDir, { manifestBranch })
-    : undefined;
-  // ECR before OCI: an ECR repository is also an OCI image reference.
+  // Read before anything else, so that a mistake in any registry's configuration stops the start.
+  const entries = [...providers.registries.values()].flatMap(p =>
+    p.create(context),
+  );
   const registries = new ArtifactRegistries([
-    ...(local ? [localEntry(local.artifacts)] : []),
-    ...awsRegistryEntries(config),
-    ociEntry(readOciRegistries(config), readOutboundHosts(config)),
+    ...entries.filter(e => !e.generic),
+    ...entries.filter(e => e.generic),
   ]);
-  const artifacts: ArtifactRegistryLookup = location =>
-    registries.lookup(location);
+  const source = sourceProvider.create(context);
+  if (!source) return new UnconfiguredAdapterResolver();
 
-  if (provider === 'local') {
-    if (!local) return new UnconfiguredAdapterResolver();
-    return new ComposedAdapterResolver({
-      source: local.source,
-      artifacts,
-      images: local.gitops,
-      archives: local.lambda,
-    });
-  }
-
-  const clients = GitHubClients.fromConfig(config, {
-    cache: deps.cache,
-    logger: deps.logger,
-  });
-  const source = new GitHubSourceControl(clients.forRepo, {
-    webBaseUrl: clients.webBaseUrl,
-  });
-  const reviewEnvironments =
-    config.getOptionalStringArray('promotion.github.manifestPullRequests') ??
-    [];
-  const lambdaDeploys =
-    config.getOptionalString('promotion.github.lambdaDeploys') ?? 'workflow';
-  let archives: DeploymentTarget;
-  if (lambdaDeploys === 'recorded') {
-    archives =
-      local?.lambda ??
-      new MissingDeployments(
-        'promotion.github.lambdaDeploys is recorded, which needs promotion.local.dataDir',
+  const changeRequests = providers.changeRequests
+    .get(name)
+    ?.create({ ...context, source });
+  const kinds = {
+    ...DEFAULT_DEPLOYMENT_TARGETS,
+    ...sourceProvider.deploymentTargets?.(context),
+  };
+  const deployments = (kind: ArtifactKind): DeploymentTarget => {
+    const provider = providers.deployments.get(kinds[kind]);
+    if (!provider) {
+      return unavailableDeploymentTarget(
+        `No deployment target "${
+          kinds[kind]
+        }" is installed for ${kind} artifacts (installed: ${names(
+          providers.deployments,
+        )}); add its backend module`,
       );
-  } else {
-    archives = new GitHubWorkflowDeployments(clients.forRepo, {
-      workflow:
-        config.getOptionalString('promotion.github.deployWorkflow') ??
-        'mainline-deploy.yaml',
-      ref: mainBranch,
-      startTimeoutMs:
-        (config.getOptionalNumber(
-          'promotion.github.deployStartTimeoutMinutes',
-        ) ?? 10) * 60_000,
-    });
-  }
+    }
+    return provider.create({ ...context, source, changeRequests });
+  };
   return new ComposedAdapterResolver({
     source,
-    artifacts,
-    images: new GitOpsDeploymentTarget(source, {
-      branch: manifestBranch,
-      reviewEnvironments,
-      changeRequests: reviewEnvironments.length
-        ? new GitHubPullRequests(clients.forRepo, source)
-        : undefined,
-    }),
-    archives,
+    artifacts: location => registries.lookup(location),
+    images: deployments('image'),
+    archives: deployments('archive'),
   });
 }

@@ -2,7 +2,7 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { Entity } from '@backstage/catalog-model';
 import request from 'supertest';
-import { promotionPlugin } from './plugin';
+import { promotionWithAdapters } from './__testUtils__/adapterModules';
 
 const checkout: Entity = {
   apiVersion: 'backstage.io/v1alpha1',
@@ -34,7 +34,7 @@ const wiki: Entity = {
 async function start(config: object = {}) {
   const { server } = await startTestBackend({
     features: [
-      promotionPlugin,
+      ...promotionWithAdapters,
       catalogServiceMock.factory({ entities: [checkout, wiki] }),
       mockServices.rootConfig.factory({ data: config }),
     ],

@@ -9,14 +9,21 @@ import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { promotionPermissions } from '@mainline/plugin-promotion-common';
+import {
+  promotionArtifactRegistryExtensionPoint,
+  promotionChangeRequestsExtensionPoint,
+  promotionDeploymentTargetExtensionPoint,
+  promotionPreparationExtensionPoint,
+  promotionSourceControlExtensionPoint,
+} from '@mainline/plugin-promotion-node';
 import { registerActions } from './actions';
-import { createAdapterResolver, readLocalDataDir } from './adapters';
+import { PromotionAdapterProviders, createAdapterResolver } from './adapters';
 import { openDatabase } from './database/migrations';
 import { DEFAULT_LEASE_MS, PromotionStore } from './database/PromotionStore';
 import { YankStore } from './database/YankStore';
 import { PromotionService } from './promotion/PromotionService';
 import { Actors } from './service/actors';
-import { ensureDemoData } from './demo/ensureDemoData';
+import { Preparations } from './preparations';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
 import { ReleaseBoard } from './board/ReleaseBoard';
@@ -40,6 +47,26 @@ const WEBHOOK_DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 export const promotionPlugin = createBackendPlugin({
   pluginId: 'promotion',
   register(env) {
+    // Backend modules add adapters here before the plugin's init composes them.
+    const providers = new PromotionAdapterProviders();
+    env.registerExtensionPoint(promotionSourceControlExtensionPoint, providers);
+    env.registerExtensionPoint(
+      promotionChangeRequestsExtensionPoint,
+      providers,
+    );
+    env.registerExtensionPoint(
+      promotionArtifactRegistryExtensionPoint,
+      providers,
+    );
+    env.registerExtensionPoint(
+      promotionDeploymentTargetExtensionPoint,
+      providers,
+    );
+    const preparations = new Preparations();
+    env.registerExtensionPoint(
+      promotionPreparationExtensionPoint,
+      preparations,
+    );
     env.registerInit({
       deps: {
         httpRouter: coreServices.httpRouter,
@@ -90,11 +117,13 @@ export const promotionPlugin = createBackendPlugin({
         const defaultLimit =
           config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
 
-        const adapters = createAdapterResolver(config, { cache, logger });
-        const dataDir = readLocalDataDir(config);
-        if (dataDir && config.getOptionalBoolean('promotion.local.demoData')) {
-          await ensureDemoData({ dataDir, yanks, logger });
-        }
+        const adapters = preparations.guard(
+          createAdapterResolver(config, { cache, logger }, providers),
+        );
+        await preparations.start({
+          recordYank: yank => yanks.record(yank),
+          logger,
+        });
 
         const lineage = new LineageService({
           adapters,
@@ -240,9 +269,10 @@ export const promotionPlugin = createBackendPlugin({
                 logger.warn(`Could not reconcile pushed tags: ${error}`),
               );
           // The first pass records each repository's tags as history; it runs once the backend
-          // is up, without holding up its start (a webhook's tag is claimed either way).
+          // is up and any background preparation (the demo) is done, without holding up its
+          // start (a webhook's tag is claimed either way).
           lifecycle.addStartupHook(() => {
-            void reconcileTags();
+            void preparations.settled().then(reconcileTags);
           });
           await scheduler.scheduleTask({
             id: 'promotion-reconcile-tags',

@@ -21,7 +21,7 @@ import {
 } from '@mainline/test-servers';
 import request from 'supertest';
 import { Lineage } from './lineage/types';
-import { promotionPlugin } from './plugin';
+import { promotionWithAdapters } from './__testUtils__/adapterModules';
 import { demoEntities } from './testUtils';
 import { memoryCacheFactory } from './__testUtils__/demoBackend';
 import { githubWebhookModules } from './__testUtils__/webhookBackend';
@@ -166,7 +166,7 @@ describe('release tags people push in GitHub', () => {
     });
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         eventsPlugin,
         ...githubWebhookModules(),
         eventsServiceFactory,

@@ -1,9 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  CacheService,
-  resolvePackagePath,
-} from '@backstage/backend-plugin-api';
+import { resolvePackagePath } from '@backstage/backend-plugin-api';
 import {
   ANNOTATION_LOCATION,
   ANNOTATION_ORIGIN_LOCATION,
@@ -14,24 +11,7 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { relatedRefs } from './service/EntityTargets';
 
-/**
- * A cache of its own for one test backend: the default in-memory store is shared by every
- * backend in a process, so a second backend would read the first one's lineage.
- */
-export function memoryCache(): CacheService {
-  const store = new Map<string, unknown>();
-  const cache: CacheService = {
-    get: async key => store.get(key) as any,
-    set: async (key, value) => {
-      store.set(key, value);
-    },
-    delete: async key => {
-      store.delete(key);
-    },
-    withOptions: () => cache,
-  };
-  return cache;
-}
+export { memoryCache } from '@mainline/plugin-promotion-node/testUtils';
 
 /**
  * The demo catalog as shipped, so tests also prove its annotations match the demo data; with the

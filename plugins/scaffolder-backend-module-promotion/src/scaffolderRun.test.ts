@@ -25,6 +25,11 @@ import yaml from 'yaml';
 // A test backend composing both, as packages/backend does: the module never imports the plugin.
 // eslint-disable-next-line @backstage/no-mixed-plugin-imports
 import promotionPlugin from '@mainline/plugin-promotion-backend';
+import promotionModuleLocal from '@mainline/plugin-promotion-backend-module-local';
+import promotionModuleGithub from '@mainline/plugin-promotion-backend-module-github';
+import promotionModuleGitops from '@mainline/plugin-promotion-backend-module-gitops';
+import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
+import promotionModuleOci from '@mainline/plugin-promotion-backend-module-oci';
 import promotionModule from './index';
 
 /*
@@ -156,6 +161,11 @@ describe('the build-once-service template in the scaffolder backend', () => {
       features: [
         scaffolderPlugin,
         promotionPlugin,
+        promotionModuleLocal,
+        promotionModuleGithub,
+        promotionModuleGitops,
+        promotionModuleAws,
+        promotionModuleOci,
         githubModule,
         promotionModule,
         createServiceFactory({

@@ -7,7 +7,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { Entity } from '@backstage/catalog-model';
 import { ConfigReader } from '@backstage/config';
 import { Knex } from 'knex';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from './adapterModules';
 import { WriteScope, readWriteScopeOptions } from '../service/WriteScope';
 import { demoEntities, memoryCache } from '../testUtils';
 
@@ -39,7 +39,7 @@ export function demoBackendFeatures(options: {
   promotion?: Record<string, unknown>;
 }) {
   return [
-    promotionPlugin,
+    ...promotionWithAdapters,
     catalogServiceMock.factory({
       entities: options.entities ?? demoEntities(),
     }),

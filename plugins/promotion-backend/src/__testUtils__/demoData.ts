@@ -2,7 +2,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DemoManifest, generateDemoData } from '../demo/generateDemoData';
+import {
+  DemoManifest,
+  generateDemoData,
+} from '@mainline/plugin-promotion-backend-module-demo';
 
 /**
  * The demo is generated once per test run and copied for each suite: generating it costs seconds
@@ -15,8 +18,16 @@ function seedDir(): string {
   const run =
     process.env.JEST_WORKER_ID !== undefined ? process.ppid : process.pid;
   const sources = crypto.createHash('sha256');
-  for (const folder of ['../demo', '../local']) {
-    const dir = path.join(__dirname, folder);
+  // The demo is written by the demo module with the embedded default's adapters.
+  for (const pkg of ['demo', 'local']) {
+    const dir = path.join(
+      path.dirname(
+        require.resolve(
+          `@mainline/plugin-promotion-backend-module-${pkg}/package.json`,
+        ),
+      ),
+      'src',
+    );
     for (const file of fs.readdirSync(dir).sort()) {
       if (file.endsWith('.ts')) {
         sources.update(file).update(fs.readFileSync(path.join(dir, file)));

@@ -9,26 +9,62 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import { Knex } from 'knex';
+import { AdapterResolver, ComposedAdapterResolver } from '../adapters';
 import {
-  AdapterResolver,
-  ComposedAdapterResolver,
-  LocalAdapterResolver,
-} from '../adapters';
-import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
+  LocalArtifactRegistry,
+  LocalGitSourceControl,
+  LocalLambdaDeployments,
+  localEntry,
+  localLayout,
+} from '@mainline/plugin-promotion-backend-module-local';
+import { ArtifactRegistries } from '@mainline/plugin-promotion-node';
 import { openDatabase } from '../database/migrations';
 import { PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
-import { GitHubWorkflowDeployments } from '../deploy/github/GitHubWorkflowDeployments';
-import { GitOpsDeploymentTarget } from '../deploy/gitops/GitOpsDeploymentTarget';
+import {
+  GitHubWorkflowDeployments,
+  createGitHubClient,
+  GitHubSourceControl,
+} from '@mainline/plugin-promotion-backend-module-github';
+import { GitOpsDeploymentTarget } from '@mainline/plugin-promotion-backend-module-gitops';
 import { LineageService } from '../lineage/LineageService';
-import { localLayout } from '../local/layout';
 import { PromotionService } from '../promotion/PromotionService';
 import { EntityContext, WriteContext } from '../promotion/types';
-import { createGitHubClient } from '../source/github/GitHubClients';
-import { GitHubSourceControl } from '../source/github/GitHubSourceControl';
 import { memoryCache } from '../testUtils';
 import { demoWriteScope } from './demoBackend';
 import { demoDataDir } from './demoData';
+
+/**
+ * The embedded default: local bare git repositories (services and the manifest repo), the
+ * filesystem artifact registry, and recorded Serverless deploys, all under one data directory.
+ */
+export class LocalAdapterResolver extends ComposedAdapterResolver {
+  readonly source: LocalGitSourceControl;
+  readonly artifacts: LocalArtifactRegistry;
+  readonly lambda: LocalLambdaDeployments;
+  readonly gitops: GitOpsDeploymentTarget;
+
+  constructor(dataDir: string, options: { manifestBranch: string }) {
+    const layout = localLayout(dataDir);
+    const source = new LocalGitSourceControl(layout.git);
+    const artifacts = new LocalArtifactRegistry(layout.artifacts);
+    const lambda = new LocalLambdaDeployments(layout.deployments);
+    const gitops = new GitOpsDeploymentTarget(source, {
+      branch: options.manifestBranch,
+    });
+    const registries = new ArtifactRegistries([localEntry(artifacts)]);
+    super({
+      source,
+      artifacts: location => registries.lookup(location),
+      images: gitops,
+      archives: lambda,
+    });
+    this.source = source;
+    this.artifacts = artifacts;
+    this.lambda = lambda;
+    this.gitops = gitops;
+  }
+}
 
 /** Ada of the demo's payments team, writing through the API. */
 export const adaWriteContext: WriteContext = {

@@ -4,7 +4,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
 import { JsonObject } from '@backstage/types';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from './adapterModules';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from './demoBackend';
 
@@ -34,7 +34,7 @@ const githubModules = githubWebhookModules();
  */
 export function webhookBackendFeatures(config: JsonObject) {
   return [
-    promotionPlugin,
+    ...promotionWithAdapters,
     eventsPlugin,
     ...githubModules,
     eventsServiceFactory,

@@ -4,11 +4,13 @@ import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { EcrTestServer, startEcrTestServer } from '@mainline/test-servers';
 import request from 'supertest';
-import { localLayout } from '../local/layout';
-import { promotionPlugin } from '../plugin';
+import {
+  localLayout,
+  LocalArtifactRegistry,
+} from '@mainline/plugin-promotion-backend-module-local';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { demoEntities } from '../testUtils';
-import { Artifact } from './ArtifactRegistry';
-import { LocalArtifactRegistry } from './local/LocalArtifactRegistry';
+import { Artifact } from '@mainline/plugin-promotion-node';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 
@@ -65,7 +67,7 @@ describe('checkout with its images in ECR', () => {
     );
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         catalogServiceMock.factory({ entities }),
         memoryCacheFactory(),
         mockServices.rootConfig.factory({

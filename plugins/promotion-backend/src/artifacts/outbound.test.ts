@@ -1,8 +1,9 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import { ConfigReader } from '@backstage/config';
 import { createAdapterResolver } from '../adapters';
+import { adapterProviders } from '../__testUtils__/adapterModules';
 import { memoryCache } from '../testUtils';
-import { sdkFailure, upstreamFailure } from './outbound';
+import { sdkFailure, upstreamFailure } from '@mainline/plugin-promotion-node';
 
 const SECRET = 'INTERNAL-SERVICE-SECRET-42';
 
@@ -29,6 +30,7 @@ describe('outbound rules', () => {
             promotion: { local: { dataDir: '/nonexistent' }, artifacts },
           }),
           { cache: memoryCache(), logger: mockServices.logger.mock() },
+          adapterProviders(),
         ),
       ).toThrow(`${key} must list hosts`);
     },

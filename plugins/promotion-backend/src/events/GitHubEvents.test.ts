@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startTestBackend } from '@backstage/backend-test-utils';
 import request from 'supertest';
-import { BareRepoBuilder } from '../local/BareRepoBuilder';
-import { localLayout } from '../local/layout';
+import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
+import { localLayout } from '@mainline/plugin-promotion-backend-module-local';
 import { webhookBackendFeatures } from '../__testUtils__/webhookBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 

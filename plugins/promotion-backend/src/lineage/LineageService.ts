@@ -10,15 +10,16 @@ import {
   matchesTagPattern,
 } from '@mainline/plugin-promotion-common';
 import { AdapterResolver, PromotionAdapters } from '../adapters';
-import { Artifact, ArtifactQuery } from '../artifacts/ArtifactRegistry';
-import { isOutboundRefused } from '../artifacts/outbound';
-import { Yank, YankStore } from '../database/YankStore';
-import { Deployment } from '../deploy/DeploymentTarget';
 import {
+  Artifact,
+  ArtifactQuery,
+  isOutboundRefused,
+  Deployment,
   SourceCommit,
   SourceControl,
   SourceRef,
-} from '../source/SourceControl';
+} from '@mainline/plugin-promotion-node';
+import { Yank, YankStore } from '../database/YankStore';
 import {
   Comparison,
   Lineage,

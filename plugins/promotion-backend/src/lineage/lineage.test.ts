@@ -10,7 +10,7 @@ import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { Lineage } from './types';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
@@ -36,7 +36,7 @@ describe.each(
     const knex = await databases.init(databaseId);
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         catalogServiceMock.factory({ entities }),
         mockServices.database.factory({ knex }),
         memoryCacheFactory(),

@@ -7,9 +7,11 @@ import {
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
 import { AdapterResolver } from '../adapters';
-import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
-import { BareRepoBuilder } from '../local/BareRepoBuilder';
-import { localLayout } from '../local/layout';
+import {
+  LocalArtifactRegistry,
+  localLayout,
+} from '@mainline/plugin-promotion-backend-module-local';
+import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
 import { GitHubTestServer } from '@mainline/test-servers';
 import { openDatabase } from '../database/migrations';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';

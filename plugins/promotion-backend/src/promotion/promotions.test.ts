@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   mockServices,
@@ -16,10 +15,10 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { Knex } from 'knex';
 import request from 'supertest';
-import { BareRepoBuilder } from '../local/BareRepoBuilder';
+import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
 import { Lineage } from '../lineage/types';
-import { promotionPlugin } from '../plugin';
-import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
+import { LocalGitSourceControl } from '@mainline/plugin-promotion-backend-module-local';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
@@ -38,7 +37,7 @@ async function startBackend(options: {
 }) {
   const { server } = await startTestBackend({
     features: [
-      promotionPlugin,
+      ...promotionWithAdapters,
       catalogServiceMock.factory({ entities }),
       mockServices.database.factory({ knex: options.knex }),
       mockServices.permissions.factory({
@@ -436,7 +435,8 @@ describe.each(
   });
 
   it('answers 403 before any work when the permission is denied', async () => {
-    const denyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-deny-'));
+    // A copy of the demo: generated on start it would only be ready in the background.
+    const { dataDir: denyDir } = await demoDataDir('mainline-deny-');
     const denied = await startBackend({
       knex: await databases.init(databaseId),
       dataDir: denyDir,

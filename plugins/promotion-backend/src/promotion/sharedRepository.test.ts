@@ -9,7 +9,7 @@ import { GitHubTestServer } from '@mainline/test-servers';
 import { PromotionRecord } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
-import { NewTag } from '../source/SourceControl';
+import { NewTag } from '@mainline/plugin-promotion-node';
 import { demoEntities, memoryCache } from '../testUtils';
 import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';

@@ -8,7 +8,7 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { demoEntities } from '../testUtils';
 import { BadInputCase, corpus, realCommitCorpus } from './badInput.corpus';
 import { Lineage } from '../lineage/types';
@@ -137,7 +137,7 @@ describe('the bad-input corpus', () => {
     });
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         catalogServiceMock.factory({
           entities: [...demoEntities(), ...hostileEntities(), strayImagePath],
         }),

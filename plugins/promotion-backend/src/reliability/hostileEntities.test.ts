@@ -27,7 +27,7 @@ import { Knex } from 'knex';
 import request from 'supertest';
 import { PromotionStore } from '../database/PromotionStore';
 import { demoDataDir } from '../__testUtils__/demoData';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { relatedRefs } from '../service/EntityTargets';
 import { demoEntities, withLocation } from '../testUtils';
 import {
@@ -154,7 +154,7 @@ describe('hostile entities naming another team’s repository, manifest and arti
     const entities = [...demoEntities(), mirror, shadow];
     knex = await databases.init('SQLITE_3');
     const features = (config: object, db: Knex) => [
-      promotionPlugin,
+      ...promotionWithAdapters,
       catalogServiceMock.factory({ entities }),
       mockServices.database.factory({ knex: db }),
       ownersOnly(entities),

@@ -11,10 +11,12 @@ import {
   startDockerRegistry,
 } from '@mainline/test-servers';
 import request from 'supertest';
-import { Artifact } from '../artifacts/ArtifactRegistry';
-import { LocalArtifactRegistry } from '../artifacts/local/LocalArtifactRegistry';
+import { Artifact } from '@mainline/plugin-promotion-node';
+import {
+  LocalArtifactRegistry,
+  localLayout,
+} from '@mainline/plugin-promotion-backend-module-local';
 import { demoDataDir } from '../__testUtils__/demoData';
-import { localLayout } from '../local/layout';
 import { demoEntities } from '../testUtils';
 import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { capturingLogger } from '../__testUtils__/capturingLogger';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import knexFactory, { Knex } from 'knex';
 import request from 'supertest';
-import { LocalGitSourceControl } from '../source/local/LocalGitSourceControl';
+import { LocalGitSourceControl } from '@mainline/plugin-promotion-backend-module-local';
 import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 

@@ -11,7 +11,7 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { demoEntities } from '../testUtils';
 import {
   githubModeConfig,
@@ -40,7 +40,7 @@ describe('secrets stay secret', () => {
     });
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         catalogServiceMock.factory({ entities: demoEntities() }),
         createServiceFactory({
           service: coreServices.rootLogger,

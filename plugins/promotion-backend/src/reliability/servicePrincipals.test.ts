@@ -16,7 +16,7 @@ import {
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { gitIn, upstreamState } from '../__testUtils__/upstreamState';
@@ -82,7 +82,7 @@ describe('external access tokens (service principals)', () => {
     });
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         authServiceFactory,
         httpAuthServiceFactory,
         permissionsServiceFactory,

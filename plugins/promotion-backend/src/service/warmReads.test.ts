@@ -17,7 +17,7 @@ import {
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import catalogPlugin from '@backstage/plugin-catalog-backend';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
 jest.setTimeout(180_000);
@@ -86,7 +86,7 @@ describe('lineage reads', () => {
     ({ server } = await startTestBackend({
       features: [
         catalogPlugin,
-        promotionPlugin,
+        ...promotionWithAdapters,
         permissions,
         memoryCacheFactory(),
         mockServices.database.factory({ knex }),
@@ -120,6 +120,14 @@ describe('lineage reads', () => {
         .get(`${api}/checkout/target`)
         .set('authorization', alice);
       if (res.status === 200) break;
+      await new Promise(resolve => setTimeout(resolve, 250));
+    }
+    // The demo is generated in the background: lineage answers 503 until it is ready.
+    for (let attempt = 0; attempt < 480; attempt++) {
+      const res = await request(server)
+        .get(`${api}/checkout/lineage`)
+        .set('authorization', alice);
+      if (res.status !== 503) break;
       await new Promise(resolve => setTimeout(resolve, 250));
     }
   });

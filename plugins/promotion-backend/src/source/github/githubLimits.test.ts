@@ -9,12 +9,14 @@ import {
   DEPLOY_WORKFLOW_RUN_NAME,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import { BareRepoBuilder, Signature } from '../../local/BareRepoBuilder';
+import { BareRepoBuilder, Signature } from '@mainline/plugin-promotion-node';
 import { memoryCache } from '../../testUtils';
-import { GitOpsDeploymentTarget } from '../../deploy/gitops/GitOpsDeploymentTarget';
-import { GitHubWorkflowDeployments } from '../../deploy/github/GitHubWorkflowDeployments';
-import { createGitHubClient } from './GitHubClients';
-import { GitHubSourceControl } from './GitHubSourceControl';
+import { GitOpsDeploymentTarget } from '@mainline/plugin-promotion-backend-module-gitops';
+import {
+  GitHubWorkflowDeployments,
+  createGitHubClient,
+  GitHubSourceControl,
+} from '@mainline/plugin-promotion-backend-module-github';
 import { readGitHubEvent } from '../../events/GitHubEvents';
 
 jest.setTimeout(120_000);

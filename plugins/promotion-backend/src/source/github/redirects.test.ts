@@ -1,6 +1,8 @@
 import { Listener, listen } from '../../__testUtils__/countingListener';
-import { createGitHubClient } from './GitHubClients';
-import { GitHubSourceControl } from './GitHubSourceControl';
+import {
+  createGitHubClient,
+  GitHubSourceControl,
+} from '@mainline/plugin-promotion-backend-module-github';
 
 jest.setTimeout(60_000);
 

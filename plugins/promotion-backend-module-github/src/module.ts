@@ -1,0 +1,125 @@
+import {
+  CacheService,
+  LoggerService,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
+import {
+  ChangeRequestsProvider,
+  DeploymentTargetProvider,
+  SourceControlProvider,
+  promotionChangeRequestsExtensionPoint,
+  promotionDeploymentTargetExtensionPoint,
+  promotionSourceControlExtensionPoint,
+} from '@mainline/plugin-promotion-node';
+import { GitHubClients } from './GitHubClients';
+import { GitHubPullRequests } from './GitHubPullRequests';
+import { GitHubSourceControl } from './GitHubSourceControl';
+import { GitHubWorkflowDeployments } from './GitHubWorkflowDeployments';
+
+const clientsByConfig = new WeakMap<Config, GitHubClients>();
+
+/** One set of clients (one rate budget) per backend for source, pull requests and workflow runs. */
+function clientsFor(context: {
+  config: Config;
+  cache: CacheService;
+  logger: LoggerService;
+}): GitHubClients {
+  let clients = clientsByConfig.get(context.config);
+  if (!clients) {
+    clients = GitHubClients.fromConfig(context.config, {
+      cache: context.cache,
+      logger: context.logger,
+    });
+    clientsByConfig.set(context.config, clients);
+  }
+  return clients;
+}
+
+/**
+ * `promotion.source.provider: github` (the default without `promotion.local.dataDir`): the
+ * repositories on `promotion.github.host` through its `integrations.github` entry. Archives
+ * deploy through the deploy workflow unless `promotion.github.lambdaDeploys` says `recorded`.
+ *
+ * @public
+ */
+export const githubSourceControlProvider: SourceControlProvider = {
+  name: 'github',
+  create(context) {
+    const clients = clientsFor(context);
+    return new GitHubSourceControl(clients.forRepo, {
+      webBaseUrl: clients.webBaseUrl,
+    });
+  },
+  deploymentTargets({ config }) {
+    return {
+      archive:
+        config.getOptionalString('promotion.github.lambdaDeploys') ??
+        'workflow',
+    };
+  },
+};
+
+/**
+ * Pull requests on the manifest repository, for the environments in
+ * `promotion.github.manifestPullRequests`.
+ *
+ * @public
+ */
+export const githubChangeRequestsProvider: ChangeRequestsProvider = {
+  name: 'github',
+  create(context) {
+    return new GitHubPullRequests(clientsFor(context).forRepo, context.source);
+  },
+};
+
+/**
+ * Serverless deploys as runs of the service repository's deploy workflow
+ * (`promotion.github.deployWorkflow` on `promotion.mainBranch`).
+ *
+ * @public
+ */
+export const githubWorkflowDeploymentTargetProvider: DeploymentTargetProvider =
+  {
+    name: 'workflow',
+    create(context) {
+      const { config } = context;
+      return new GitHubWorkflowDeployments(clientsFor(context).forRepo, {
+        workflow:
+          config.getOptionalString('promotion.github.deployWorkflow') ??
+          'mainline-deploy.yaml',
+        ref: config.getOptionalString('promotion.mainBranch') ?? 'main',
+        startTimeoutMs:
+          (config.getOptionalNumber(
+            'promotion.github.deployStartTimeoutMinutes',
+          ) ?? 10) * 60_000,
+      });
+    },
+  };
+
+/**
+ * The promotion plugin's GitHub adapters: source control, manifest pull requests and deploy
+ * workflow runs.
+ *
+ * @public
+ */
+export const promotionModuleGithub = createBackendModule({
+  pluginId: 'promotion',
+  moduleId: 'github',
+  register(env) {
+    env.registerInit({
+      deps: {
+        sources: promotionSourceControlExtensionPoint,
+        changeRequests: promotionChangeRequestsExtensionPoint,
+        deployments: promotionDeploymentTargetExtensionPoint,
+      },
+      async init({ sources, changeRequests, deployments }) {
+        sources.addSourceControlProvider(githubSourceControlProvider);
+        changeRequests.addChangeRequestsProvider(githubChangeRequestsProvider);
+        deployments.addDeploymentTargetProvider(
+          githubWorkflowDeploymentTargetProvider,
+        );
+      },
+    });
+  },
+});

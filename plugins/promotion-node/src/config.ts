@@ -1,0 +1,13 @@
+import path from 'node:path';
+import { Config } from '@backstage/config';
+
+/**
+ * `promotion.local.dataDir`, resolved against the backend's working directory: where the embedded
+ * default keeps its repositories, artifacts and deploy records (and the demo its data).
+ *
+ * @public
+ */
+export function readLocalDataDir(config: Config): string | undefined {
+  const dir = config.getOptionalString('promotion.local.dataDir');
+  return dir === undefined ? undefined : path.resolve(dir);
+}

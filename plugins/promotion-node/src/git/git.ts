@@ -1,0 +1,82 @@
+import { execFile } from 'node:child_process';
+
+/** The outcome of one git invocation; non-zero exits are data, not exceptions, for the callers. */
+export interface GitResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the `git` binary against one repository. Arguments go straight to git (no shell), and
+ * callers pass user-supplied refs after `--end-of-options`, so neither shell nor option injection
+ * is possible.
+ */
+export class GitRunner {
+  constructor(
+    private readonly gitDir: string,
+    private readonly env: Record<string, string> = {},
+  ) {}
+
+  run(
+    args: string[],
+    options: { input?: string; env?: Record<string, string> } = {},
+  ): Promise<GitResult> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        'git',
+        [`--git-dir=${this.gitDir}`, ...args],
+        {
+          maxBuffer: 256 * 1024 * 1024,
+          env: {
+            ...process.env,
+            GIT_TERMINAL_PROMPT: '0',
+            GIT_CONFIG_NOSYSTEM: '1',
+            LC_ALL: 'C',
+            ...this.env,
+            ...options.env,
+          },
+        },
+        (error, stdout, stderr) => {
+          if (!error) {
+            resolve({ code: 0, stdout, stderr });
+            return;
+          }
+          const code = (error as { code?: unknown }).code;
+          if (typeof code !== 'number') {
+            // git could not be started at all (missing binary, bad cwd): not a git answer.
+            reject(error);
+            return;
+          }
+          resolve({ code, stdout, stderr });
+        },
+      );
+      if (options.input !== undefined) {
+        child.stdin?.end(options.input);
+      }
+    });
+  }
+
+  /** Runs git and returns stdout, failing with git's own message on a non-zero exit. */
+  async output(
+    args: string[],
+    options?: { input?: string; env?: Record<string, string> },
+  ): Promise<string> {
+    const result = await this.run(args, options);
+    if (result.code !== 0) {
+      throw new Error(
+        `git ${args[0]} failed (${result.code}): ${
+          result.stderr.trim() || result.stdout.trim()
+        }`,
+      );
+    }
+    return result.stdout;
+  }
+}
+
+/** Field and record separators for `git log --format`, which never occur in commit text. */
+export const FIELD = '\x1f';
+export const RECORD = '\x1e';
+export const COMMIT_FORMAT = ['%H', '%P', '%an', '%ae', '%cI', '%s', '%b']
+  .join('%x1f')
+  .concat('%x1e');
