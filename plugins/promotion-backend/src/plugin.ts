@@ -120,7 +120,6 @@ export const promotionPlugin = createBackendPlugin({
           catalog,
           auth,
           auditor,
-          audit: entry => store.audit(entry),
           environments: environments.map(e => e.name),
           options: readWriteScopeOptions(config),
         });

@@ -1,32 +1,13 @@
 import { InputError, stringifyError } from '@backstage/errors';
-import { PROMOTION_ANNOTATIONS } from '@mainline/plugin-promotion-common';
-import pLimit from 'p-limit';
-import { PromotionRecord } from '../database/PromotionStore';
-import { EntityTargets } from '../service/EntityTargets';
 import {
-  PromoteRequest,
-  PromotionPlan,
-  PromotionService,
-} from './PromotionService';
+  ComponentOutcome,
+  PROMOTION_ANNOTATIONS,
+} from '@mainline/plugin-promotion-common';
+import pLimit from 'p-limit';
+import { EntityTargets } from '../service/EntityTargets';
+import { toPromotion } from './api';
+import { PromoteRequest, PromotionService } from './PromotionService';
 import { EntityContext, WriteContext } from './types';
-
-/** What a repository-wide promotion did for one component. */
-export type ComponentOutcome =
-  | {
-      entityRef: string;
-      outcome: 'promoted' | 'planned';
-      message: string;
-      promotion?: PromotionRecord;
-      plan?: PromotionPlan;
-    }
-  | {
-      entityRef: string;
-      outcome: 'unchanged';
-      message: string;
-      ancestor: string | null;
-      running: boolean;
-    }
-  | { entityRef: string; outcome: 'refused'; message: string };
 
 /** Why a component was refused, without the error's class name. */
 const refusal = (error: unknown) =>
@@ -190,7 +171,7 @@ export class RepositoryPromotions {
                 : `${request.environment} ${
                     result.status === 'succeeded' ? 'runs' : 'is getting'
                   } ${result.version}`,
-            promotion: result,
+            promotion: toPromotion(result),
           });
         }
       } catch (error) {

@@ -100,9 +100,65 @@ export const spec = {
             },
             additionalProperties: true,
           },
+          checks: {
+            type: 'array',
+            description: "A refused write's failed checks.",
+            items: {
+              $ref: '#/components/schemas/Check',
+            },
+          },
         },
         required: ['error'],
         additionalProperties: true,
+      },
+      Check: {
+        type: 'object',
+        description: 'One rule a write is checked against, with what it found.',
+        properties: {
+          name: {
+            type: 'string',
+          },
+          passed: {
+            type: 'boolean',
+          },
+          reason: {
+            type: 'string',
+          },
+          data: {
+            $ref: '#/components/schemas/CheckData',
+          },
+        },
+        required: ['name', 'passed', 'reason'],
+        additionalProperties: false,
+      },
+      CheckData: {
+        type: 'object',
+        description:
+          'What a check found, for a client to act on without reading the reason.',
+        properties: {
+          suggestedSha: {
+            type: 'string',
+          },
+          nearestBuiltSha: {
+            type: 'string',
+          },
+          conflictingTag: {
+            type: 'string',
+          },
+          requiredEnvironment: {
+            type: 'string',
+          },
+          missingAnnotation: {
+            type: 'string',
+          },
+          rivalEntity: {
+            type: 'string',
+          },
+          resource: {
+            type: 'string',
+          },
+        },
+        additionalProperties: false,
       },
       EnvironmentTrigger: {
         type: 'object',
@@ -690,20 +746,7 @@ export const spec = {
           checks: {
             type: 'array',
             items: {
-              type: 'object',
-              properties: {
-                name: {
-                  type: 'string',
-                },
-                passed: {
-                  type: 'boolean',
-                },
-                reason: {
-                  type: 'string',
-                },
-              },
-              required: ['name', 'passed', 'reason'],
-              additionalProperties: false,
+              $ref: '#/components/schemas/Check',
             },
           },
           steps: {

@@ -226,8 +226,27 @@ export interface components {
       } & {
         [key: string]: unknown;
       };
+      /** @description A refused write's failed checks. */
+      checks?: components['schemas']['Check'][];
     } & {
       [key: string]: unknown;
+    };
+    /** @description One rule a write is checked against, with what it found. */
+    Check: {
+      name: string;
+      passed: boolean;
+      reason: string;
+      data?: components['schemas']['CheckData'];
+    };
+    /** @description What a check found, for a client to act on without reading the reason. */
+    CheckData: {
+      suggestedSha?: string;
+      nearestBuiltSha?: string;
+      conflictingTag?: string;
+      requiredEnvironment?: string;
+      missingAnnotation?: string;
+      rivalEntity?: string;
+      resource?: string;
     };
     EnvironmentTrigger: {
       /** @enum {string} */
@@ -403,11 +422,7 @@ export interface components {
       sha: string;
       tag: string | null;
       version: string;
-      checks: {
-        name: string;
-        passed: boolean;
-        reason: string;
-      }[];
+      checks: components['schemas']['Check'][];
       steps: {
         name: string;
         /** @enum {string} */
