@@ -47,7 +47,7 @@ import {
   short,
 } from './rules';
 import { promotionStepDetails } from './steps';
-import { StepRunner } from './StepRunner';
+import { PlannedPromotion, StepRunner } from './StepRunner';
 import { YankOutcome, YankService } from './YankService';
 import { EntityContext, PolicyCheck, WriteContext } from './types';
 
@@ -356,7 +356,6 @@ export class PromotionService {
     }
   }
 
-
   private async promoteAuthorized(
     entity: EntityContext,
     request: PromoteRequest,
@@ -385,59 +384,42 @@ export class PromotionService {
         ...checks,
       ]);
     }
-    const previous = await this.idempotency.previous(
-      entity.entityRef,
-      request.idempotencyKey,
-      hash,
-      this.replayHandlers(entity, ctx),
-    );
+    const previous = await this.previous(entity, request, hash, ctx);
     if (previous) return previous;
-    return this.runner.start(
-      entity,
-      environment.name,
-      ctx,
-      hash,
-      async () => {
-        const { facts, checks, tag } = await this.promotionChecks(
-          entity,
-          request.sha,
-          environment,
-          request.tag,
-          how.pushed,
-        );
-        await this.refuseOnFailure(entity, 'promote', environment.name, {
+    return this.start(entity, environment.name, ctx, hash, async () => {
+      const { facts, checks, tag } = await this.promotionChecks(
+        entity,
+        request.sha,
+        environment,
+        request.tag,
+        how.pushed,
+      );
+      await this.refuseOnFailure(entity, 'promote', environment.name, {
+        sha: facts.sha,
+        tag,
+        checks,
+        ctx,
+        // A pushed tag's refusal tells the owners whatever the reason (promotePushedTag).
+        notify: !how.pushed,
+      });
+      const details = promotionStepDetails(tag, facts.sha, environment.name);
+      return {
+        record: {
+          kind: 'promotion' as const,
           sha: facts.sha,
           tag,
-          checks,
-          ctx,
-          // A pushed tag's refusal tells the owners whatever the reason (promotePushedTag).
-          notify: !how.pushed,
-        });
-        const details = promotionStepDetails(tag, facts.sha, environment.name);
-        return {
-          record: {
-            kind: 'promotion' as const,
-            sha: facts.sha,
-            tag,
-            tagAutomatic: request.tag === undefined,
-            version: tag,
-            idempotencyKey: request.idempotencyKey ?? null,
-          },
-          steps: [
-            { name: 'checks', status: 'succeeded', detail: summarize(checks) },
-            { name: 'tag', status: 'pending', detail: details.tag },
-            { name: 'retag', status: 'pending', detail: details.retag },
-            { name: 'deploy', status: 'pending', detail: details.deploy },
-          ],
-        };
-      },
-      created =>
-        this.idempotency.replay(
-          created,
-          hash,
-          this.replayHandlers(entity, ctx),
-        ),
-    );
+          tagAutomatic: request.tag === undefined,
+          version: tag,
+          idempotencyKey: request.idempotencyKey ?? null,
+        },
+        steps: [
+          { name: 'checks', status: 'succeeded', detail: summarize(checks) },
+          { name: 'tag', status: 'pending', detail: details.tag },
+          { name: 'retag', status: 'pending', detail: details.retag },
+          { name: 'deploy', status: 'pending', detail: details.deploy },
+        ],
+      };
+    });
   }
 
   /** Reads the facts of a promotion and checks them against the rules. */
@@ -522,12 +504,7 @@ export class PromotionService {
       sha: request.sha ?? null,
       tag: request.tag ?? null,
     });
-    const previous = await this.idempotency.previous(
-      entity.entityRef,
-      request.idempotencyKey,
-      hash,
-      this.replayHandlers(entity, ctx),
-    );
+    const previous = await this.previous(entity, request, hash, ctx);
     if (previous) return previous;
     const adapters = this.options.adapters.forTarget(entity.target);
     let sha = request.sha;
@@ -541,58 +518,46 @@ export class PromotionService {
           `tag ${request.tag} does not exist in ${entity.target.sourceRepo}`,
         );
     }
-    return this.runner.start(
-      entity,
-      environment.name,
-      ctx,
-      hash,
-      async () => {
-        const facts = await this.facts.read(entity, sha!);
-        const { version } = releaseTagRule(facts, environment, request.tag);
-        const { checks } = rollbackRules({
-          facts,
-          environment,
-          mainBranch: this.options.mainBranch,
-          releaseBranches: entity.target.releaseBranches,
-          requestedTag: request.tag,
-          deploy: await this.facts.deployVerdict(
-            entity,
-            environment.name,
-            version,
-          ),
-        });
-        await this.refuseOnFailure(entity, 'rollback', environment.name, {
-          sha: facts.sha,
-          tag: version,
-          checks,
-          ctx,
-        });
-        return {
-          record: {
-            kind: 'rollback' as const,
-            sha: facts.sha,
-            tag: version === short(facts.sha) ? null : version,
-            tagAutomatic: false,
-            version,
-            idempotencyKey: request.idempotencyKey ?? null,
-          },
-          steps: [
-            { name: 'checks', status: 'succeeded', detail: summarize(checks) },
-            {
-              name: 'deploy',
-              status: 'pending',
-              detail: `point ${environment.name} back at ${version}`,
-            },
-          ],
-        };
-      },
-      created =>
-        this.idempotency.replay(
-          created,
-          hash,
-          this.replayHandlers(entity, ctx),
+    return this.start(entity, environment.name, ctx, hash, async () => {
+      const facts = await this.facts.read(entity, sha!);
+      const { version } = releaseTagRule(facts, environment, request.tag);
+      const { checks } = rollbackRules({
+        facts,
+        environment,
+        mainBranch: this.options.mainBranch,
+        releaseBranches: entity.target.releaseBranches,
+        requestedTag: request.tag,
+        deploy: await this.facts.deployVerdict(
+          entity,
+          environment.name,
+          version,
         ),
-    );
+      });
+      await this.refuseOnFailure(entity, 'rollback', environment.name, {
+        sha: facts.sha,
+        tag: version,
+        checks,
+        ctx,
+      });
+      return {
+        record: {
+          kind: 'rollback' as const,
+          sha: facts.sha,
+          tag: version === short(facts.sha) ? null : version,
+          tagAutomatic: false,
+          version,
+          idempotencyKey: request.idempotencyKey ?? null,
+        },
+        steps: [
+          { name: 'checks', status: 'succeeded', detail: summarize(checks) },
+          {
+            name: 'deploy',
+            status: 'pending',
+            detail: `point ${environment.name} back at ${version}`,
+          },
+        ],
+      };
+    });
   }
 
   /**
@@ -659,6 +624,37 @@ export class PromotionService {
         tag: record.tag ?? undefined,
       },
       ctx,
+    );
+  }
+
+  /**
+   * Runs a checked write with the step runner; a concurrent request that recorded the promotion
+   * first (the same Idempotency-Key) is answered as a replay.
+   */
+  private start(
+    entity: EntityContext,
+    environment: string,
+    ctx: WriteContext,
+    hash: string,
+    plan: () => Promise<PlannedPromotion>,
+  ): Promise<PromotionRecord> {
+    return this.runner.start(entity, environment, ctx, hash, plan, created =>
+      this.idempotency.replay(created, hash, this.replayHandlers(entity, ctx)),
+    );
+  }
+
+  /** What an earlier request with the same Idempotency-Key came to, carried on. */
+  private previous(
+    entity: EntityContext,
+    request: { idempotencyKey?: string },
+    hash: string,
+    ctx: WriteContext,
+  ): Promise<PromotionRecord | undefined> {
+    return this.idempotency.previous(
+      entity.entityRef,
+      request.idempotencyKey,
+      hash,
+      this.replayHandlers(entity, ctx),
     );
   }
 

@@ -15,13 +15,20 @@ const INPUT_CHECKS = new Set(['tag-name', 'registry-tag']);
 export class PromotionRefusedError extends CustomErrorBase {
   readonly checks: PolicyCheck[];
 
-  constructor(checks: PolicyCheck[]) {
-    super(checks[0].reason);
+  /** `name` overrides the error class the first check implies (`NotFoundError`: not set up). */
+  constructor(checks: PolicyCheck[], message?: string, name?: 'NotFoundError') {
+    super(message ?? checks[0].reason);
     this.checks = checks;
     // The name decides the status (errorHandler maps ConflictError to 409, InputError to 400).
-    this.name = INPUT_CHECKS.has(checks[0].name)
-      ? InputError.name
-      : ConflictError.name;
+    this.name =
+      name ??
+      (INPUT_CHECKS.has(checks[0].name) ? InputError.name : ConflictError.name);
+  }
+
+  /** The HTTP status Backstage's error handler gives an error of this name. */
+  get statusCode(): number {
+    if (this.name === 'NotFoundError') return 404;
+    return this.name === InputError.name ? 400 : 409;
   }
 }
 

@@ -59,7 +59,10 @@ export class PromotionEvents {
   audit(
     eventId: string,
     who: EventActor,
-    options: { severityLevel: AuditorServiceEventSeverityLevel; meta: JsonObject },
+    options: {
+      severityLevel: AuditorServiceEventSeverityLevel;
+      meta: JsonObject;
+    },
   ): Promise<AuditorServiceEvent> {
     return this.options.auditor.createEvent({
       eventId,

@@ -36,9 +36,9 @@ export function keepLease(
       },
       error =>
         logger.warn(
-          `Could not renew the lease of promotion ${
-            lock.id
-          }: ${stringifyError(error)}`,
+          `Could not renew the lease of promotion ${lock.id}: ${stringifyError(
+            error,
+          )}`,
         ),
     );
   }, Math.max(100, Math.floor(store.leaseMs / 3)));

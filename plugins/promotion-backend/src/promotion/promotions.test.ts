@@ -454,9 +454,9 @@ describe.each(
         'promote:succeeded',
       ]),
     );
-    expect(
-      audit.every(e => e.actor.actorId === 'user:default/mock'),
-    ).toBe(true);
+    expect(audit.every(e => e.actor.actorId === 'user:default/mock')).toBe(
+      true,
+    );
   });
 
   it('answers 403 before any work when the permission is denied', async () => {

@@ -199,7 +199,11 @@ export function tagNameRules(
 export function tagRule(
   facts: Pick<Facts, 'sha' | 'tags'>,
   tag: string,
-  options: { kind: 'rc' | 'version'; scheme: VersioningScheme; pushed?: boolean },
+  options: {
+    kind: 'rc' | 'version';
+    scheme: VersioningScheme;
+    pushed?: boolean;
+  },
 ): PolicyCheck {
   const { kind, scheme } = options;
   const newer = (others: SourceRef[]) => {
@@ -332,7 +336,10 @@ export function releaseTagRule(
         )?.name;
   if (tag) {
     return {
-      check: passed('release-tag', `${short(facts.sha)} was released as ${tag}`),
+      check: passed(
+        'release-tag',
+        `${short(facts.sha)} was released as ${tag}`,
+      ),
       version: tag,
     };
   }

@@ -37,6 +37,26 @@ export interface RouterOptions {
   defaultLimit: number;
 }
 
+/**
+ * Writes a refused promotion or rollback (or a read of an entity that is not set up) as Backstage's
+ * error handler would (`error`, `request`,
+ * `response`), plus the failed checks as a top-level `checks` array; every other error goes on to
+ * the error handler.
+ */
+const refusalHandler: ErrorRequestHandler = (error, req, res, next) => {
+  if (!(error instanceof PromotionRefusedError) || res.headersSent) {
+    next(error);
+    return;
+  }
+  const statusCode = error.statusCode;
+  res.status(statusCode).json({
+    error: serializeError(error),
+    request: { method: req.method, url: req.url },
+    response: { statusCode },
+    checks: error.checks,
+  });
+};
+
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
 export async function createRouter(options: RouterOptions) {
   const { httpAuth, targets, lineage, promotions, store, yanks, actors } =
@@ -310,21 +330,3 @@ export async function createRouter(options: RouterOptions) {
   return router;
 }
 
-/**
- * Writes a refused promotion or rollback as Backstage's error handler would (`error`, `request`,
- * `response`), plus the failed checks as a top-level `checks` array; every other error goes on to
- * the error handler.
- */
-const refusalHandler: ErrorRequestHandler = (error, req, res, next) => {
-  if (!(error instanceof PromotionRefusedError) || res.headersSent) {
-    next(error);
-    return;
-  }
-  const statusCode = error.name === 'InputError' ? 400 : 409;
-  res.status(statusCode).json({
-    error: serializeError(error),
-    request: { method: req.method, url: req.url },
-    response: { statusCode },
-    checks: error.checks,
-  });
-};
