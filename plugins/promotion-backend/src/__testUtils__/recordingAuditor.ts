@@ -1,4 +1,7 @@
-import { coreServices, createServiceFactory } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
 import {
   AuditorEvent,
   DefaultAuditorService,
@@ -9,9 +12,7 @@ import {
  * plugin), with every event appended to `events` too, so that a test reads the audit trail as an
  * operator would: who did what, and how it ended.
  */
-export function recordingAuditorFactory(
-  record: (event: AuditorEvent) => void,
-) {
+export function recordingAuditorFactory(record: (event: AuditorEvent) => void) {
   return createServiceFactory({
     service: coreServices.auditor,
     deps: {

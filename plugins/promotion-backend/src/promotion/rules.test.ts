@@ -368,7 +368,14 @@ describe('releaseTagRule', () => {
     reason: `aaaaaaa was released as ${tag}`,
   });
   it.each([
-    ['to a branch environment', stage, facts(), undefined, 'aaaaaaa', undefined],
+    [
+      'to a branch environment',
+      stage,
+      facts(),
+      undefined,
+      'aaaaaaa',
+      undefined,
+    ],
     [
       'to a release it had, by its tag',
       demo,

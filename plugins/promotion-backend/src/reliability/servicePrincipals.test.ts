@@ -252,9 +252,9 @@ describe('external access tokens (service principals)', () => {
         e.meta?.entityRef === 'component:default/checkout' &&
         e.status !== 'initiated',
     );
-    expect(
-      audit.map(e => [e.meta?.requestedBy, e.eventId, e.status]),
-    ).toEqual([['service:ci-release', 'promote', 'succeeded']]);
+    expect(audit.map(e => [e.meta?.requestedBy, e.eventId, e.status])).toEqual([
+      ['service:ci-release', 'promote', 'succeeded'],
+    ]);
     expect(audit[0].actor.actorId).toMatch(/ci-release$/);
   });
 });

@@ -329,4 +329,3 @@ export async function createRouter(options: RouterOptions) {
 
   return router;
 }
-

@@ -28,7 +28,10 @@ export const deployStep: PromotionStepRunner = {
       await adapters.deployments.current(entity.target, [record.environment])
     )[record.environment];
     return deployment?.version === record.version
-      ? { state: 'done', detail: `${record.environment} runs ${record.version}` }
+      ? {
+          state: 'done',
+          detail: `${record.environment} runs ${record.version}`,
+        }
       : { state: 'todo', detail: `${record.environment} runs another version` };
   },
 };
