@@ -72,7 +72,13 @@ describe.each([
     const recordOf = async (url: string, id: string) =>
       (await call(`${url}${api}/promotions/${id}`, 'GET')).body;
     /** What a promotion that finished once leaves behind. */
-    const FINISHED_ONCE = { audit: ['succeeded'], notifications: 1, locks: [] };
+    const FINISHED_ONCE = {
+      audit: ['succeeded'],
+      // A recovery acts in the background, without a request: its event names who asked.
+      requestedBy: ['user:default/mock'],
+      notifications: 1,
+      locks: [],
+    };
     /** What a promotion left in the audit trail, the notifications and the locks. */
     const trail = async (environment: string, id: string, sha: string) => {
       const knex = knexFactory(options.database);
@@ -93,6 +99,7 @@ describe.each([
           );
         return {
           audit: audit.map(a => a.status),
+          requestedBy: [...new Set(audit.map(a => a.meta.requestedBy))],
           notifications: notifications.length,
           locks: await knex('promotion_locks').select('promotion_id'),
         };
