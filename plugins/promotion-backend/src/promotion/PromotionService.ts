@@ -34,7 +34,7 @@ import { WriteScope } from '../service/WriteScope';
 import { refusalOf, summarize } from './checks';
 import { dryRunPlan } from './dryRun';
 import { PromotionEvents } from './events';
-import { FactReader, knownCommit } from './facts';
+import { ArtifactAt, FactReader } from './facts';
 import { Follower } from './follower';
 import { Idempotency, ReplayHandlers, requestHash } from './idempotency';
 import { Reconciler } from './leases';
@@ -43,7 +43,6 @@ import {
   promotionRules,
   releaseTagRule,
   rollbackRules,
-  runsIn,
   short,
 } from './rules';
 import { promotionStepDetails } from './steps';
@@ -144,69 +143,17 @@ export class PromotionService {
   }
 
   /** The full sha of a commit of the entity's repository, or a NotFoundError naming it. */
-  async commitOf(entity: EntityContext, requestedSha: string): Promise<string> {
-    const repo = entity.target.sourceRepo;
-    return knownCommit(
-      repo,
-      requestedSha,
-      await this.options.adapters
-        .forTarget(entity.target)
-        .source.resolveCommit(repo, requestedSha),
-    );
+  commitOf(entity: EntityContext, requestedSha: string): Promise<string> {
+    return this.facts.commitOf(entity, requestedSha);
   }
 
-  /**
-   * For a component of a monorepo: whether the commit `sha` (full) built an artifact for it, and
-   * when not, which artifact (the nearest ancestor's) stands for it and whether `environment`
-   * already runs that. Reads only (the artifact listing; the rest only when nothing was built);
-   * nothing is audited or refused.
-   */
-  async artifactAt(
+  /** What a monorepo commit built for a component (see `FactReader.artifactAt`). */
+  artifactAt(
     entity: EntityContext,
     sha: string,
     environment: string,
-  ): Promise<
-    | { built: true }
-    | {
-        built: false;
-        ancestor: string | null;
-        running: boolean;
-        message: string;
-      }
-  > {
-    const adapters = this.options.adapters.forTarget(entity.target);
-    const artifacts = await adapters.artifacts.findArtifacts(
-      adapters.artifactLocation,
-      { commits: [sha] },
-    );
-    if (artifacts.length > 0) return { built: true };
-    const [ancestor, deployments, tags] = await Promise.all([
-      this.facts.builtAncestor(entity, adapters, sha),
-      adapters.deployments.current(entity.target, [environment]),
-      adapters.source.listTags(entity.target.sourceRepo),
-    ]);
-    const running = ancestor
-      ? runsIn({ deployments, tags }, environment, ancestor.sha)
-      : false;
-    const where = entity.target.sourcePath
-      ? ` (it changed nothing under ${entity.target.sourcePath})`
-      : '';
-    let stands = 'and no ancestor in the last 100 commits has one';
-    if (ancestor) {
-      stands = `the nearest ancestor's, ${short(ancestor.sha)}, ${
-        running
-          ? `is already in ${environment}`
-          : `stands for it (${environment} runs ${
-              deployments[environment]?.version ?? 'nothing'
-            })`
-      }`;
-    }
-    return {
-      built: false,
-      ancestor: ancestor?.sha ?? null,
-      running,
-      message: `unchanged: ${short(sha)} built no artifact${where}; ${stands}`,
-    };
+  ): Promise<ArtifactAt> {
+    return this.facts.artifactAt(entity, sha, environment);
   }
 
   /** Why the registry of the entity's artifacts would refuse `tag` (no request is made). */

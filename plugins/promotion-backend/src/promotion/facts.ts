@@ -4,6 +4,7 @@ import { Artifact, artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
 import { Yank, YankStore } from '../database/YankStore';
 import { DeployCheck, Deployment } from '../deploy/DeploymentTarget';
 import { SourceRef } from '../source/SourceControl';
+import { runsIn, short } from './rules';
 import { EntityContext } from './types';
 
 /** The newest earlier commit (touching the component's folder) with an artifact. */
@@ -30,6 +31,19 @@ export interface Facts {
   /** Read only when the commit has no artifact and is not yanked; `null`: none in 100 commits. */
   builtAncestor?: BuiltAncestor | null;
 }
+
+/**
+ * What a monorepo commit built for one component: its own artifact, or (when it changed nothing
+ * of the component) the nearest ancestor's that stands for it, and whether the environment runs it.
+ */
+export type ArtifactAt =
+  | { built: true }
+  | {
+      built: false;
+      ancestor: string | null;
+      running: boolean;
+      message: string;
+    };
 
 /** The full sha a requested (full or short) sha resolved to, or a NotFoundError naming it. */
 export function knownCommit(
@@ -125,6 +139,64 @@ export class FactReader {
         (await this.builtAncestor(entity, adapters, sha)) ?? null;
     }
     return facts;
+  }
+
+  /** The full sha of a commit of the entity's repository, or a NotFoundError naming it. */
+  async commitOf(entity: EntityContext, requestedSha: string): Promise<string> {
+    const repo = entity.target.sourceRepo;
+    return knownCommit(
+      repo,
+      requestedSha,
+      await this.options.adapters
+        .forTarget(entity.target)
+        .source.resolveCommit(repo, requestedSha),
+    );
+  }
+
+  /**
+   * For a component of a monorepo: whether the commit `sha` (full) built an artifact for it, and
+   * when not, which artifact (the nearest ancestor's) stands for it and whether `environment`
+   * already runs that. Reads only (the artifact listing; the rest only when nothing was built);
+   * nothing is audited or refused.
+   */
+  async artifactAt(
+    entity: EntityContext,
+    sha: string,
+    environment: string,
+  ): Promise<ArtifactAt> {
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const artifacts = await adapters.artifacts.findArtifacts(
+      adapters.artifactLocation,
+      { commits: [sha] },
+    );
+    if (artifacts.length > 0) return { built: true };
+    const [ancestor, deployments, tags] = await Promise.all([
+      this.builtAncestor(entity, adapters, sha),
+      adapters.deployments.current(entity.target, [environment]),
+      adapters.source.listTags(entity.target.sourceRepo),
+    ]);
+    const running = ancestor
+      ? runsIn({ deployments, tags }, environment, ancestor.sha)
+      : false;
+    const where = entity.target.sourcePath
+      ? ` (it changed nothing under ${entity.target.sourcePath})`
+      : '';
+    let stands = 'and no ancestor in the last 100 commits has one';
+    if (ancestor) {
+      stands = `the nearest ancestor's, ${short(ancestor.sha)}, ${
+        running
+          ? `is already in ${environment}`
+          : `stands for it (${environment} runs ${
+              deployments[environment]?.version ?? 'nothing'
+            })`
+      }`;
+    }
+    return {
+      built: false,
+      ancestor: ancestor?.sha ?? null,
+      running,
+      message: `unchanged: ${short(sha)} built no artifact${where}; ${stands}`,
+    };
   }
 
   /** Whether the deploy can set `environment` to `version`, asked of its adapter (reads only). */
