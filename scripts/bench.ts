@@ -507,7 +507,6 @@ async function main() {
         fail: async () => {},
       }),
     } as any,
-    audit: async () => {},
     environments: environments.map(e => e.name),
     options: readWriteScopeOptions(
       new ConfigReader({

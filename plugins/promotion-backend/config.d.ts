@@ -251,8 +251,8 @@ export interface Config {
     /** The reconciler that recovers promotions whose worker stopped (killed, cut off). */
     recovery?: {
       /**
-       * How often running promotions with a run-out lease are looked for (besides on start, and
-       * once more a lease length after start). Default 15.
+       * How often running promotions with a run-out lease are looked for, on every replica, the
+       * first time one second after start. Default 15.
        */
       intervalSeconds?: number;
     };

@@ -145,6 +145,19 @@ describe('promotion backend', () => {
     expect(res.status).toBe(404);
     expect(res.body.error.message).toContain('github.com/project-slug');
     expect(res.body.error.message).toContain('mainline.dev/artifact-location');
+    // The first annotation to add, as data: no parsing of the message.
+    expect(res.body.checks).toEqual([
+      expect.objectContaining({
+        name: 'setup',
+        passed: false,
+        data: { missingAnnotation: 'github.com/project-slug' },
+      }),
+    ]);
+    const lineage = await request(server).get(
+      '/api/promotion/v1/entities/component/default/wiki/lineage',
+    );
+    expect(lineage.status).toBe(404);
+    expect(lineage.body.checks[0].name).toBe('setup');
   });
 
   it('answers 404 for an unknown entity and 400 for a malformed name', async () => {

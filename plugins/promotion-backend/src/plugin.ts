@@ -73,7 +73,6 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth: coreServices.httpAuth,
         auth: coreServices.auth,
         scheduler: coreServices.scheduler,
-        lifecycle: coreServices.lifecycle,
         events: eventsServiceRef,
         logger: coreServices.logger,
         config: coreServices.rootConfig,
@@ -93,7 +92,6 @@ export const promotionPlugin = createBackendPlugin({
         httpAuth,
         auth,
         scheduler,
-        lifecycle,
         events,
         logger,
         config,
@@ -149,7 +147,6 @@ export const promotionPlugin = createBackendPlugin({
           catalog,
           auth,
           auditor,
-          audit: entry => store.audit(entry),
           environments: environments.map(e => e.name),
           options: readWriteScopeOptions(config),
         });
@@ -217,19 +214,10 @@ export const promotionPlugin = createBackendPlugin({
           },
         });
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
-        // by their lease running out and recovered by whichever replica claims them first: on
-        // start, once more when a lease taken just before a restart has run out (whatever the
-        // scheduler's own locks left by a killed process say), and then periodically.
-        const recoverStalled = () =>
-          promotions
-            .recoverStalled(resolveEntity)
-            .catch(error =>
-              logger.warn(`Could not recover stalled promotions: ${error}`),
-            );
-        lifecycle.addStartupHook(() => {
-          void recoverStalled();
-          setTimeout(recoverStalled, store.leaseMs + 1000).unref();
-        });
+        // by their lease running out and recovered by whichever replica claims them first. One
+        // task on every replica (claims are conditional, so replicas never recover one twice),
+        // first run just after start: a local task leaves no scheduler lock behind a killed
+        // process that could hold up the recovery after its restart.
         await scheduler.scheduleTask({
           id: 'promotion-recover-stalled',
           frequency: {
@@ -239,7 +227,7 @@ export const promotionPlugin = createBackendPlugin({
           },
           timeout: { minutes: 1 },
           initialDelay: { seconds: 1 },
-          scope: 'global',
+          scope: 'local',
           fn: async () => {
             await promotions.recoverStalled(resolveEntity);
             await store.pruneDeliveries(
@@ -262,18 +250,9 @@ export const promotionPlugin = createBackendPlugin({
         const tagsFromPushes =
           config.getOptionalBoolean('promotion.tags.fromPushes') ?? true;
         if (tagsFromPushes) {
-          const reconcileTags = () =>
-            pushedTags
-              .reconcile()
-              .catch(error =>
-                logger.warn(`Could not reconcile pushed tags: ${error}`),
-              );
-          // The first pass records each repository's tags as history; it runs once the backend
-          // is up and any background preparation (the demo) is done, without holding up its
-          // start (a webhook's tag is claimed either way).
-          lifecycle.addStartupHook(() => {
-            void preparations.settled().then(reconcileTags);
-          });
+          // The first pass (which records each repository's tags as history) runs shortly after
+          // start and once any background preparation (the demo) is done, without holding up the
+          // start; a webhook's tag is claimed either way.
           await scheduler.scheduleTask({
             id: 'promotion-reconcile-tags',
             frequency: {
@@ -286,6 +265,7 @@ export const promotionPlugin = createBackendPlugin({
             initialDelay: { seconds: 5 },
             scope: 'global',
             fn: async () => {
+              await preparations.settled();
               await pushedTags.reconcile();
             },
           });

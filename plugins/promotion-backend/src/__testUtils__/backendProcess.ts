@@ -2,7 +2,7 @@
  * A backend process for crash tests, started by `BackendProcess.start` (backendProcessHarness.ts) as a child process (never
  * imported by the plugin): the promotion plugin with the real scheduler, the events plugin with
  * GitHub's webhook modules, the demo catalog, a database of its own choosing (a SQLite file or
- * PostgreSQL), and notifications appended to a file so a test can count them. It prints
+ * PostgreSQL), and notifications and auditor events appended to files so a test can count them. It prints
  * `MAINLINE_BACKEND_LISTENING <port>` once it serves requests.
  */
 import fs from 'node:fs';
@@ -12,6 +12,7 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { JsonObject } from '@backstage/types';
 import knexFactory, { Knex } from 'knex';
+import { recordingAuditorFactory } from './recordingAuditor';
 import { webhookBackendFeatures } from './webhookBackend';
 
 export interface BackendProcessOptions {
@@ -19,6 +20,8 @@ export interface BackendProcessOptions {
   config: JsonObject;
   /** File every notification sent is appended to, one JSON line each. */
   notificationsFile: string;
+  /** File every auditor event is appended to, one JSON line each. */
+  auditFile?: string;
 }
 
 async function main() {
@@ -31,6 +34,11 @@ async function main() {
       ...webhookBackendFeatures(options.config),
       schedulerServiceFactory,
       mockServices.database.factory({ knex }),
+      recordingAuditorFactory(event => {
+        if (options.auditFile) {
+          fs.appendFileSync(options.auditFile, `${JSON.stringify(event)}\n`);
+        }
+      }),
       createServiceFactory({
         service: notificationService,
         deps: {},

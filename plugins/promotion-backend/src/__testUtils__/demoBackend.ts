@@ -77,7 +77,6 @@ export function demoWriteScope(entities: Entity[] = demoEntities()) {
     catalog: catalogServiceMock({ entities }),
     auth: mockServices.auth(),
     auditor: mockServices.auditor.mock(),
-    audit: async () => {},
     environments: ['stage', 'demo', 'prod'],
     options: readWriteScopeOptions(
       new ConfigReader({

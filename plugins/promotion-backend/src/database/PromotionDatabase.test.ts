@@ -392,29 +392,5 @@ describe.each(databases.eachSupportedId())(
         },
       ]);
     });
-
-    it('appends audit entries with the actor', async () => {
-      const entityRef = newEntity();
-      await store.audit({
-        actor: 'user:default/ada',
-        action: 'yank',
-        entityRef,
-        sha: sha('e'),
-        outcome: 'refused',
-        detail: 'not permitted',
-      });
-      expect(
-        await knex('promotion_audit')
-          .where({ entity_ref: entityRef })
-          .select('actor', 'action', 'outcome', 'environment'),
-      ).toEqual([
-        {
-          actor: 'user:default/ada',
-          action: 'yank',
-          outcome: 'refused',
-          environment: null,
-        },
-      ]);
-    });
   },
 );

@@ -1,5 +1,4 @@
 import type {
-  AuditEntry,
   PromotionRecord,
   PromotionStatus,
   StepName,
@@ -191,11 +190,6 @@ export interface PushedTagClaims {
   ): Promise<void>;
 }
 
-/** The plugin's own audit table. */
-export interface AuditTrail {
-  audit(entry: AuditEntry): Promise<void>;
-}
-
 /** Tombstones of yanked commits. */
 export interface YankRecords {
   /** The entity's tombstones, newest first. */
@@ -214,5 +208,4 @@ export interface PromotionDatabase
     PromotionHistory,
     EnvironmentLeases,
     WebhookDeliveries,
-    PushedTagClaims,
-    AuditTrail {}
+    PushedTagClaims {}

@@ -40,18 +40,6 @@ export interface PromotionRecord {
   steps: PromotionStep[];
 }
 
-export interface AuditEntry {
-  actor: string;
-  action: 'promote' | 'rollback' | 'yank';
-  entityRef: string;
-  environment?: string;
-  sha?: string;
-  tag?: string;
-  outcome: 'succeeded' | 'failed' | 'refused';
-  detail?: string;
-  promotionId?: string;
-}
-
 /** The default lease length (`promotion.locks.leaseSeconds`). */
 export const DEFAULT_LEASE_MS = 30_000;
 
@@ -833,21 +821,6 @@ export class PromotionStore implements PromotionDatabase {
       });
     });
     return (await this.get(record.entityRef, record.id))!;
-  }
-
-  async audit(entry: AuditEntry): Promise<void> {
-    await this.knex('promotion_audit').insert({
-      at: new Date(),
-      actor: entry.actor,
-      action: entry.action,
-      entity_ref: entry.entityRef,
-      environment: entry.environment ?? null,
-      sha: entry.sha ?? null,
-      tag: entry.tag ?? null,
-      outcome: entry.outcome,
-      detail: entry.detail ?? null,
-      promotion_id: entry.promotionId ?? null,
-    });
   }
 
   async require(entityRef: string, id: string): Promise<PromotionRecord> {

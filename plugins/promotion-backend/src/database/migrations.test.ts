@@ -119,6 +119,24 @@ const afterUp: Record<string, (knex: Knex) => Promise<void>> = {
   },
 };
 
+/**
+ * Migrations that drop a table on purpose: its rows are gone after up, and down brings the table
+ * back empty. Every other table must keep its rows both ways.
+ */
+const drops: Record<string, string[]> = {
+  '20261203000000_drop_audit.js': ['promotion_audit'],
+};
+
+/** A snapshot with the rows of the tables whose rows are lost emptied (the tables kept). */
+function withoutLost(
+  state: Record<string, string[]>,
+  lost: Set<string>,
+): Record<string, string[]> {
+  const emptied = { ...state };
+  for (const table of lost) if (table in emptied) emptied[table] = [];
+  return emptied;
+}
+
 async function tableNames(knex: Knex): Promise<string[]> {
   const rows: Array<{ name: string }> =
     knex.client.config.client === 'pg'
@@ -187,18 +205,24 @@ describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
       const before = await snapshot(knex);
       states.push(before);
       await knex.migrate.up({ ...config, name });
-      survives(before, await snapshot(knex));
+      const kept = Object.fromEntries(
+        Object.entries(before).filter(([t]) => !drops[name]?.includes(t)),
+      );
+      survives(kept, await snapshot(knex));
       await afterUp[name]?.(knex);
     }
 
-    // Down: each migration undone gives back exactly the tables and rows it started from.
+    // Down: each migration undone gives back exactly the tables and rows it started from, but
+    // for the rows a dropping migration discarded, which stay lost below it.
+    const lost = new Set<string>();
     for (const name of [...names].reverse()) {
       const [completed]: [Array<{ name: string }>] = await knex.migrate.list(
         config,
       );
       expect(completed.map(m => m.name).at(-1)).toBe(name);
       await knex.migrate.down(config);
-      expect(await snapshot(knex)).toEqual(states.pop());
+      for (const table of drops[name] ?? []) lost.add(table);
+      expect(await snapshot(knex)).toEqual(withoutLost(states.pop()!, lost));
     }
     expect(await tableNames(knex)).toEqual([]);
 

@@ -13,6 +13,8 @@ import { AdapterResolver } from '../adapters';
 import { PromotionStore } from '../database/PromotionStore';
 import { EntityTargets } from '../service/EntityTargets';
 import { PromotionService } from './PromotionService';
+import { repositoryComponents } from './RepositoryPromotions';
+import { short } from './rules';
 import { Actor, EntityContext } from './types';
 
 /** The catalog annotation that links a user to their GitHub login. */
@@ -41,8 +43,6 @@ export type PushedTagOutcome =
         reason?: string;
       }>;
     };
-
-const short = (sha: string) => sha.slice(0, 7);
 
 /**
  * One promotion engine: a release tag a person pushes in GitHub (`rc-*`, `v*`, whatever an
@@ -77,12 +77,11 @@ export class PushedTags {
   }
 
   private async components(repo: string): Promise<EntityContext[]> {
-    const credentials = await this.options.auth.getOwnServiceCredentials();
-    const listed = await this.options.targets.list(
-      { [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: repo },
-      credentials,
+    return repositoryComponents(
+      this.options.targets,
+      repo,
+      await this.options.auth.getOwnServiceCredentials(),
     );
-    return listed.map(({ entity: _, ...context }) => context);
   }
 
   /** The pusher as a catalog user with their GitHub login annotated, else `github:<login>`. */

@@ -1,36 +1,39 @@
+import { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { InputError, stringifyError } from '@backstage/errors';
-import { PROMOTION_ANNOTATIONS } from '@mainline/plugin-promotion-common';
-import pLimit from 'p-limit';
-import { PromotionRecord } from '../database/PromotionStore';
-import { EntityTargets } from '../service/EntityTargets';
 import {
-  PromoteRequest,
-  PromotionPlan,
-  PromotionService,
-} from './PromotionService';
+  ComponentOutcome,
+  PROMOTION_ANNOTATIONS,
+} from '@mainline/plugin-promotion-common';
+import pLimit from 'p-limit';
+import { EntityTargets } from '../service/EntityTargets';
+import { toPromotion } from './api';
+import { PromoteRequest, PromotionService } from './PromotionService';
 import { EntityContext, WriteContext } from './types';
-
-/** What a repository-wide promotion did for one component. */
-export type ComponentOutcome =
-  | {
-      entityRef: string;
-      outcome: 'promoted' | 'planned';
-      message: string;
-      promotion?: PromotionRecord;
-      plan?: PromotionPlan;
-    }
-  | {
-      entityRef: string;
-      outcome: 'unchanged';
-      message: string;
-      ancestor: string | null;
-      running: boolean;
-    }
-  | { entityRef: string; outcome: 'refused'; message: string };
 
 /** Why a component was refused, without the error's class name. */
 const refusal = (error: unknown) =>
   stringifyError(error).replace(/^\w+Error: /, '');
+
+/**
+ * The promotable components built from `repo`, in one catalog query: what a repository-wide
+ * promotion and a pushed tag release. `first`, when given, leads the list in place of its
+ * catalog copy.
+ */
+export async function repositoryComponents(
+  targets: Pick<EntityTargets, 'list'>,
+  repo: string,
+  credentials: BackstageCredentials,
+  first?: EntityContext,
+): Promise<EntityContext[]> {
+  const listed = await targets.list(
+    { [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: repo },
+    credentials,
+  );
+  const others = listed
+    .filter(item => item.entityRef !== first?.entityRef)
+    .map(({ entity: _, ...context }) => context);
+  return first ? [first, ...others] : others;
+}
 
 /**
  * A tag on a monorepo commit releases every component built at that commit: each gets its own
@@ -50,17 +53,12 @@ export class RepositoryPromotions {
     entity: EntityContext,
     ctx: Pick<WriteContext, 'credentials'>,
   ): Promise<EntityContext[]> {
-    const listed = await this.options.targets.list(
-      {
-        [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]:
-          entity.target.sourceRepo,
-      },
+    return repositoryComponents(
+      this.options.targets,
+      entity.target.sourceRepo,
       ctx.credentials,
+      entity,
     );
-    const siblings = listed
-      .filter(item => item.entityRef !== entity.entityRef)
-      .map(({ entity: _, ...context }) => context);
-    return [entity, ...siblings];
   }
 
   async promote(
@@ -190,7 +188,7 @@ export class RepositoryPromotions {
                 : `${request.environment} ${
                     result.status === 'succeeded' ? 'runs' : 'is getting'
                   } ${result.version}`,
-            promotion: result,
+            promotion: toPromotion(result),
           });
         }
       } catch (error) {

@@ -22,6 +22,11 @@ import { LocalGitSourceControl } from '@mainline/plugin-promotion-backend-module
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
+import {
+  outcomes,
+  recordingAuditorFactory,
+} from '../__testUtils__/recordingAuditor';
+import type { AuditorEvent } from '@backstage/backend-defaults/auditor';
 
 jest.setTimeout(120_000);
 
@@ -34,10 +39,12 @@ async function startBackend(options: {
   dataDir: string;
   permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY;
   sent?: NotificationSendOptions[];
+  audited?: AuditorEvent[];
 }) {
   const { server } = await startTestBackend({
     features: [
       ...promotionWithAdapters,
+      recordingAuditorFactory(event => options.audited?.push(event)),
       catalogServiceMock.factory({ entities }),
       mockServices.database.factory({ knex: options.knex }),
       mockServices.permissions.factory({
@@ -76,11 +83,12 @@ describe.each(
   let knex: Knex;
   let server: Awaited<ReturnType<typeof startBackend>>;
   const sent: NotificationSendOptions[] = [];
+  const audited: AuditorEvent[] = [];
 
   beforeAll(async () => {
     ({ dataDir } = await demoDataDir('mainline-promotions-'));
     knex = await databases.init(databaseId);
-    server = await startBackend({ knex, dataDir, sent });
+    server = await startBackend({ knex, dataDir, sent, audited });
   });
 
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -253,6 +261,18 @@ describe.each(
     expect(res.body.error.message).toContain(
       `${checkout.commits[index + nearest].shortSha}, ${nearest} commit`,
     );
+    // The failed checks go with the error, with what a client acts on as data.
+    expect(res.body.checks).toEqual([
+      {
+        name: 'artifact',
+        passed: false,
+        reason: res.body.error.message,
+        data: {
+          nearestBuiltSha: checkout.commits[index + nearest].sha,
+          suggestedSha: checkout.commits[index + nearest].sha,
+        },
+      },
+    ]);
     expect(sent.length).toBe(before + 1);
     expect(sent[before].payload.title).toContain('no artifact');
   });
@@ -422,15 +442,19 @@ describe.each(
     const list = await request(server).get(`${api}/invoices/yanks`);
     expect(list.body.items.map((y: any) => y.sha)).toContain(stageSha);
 
-    const audit = await knex('promotion_audit').where({
-      entity_ref: 'component:default/invoices',
-    });
-    expect(audit.map(a => `${a.action}:${a.outcome}`)).toEqual(
+    // The auditor names the user who asked, not the plugin.
+    const audit = audited.filter(
+      e => e.meta?.entityRef === 'component:default/invoices',
+    );
+    expect(outcomes(audit)).toEqual(
       expect.arrayContaining([
-        'yank:refused',
+        'yank:failed',
         'yank:succeeded',
         'promote:succeeded',
       ]),
+    );
+    expect(audit.every(e => e.actor.actorId === 'user:default/mock')).toBe(
+      true,
     );
   });
 

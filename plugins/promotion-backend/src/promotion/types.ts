@@ -1,4 +1,5 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
+import type { Request } from 'express';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 
 /** Who asks for a write, as manifest commits, tags, audit rows and notifications name them. */
@@ -12,6 +13,11 @@ export interface Actor {
 export interface WriteContext {
   credentials: BackstageCredentials;
   actor: Actor;
+  /**
+   * The HTTP request that asked for the write, when one did: auditor events are created with it,
+   * so that they name the user who acted rather than the plugin.
+   */
+  request?: Request;
 }
 
 /** The entity a write is for, as the catalog describes it. */
@@ -28,9 +34,25 @@ export interface EntityContext {
   location?: string;
 }
 
+/**
+ * What a check found, for a client to act on without reading the sentence: the commit to
+ * promote instead, the tag in the way, the environment a commit must have been in, the annotation
+ * or resource concerned, the entity that claims it.
+ */
+export interface CheckData {
+  suggestedSha?: string;
+  nearestBuiltSha?: string;
+  conflictingTag?: string;
+  requiredEnvironment?: string;
+  missingAnnotation?: string;
+  rivalEntity?: string;
+  resource?: string;
+}
+
 /** One rule checked before anything is changed. */
 export interface PolicyCheck {
   name: string;
   passed: boolean;
   reason: string;
+  data?: CheckData;
 }

@@ -27,6 +27,15 @@ const LEASE_SECONDS = DEFAULTS ? 30 : 3;
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 const TOKEN = 'crash-token';
 const SECRET = 'crash-webhook-secret';
+/** The JSON lines a backend process appended to `file` (none yet: no file). */
+const readLines = (file: string): any[] =>
+  fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map(line => JSON.parse(line))
+    : [];
 
 /**
  * A demo promotion on the embedded default (local git, the filesystem registry, the GitOps
@@ -63,24 +72,34 @@ describe.each([
     const recordOf = async (url: string, id: string) =>
       (await call(`${url}${api}/promotions/${id}`, 'GET')).body;
     /** What a promotion that finished once leaves behind. */
-    const FINISHED_ONCE = { audit: ['succeeded'], notifications: 1, locks: [] };
+    const FINISHED_ONCE = {
+      audit: ['succeeded'],
+      // A recovery acts in the background, without a request: its event names who asked.
+      requestedBy: ['user:default/mock'],
+      notifications: 1,
+      locks: [],
+    };
     /** What a promotion left in the audit trail, the notifications and the locks. */
     const trail = async (environment: string, id: string, sha: string) => {
       const knex = knexFactory(options.database);
       try {
-        const audit = await knex('promotion_audit').where({ promotion_id: id });
-        const notifications = fs
-          .readFileSync(options.notificationsFile, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map(line => JSON.parse(line).payload)
+        // How each run of its steps ended, as the auditor recorded it.
+        const audit = readLines(options.auditFile!).filter(
+          e =>
+            e.meta?.promotionId === id &&
+            ['promote', 'rollback'].includes(e.eventId) &&
+            e.status !== 'initiated',
+        );
+        const notifications = readLines(options.notificationsFile)
+          .map(line => line.payload)
           .filter(
             p =>
               p.title.includes(`: ${environment} runs`) &&
               p.description.startsWith(sha.slice(0, 7)),
           );
         return {
-          audit: audit.map(a => a.outcome),
+          audit: audit.map(a => a.status),
+          requestedBy: [...new Set(audit.map(a => a.meta.requestedBy))],
           notifications: notifications.length,
           locks: await knex('promotion_locks').select('promotion_id'),
         };
@@ -128,6 +147,7 @@ describe.each([
           },
         },
         notificationsFile: path.join(dataDir, 'notifications.jsonl'),
+        auditFile: path.join(dataDir, 'audit.jsonl'),
       };
       // Commits of main with an artifact that demo does not run: one per kill.
       const backend = await BackendProcess.start(options);

@@ -27,6 +27,8 @@ import { Knex } from 'knex';
 import request from 'supertest';
 import { PromotionStore } from '../database/PromotionStore';
 import { demoDataDir } from '../__testUtils__/demoData';
+import type { AuditorEvent } from '@backstage/backend-defaults/auditor';
+import { recordingAuditorFactory } from '../__testUtils__/recordingAuditor';
 import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { relatedRefs } from '../service/EntityTargets';
 import { demoEntities, withLocation } from '../testUtils';
@@ -122,6 +124,16 @@ describe('hostile entities naming another team’s repository, manifest and arti
   let dataDir: string;
   let github: GitHubTestServer;
   let knex: Knex;
+  /** The remote backend's auditor events. */
+  const audited: AuditorEvent[] = [];
+  /** The write-scope refusals the auditor recorded for an entity, in order. */
+  const writeScopeRefusals = (entityRef: string) =>
+    audited.filter(
+      e =>
+        e.eventId === 'write-scope' &&
+        e.status === 'failed' &&
+        e.meta?.entityRef === entityRef,
+    );
   let remote: Awaited<ReturnType<typeof startTestBackend>>['server'];
   let local: Awaited<ReturnType<typeof startTestBackend>>['server'];
   let stageSha: string;
@@ -155,6 +167,9 @@ describe('hostile entities naming another team’s repository, manifest and arti
     knex = await databases.init('SQLITE_3');
     const features = (config: object, db: Knex) => [
       ...promotionWithAdapters,
+      recordingAuditorFactory(event => {
+        if (db === knex) audited.push(event);
+      }),
       catalogServiceMock.factory({ entities }),
       mockServices.database.factory({ knex: db }),
       ownersOnly(entities),
@@ -316,17 +331,17 @@ describe('hostile entities naming another team’s repository, manifest and arti
       provenance,
     );
 
-    const audit = await knex('promotion_audit')
-      .where({ entity_ref: 'component:default/checkout-mirror' })
-      .orderBy('id');
-    expect(audit.map(row => [row.actor, row.action, row.outcome])).toEqual([
-      [MALLORY, 'promote', 'refused'],
-      [MALLORY, 'promote', 'refused'],
-      [MALLORY, 'rollback', 'refused'],
-      [MALLORY, 'yank', 'refused'],
-      [MALLORY, 'promote', 'refused'],
+    const audit = writeScopeRefusals('component:default/checkout-mirror');
+    expect(audit.map(e => [e.actor.actorId, e.meta?.action])).toEqual([
+      [MALLORY, 'promote'],
+      [MALLORY, 'promote'],
+      [MALLORY, 'rollback'],
+      [MALLORY, 'yank'],
+      [MALLORY, 'promote'],
     ]);
-    expect(audit.every(row => /^provenance: /.test(row.detail))).toBe(true);
+    expect(audit.every(e => /^provenance: /.test(String(e.meta?.reason)))).toBe(
+      true,
+    );
   });
 
   it('refuses a repository-wide release through it, writing nothing', async () => {
@@ -387,13 +402,11 @@ describe('hostile entities naming another team’s repository, manifest and arti
         }),
       /^claim-conflict: .* artifact location local\/checkout/,
     );
-    const audit = await knex('promotion_audit').where({
-      entity_ref: 'component:default/shadow',
-    });
-    expect(audit.map(row => [row.action, row.outcome])).toEqual([
-      ['promote', 'refused'],
-      ['rollback', 'refused'],
-      ['yank', 'refused'],
+    const audit = writeScopeRefusals('component:default/shadow');
+    expect(audit.map(e => e.meta?.action)).toEqual([
+      'promote',
+      'rollback',
+      'yank',
     ]);
   });
 

@@ -21,6 +21,8 @@ import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { gitIn, upstreamState } from '../__testUtils__/upstreamState';
 import { demoDataDir } from '../__testUtils__/demoData';
+import type { AuditorEvent } from '@backstage/backend-defaults/auditor';
+import { recordingAuditorFactory } from '../__testUtils__/recordingAuditor';
 
 jest.setTimeout(180_000);
 
@@ -67,6 +69,7 @@ describe('external access tokens (service principals)', () => {
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   let knex: Awaited<ReturnType<typeof databases.init>>;
   let stageSha: string;
+  const audited: AuditorEvent[] = [];
 
   beforeAll(async () => {
     ({ dataDir } = await demoDataDir('mainline-principals-'));
@@ -83,6 +86,7 @@ describe('external access tokens (service principals)', () => {
     ({ server } = await startTestBackend({
       features: [
         ...promotionWithAdapters,
+        recordingAuditorFactory(event => audited.push(event)),
         authServiceFactory,
         httpAuthServiceFactory,
         permissionsServiceFactory,
@@ -242,11 +246,15 @@ describe('external access tokens (service principals)', () => {
         tag,
       ),
     ).toBe('ci-release Requested-by: service:ci-release');
-    const audit = await knex('promotion_audit').where({
-      entity_ref: 'component:default/checkout',
-    });
-    expect(audit.map(row => [row.actor, row.action, row.outcome])).toEqual([
+    // The auditor names the service principal that asked.
+    const audit = audited.filter(
+      e =>
+        e.meta?.entityRef === 'component:default/checkout' &&
+        e.status !== 'initiated',
+    );
+    expect(audit.map(e => [e.meta?.requestedBy, e.eventId, e.status])).toEqual([
       ['service:ci-release', 'promote', 'succeeded'],
     ]);
+    expect(audit[0].actor.actorId).toMatch(/ci-release$/);
   });
 });

@@ -10,6 +10,7 @@ import {
 import { NotFoundError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
 import { readPromotionTarget } from '@mainline/plugin-promotion-common';
+import { PromotionRefusedError } from '../promotion/checks';
 import { EntityContext } from '../promotion/types';
 
 /** A promotable entity from a catalog query, with the entity itself. */
@@ -85,8 +86,19 @@ export class EntityTargets {
     }
     const read = EntityTargets.read(entity);
     if (!read.ok) {
-      throw new NotFoundError(
-        `${entityRef} is not set up for promotion: ${read.problem}`,
+      // A 404 as before, with the `setup` check naming the first annotation to add or fix.
+      const message = `${entityRef} is not set up for promotion: ${read.problem}`;
+      throw new PromotionRefusedError(
+        [
+          {
+            name: 'setup',
+            passed: false,
+            reason: read.problem,
+            data: { missingAnnotation: read.annotation },
+          },
+        ],
+        message,
+        'NotFoundError',
       );
     }
     return read.entity;
@@ -115,11 +127,14 @@ export class EntityTargets {
   /** An entity already read from the catalog (a list query), as `get` would answer it. */
   static read(
     entity: Entity,
-  ): { ok: true; entity: EntityContext } | { ok: false; problem: string } {
+  ):
+    | { ok: true; entity: EntityContext }
+    | { ok: false; problem: string; annotation: string } {
     const read = readPromotionTarget(entity);
     if (!read.ok) {
       return {
         ok: false,
+        annotation: read.problems[0].annotation,
         problem: read.problems
           .map(p => `annotation ${p.annotation} ${p.message}`)
           .join('; '),

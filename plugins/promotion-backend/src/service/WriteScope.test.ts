@@ -2,7 +2,7 @@ import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
 import { ConfigReader } from '@backstage/config';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import { AuditEntry } from '../database/PromotionStore';
+import { JsonObject } from '@backstage/types';
 import { EntityContext } from '../promotion/types';
 import { withLocation, withRelations } from '../testUtils';
 import { EntityTargets } from './EntityTargets';
@@ -69,13 +69,17 @@ const storefront: Entity = withRelations({
 });
 
 function guard(entities: Entity[], writeScope: object = {}) {
-  const audited: AuditEntry[] = [];
+  const audited: JsonObject[] = [];
   const scope = new WriteScope({
     catalog: catalogServiceMock({ entities }),
     auth: mockServices.auth(),
-    auditor: mockServices.auditor.mock(),
-    audit: async entry => {
-      audited.push(entry);
+    auditor: {
+      createEvent: async ({ eventId, meta }) => ({
+        success: async () => {},
+        fail: async () => {
+          audited.push({ eventId, ...meta });
+        },
+      }),
     },
     environments: ['stage', 'demo', 'prod'],
     options: readWriteScopeOptions(
@@ -147,8 +151,8 @@ describe('WriteScope', () => {
       });
       expect(audited).toEqual([
         expect.objectContaining({
+          eventId: 'write-scope',
           action: 'promote',
-          outcome: 'refused',
           entityRef: 'component:default/mirror',
           actor: 'user:default/mallory',
           environment: 'prod',

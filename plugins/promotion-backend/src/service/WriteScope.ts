@@ -17,7 +17,6 @@ import {
   ARTIFACT_KINDS,
   PROMOTION_ANNOTATIONS,
 } from '@mainline/plugin-promotion-common';
-import { AuditEntry } from '../database/PromotionStore';
 import { EntityContext, PolicyCheck, WriteContext } from '../promotion/types';
 import { EntityTargets, relatedRefs } from './EntityTargets';
 
@@ -214,8 +213,6 @@ export class WriteScope {
       catalog: CatalogService;
       auth: AuthService;
       auditor: AuditorService;
-      /** Writes the durable audit row of a refusal. */
-      audit: (entry: AuditEntry) => Promise<void>;
       environments: string[];
       options: WriteScopeOptions;
     },
@@ -305,26 +302,21 @@ export class WriteScope {
     const verdict = await this.verdict(entity, scope);
     if (verdict.allowed) return;
     const error = new NotAllowedError(verdict.check.reason);
-    await this.deps.audit({
-      actor: ctx.actor.entityRef,
-      action: scope.action,
-      entityRef: entity.entityRef,
-      environment: scope.environment,
-      sha: scope.sha,
-      tag: scope.tag,
-      outcome: 'refused',
-      detail: verdict.check.reason,
-    });
     const event = await this.deps.auditor.createEvent({
       eventId: 'write-scope',
       severityLevel: 'high',
+      // With the request the auditor names the caller (a person or a service principal).
+      ...(ctx.request ? { request: ctx.request } : {}),
       meta: {
         entityRef: entity.entityRef,
         action: scope.action,
         environment: scope.environment,
+        sha: scope.sha,
+        tag: scope.tag,
         rule: verdict.rule,
         resource: verdict.resource.name,
         actor: ctx.actor.entityRef,
+        reason: verdict.check.reason,
       },
     });
     await event.fail({ error });

@@ -3,16 +3,20 @@ import {
   HttpAuthService,
 } from '@backstage/backend-plugin-api';
 import { createValidatedOpenApiRouter } from '@backstage/backend-openapi-utils';
+import { serializeError } from '@backstage/errors';
+import { ErrorRequestHandler } from 'express';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import {
   EnvironmentDefinition,
   PromotionTarget,
 } from '@mainline/plugin-promotion-common';
-import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
+import { PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
 import { LineageService } from '../lineage/LineageService';
 import toCsv from 'csv-stringify/lib/sync';
 import { ReleaseBoard } from '../board/ReleaseBoard';
+import { toPromotion, toYank } from '../promotion/api';
+import { PromotionRefusedError } from '../promotion/checks';
 import { PromotionService } from '../promotion/PromotionService';
 import { RepositoryPromotions } from '../promotion/RepositoryPromotions';
 import { Actors } from './actors';
@@ -32,6 +36,26 @@ export interface RouterOptions {
   environments: EnvironmentDefinition[];
   defaultLimit: number;
 }
+
+/**
+ * Writes a refused promotion or rollback (or a read of an entity that is not set up) as Backstage's
+ * error handler would (`error`, `request`,
+ * `response`), plus the failed checks as a top-level `checks` array; every other error goes on to
+ * the error handler.
+ */
+const refusalHandler: ErrorRequestHandler = (error, req, res, next) => {
+  if (!(error instanceof PromotionRefusedError) || res.headersSent) {
+    next(error);
+    return;
+  }
+  const statusCode = error.statusCode;
+  res.status(statusCode).json({
+    error: serializeError(error),
+    request: { method: req.method, url: req.url },
+    response: { statusCode },
+    checks: error.checks,
+  });
+};
 
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
 export async function createRouter(options: RouterOptions) {
@@ -193,7 +217,8 @@ export async function createRouter(options: RouterOptions) {
     const credentials = await httpAuth.credentials(req, {
       allow: ['user', 'service'],
     });
-    return { credentials, actor: await actors.of(credentials) };
+    // The request goes along so that auditor events name the caller, not the plugin.
+    return { credentials, actor: await actors.of(credentials), request: req };
   };
 
   router.post(
@@ -225,21 +250,7 @@ export async function createRouter(options: RouterOptions) {
       // Refused before the catalog or any repository is asked.
       promotions.checkPromoteRequest(request);
       const entity = await entityTarget(req.params, ctx.credentials);
-      const result = await repositoryPromotions.promote(entity, request, ctx);
-      res.json({
-        ...result,
-        components: result.components.map(component => {
-          if (
-            component.outcome !== 'promoted' &&
-            component.outcome !== 'planned'
-          )
-            return component;
-          const { promotion, ...rest } = component;
-          return promotion
-            ? { ...rest, promotion: toPromotion(promotion) }
-            : rest;
-        }),
-      });
+      res.json(await repositoryPromotions.promote(entity, request, ctx));
     },
   );
 
@@ -296,12 +307,7 @@ export async function createRouter(options: RouterOptions) {
     const entity = await entityTarget(req.params, ctx.credentials);
     const { created, ...result } = await promotions.yank(entity, req.body, ctx);
     res.status(created ? 201 : 200).json({
-      yank: {
-        sha: result.yank.sha,
-        yankedBy: result.yank.yankedBy,
-        reason: result.yank.reason,
-        yankedAt: result.yank.yankedAt,
-      },
+      yank: toYank(result.yank),
       deleted: result.deleted,
       affectedEnvironments: result.affectedEnvironments,
     });
@@ -314,35 +320,12 @@ export async function createRouter(options: RouterOptions) {
     const { entityRef } = await readTarget(req.params, credentials);
     const items = await yanks.listForEntity(entityRef);
     res.json({
-      items: items.map(({ sha, yankedBy, reason, yankedAt }) => ({
-        sha,
-        yankedBy,
-        reason,
-        yankedAt,
-      })),
+      items: items.map(toYank),
     });
   });
 
-  return router;
-}
+  // A refused write answers Backstage's error body with its failed checks beside it.
+  router.use(refusalHandler);
 
-/** The API's view of a stored promotion (internal bookkeeping left out). */
-function toPromotion(record: PromotionRecord) {
-  return {
-    id: record.id,
-    kind: record.kind,
-    status: record.status,
-    environment: record.environment,
-    sha: record.sha,
-    tag: record.tag,
-    version: record.version,
-    requestedBy: record.requestedBy,
-    error: record.error,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-    steps: record.steps.map(({ pending, ...step }) => ({
-      ...step,
-      waiting: pending !== null,
-    })),
-  };
+  return router;
 }

@@ -1,0 +1,113 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { stringifyError } from '@backstage/errors';
+import { AdapterResolver } from '../adapters';
+import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
+import { PromotionEvents, requesterOf } from './events';
+import { StepRunner, auditMeta } from './StepRunner';
+import { EntityContext } from './types';
+
+/**
+ * Background completion of waiting steps: follows every promotion waiting for an external
+ * completion (review of a manifest pull request, a deploy workflow run), refreshes its lock, and
+ * once the adapter reports the deploy done, finishes the promotion as if the step had completed
+ * in the request. Safe to run on every replica at once and for every redelivered webhook: moving
+ * the step on is a conditional update only one of them wins.
+ */
+export class Follower {
+  constructor(
+    private readonly options: {
+      adapters: AdapterResolver;
+      store: PromotionStore;
+      runner: StepRunner;
+      events: PromotionEvents;
+      logger: LoggerService;
+    },
+  ) {}
+
+  async followWaiting(
+    resolveEntity: (entityRef: string) => Promise<EntityContext>,
+    options: { entityRef?: string } = {},
+  ): Promise<{ followed: number; finished: number }> {
+    const waiting = (await this.options.store.listWaiting()).filter(
+      r => !options.entityRef || r.entityRef === options.entityRef,
+    );
+    let finished = 0;
+    for (const record of waiting) {
+      try {
+        if (await this.followOne(resolveEntity, record)) finished++;
+      } catch (error) {
+        this.options.logger.warn(
+          `Could not follow promotion ${record.id} of ${
+            record.entityRef
+          }: ${stringifyError(error)}`,
+        );
+      }
+    }
+    return { followed: waiting.length, finished };
+  }
+
+  private async followOne(
+    resolveEntity: (entityRef: string) => Promise<EntityContext>,
+    record: PromotionRecord,
+  ): Promise<boolean> {
+    const { store, runner, events } = this.options;
+    const step = record.steps.find(s => s.pending);
+    if (!step?.pending) return false;
+    const owned =
+      (await store.touchLock(
+        record.entityRef,
+        record.environment,
+        record.id,
+      )) || (await store.claimExpired(record));
+    if (!owned) return false;
+    const entity = await resolveEntity(record.entityRef);
+    const { deployments } = this.options.adapters.forTarget(entity.target);
+    if (!deployments.followUp) {
+      throw new Error(
+        `the deployment adapter of ${record.entityRef} cannot follow ${step.pending}`,
+      );
+    }
+    const progress = await deployments.followUp(entity.target, step.pending);
+    if (progress.state === 'pending') {
+      if (progress.detail !== step.detail || progress.url !== step.url) {
+        await store.setStep(record.id, step.name, 'running', progress.detail, {
+          url: progress.url ?? step.url,
+          pending: step.pending,
+        });
+      }
+      return false;
+    }
+    // Exactly one follower (replica, webhook, redelivery) moves the step on; the others stop here.
+    const claimed = await store.completeWaitingStep(
+      record.id,
+      step.name,
+      step.pending,
+      progress.state,
+      progress.detail,
+      progress.url ?? step.url,
+    );
+    if (!claimed) return false;
+    const who = requesterOf(record);
+    const auditEvent = await events.audit('deploy-completed', who, {
+      severityLevel: runner.severity(record.environment),
+      meta: {
+        ...auditMeta(entity, record),
+        ...(progress.url ? { url: progress.url } : {}),
+      },
+    });
+    if (progress.state === 'failed') {
+      const error = new Error(progress.detail);
+      await auditEvent.fail({ error });
+      await runner.finish(entity, record, who, { step: step.name, error });
+      return true;
+    }
+    await auditEvent.success();
+    const rest = await store.require(record.entityRef, record.id);
+    if (rest.steps.some(s => s.status !== 'succeeded')) {
+      await runner.execute(entity, rest, who);
+    } else {
+      await runner.finish(entity, rest, who, undefined);
+    }
+    return true;
+  }
+}

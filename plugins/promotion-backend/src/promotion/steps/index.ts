@@ -1,0 +1,29 @@
+import { EnvironmentDefinition } from '@mainline/plugin-promotion-common';
+import { PromotionStore, StepName } from '../../database/PromotionStore';
+import { deployStep } from './deploy';
+import { retagStep } from './retag';
+import { TagStep } from './tag';
+import { PromotionStepRunner } from './types';
+
+export { promotionStepDetails } from './tag';
+export type { StepContext, StepOutcome, UpstreamState } from './types';
+
+/**
+ * The steps of promotions and rollbacks by name. `checks` is recorded when the promotion is
+ * created (its rules ran before), so running it again (a resume) has nothing to do.
+ */
+export function promotionSteps(options: {
+  store: PromotionStore;
+  environments: EnvironmentDefinition[];
+  annotatedTags: boolean;
+}): Record<StepName, PromotionStepRunner> {
+  return {
+    checks: {
+      run: async () => ({ detail: 'passed' }),
+      inspect: async () => ({ state: 'todo', detail: 'checks' }),
+    },
+    tag: new TagStep(options),
+    retag: retagStep,
+    deploy: deployStep,
+  };
+}
