@@ -107,6 +107,16 @@ async function waitFor(what, probe, child, timeoutMs) {
   );
 }
 
+// Native addons (better-sqlite3) build against the running Node's headers: the toolchain's Node
+// package ships them, and node-gyp would otherwise try to download them (scripts/bootstrap.sh
+// exports the same).
+if (
+  !process.env.npm_config_nodedir &&
+  fs.existsSync(path.join(process.execPath, '../../include/node'))
+) {
+  process.env.npm_config_nodedir = path.resolve(process.execPath, '../..');
+}
+
 fs.mkdirSync(packDir, { recursive: true });
 console.log(`adoption check in ${work}`);
 
@@ -144,7 +154,15 @@ await step('add Mainline as docs/adopting.md describes', () => {
   const rootResolutions = JSON.parse(
     fs.readFileSync(path.join(root, 'package.json'), 'utf8'),
   ).resolutions;
+  const rootJson = JSON.parse(
+    fs.readFileSync(path.join(root, 'package.json'), 'utf8'),
+  );
   editJson(path.join(appDir, 'package.json'), json => {
+    // keytar (an optional CLI dependency) cannot build without libsecret.
+    json.dependenciesMeta = {
+      ...json.dependenciesMeta,
+      ...rootJson.dependenciesMeta,
+    };
     json.resolutions = {
       ...json.resolutions,
       // The registry mirror's gaps and the better-sqlite3 pin for Node 24 (docs: TOOLCHAIN).

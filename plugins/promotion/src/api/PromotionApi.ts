@@ -1,4 +1,4 @@
-import { createApiRef } from '@backstage/core-plugin-api';
+import { ApiRef, createApiRef } from '@backstage/core-plugin-api';
 import { CompoundEntityRef } from '@backstage/catalog-model';
 import {
   Comparison,
@@ -85,6 +85,8 @@ export interface BoardQuery {
 }
 
 /** @public */
-export const promotionApiRef = createApiRef<PromotionApi>({
-  id: 'plugin.promotion.service',
-});
+export const promotionApiRef: ApiRef<PromotionApi> = createApiRef<PromotionApi>(
+  {
+    id: 'plugin.promotion.service',
+  },
+);
