@@ -44,4 +44,11 @@ yarn bench --quick
 step "browser end-to-end"
 node scripts/e2e.mjs
 
+# A fresh create-app app with the packed packages (docs/adopting.md): minutes of install and start,
+# so only on request.
+if [[ "${MAINLINE_ADOPTION_CHECK:-}" == "1" ]]; then
+  step "adoption check (fresh create-app app, packed packages)"
+  node scripts/adoption-check.mjs
+fi
+
 printf '\nall checks passed in %ss\n' "$((SECONDS - started))"

@@ -99,7 +99,7 @@ describe('promotion backend', () => {
         },
       }),
     ).rejects.toThrow(
-      /promotion.environments\[0\] must set exactly one of branch and tagPattern/,
+      /promotion.environments: environment "stage" must set exactly one of branch and tagPattern/,
     );
   });
 

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import {
+  BackendFeature,
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
@@ -44,7 +45,7 @@ const WEBHOOK_DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
  *
  * @public
  */
-export const promotionPlugin = createBackendPlugin({
+export const promotionPlugin: BackendFeature = createBackendPlugin({
   pluginId: 'promotion',
   register(env) {
     // Backend modules add adapters here before the plugin's init composes them.

@@ -1,4 +1,6 @@
 import {
+  BackstagePlugin,
+  RouteRef,
   createApiFactory,
   createComponentExtension,
   createPlugin,
@@ -10,19 +12,24 @@ import {
 import { PromotionClient, promotionApiRef } from './api';
 
 /** @public */
-export const rootRouteRef = createRouteRef({ id: 'promotion' });
+export const rootRouteRef: RouteRef = createRouteRef({ id: 'promotion' });
 
 /** @public */
-export const releaseBoardRouteRef = createRouteRef({
+export const releaseBoardRouteRef: RouteRef = createRouteRef({
   id: 'promotion:release-board',
 });
 
+// Exported values carry explicit types so the declaration files name only core-plugin-api, not
+// whatever copy of frontend-plugin-api the inferred types would point into (TS2742).
 /**
  * The promotion plugin for apps on Backstage's legacy frontend system.
  *
  * @public
  */
-export const promotionPlugin = createPlugin({
+export const promotionPlugin: BackstagePlugin<{
+  root: RouteRef;
+  releaseBoard: RouteRef;
+}> = createPlugin({
   id: 'promotion',
   apis: [
     createApiFactory({

@@ -1,4 +1,5 @@
 import {
+  BackendFeature,
   coreServices,
   createBackendModule,
 } from '@backstage/backend-plugin-api';
@@ -9,12 +10,14 @@ import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
 import { createAwsEcrCreateAction } from './actions/awsEcrCreate';
 import { createGitopsRegisterAction } from './actions/gitopsRegister';
 
+// Annotated, not inferred: the declaration file then names only backend-plugin-api, whichever copy
+// of scaffolder-node the adopter's app resolves (TS2742).
 /**
  * Scaffolder actions that start new services on the main/rc/v release workflow.
  *
  * @public
  */
-export const scaffolderModulePromotion = createBackendModule({
+export const scaffolderModulePromotion: BackendFeature = createBackendModule({
   pluginId: 'scaffolder',
   moduleId: 'promotion',
   register(env) {

@@ -8,8 +8,10 @@ import {
 } from '@mainline/plugin-promotion-common';
 
 /**
- * Reads `promotion.environments`, failing start-up with a message naming the bad entry rather
- * than letting a misconfigured environment surface later as a failed promotion.
+ * Reads `promotion.environments`, failing start-up with a message naming the bad environment
+ * rather than letting a misconfigured environment surface later as a failed promotion. Messages
+ * name the environment by its `name` (what the administrator wrote), not by its position in the
+ * list; only an entry whose name itself is unusable is named by position as well.
  */
 export function readEnvironments(config: Config): EnvironmentDefinition[] {
   const entries = config.getOptionalConfigArray('promotion.environments');
@@ -18,16 +20,20 @@ export function readEnvironments(config: Config): EnvironmentDefinition[] {
   }
   const seen = new Set<string>();
   return entries.map((entry, index) => {
-    const where = `promotion.environments[${index}]`;
     const name = entry.getString('name');
     if (!ENVIRONMENT_NAME.test(name)) {
       throw new InputError(
-        `${where}.name "${name}" must be lower-case letters, digits and dashes, starting with a letter`,
+        `promotion.environments: the environment named "${name}" (entry ${
+          index + 1
+        }) must be named with lower-case letters, digits and dashes, starting with a letter`,
       );
     }
     if (seen.has(name)) {
-      throw new InputError(`${where}.name "${name}" is configured twice`);
+      throw new InputError(
+        `promotion.environments: the environment "${name}" is configured twice`,
+      );
     }
+    const where = `promotion.environments: environment "${name}"`;
     seen.add(name);
     const branch = entry.getOptionalString('branch');
     const tagPattern = entry.getOptionalString('tagPattern');
@@ -40,7 +46,11 @@ export function readEnvironments(config: Config): EnvironmentDefinition[] {
       (branch ?? tagPattern!).replace(/\*/g, 'x'),
     );
     if (refProblem) {
-      throw new InputError(`${where}: ${refProblem}`);
+      throw new InputError(
+        `${where}: ${branch !== undefined ? 'branch' : 'tagPattern'} "${
+          branch ?? tagPattern
+        }": ${refProblem}`,
+      );
     }
     return {
       name,
@@ -58,7 +68,7 @@ function readPolicy(entry: Config, where: string, earlier: string[]) {
   const requireBeenIn = entry.getOptionalString('policy.requireBeenIn');
   if (requireBeenIn !== undefined && !earlier.includes(requireBeenIn)) {
     throw new InputError(
-      `${where}.policy.requireBeenIn "${requireBeenIn}" must name an earlier environment (${
+      `${where}: policy.requireBeenIn "${requireBeenIn}" must name an earlier environment (${
         earlier.join(', ') || 'none'
       })`,
     );

@@ -1,4 +1,4 @@
-import { createApiRef } from '@backstage/core-plugin-api';
+import { ApiRef, createApiRef } from '@backstage/core-plugin-api';
 import { CompoundEntityRef } from '@backstage/catalog-model';
 import {
   Comparison,
@@ -87,6 +87,8 @@ export interface PromotionApi {
 export type BoardQuery = ReleaseBoardQuery;
 
 /** @public */
-export const promotionApiRef = createApiRef<PromotionApi>({
-  id: 'plugin.promotion.service',
-});
+export const promotionApiRef: ApiRef<PromotionApi> = createApiRef<PromotionApi>(
+  {
+    id: 'plugin.promotion.service',
+  },
+);
