@@ -23,7 +23,10 @@ import { GitOpsDeploymentTarget } from './deploy/gitops/GitOpsDeploymentTarget';
 import { LocalLambdaDeployments } from './deploy/local/LocalLambdaDeployments';
 import { localLayout } from './local/layout';
 import { SourceControl } from './source/SourceControl';
-import { GitHubClients } from './source/github/GitHubClients';
+import {
+  GitHubAnswer,
+  GitHubClients,
+} from './source/github/GitHubClients';
 import { GitHubSourceControl } from './source/github/GitHubSourceControl';
 import { LocalGitSourceControl } from './source/local/LocalGitSourceControl';
 
@@ -151,6 +154,8 @@ export function createAdapterResolver(
   deps: {
     cache: CacheService;
     logger: LoggerService;
+    /** Every answer of the GitHub integration (`host`): the rate budget and metrics. */
+    onGitHubResponse?: (host: string, answer: GitHubAnswer) => void;
   },
 ): AdapterResolver {
   const dataDir = readLocalDataDir(config);
@@ -187,9 +192,12 @@ export function createAdapterResolver(
     });
   }
 
-  const clients = GitHubClients.fromConfig(config, {
+  const clients: GitHubClients = GitHubClients.fromConfig(config, {
     cache: deps.cache,
     logger: deps.logger,
+    onResponse: deps.onGitHubResponse
+      ? answer => deps.onGitHubResponse!(clients.host, answer)
+      : undefined,
   });
   const source = new GitHubSourceControl(clients.forRepo, {
     webBaseUrl: clients.webBaseUrl,

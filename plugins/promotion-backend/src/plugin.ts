@@ -3,7 +3,10 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
-import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
+import {
+  actionsRegistryServiceRef,
+  metricsServiceRef,
+} from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
@@ -26,6 +29,8 @@ import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
+import { RateBudget } from './budget/RateBudget';
+import { PromotionMetrics } from './metrics/PromotionMetrics';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -60,6 +65,7 @@ export const promotionPlugin = createBackendPlugin({
         actionsRegistry: actionsRegistryServiceRef,
         notifications: notificationService,
         signals: signalsServiceRef,
+        metrics: metricsServiceRef,
       },
       async init({
         httpRouter,
@@ -80,6 +86,7 @@ export const promotionPlugin = createBackendPlugin({
         actionsRegistry,
         notifications,
         signals,
+        metrics,
       }) {
         permissionsRegistry.addPermissions(promotionPermissions);
         const environments = readEnvironments(config);
@@ -90,7 +97,29 @@ export const promotionPlugin = createBackendPlugin({
         const defaultLimit =
           config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
 
-        const adapters = createAdapterResolver(config, { cache, logger });
+        // GitHub's budget as its answers tell it; background work leaves the reserve to people.
+        const rateBudget = new RateBudget({
+          reserve: config.getOptionalNumber('promotion.github.rateReserve'),
+        });
+        const promotionMetrics = new PromotionMetrics(metrics, rateBudget);
+        const adapters = createAdapterResolver(config, {
+          cache,
+          logger,
+          onGitHubResponse: (host, answer) => {
+            rateBudget.observe(host, answer.headers, answer.path);
+            promotionMetrics.upstreamAnswered('github', answer.status);
+          },
+        });
+        /** Whether background work may run now; says once per round why it waits. */
+        const budgetAllows = (work: string) => {
+          if (rateBudget.allowsBackground()) return true;
+          logger.info(
+            `Deferring ${work}: GitHub's remaining rate budget is under the reserve of ${
+              rateBudget.reserve
+            } until ${rateBudget.deferredUntil()}`,
+          );
+          return false;
+        };
         const dataDir = readLocalDataDir(config);
         if (dataDir && config.getOptionalBoolean('promotion.local.demoData')) {
           await ensureDemoData({ dataDir, yanks, logger });
@@ -105,6 +134,7 @@ export const promotionPlugin = createBackendPlugin({
           cacheTtlMs:
             (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
               60) * 1000,
+          onCacheRead: (hit, layer) => promotionMetrics.cacheRead(hit, layer),
         });
         const followIntervalSeconds =
           config.getOptionalNumber('promotion.followUp.intervalSeconds') ?? 30;
@@ -139,6 +169,7 @@ export const promotionPlugin = createBackendPlugin({
           notifications,
           signals,
           logger,
+          metrics: promotionMetrics,
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:
@@ -171,6 +202,7 @@ export const promotionPlugin = createBackendPlugin({
             actors,
             environments,
             defaultLimit,
+            rateBudget,
           }),
         );
         // Promotions waiting for a manifest pull request or a deploy workflow run are finished by
@@ -184,6 +216,7 @@ export const promotionPlugin = createBackendPlugin({
           initialDelay: { seconds: 5 },
           scope: 'global',
           fn: async () => {
+            if (!budgetAllows('polling waiting promotions')) return;
             await promotions.followWaiting(resolveEntity);
           },
         });
@@ -233,7 +266,8 @@ export const promotionPlugin = createBackendPlugin({
         const tagsFromPushes =
           config.getOptionalBoolean('promotion.tags.fromPushes') ?? true;
         if (tagsFromPushes) {
-          const reconcileTags = () =>
+          const reconcileTags = async () =>
+            budgetAllows('reconciling pushed tags') &&
             pushedTags
               .reconcile()
               .catch(error =>
@@ -256,6 +290,7 @@ export const promotionPlugin = createBackendPlugin({
             initialDelay: { seconds: 5 },
             scope: 'global',
             fn: async () => {
+              if (!budgetAllows('reconciling pushed tags')) return;
               await pushedTags.reconcile();
             },
           });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { cacheServiceFactory } from '@backstage/backend-defaults/cache';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
 import { JsonObject } from '@backstage/types';
@@ -30,7 +31,9 @@ const githubModules = githubWebhookModules();
 /**
  * The features of a test backend running the plugin on the demo catalog with `config`, and the
  * events plugin receiving GitHub's webhooks over HTTP: the real events service, one bus shared by
- * all plugins (the default mock is per plugin), so that the promotion plugin hears them.
+ * all plugins (the default mock is per plugin), so that the promotion plugin hears them. With
+ * `backend.cache` in `config` the cache is Backstage's own on that store (Redis, shared by
+ * replicas), else a memory cache of this backend's own.
  */
 export function webhookBackendFeatures(config: JsonObject) {
   return [
@@ -39,7 +42,9 @@ export function webhookBackendFeatures(config: JsonObject) {
     ...githubModules,
     eventsServiceFactory,
     catalogServiceMock.factory({ entities: demoEntities() }),
-    memoryCacheFactory(),
+    (config.backend as JsonObject | undefined)?.cache
+      ? cacheServiceFactory
+      : memoryCacheFactory(),
     mockServices.rootConfig.factory({ data: config }),
   ];
 }

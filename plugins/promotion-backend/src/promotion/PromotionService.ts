@@ -59,6 +59,11 @@ export interface PromotionServiceOptions {
   notifications?: NotificationService;
   signals?: SignalsService;
   logger: LoggerService;
+  /** Told of every promotion's outcome (OpenTelemetry metrics). */
+  metrics?: {
+    promotionEnded(record: PromotionRecord): void;
+    promotionRefused(environment: string, kind: string, check: string): void;
+  };
 }
 
 export interface PromoteRequest {
@@ -1296,6 +1301,11 @@ export class PromotionService {
       outcome: 'refused',
       detail: refusal.check.reason,
     });
+    this.options.metrics?.promotionRefused(
+      environment,
+      action === 'rollback' ? 'rollback' : 'promotion',
+      refusal.check.name,
+    );
     if (notify && refusal.check.name === 'artifact') {
       await this.notify(entity, {
         title: `Cannot ${action} ${entity.entityRef} to ${environment}: no artifact`,
@@ -1466,7 +1476,9 @@ export class PromotionService {
       severity: failure ? 'high' : 'normal',
     });
     await this.signal(entity, record.environment);
-    return this.options.store.require(entity.entityRef, record.id);
+    const done = await this.options.store.require(entity.entityRef, record.id);
+    this.options.metrics?.promotionEnded(done);
+    return done;
   }
 
   /**

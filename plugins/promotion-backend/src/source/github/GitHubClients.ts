@@ -46,6 +46,47 @@ export interface GitHubClientOptions {
    * against secondary rate limits); tests set 0.
    */
   writeSpacingMs?: number;
+  /**
+   * Called with every answer GitHub sends (retries, rate-limit refusals and 304s included): how
+   * the rate budget and the upstream-request metrics see each request.
+   */
+  onResponse?: (answer: GitHubAnswer) => void;
+}
+
+/** One HTTP answer from GitHub as `onResponse` sees it (status 0: no answer). */
+export interface GitHubAnswer {
+  status: number;
+  headers: Record<string, string>;
+  path: string;
+}
+
+/** `fetch` that reports every answer (or its absence) to `onResponse`. */
+function observedFetch(
+  fetchFn: typeof fetch,
+  onResponse: (answer: GitHubAnswer) => void,
+): typeof fetch {
+  return async (input, init) => {
+    const path = new URL(
+      typeof input === 'string' || input instanceof URL ? input : input.url,
+    ).pathname;
+    try {
+      const response = await fetchFn(input, init);
+      onResponse({
+        status: response.status,
+        headers: Object.fromEntries(response.headers),
+        path,
+      });
+      return response;
+    } catch (error) {
+      const status = (error as { status?: unknown }).status;
+      onResponse({
+        status: typeof status === 'number' ? status : 0,
+        headers: {},
+        path,
+      });
+      throw error;
+    }
+  };
 }
 
 interface CachedResponse {
@@ -288,7 +329,11 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   const client = new ThrottledOctokit({
     baseUrl: options.baseUrl,
     auth: options.token,
-    request: { fetch: apiOnlyFetch(options.baseUrl) },
+    request: {
+      fetch: options.onResponse
+        ? observedFetch(apiOnlyFetch(options.baseUrl), options.onResponse)
+        : apiOnlyFetch(options.baseUrl),
+    },
     log: {
       debug: () => {},
       info: () => {},
