@@ -23,10 +23,7 @@ import { GitOpsDeploymentTarget } from './deploy/gitops/GitOpsDeploymentTarget';
 import { LocalLambdaDeployments } from './deploy/local/LocalLambdaDeployments';
 import { localLayout } from './local/layout';
 import { SourceControl } from './source/SourceControl';
-import {
-  GitHubAnswer,
-  GitHubClients,
-} from './source/github/GitHubClients';
+import { GitHubAnswer, GitHubClients } from './source/github/GitHubClients';
 import { GitHubSourceControl } from './source/github/GitHubSourceControl';
 import { LocalGitSourceControl } from './source/local/LocalGitSourceControl';
 

@@ -19,6 +19,8 @@ export interface BackendProcessOptions {
   config: JsonObject;
   /** File every notification sent is appended to, one JSON line each. */
   notificationsFile: string;
+  /** A JSON file of the catalog's entities instead of the demo catalog (the org bench's). */
+  entitiesFile?: string;
 }
 
 async function main() {
@@ -28,7 +30,12 @@ async function main() {
   const knex = knexFactory(options.database);
   const { server } = await startTestBackend({
     features: [
-      ...webhookBackendFeatures(options.config),
+      ...webhookBackendFeatures(
+        options.config,
+        options.entitiesFile
+          ? JSON.parse(fs.readFileSync(options.entitiesFile, 'utf8'))
+          : undefined,
+      ),
       schedulerServiceFactory,
       mockServices.database.factory({ knex }),
       createServiceFactory({

@@ -60,7 +60,9 @@ export async function startRedisServer(): Promise<{
   child.stderr!.on('data', chunk => {
     output += chunk;
   });
-  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
+  const exited = new Promise<void>(resolve =>
+    child.once('exit', () => resolve()),
+  );
   const deadline = Date.now() + 20_000;
   while (!/Ready to accept connections/.test(output)) {
     if (child.exitCode !== null || Date.now() > deadline) {

@@ -4,6 +4,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { cacheServiceFactory } from '@backstage/backend-defaults/cache';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { Entity } from '@backstage/catalog-model';
 import { JsonObject } from '@backstage/types';
 import { promotionPlugin } from '../plugin';
 import { demoEntities } from '../testUtils';
@@ -33,15 +34,18 @@ const githubModules = githubWebhookModules();
  * events plugin receiving GitHub's webhooks over HTTP: the real events service, one bus shared by
  * all plugins (the default mock is per plugin), so that the promotion plugin hears them. With
  * `backend.cache` in `config` the cache is Backstage's own on that store (Redis, shared by
- * replicas), else a memory cache of this backend's own.
+ * replicas), else a memory cache of this backend's own. The catalog holds `entities` (the demo's).
  */
-export function webhookBackendFeatures(config: JsonObject) {
+export function webhookBackendFeatures(
+  config: JsonObject,
+  entities: Entity[] = demoEntities(),
+) {
   return [
     promotionPlugin,
     eventsPlugin,
     ...githubModules,
     eventsServiceFactory,
-    catalogServiceMock.factory({ entities: demoEntities() }),
+    catalogServiceMock.factory({ entities }),
     (config.backend as JsonObject | undefined)?.cache
       ? cacheServiceFactory
       : memoryCacheFactory(),

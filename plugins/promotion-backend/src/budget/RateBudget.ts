@@ -65,12 +65,10 @@ export class RateBudget {
     const reset = Number(headers?.['x-ratelimit-reset']);
     if (![limit, remaining, reset].every(Number.isFinite)) return;
     const named = headers?.['x-ratelimit-resource'];
-    const resource =
-      typeof named === 'string' && /^[a-z_]{1,40}$/.test(named)
-        ? named
-        : path?.endsWith('/graphql')
-          ? 'graphql'
-          : 'core';
+    let resource = path?.endsWith('/graphql') ? 'graphql' : 'core';
+    if (typeof named === 'string' && /^[a-z_]{1,40}$/.test(named)) {
+      resource = named;
+    }
     let resources = this.observed.get(integration);
     if (!resources) {
       resources = new Map();

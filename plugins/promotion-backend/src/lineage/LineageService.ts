@@ -125,7 +125,10 @@ export interface LineageServiceOptions {
   mainBranch: string;
   cacheTtlMs: number;
   /** Told whether each lineage read was a cache hit (this replica's or shared) or a miss. */
-  onCacheRead?: (hit: boolean, layer: 'replica' | 'shared' | 'upstream') => void;
+  onCacheRead?: (
+    hit: boolean,
+    layer: 'replica' | 'shared' | 'upstream',
+  ) => void;
 }
 
 function toArtifact(artifact: Artifact): LineageArtifact {

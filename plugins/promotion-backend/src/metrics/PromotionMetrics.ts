@@ -37,7 +37,8 @@ export class PromotionMetrics {
       description: 'Requests to upstream systems by system and HTTP status',
     });
     this.cacheHits = metrics.createCounter('promotion.cache.hits', {
-      description: 'Lineage reads answered from a cache (this replica or shared)',
+      description:
+        'Lineage reads answered from a cache (this replica or shared)',
     });
     this.cacheMisses = metrics.createCounter('promotion.cache.misses', {
       description: 'Lineage reads that had to be assembled from upstream',

@@ -52,7 +52,8 @@ if (!redis || !databases.supports('POSTGRES_15')) {
     }`,
   );
 }
-const run = redis && databases.supports('POSTGRES_15') ? describe : describe.skip;
+const run =
+  redis && databases.supports('POSTGRES_15') ? describe : describe.skip;
 
 /**
  * Two real backend processes on one PostgreSQL 15 database and one Redis as Backstage's cache
@@ -71,7 +72,9 @@ run('two replicas sharing a Redis cache', () => {
   const head = async (url: string) => {
     const res = await call(lineageUrl(url), 'GET');
     if (res.status !== 200) {
-      throw new Error(`lineage answered ${res.status}: ${JSON.stringify(res.body)}`);
+      throw new Error(
+        `lineage answered ${res.status}: ${JSON.stringify(res.body)}`,
+      );
     }
     return res.body.commits[0].sha as string;
   };
