@@ -341,13 +341,15 @@ export async function orgBench(options: {
     const freshness: Array<{ ms: number; dropped: boolean }> = [];
     const probes: Array<Promise<void>> = [];
     const lineageHead = async (url: string, s: Service) => {
+      // A refused connection (an overloaded replica) is a read that did not serve it yet.
       const res = await call(
         `${url}/api/promotion/v1/entities/component/default/${s.name}/lineage`,
         'GET',
-      );
-      return res.status === 200 ? res.body.commits?.[0]?.sha : undefined;
+      ).catch(() => undefined);
+      return res?.status === 200 ? res.body.commits?.[0]?.sha : undefined;
     };
     let dropped = 0;
+    let undelivered = 0;
     let sequence = 0;
     github.resetRequests();
     const hourStarted = Date.now();
@@ -410,7 +412,7 @@ export async function orgBench(options: {
           repository: { full_name: s.repo },
         });
         const target = replicas[Math.floor(Math.random() * 2)];
-        await fetch(`${target.url}/api/events/http/github`, {
+        const delivered = await fetch(`${target.url}/api/events/http/github`, {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
@@ -422,7 +424,12 @@ export async function orgBench(options: {
               .digest('hex')}`,
           },
           body: payload,
-        });
+        }).then(
+          res => res.status === 202,
+          () => false,
+        );
+        // A delivery the replica did not take is a lost webhook, as on GitHub.
+        if (!delivered) undelivered += 1;
       }
       if (expectHead) {
         // Someone watching this service on each replica: when do both serve the merge?
@@ -473,7 +480,7 @@ export async function orgBench(options: {
         `one hour of changes (${HOURLY.merges} merges, ${HOURLY.rc} rc, ${HOURLY.v} v) in ${options.minutes} min`,
         `${dropped} of ${events.length} webhooks dropped (${Math.round(
           options.drop * 100,
-        )} %)`,
+        )} %), ${undelivered} not accepted`,
       ],
       [
         'GitHub requests per hour',
