@@ -1,4 +1,7 @@
 /*
+ * `yarn bench --org [--services <n>] [--minutes <m>] [--drop <share>]`: the organisation bench of
+ * ./lib/orgBench.ts instead (two replicas, a shared cache, an hour of changes).
+ *
  * `yarn bench [--quick] [--latency <ms>]`: lineage and promotion costs against the repository's
  * GitHub and ECR test servers with injected latency, side by side with a naive per-commit
  * implementation kept here as the baseline. Prints one table; targets are reported, not asserted.
@@ -44,11 +47,16 @@ import {
   readWriteScopeOptions,
 } from '../plugins/promotion-backend/src/service/WriteScope';
 import { httpBench, printHttpRows } from './lib/httpBench';
+import { orgBench } from './lib/orgBench';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     latency: { type: 'string', default: '50' },
+    org: { type: 'boolean', default: false },
+    services: { type: 'string', default: '2000' },
+    minutes: { type: 'string', default: '3' },
+    drop: { type: 'string', default: '0.1' },
   },
 });
 const LATENCY = Number(values.latency);
@@ -726,7 +734,14 @@ async function main() {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-main().then(
+(values.org
+  ? orgBench({
+      services: Number(values.services),
+      minutes: Number(values.minutes),
+      drop: Number(values.drop),
+    })
+  : main()
+).then(
   // The backend's scheduler and pools would keep the process alive after it stopped.
   () => process.exit(0),
   error => {

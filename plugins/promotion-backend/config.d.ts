@@ -142,6 +142,13 @@ export interface Config {
        */
       host?: string;
       /**
+       * GitHub requests (REST) and GraphQL points kept back for people's own promotions, per
+       * integration and resource: while GitHub's remaining budget (as its `x-ratelimit-*`
+       * headers last said) is under this, background work (the follower's polling, the pushed
+       * tags' reconciliation) skips its rounds until the window resets. Default 1000.
+       */
+      rateReserve?: number;
+      /**
        * Environments whose manifest change is proposed as a pull request on the manifest
        * repository instead of committed directly (e.g. `[prod]` where changes need review). The
        * promotion stays running until the pull request is merged (or fails when it is closed).

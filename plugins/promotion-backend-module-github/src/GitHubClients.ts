@@ -46,6 +46,47 @@ export interface GitHubClientOptions {
    * against secondary rate limits); tests set 0.
    */
   writeSpacingMs?: number;
+  /**
+   * Called with every answer GitHub sends (retries, rate-limit refusals and 304s included): how
+   * the rate budget and the upstream-request metrics see each request.
+   */
+  onResponse?: (answer: GitHubAnswer) => void;
+}
+
+/** One HTTP answer from GitHub as `onResponse` sees it (status 0: no answer). */
+export interface GitHubAnswer {
+  status: number;
+  headers: Record<string, string>;
+  path: string;
+}
+
+/** `fetch` that reports every answer (or its absence) to `onResponse`. */
+function observedFetch(
+  fetchFn: typeof fetch,
+  onResponse: (answer: GitHubAnswer) => void,
+): typeof fetch {
+  return async (input, init) => {
+    const path = new URL(
+      typeof input === 'string' || input instanceof URL ? input : input.url,
+    ).pathname;
+    try {
+      const response = await fetchFn(input, init);
+      onResponse({
+        status: response.status,
+        headers: Object.fromEntries(response.headers),
+        path,
+      });
+      return response;
+    } catch (error) {
+      const status = (error as { status?: unknown }).status;
+      onResponse({
+        status: typeof status === 'number' ? status : 0,
+        headers: {},
+        path,
+      });
+      throw error;
+    }
+  };
 }
 
 interface CachedResponse {
@@ -285,59 +326,75 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       );
       return wait;
     };
-  const client = new ThrottledOctokit({
-    baseUrl: options.baseUrl,
-    auth: options.token,
-    request: { fetch: apiOnlyFetch(options.baseUrl) },
-    log: {
-      debug: () => {},
-      info: () => {},
-      warn: (message: string) => logger?.warn(message),
-      error: (message: string) => logger?.error(message),
-    },
-    throttle: {
-      retryAfterBaseValue: waitUnitMs,
-      fallbackSecondaryRateRetryAfter: 60,
-      onRateLimit: waitForLimit('rate limit reached'),
-      onSecondaryRateLimit: waitForLimit('secondary rate limit'),
-      ...writes,
-    },
-    retry: {
-      retries: options.retries ?? 3,
-      retryAfterBaseValue: waitUnitMs,
-      // Only server errors are worth repeating: a 409 or 422 is an answer, and 304 is a hit.
-      // 429 is a secondary rate limit, waited for below as its `retry-after` says.
-      doNotRetry: [304, 400, 401, 403, 404, 405, 409, 410, 422, 429, 451],
-    },
-  });
+  const build = (writeLimits: typeof writes) => {
+    const client = new ThrottledOctokit({
+      baseUrl: options.baseUrl,
+      auth: options.token,
+      request: {
+        fetch: options.onResponse
+          ? observedFetch(apiOnlyFetch(options.baseUrl), options.onResponse)
+          : apiOnlyFetch(options.baseUrl),
+      },
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: (message: string) => logger?.warn(message),
+        error: (message: string) => logger?.error(message),
+      },
+      throttle: {
+        retryAfterBaseValue: waitUnitMs,
+        fallbackSecondaryRateRetryAfter: 60,
+        onRateLimit: waitForLimit('rate limit reached'),
+        onSecondaryRateLimit: waitForLimit('secondary rate limit'),
+        ...writeLimits,
+      },
+      retry: {
+        retries: options.retries ?? 3,
+        retryAfterBaseValue: waitUnitMs,
+        // Only server errors are worth repeating: a 409 or 422 is an answer, and 304 is a hit.
+        // 429 is a secondary rate limit, waited for below as its `retry-after` says.
+        doNotRetry: [304, 400, 401, 403, 404, 405, 409, 410, 422, 429, 451],
+      },
+    });
 
-  // The throttling plugin waits out secondary limits answered 403, not those answered 429: wait
-  // once as `retry-after` says, when that is within `maxWait`. GitHub refused the request
-  // without acting on it, so repeating a write is as safe as repeating a read.
-  client.hook.wrap('request', async (request, requestOptions) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await request(requestOptions);
-      } catch (error) {
-        const e = error as {
-          status?: number;
-          response?: { headers?: Record<string, string> };
-        };
-        const after = Number(e.response?.headers?.['retry-after']);
-        const limited =
-          e.status === 429 && Number.isFinite(after) && after >= 0;
-        if (!limited) throw error;
-        const wait = attempt < 1 && after <= maxWait;
-        logger?.warn(
-          `GitHub secondary rate limit (429) for ${requestOptions.method} ${
-            requestOptions.url
-          }; ${wait ? `retrying in ${after}s` : 'not waiting'}`,
-        );
-        if (!wait) throw error;
-        await new Promise(resolve => setTimeout(resolve, after * waitUnitMs));
+    // The throttling plugin waits out secondary limits answered 403, not those answered 429: wait
+    // once as `retry-after` says, when that is within `maxWait`. GitHub refused the request
+    // without acting on it, so repeating a write is as safe as repeating a read.
+    client.hook.wrap('request', async (request, requestOptions) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await request(requestOptions);
+        } catch (error) {
+          const e = error as {
+            status?: number;
+            response?: { headers?: Record<string, string> };
+          };
+          const after = Number(e.response?.headers?.['retry-after']);
+          const limited =
+            e.status === 429 && Number.isFinite(after) && after >= 0;
+          if (!limited) throw error;
+          const wait = attempt < 1 && after <= maxWait;
+          logger?.warn(
+            `GitHub secondary rate limit (429) for ${requestOptions.method} ${
+              requestOptions.url
+            }; ${wait ? `retrying in ${after}s` : 'not waiting'}`,
+          );
+          if (!wait) throw error;
+          await new Promise(resolve => setTimeout(resolve, after * waitUnitMs));
+        }
       }
-    }
-  });
+    });
+    return client;
+  };
+  const client = build(writes);
+  // The throttling plugin spaces every /graphql request a second apart, as it spaces writes; the
+  // only GraphQL this backend sends are queries (manifest reads, one per lineage), so they go
+  // through a client of their own that does not, or a cold board of N services takes N seconds.
+  // A GraphQL mutation added later must not use `client.graphql`.
+  client.graphql = build({
+    write: spacedWrites(0) as never,
+    notifications: spacedWrites(0) as never,
+  }).graphql;
 
   if (cache) {
     const ttl = options.cacheTtlMs ?? 24 * 60 * 60 * 1000;

@@ -8,6 +8,7 @@ import {
   ChangeRequestsProvider,
   DeploymentTargetProvider,
   SourceControlProvider,
+  UpstreamAnswer,
   promotionChangeRequestsExtensionPoint,
   promotionDeploymentTargetExtensionPoint,
   promotionSourceControlExtensionPoint,
@@ -24,13 +25,19 @@ function clientsFor(context: {
   config: Config;
   cache: CacheService;
   logger: LoggerService;
+  onUpstreamAnswer?: (answer: UpstreamAnswer) => void;
 }): GitHubClients {
   let clients = clientsByConfig.get(context.config);
   if (!clients) {
-    clients = GitHubClients.fromConfig(context.config, {
+    const report = context.onUpstreamAnswer;
+    const created: GitHubClients = GitHubClients.fromConfig(context.config, {
       cache: context.cache,
       logger: context.logger,
+      onResponse: report
+        ? answer => report({ system: 'github', host: created.host, ...answer })
+        : undefined,
     });
+    clients = created;
     clientsByConfig.set(context.config, clients);
   }
   return clients;

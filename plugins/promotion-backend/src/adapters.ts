@@ -21,6 +21,7 @@ import {
   readLocalDataDir,
   unavailableDeploymentTarget,
   ArtifactRegistries,
+  UpstreamAnswer,
 } from '@mainline/plugin-promotion-node';
 
 /** The adapters that serve one entity: where its code, artifacts and deployments live. */
@@ -157,6 +158,8 @@ export function createAdapterResolver(
   deps: {
     cache: CacheService;
     logger: LoggerService;
+    /** Every answer of an upstream integration: the rate budget and metrics. */
+    onUpstreamAnswer?: (answer: UpstreamAnswer) => void;
   },
   providers: PromotionAdapterProviders,
 ): AdapterResolver {

@@ -4,7 +4,10 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
-import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
+import {
+  actionsRegistryServiceRef,
+  metricsServiceRef,
+} from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
@@ -34,6 +37,8 @@ import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
+import { RateBudget } from './budget/RateBudget';
+import { PromotionMetrics } from './metrics/PromotionMetrics';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -87,6 +92,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         actionsRegistry: actionsRegistryServiceRef,
         notifications: notificationService,
         signals: signalsServiceRef,
+        metrics: metricsServiceRef,
       },
       async init({
         httpRouter,
@@ -106,6 +112,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         actionsRegistry,
         notifications,
         signals,
+        metrics,
       }) {
         permissionsRegistry.addPermissions(promotionPermissions);
         const environments = readEnvironments(config);
@@ -116,9 +123,37 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         const defaultLimit =
           config.getOptionalNumber('promotion.lineage.defaultLimit') ?? 50;
 
+        // GitHub's budget as its answers tell it; background work leaves the reserve to people.
+        const rateBudget = new RateBudget({
+          reserve: config.getOptionalNumber('promotion.github.rateReserve'),
+        });
+        const promotionMetrics = new PromotionMetrics(metrics, rateBudget);
         const adapters = preparations.guard(
-          createAdapterResolver(config, { cache, logger }, providers),
+          createAdapterResolver(
+            config,
+            {
+              cache,
+              logger,
+              onUpstreamAnswer: answer => {
+                if (answer.system === 'github') {
+                  rateBudget.observe(answer.host, answer.headers, answer.path);
+                }
+                promotionMetrics.upstreamAnswered(answer.system, answer.status);
+              },
+            },
+            providers,
+          ),
         );
+        /** Whether background work may run now; says once per round why it waits. */
+        const budgetAllows = (work: string) => {
+          if (rateBudget.allowsBackground()) return true;
+          logger.info(
+            `Deferring ${work}: GitHub's remaining rate budget is under the reserve of ${
+              rateBudget.reserve
+            } until ${rateBudget.deferredUntil()}`,
+          );
+          return false;
+        };
         await preparations.start({
           recordYank: yank => yanks.record(yank),
           logger,
@@ -133,6 +168,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           cacheTtlMs:
             (config.getOptionalNumber('promotion.lineage.cacheTtlSeconds') ??
               60) * 1000,
+          onCacheRead: (hit, layer) => promotionMetrics.cacheRead(hit, layer),
         });
         const followIntervalSeconds =
           config.getOptionalNumber('promotion.followUp.intervalSeconds') ?? 30;
@@ -166,6 +202,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           notifications,
           signals,
           logger,
+          metrics: promotionMetrics,
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:
@@ -198,6 +235,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             actors,
             environments,
             defaultLimit,
+            rateBudget,
           }),
         );
         // Promotions waiting for a manifest pull request or a deploy workflow run are finished by
@@ -211,6 +249,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           initialDelay: { seconds: 5 },
           scope: 'global',
           fn: async () => {
+            if (!budgetAllows('polling waiting promotions')) return;
             await promotions.followWaiting(resolveEntity);
           },
         });
@@ -267,6 +306,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             scope: 'global',
             fn: async () => {
               await preparations.settled();
+              if (!budgetAllows('reconciling pushed tags')) return;
               await pushedTags.reconcile();
             },
           });

@@ -21,6 +21,27 @@ export interface PromotionAdapterContext {
   config: RootConfigService;
   logger: LoggerService;
   cache: CacheService;
+  /**
+   * Told of every answer an adapter gets from its upstream (retries, rate-limit refusals and 304s
+   * included): how the core plugin's rate budget and upstream-request metrics see each request.
+   * Optional for adapters; the GitHub module reports every answer.
+   */
+  onUpstreamAnswer?: (answer: UpstreamAnswer) => void;
+}
+
+/**
+ * One HTTP answer from an upstream system, as an adapter reports it (status 0: no answer).
+ *
+ * @public
+ */
+export interface UpstreamAnswer {
+  /** The upstream system, e.g. `github`. */
+  system: string;
+  /** The host the integration talks to, e.g. `api.github.com` or a GitHub Enterprise host. */
+  host: string;
+  status: number;
+  headers: Record<string, string>;
+  path: string;
 }
 
 /**

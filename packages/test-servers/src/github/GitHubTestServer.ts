@@ -106,8 +106,11 @@ export interface GitHubTestServer {
    * location from then on (git and API alike keep working under the new name).
    */
   renameRepository(owner: string, name: string, newName: string): Promise<void>;
-  /** Sets the remaining rate limit; at 0 API calls are answered 403 until it is raised again. */
-  setRateLimitRemaining(remaining: number): void;
+  /**
+   * Sets the remaining rate limit of `resource` (default `core`, REST; `graphql` for GraphQL,
+   * counted separately as on GitHub); at 0 its calls are answered 403 until it is raised again.
+   */
+  setRateLimitRemaining(remaining: number, resource?: 'core' | 'graphql'): void;
   /** Workflow runs started by dispatches, oldest first, with the inputs they were dispatched with. */
   workflowRuns(owner?: string, name?: string): WorkflowRun[];
   startWorkflowRun(id: number): void;
@@ -201,8 +204,9 @@ export async function startGitHubTestServer(
   const requests: GitHubTestRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let latencyMs = options.latencyMs ?? 0;
-  let used = 0;
-  let remainingOverride: number | undefined;
+  /** Requests counted per rate-limit resource: REST (`core`) and GraphQL, as GitHub keeps them. */
+  const used = { core: 0, graphql: 0 };
+  const remainingOverride: { core?: number; graphql?: number } = {};
   const resetAt = () => Math.floor(Date.now() / 1000) + 3600;
   let origin = '';
   /** `owner/old` → `owner/new` of renamed repositories. */
@@ -275,10 +279,10 @@ export async function startGitHubTestServer(
     },
   };
 
-  const remaining = () =>
-    remainingOverride !== undefined
-      ? remainingOverride
-      : Math.max(0, RATE_LIMIT - used);
+  const remaining = (resource: 'core' | 'graphql' = 'core') =>
+    remainingOverride[resource] !== undefined
+      ? remainingOverride[resource]!
+      : Math.max(0, RATE_LIMIT - used[resource]);
 
   async function handleApi(
     req: http.IncomingMessage,
@@ -289,12 +293,13 @@ export async function startGitHubTestServer(
     body?: Buffer;
   }> {
     const method = req.method ?? 'GET';
+    const resource = url.pathname === '/graphql' ? 'graphql' : 'core';
     const rateHeaders = () => ({
       'x-ratelimit-limit': String(RATE_LIMIT),
-      'x-ratelimit-remaining': String(remaining()),
-      'x-ratelimit-used': String(RATE_LIMIT - remaining()),
+      'x-ratelimit-remaining': String(remaining(resource)),
+      'x-ratelimit-used': String(RATE_LIMIT - remaining(resource)),
       'x-ratelimit-reset': String(resetAt()),
-      'x-ratelimit-resource': 'core',
+      'x-ratelimit-resource': resource,
     });
     const json = (
       status: number,
@@ -319,13 +324,17 @@ export async function startGitHubTestServer(
       });
     }
     if (method === 'GET' && url.pathname === '/rate_limit') {
-      const core = {
+      const of = (r: 'core' | 'graphql') => ({
         limit: RATE_LIMIT,
-        remaining: remaining(),
-        used: RATE_LIMIT - remaining(),
+        remaining: remaining(r),
+        used: RATE_LIMIT - remaining(r),
         reset: resetAt(),
-      };
-      return json(200, { resources: { core }, rate: core });
+      });
+      const core = of('core');
+      return json(200, {
+        resources: { core, graphql: of('graphql') },
+        rate: core,
+      });
     }
     const secondary = env.limits.secondaryRateLimit;
     if (
@@ -363,7 +372,7 @@ export async function startGitHubTestServer(
         },
       );
     }
-    if (remaining() <= 0) {
+    if (remaining(resource) <= 0) {
       return json(403, {
         message: 'API rate limit exceeded for user ID 1.',
         documentation_url:
@@ -378,7 +387,7 @@ export async function startGitHubTestServer(
       try {
         body = JSON.parse(raw.toString('utf8'));
       } catch {
-        used += 1;
+        used[resource] += 1;
         return json(400, {
           message: 'Problems parsing JSON',
           documentation_url: 'https://docs.github.com/rest',
@@ -429,17 +438,17 @@ export async function startGitHubTestServer(
       }
     } catch (error) {
       if (error instanceof ApiError) {
-        used += 1;
+        used[resource] += 1;
         return json(error.status, error.body(), error.headers);
       }
-      used += 1;
+      used[resource] += 1;
       return json(500, {
         message: `Server Error: ${(error as Error).message}`,
       });
     }
 
     if (reply.body === undefined) {
-      used += 1;
+      used[resource] += 1;
       return {
         status: reply.status,
         headers: { ...rateHeaders(), ...reply.headers },
@@ -461,7 +470,7 @@ export async function startGitHubTestServer(
         headers: { etag, ...rateHeaders(), ...reply.headers },
       };
     }
-    used += 1;
+    used[resource] += 1;
     return json(reply.status, reply.body, {
       ...(method === 'GET'
         ? { etag, 'cache-control': 'private, max-age=60, s-maxage=60' }
@@ -558,8 +567,8 @@ export async function startGitHubTestServer(
       renamed.set(`${owner}/${name}`, `${owner}/${newName}`);
       renamed.delete(`${owner}/${newName}`);
     },
-    setRateLimitRemaining(n) {
-      remainingOverride = Math.max(0, Math.floor(n));
+    setRateLimitRemaining(n, resource = 'core') {
+      remainingOverride[resource] = Math.max(0, Math.floor(n));
     },
     workflowRuns(owner, name) {
       return state.runs.filter(

@@ -22,6 +22,8 @@ export interface BackendProcessOptions {
   notificationsFile: string;
   /** File every auditor event is appended to, one JSON line each. */
   auditFile?: string;
+  /** A JSON file of the catalog's entities instead of the demo catalog (the org bench's). */
+  entitiesFile?: string;
 }
 
 async function main() {
@@ -31,7 +33,12 @@ async function main() {
   const knex = knexFactory(options.database);
   const { server } = await startTestBackend({
     features: [
-      ...webhookBackendFeatures(options.config),
+      ...webhookBackendFeatures(
+        options.config,
+        options.entitiesFile
+          ? JSON.parse(fs.readFileSync(options.entitiesFile, 'utf8'))
+          : undefined,
+      ),
       schedulerServiceFactory,
       mockServices.database.factory({ knex }),
       recordingAuditorFactory(event => {

@@ -85,6 +85,11 @@ export class BackendProcess {
     }
   }
 
+  /** The process id (for reading its memory). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   /** What the process printed so far. */
   get printed(): string {
     return this.output;

@@ -1,8 +1,10 @@
 import path from 'node:path';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { cacheServiceFactory } from '@backstage/backend-defaults/cache';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { Entity } from '@backstage/catalog-model';
 import { JsonObject } from '@backstage/types';
 import { promotionWithAdapters } from './adapterModules';
 import { demoEntities } from '../testUtils';
@@ -30,16 +32,23 @@ const githubModules = githubWebhookModules();
 /**
  * The features of a test backend running the plugin on the demo catalog with `config`, and the
  * events plugin receiving GitHub's webhooks over HTTP: the real events service, one bus shared by
- * all plugins (the default mock is per plugin), so that the promotion plugin hears them.
+ * all plugins (the default mock is per plugin), so that the promotion plugin hears them. With
+ * `backend.cache` in `config` the cache is Backstage's own on that store (Redis, shared by
+ * replicas), else a memory cache of this backend's own. The catalog holds `entities` (the demo's).
  */
-export function webhookBackendFeatures(config: JsonObject) {
+export function webhookBackendFeatures(
+  config: JsonObject,
+  entities: Entity[] = demoEntities(),
+) {
   return [
     ...promotionWithAdapters,
     eventsPlugin,
     ...githubModules,
     eventsServiceFactory,
-    catalogServiceMock.factory({ entities: demoEntities() }),
-    memoryCacheFactory(),
+    catalogServiceMock.factory({ entities }),
+    (config.backend as JsonObject | undefined)?.cache
+      ? cacheServiceFactory
+      : memoryCacheFactory(),
     mockServices.rootConfig.factory({ data: config }),
   ];
 }

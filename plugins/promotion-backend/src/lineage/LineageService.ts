@@ -111,6 +111,12 @@ interface CachedLineage {
 
 /** How many served lineages one replica keeps in memory beside the shared cache. */
 const MAX_SERVED = 1000;
+/** How many entities' generation digests one replica remembers (small: strings). */
+const MAX_GENERATIONS = 10_000;
+/** Scope tokens outlive any lineage cached under them. */
+const GENERATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** The shared key every invalidation changes (after the scope tokens it writes). */
+const EPOCH_KEY = 'generation-epoch';
 
 export interface LineageServiceOptions {
   adapters: AdapterResolver;
@@ -119,6 +125,11 @@ export interface LineageServiceOptions {
   environments: EnvironmentDefinition[];
   mainBranch: string;
   cacheTtlMs: number;
+  /** Told whether each lineage read was a cache hit (this replica's or shared) or a miss. */
+  onCacheRead?: (
+    hit: boolean,
+    layer: 'replica' | 'shared' | 'upstream',
+  ) => void;
 }
 
 function toArtifact(artifact: Artifact): LineageArtifact {
@@ -149,6 +160,13 @@ export class LineageService {
   >();
   /** Lineages being assembled, by cache key: concurrent cold reads share one assembly. */
   private readonly assembling = new Map<string, Promise<ServedLineage>>();
+  /** Generation digests by scope list, with the shared epoch they were read under. */
+  private readonly generations = new Map<
+    string,
+    { epoch: string; digest: string }
+  >();
+  /** The epoch read in flight, shared by concurrent callers. */
+  private epochRead: Promise<string> | undefined;
 
   constructor(private readonly options: LineageServiceOptions) {}
 
@@ -157,17 +175,20 @@ export class LineageService {
    * every other entity sharing its repository, artifact location or a manifest file is forgotten
    * too: each of those is a cache scope whose token is part of every lineage key depending on it,
    * so a new token (in the shared cache store) makes every replica read afresh, and no index of
-   * who shares what has to be kept up to date.
+   * who shares what has to be kept up to date. The epoch is written last: a reader that sees the
+   * new epoch finds the new scope tokens too.
    */
   async invalidate(entityRef: string, target?: PromotionTarget): Promise<void> {
     const token = crypto.randomUUID();
     await Promise.all(
       this.scopes(entityRef, target).map(scope =>
         this.options.cache.set(`generation:${scope}`, token, {
-          ttl: 7 * 24 * 60 * 60 * 1000,
+          ttl: GENERATION_TTL_MS,
         }),
       ),
     );
+    await this.options.cache.set(EPOCH_KEY, token, { ttl: GENERATION_TTL_MS });
+    this.epochRead = undefined;
   }
 
   /** The cache scopes a lineage depends on: its entity, and what other entities may share. */
@@ -191,22 +212,56 @@ export class LineageService {
     ];
   }
 
-  /** One digest of the current tokens of every scope the entity's lineage depends on. */
+  /**
+   * The epoch every invalidation on any replica changes, read once for all concurrent callers
+   * (a board of 2,000 lineages asks once, not 2,000 times).
+   */
+  private readEpoch(): Promise<string> {
+    if (!this.epochRead) {
+      const read = this.options.cache
+        .get(EPOCH_KEY)
+        .then(value => `${value ?? 0}`);
+      this.epochRead = read;
+      const forget = () => {
+        if (this.epochRead === read) this.epochRead = undefined;
+      };
+      read.then(forget, forget);
+    }
+    return this.epochRead;
+  }
+
+  /**
+   * One digest of the current tokens of every scope the entity's lineage depends on. While the
+   * shared epoch stays what it was when this replica last read the scope tokens, nothing was
+   * invalidated anywhere and the digest still holds: a warm read costs one shared-cache read
+   * (shared by concurrent reads) instead of one per scope.
+   */
   private async generation(
     entityRef: string,
     target: PromotionTarget,
   ): Promise<string> {
+    const epoch = await this.readEpoch();
+    const scopes = this.scopes(entityRef, target);
+    const memo = scopes.join('\n');
+    const known = this.generations.get(memo);
+    if (known && known.epoch === epoch) return known.digest;
     const tokens = await Promise.all(
-      this.scopes(entityRef, target).map(
+      scopes.map(
         async scope =>
           `${(await this.options.cache.get(`generation:${scope}`)) ?? 0}`,
       ),
     );
-    return crypto
+    const digest = crypto
       .createHash('sha256')
       .update(tokens.join('\n'))
       .digest('hex')
       .slice(0, 16);
+    this.generations.delete(memo);
+    this.generations.set(memo, { epoch, digest });
+    while (this.generations.size > MAX_GENERATIONS) {
+      this.generations.delete(this.generations.keys().next().value!);
+    }
+    return digest;
   }
 
   async lineage(
@@ -235,7 +290,10 @@ export class LineageService {
       target,
     )}:${branch}:${request.limit}`;
     const held = this.served.get(`${entityRef}:${branch}:${request.limit}`);
-    if (held && held.key === key && held.expiresAt > Date.now()) return held;
+    if (held && held.key === key && held.expiresAt > Date.now()) {
+      this.options.onCacheRead?.(true, 'replica');
+      return held;
+    }
     const assembling = this.assembling.get(key);
     if (assembling) return assembling;
     const assembly = this.assemble(
@@ -263,6 +321,8 @@ export class LineageService {
     let cached = (await this.options.cache.get(key)) as
       | CachedLineage
       | undefined;
+    const hit = Boolean(cached?.lineage && cached.expiresAt > Date.now());
+    this.options.onCacheRead?.(hit, hit ? 'shared' : 'upstream');
     if (!cached?.lineage || !(cached.expiresAt > Date.now())) {
       const lineage = await this.readLineage(entityRef, target, branch, limit);
       cached = { lineage, expiresAt: Date.now() + this.options.cacheTtlMs };

@@ -33,7 +33,7 @@ import { LineageService } from '../lineage/LineageService';
 import { WriteScope } from '../service/WriteScope';
 import { refusalOf, summarize } from './checks';
 import { dryRunPlan } from './dryRun';
-import { PromotionEvents } from './events';
+import { OutcomeMetrics, PromotionEvents } from './events';
 import { ArtifactAt, FactReader } from './facts';
 import { Follower } from './follower';
 import { Idempotency, ReplayHandlers, requestHash } from './idempotency';
@@ -65,6 +65,8 @@ export interface PromotionServiceOptions {
   notifications?: NotificationService;
   signals?: SignalsService;
   logger: LoggerService;
+  /** Told of every promotion's outcome (OpenTelemetry metrics). */
+  metrics?: OutcomeMetrics;
 }
 
 /** A promotion request, as the API takes it, with the request's Idempotency-Key. */
@@ -527,6 +529,11 @@ export class PromotionService {
     const error = refusalOf(refused.checks);
     if (!error) return;
     const first = error.checks[0];
+    this.events.refusedBy(
+      environment,
+      action === 'rollback' ? 'rollback' : 'promotion',
+      first.name,
+    );
     await this.events.refused(action, refused.ctx, {
       severityLevel: this.runner.severity(environment),
       meta: {

@@ -248,7 +248,9 @@ export class StepRunner {
         : `${short(record.sha)} by ${who.actor.name}`,
       severity: failure ? 'high' : 'normal',
     });
-    return store.require(entity.entityRef, record.id);
+    const done = await store.require(entity.entityRef, record.id);
+    events.ended(done);
+    return done;
   }
 
   /** How grave an event about a write to `environment` is. */

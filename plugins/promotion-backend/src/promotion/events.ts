@@ -34,6 +34,12 @@ export function requesterOf(record: PromotionRecord): EventActor {
   };
 }
 
+/** Told of every promotion's outcome (the OpenTelemetry metrics). */
+export interface OutcomeMetrics {
+  promotionEnded(record: PromotionRecord): void;
+  promotionRefused(environment: string, kind: string, check: string): void;
+}
+
 type EventEntity = Pick<EntityContext, 'entityRef' | 'owners'> &
   Partial<Pick<EntityContext, 'target'>>;
 
@@ -52,8 +58,19 @@ export class PromotionEvents {
       notifications?: NotificationService;
       signals?: SignalsService;
       logger: LoggerService;
+      metrics?: OutcomeMetrics;
     },
   ) {}
+
+  /** A promotion or rollback reached its end state (counted once, by whoever ended it). */
+  ended(record: PromotionRecord): void {
+    this.options.metrics?.promotionEnded(record);
+  }
+
+  /** A promotion or rollback was refused by `check` before anything changed. */
+  refusedBy(environment: string, kind: string, check: string): void {
+    this.options.metrics?.promotionRefused(environment, kind, check);
+  }
 
   /** Starts the auditor event of a write; the caller ends it with `success` or `fail`. */
   audit(

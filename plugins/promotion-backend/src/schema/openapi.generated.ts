@@ -1164,6 +1164,93 @@ export const spec = {
         },
       },
     },
+    '/v1/github/rate-budget': {
+      get: {
+        operationId: 'GetRateBudget',
+        description:
+          "GitHub's rate budget as this replica last saw it in GitHub's answers, per integration and resource (core for REST, graphql for GraphQL points), with the reserve kept for people's promotions: background work waits while a resource is under it.",
+        responses: {
+          '200': {
+            description:
+              'The budget of every GitHub integration this replica has used.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    integrations: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          integration: {
+                            type: 'string',
+                          },
+                          reserve: {
+                            type: 'integer',
+                          },
+                          backgroundDeferred: {
+                            type: 'boolean',
+                          },
+                          resources: {
+                            type: 'array',
+                            items: {
+                              type: 'object',
+                              properties: {
+                                resource: {
+                                  type: 'string',
+                                },
+                                limit: {
+                                  type: 'integer',
+                                },
+                                remaining: {
+                                  type: 'integer',
+                                },
+                                resetAt: {
+                                  type: 'string',
+                                  format: 'date-time',
+                                },
+                                observedAt: {
+                                  type: 'string',
+                                  format: 'date-time',
+                                },
+                              },
+                              required: [
+                                'resource',
+                                'limit',
+                                'remaining',
+                                'resetAt',
+                                'observedAt',
+                              ],
+                              additionalProperties: false,
+                            },
+                          },
+                        },
+                        required: [
+                          'integration',
+                          'reserve',
+                          'backgroundDeferred',
+                          'resources',
+                        ],
+                        additionalProperties: false,
+                      },
+                    },
+                  },
+                  required: ['integrations'],
+                  additionalProperties: false,
+                },
+              },
+            },
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
     '/v1/board': {
       get: {
         operationId: 'GetReleaseBoard',

@@ -22,6 +22,7 @@ import { RepositoryPromotions } from '../promotion/RepositoryPromotions';
 import { Actors } from './actors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from './EntityTargets';
+import { RateBudget } from '../budget/RateBudget';
 
 export interface RouterOptions {
   httpAuth: HttpAuthService;
@@ -35,6 +36,8 @@ export interface RouterOptions {
   actors: Actors;
   environments: EnvironmentDefinition[];
   defaultLimit: number;
+  /** GitHub's rate budget as this replica sees it. */
+  rateBudget?: RateBudget;
 }
 
 /**
@@ -95,6 +98,11 @@ export async function createRouter(options: RouterOptions) {
   router.get('/v1/environments', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
     res.json({ environments });
+  });
+
+  router.get('/v1/github/rate-budget', async (req, res) => {
+    await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    res.json({ integrations: options.rateBudget?.snapshot() ?? [] });
   });
 
   router.get('/v1/board', async (req, res) => {

@@ -22,6 +22,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/github/rate-budget': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description GitHub's rate budget as this replica last saw it in GitHub's answers, per integration and resource (core for REST, graphql for GraphQL points), with the reserve kept for people's promotions: background work waits while a resource is under it. */
+    get: operations['GetRateBudget'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/board': {
     parameters: {
       query?: never;
@@ -611,6 +628,43 @@ export interface operations {
         content: {
           'application/json': {
             environments: components['schemas']['Environment'][];
+          };
+        };
+      };
+      401: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetRateBudget: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The budget of every GitHub integration this replica has used. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            integrations: {
+              integration: string;
+              reserve: number;
+              backgroundDeferred: boolean;
+              resources: {
+                resource: string;
+                limit: number;
+                remaining: number;
+                /** Format: date-time */
+                resetAt: string;
+                /** Format: date-time */
+                observedAt: string;
+              }[];
+            }[];
           };
         };
       };

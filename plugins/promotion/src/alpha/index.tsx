@@ -81,7 +81,12 @@ export const releaseBoardPage = PageBlueprint.make({
     icon: <BoardIcon />,
     routeRef: releaseBoardRouteRef,
     loader: () =>
-      import('../components/ReleaseBoard').then(m => <m.ReleaseBoard />),
+      import('../components/ReleaseBoard').then(m => (
+        <>
+          <m.RateBudgetCard />
+          <m.ReleaseBoard />
+        </>
+      )),
   },
 });
 

@@ -1,5 +1,6 @@
 import { Header, Page } from '@backstage/core-components';
 import { ReleaseBoard } from './ReleaseBoard';
+import { RateBudgetCard } from './RateBudgetCard';
 
 /** The release board as a page of its own (legacy frontend system; the new one adds its header). */
 export const ReleaseBoardPage = () => (
@@ -8,6 +9,7 @@ export const ReleaseBoardPage = () => (
       title="Release board"
       subtitle="Every service on the main → rc-* → v* workflow, environment by environment"
     />
+    <RateBudgetCard />
     <ReleaseBoard />
   </Page>
 );

@@ -1,0 +1,519 @@
+/*
+ * `yarn bench --org [--services 2000] [--minutes 3] [--drop 0.1]`: an organisation on the GitHub
+ * test server, served by two real backend processes on one PostgreSQL 15 database sharing one
+ * redis-server as Backstage's cache store. It measures the cold board, then an hour of changes
+ * (300 merges, 40 rc-* and 10 v* tags, each delivered as a signed webhook to one replica at
+ * random, a share of them dropped) compressed into `--minutes`, and prints what GitHub was asked,
+ * counted at the test server (REST requests that count against the budget, GraphQL queries, free
+ * 304s), the freshness of every change on both replicas, and each replica's memory.
+ *
+ * Needs PostgreSQL 15 (BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING) and redis-server.
+ */
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import {
+  GitHubTestRequest,
+  startGitHubTestServer,
+} from '@mainline/test-servers';
+import {
+  BackendProcess,
+  call,
+} from '../../plugins/promotion-backend/src/__testUtils__/backendProcessHarness';
+import { startRedisServer } from '../../plugins/promotion-backend/src/__testUtils__/redisServer';
+
+const OWNER = 'org';
+const SECRET = 'org-bench-secret';
+const TOKEN = 'org-bench-token';
+const ENVIRONMENTS = ['stage', 'demo', 'prod'];
+/** Components per monorepo; a fifth of the services have a repository of their own. */
+const PER_MONOREPO = 10;
+const COMMITS_PER_SERVICE = 8;
+/** One hour of an organisation's changes. */
+const HOURLY = { merges: 300, rc: 40, v: 10 };
+
+interface Service {
+  name: string;
+  repo: string;
+  sourcePath?: string;
+  shas: string[];
+}
+
+const percentile = (values: number[], p: number) => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[
+    Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))
+  ];
+};
+
+function kustomization(image: string, tag: string) {
+  return `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../base\nimages:\n  - name: ${image}\n    newTag: ${tag}\n`;
+}
+
+/** One repository by `git fast-import`: `commits` commits per component, interleaved. */
+function buildRepo(
+  dir: string,
+  components: Array<string | undefined>,
+): string[][] {
+  fs.mkdirSync(dir, { recursive: true });
+  execFileSync('git', [
+    'init',
+    '--quiet',
+    '--bare',
+    '--initial-branch=main',
+    dir,
+  ]);
+  const lines: string[] = [];
+  let mark = 0;
+  const marks: number[][] = components.map(() => []);
+  for (let i = 0; i < COMMITS_PER_SERVICE; i++) {
+    components.forEach((component, c) => {
+      mark += 1;
+      const message = `Merge pull request #${mark} from org/change-${mark}`;
+      const file = component ? `${component}/app.txt` : 'app.txt';
+      const content = `${c}-${i}`;
+      lines.push(
+        'commit refs/heads/main',
+        `mark :${mark}`,
+        `committer Dev <dev@example.com> ${1_700_000_000 + mark * 60} +0000`,
+        `data ${message.length}`,
+        message,
+        ...(mark > 1 ? [`from :${mark - 1}`] : []),
+        `M 100644 inline ${file}`,
+        `data ${content.length}`,
+        content,
+        '',
+      );
+      marks[c].push(mark);
+    });
+  }
+  lines.push('');
+  const exported = path.join(dir, 'marks');
+  execFileSync(
+    'git',
+    ['--git-dir', dir, 'fast-import', '--quiet', `--export-marks=${exported}`],
+    { input: lines.join('\n') },
+  );
+  const shaOf = new Map(
+    fs
+      .readFileSync(exported, 'utf8')
+      .trim()
+      .split('\n')
+      .map(line => {
+        const [m, sha] = line.split(' ');
+        return [Number(m.slice(1)), sha] as const;
+      }),
+  );
+  fs.rmSync(exported);
+  // Newest first, as a lineage lists them.
+  return marks.map(ms => ms.map(m => shaOf.get(m)!).reverse());
+}
+
+function generate(root: string, count: number) {
+  const services: Service[] = [];
+  const standalone = Math.round(count / 5);
+  for (let i = 0; i < standalone; i++) {
+    const repo = `svc-${i}`;
+    const [shas] = buildRepo(path.join(root, 'git', OWNER, `${repo}.git`), [
+      undefined,
+    ]);
+    services.push({ name: `svc-${i}`, repo: `${OWNER}/${repo}`, shas });
+  }
+  for (let m = 0; services.length < count; m++) {
+    const n = Math.min(PER_MONOREPO, count - services.length);
+    const repo = `mono-${m}`;
+    const paths = Array.from({ length: n }, (_, c) => `services/c${c}`);
+    const shas = buildRepo(path.join(root, 'git', OWNER, `${repo}.git`), paths);
+    paths.forEach((sourcePath, c) =>
+      services.push({
+        name: `mono-${m}-c${c}`,
+        repo: `${OWNER}/${repo}`,
+        sourcePath,
+        shas: shas[c],
+      }),
+    );
+  }
+  // One GitOps repository for the organisation: stage runs the newest, demo and prod older.
+  const deployments = path.join(root, 'git', OWNER, 'deployments.git');
+  execFileSync('git', [
+    'init',
+    '--quiet',
+    '--bare',
+    '--initial-branch=main',
+    deployments,
+  ]);
+  const lines = [
+    'commit refs/heads/main',
+    'mark :1',
+    'committer CI <ci@example.com> 1700000000 +0000',
+    'data 10',
+    'Manifests.',
+  ];
+  for (const s of services) {
+    ENVIRONMENTS.forEach((environment, e) => {
+      const content = kustomization(
+        `local/${s.name}`,
+        s.shas[Math.min(e * 2, s.shas.length - 1)].slice(0, 7),
+      );
+      lines.push(
+        `M 100644 inline apps/${s.name}/overlays/${environment}/kustomization.yaml`,
+        `data ${Buffer.byteLength(content)}`,
+        content,
+      );
+    });
+  }
+  lines.push('', '');
+  execFileSync('git', ['--git-dir', deployments, 'fast-import', '--quiet'], {
+    input: lines.join('\n'),
+  });
+  const entities = services.map(s => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: {
+      name: s.name,
+      namespace: 'default',
+      annotations: {
+        'github.com/project-slug': s.repo,
+        ...(s.sourcePath ? { 'mainline.dev/source-path': s.sourcePath } : {}),
+        'mainline.dev/artifact-kind': 'image',
+        'mainline.dev/artifact-location': `local/${s.name}`,
+        'mainline.dev/manifest-repo': `${OWNER}/deployments`,
+        'mainline.dev/manifest-path': `apps/${s.name}/overlays/{environment}/kustomization.yaml`,
+      },
+    },
+    spec: {
+      type: 'service',
+      lifecycle: 'production',
+      owner: `group:default/team-${services.indexOf(s) % 20}`,
+    },
+    relations: [
+      {
+        type: 'ownedBy',
+        targetRef: `group:default/team-${services.indexOf(s) % 20}`,
+      },
+    ],
+  }));
+  return { services, entities };
+}
+
+/** What GitHub was asked, from the test server's own log. */
+function tally(requests: GitHubTestRequest[]) {
+  const api = requests.filter(r => r.kind === 'api');
+  return {
+    rest: api.filter(r => r.path !== '/graphql' && !r.conditional).length,
+    graphql: api.filter(r => r.path === '/graphql').length,
+    free304: api.filter(r => r.conditional).length,
+    git: requests.filter(r => r.kind === 'git').length,
+  };
+}
+
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+export async function orgBench(options: {
+  services: number;
+  minutes: number;
+  drop: number;
+}) {
+  const pg = process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING;
+  if (!pg) {
+    throw new Error(
+      'yarn bench --org needs PostgreSQL 15: set BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING',
+    );
+  }
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-org-bench-'));
+  const cleanups: Array<() => Promise<unknown>> = [
+    async () => fs.rmSync(root, { recursive: true, force: true }),
+  ];
+  const log = (line: string) => process.stderr.write(`[org bench] ${line}\n`);
+  try {
+    let started = Date.now();
+    const { services, entities } = generate(root, options.services);
+    const entitiesFile = path.join(root, 'entities.json');
+    fs.writeFileSync(entitiesFile, JSON.stringify(entities));
+    log(
+      `${services.length} services in ${
+        new Set(services.map(s => s.repo)).size
+      } repositories generated in ${((Date.now() - started) / 1000).toFixed(
+        0,
+      )} s`,
+    );
+
+    const github = await startGitHubTestServer({
+      root: path.join(root, 'git'),
+      token: TOKEN,
+    });
+    cleanups.unshift(() => github.close());
+    const redis = await startRedisServer();
+    cleanups.unshift(() => redis.stop());
+    const database = `org_bench_${crypto.randomBytes(4).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: pg });
+    await admin.raw(`CREATE DATABASE ${database}`);
+    cleanups.push(async () => {
+      await admin.raw(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.destroy();
+    });
+    const connection = { connectionString: pg, database };
+    const processOptions = {
+      database: { client: 'pg', connection },
+      entitiesFile,
+      notificationsFile: path.join(root, 'notifications.jsonl'),
+      config: {
+        integrations: {
+          github: [
+            { host: github.host, apiBaseUrl: github.baseUrl, token: TOKEN },
+          ],
+        },
+        backend: { cache: { store: 'redis', connection: redis.url } },
+        events: {
+          useEventBus: 'never',
+          http: { topics: ['github'] },
+          modules: { github: { webhookSecret: SECRET } },
+        },
+        promotion: {
+          source: { provider: 'github' },
+          github: { host: github.host, lambdaDeploys: 'recorded' },
+          local: { dataDir: root, demoData: false },
+          // People's promotions from tags are outside this bench: tags only change lineage.
+          tags: { fromPushes: false },
+        },
+      },
+    };
+    started = Date.now();
+    const a = await BackendProcess.start(processOptions as any);
+    cleanups.unshift(() => a.kill());
+    const b = await BackendProcess.start(processOptions as any);
+    cleanups.unshift(() => b.kill());
+    log(`two replicas up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const replicas = [a, b];
+
+    // The cold board: every service's lineage read once, through one replica.
+    github.resetRequests();
+    started = Date.now();
+    const board = await call(`${a.url}/api/promotion/v1/board`, 'GET');
+    const coldMs = Date.now() - started;
+    if (board.status !== 200) {
+      throw new Error(
+        `board answered ${board.status}: ${JSON.stringify(board.body).slice(
+          0,
+          500,
+        )}`,
+      );
+    }
+    const failed = board.body.services.filter((s: any) => s.error);
+    const cold = tally(github.requests);
+    const upstreamMs = github.requests.reduce(
+      (sum, r) => sum + (r.finishedAt - r.startedAt),
+      0,
+    );
+    log(
+      `cold board: ${JSON.stringify(cold)}, ${upstreamMs.toFixed(
+        0,
+      )} ms answering in the test server`,
+    );
+    github.resetRequests();
+    started = Date.now();
+    await call(`${b.url}/api/promotion/v1/board`, 'GET');
+    const otherMs = Date.now() - started;
+    const other = tally(github.requests);
+    log(
+      `cold board ${coldMs} ms (${failed.length} rows failed${
+        failed.length ? `: ${failed[0].error}` : ''
+      }); on the other replica ${otherMs} ms`,
+    );
+
+    // An hour of changes in `minutes`.
+    const hourMs = options.minutes * 60_000;
+    const events = [
+      ...Array.from({ length: HOURLY.merges }, () => 'merge' as const),
+      ...Array.from({ length: HOURLY.rc }, () => 'rc' as const),
+      ...Array.from({ length: HOURLY.v }, () => 'v' as const),
+    ]
+      .map(kind => ({ kind, at: Math.random() * hourMs }))
+      .sort((x, y) => x.at - y.at);
+    const freshness: Array<{ ms: number; dropped: boolean }> = [];
+    const probes: Array<Promise<void>> = [];
+    const lineageHead = async (url: string, s: Service) => {
+      // A refused connection (an overloaded replica) is a read that did not serve it yet.
+      const res = await call(
+        `${url}/api/promotion/v1/entities/component/default/${s.name}/lineage`,
+        'GET',
+      ).catch(() => undefined);
+      return res?.status === 200 ? res.body.commits?.[0]?.sha : undefined;
+    };
+    let dropped = 0;
+    let undelivered = 0;
+    let sequence = 0;
+    github.resetRequests();
+    const hourStarted = Date.now();
+    for (const event of events) {
+      const wait = hourStarted + event.at - Date.now();
+      if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait));
+      const s = services[Math.floor(Math.random() * services.length)];
+      const dir = path.join(root, 'git', `${s.repo}.git`);
+      sequence += 1;
+      let ref: string;
+      let expectHead: string | undefined;
+      if (event.kind === 'merge') {
+        const file = s.sourcePath ? `${s.sourcePath}/app.txt` : 'app.txt';
+        const parent = execFileSync(
+          'git',
+          ['--git-dir', dir, 'rev-parse', 'main'],
+          {
+            encoding: 'utf8',
+          },
+        ).trim();
+        const message = `Merge pull request #${
+          100000 + sequence
+        } from org/hour-${sequence}`;
+        const content = `hour ${sequence}`;
+        execFileSync('git', ['--git-dir', dir, 'fast-import', '--quiet'], {
+          input: [
+            'commit refs/heads/main',
+            `committer Dev <dev@example.com> ${Math.floor(
+              Date.now() / 1000,
+            )} +0000`,
+            `data ${message.length}`,
+            message,
+            `from ${parent}`,
+            `M 100644 inline ${file}`,
+            `data ${content.length}`,
+            content,
+            '',
+            '',
+          ].join('\n'),
+        });
+        expectHead = execFileSync(
+          'git',
+          ['--git-dir', dir, 'rev-parse', 'main'],
+          {
+            encoding: 'utf8',
+          },
+        ).trim();
+        ref = 'refs/heads/main';
+      } else {
+        const tag = `${event.kind === 'rc' ? 'rc-' : 'v'}${sequence}`;
+        execFileSync('git', ['--git-dir', dir, 'tag', tag, s.shas[0]]);
+        ref = `refs/tags/${tag}`;
+      }
+      const lost = Math.random() < options.drop;
+      if (lost) {
+        dropped += 1;
+      } else {
+        const payload = JSON.stringify({
+          ref,
+          repository: { full_name: s.repo },
+        });
+        const target = replicas[Math.floor(Math.random() * 2)];
+        const delivered = await fetch(`${target.url}/api/events/http/github`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-github-event': 'push',
+            'x-github-delivery': crypto.randomUUID(),
+            'x-hub-signature-256': `sha256=${crypto
+              .createHmac('sha256', SECRET)
+              .update(payload)
+              .digest('hex')}`,
+          },
+          body: payload,
+        }).then(
+          res => res.status === 202,
+          () => false,
+        );
+        // A delivery the replica did not take is a lost webhook, as on GitHub.
+        if (!delivered) undelivered += 1;
+      }
+      if (expectHead) {
+        // Someone watching this service on each replica: when do both serve the merge?
+        const sent = Date.now();
+        const head = expectHead;
+        probes.push(
+          (async () => {
+            const pending = new Set(replicas);
+            while (pending.size > 0 && Date.now() - sent < 180_000) {
+              for (const r of [...pending]) {
+                if ((await lineageHead(r.url, s)) === head) pending.delete(r);
+              }
+              if (pending.size > 0) {
+                await new Promise(resolve => setTimeout(resolve, 500));
+              }
+            }
+            freshness.push({ ms: Date.now() - sent, dropped: lost });
+          })(),
+        );
+      }
+    }
+    await Promise.all(probes);
+    const hour = tally(github.requests);
+    const withHook = freshness.filter(f => !f.dropped).map(f => f.ms);
+    const withoutHook = freshness.filter(f => f.dropped).map(f => f.ms);
+    const memory = replicas.map(r => rssMb(r.pid));
+
+    const rows: Array<[string, string]> = [
+      [
+        'services / repositories',
+        `${services.length} / ${new Set(services.map(s => s.repo)).size}`,
+      ],
+      [
+        'cold board (replica A)',
+        `${(coldMs / 1000).toFixed(1)} s, ${failed.length} rows failed`,
+      ],
+      [
+        'cold board GitHub cost',
+        `REST ${cold.rest}, GraphQL ${cold.graphql}, free 304 ${cold.free304}`,
+      ],
+      [
+        'same board on replica B (shared cache)',
+        `${(otherMs / 1000).toFixed(1)} s; REST ${other.rest}, GraphQL ${
+          other.graphql
+        }, free 304 ${other.free304}`,
+      ],
+      [
+        `one hour of changes (${HOURLY.merges} merges, ${HOURLY.rc} rc, ${HOURLY.v} v) in ${options.minutes} min`,
+        `${dropped} of ${events.length} webhooks dropped (${Math.round(
+          options.drop * 100,
+        )} %), ${undelivered} not accepted`,
+      ],
+      [
+        'GitHub requests per hour',
+        `REST ${hour.rest}, GraphQL ${hour.graphql}, free 304 ${hour.free304} (target REST < 5,000; ≤ 12,500 with 10 % lost)`,
+      ],
+      [
+        'freshness, webhook delivered',
+        `p50 ${(percentile(withHook, 50) / 1000).toFixed(1)} s, p95 ${(
+          percentile(withHook, 95) / 1000
+        ).toFixed(1)} s over ${withHook.length} merges (target ≤ 10 s)`,
+      ],
+      [
+        'freshness, webhook lost',
+        withoutHook.length
+          ? `p50 ${(percentile(withoutHook, 50) / 1000).toFixed(1)} s, p95 ${(
+              percentile(withoutHook, 95) / 1000
+            ).toFixed(1)} s over ${withoutHook.length} merges (target ≤ 120 s)`
+          : 'none lost',
+      ],
+      [
+        'memory per replica (RSS)',
+        memory.map(m => `${m.toFixed(0)} MB`).join(', '),
+      ],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    process.stdout.write(
+      `Mainline org bench\n${rows
+        .map(([k, v]) => `${k.padEnd(width)} | ${v}`)
+        .join('\n')}\n`,
+    );
+  } finally {
+    for (const cleanup of cleanups) {
+      await cleanup().catch(error => log(`cleanup: ${error}`));
+    }
+  }
+}
