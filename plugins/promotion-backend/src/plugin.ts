@@ -14,6 +14,7 @@ import {
   promotionChangeRequestsExtensionPoint,
   promotionDeploymentTargetExtensionPoint,
   promotionPreparationExtensionPoint,
+  promotionRuntimeObserverExtensionPoint,
   promotionSourceControlExtensionPoint,
 } from '@mainline/plugin-promotion-node';
 import { registerActions } from './actions';
@@ -33,6 +34,7 @@ import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
+import { RuntimeObservers } from './runtime/RuntimeObservers';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -61,6 +63,11 @@ export const promotionPlugin = createBackendPlugin({
     env.registerExtensionPoint(
       promotionDeploymentTargetExtensionPoint,
       providers,
+    );
+    const runtimeObservers = new RuntimeObservers();
+    env.registerExtensionPoint(
+      promotionRuntimeObserverExtensionPoint,
+      runtimeObservers,
     );
     const preparations = new Preparations();
     env.registerExtensionPoint(
@@ -118,6 +125,7 @@ export const promotionPlugin = createBackendPlugin({
         const adapters = preparations.guard(
           createAdapterResolver(config, { cache, logger }, providers),
         );
+        runtimeObservers.create({ config, logger, cache });
         await preparations.start({
           recordYank: yank => yanks.record(yank),
           logger,
