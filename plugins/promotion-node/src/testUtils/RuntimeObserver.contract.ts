@@ -61,7 +61,6 @@ const DIGEST_B = `sha256:${'b2'.repeat(32)}`;
 const DIGEST_SIDECAR = `sha256:${'5c'.repeat(32)}`;
 const DIGEST_NEW = `sha256:${'e7'.repeat(32)}`;
 const REV_STAGE = '1f2e3d4c5b6a798877665544332211ffeeddccbb';
-const REV_DEMO_OLD = '9a8b7c6d5e4f30211203948576abcdef01234567';
 const REV_DEMO_NEW = '0123456789abcdef0123456789abcdef01234567';
 const REV_PROD = 'fedcba9876543210fedcba9876543210fedcba98';
 
@@ -170,8 +169,6 @@ export const RUNTIME_OBSERVER_FIXTURE: RuntimeObserverFixture = {
   ],
   unobserved: ['qa'],
 };
-
-export { REV_DEMO_OLD as RUNTIME_FIXTURE_OLD_REVISION };
 
 const ISO_8601 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
