@@ -3,3 +3,4 @@ export * from './ecr';
 export * from './s3';
 export * from './oci';
 export * from './runner';
+export * from './argocd';

@@ -18,6 +18,7 @@ import {
   promotionChangeRequestsExtensionPoint,
   promotionDeploymentTargetExtensionPoint,
   promotionPreparationExtensionPoint,
+  promotionRuntimeObserverExtensionPoint,
   promotionSourceControlExtensionPoint,
 } from '@mainline/plugin-promotion-node';
 import { registerActions } from './actions';
@@ -39,6 +40,7 @@ import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
+import { RuntimeObservers } from './runtime/RuntimeObservers';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -67,6 +69,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
     env.registerExtensionPoint(
       promotionDeploymentTargetExtensionPoint,
       providers,
+    );
+    const runtimeObservers = new RuntimeObservers();
+    env.registerExtensionPoint(
+      promotionRuntimeObserverExtensionPoint,
+      runtimeObservers,
     );
     const preparations = new Preparations();
     env.registerExtensionPoint(
@@ -154,6 +161,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           );
           return false;
         };
+        runtimeObservers.create({ config, logger, cache });
         await preparations.start({
           recordYank: yank => yanks.record(yank),
           logger,

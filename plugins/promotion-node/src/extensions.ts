@@ -9,6 +9,7 @@ import { ServiceUnavailableError } from '@backstage/errors';
 import { ArtifactLocation, ArtifactRegistry } from './ports/ArtifactRegistry';
 import { ChangeRequests } from './ports/ChangeRequests';
 import { DeploymentTarget } from './ports/DeploymentTarget';
+import { RuntimeObserver } from './ports/RuntimeObserver';
 import { SourceControl } from './ports/SourceControl';
 
 /**
@@ -206,6 +207,39 @@ export interface PromotionDeploymentTargetExtensionPoint {
 export const promotionDeploymentTargetExtensionPoint =
   createExtensionPoint<PromotionDeploymentTargetExtensionPoint>({
     id: 'promotion.deployment-target',
+  });
+
+/**
+ * A runtime observer provider: where an entity's environments actually run (an Argo CD, a
+ * Lambda account). Every installed provider is asked; the first whose observer `serves` the
+ * entity observes it.
+ *
+ * @public
+ */
+export interface RuntimeObserverProvider {
+  /** E.g. `argocd`, for messages. Unique among runtime observer providers. */
+  name: string;
+  /** The observer, or undefined when the provider is not configured. */
+  create(context: PromotionAdapterContext): RuntimeObserver | undefined;
+}
+
+/**
+ * Adds runtime observer providers to the promotion plugin.
+ *
+ * @public
+ */
+export interface PromotionRuntimeObserverExtensionPoint {
+  addRuntimeObserverProvider(provider: RuntimeObserverProvider): void;
+}
+
+/**
+ * Extension point for runtime observers (Argo CD, Lambda, ...).
+ *
+ * @public
+ */
+export const promotionRuntimeObserverExtensionPoint =
+  createExtensionPoint<PromotionRuntimeObserverExtensionPoint>({
+    id: 'promotion.runtime-observer',
   });
 
 /**

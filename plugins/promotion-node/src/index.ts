@@ -10,6 +10,7 @@ export * from './ports/SourceControl';
 export * from './ports/ArtifactRegistry';
 export * from './ports/DeploymentTarget';
 export * from './ports/ChangeRequests';
+export * from './ports/RuntimeObserver';
 export * from './extensions';
 export * from './patchId';
 export * from './outbound';

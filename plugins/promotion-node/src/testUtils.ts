@@ -8,4 +8,5 @@
 export * from './testUtils/SourceControl.contract';
 export * from './testUtils/ArtifactRegistry.contract';
 export * from './testUtils/DeploymentTarget.contract';
+export * from './testUtils/RuntimeObserver.contract';
 export * from './testUtils/memoryCache';

@@ -1,0 +1,338 @@
+import { InputError, ServiceUnavailableError } from '@backstage/errors';
+import {
+  RuntimeHealthStatus,
+  RuntimeObserver,
+  RuntimeOperationPhase,
+  RuntimeState,
+  RuntimeSubject,
+  RuntimeSyncStatus,
+  parseJson,
+  readBounded,
+} from '@mainline/plugin-promotion-node';
+import { ArgoCdInstance, ArgoCdOptions } from './config';
+
+/** The annotations of the Backstage Argo CD plugins, which this observer reads as they do. */
+export const ARGOCD_APP_NAME = 'argocd/app-name';
+export const ARGOCD_APP_SELECTOR = 'argocd/app-selector';
+export const ARGOCD_INSTANCE_NAME = 'argocd/instance-name';
+
+/** An Application list of a large instance stays well under this. */
+const BODY_LIMIT = 16 * 1024 * 1024;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** The longest Argo CD message kept: sync errors can quote whole manifests. */
+const MESSAGE_LIMIT = 500;
+const DIGEST = /(sha256:[0-9a-f]{64})$/;
+const STATUS_MEANING: Record<number, string> = {
+  401: ' (the token was rejected)',
+  403: ' (permission denied)',
+};
+
+const SYNC: RuntimeSyncStatus[] = ['Synced', 'OutOfSync', 'Unknown'];
+const HEALTH: RuntimeHealthStatus[] = [
+  'Healthy',
+  'Progressing',
+  'Degraded',
+  'Suspended',
+  'Missing',
+  'Unknown',
+];
+const PHASES: RuntimeOperationPhase[] = [
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Error',
+  'Terminating',
+];
+
+/** The fields of an Argo CD Application this observer reads (v1alpha1Application). */
+interface Application {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+  };
+  status?: {
+    sync?: { status?: string; revision?: string };
+    health?: { status?: string; message?: string; lastTransitionTime?: string };
+    operationState?: {
+      phase?: string;
+      message?: string;
+      startedAt?: string;
+      finishedAt?: string;
+      operation?: { sync?: { revision?: string } };
+      syncResult?: { revision?: string };
+    };
+  };
+}
+
+interface ResourceNode {
+  kind?: string;
+  group?: string;
+  version?: string;
+  namespace?: string;
+  name?: string;
+}
+
+function bounded(message: string | undefined): string | undefined {
+  if (!message) return undefined;
+  return message.length > MESSAGE_LIMIT
+    ? `${message.slice(0, MESSAGE_LIMIT)}…`
+    : message;
+}
+
+function oneOf<T extends string>(
+  value: string | undefined,
+  values: T[],
+  fallback?: T,
+) {
+  return values.includes(value as T) ? (value as T) : fallback;
+}
+
+/**
+ * What runs in each environment, from the Argo CD Application of that environment: its sync
+ * status and revision, health, last operation, and the image digests of its live Pods (from
+ * the resource tree, then each Pod's live manifest, `status.containerStatuses[].imageID`). Each
+ * call reads Argo CD afresh; nothing is cached, so a caller waiting for a sync sees it land.
+ */
+export class ArgoCdRuntimeObserver implements RuntimeObserver {
+  constructor(private readonly options: ArgoCdOptions) {}
+
+  serves(subject: RuntimeSubject): boolean {
+    return Boolean(
+      subject.annotations[ARGOCD_APP_NAME] ||
+        subject.annotations[ARGOCD_APP_SELECTOR],
+    );
+  }
+
+  async observe(
+    subject: RuntimeSubject,
+    environments: string[],
+  ): Promise<Record<string, RuntimeState | undefined>> {
+    const instances = this.instancesFor(subject);
+    const found = await this.applications(subject, environments, instances);
+    const states = await Promise.all(
+      environments.map(async environment => {
+        const hit = found[environment];
+        return [
+          environment,
+          hit
+            ? await this.state(environment, hit.instance, hit.app)
+            : undefined,
+        ] as const;
+      }),
+    );
+    return Object.fromEntries(states);
+  }
+
+  private instancesFor(subject: RuntimeSubject): ArgoCdInstance[] {
+    const named = subject.annotations[ARGOCD_INSTANCE_NAME];
+    if (!named) return this.options.instances;
+    const instance = this.options.instances.find(i => i.name === named);
+    if (!instance) {
+      throw new InputError(
+        `${
+          subject.entityRef
+        }: ${ARGOCD_INSTANCE_NAME} names "${named}", which is not among the configured Argo CD instances (${this.options.instances
+          .map(i => i.name)
+          .join(', ')})`,
+      );
+    }
+    return [instance];
+  }
+
+  private nameFor(name: string, environment: string) {
+    return this.options.appNamePattern
+      .replaceAll('{name}', name)
+      .replaceAll('{environment}', environment);
+  }
+
+  /** Each environment's Application, from the first instance (in configured order) that has it. */
+  private async applications(
+    subject: RuntimeSubject,
+    environments: string[],
+    instances: ArgoCdInstance[],
+  ): Promise<
+    Record<string, { instance: ArgoCdInstance; app: Application } | undefined>
+  > {
+    const selector = subject.annotations[ARGOCD_APP_SELECTOR];
+    const appName = subject.annotations[ARGOCD_APP_NAME];
+    const perInstance = await Promise.all(
+      instances.map(async instance => {
+        if (selector) {
+          // One list per instance; the environment is the label, else the name pattern.
+          const apps = await this.list(instance, { selector });
+          return environments.map(
+            environment =>
+              apps.find(
+                a =>
+                  a.metadata?.labels?.[this.options.environmentLabel] ===
+                  environment,
+              ) ??
+              apps.find(
+                a =>
+                  a.metadata?.name === this.nameFor(subject.name, environment),
+              ),
+          );
+        }
+        return Promise.all(
+          environments.map(async environment => {
+            const name = this.nameFor(appName, environment);
+            // A list by name answers empty for a missing Application, where a get by name
+            // answers 403 alike for missing and forbidden.
+            const apps = await this.list(instance, { name });
+            return apps.find(a => a.metadata?.name === name);
+          }),
+        );
+      }),
+    );
+    return Object.fromEntries(
+      environments.map((environment, e) => {
+        const i = perInstance.findIndex(apps => apps[e]);
+        return [
+          environment,
+          i < 0
+            ? undefined
+            : { instance: instances[i], app: perInstance[i][e]! },
+        ];
+      }),
+    );
+  }
+
+  private async state(
+    environment: string,
+    instance: ArgoCdInstance,
+    app: Application,
+  ): Promise<RuntimeState> {
+    const name = app.metadata?.name ?? '';
+    const namespace = app.metadata?.namespace;
+    const status = app.status ?? {};
+    const operation = status.operationState;
+    const phase = oneOf(operation?.phase, PHASES);
+    return {
+      environment,
+      source: `argocd ${instance.name}: ${name}`,
+      url: `${instance.baseUrl}/applications/${encodeURIComponent(
+        namespace ?? 'argocd',
+      )}/${encodeURIComponent(name)}`,
+      sync: {
+        status: oneOf(status.sync?.status, SYNC, 'Unknown')!,
+        revision: status.sync?.revision,
+      },
+      health: {
+        status: oneOf(status.health?.status, HEALTH, 'Unknown')!,
+        message: bounded(status.health?.message),
+      },
+      lastOperation: phase && {
+        phase,
+        message: bounded(operation?.message),
+        revision:
+          operation?.syncResult?.revision ??
+          operation?.operation?.sync?.revision,
+        startedAt: operation?.startedAt,
+        finishedAt: operation?.finishedAt,
+      },
+      runningDigests: await this.runningDigests(instance, name, namespace),
+      since: status.health?.lastTransitionTime ?? operation?.finishedAt,
+      observedAt: new Date().toISOString(),
+    };
+  }
+
+  /** The digests the Application's live Pods run, from each Pod's container statuses. */
+  private async runningDigests(
+    instance: ArgoCdInstance,
+    name: string,
+    namespace: string | undefined,
+  ): Promise<string[]> {
+    const app = encodeURIComponent(name);
+    const scope: Record<string, string> = namespace
+      ? { appNamespace: namespace }
+      : {};
+    const tree = await this.get<{ nodes?: ResourceNode[] }>(
+      instance,
+      `/api/v1/applications/${app}/resource-tree`,
+      scope,
+    );
+    const pods = (tree.nodes ?? []).filter(n => n.kind === 'Pod' && n.name);
+    const digests = await Promise.all(
+      pods.map(async pod => {
+        const live = await this.get<{ manifest?: string }>(
+          instance,
+          `/api/v1/applications/${app}/resource`,
+          {
+            ...scope,
+            namespace: pod.namespace ?? '',
+            resourceName: pod.name!,
+            version: pod.version ?? 'v1',
+            kind: 'Pod',
+            group: pod.group ?? '',
+          },
+        );
+        const manifest = parseJson<{
+          status?: { containerStatuses?: Array<{ imageID?: string }> };
+        }>(
+          Buffer.from(live.manifest ?? '{}'),
+          `the live manifest of Pod ${pod.name}`,
+        );
+        return (manifest.status?.containerStatuses ?? [])
+          .map(c => c.imageID?.match(DIGEST)?.[1])
+          .filter((d): d is string => Boolean(d));
+      }),
+    );
+    return [...new Set(digests.flat())].sort();
+  }
+
+  private async list(
+    instance: ArgoCdInstance,
+    filter: { name?: string; selector?: string },
+  ): Promise<Application[]> {
+    const query: Record<string, string> = { ...filter };
+    if (instance.appNamespace) query.appNamespace = instance.appNamespace;
+    const list = await this.get<{ items?: Application[] | null }>(
+      instance,
+      '/api/v1/applications',
+      query,
+    );
+    return list.items ?? [];
+  }
+
+  private async get<T>(
+    instance: ArgoCdInstance,
+    path: string,
+    query: Record<string, string>,
+  ): Promise<T> {
+    const url = `${instance.baseUrl}${path}?${new URLSearchParams(query)}`;
+    const operation = `GET ${path.replace(
+      /\/applications\/[^/]+/,
+      '/applications/{name}',
+    )}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers: {
+          authorization: `Bearer ${instance.token}`,
+          accept: 'application/json',
+        },
+        // Only the configured URL is contacted: a redirect elsewhere is a failure.
+        redirect: 'error',
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new ServiceUnavailableError(
+        `Argo CD instance ${
+          instance.name
+        } could not be reached for ${operation}: ${(error as Error).name}`,
+      );
+    }
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      const why = STATUS_MEANING[response.status] ?? '';
+      throw new ServiceUnavailableError(
+        `Argo CD instance ${instance.name} answered HTTP ${response.status} to ${operation}${why}`,
+      );
+    }
+    return parseJson<T>(
+      await readBounded(response, BODY_LIMIT, `the answer to ${operation}`),
+      `the answer to ${operation}`,
+    );
+  }
+}
