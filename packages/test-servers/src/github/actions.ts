@@ -105,11 +105,12 @@ async function dispatch(ctx: RepoContext, env: ServerEnv) {
   }
   const headSha = (await resolveCommitish(ctx.git, ref))!;
   // A short name is the branch when there is one (as resolveCommitish reads it), else the tag.
-  const fullRef = ref.startsWith('refs/')
-    ? ref
-    : (await ctx.git.revParse(`refs/heads/${ref}^{commit}`))
-    ? `refs/heads/${ref}`
-    : `refs/tags/${ref}`;
+  let fullRef = ref;
+  if (!ref.startsWith('refs/')) {
+    fullRef = (await ctx.git.revParse(`refs/heads/${ref}^{commit}`))
+      ? `refs/heads/${ref}`
+      : `refs/tags/${ref}`;
+  }
   const runInputs = Object.fromEntries(
     Object.entries(inputs).map(([k, v]) => [k, String(v)]),
   );

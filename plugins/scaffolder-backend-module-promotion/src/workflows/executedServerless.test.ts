@@ -398,7 +398,9 @@ beforeAll(async () => {
       `/repos/${OWNER}/${SERVICE}/environments/${input.name}`,
       { deployment_branch_policy: input.deploymentBranchPolicy },
     );
-    expect(environment.status).toBe(200);
+    if (environment.status !== 200) {
+      throw new Error(`environment ${input.name}: ${environment.status}`);
+    }
     for (const [type, names] of [
       ['branch', input.customBranchPolicyNames ?? []],
       ['tag', input.customTagPolicyNames ?? []],
@@ -409,7 +411,9 @@ beforeAll(async () => {
           `/repos/${OWNER}/${SERVICE}/environments/${input.name}/deployment-branch-policies`,
           { name, type },
         );
-        expect(policy.status).toBe(200);
+        if (policy.status !== 200) {
+          throw new Error(`${input.name} policy ${name}: ${policy.status}`);
+        }
       }
     }
   }
