@@ -156,8 +156,9 @@ export interface Config {
       manifestPullRequests?: string[];
       /**
        * The Lambda deploy workflow in each Serverless service's repository, started by
-       * `workflow_dispatch` with the inputs `stage`, `sha`, `version`, `request` and `actor`. Default
-       * `mainline-deploy.yaml`.
+       * `workflow_dispatch` with the inputs `stage`, `sha`, `version`, `request` and `actor`: on the
+       * release tag for a deploy of one (what a tag-deployed environment's branch policy allows),
+       * else on the environment's branch. Default `mainline-deploy.yaml`.
        */
       deployWorkflow?: string;
       /** Minutes a dispatched deploy run may take to appear before the deploy fails. Default 10. */

@@ -146,20 +146,31 @@ const DEPLOY_WORKFLOW = [
   '      version: { required: true }',
   '      request: { required: true }',
   '      actor: { required: true }',
-  'jobs: {}',
+  'jobs:',
+  '  deploy:',
+  '    runs-on: ubuntu-latest',
+  // What the environment's deployment branch policy judges the run's ref against.
+  '    environment: ${{ inputs.stage }}',
+  '    steps:',
+  '      - run: sls deploy --stage "$STAGE" --package "$SHA"',
   '',
 ].join('\n');
+
+/** The release tags the deploys below are of: a tag's deploy is dispatched on the tag. */
+const RELEASE_TAGS = ['rc-3', 'rc-4', 'rc-5', 'v1.4.0'];
 
 async function serviceRepo(root: string) {
   const builder = await BareRepoBuilder.open(
     path.join(root, 'acme', 'svc.git'),
   );
-  await builder.commit({
+  const sha = await builder.commit({
     branch: 'main',
     files: { '.github/workflows/mainline-deploy.yaml': DEPLOY_WORKFLOW },
     message: 'Deploy workflow',
     author: BOT,
   });
+  // The fixture's deployed shas are inputs only; the tags carry the workflow the run reads.
+  for (const tag of RELEASE_TAGS) await builder.tag(tag, sha, BOT);
 }
 
 runDeploymentTargetContract(
@@ -340,20 +351,131 @@ describe('Lambda deploys through the deploy workflow', () => {
     expect((await target.current(lambdaTarget, ['prod'])).prod).toBeUndefined();
   });
 
+  it('dispatches a release tag on the tag, which the environment allows, and a branch deploy on the branch', async () => {
+    const { root, server, octokitFor } = await serve({
+      autoCompleteRuns: { afterMs: 40 },
+    });
+    await serviceRepo(root);
+    // The environments as the scaffolder template creates them (github:environment:create).
+    const octokit = await octokitFor();
+    for (const [environment, policy] of [
+      ['stage', { name: 'main', type: 'branch' }],
+      ['demo', { name: 'rc-*', type: 'tag' }],
+    ] as const) {
+      await octokit.rest.repos.createOrUpdateEnvironment({
+        owner: 'acme',
+        repo: 'svc',
+        environment_name: environment,
+        deployment_branch_policy: {
+          protected_branches: false,
+          custom_branch_policies: true,
+        },
+      });
+      await octokit.rest.repos.createDeploymentBranchPolicy({
+        owner: 'acme',
+        repo: 'svc',
+        environment_name: environment,
+        ...policy,
+      });
+    }
+    const target = new GitHubWorkflowDeployments(octokitFor, {
+      branches: { stage: 'main' },
+    });
+    const follow = async (result: { pending?: string }) => {
+      for (let i = 0; i < 200; i++) {
+        const progress = await target.followUp(lambdaTarget, result.pending!);
+        if (progress.state !== 'pending') return progress;
+        await new Promise(resolve => setTimeout(resolve, 20));
+      }
+      throw new Error('the deploy run never completed');
+    };
+    const demo = {
+      ...request,
+      environment: 'demo',
+      version: 'rc-4',
+      tag: 'rc-4',
+      requestId: 'de000000-0000-4000-8000-000000000001',
+    };
+
+    await expect(
+      follow(await target.deploy(lambdaTarget, demo)),
+    ).resolves.toMatchObject({ state: 'succeeded' });
+    const stage = {
+      ...request,
+      environment: 'stage',
+      version: request.sha.slice(0, 7),
+      tag: undefined,
+      requestId: 'de000000-0000-4000-8000-000000000002',
+    };
+    await expect(
+      follow(await target.deploy(lambdaTarget, stage)),
+    ).resolves.toMatchObject({ state: 'succeeded' });
+    // The same demo deploy on main, as the adapter dispatched it before: refused by the policy.
+    const onMain = await target.deploy(lambdaTarget, {
+      ...demo,
+      version: 'rc-5',
+      tag: undefined,
+      requestId: 'de000000-0000-4000-8000-000000000003',
+    });
+    await expect(follow(onMain)).resolves.toMatchObject({
+      state: 'failed',
+      detail: expect.stringContaining('concluded failure'),
+    });
+
+    const runs = server.workflowRuns('acme', 'svc');
+    expect(
+      runs.map(r => ({
+        stage: r.inputs.stage,
+        ref: r.ref,
+        refType: r.refType,
+        conclusion: r.conclusion,
+        refusal: r.refusal,
+      })),
+    ).toEqual([
+      {
+        stage: 'demo',
+        ref: 'rc-4',
+        refType: 'tag',
+        conclusion: 'success',
+        refusal: undefined,
+      },
+      {
+        stage: 'stage',
+        ref: 'main',
+        refType: 'branch',
+        conclusion: 'success',
+        refusal: undefined,
+      },
+      {
+        stage: 'demo',
+        ref: 'main',
+        refType: 'branch',
+        conclusion: 'failure',
+        refusal:
+          'Branch "main" is not allowed to deploy to demo due to environment protection rules.',
+      },
+    ]);
+    // What runs in demo is still the tag's deploy.
+    expect((await target.current(lambdaTarget, ['demo'])).demo).toMatchObject({
+      version: 'rc-4',
+    });
+  });
+
   it('fails clearly when the repository has no deploy workflow', async () => {
     const { root, octokitFor } = await serve();
     const repo = await BareRepoBuilder.open(path.join(root, 'acme', 'svc.git'));
-    await repo.commit({
+    const start = await repo.commit({
       branch: 'main',
       files: { 'README.md': '# svc\n' },
       message: 'Start',
       author: BOT,
     });
+    await repo.tag(request.tag!, start, BOT);
     const target = new GitHubWorkflowDeployments(octokitFor, {
       workflow: 'missing.yaml',
     });
     await expect(target.deploy(lambdaTarget, request)).rejects.toThrow(
-      /no workflow missing.yaml/,
+      'acme/svc has no workflow missing.yaml on refs/tags/v1.4.0',
     );
   });
 });

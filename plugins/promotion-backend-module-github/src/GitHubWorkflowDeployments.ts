@@ -22,8 +22,15 @@ export type OctokitForRepo = (repo: string) => Promise<Octokit>;
 export interface GitHubWorkflowDeploymentsOptions {
   /** The deploy workflow's file name in `.github/workflows`. Default `mainline-deploy.yaml`. */
   workflow: string;
-  /** The branch the workflow is dispatched on (its definition is read from there). */
+  /**
+   * The branch a deploy without a release tag is dispatched on, unless `branches` names the
+   * environment's own. A deploy of a release tag is dispatched on the tag (`refs/tags/<tag>`):
+   * the environment's deployment branch policy judges the run's ref, and the scaffolded demo
+   * and prod environments allow only their `rc-*` / `v*` tags.
+   */
   ref: string;
+  /** The branch each branch-deployed environment follows (`promotion.environments[].branch`). */
+  branches: Record<string, string>;
   /** How long a dispatched run may take to appear before the deploy counts as failed. */
   startTimeoutMs: number;
   /** Runs read per request when looking for a run or for what each environment runs. */
@@ -57,6 +64,7 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
     this.options = {
       workflow: 'mainline-deploy.yaml',
       ref: 'main',
+      branches: {},
       startTimeoutMs: 10 * 60 * 1000,
       pageSize: 100,
       maxPages: 20,
@@ -108,10 +116,21 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
     }
   }
 
-  private missingWorkflow(repo: string): InputError {
+  private missingWorkflow(repo: string, ref = this.options.ref): InputError {
     return new InputError(
-      `${repo} has no workflow ${this.options.workflow} on ${this.options.ref} to deploy with (see promotion.github.deployWorkflow)`,
+      `${repo} has no workflow ${this.options.workflow} on ${ref} to deploy with (see promotion.github.deployWorkflow)`,
     );
+  }
+
+  /**
+   * The ref a deploy runs on: its release tag, else the environment's branch. The run deploys
+   * the `sha` input's package either way; the ref is what the environment's policy allows and
+   * where the workflow's definition is read from.
+   */
+  private refFor(request: DeploymentRequest): string {
+    return request.tag
+      ? `refs/tags/${request.tag}`
+      : this.options.branches[request.environment] ?? this.options.ref;
   }
 
   async current(
@@ -193,12 +212,13 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
     if (!existing) {
       const [owner, name] = repo.split('/');
       const octokit = await this.octokitFor(repo);
+      const ref = this.refFor(request);
       try {
         await octokit.rest.actions.createWorkflowDispatch({
           owner,
           repo: name,
           workflow_id: this.options.workflow,
-          ref: this.options.ref,
+          ref,
           inputs: {
             stage: request.environment,
             sha: request.sha,
@@ -208,11 +228,12 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
           },
         });
       } catch (error) {
-        if ((error as { status?: number }).status === 404) {
-          throw this.missingWorkflow(repo);
+        const status = (error as { status?: number }).status;
+        if (status === 404) {
+          throw this.missingWorkflow(repo, ref);
         }
         throw new ForwardedError(
-          `Could not start ${this.options.workflow} in ${repo} to deploy ${request.version} to ${request.environment}`,
+          `Could not start ${this.options.workflow} in ${repo} on ${ref} to deploy ${request.version} to ${request.environment}`,
           githubFailure(error),
         );
       }
@@ -249,7 +270,7 @@ export class GitHubWorkflowDeployments implements DeploymentTarget {
       if (Date.now() - Number(dispatchedAt) > this.options.startTimeoutMs) {
         return {
           state: 'failed',
-          detail: `${this.options.workflow} never started a run for this deploy; check that the workflow exists on ${this.options.ref} and has the stage, sha, version, request and actor inputs`,
+          detail: `${this.options.workflow} never started a run for this deploy; check that the workflow exists on the deployed ref (the release tag, or ${this.options.ref}) and has the stage, sha, version, request and actor inputs`,
         };
       }
       return {

@@ -80,9 +80,21 @@ export const githubChangeRequestsProvider: ChangeRequestsProvider = {
   },
 };
 
+/** The branch of each environment `promotion.environments` deploys from a branch. */
+function environmentBranches(config: Config): Record<string, string> {
+  const branches: Record<string, string> = {};
+  for (const entry of config.getOptionalConfigArray('promotion.environments') ??
+    []) {
+    const branch = entry.getOptionalString('branch');
+    if (branch) branches[entry.getString('name')] = branch;
+  }
+  return branches;
+}
+
 /**
  * Serverless deploys as runs of the service repository's deploy workflow
- * (`promotion.github.deployWorkflow` on `promotion.mainBranch`).
+ * (`promotion.github.deployWorkflow`), dispatched on the release tag a promotion deploys, or on
+ * the environment's branch (`promotion.mainBranch` by default) for a deploy without one.
  *
  * @public
  */
@@ -96,6 +108,7 @@ export const githubWorkflowDeploymentTargetProvider: DeploymentTargetProvider =
           config.getOptionalString('promotion.github.deployWorkflow') ??
           'mainline-deploy.yaml',
         ref: config.getOptionalString('promotion.mainBranch') ?? 'main',
+        branches: environmentBranches(config),
         startTimeoutMs:
           (config.getOptionalNumber(
             'promotion.github.deployStartTimeoutMinutes',

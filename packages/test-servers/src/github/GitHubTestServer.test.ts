@@ -536,6 +536,117 @@ describe('startGitHubTestServer', () => {
     );
   });
 
+  it("fails a dispatched run whose job's environment does not allow its ref, as GitHub's branch policies do", async () => {
+    const dir = path.join(root, 'acme', 'envs.git');
+    await git(['init', '--quiet', '--bare', '--initial-branch=main', dir]);
+    const workflow = [
+      'on:',
+      '  workflow_dispatch:',
+      '    inputs:',
+      '      stage: {}',
+      'jobs:',
+      '  deploy:',
+      '    runs-on: ubuntu-latest',
+      '    environment: ${{ inputs.stage }}',
+      '    steps: [{ run: echo }]',
+      '',
+    ].join('\n');
+    await git(['--git-dir', dir, 'fast-import', '--quiet'], {
+      input:
+        'commit refs/heads/main\ncommitter Dev <dev@example.com> 1700000000 +0000\n' +
+        `data 9\nworkflow\nM 100644 inline .github/workflows/deploy.yaml\ndata ${Buffer.byteLength(
+          workflow,
+        )}\n${workflow}\n`,
+    });
+    await git(['--git-dir', dir, 'tag', 'rc-1', 'main']);
+    await git(['--git-dir', dir, 'tag', 'v1', 'main']);
+    const envs = { owner: 'acme', repo: 'envs' };
+    const custom = { protected_branches: false, custom_branch_policies: true };
+    for (const [environment, policy] of [
+      ['stage', { name: 'main', type: 'branch' }],
+      ['demo', { name: 'rc-*', type: 'tag' }],
+    ] as const) {
+      await octokit.rest.repos.createOrUpdateEnvironment({
+        ...envs,
+        environment_name: environment,
+        deployment_branch_policy: custom,
+      });
+      await octokit.rest.repos.createDeploymentBranchPolicy({
+        ...envs,
+        environment_name: environment,
+        ...policy,
+      });
+    }
+    await octokit.rest.repos.createOrUpdateEnvironment({
+      ...envs,
+      environment_name: 'prod',
+      deployment_branch_policy: {
+        protected_branches: true,
+        custom_branch_policies: false,
+      },
+    });
+    await octokit.rest.repos.createOrUpdateEnvironment({
+      ...envs,
+      environment_name: 'open',
+    });
+
+    const refusal = (environment: string, ref: string) =>
+      server.deploymentRefusal('acme', 'envs', environment, ref);
+    expect(refusal('demo', 'refs/tags/rc-1')).toBeUndefined();
+    // A tag pattern does not let a branch of that name deploy, nor a branch pattern a tag.
+    expect(refusal('demo', 'refs/heads/rc-1')).toBe(
+      'Branch "rc-1" is not allowed to deploy to demo due to environment protection rules.',
+    );
+    expect(refusal('stage', 'refs/heads/main')).toBeUndefined();
+    expect(refusal('stage', 'refs/tags/main')).toBe(
+      'Tag "main" is not allowed to deploy to stage due to environment protection rules.',
+    );
+    // `*` stays within one segment, as fnmatch matches names.
+    expect(refusal('demo', 'refs/tags/rc-1/x')).toBeDefined();
+    // Protected branches only: main is not protected yet, and tags never pass.
+    expect(refusal('prod', 'refs/heads/main')).toBeDefined();
+    await octokit.rest.repos.updateBranchProtection({
+      ...envs,
+      branch: 'main',
+      required_status_checks: null,
+      enforce_admins: null,
+      required_pull_request_reviews: null,
+      restrictions: null,
+    });
+    expect(refusal('prod', 'refs/heads/main')).toBeUndefined();
+    expect(refusal('prod', 'refs/tags/v1')).toBeDefined();
+    // No policy, or an environment the repository does not have: every ref deploys.
+    expect(refusal('open', 'refs/tags/v1')).toBeUndefined();
+    expect(refusal('preview', 'refs/heads/main')).toBeUndefined();
+
+    for (const [stage, ref] of [
+      ['demo', 'main'],
+      ['demo', 'refs/tags/rc-1'],
+      ['stage', 'main'],
+    ]) {
+      await octokit.rest.actions.createWorkflowDispatch({
+        ...envs,
+        workflow_id: 'deploy.yaml',
+        ref,
+        inputs: { stage },
+      });
+    }
+    expect(
+      server
+        .workflowRuns('acme', 'envs')
+        .map(r => [r.inputs.stage, r.ref, r.refType, r.refusal]),
+    ).toEqual([
+      [
+        'demo',
+        'main',
+        'branch',
+        'Branch "main" is not allowed to deploy to demo due to environment protection rules.',
+      ],
+      ['demo', 'rc-1', 'tag', undefined],
+      ['stage', 'main', 'branch', undefined],
+    ]);
+  });
+
   it('creates repositories and stores the settings the scaffolder writes', async () => {
     const { data: created } = await octokit.rest.repos.createInOrg({
       org: 'acme',

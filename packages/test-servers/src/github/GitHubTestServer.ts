@@ -13,6 +13,7 @@ import { ApiError, RepoContext, RequestContext } from './http';
 import { mergePull } from './pulls';
 import { repositoryRoutes } from './repositories';
 import { GitHubTestLimits, repoGit, Route, ServerEnv } from './routes';
+import { deploymentRefusal } from './environments';
 import { settingsRoutes } from './settings';
 import { checkPermission } from './permissions';
 import { isGitPath, serveGit } from './smartHttp';
@@ -58,7 +59,8 @@ export interface GitHubTestServerOptions {
   acceptAnyWorkflow?: boolean;
   /**
    * Move dispatched runs to `in_progress` after half of `afterMs` and complete them after
-   * `afterMs`, with the conclusion `conclusion(run)` chooses (default `success`).
+   * `afterMs`, with the conclusion `conclusion(run)` chooses (default `success`); a run whose
+   * job names an environment that refuses its ref (`run.refusal`) concludes `failure`.
    */
   autoCompleteRuns?: {
     afterMs: number;
@@ -114,6 +116,16 @@ export interface GitHubTestServer {
   /** Workflow runs started by dispatches, oldest first, with the inputs they were dispatched with. */
   workflowRuns(owner?: string, name?: string): WorkflowRun[];
   startWorkflowRun(id: number): void;
+  /**
+   * Why the repository's environment refuses a job on `ref` (`refs/heads/…`, `refs/tags/…`) by
+   * its deployment branch policy, as GitHub's annotation says it; undefined when it may deploy.
+   */
+  deploymentRefusal(
+    owner: string,
+    name: string,
+    environment: string,
+    ref: string,
+  ): string | undefined;
   /**
    * Records a finished dispatched run as history (what CI deployed before the test began), with
    * its title rendered from the workflow file's `run-name` at `ref` when there is one.
@@ -272,7 +284,9 @@ export async function startGitHubTestServer(
         if (run && run.status !== 'completed') {
           updateRun(id, {
             status: 'completed',
-            conclusion: auto.conclusion?.(run) ?? 'success',
+            conclusion: run.refusal
+              ? 'failure'
+              : auto.conclusion?.(run) ?? 'success',
           });
         }
       });
@@ -595,7 +609,13 @@ export async function startGitHubTestServer(
         workflow: seed.workflow,
         workflowId: workflowId(seed.owner, seed.name, seed.workflow),
         event: 'workflow_dispatch',
-        ref,
+        ref: ref.replace(/^refs\/(heads|tags)\//, ''),
+        refType:
+          ref.startsWith('refs/tags/') ||
+          (!ref.startsWith('refs/') &&
+            !(await git.revParse(`refs/heads/${ref}^{commit}`)))
+            ? 'tag'
+            : 'branch',
         headSha,
         inputs: seed.inputs,
         displayTitle: runTitle(
@@ -622,6 +642,9 @@ export async function startGitHubTestServer(
     },
     startWorkflowRun(id) {
       updateRun(id, { status: 'in_progress' });
+    },
+    deploymentRefusal(owner, name, environment, ref) {
+      return deploymentRefusal(state, owner, name, environment, ref);
     },
     completeWorkflowRun(id, conclusion) {
       updateRun(id, { status: 'completed', conclusion });

@@ -1,3 +1,4 @@
+import { deploymentRefusal, jobEnvironments } from './environments';
 import { resolveCommitish } from './git';
 import {
   ApiError,
@@ -103,6 +104,21 @@ async function dispatch(ctx: RepoContext, env: ServerEnv) {
     );
   }
   const headSha = (await resolveCommitish(ctx.git, ref))!;
+  // A short name is the branch when there is one (as resolveCommitish reads it), else the tag.
+  let fullRef = ref;
+  if (!ref.startsWith('refs/')) {
+    fullRef = (await ctx.git.revParse(`refs/heads/${ref}^{commit}`))
+      ? `refs/heads/${ref}`
+      : `refs/tags/${ref}`;
+  }
+  const runInputs = Object.fromEntries(
+    Object.entries(inputs).map(([k, v]) => [k, String(v)]),
+  );
+  const refusal = jobEnvironments(definition, runInputs)
+    .map(environment =>
+      deploymentRefusal(env.state, ctx.owner, ctx.name, environment, fullRef),
+    )
+    .find(Boolean);
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const id = env.state.id();
   const previous = env.state.runs.filter(
@@ -115,14 +131,14 @@ async function dispatch(ctx: RepoContext, env: ServerEnv) {
     workflow: file,
     workflowId: workflowId(ctx.owner, ctx.name, file),
     event: 'workflow_dispatch',
-    ref: ref.replace(/^refs\/(heads|tags)\//, ''),
+    ref: fullRef.replace(/^refs\/(heads|tags)\//, ''),
+    refType: fullRef.startsWith('refs/tags/') ? 'tag' : 'branch',
     headSha,
-    inputs: Object.fromEntries(
-      Object.entries(inputs).map(([k, v]) => [k, String(v)]),
-    ),
+    inputs: runInputs,
     displayTitle: '',
     status: 'queued',
     conclusion: null,
+    ...(refusal ? { refusal } : {}),
     runNumber: previous + 1,
     createdAt: now,
     updatedAt: now,

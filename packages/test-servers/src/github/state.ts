@@ -118,8 +118,10 @@ export interface WorkflowRun {
   workflow: string;
   workflowId: number;
   event: 'workflow_dispatch';
-  /** The branch or tag the run was dispatched on. */
+  /** The branch or tag the run was dispatched on (its short name). */
   ref: string;
+  /** Whether `ref` names a branch or a tag. */
+  refType: 'branch' | 'tag';
   headSha: string;
   inputs: Record<string, string>;
   /** What GitHub shows as the run's title: the workflow's `run-name` over the inputs, or its name. */
@@ -128,6 +130,12 @@ export interface WorkflowRun {
   actor?: string;
   status: WorkflowRunStatus;
   conclusion: WorkflowRunConclusion | null;
+  /**
+   * Set when a job of the run names an environment whose deployment branch policy refuses the
+   * run's ref: GitHub's annotation, e.g. `Branch "main" is not allowed to deploy to demo due to
+   * environment protection rules.` Such a run fails without that job running.
+   */
+  refusal?: string;
   runNumber: number;
   createdAt: string;
   updatedAt: string;

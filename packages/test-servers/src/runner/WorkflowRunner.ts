@@ -34,6 +34,11 @@ export interface JobRun {
   /** What the job's `GITHUB_TOKEN` was allowed, after the workflow's and job's `permissions`. */
   permissions: Record<string, string>;
   summary: string;
+  /**
+   * What GitHub annotates a job with that never started, e.g. the deployment branch policy of
+   * its environment refusing the run's ref.
+   */
+  annotations?: string[];
 }
 
 export interface WorkflowRun {
@@ -552,6 +557,7 @@ export class WorkflowRunner {
       id: number;
       workflow: string;
       ref: string;
+      refType: 'branch' | 'tag';
       headSha: string;
       inputs: Record<string, string>;
       actor?: string;
@@ -563,15 +569,7 @@ export class WorkflowRunner {
         const git = (...args: string[]) =>
           this.git(['--git-dir', this.mirror, ...args]).then(o => o.trim());
         const sha = await git('rev-parse', `${queued.headSha}^{commit}`);
-        const isTag = await git(
-          'rev-parse',
-          '--verify',
-          '--quiet',
-          `refs/tags/${queued.ref}`,
-        ).then(
-          () => true,
-          () => false,
-        );
+        const isTag = queued.refType === 'tag';
         const [run] = await this.trigger({
           name: 'workflow_dispatch',
           sha,
@@ -874,6 +872,35 @@ export class WorkflowRunner {
       permissions,
       summary: '',
     };
+    // GitHub checks the environment's deployment branch policy before the job starts: a ref
+    // it does not allow fails the job, no step run.
+    const environmentValue = job.environment as
+      | string
+      | { name?: string }
+      | undefined;
+    const environmentName =
+      typeof environmentValue === 'string'
+        ? environmentValue
+        : environmentValue?.name;
+    if (environmentName) {
+      const environment = interpolate(environmentName, {
+        ...baseContext,
+        github,
+        secrets,
+      });
+      const refusal = this.options.github.deploymentRefusal(
+        this.options.owner,
+        this.options.repo,
+        environment,
+        String((baseContext.github as { ref?: string }).ref ?? ''),
+      );
+      if (refusal) {
+        jobRun.result = 'failure';
+        jobRun.annotations = [refusal];
+        await this.reportCheck(run, jobId, job, 'failure');
+        return jobRun;
+      }
+    }
     let checkId: number | undefined;
     const controller = new AbortController();
     const cancel = () => controller.abort();

@@ -233,7 +233,7 @@ describe('a promotion over GitHub whose upstream fails at each step', () => {
     const repo = await BareRepoBuilder.open(
       path.join(template, 'git', 'mainline-demo', 'invoices.git'),
     );
-    await repo.commit({
+    const workflowSha = await repo.commit({
       branch: 'main',
       files: {
         '.github/workflows/mainline-deploy.yaml': [
@@ -247,6 +247,25 @@ describe('a promotion over GitHub whose upstream fails at each step', () => {
       },
       message: 'Deploy workflow (docs only)',
       author: { name: 'Ada', email: 'ada@example.com', date: new Date() },
+    });
+    // A release tag's deploy runs the workflow of the tagged commit, so the commit promoted is
+    // the one that adds it, built as the newest package (a copy of the previous one's files).
+    const artifacts = new LocalArtifactRegistry(
+      localLayout(template).artifacts,
+    );
+    const previous = (
+      await artifacts.listArtifacts({
+        kind: 'archive',
+        location: entity.target.artifactLocation,
+      })
+    ).find(a => a.commit.length === 40)!.commit;
+    const packages = path.join(
+      localLayout(template).artifacts,
+      'archives',
+      'invoices',
+    );
+    fs.cpSync(path.join(packages, previous), path.join(packages, workflowSha), {
+      recursive: true,
     });
   });
   afterAll(async () => {

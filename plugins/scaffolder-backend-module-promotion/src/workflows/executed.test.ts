@@ -31,6 +31,10 @@ import {
 // beside this module: the module itself never imports the plugin.
 // eslint-disable-next-line @backstage/no-mixed-plugin-imports
 import promotionPlugin from '@mainline/plugin-promotion-backend';
+import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
+import promotionModuleGithub from '@mainline/plugin-promotion-backend-module-github';
+import promotionModuleGitops from '@mainline/plugin-promotion-backend-module-gitops';
+import promotionModuleLocal from '@mainline/plugin-promotion-backend-module-local';
 import { manifestFiles } from '../actions/gitopsRegister';
 import { mainlineRulesets } from '../actions/githubRulesetsCreate';
 import { renderWorkflows } from './renderWorkflows';
@@ -301,6 +305,11 @@ beforeAll(async () => {
   backend = await startTestBackend({
     features: [
       promotionPlugin,
+      // The adapters this service needs: GitHub, GitOps manifests, ECR images.
+      promotionModuleGithub,
+      promotionModuleGitops,
+      promotionModuleAws,
+      promotionModuleLocal,
       catalogServiceMock.factory({
         entities: [
           {

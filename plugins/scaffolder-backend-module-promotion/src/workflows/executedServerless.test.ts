@@ -30,6 +30,9 @@ import {
 // beside this module: the module itself never imports the plugin.
 // eslint-disable-next-line @backstage/no-mixed-plugin-imports
 import promotionPlugin from '@mainline/plugin-promotion-backend';
+import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
+import promotionModuleGithub from '@mainline/plugin-promotion-backend-module-github';
+import promotionModuleLocal from '@mainline/plugin-promotion-backend-module-local';
 import { mainlineRulesets } from '../actions/githubRulesetsCreate';
 import { renderWorkflows } from './renderWorkflows';
 
@@ -294,6 +297,10 @@ beforeAll(async () => {
   backend = await startTestBackend({
     features: [
       promotionPlugin,
+      // The adapters this service needs: GitHub (source, deploy workflow runs), S3 packages.
+      promotionModuleGithub,
+      promotionModuleAws,
+      promotionModuleLocal,
       catalogServiceMock.factory({
         entities: [
           {
@@ -377,6 +384,38 @@ beforeAll(async () => {
     ],
   })) {
     await created(api('POST', `/repos/${OWNER}/${SERVICE}/rulesets`, ruleset));
+  }
+  // The template's environments and their deployment branch policies (stage: main, demo:
+  // rc-*, prod: v* tags), as its github:environment:create steps make them.
+  const template = yaml.parse(
+    fs.readFileSync(path.join(templateDir, 'template.yaml'), 'utf8'),
+  );
+  for (const step of template.spec.steps) {
+    if (step.action !== 'github:environment:create') continue;
+    const input = step.input;
+    const environment = await api(
+      'PUT',
+      `/repos/${OWNER}/${SERVICE}/environments/${input.name}`,
+      { deployment_branch_policy: input.deploymentBranchPolicy },
+    );
+    if (environment.status !== 200) {
+      throw new Error(`environment ${input.name}: ${environment.status}`);
+    }
+    for (const [type, names] of [
+      ['branch', input.customBranchPolicyNames ?? []],
+      ['tag', input.customTagPolicyNames ?? []],
+    ]) {
+      for (const name of names) {
+        const policy = await api(
+          'POST',
+          `/repos/${OWNER}/${SERVICE}/environments/${input.name}/deployment-branch-policies`,
+          { name, type },
+        );
+        if (policy.status !== 200) {
+          throw new Error(`${input.name} policy ${name}: ${policy.status}`);
+        }
+      }
+    }
   }
   await scheduler.triggerTask('promotion-reconcile-tags');
   runner = new WorkflowRunner({
@@ -553,12 +592,16 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
       environment: 'demo',
       sha: stageSha,
     });
-    // The deploy workflow ran from the commit's demo package: the same code zip as stage's.
-    // (The backend dispatches it on main, promotion.github's branch, not on the tag.)
+    // The deploy workflow ran on the tag, which demo's policy allows (main would be refused),
+    // from the commit's demo package: the same code zip as stage's.
     const demoRun = dispatches.runs
       .filter(r => r.file === 'mainline-deploy.yaml')
       .at(-1)!;
-    expect(demoRun).toMatchObject({ conclusion: 'success' });
+    expect(demoRun).toMatchObject({
+      conclusion: 'success',
+      headBranch: 'rc-1',
+    });
+    expect(demoRun.jobs.deploy.annotations).toBeUndefined();
     expect(demoRun.jobs.deploy.steps.map(s => s.outcome)).not.toContain(
       'failure',
     );
@@ -571,5 +614,42 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
         codeSha256: storedSha256(`${stageSha}/stage/${SERVICE}.zip`),
       },
     ]);
+  });
+
+  it("a demo deploy dispatched on main is refused by demo's branch policy before any step runs", async () => {
+    const deployed = deploys().length;
+    const executed = dispatches.runs.length;
+    const dispatched = await api(
+      'POST',
+      `/repos/${OWNER}/${SERVICE}/actions/workflows/mainline-deploy.yaml/dispatches`,
+      {
+        ref: 'main',
+        inputs: {
+          stage: 'demo',
+          sha: stageSha,
+          version: 'rc-1',
+          request: 'on-main',
+          actor: 'user:default/guest',
+        },
+      },
+    );
+    expect(dispatched.status).toBe(204);
+    for (let i = 0; i < 100 && dispatches.runs.length === executed; i++) {
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    const [run] = dispatches.runs.slice(executed);
+    expect(run).toMatchObject({ conclusion: 'failure', headBranch: 'main' });
+    expect(run.jobs.deploy).toMatchObject({
+      result: 'failure',
+      steps: [],
+      annotations: [
+        'Branch "main" is not allowed to deploy to demo due to environment protection rules.',
+      ],
+    });
+    const queued = github
+      .workflowRuns(OWNER, SERVICE)
+      .find(r => r.inputs.request === 'on-main')!;
+    expect(queued.conclusion).toBe('failure');
+    expect(deploys()).toHaveLength(deployed);
   });
 });

@@ -336,7 +336,7 @@ function deployWorkflow(options: Serverless) {
               'fi',
             ),
           },
-          // serverless.yml of the commit whose package is deployed, not main's.
+          // serverless.yml of the commit whose package is deployed, not the dispatched ref's.
           checkout({ ref: '${{ inputs.sha }}' }),
           setupNode(),
           awsCredentials(),
