@@ -31,6 +31,7 @@ import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
+import { DoraService } from './dora/DoraService';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
 
@@ -197,6 +198,22 @@ export const promotionPlugin = createBackendPlugin({
             actors,
             environments,
             defaultLimit,
+            dora: new DoraService({
+              store,
+              yanks,
+              lineage,
+              environments,
+              failureWindowMs:
+                (config.getOptionalNumber(
+                  'promotion.dora.failureWindowHours',
+                ) ?? 168) *
+                60 *
+                60 *
+                1000,
+              commitLimit:
+                config.getOptionalNumber('promotion.dora.commitLimit') ?? 500,
+              historyLimit: 10_000,
+            }),
           }),
         );
         // Promotions waiting for a manifest pull request or a deploy workflow run are finished by

@@ -103,8 +103,8 @@ describe('lead time: merge to the first release that includes the commit', () =>
       name: 'a release ships every commit since the last one; docs-only commits are left out',
       deployments: [deploy('p1', 1, 5), deploy('p2', 4, 50)],
       leadTimes: [
-        [sha(4), 20],
         [sha(2), 40],
+        [sha(4), 20],
       ],
       excluded: [sha(3)],
       shipped: { p1: 0, p2: 3 },

@@ -224,7 +224,8 @@ export function entityEvents(
       continue;
     }
     let count = 0;
-    for (let i = at; i < boundary; i++) {
+    // Oldest first, as they merged.
+    for (let i = boundary - 1; i >= at; i--) {
       const commit = facts.commits[i];
       count += 1;
       shippedBy.set(commit.sha, release);

@@ -22,6 +22,8 @@ import { RepositoryPromotions } from '../promotion/RepositoryPromotions';
 import { Actors } from './actors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from './EntityTargets';
+import { DoraService } from '../dora/DoraService';
+import { addDoraRoutes } from '../dora/routes';
 
 export interface RouterOptions {
   httpAuth: HttpAuthService;
@@ -35,6 +37,7 @@ export interface RouterOptions {
   actors: Actors;
   environments: EnvironmentDefinition[];
   defaultLimit: number;
+  dora: DoraService;
 }
 
 /**
@@ -323,6 +326,8 @@ export async function createRouter(options: RouterOptions) {
       items: items.map(toYank),
     });
   });
+
+  addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
 
   // A refused write answers Backstage's error body with its failed checks beside it.
   router.use(refusalHandler);
