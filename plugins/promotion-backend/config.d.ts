@@ -123,6 +123,19 @@ export interface Config {
        */
       cacheTtlSeconds?: number;
     };
+    /** The DORA metrics computed from the promotion ledger (`GET /v1/dora`). */
+    dora?: {
+      /**
+       * How long after a prod release a yank of its commit, a rollback from it or a hotfix
+       * released after it counts as that release's failure, in hours. Default 168 (a week).
+       */
+      failureWindowHours?: number;
+      /**
+       * How many of main's newest commits are read per component for lead times (the lineage's
+       * limit; commits older than these have no lead time). Default 500.
+       */
+      commitLimit?: number;
+    };
     /**
      * Where service and manifest repositories are read and written. `local` (the default when
      * `promotion.local.dataDir` is set) serves `<dataDir>/git/<owner>/<name>.git`; `github` reads

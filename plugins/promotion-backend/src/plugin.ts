@@ -36,6 +36,7 @@ import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
+import { DoraService } from './dora/DoraService';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
@@ -244,6 +245,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             environments,
             defaultLimit,
             rateBudget,
+            dora: new DoraService({
+              store,
+              yanks,
+              lineage,
+              environments,
+              failureWindowMs:
+                (config.getOptionalNumber(
+                  'promotion.dora.failureWindowHours',
+                ) ?? 168) *
+                60 *
+                60 *
+                1000,
+              commitLimit:
+                config.getOptionalNumber('promotion.dora.commitLimit') ?? 500,
+              historyLimit: 10_000,
+            }),
           }),
         );
         // Promotions waiting for a manifest pull request or a deploy workflow run are finished by

@@ -98,3 +98,14 @@ export type ComponentOutcome = Schemas['ComponentOutcome'];
 /** @public */
 export type RepositoryPromotion =
   paths['/v1/entities/{kind}/{namespace}/{name}/repository-promotions']['post']['responses']['200']['content']['application/json'];
+/** @public */
+export type DoraReport = Schemas['DoraReport'];
+/** @public */
+export type DoraWeek = Schemas['DoraWeek'];
+/** @public */
+export type DoraFailureEvent = Schemas['DoraFailureEvent'];
+/** The period of a DORA report: dates or ISO 8601 date-times, `to` exclusive. @public */
+export interface DoraQuery {
+  from?: string;
+  to?: string;
+}

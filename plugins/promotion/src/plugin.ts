@@ -103,3 +103,18 @@ export const EntityReleaseBoardContent = promotionPlugin.provide(
     mountPoint: rootRouteRef,
   }),
 );
+
+/**
+ * The DORA card (deployment frequency, lead time, change failure rate, time to restore, with
+ * weekly trends) of a component, a System or a Group's services (legacy frontend system).
+ *
+ * @public
+ */
+export const EntityDoraCard = promotionPlugin.provide(
+  createComponentExtension({
+    name: 'EntityDoraCard',
+    component: {
+      lazy: () => import('./components/DoraCard').then(m => m.EntityDoraCard),
+    },
+  }),
+);

@@ -68,6 +68,35 @@ export const spec = {
           pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
         },
       },
+      doraFrom: {
+        name: 'from',
+        in: 'query',
+        description:
+          'Start of the period (a date, midnight UTC, or an ISO 8601 date-time); default twelve weeks before `to`.',
+        schema: {
+          type: 'string',
+          maxLength: 64,
+        },
+      },
+      doraTo: {
+        name: 'to',
+        in: 'query',
+        description: 'End of the period, exclusive; default now.',
+        schema: {
+          type: 'string',
+          maxLength: 64,
+        },
+      },
+      doraFormat: {
+        name: 'format',
+        in: 'query',
+        description:
+          'json (the default) for the figures, weekly buckets and events; csv for the events, one row each.',
+        schema: {
+          type: 'string',
+          enum: ['json', 'csv'],
+        },
+      },
     },
     schemas: {
       Error: {
@@ -1089,6 +1118,400 @@ export const spec = {
         required: ['entityRef', 'outcome', 'message'],
         additionalProperties: false,
       },
+      DoraSummary: {
+        type: 'object',
+        description: 'The four DORA figures over a period (or one week of it).',
+        properties: {
+          deployments: {
+            type: 'integer',
+            description:
+              'Succeeded prod promotions (rollbacks and tags are not counted).',
+          },
+          deploymentsPerWeek: {
+            type: 'number',
+          },
+          leadTime: {
+            type: 'object',
+            description:
+              'Merge to main to the finish of the first prod release that included the commit.',
+            properties: {
+              commits: {
+                type: 'integer',
+              },
+              medianHours: {
+                type: ['number', 'null'],
+              },
+              p90Hours: {
+                type: ['number', 'null'],
+              },
+            },
+            required: ['commits', 'medianHours', 'p90Hours'],
+            additionalProperties: false,
+          },
+          changeFailureRate: {
+            type: 'object',
+            description:
+              'Releases followed by a yank, a rollback or a hotfix within the failure window.',
+            properties: {
+              failed: {
+                type: 'integer',
+              },
+              releases: {
+                type: 'integer',
+              },
+              rate: {
+                type: ['number', 'null'],
+              },
+            },
+            required: ['failed', 'releases', 'rate'],
+            additionalProperties: false,
+          },
+          timeToRestore: {
+            type: 'object',
+            description:
+              'From a failed release to the prod deployment that ended the failure.',
+            properties: {
+              restored: {
+                type: 'integer',
+              },
+              open: {
+                type: 'integer',
+              },
+              medianHours: {
+                type: ['number', 'null'],
+              },
+              p90Hours: {
+                type: ['number', 'null'],
+              },
+            },
+            required: ['restored', 'open', 'medianHours', 'p90Hours'],
+            additionalProperties: false,
+          },
+        },
+        required: [
+          'deployments',
+          'deploymentsPerWeek',
+          'leadTime',
+          'changeFailureRate',
+          'timeToRestore',
+        ],
+        additionalProperties: false,
+      },
+      DoraWeek: {
+        allOf: [
+          {
+            $ref: '#/components/schemas/DoraSummary',
+          },
+          {
+            type: 'object',
+            properties: {
+              weekStart: {
+                type: 'string',
+                format: 'date-time',
+                description: 'Monday 00:00 UTC.',
+              },
+            },
+            required: ['weekStart'],
+          },
+        ],
+      },
+      DoraReleaseEvent: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          environment: {
+            type: 'string',
+          },
+          promotionId: {
+            type: 'string',
+          },
+          version: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+          requestedBy: {
+            type: 'string',
+          },
+          deployedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          baseline: {
+            type: 'boolean',
+            description:
+              "The entity's first release in the ledger; its commits have no lead time.",
+          },
+          commitsShipped: {
+            type: ['integer', 'null'],
+            description:
+              "Main commits this release shipped first; null when its commit is not on main's history read.",
+          },
+          failed: {
+            type: 'boolean',
+          },
+        },
+        required: [
+          'entityRef',
+          'environment',
+          'promotionId',
+          'version',
+          'sha',
+          'requestedBy',
+          'deployedAt',
+          'baseline',
+          'commitsShipped',
+          'failed',
+        ],
+        additionalProperties: false,
+      },
+      DoraLeadTimeEvent: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+          subject: {
+            type: 'string',
+          },
+          mergedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          deployedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          promotionId: {
+            type: 'string',
+          },
+          version: {
+            type: 'string',
+          },
+          hours: {
+            type: 'number',
+          },
+        },
+        required: [
+          'entityRef',
+          'sha',
+          'subject',
+          'mergedAt',
+          'deployedAt',
+          'promotionId',
+          'version',
+          'hours',
+        ],
+        additionalProperties: false,
+      },
+      DoraExcludedCommitEvent: {
+        type: 'object',
+        description:
+          'A commit a release shipped that has no lead time, and why.',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+          subject: {
+            type: 'string',
+          },
+          promotionId: {
+            type: 'string',
+          },
+          reason: {
+            type: 'string',
+            enum: ['no artifact'],
+          },
+        },
+        required: ['entityRef', 'sha', 'subject', 'promotionId', 'reason'],
+        additionalProperties: false,
+      },
+      DoraFailureCause: {
+        type: 'object',
+        properties: {
+          type: {
+            type: 'string',
+            enum: ['yank', 'rollback', 'hotfix'],
+          },
+          at: {
+            type: 'string',
+            format: 'date-time',
+          },
+          by: {
+            type: 'string',
+            description: 'Who yanked or rolled back.',
+          },
+          promotionId: {
+            type: 'string',
+            description: 'The rollback.',
+          },
+          sha: {
+            type: 'string',
+            description: 'The hotfix commit.',
+          },
+          detail: {
+            type: 'string',
+            description: "The yank's reason or the hotfix's subject.",
+          },
+        },
+        required: ['type', 'at'],
+        additionalProperties: false,
+      },
+      DoraFailureEvent: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          environment: {
+            type: 'string',
+          },
+          promotionId: {
+            type: 'string',
+          },
+          version: {
+            type: 'string',
+          },
+          sha: {
+            type: 'string',
+          },
+          deployedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+          causes: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/DoraFailureCause',
+            },
+          },
+          restoredBy: {
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  promotionId: {
+                    type: 'string',
+                  },
+                  kind: {
+                    type: 'string',
+                    enum: ['promotion', 'rollback'],
+                  },
+                  version: {
+                    type: 'string',
+                  },
+                  at: {
+                    type: 'string',
+                    format: 'date-time',
+                  },
+                },
+                required: ['promotionId', 'kind', 'version', 'at'],
+                additionalProperties: false,
+              },
+            ],
+          },
+          restoreHours: {
+            type: ['number', 'null'],
+          },
+        },
+        required: [
+          'entityRef',
+          'environment',
+          'promotionId',
+          'version',
+          'sha',
+          'deployedAt',
+          'causes',
+          'restoredBy',
+          'restoreHours',
+        ],
+        additionalProperties: false,
+      },
+      DoraReport: {
+        type: 'object',
+        properties: {
+          from: {
+            type: 'string',
+            format: 'date-time',
+          },
+          to: {
+            type: 'string',
+            format: 'date-time',
+          },
+          failureWindowHours: {
+            type: 'number',
+          },
+          entities: {
+            type: 'array',
+            description: 'The entities the figures add up.',
+            items: {
+              type: 'string',
+            },
+          },
+          summary: {
+            $ref: '#/components/schemas/DoraSummary',
+          },
+          weeks: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/DoraWeek',
+            },
+          },
+          events: {
+            type: 'object',
+            properties: {
+              releases: {
+                type: 'array',
+                items: {
+                  $ref: '#/components/schemas/DoraReleaseEvent',
+                },
+              },
+              leadTimes: {
+                type: 'array',
+                items: {
+                  $ref: '#/components/schemas/DoraLeadTimeEvent',
+                },
+              },
+              excludedCommits: {
+                type: 'array',
+                items: {
+                  $ref: '#/components/schemas/DoraExcludedCommitEvent',
+                },
+              },
+              failures: {
+                type: 'array',
+                items: {
+                  $ref: '#/components/schemas/DoraFailureEvent',
+                },
+              },
+            },
+            required: ['releases', 'leadTimes', 'excludedCommits', 'failures'],
+            additionalProperties: false,
+          },
+        },
+        required: [
+          'from',
+          'to',
+          'failureWindowHours',
+          'entities',
+          'summary',
+          'weeks',
+          'events',
+        ],
+        additionalProperties: false,
+      },
     },
     responses: {
       ErrorResponse: {
@@ -1325,6 +1748,126 @@ export const spec = {
           },
           '401': {
             $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/dora': {
+      get: {
+        operationId: 'GetDoraMetrics',
+        summary: 'Get the DORA metrics of a System or owner',
+        description:
+          "Deployment frequency, lead time for changes, change failure rate and time to restore of the board's services (same owner/system filters, the caller's catalog read permissions), added up, with weekly buckets and the events behind every figure.",
+        parameters: [
+          {
+            name: 'owner',
+            in: 'query',
+            schema: {
+              type: 'string',
+              maxLength: 256,
+            },
+          },
+          {
+            name: 'system',
+            in: 'query',
+            schema: {
+              type: 'string',
+              maxLength: 256,
+            },
+          },
+          {
+            $ref: '#/components/parameters/doraFrom',
+          },
+          {
+            $ref: '#/components/parameters/doraTo',
+          },
+          {
+            $ref: '#/components/parameters/doraFormat',
+          },
+        ],
+        responses: {
+          '200': {
+            description:
+              'The figures (JSON), or the events (CSV with a header row).',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/DoraReport',
+                },
+              },
+              'text/csv': {
+                schema: {
+                  type: 'string',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/dora': {
+      get: {
+        operationId: 'GetEntityDoraMetrics',
+        summary: 'Get the DORA metrics of an entity',
+        description:
+          'Deployment frequency, lead time for changes, change failure rate and time to restore of one entity over a period, with weekly buckets and the events behind every figure.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/doraFrom',
+          },
+          {
+            $ref: '#/components/parameters/doraTo',
+          },
+          {
+            $ref: '#/components/parameters/doraFormat',
+          },
+        ],
+        responses: {
+          '200': {
+            description:
+              'The figures (JSON), or the events (CSV with a header row).',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/DoraReport',
+                },
+              },
+              'text/csv': {
+                schema: {
+                  type: 'string',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/CheckedErrorResponse',
           },
           default: {
             $ref: '#/components/responses/ErrorResponse',

@@ -23,6 +23,8 @@ import { Actors } from './actors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from './EntityTargets';
 import { RateBudget } from '../budget/RateBudget';
+import { DoraService } from '../dora/DoraService';
+import { addDoraRoutes } from '../dora/routes';
 
 export interface RouterOptions {
   httpAuth: HttpAuthService;
@@ -38,6 +40,7 @@ export interface RouterOptions {
   defaultLimit: number;
   /** GitHub's rate budget as this replica sees it. */
   rateBudget?: RateBudget;
+  dora: DoraService;
 }
 
 /**
@@ -331,6 +334,8 @@ export async function createRouter(options: RouterOptions) {
       items: items.map(toYank),
     });
   });
+
+  addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
 
   // A refused write answers Backstage's error body with its failed checks beside it.
   router.use(refusalHandler);

@@ -59,6 +59,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/dora': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get the DORA metrics of a System or owner
+     * @description Deployment frequency, lead time for changes, change failure rate and time to restore of the board's services (same owner/system filters, the caller's catalog read permissions), added up, with weekly buckets and the events behind every figure.
+     */
+    get: operations['GetDoraMetrics'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/entities/{kind}/{namespace}/{name}/dora': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get the DORA metrics of an entity
+     * @description Deployment frequency, lead time for changes, change failure rate and time to restore of one entity over a period, with weekly buckets and the events behind every figure.
+     */
+    get: operations['GetEntityDoraMetrics'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/promotions/export': {
     parameters: {
       query?: never;
@@ -573,6 +613,124 @@ export interface components {
       /** @description For an unchanged component, whether the environment already runs that artifact. */
       running?: boolean;
     };
+    /** @description The four DORA figures over a period (or one week of it). */
+    DoraSummary: {
+      /** @description Succeeded prod promotions (rollbacks and tags are not counted). */
+      deployments: number;
+      deploymentsPerWeek: number;
+      /** @description Merge to main to the finish of the first prod release that included the commit. */
+      leadTime: {
+        commits: number;
+        medianHours: number | null;
+        p90Hours: number | null;
+      };
+      /** @description Releases followed by a yank, a rollback or a hotfix within the failure window. */
+      changeFailureRate: {
+        failed: number;
+        releases: number;
+        rate: number | null;
+      };
+      /** @description From a failed release to the prod deployment that ended the failure. */
+      timeToRestore: {
+        restored: number;
+        open: number;
+        medianHours: number | null;
+        p90Hours: number | null;
+      };
+    };
+    DoraWeek: components['schemas']['DoraSummary'] & {
+      /**
+       * Format: date-time
+       * @description Monday 00:00 UTC.
+       */
+      weekStart: string;
+    };
+    DoraReleaseEvent: {
+      entityRef: string;
+      environment: string;
+      promotionId: string;
+      version: string;
+      sha: string;
+      requestedBy: string;
+      /** Format: date-time */
+      deployedAt: string;
+      /** @description The entity's first release in the ledger; its commits have no lead time. */
+      baseline: boolean;
+      /** @description Main commits this release shipped first; null when its commit is not on main's history read. */
+      commitsShipped: number | null;
+      failed: boolean;
+    };
+    DoraLeadTimeEvent: {
+      entityRef: string;
+      sha: string;
+      subject: string;
+      /** Format: date-time */
+      mergedAt: string;
+      /** Format: date-time */
+      deployedAt: string;
+      promotionId: string;
+      version: string;
+      hours: number;
+    };
+    /** @description A commit a release shipped that has no lead time, and why. */
+    DoraExcludedCommitEvent: {
+      entityRef: string;
+      sha: string;
+      subject: string;
+      promotionId: string;
+      /** @enum {string} */
+      reason: 'no artifact';
+    };
+    DoraFailureCause: {
+      /** @enum {string} */
+      type: 'yank' | 'rollback' | 'hotfix';
+      /** Format: date-time */
+      at: string;
+      /** @description Who yanked or rolled back. */
+      by?: string;
+      /** @description The rollback. */
+      promotionId?: string;
+      /** @description The hotfix commit. */
+      sha?: string;
+      /** @description The yank's reason or the hotfix's subject. */
+      detail?: string;
+    };
+    DoraFailureEvent: {
+      entityRef: string;
+      environment: string;
+      promotionId: string;
+      version: string;
+      sha: string;
+      /** Format: date-time */
+      deployedAt: string;
+      causes: components['schemas']['DoraFailureCause'][];
+      restoredBy: null | {
+        promotionId: string;
+        /** @enum {string} */
+        kind: 'promotion' | 'rollback';
+        version: string;
+        /** Format: date-time */
+        at: string;
+      };
+      restoreHours: number | null;
+    };
+    DoraReport: {
+      /** Format: date-time */
+      from: string;
+      /** Format: date-time */
+      to: string;
+      failureWindowHours: number;
+      /** @description The entities the figures add up. */
+      entities: string[];
+      summary: components['schemas']['DoraSummary'];
+      weeks: components['schemas']['DoraWeek'][];
+      events: {
+        releases: components['schemas']['DoraReleaseEvent'][];
+        leadTimes: components['schemas']['DoraLeadTimeEvent'][];
+        excludedCommits: components['schemas']['DoraExcludedCommitEvent'][];
+        failures: components['schemas']['DoraFailureEvent'][];
+      };
+    };
   };
   responses: {
     /** @description An error, in Backstage's error envelope. */
@@ -604,6 +762,12 @@ export interface components {
     idempotencyKey: string;
     /** @description Name of the catalog entity. */
     name: string;
+    /** @description Start of the period (a date, midnight UTC, or an ISO 8601 date-time); default twelve weeks before `to`. */
+    doraFrom: string;
+    /** @description End of the period, exclusive; default now. */
+    doraTo: string;
+    /** @description json (the default) for the figures, weekly buckets and events; csv for the events, one row each. */
+    doraFormat: 'json' | 'csv';
   };
   requestBodies: never;
   headers: never;
@@ -703,6 +867,78 @@ export interface operations {
       };
       400: components['responses']['ErrorResponse'];
       401: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetDoraMetrics: {
+    parameters: {
+      query?: {
+        owner?: string;
+        system?: string;
+        /** @description Start of the period (a date, midnight UTC, or an ISO 8601 date-time); default twelve weeks before `to`. */
+        from?: components['parameters']['doraFrom'];
+        /** @description End of the period, exclusive; default now. */
+        to?: components['parameters']['doraTo'];
+        /** @description json (the default) for the figures, weekly buckets and events; csv for the events, one row each. */
+        format?: components['parameters']['doraFormat'];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The figures (JSON), or the events (CSV with a header row). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DoraReport'];
+          'text/csv': string;
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetEntityDoraMetrics: {
+    parameters: {
+      query?: {
+        /** @description Start of the period (a date, midnight UTC, or an ISO 8601 date-time); default twelve weeks before `to`. */
+        from?: components['parameters']['doraFrom'];
+        /** @description End of the period, exclusive; default now. */
+        to?: components['parameters']['doraTo'];
+        /** @description json (the default) for the figures, weekly buckets and events; csv for the events, one row each. */
+        format?: components['parameters']['doraFormat'];
+      };
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The figures (JSON), or the events (CSV with a header row). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DoraReport'];
+          'text/csv': string;
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };

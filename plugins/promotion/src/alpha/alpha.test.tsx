@@ -8,7 +8,11 @@ import {
   EntityCardBlueprint,
 } from '@backstage/plugin-catalog-react/alpha';
 import { Entity } from '@backstage/catalog-model';
-import { environmentsEntityCard, environmentsEntityContent } from './index';
+import {
+  doraEntityCard,
+  environmentsEntityCard,
+  environmentsEntityContent,
+} from './index';
 
 const component = (annotations: Record<string, string>): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -22,6 +26,15 @@ const annotated = component({
 });
 
 describe('new frontend system extensions', () => {
+  it('offers the DORA card on promotable components and on Systems', () => {
+    const tester = createExtensionTester(doraEntityCard);
+    const filter = tester.get(EntityCardBlueprint.dataRefs.filterFunction)!;
+    expect(filter(annotated)).toBe(true);
+    expect(filter(component({}))).toBe(false);
+    expect(filter({ ...component({}), kind: 'System' })).toBe(true);
+    expect(filter({ ...component({}), kind: 'Group' })).toBe(false);
+  });
+
   it('mounts the Environments tab at environments, for promotable components only', () => {
     const tester = createExtensionTester(environmentsEntityContent);
     expect(tester.get(EntityContentBlueprint.dataRefs.title)).toBe(

@@ -65,6 +65,27 @@ export const environmentsEntityCard = EntityCardBlueprint.make({
   },
 });
 
+/**
+ * The DORA card of components that carry the promotion annotations, and of System entities
+ * (their services added up).
+ *
+ * @alpha
+ */
+export const doraEntityCard = EntityCardBlueprint.make({
+  name: 'dora',
+  params: {
+    filter: entity => {
+      const kind = entity.kind.toLocaleLowerCase('en-US');
+      return (
+        kind === 'system' ||
+        (kind === 'component' && isPromotionAvailable(entity))
+      );
+    },
+    loader: () =>
+      import('../components/DoraCard').then(m => <m.EntityDoraCard />),
+  },
+});
+
 // The legacy plugin's ref, so links to the release board resolve in either frontend system.
 const releaseBoardRouteRef = convertLegacyRouteRef(legacyReleaseBoardRouteRef);
 
@@ -122,6 +143,7 @@ export default createFrontendPlugin({
     promotionApi,
     environmentsEntityContent,
     environmentsEntityCard,
+    doraEntityCard,
     releaseBoardPage,
     releaseBoardEntityContent,
   ],

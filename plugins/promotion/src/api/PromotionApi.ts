@@ -2,6 +2,8 @@ import { ApiRef, createApiRef } from '@backstage/core-plugin-api';
 import { CompoundEntityRef } from '@backstage/catalog-model';
 import {
   Comparison,
+  DoraQuery,
+  DoraReport,
   EntityPromotionTarget,
   Lineage,
   ListPromotionsQuery,
@@ -77,7 +79,23 @@ export interface PromotionApi {
   exportPromotions(
     query: Omit<BoardQuery, 'tag'> & { format: 'csv' | 'json' },
   ): Promise<Blob>;
+  /**
+   * The DORA metrics of one entity (`entity`), or of the board's services of a system and/or
+   * owner, over a period (default the last twelve weeks).
+   */
+  getDora(scope: DoraScope, period?: DoraQuery): Promise<DoraReport>;
+  /** The events behind a DORA report, as a CSV file. */
+  exportDora(scope: DoraScope, period?: DoraQuery): Promise<Blob>;
 }
+
+/**
+ * What a DORA report adds up: one entity, or the services of a system and/or owner.
+ *
+ * @public
+ */
+export type DoraScope =
+  | { entity: CompoundEntityRef }
+  | { system?: string; owner?: string };
 
 /**
  * Which services the release board shows, and the tag whose contents it lists.

@@ -3,6 +3,8 @@ import { DiscoveryApi, FetchApi } from '@backstage/core-plugin-api';
 import { ResponseError } from '@backstage/errors';
 import {
   Comparison,
+  DoraQuery,
+  DoraReport,
   EntityPromotionTarget,
   Lineage,
   ListPromotionsQuery,
@@ -18,7 +20,7 @@ import {
   YankRequest,
   YankResult,
 } from '@mainline/plugin-promotion-common';
-import { BoardQuery, PromotionApi } from './PromotionApi';
+import { BoardQuery, DoraScope, PromotionApi } from './PromotionApi';
 
 /**
  * Talks to the promotion backend through Backstage's discovery and fetch APIs, so that the
@@ -161,6 +163,17 @@ export class PromotionClient implements PromotionApi {
     return response.blob();
   }
 
+  getDora(scope: DoraScope, period: DoraQuery = {}): Promise<DoraReport> {
+    return this.request(doraPath(scope, { ...period }));
+  }
+
+  async exportDora(scope: DoraScope, period: DoraQuery = {}): Promise<Blob> {
+    const response = await this.fetch(
+      doraPath(scope, { ...period, format: 'csv' }),
+    );
+    return response.blob();
+  }
+
   private async fetch(
     path: string,
     init: {
@@ -201,6 +214,20 @@ export class PromotionClient implements PromotionApi {
     });
     return (await response.json()) as T;
   }
+}
+
+function doraPath(
+  scope: DoraScope,
+  params: Record<string, string | undefined>,
+): string {
+  if ('entity' in scope) {
+    return `${entityPath(scope.entity)}/dora${query(params)}`;
+  }
+  return `/v1/dora${query({
+    system: scope.system,
+    owner: scope.owner,
+    ...params,
+  })}`;
 }
 
 function entityPath(entity: CompoundEntityRef): string {

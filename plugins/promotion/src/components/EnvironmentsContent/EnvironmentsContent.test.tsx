@@ -197,6 +197,8 @@ function fakeApi(overrides: Partial<PromotionApi> = {}): PromotionApi {
     promoteRepository: unused,
     getBoard: unused,
     exportPromotions: unused,
+    getDora: unused,
+    exportDora: unused,
     ...overrides,
   };
 }

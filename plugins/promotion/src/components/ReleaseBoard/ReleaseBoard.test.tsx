@@ -92,11 +92,18 @@ const services = [
   ),
 ];
 
+/** What the DORA card under the board asked for. */
+const doraScopes: unknown[] = [];
+
 function fakeApi(
   calls: BoardQuery[],
   exports: unknown[],
 ): Partial<PromotionApi> {
   return {
+    getDora: async scope => {
+      doraScopes.push(scope);
+      throw new Error('no DORA figures in this test');
+    },
     getBoard: async (query = {}) => {
       calls.push(query);
       const board: Board = {
@@ -215,5 +222,10 @@ describe('ReleaseBoard', () => {
         },
       ]),
     );
+    // The DORA card under the board adds up the same services.
+    expect(doraScopes).toContainEqual({
+      owner: undefined,
+      system: 'system:default/storefront',
+    });
   });
 });

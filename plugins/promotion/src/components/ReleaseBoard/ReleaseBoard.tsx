@@ -32,6 +32,7 @@ import {
 } from '@mainline/plugin-promotion-common';
 import useAsync from 'react-use/esm/useAsync';
 import { promotionApiRef } from '../../api';
+import { DoraCard } from '../DoraCard';
 import { plural, relativeTime } from '../format';
 import { STATUS } from '../StepList';
 
@@ -315,6 +316,14 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
           </Table>
         </InfoCard>
       )}
+      <Box mt={2}>
+        <DoraCard
+          scope={{
+            owner: owner || undefined,
+            system: system ?? (systemFilter || undefined),
+          }}
+        />
+      </Box>
     </Content>
   );
 };
