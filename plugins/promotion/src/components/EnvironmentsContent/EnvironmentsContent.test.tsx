@@ -598,6 +598,22 @@ describe('EnvironmentsContent', () => {
     expect(within(dialog).queryByText('tag: running')).toBeNull();
     signal();
     expect(await within(dialog).findByText('tag: running')).toBeInTheDocument();
+    // The backend signals after each step it records: every signal reads the steps again.
+    running = [
+      {
+        ...base,
+        steps: [
+          step('checks', 'succeeded'),
+          step('tag', 'succeeded'),
+          step('retag', 'running'),
+        ],
+      },
+    ];
+    signal();
+    expect(
+      await within(dialog).findByText('retag: running'),
+    ).toBeInTheDocument();
+    expect(within(dialog).getByText('tag: succeeded')).toBeInTheDocument();
     act(() =>
       finish({
         ...base,
