@@ -131,7 +131,7 @@ export const spec = {
           name: {
             type: 'string',
             description:
-              'on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, or setup (an entity that is not set up for promotion).',
+              'on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote.',
           },
           passed: {
             type: 'boolean',
@@ -1084,6 +1084,14 @@ export const spec = {
             type: 'boolean',
             description:
               'For an unchanged component, whether the environment already runs that artifact.',
+          },
+          checks: {
+            type: 'array',
+            description:
+              "For a refused component, the failed checks that refused it, with their data, as a single promotion's refusal carries them (`permission` when the caller may not promote it, `request` for a malformed request, `artifact` when what the commit built cannot be read, `promote` when its promotion could not start, e.g. another holds the environment).",
+            items: {
+              $ref: '#/components/schemas/Check',
+            },
           },
         },
         required: ['entityRef', 'outcome', 'message'],
