@@ -9,7 +9,7 @@ import {
 } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { promotionPlugin } from '../plugin';
+import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoEntities } from '../testUtils';
 
@@ -33,7 +33,7 @@ describe('GET .../promotions?limit', () => {
     const knex = await databases.init('SQLITE_3');
     ({ server } = await startTestBackend({
       features: [
-        promotionPlugin,
+        ...promotionWithAdapters,
         catalogServiceMock.factory({ entities: demoEntities() }),
         mockServices.database.factory({ knex }),
         memoryCacheFactory(),
