@@ -174,7 +174,12 @@ export const spec = {
           missingAnnotation: {
             type: 'string',
             description:
-              'The catalog annotation an entity lacks or has malformed (setup).',
+              'The first catalog annotation an entity lacks (setup).',
+          },
+          invalidAnnotation: {
+            type: 'string',
+            description:
+              'The first catalog annotation an entity has but whose value does not read, e.g. a slug that is not owner/name (setup).',
           },
           rivalEntity: {
             type: 'string',

@@ -290,8 +290,10 @@ export interface components {
       conflictingTag?: string;
       /** @description The environment the commit must have been in first (policy). */
       requiredEnvironment?: string;
-      /** @description The catalog annotation an entity lacks or has malformed (setup). */
+      /** @description The first catalog annotation an entity lacks (setup). */
       missingAnnotation?: string;
+      /** @description The first catalog annotation an entity has but whose value does not read, e.g. a slug that is not owner/name (setup). */
+      invalidAnnotation?: string;
       /** @description Ref of another entity that claims the same resource. */
       rivalEntity?: string;
       /** @description The resource a write-scope or deploy-target check is about. */

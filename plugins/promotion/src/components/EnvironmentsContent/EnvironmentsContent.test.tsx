@@ -713,6 +713,27 @@ describe('EnvironmentsContent', () => {
     expect(screen.queryByTestId('lane-stage')).not.toBeInTheDocument();
   });
 
+  it('asks to fix, not to add, an annotation that is present but malformed', async () => {
+    const reason =
+      'component:default/checkout is not set up for promotion: annotation github.com/project-slug "acme" is not a repository slug of the form owner/name';
+    await render(
+      await failingLineage(404, 'NotFoundError', reason, [
+        {
+          name: 'setup',
+          passed: false,
+          reason,
+          data: { invalidAnnotation: 'github.com/project-slug' },
+        },
+      ]),
+    );
+    expect(
+      await screen.findByText('Fix the github.com/project-slug annotation'),
+    ).toBeInTheDocument();
+    expect(screen.getByText(/is not a repository slug/)).toBeInTheDocument();
+    expect(screen.queryByText(/Missing Annotation/i)).not.toBeInTheDocument();
+    expect(screen.queryByTestId('lane-stage')).not.toBeInTheDocument();
+  });
+
   it('shows a server error with its message', async () => {
     await render(
       await failingLineage(
