@@ -6,6 +6,7 @@ import {
 } from '@mainline/plugin-promotion-common';
 import pLimit from 'p-limit';
 import { EntityTargets } from '../service/EntityTargets';
+import { WriteScopeRefusal } from '../service/WriteScope';
 import { toPromotion } from './api';
 import { PromotionRefusedError } from './checks';
 import { PromoteRequest, PromotionService } from './PromotionService';
@@ -18,8 +19,8 @@ const refusal = (error: unknown) =>
 
 /**
  * The failed checks of a component's refusal, as a single promotion's refusal carries them: a
- * refusal by the rules keeps its own checks and data; a missing permission is the `permission`
- * check, a malformed request the `request` check, anything else the check it happened in.
+ * refusal by the rules keeps its own checks and data, one by the write scope its `write-scope`
+ * check; a missing permission is the `permission` check, a malformed request the `request` check, anything else the check it happened in.
  */
 function refusedChecks(
   error: unknown,
@@ -27,6 +28,7 @@ function refusedChecks(
   reason = refusal(error),
 ): PolicyCheck[] {
   if (error instanceof PromotionRefusedError) return error.checks;
+  if (error instanceof WriteScopeRefusal) return [error.check];
   let name = otherwise;
   if (error instanceof NotAllowedError) name = 'permission';
   else if (error instanceof InputError) name = 'request';
