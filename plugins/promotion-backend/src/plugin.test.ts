@@ -31,11 +31,25 @@ const wiki: Entity = {
   spec: { type: 'website', owner: 'payments', lifecycle: 'production' },
 };
 
+/** Has the first annotation, with a value that is not an owner/name slug, and lacks another. */
+const forum: Entity = {
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: {
+    name: 'forum',
+    annotations: {
+      'github.com/project-slug': 'acme',
+      'mainline.dev/artifact-kind': 'image',
+    },
+  },
+  spec: { type: 'website', owner: 'payments', lifecycle: 'production' },
+};
+
 async function start(config: object = {}) {
   const { server } = await startTestBackend({
     features: [
       ...promotionWithAdapters,
-      catalogServiceMock.factory({ entities: [checkout, wiki] }),
+      catalogServiceMock.factory({ entities: [checkout, wiki, forum] }),
       mockServices.rootConfig.factory({ data: config }),
     ],
   });
@@ -158,6 +172,23 @@ describe('promotion backend', () => {
     );
     expect(lineage.status).toBe(404);
     expect(lineage.body.checks[0].name).toBe('setup');
+  });
+
+  it('tells a malformed annotation from a missing one', async () => {
+    const server = await start();
+    const res = await request(server).get(
+      '/api/promotion/v1/entities/component/default/forum/target',
+    );
+    expect(res.status).toBe(404);
+    expect(res.body.error.message).toContain('"acme" is not a repository slug');
+    // Present but malformed: to fix, not to add.
+    expect(res.body.checks).toEqual([
+      expect.objectContaining({
+        name: 'setup',
+        passed: false,
+        data: { invalidAnnotation: 'github.com/project-slug' },
+      }),
+    ]);
   });
 
   it('answers 404 for an unknown entity and 400 for a malformed name', async () => {

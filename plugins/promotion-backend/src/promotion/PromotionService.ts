@@ -20,8 +20,6 @@ import {
   EnvironmentDefinition,
   PromotionApiPaths,
   PromotionPlan,
-  checkTagName,
-  matchesTagPattern,
   promotionPromotePermission,
   promotionPromoteProductionPermission,
   promotionRollbackPermission,
@@ -30,6 +28,11 @@ import { AdapterResolver } from '../adapters';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { YankStore } from '../database/YankStore';
 import { LineageService } from '../lineage/LineageService';
+import {
+  RollbackInput,
+  checkPromoteInput,
+  environmentNamed,
+} from '../service/requests';
 import { WriteScope } from '../service/WriteScope';
 import { refusalOf, summarize } from './checks';
 import { dryRunPlan } from './dryRun';
@@ -116,15 +119,7 @@ export class PromotionService {
   }
 
   private environment(name: string): EnvironmentDefinition {
-    const environment = this.options.environments.find(e => e.name === name);
-    if (!environment) {
-      throw new InputError(
-        `environment "${name}" is not one of ${this.options.environments
-          .map(e => e.name)
-          .join(', ')}`,
-      );
-    }
-    return environment;
+    return environmentNamed(this.options.environments, name);
   }
 
   private async authorize(
@@ -167,28 +162,12 @@ export class PromotionService {
       : undefined;
   }
 
-  /** The checks of a promotion request that need no upstream read: refused before any is made. */
+  /**
+   * The checks of a promotion request that need no upstream read: the router's parser runs them
+   * first; a pushed tag or a scaffolder action, which come without one, are checked here.
+   */
   checkPromoteRequest(request: PromoteRequest): EnvironmentDefinition {
-    const environment = this.environment(request.environment);
-    if (request.tag !== undefined) {
-      // Malformed tags are refused before anything upstream is asked.
-      const problem = checkTagName(request.tag);
-      if (problem) throw new InputError(`tag "${request.tag}": ${problem}`);
-      if (
-        environment.trigger.type === 'tag' &&
-        !matchesTagPattern(request.tag, environment.trigger.pattern)
-      ) {
-        throw new InputError(
-          `tag "${request.tag}" does not match ${environment.name}'s pattern ${environment.trigger.pattern}`,
-        );
-      }
-    }
-    if (environment.trigger.type !== 'tag') {
-      throw new InputError(
-        `${environment.name} is deployed by every merge to ${environment.trigger.branch}, not by a tag; use a rollback to re-point it`,
-      );
-    }
-    return environment;
+    return checkPromoteInput(this.options.environments, request);
   }
 
   /** Checks the request and that the caller may promote to its environment. */
@@ -413,12 +392,7 @@ export class PromotionService {
   /** Re-points an environment at an earlier artifact that still exists. */
   async rollback(
     entity: EntityContext,
-    request: {
-      environment: string;
-      sha?: string;
-      tag?: string;
-      idempotencyKey?: string;
-    },
+    request: RollbackInput,
     ctx: WriteContext,
   ): Promise<PromotionRecord> {
     const environment = this.environment(request.environment);
@@ -438,14 +412,10 @@ export class PromotionService {
       },
       ctx,
     );
-    if (!request.sha === !request.tag) {
-      throw new InputError('give exactly one of sha and tag to roll back to');
-    }
     if (request.tag !== undefined) {
-      // A tag git or the registry refuses names nothing to roll back to: no need to ask.
-      const problem =
-        checkTagName(request.tag) ??
-        this.registryTagProblem(entity, request.tag);
+      // The request's own form was checked as it was parsed (exactly one of sha and tag, a tag
+      // git takes); a tag the entity's registry refuses names nothing to roll back to either.
+      const problem = this.registryTagProblem(entity, request.tag);
       if (problem) throw new InputError(`tag "${request.tag}": ${problem}`);
     }
     const hash = requestHash('rollback', {

@@ -1,18 +1,58 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { InputError, stringifyError } from '@backstage/errors';
+import { InputError, NotAllowedError, stringifyError } from '@backstage/errors';
 import {
   ComponentOutcome,
   PROMOTION_ANNOTATIONS,
 } from '@mainline/plugin-promotion-common';
 import pLimit from 'p-limit';
 import { EntityTargets } from '../service/EntityTargets';
+import { WriteScopeRefusal } from '../service/WriteScope';
 import { toPromotion } from './api';
+import { PromotionRefusedError } from './checks';
 import { PromoteRequest, PromotionService } from './PromotionService';
-import { EntityContext, WriteContext } from './types';
+import { ArtifactAt } from './facts';
+import { EntityContext, PolicyCheck, WriteContext } from './types';
 
 /** Why a component was refused, without the error's class name. */
 const refusal = (error: unknown) =>
   stringifyError(error).replace(/^\w+Error: /, '');
+
+/**
+ * The failed checks of a component's refusal, as a single promotion's refusal carries them: a
+ * refusal by the rules keeps its own checks and data, one by the write scope its `write-scope`
+ * check; a missing permission is the `permission` check, a malformed request the `request` check, anything else the check it happened in.
+ */
+function refusedChecks(
+  error: unknown,
+  otherwise: string,
+  reason = refusal(error),
+): PolicyCheck[] {
+  if (error instanceof PromotionRefusedError) return error.checks;
+  if (error instanceof WriteScopeRefusal) return [error.check];
+  let name = otherwise;
+  if (error instanceof NotAllowedError) name = 'permission';
+  else if (error instanceof InputError) name = 'request';
+  return [{ name, passed: false, reason }];
+}
+
+/** What was found out about a component before its promotion: refused, or what the commit built. */
+type ComponentRead =
+  | { component: EntityContext; refused: string; checks: PolicyCheck[] }
+  | { component: EntityContext; at: ArtifactAt };
+
+/** A refused component's outcome: the sentence for people, the checks for programs. */
+function refused(
+  component: EntityContext,
+  message: string,
+  checks: PolicyCheck[],
+): ComponentOutcome {
+  return {
+    entityRef: component.entityRef,
+    outcome: 'refused',
+    message,
+    checks,
+  };
+}
 
 /**
  * The promotable components built from `repo`, in one catalog query: what a repository-wide
@@ -98,7 +138,7 @@ export class RepositoryPromotions {
     const limit = pLimit(8);
     const status = await Promise.all(
       components.map(component =>
-        limit(async () => {
+        limit(async (): Promise<ComponentRead> => {
           try {
             await this.options.promotions.authorizePromote(
               component,
@@ -106,7 +146,12 @@ export class RepositoryPromotions {
               ctx,
             );
           } catch (error) {
-            return { component, refused: refusal(error) };
+            const message = refusal(error);
+            return {
+              component,
+              refused: message,
+              checks: refusedChecks(error, 'permission', message),
+            };
           }
           try {
             return {
@@ -119,12 +164,14 @@ export class RepositoryPromotions {
             };
           } catch (error) {
             // A sibling whose registry or manifests cannot be read is its own outcome.
+            const message = `could not read what ${sha.slice(
+              0,
+              7,
+            )} built for it: ${refusal(error)}`;
             return {
               component,
-              refused: `could not read what ${sha.slice(
-                0,
-                7,
-              )} built for it: ${refusal(error)}`,
+              refused: message,
+              checks: refusedChecks(error, 'artifact', message),
             };
           }
         }),
@@ -132,15 +179,13 @@ export class RepositoryPromotions {
     );
     let tag = request.tag;
     const outcomes: ComponentOutcome[] = [];
-    for (const { component, at, refused } of status) {
-      if (refused !== undefined) {
-        outcomes.push({
-          entityRef: component.entityRef,
-          outcome: 'refused',
-          message: refused,
-        });
+    for (const read of status) {
+      const { component } = read;
+      if ('refused' in read) {
+        outcomes.push(refused(component, read.refused, read.checks));
         continue;
       }
+      const { at } = read;
       if (!at.built) {
         outcomes.push({
           entityRef: component.entityRef,
@@ -166,11 +211,7 @@ export class RepositoryPromotions {
             ? result.checks.find(c => c.name === 'write-scope' && !c.passed)
             : undefined;
         if (outOfScope) {
-          outcomes.push({
-            entityRef: component.entityRef,
-            outcome: 'refused',
-            message: outOfScope.reason,
-          });
+          outcomes.push(refused(component, outOfScope.reason, [outOfScope]));
         } else if ('dryRun' in result) {
           outcomes.push({
             entityRef: component.entityRef,
@@ -192,11 +233,10 @@ export class RepositoryPromotions {
           });
         }
       } catch (error) {
-        outcomes.push({
-          entityRef: component.entityRef,
-          outcome: 'refused',
-          message: refusal(error),
-        });
+        const message = refusal(error);
+        outcomes.push(
+          refused(component, message, refusedChecks(error, 'promote', message)),
+        );
       }
     }
     return {

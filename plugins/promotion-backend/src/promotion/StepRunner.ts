@@ -190,8 +190,13 @@ export class StepRunner {
             stringifyError(error),
           );
           failure = { step: step.name, error: error as Error };
-          break;
         }
+        // Open tabs show each step as it is recorded, not only the end.
+        await events.stepRecorded(entity, record, {
+          name: step.name,
+          status: failure ? 'failed' : 'succeeded',
+        });
+        if (failure) break;
       }
     } catch (error) {
       // The store itself failed (or the lease was lost): the lock stays until its lease runs out,

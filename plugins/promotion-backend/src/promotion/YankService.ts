@@ -1,4 +1,4 @@
-import { InputError, ConflictError } from '@backstage/errors';
+import { ConflictError } from '@backstage/errors';
 import {
   EnvironmentDefinition,
   promotionYankPermission,
@@ -60,12 +60,8 @@ export class YankService {
       { action: 'yank', sha: request.sha },
       ctx,
     );
+    // Its length was checked as the request was parsed.
     const reason = request.reason.trim();
-    if (reason.length < 3) {
-      throw new InputError(
-        'reason must say why the commit is yanked (at least 3 characters)',
-      );
-    }
     const facts = await this.options.facts.read(entity, request.sha, {
       explain: false,
     });

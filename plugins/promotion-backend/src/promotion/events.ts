@@ -132,6 +132,23 @@ export class PromotionEvents {
     await this.signal(entity, environment);
   }
 
+  /**
+   * A step of a running promotion was recorded: only the open tabs are told, so that its
+   * progress shows step by step. Nothing is read and nothing cached changes (the lineage goes
+   * when the promotion ends); the message says which step, so a tab need not guess.
+   */
+  async stepRecorded(
+    entity: EventEntity,
+    record: Pick<PromotionRecord, 'id' | 'environment'>,
+    step: { name: string; status: string },
+  ): Promise<void> {
+    await this.signal(entity, record.environment, {
+      promotionId: record.id,
+      step: step.name,
+      status: step.status,
+    });
+  }
+
   /** Only the cached lineage goes (the change is told later, or by someone else). */
   async invalidate(entity: EventEntity): Promise<void> {
     await this.options.lineage.invalidate(entity.entityRef, entity.target);
@@ -160,12 +177,16 @@ export class PromotionEvents {
     }
   }
 
-  private async signal(entity: EventEntity, environment: string | null) {
+  private async signal(
+    entity: EventEntity,
+    environment: string | null,
+    extra: JsonObject = {},
+  ) {
     try {
       await this.options.signals?.publish({
         recipients: { type: 'broadcast' },
         channel: `promotion:${entity.entityRef}`,
-        message: { entityRef: entity.entityRef, environment },
+        message: { entityRef: entity.entityRef, environment, ...extra },
       });
     } catch (error) {
       this.options.logger.warn(

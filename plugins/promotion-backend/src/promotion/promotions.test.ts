@@ -12,7 +12,10 @@ import {
   notificationService,
 } from '@backstage/plugin-notifications-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { signalsServiceRef } from '@backstage/plugin-signals-node';
+import {
+  SignalPayload,
+  signalsServiceRef,
+} from '@backstage/plugin-signals-node';
 import { Knex } from 'knex';
 import request from 'supertest';
 import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
@@ -40,6 +43,7 @@ async function startBackend(options: {
   permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY;
   sent?: NotificationSendOptions[];
   audited?: AuditorEvent[];
+  signalled?: (signal: SignalPayload) => Promise<void>;
 }) {
   const { server } = await startTestBackend({
     features: [
@@ -63,7 +67,11 @@ async function startBackend(options: {
       createServiceFactory({
         service: signalsServiceRef,
         deps: {},
-        factory: () => ({ publish: async () => {} }),
+        factory: () => ({
+          publish: async (signal: SignalPayload) => {
+            await options.signalled?.(signal);
+          },
+        }),
       }),
       mockServices.rootConfig.factory({
         data: {
@@ -84,11 +92,36 @@ describe.each(
   let server: Awaited<ReturnType<typeof startBackend>>;
   const sent: NotificationSendOptions[] = [];
   const audited: AuditorEvent[] = [];
+  // Each signal with what a tab reading the promotion on it would see at that moment.
+  const signals: Array<{
+    channel: string;
+    message: any;
+    steps?: Array<[string, string]>;
+  }> = [];
 
   beforeAll(async () => {
     ({ dataDir } = await demoDataDir('mainline-promotions-'));
     knex = await databases.init(databaseId);
-    server = await startBackend({ knex, dataDir, sent, audited });
+    server = await startBackend({
+      knex,
+      dataDir,
+      sent,
+      audited,
+      signalled: async ({ channel, message }) => {
+        const m = message as any;
+        const steps = m.promotionId
+          ? (
+              await request(server).get(
+                `/api/promotion/v1/entities/${m.entityRef.replace(
+                  ':',
+                  '/',
+                )}/promotions/${m.promotionId}`,
+              )
+            ).body.steps.map((st: any) => [st.name, st.status])
+          : undefined;
+        signals.push({ channel, message, steps });
+      },
+    });
   });
 
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -157,6 +190,7 @@ describe.each(
   it('promotes the stage commit to demo and then to prod, step by step', async () => {
     const before = await lineage('checkout');
     const stage = env(before, 'stage').current!;
+    const signalledBefore = signals.length;
     const promoted = await request(server)
       .post(`${api}/checkout/promotions`)
       .send({ environment: 'demo', sha: stage.sha });
@@ -172,6 +206,29 @@ describe.each(
       ['retag', 'succeeded'],
       ['deploy', 'succeeded'],
     ]);
+    // One signal on the entity's channel per step as it is recorded, then one at the end; a tab
+    // reading the promotion on a step's signal already sees that step done.
+    const told = signals
+      .slice(signalledBefore)
+      .filter(s => s.channel === 'promotion:component:default/checkout');
+    expect(told.map(s => s.message.step ?? 'end')).toEqual([
+      'tag',
+      'retag',
+      'deploy',
+      'end',
+    ]);
+    expect(told[0].steps).toEqual([
+      ['checks', 'succeeded'],
+      ['tag', 'succeeded'],
+      ['retag', 'pending'],
+      ['deploy', 'pending'],
+    ]);
+    expect(told[1].message).toMatchObject({
+      entityRef: 'component:default/checkout',
+      environment: 'demo',
+      step: 'retag',
+      status: 'succeeded',
+    });
 
     const afterDemo = await lineage('checkout');
     expect(env(afterDemo, 'demo').current).toMatchObject({

@@ -446,6 +446,14 @@ describe('the shop over the API, with a sibling whose registry cannot be reached
       expect(byName['shop-legacy'].message).toMatch(
         /^could not read what [0-9a-f]{7} built for it: /,
       );
+      // Typed as a single promotion's refusal is: the failed check, by name.
+      expect(byName['shop-legacy'].checks).toEqual([
+        {
+          name: 'artifact',
+          passed: false,
+          reason: byName['shop-legacy'].message,
+        },
+      ]);
       expect(byName.cart.outcome).toBe(dryRun ? 'planned' : 'promoted');
       expect(byName.pricing.outcome).toBe('unchanged');
     }

@@ -37,7 +37,7 @@ export interface EntityContext {
 /**
  * What a check found, for a client to act on without reading the sentence: the commit to
  * promote instead, the tag in the way, the environment a commit must have been in, the annotation
- * or resource concerned, the entity that claims it.
+ * missing or malformed, the resource concerned, the entity that claims it.
  */
 export interface CheckData {
   suggestedSha?: string;
@@ -45,6 +45,7 @@ export interface CheckData {
   conflictingTag?: string;
   requiredEnvironment?: string;
   missingAnnotation?: string;
+  invalidAnnotation?: string;
   rivalEntity?: string;
   resource?: string;
 }

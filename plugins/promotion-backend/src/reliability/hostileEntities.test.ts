@@ -360,6 +360,10 @@ describe('hostile entities naming another team’s repository, manifest and arti
       ['component:default/checkout', 'refused'],
     ]);
     expect(res.body.components[0].message).toMatch(provenance);
+    // The refusal's check, by name, as the preview reports it too.
+    expect(res.body.components[0].checks).toEqual([
+      expect.objectContaining({ name: 'write-scope', passed: false }),
+    ]);
     expect(github.requests.filter(r => r.method !== 'GET')).toEqual([]);
     expect(upstreamState()).toEqual(before);
 
@@ -373,6 +377,13 @@ describe('hostile entities naming another team’s repository, manifest and arti
       entityRef: 'component:default/checkout-mirror',
       outcome: 'refused',
       message: expect.stringMatching(provenance),
+      checks: [
+        expect.objectContaining({
+          name: 'write-scope',
+          passed: false,
+          reason: expect.stringMatching(provenance),
+        }),
+      ],
     });
   });
 

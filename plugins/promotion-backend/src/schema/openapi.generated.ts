@@ -160,7 +160,7 @@ export const spec = {
           name: {
             type: 'string',
             description:
-              'on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, or setup (an entity that is not set up for promotion).',
+              'on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote.',
           },
           passed: {
             type: 'boolean',
@@ -203,7 +203,12 @@ export const spec = {
           missingAnnotation: {
             type: 'string',
             description:
-              'The catalog annotation an entity lacks or has malformed (setup).',
+              'The first catalog annotation an entity lacks (setup).',
+          },
+          invalidAnnotation: {
+            type: 'string',
+            description:
+              'The first catalog annotation an entity has but whose value does not read, e.g. a slug that is not owner/name (setup).',
           },
           rivalEntity: {
             type: 'string',
@@ -1113,6 +1118,14 @@ export const spec = {
             type: 'boolean',
             description:
               'For an unchanged component, whether the environment already runs that artifact.',
+          },
+          checks: {
+            type: 'array',
+            description:
+              "For a refused component, the failed checks that refused it, with their data, as a single promotion's refusal carries them (`permission` when the caller may not promote it, `request` for a malformed request, `artifact` when what the commit built cannot be read, `promote` when its promotion could not start, e.g. another holds the environment).",
+            items: {
+              $ref: '#/components/schemas/Check',
+            },
           },
         },
         required: ['entityRef', 'outcome', 'message'],

@@ -86,7 +86,7 @@ export class EntityTargets {
     }
     const read = EntityTargets.read(entity);
     if (!read.ok) {
-      // A 404 as before, with the `setup` check naming the first annotation to add or fix.
+      // A 404 as before, with the `setup` check naming the first annotation to add, or to fix.
       const message = `${entityRef} is not set up for promotion: ${read.problem}`;
       throw new PromotionRefusedError(
         [
@@ -94,7 +94,9 @@ export class EntityTargets {
             name: 'setup',
             passed: false,
             reason: read.problem,
-            data: { missingAnnotation: read.annotation },
+            data: read.missing
+              ? { missingAnnotation: read.annotation }
+              : { invalidAnnotation: read.annotation },
           },
         ],
         message,
@@ -129,12 +131,15 @@ export class EntityTargets {
     entity: Entity,
   ):
     | { ok: true; entity: EntityContext }
-    | { ok: false; problem: string; annotation: string } {
+    | { ok: false; problem: string; annotation: string; missing: boolean } {
     const read = readPromotionTarget(entity);
     if (!read.ok) {
+      const { annotation } = read.problems[0];
       return {
         ok: false,
-        annotation: read.problems[0].annotation,
+        annotation,
+        // Absent (or blank) rather than present with a value that does not read.
+        missing: !entity.metadata.annotations?.[annotation]?.trim(),
         problem: read.problems
           .map(p => `annotation ${p.annotation} ${p.message}`)
           .join('; '),

@@ -20,6 +20,16 @@ import {
 import { EntityContext, PolicyCheck, WriteContext } from '../promotion/types';
 import { EntityTargets, relatedRefs } from './EntityTargets';
 
+/**
+ * A write outside the entity's scope: a 403 like any refused permission, carrying its
+ * `write-scope` check so that a repository-wide release can report it among a component's checks.
+ */
+export class WriteScopeRefusal extends NotAllowedError {
+  constructor(readonly check: PolicyCheck) {
+    super(check.reason);
+  }
+}
+
 /** What a write does to the entity's resources. */
 export type WriteAction = 'promote' | 'rollback' | 'yank';
 
@@ -301,7 +311,7 @@ export class WriteScope {
   ): Promise<void> {
     const verdict = await this.verdict(entity, scope);
     if (verdict.allowed) return;
-    const error = new NotAllowedError(verdict.check.reason);
+    const error = new WriteScopeRefusal(verdict.check);
     const event = await this.deps.auditor.createEvent({
       eventId: 'write-scope',
       severityLevel: 'high',

@@ -330,7 +330,7 @@ export interface components {
     };
     /** @description One rule a promotion must pass, with its outcome. */
     Check: {
-      /** @description on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, or setup (an entity that is not set up for promotion). */
+      /** @description on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote. */
       name: string;
       passed: boolean;
       /** @description The outcome in a sentence, for people; programs read `name` and `data`. */
@@ -347,8 +347,10 @@ export interface components {
       conflictingTag?: string;
       /** @description The environment the commit must have been in first (policy). */
       requiredEnvironment?: string;
-      /** @description The catalog annotation an entity lacks or has malformed (setup). */
+      /** @description The first catalog annotation an entity lacks (setup). */
       missingAnnotation?: string;
+      /** @description The first catalog annotation an entity has but whose value does not read, e.g. a slug that is not owner/name (setup). */
+      invalidAnnotation?: string;
       /** @description Ref of another entity that claims the same resource. */
       rivalEntity?: string;
       /** @description The resource a write-scope or deploy-target check is about. */
@@ -612,6 +614,8 @@ export interface components {
       ancestor?: string | null;
       /** @description For an unchanged component, whether the environment already runs that artifact. */
       running?: boolean;
+      /** @description For a refused component, the failed checks that refused it, with their data, as a single promotion's refusal carries them (`permission` when the caller may not promote it, `request` for a malformed request, `artifact` when what the commit built cannot be read, `promote` when its promotion could not start, e.g. another holds the environment). */
+      checks?: components['schemas']['Check'][];
     };
     /** @description The four DORA figures over a period (or one week of it). */
     DoraSummary: {

@@ -600,6 +600,22 @@ describe('EnvironmentsContent', () => {
     expect(within(dialog).queryByText('tag: running')).toBeNull();
     signal();
     expect(await within(dialog).findByText('tag: running')).toBeInTheDocument();
+    // The backend signals after each step it records: every signal reads the steps again.
+    running = [
+      {
+        ...base,
+        steps: [
+          step('checks', 'succeeded'),
+          step('tag', 'succeeded'),
+          step('retag', 'running'),
+        ],
+      },
+    ];
+    signal();
+    expect(
+      await within(dialog).findByText('retag: running'),
+    ).toBeInTheDocument();
+    expect(within(dialog).getByText('tag: succeeded')).toBeInTheDocument();
     act(() =>
       finish({
         ...base,
@@ -696,6 +712,27 @@ describe('EnvironmentsContent', () => {
       screen.getAllByText(/mainline.dev\/artifact-location/).length,
     ).toBeGreaterThan(0);
     expect(screen.getByText(/package bucket is not named/)).toBeInTheDocument();
+    expect(screen.queryByTestId('lane-stage')).not.toBeInTheDocument();
+  });
+
+  it('asks to fix, not to add, an annotation that is present but malformed', async () => {
+    const reason =
+      'component:default/checkout is not set up for promotion: annotation github.com/project-slug "acme" is not a repository slug of the form owner/name';
+    await render(
+      await failingLineage(404, 'NotFoundError', reason, [
+        {
+          name: 'setup',
+          passed: false,
+          reason,
+          data: { invalidAnnotation: 'github.com/project-slug' },
+        },
+      ]),
+    );
+    expect(
+      await screen.findByText('Fix the github.com/project-slug annotation'),
+    ).toBeInTheDocument();
+    expect(screen.getByText(/is not a repository slug/)).toBeInTheDocument();
+    expect(screen.queryByText(/Missing Annotation/i)).not.toBeInTheDocument();
     expect(screen.queryByTestId('lane-stage')).not.toBeInTheDocument();
   });
 

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import {
   Content,
+  EmptyState,
   Progress,
   ResponseErrorPanel,
   WarningPanel,
@@ -153,6 +154,19 @@ export const EnvironmentsContent = () => {
         <Content>
           <MissingAnnotationEmptyState annotation={missing} />
           <Typography variant="body2">{setup.reason}</Typography>
+        </Content>
+      );
+    }
+    // Present but malformed: adding it is not the fix, correcting its value is.
+    const invalid = setup?.data?.invalidAnnotation;
+    if (setup && invalid) {
+      return (
+        <Content>
+          <EmptyState
+            missing="field"
+            title={`Fix the ${invalid} annotation`}
+            description={`This entity has the ${invalid} annotation, but its value does not read: ${setup.reason}`}
+          />
         </Content>
       );
     }

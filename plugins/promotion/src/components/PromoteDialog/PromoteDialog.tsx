@@ -143,7 +143,11 @@ const ComponentOutcomes = (props: {
   <Box mt={2} aria-label={props.label}>
     <Typography variant="subtitle2">{props.title}</Typography>
     {props.outcomes.map(outcome => {
-      const text = `${outcome.entityRef}: ${outcome.message}`;
+      // A refusal names each failed check, as a single promotion's refusal does.
+      const why = outcome.checks?.length
+        ? outcome.checks.map(c => `${c.name}: ${c.reason}`).join('; ')
+        : outcome.message;
+      const text = `${outcome.entityRef}: ${why}`;
       if (outcome.outcome === 'promoted' || outcome.outcome === 'planned')
         return <StatusOK key={outcome.entityRef}>{text}</StatusOK>;
       if (outcome.outcome === 'refused')

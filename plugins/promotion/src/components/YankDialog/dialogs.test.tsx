@@ -375,6 +375,13 @@ describe('PromoteDialog', () => {
                 entityRef: 'component:default/payments',
                 outcome: 'refused',
                 message: 'promote to demo is not permitted',
+                checks: [
+                  {
+                    name: 'permission',
+                    passed: false,
+                    reason: 'guest may not promote to demo',
+                  },
+                ],
               },
             ],
           };
@@ -395,8 +402,9 @@ describe('PromoteDialog', () => {
       },
       key: undefined,
     });
+    // The refusal names its failed checks, not only the sentence.
     expect(preview).toHaveTextContent(
-      'component:default/payments: promote to demo is not permitted',
+      'component:default/payments: permission: guest may not promote to demo',
     );
     expect(preview).toHaveTextContent(/component:default\/cart: unchanged/);
     // This component's own plan is the checks; the list shows the others.
