@@ -51,6 +51,8 @@ export interface WorkflowRun {
   headBranch: string;
   conclusion: JobResult;
   jobs: Record<string, JobRun>;
+  /** A dispatched run's inputs (`workflow_dispatch`), as the dispatch gave them. */
+  inputs?: Record<string, string>;
 }
 
 export interface WorkflowRunnerOptions {
@@ -579,7 +581,7 @@ export class WorkflowRunner {
           payload: { inputs: queued.inputs },
         });
         if (run) {
-          runs.push(run);
+          runs.push({ ...run, inputs: queued.inputs });
           if (run.conclusion === 'success') conclusion = 'success';
         }
       } finally {

@@ -48,7 +48,9 @@ import { renderWorkflows } from './renderWorkflows';
  * those servers and the backend's API, not from the runner.
  */
 
-jest.setTimeout(120_000);
+// Each scenario runs real workflows (git, shell, the image stand-in) against real servers; on a
+// busy two-core machine one takes minutes.
+jest.setTimeout(300_000);
 
 const ADMIN = 'admin-token';
 const REVIEWER = 'reviewer-token';
