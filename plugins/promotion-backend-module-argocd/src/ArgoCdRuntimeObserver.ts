@@ -107,8 +107,8 @@ function oneOf<T extends string>(
  * status and revision, health, last operation, and the image digests of its live Pods (from
  * the resource tree, then each Pod's live manifest, `status.containerStatuses[].imageID`). Each
  * call reads Argo CD afresh; nothing is cached, so a caller waiting for a sync sees it land.
-  *
-  * @public
+ *
+ * @public
  */
 export class ArgoCdRuntimeObserver implements RuntimeObserver {
   constructor(private readonly options: ArgoCdOptions) {}

@@ -36,8 +36,8 @@ const KEY = 'promotion.argocd';
  * these URLs; each is checked against the outbound rules every adapter follows: https, or plain
  * http for a host in `promotion.artifacts.insecureHosts`, and no credentials or path tricks in
  * the URL. A mistake stops the backend at start, naming the key.
-  *
-  * @public
+ *
+ * @public
  */
 export function readArgoCdOptions(config: Config): ArgoCdOptions | undefined {
   const section = config.getOptionalConfig(KEY);

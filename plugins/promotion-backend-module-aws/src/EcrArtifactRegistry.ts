@@ -120,8 +120,8 @@ function fromManifest(
  * by putting the exact manifest bytes the build pushed under one more tag (ECR computes the same
  * digest, nothing is rebuilt or re-uploaded); a yank deletes the image by digest, which removes
  * every tag on it.
-  *
-  * @public
+ *
+ * @public
  */
 export class EcrArtifactRegistry implements ArtifactRegistry {
   constructor(private readonly clientFor: EcrClientFor) {}

@@ -79,8 +79,8 @@ const join = (...parts: string[]) => parts.filter(Boolean).join('/');
  *
  * The digest is the sha256 of the package's object list (relative key, size and ETag per object,
  * sorted): it changes whenever any file of the package does, and costs no download.
-  *
-  * @public
+ *
+ * @public
  */
 export class S3PackageRegistry implements ArtifactRegistry {
   constructor(private readonly clientFor: S3ClientFor) {}

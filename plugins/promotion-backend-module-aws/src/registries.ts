@@ -89,8 +89,8 @@ export function s3Entry(
  * The AWS registries from configuration: credentials per account through
  * `@backstage/integration-aws-node` (`aws.accounts`, role assumption, the main account by
  * default), endpoints and S3 addressing from `promotion.artifacts`.
-  *
-  * @public
+ *
+ * @public
  */
 export function awsRegistryEntries(config: Config): ArtifactRegistryEntry[] {
   const credentials = DefaultAwsCredentialsManager.fromConfig(config);

@@ -275,8 +275,8 @@ function versionTag(
  * an artifact for every code commit, release tags, one yanked commit, the GitOps manifest
  * repository with stage/demo/prod entries (containers) or recorded Serverless deploys (Lambda),
  * and for checkout a `release/*` branch carrying a cherry-picked fix (the discouraged flow).
-  *
-  * @public
+ *
+ * @public
  */
 export async function generateDemoData(
   dataDir: string,

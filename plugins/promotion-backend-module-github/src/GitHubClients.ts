@@ -150,8 +150,8 @@ function refusedRedirect(
  * redirect fails (a RequestError with that status, which the retry plugin does not repeat) and
  * nothing is sent on; a read follows a few redirects only within the API's own origin (GitHub
  * moves renamed repositories there), so no response can send the token to another host.
-  *
-  * @public
+ *
+ * @public
  */
 export function apiOnlyFetch(
   baseUrl: string,
@@ -209,8 +209,8 @@ export function apiOnlyFetch(
  * A GitHub failure as a bounded message for an API error: the status and GitHub's error code
  * (`already_exists`, a GraphQL `NOT_FOUND`), never the response body, which Octokit puts into
  * its own message and error object.
-  *
-  * @public
+ *
+ * @public
  */
 export function githubFailure(error: unknown): Error {
   const e = error as {
@@ -291,8 +291,8 @@ export function githubFailure(error: unknown): Error {
  * The permission a 403 says is missing, from `x-accepted-github-permissions` (GitHub sends it to
  * Apps and fine-grained tokens: `name=level`, alternatives separated by `;`), checked to be
  * only names and levels so that nothing else of the answer is repeated.
-  *
-  * @public
+ *
+ * @public
  */
 export function missingPermission(error: unknown): string | undefined {
   const e = error as {
@@ -324,8 +324,8 @@ export function missingPermission(error: unknown): string | undefined {
  * Builds one client: throttled (rate-limit waits up to a bound), retried (5xx), and, with a
  * cache, conditional — every GET carries the `If-None-Match` of the last answer for its URL, and
  * a 304 (which GitHub does not count against the rate limit) is answered from the cache.
-  *
-  * @public
+ *
+ * @public
  */
 export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   const waitUnitMs = options.waitUnitMs ?? 1000;
@@ -479,8 +479,8 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
 /**
  * Clients per credential for one `integrations.github` host: a token entry or a GitHub App
  * (whose installation tokens rotate, so a client is kept per token and old ones are dropped).
-  *
-  * @public
+ *
+ * @public
  */
 export class GitHubClients {
   private readonly clients = new Map<string, GitHubClient>();

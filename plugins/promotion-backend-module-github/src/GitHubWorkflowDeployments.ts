@@ -55,8 +55,8 @@ const PENDING = /^run:([0-9a-f-]{1,64}):(\d+)$/;
  * (`sls deploy -s <stage> -p <sha>` in CI), followed until its run completes. Runs are found by
  * their title (see DEPLOY_WORKFLOW_RUN_NAME), so one list request answers both "where is my run"
  * and "what does each environment run"; conditional requests make repeated reads free.
-  *
-  * @public
+ *
+ * @public
  */
 export class GitHubWorkflowDeployments implements DeploymentTarget {
   private readonly options: GitHubWorkflowDeploymentsOptions;

@@ -67,8 +67,8 @@ const missingFile = (repo: string, file: string, branch: string, env: string) =>
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
  * pins. Works over any SourceControl (local git, GitHub).
-  *
-  * @public
+ *
+ * @public
  */
 export class GitOpsDeploymentTarget implements DeploymentTarget {
   /**

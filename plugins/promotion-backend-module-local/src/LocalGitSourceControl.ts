@@ -49,8 +49,8 @@ export function parseCommits(output: string): SourceCommit[] {
 /**
  * SourceControl over bare git repositories on the local filesystem (the embedded default), laid
  * out as `<root>/<owner>/<name>.git` and read with the `git` binary.
-  *
-  * @public
+ *
+ * @public
  */
 export class LocalGitSourceControl implements SourceControl {
   constructor(private readonly root: string) {}

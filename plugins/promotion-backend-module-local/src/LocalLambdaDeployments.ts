@@ -28,8 +28,8 @@ export interface LambdaDeploymentRecord {
 /**
  * Lambda on the embedded default: each deploy of a Serverless service is appended to
  * `<root>/<service>.jsonl`; the last line per environment is what runs there.
-  *
-  * @public
+ *
+ * @public
  */
 export class LocalLambdaDeployments implements DeploymentTarget {
   constructor(private readonly root: string) {}

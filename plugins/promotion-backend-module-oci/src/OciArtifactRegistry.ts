@@ -70,8 +70,8 @@ const ACCEPT = [
 /**
  * Reads `oci://<host>/<repository>` or `<host>/<repository>` (the host has a dot or a port, as in
  * image references); undefined otherwise.
-  *
-  * @public
+ *
+ * @public
  */
 export function parseOciLocation(location: string): OciLocation | undefined {
   const bare = location.replace(/^oci:\/\//, '');
@@ -126,8 +126,8 @@ interface Manifest {
  * by tag). The build time is the image config's `created`. The distribution API has no bulk
  * listing, so listing reads each image's manifest and config once, in parallel; digests never
  * change, so those reads are kept in memory.
-  *
-  * @public
+ *
+ * @public
  */
 export class OciArtifactRegistry implements ArtifactRegistry {
   private readonly tokens = new Map<string, string>();

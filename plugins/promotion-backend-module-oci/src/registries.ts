@@ -14,8 +14,8 @@ import {
  * An OCI distribution entry: `<host>/<repository>` and `oci://<host>/<repository>` image
  * locations (GHCR, Harbor, Docker Hub), for the registries configured with their credentials
  * and the hosts allowed without any.
-  *
-  * @public
+ *
+ * @public
  */
 export function ociEntry(
   registries: OciRegistryConfig[] = [],

@@ -5,8 +5,8 @@ import { InputError } from '@backstage/errors';
  * A request the backend refused to send because its host (or scheme, or credentials) is not
  * what an administrator configured. An InputError, so a write answers 400 in its checks round;
  * the lineage shows the artifact lookup as failed with this message instead of failing.
-  *
-  * @public
+ *
+ * @public
  */
 export class OutboundRefusedError extends InputError {
   constructor(message: string) {
@@ -31,8 +31,8 @@ export function isOutboundRefused(
  * The artifact hosts an administrator allowed beside those configured with credentials:
  * `promotion.artifacts.allowedHosts` (contacted over https) and
  * `promotion.artifacts.insecureHosts` (also allowed, over plain http).
-  *
-  * @public
+ *
+ * @public
  */
 export interface OutboundHosts {
   allowedHosts: string[];
@@ -44,8 +44,8 @@ const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/;
 /**
  * A configured host, lower-cased; a URL or path where a host belongs stops the backend at
  * start-up instead of silently never matching.
-  *
-  * @public
+ *
+ * @public
  */
 export function configuredHost(host: string, key: string): string {
   const normalized = host.trim().toLowerCase();
@@ -93,8 +93,8 @@ const ERROR_BODY_LIMIT = 16 * 1024;
 /**
  * Reads at most `limit` bytes of a response body; a longer body fails the read (and is not read
  * further), so a hostile upstream cannot make the backend buffer without bound.
-  *
-  * @public
+ *
+ * @public
  */
 export async function readBounded(
   response: Response,
@@ -136,8 +136,8 @@ export function parseJson<T>(bytes: Buffer, what: string): T {
  * status, the operation, the host and, when the body is a distribution-style error document
  * (`{"errors": [{"code": …}]}`), the first error code. The body is read (at most 16 KiB) only for
  * that code and then dropped.
-  *
-  * @public
+ *
+ * @public
  */
 export async function upstreamFailure(
   response: Response,
@@ -164,8 +164,8 @@ export async function upstreamFailure(
 /**
  * An AWS SDK failure as a bounded message: the exception's name and HTTP status, never its
  * message (which the SDK takes from the response body).
-  *
-  * @public
+ *
+ * @public
  */
 export function sdkFailure(error: unknown): Error {
   const e = error as {

@@ -16,8 +16,8 @@ export interface FilePatch {
  * it ignores hunk positions (line numbers move between branches), whitespace and file order; only
  * the added and removed lines of each file count. Undefined when the change has no text lines
  * (binary files only, or an empty commit).
-  *
-  * @public
+ *
+ * @public
  */
 export function patchIdentity(files: FilePatch[]): string | undefined {
   const parts = files

@@ -38,8 +38,8 @@ function signatureEnv(author: Signature, committer: Signature = author) {
  * Writes history into a bare repository with git's plumbing commands (no work tree), with chosen
  * authors and dates. Used to create the embedded default's demo repositories and test fixtures,
  * and by the local adapters to commit manifest changes.
-  *
-  * @public
+ *
+ * @public
  */
 export class BareRepoBuilder {
   private constructor(readonly gitDir: string, readonly git: GitRunner) {}

@@ -15,8 +15,8 @@ export interface GitResult {
  * Runs the `git` binary against one repository. Arguments go straight to git (no shell), and
  * callers pass user-supplied refs after `--end-of-options`, so neither shell nor option injection
  * is possible.
-  *
-  * @public
+ *
+ * @public
  */
 export class GitRunner {
   constructor(

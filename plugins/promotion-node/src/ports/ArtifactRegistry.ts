@@ -42,8 +42,8 @@ export interface Artifact {
 /**
  * The registry holding a service's artifacts. Listing is one bulk read (paged by the adapter),
  * so lineage never asks per commit.
-  *
-  * @public
+ *
+ * @public
  */
 export interface ArtifactRegistry {
   /**
@@ -157,8 +157,8 @@ export function newestFirst(artifacts: Artifact[]): Artifact[] {
 /**
  * `findArtifacts` over a listing, for registries whose listing is the cheapest read: the listing
  * is read while the query is worked out.
-  *
-  * @public
+ *
+ * @public
  */
 export async function findInListing(
   listing: Promise<Artifact[]>,

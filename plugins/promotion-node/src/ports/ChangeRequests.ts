@@ -18,8 +18,8 @@ export interface ChangeRequest {
  * Changes that land through review instead of a direct commit: a pull request on the manifest
  * repository for environments that require one (typically prod). Proposing the same branch again
  * returns the request already open, so a retried promotion never opens a second one.
-  *
-  * @public
+ *
+ * @public
  */
 export interface ChangeRequests {
   propose(

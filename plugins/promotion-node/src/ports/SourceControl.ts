@@ -54,8 +54,8 @@ export interface SourceFile {
  * Read access to a service's git repository (or the GitOps manifest repository). Repositories are
  * named `owner/name`. A repository the adapter cannot find is a NotFoundError; a ref it cannot
  * resolve is `undefined`, never an exception.
-  *
-  * @public
+ *
+ * @public
  */
 export interface SourceControl {
   /** Commits reachable from `ref`, newest first, first parents only, at most `limit`. */
@@ -146,8 +146,8 @@ export interface CommitStatus {
  * What creating a tag that already exists (or could not be created) means: the same commit is a
  * retried promotion (`created: false`); another commit, or none at all (a ref in the way, such
  * as `rc-1` blocking `rc-1/x`), is a ConflictError — tags are never moved.
-  *
-  * @public
+ *
+ * @public
  */
 export function existingTagOutcome(
   repo: string,

@@ -177,8 +177,8 @@ function archiveBuild(options: {
  * Three image builds (the middle one also tagged `rc-1` two days after its build, and pushed in
  * an order that is not their age; the other two annotated with their build time and commit) and
  * two Serverless packages.
-  *
-  * @public
+ *
+ * @public
  */
 export const ARTIFACT_REGISTRY_FIXTURE: ArtifactRegistryFixture = {
   images: [
@@ -241,8 +241,8 @@ function malformed(location: ArtifactLocation): ArtifactLocation[] {
 /**
  * Runs the ArtifactRegistry contract against an adapter. `setup` seeds the fixture (images at
  * `imageLocation`, packages at `archiveLocation`) and returns the adapter reading them.
-  *
-  * @public
+ *
+ * @public
  */
 export function runArtifactRegistryContract(
   adapterName: string,

@@ -69,8 +69,8 @@ const DEMO_NOW = '7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d';
 /**
  * stage was deployed twice (the second, by Ada, is current), demo once with the release candidate
  * `rc-3` (by Grace, before stage's second deploy), prod never.
-  *
-  * @public
+ *
+ * @public
  */
 export const DEPLOYMENT_TARGET_FIXTURE: DeploymentTargetFixture = {
   deploys: [

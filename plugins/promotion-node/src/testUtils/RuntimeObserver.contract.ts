@@ -84,8 +84,8 @@ const REV_PROD = 'fedcba9876543210fedcba9876543210fedcba98';
  * stage runs `DIGEST_A` on two pods beside a sidecar, synced and healthy; demo was asked to
  * sync a new revision, the sync failed and the old version still runs healthy (the case that
  * looks green and is not); prod is mid-rollout, progressing with one old and one new pod.
-  *
-  * @public
+ *
+ * @public
  */
 export const RUNTIME_OBSERVER_FIXTURE: RuntimeObserverFixture = {
   entity: { name: 'payments', entityRef: 'component:default/payments' },
@@ -197,8 +197,8 @@ function at(value: string | undefined): number | undefined {
 /**
  * Runs the RuntimeObserver contract against an adapter. `setup` seeds the fixture into the
  * runtime the adapter speaks to and returns the observer.
-  *
-  * @public
+ *
+ * @public
  */
 export function runRuntimeObserverContract(
   adapterName: string,

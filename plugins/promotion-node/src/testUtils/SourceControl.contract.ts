@@ -88,8 +88,8 @@ function at(iso: string): Date {
  * `<root>/acme/service.git`): eight first-parent commits on main with distinct authors and dates,
  * one of them the merge commit of a two-commit feature branch, a lightweight tag `rc-1`, an
  * annotated tag `v1.0.0`, and a `release/1.0` branch with one commit of its own.
-  *
-  * @public
+ *
+ * @public
  */
 export async function buildSourceControlFixture(
   root: string,
@@ -288,8 +288,8 @@ function byName<T extends { name: string }>(refs: T[]): T[] {
  * Runs the SourceControl contract against an adapter. `setup` receives the temp root the fixture
  * repositories were written under (`<root>/<owner>/<name>.git`) and returns the adapter reading
  * them.
-  *
-  * @public
+ *
+ * @public
  */
 export function runSourceControlContract(
   adapterName: string,
