@@ -11,9 +11,23 @@ import {
 } from '@mainline/plugin-promotion-node';
 import { ArgoCdInstance, ArgoCdOptions } from './config';
 
-/** The annotations of the Backstage Argo CD plugins, which this observer reads as they do. */
+/**
+ * The annotations of the Backstage Argo CD plugins, which this observer reads as they do.
+ *
+ * @public
+ */
 export const ARGOCD_APP_NAME = 'argocd/app-name';
+/**
+ * The annotation selecting a service's Argo CD applications by label.
+ *
+ * @public
+ */
 export const ARGOCD_APP_SELECTOR = 'argocd/app-selector';
+/**
+ * The annotation naming the Argo CD instance a service runs under.
+ *
+ * @public
+ */
 export const ARGOCD_INSTANCE_NAME = 'argocd/instance-name';
 
 /** An Application list of a large instance stays well under this. */
@@ -93,6 +107,8 @@ function oneOf<T extends string>(
  * status and revision, health, last operation, and the image digests of its live Pods (from
  * the resource tree, then each Pod's live manifest, `status.containerStatuses[].imageID`). Each
  * call reads Argo CD afresh; nothing is cached, so a caller waiting for a sync sees it land.
+ *
+ * @public
  */
 export class ArgoCdRuntimeObserver implements RuntimeObserver {
   constructor(private readonly options: ArgoCdOptions) {}

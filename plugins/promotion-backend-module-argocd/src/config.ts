@@ -5,7 +5,11 @@ import {
   readOutboundHosts,
 } from '@mainline/plugin-promotion-node';
 
-/** One configured Argo CD API server. */
+/**
+ * One configured Argo CD API server.
+ *
+ * @public
+ */
 export interface ArgoCdInstance {
   name: string;
   /** Without a trailing slash. */
@@ -14,6 +18,11 @@ export interface ArgoCdInstance {
   appNamespace?: string;
 }
 
+/**
+ * Options of the Argo CD runtime observer.
+ *
+ * @public
+ */
 export interface ArgoCdOptions {
   instances: ArgoCdInstance[];
   appNamePattern: string;
@@ -27,6 +36,8 @@ const KEY = 'promotion.argocd';
  * these URLs; each is checked against the outbound rules every adapter follows: https, or plain
  * http for a host in `promotion.artifacts.insecureHosts`, and no credentials or path tricks in
  * the URL. A mistake stops the backend at start, naming the key.
+ *
+ * @public
  */
 export function readArgoCdOptions(config: Config): ArgoCdOptions | undefined {
   const section = config.getOptionalConfig(KEY);

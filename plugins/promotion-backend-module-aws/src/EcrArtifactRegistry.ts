@@ -42,6 +42,11 @@ const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ];
 
+/**
+ * Where a service's images live in ECR.
+ *
+ * @public
+ */
 export interface EcrLocation {
   accountId: string;
   region: string;
@@ -49,7 +54,11 @@ export interface EcrLocation {
   uri: string;
 }
 
-/** Reads an ECR artifact location; undefined when it is not one. */
+/**
+ * Reads an ECR artifact location; undefined when it is not one.
+ *
+ * @public
+ */
 export function parseEcrLocation(location: string): EcrLocation | undefined {
   const match = ECR_LOCATION.exec(location);
   if (!match) return undefined;
@@ -57,7 +66,11 @@ export function parseEcrLocation(location: string): EcrLocation | undefined {
   return { accountId, region, repository, uri: location };
 }
 
-/** Gives the ECR client for an account and region (credentials from integration-aws-node). */
+/**
+ * Gives the ECR client for an account and region (credentials from integration-aws-node).
+ *
+ * @public
+ */
 export type EcrClientFor = (location: EcrLocation) => Promise<ECRClient>;
 
 const errorName = (error: unknown) => (error as { name?: string })?.name;
@@ -107,6 +120,8 @@ function fromManifest(
  * by putting the exact manifest bytes the build pushed under one more tag (ECR computes the same
  * digest, nothing is rebuilt or re-uploaded); a yank deletes the image by digest, which removes
  * every tag on it.
+ *
+ * @public
  */
 export class EcrArtifactRegistry implements ArtifactRegistry {
   constructor(private readonly clientFor: EcrClientFor) {}

@@ -30,13 +30,22 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SEGMENT = /^[A-Za-z0-9_.=-]+$/;
 const FULL_SHA = /^[0-9a-f]{40}$/;
 
+/**
+ * Where a service's packages live in S3.
+ *
+ * @public
+ */
 export interface S3Location {
   bucket: string;
   /** The key prefix packages live under, without a trailing slash ('' for the bucket root). */
   prefix: string;
 }
 
-/** Reads `s3://<bucket>[/<prefix>]`; undefined when it is not a safe S3 location. */
+/**
+ * Reads `s3://<bucket>[/<prefix>]`; undefined when it is not a safe S3 location.
+ *
+ * @public
+ */
 export function parseS3Location(location: string): S3Location | undefined {
   const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(location);
   if (!match || !BUCKET.test(match[1])) return undefined;
@@ -52,7 +61,11 @@ export function parseS3Location(location: string): S3Location | undefined {
   return { bucket: match[1], prefix };
 }
 
-/** Gives the S3 client for a bucket (region, endpoint and credentials from configuration). */
+/**
+ * Gives the S3 client for a bucket (region, endpoint and credentials from configuration).
+ *
+ * @public
+ */
 export type S3ClientFor = (location: S3Location) => Promise<S3Client>;
 
 const join = (...parts: string[]) => parts.filter(Boolean).join('/');
@@ -66,6 +79,8 @@ const join = (...parts: string[]) => parts.filter(Boolean).join('/');
  *
  * The digest is the sha256 of the package's object list (relative key, size and ETag per object,
  * sorted): it changes whenever any file of the package does, and costs no download.
+ *
+ * @public
  */
 export class S3PackageRegistry implements ArtifactRegistry {
   constructor(private readonly clientFor: S3ClientFor) {}

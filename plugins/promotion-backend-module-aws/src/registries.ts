@@ -23,7 +23,11 @@ function memo<T>(create: (key: string) => Promise<T>) {
     return client;
   };
 }
-/** Which ECR repositories may be contacted: accounts and regions an administrator configured. */
+/**
+ * Which ECR repositories may be contacted: accounts and regions an administrator configured.
+ *
+ * @public
+ */
 export interface EcrAllowList {
   /** Registry hosts, `<account>.dkr.ecr.<region>.amazonaws.com`. */
   hosts?: string[];
@@ -32,7 +36,11 @@ export interface EcrAllowList {
   regions?: string[];
 }
 
-/** An ECR entry: `<account>.dkr.ecr.<region>.amazonaws.com/<name>` locations. */
+/**
+ * An ECR entry: `<account>.dkr.ecr.<region>.amazonaws.com/<name>` locations.
+ *
+ * @public
+ */
 export function ecrEntry(
   clientFor: (accountId: string, region: string) => Promise<ECRClient>,
   allow: EcrAllowList,
@@ -55,7 +63,11 @@ export function ecrEntry(
   };
 }
 
-/** An S3 entry: `s3://<bucket>/<prefix>` locations in the configured buckets. */
+/**
+ * An S3 entry: `s3://<bucket>/<prefix>` locations in the configured buckets.
+ *
+ * @public
+ */
 export function s3Entry(
   clientFor: () => Promise<S3Client>,
   buckets: string[],
@@ -77,6 +89,8 @@ export function s3Entry(
  * The AWS registries from configuration: credentials per account through
  * `@backstage/integration-aws-node` (`aws.accounts`, role assumption, the main account by
  * default), endpoints and S3 addressing from `promotion.artifacts`.
+ *
+ * @public
  */
 export function awsRegistryEntries(config: Config): ArtifactRegistryEntry[] {
   const credentials = DefaultAwsCredentialsManager.fromConfig(config);

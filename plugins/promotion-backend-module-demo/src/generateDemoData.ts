@@ -19,10 +19,18 @@ import {
   monorepoImage,
 } from './monorepo';
 
-/** Bumped when the demo changes, so that a kept data directory is generated again. */
+/**
+ * Bumped when the demo changes, so that a kept data directory is generated again.
+ *
+ * @public
+ */
 export const DEMO_VERSION = 4;
 
-/** A tombstone the demo leaves for the commit it yanked. */
+/**
+ * A tombstone the demo leaves for the commit it yanked.
+ *
+ * @public
+ */
 export interface DemoYank {
   entityRef: string;
   sha: string;
@@ -31,7 +39,11 @@ export interface DemoYank {
   yankedAt: string;
 }
 
-/** What the generator wrote, saved as `<dataDir>/demo.json`. */
+/**
+ * What the generator wrote, saved as `<dataDir>/demo.json`.
+ *
+ * @public
+ */
 export interface DemoManifest {
   version?: number;
   generatedAt: string;
@@ -263,6 +275,8 @@ function versionTag(
  * an artifact for every code commit, release tags, one yanked commit, the GitOps manifest
  * repository with stage/demo/prod entries (containers) or recorded Serverless deploys (Lambda),
  * and for checkout a `release/*` branch carrying a cherry-picked fix (the discouraged flow).
+ *
+ * @public
  */
 export async function generateDemoData(
   dataDir: string,

@@ -13,13 +13,31 @@ import { RequestError } from '@octokit/request-error';
 import { Octokit } from '@octokit/rest';
 import { boundedCode } from '@mainline/plugin-promotion-node';
 
-/** Octokit with the throttling and retry plugins: what every GitHub adapter talks through. */
+/**
+ * Octokit with the throttling and retry plugins: what every GitHub adapter talks through.
+ *
+ * @public
+ */
 export const ThrottledOctokit = Octokit.plugin(throttling, retry);
+/**
+ * A throttled Octokit client.
+ *
+ * @public
+ */
 export type GitHubClient = InstanceType<typeof ThrottledOctokit>;
 
-/** Gives the client for a repository (`owner/name`), with credentials that can reach it. */
+/**
+ * Gives the client for a repository (`owner/name`), with credentials that can reach it.
+ *
+ * @public
+ */
 export type GitHubClientForRepo = (repo: string) => Promise<GitHubClient>;
 
+/**
+ * Options for creating GitHub clients.
+ *
+ * @public
+ */
 export interface GitHubClientOptions {
   /** The API base, e.g. `https://api.github.com` or a GitHub Enterprise `https://ghe/api/v3`. */
   baseUrl: string;
@@ -53,7 +71,11 @@ export interface GitHubClientOptions {
   onResponse?: (answer: GitHubAnswer) => void;
 }
 
-/** One HTTP answer from GitHub as `onResponse` sees it (status 0: no answer). */
+/**
+ * One HTTP answer from GitHub as `onResponse` sees it (status 0: no answer).
+ *
+ * @public
+ */
 export interface GitHubAnswer {
   status: number;
   headers: Record<string, string>;
@@ -128,6 +150,8 @@ function refusedRedirect(
  * redirect fails (a RequestError with that status, which the retry plugin does not repeat) and
  * nothing is sent on; a read follows a few redirects only within the API's own origin (GitHub
  * moves renamed repositories there), so no response can send the token to another host.
+ *
+ * @public
  */
 export function apiOnlyFetch(
   baseUrl: string,
@@ -185,6 +209,8 @@ export function apiOnlyFetch(
  * A GitHub failure as a bounded message for an API error: the status and GitHub's error code
  * (`already_exists`, a GraphQL `NOT_FOUND`), never the response body, which Octokit puts into
  * its own message and error object.
+ *
+ * @public
  */
 export function githubFailure(error: unknown): Error {
   const e = error as {
@@ -265,6 +291,8 @@ export function githubFailure(error: unknown): Error {
  * The permission a 403 says is missing, from `x-accepted-github-permissions` (GitHub sends it to
  * Apps and fine-grained tokens: `name=level`, alternatives separated by `;`), checked to be
  * only names and levels so that nothing else of the answer is repeated.
+ *
+ * @public
  */
 export function missingPermission(error: unknown): string | undefined {
   const e = error as {
@@ -296,6 +324,8 @@ export function missingPermission(error: unknown): string | undefined {
  * Builds one client: throttled (rate-limit waits up to a bound), retried (5xx), and, with a
  * cache, conditional — every GET carries the `If-None-Match` of the last answer for its URL, and
  * a 304 (which GitHub does not count against the rate limit) is answered from the cache.
+ *
+ * @public
  */
 export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   const waitUnitMs = options.waitUnitMs ?? 1000;
@@ -449,6 +479,8 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
 /**
  * Clients per credential for one `integrations.github` host: a token entry or a GitHub App
  * (whose installation tokens rotate, so a client is kept per token and old ones are dropped).
+ *
+ * @public
  */
 export class GitHubClients {
   private readonly clients = new Map<string, GitHubClient>();

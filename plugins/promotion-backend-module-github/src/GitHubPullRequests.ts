@@ -35,6 +35,8 @@ function toChangeRequest(pull: PullLike): ChangeRequest {
 /**
  * Manifest changes as GitHub pull requests: a branch from the base, one commit on it (through the
  * source adapter, with the same optimistic concurrency as a direct write), and a pull request.
+ *
+ * @public
  */
 export class GitHubPullRequests implements ChangeRequests {
   constructor(

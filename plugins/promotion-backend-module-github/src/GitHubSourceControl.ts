@@ -44,6 +44,8 @@ const COMMIT_FILE_PAGES = 10;
  * ⌈limit/100⌉ pages (fewer when side branches are short), so a lineage read of a 10,000-commit
  * repository costs a handful of requests. Histories whose side branches are far longer than their
  * first-parent chain stop at this bound and list fewer commits rather than read everything.
+ *
+ * @public
  */
 export function commitPageBound(limit: number): number {
   return 5 + Math.ceil(limit / 20);
@@ -53,6 +55,8 @@ export function commitPageBound(limit: number): number {
  * GitHub's own words when it refuses a write on principle rather than on state: a repository rule
  * (`Repository rule violations found` and the rules, any status) or a token lacking a permission
  * (403, `Resource not accessible by integration`). Only that JSON message is read, one line, bounded.
+ *
+ * @public
  */
 export function githubRefusal(error: unknown): string | undefined {
   const status = httpStatus(error);
@@ -139,6 +143,8 @@ function isBranchName(branch: string): boolean {
  * SourceControl over GitHub's REST API (github.com or GitHub Enterprise). Reads are conditional
  * (ETag → 304, free of rate limit) through the client's cache; the first-parent lineage is walked
  * over pages of the commits list, never one request per commit.
+ *
+ * @public
  */
 export class GitHubSourceControl implements SourceControl {
   static fromConfig(
@@ -1030,6 +1036,8 @@ export class GitHubSourceControl implements SourceControl {
 /**
  * Reads git's smart-HTTP ref advertisement (pkt-lines: `<sha> <ref>[\0capabilities]`, annotated
  * tags followed by their peeled `<ref>^{}` line) into ref → commit.
+ *
+ * @public
  */
 export function parseRefAdvertisement(body: Buffer): Map<string, string> {
   const refs = new Map<string, string>();

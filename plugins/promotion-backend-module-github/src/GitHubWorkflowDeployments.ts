@@ -16,9 +16,18 @@ import {
 } from '@mainline/plugin-promotion-node';
 import { githubFailure } from './GitHubClients';
 
-/** Gives the Octokit that may act on a repository (credentials per host or installation). */
+/**
+ * Gives the Octokit that may act on a repository (credentials per host or installation).
+ *
+ * @public
+ */
 export type OctokitForRepo = (repo: string) => Promise<Octokit>;
 
+/**
+ * Options of the GitHub workflow deployment target.
+ *
+ * @public
+ */
 export interface GitHubWorkflowDeploymentsOptions {
   /** The deploy workflow's file name in `.github/workflows`. Default `mainline-deploy.yaml`. */
   workflow: string;
@@ -53,6 +62,8 @@ const PENDING = /^run:([0-9a-f-]{1,64}):(\d+)$/;
  * (`sls deploy -s <stage> -p <sha>` in CI), followed until its run completes. Runs are found by
  * their title (see DEPLOY_WORKFLOW_RUN_NAME), so one list request answers both "where is my run"
  * and "what does each environment run"; conditional requests make repeated reads free.
+ *
+ * @public
  */
 export class GitHubWorkflowDeployments implements DeploymentTarget {
   private readonly options: GitHubWorkflowDeploymentsOptions;

@@ -21,6 +21,11 @@ import {
 } from '@mainline/plugin-promotion-node';
 import { readImageTag, writeImageTag } from './manifestImage';
 
+/**
+ * Options of the GitOps deployment target.
+ *
+ * @public
+ */
 export interface GitOpsOptions {
   /** The branch Argo CD watches. */
   branch: string;
@@ -62,6 +67,8 @@ const missingFile = (repo: string, file: string, branch: string, env: string) =>
 /**
  * Containers: what Argo CD deploys is what each environment's file in the manifest repository
  * pins. Works over any SourceControl (local git, GitHub).
+ *
+ * @public
  */
 export class GitOpsDeploymentTarget implements DeploymentTarget {
   /**

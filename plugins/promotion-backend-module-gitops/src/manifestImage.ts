@@ -73,6 +73,8 @@ function parse(content: string): Document {
  * a kustomization's `images[].newTag` (the entry whose `name` ends with the image repository's
  * name, else the only one), a Helm values file's `image.tag`, or the key at `yamlPath` when the
  * entity names one (e.g. `app.image.tag`).
+ *
+ * @public
  */
 export function readImageTag(
   content: string,
@@ -160,6 +162,8 @@ function splice(
  * commit's diff is that one line. A missing `newTag`/`tag` key is added to the entry. Fails when
  * the file has no entry for the image, when a kustomize entry pins a digest (the tag would not
  * change what runs), or when the tag is not a valid image tag.
+ *
+ * @public
  */
 export function writeImageTag(
   content: string,

@@ -30,6 +30,8 @@ interface TagRecord {
  *   same digest and a delete by digest removes every tag on it, as in an OCI registry;
  * - packages (`local://<prefix>`): `archives/<prefix>/<sha>/` holds the package's files, as in the
  *   S3 bucket a Serverless build copies to; `archives/<prefix>/tags/<tag>` marks a release tag.
+ *
+ * @public
  */
 export class LocalArtifactRegistry implements ArtifactRegistry {
   constructor(private readonly root: string) {}

@@ -22,7 +22,11 @@ import {
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-/** Parses `git log --format=COMMIT_FORMAT` output. */
+/**
+ * Parses `git log --format=COMMIT_FORMAT` output.
+ *
+ * @public
+ */
 export function parseCommits(output: string): SourceCommit[] {
   return output
     .split(RECORD)
@@ -45,6 +49,8 @@ export function parseCommits(output: string): SourceCommit[] {
 /**
  * SourceControl over bare git repositories on the local filesystem (the embedded default), laid
  * out as `<root>/<owner>/<name>.git` and read with the `git` binary.
+ *
+ * @public
  */
 export class LocalGitSourceControl implements SourceControl {
   constructor(private readonly root: string) {}

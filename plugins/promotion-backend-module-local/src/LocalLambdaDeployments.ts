@@ -11,7 +11,11 @@ import {
 
 const SERVICE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
-/** One `sls deploy -s <environment> -p <sha>` as the embedded default records it. */
+/**
+ * One `sls deploy -s <environment> -p <sha>` as the embedded default records it.
+ *
+ * @public
+ */
 export interface LambdaDeploymentRecord {
   environment: string;
   sha: string;
@@ -24,6 +28,8 @@ export interface LambdaDeploymentRecord {
 /**
  * Lambda on the embedded default: each deploy of a Serverless service is appended to
  * `<root>/<service>.jsonl`; the last line per environment is what runs there.
+ *
+ * @public
  */
 export class LocalLambdaDeployments implements DeploymentTarget {
   constructor(private readonly root: string) {}

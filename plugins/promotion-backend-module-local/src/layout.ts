@@ -1,6 +1,10 @@
 import path from 'node:path';
 
-/** Where the embedded default keeps each kind of state under `promotion.local.dataDir`. */
+/**
+ * Where the embedded default keeps each kind of state under `promotion.local.dataDir`.
+ *
+ * @public
+ */
 export function localLayout(dataDir: string) {
   return {
     /** Bare git repositories, `<owner>/<name>.git` (service repos and the manifest repo). */

@@ -3,7 +3,11 @@ import {
   ArtifactRegistryEntry,
 } from '@mainline/plugin-promotion-node';
 
-/** The embedded store: `local/<name>` images and `local://<prefix>` packages. */
+/**
+ * The embedded store: `local/<name>` images and `local://<prefix>` packages.
+ *
+ * @public
+ */
 export function localEntry(registry: ArtifactRegistry): ArtifactRegistryEntry {
   return {
     name: 'embedded',

@@ -23,7 +23,11 @@ import {
   findInListing,
 } from '@mainline/plugin-promotion-node';
 
-/** Credentials and transport of one registry host, from `promotion.artifacts.oci.registries`. */
+/**
+ * Credentials and transport of one registry host, from `promotion.artifacts.oci.registries`.
+ *
+ * @public
+ */
 export interface OciRegistryConfig {
   /** `ghcr.io`, `harbor.example.com`, `registry-1.docker.io`, `127.0.0.1:5000`. */
   host: string;
@@ -41,6 +45,11 @@ export interface OciRegistryConfig {
   authHosts?: string[];
 }
 
+/**
+ * Where a service's images live in an OCI registry.
+ *
+ * @public
+ */
 export interface OciLocation {
   host: string;
   repository: string;
@@ -61,6 +70,8 @@ const ACCEPT = [
 /**
  * Reads `oci://<host>/<repository>` or `<host>/<repository>` (the host has a dot or a port, as in
  * image references); undefined otherwise.
+ *
+ * @public
  */
 export function parseOciLocation(location: string): OciLocation | undefined {
   const bare = location.replace(/^oci:\/\//, '');
@@ -115,6 +126,8 @@ interface Manifest {
  * by tag). The build time is the image config's `created`. The distribution API has no bulk
  * listing, so listing reads each image's manifest and config once, in parallel; digests never
  * change, so those reads are kept in memory.
+ *
+ * @public
  */
 export class OciArtifactRegistry implements ArtifactRegistry {
   private readonly tokens = new Map<string, string>();

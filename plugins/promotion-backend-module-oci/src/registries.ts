@@ -14,6 +14,8 @@ import {
  * An OCI distribution entry: `<host>/<repository>` and `oci://<host>/<repository>` image
  * locations (GHCR, Harbor, Docker Hub), for the registries configured with their credentials
  * and the hosts allowed without any.
+ *
+ * @public
  */
 export function ociEntry(
   registries: OciRegistryConfig[] = [],
@@ -28,7 +30,11 @@ export function ociEntry(
   };
 }
 
-/** `promotion.artifacts.oci.registries`: credentials and transport per registry host. */
+/**
+ * `promotion.artifacts.oci.registries`: credentials and transport per registry host.
+ *
+ * @public
+ */
 export function readOciRegistries(config: Config): OciRegistryConfig[] {
   return (
     config.getOptionalConfigArray('promotion.artifacts.oci.registries') ?? []

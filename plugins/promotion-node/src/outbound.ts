@@ -5,6 +5,8 @@ import { InputError } from '@backstage/errors';
  * A request the backend refused to send because its host (or scheme, or credentials) is not
  * what an administrator configured. An InputError, so a write answers 400 in its checks round;
  * the lineage shows the artifact lookup as failed with this message instead of failing.
+ *
+ * @public
  */
 export class OutboundRefusedError extends InputError {
   constructor(message: string) {
@@ -14,6 +16,11 @@ export class OutboundRefusedError extends InputError {
   }
 }
 
+/**
+ * Whether an error is an {@link OutboundRefusedError}.
+ *
+ * @public
+ */
 export function isOutboundRefused(
   error: unknown,
 ): error is OutboundRefusedError {
@@ -24,6 +31,8 @@ export function isOutboundRefused(
  * The artifact hosts an administrator allowed beside those configured with credentials:
  * `promotion.artifacts.allowedHosts` (contacted over https) and
  * `promotion.artifacts.insecureHosts` (also allowed, over plain http).
+ *
+ * @public
  */
 export interface OutboundHosts {
   allowedHosts: string[];
@@ -35,6 +44,8 @@ const HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/;
 /**
  * A configured host, lower-cased; a URL or path where a host belongs stops the backend at
  * start-up instead of silently never matching.
+ *
+ * @public
  */
 export function configuredHost(host: string, key: string): string {
   const normalized = host.trim().toLowerCase();
@@ -46,6 +57,11 @@ export function configuredHost(host: string, key: string): string {
   return normalized;
 }
 
+/**
+ * Reads the hosts the backend may contact for artifacts from config.
+ *
+ * @public
+ */
 export function readOutboundHosts(config: Config): OutboundHosts {
   const list = (key: string) =>
     (config.getOptionalStringArray(`promotion.artifacts.${key}`) ?? []).map(
@@ -61,7 +77,11 @@ export function readOutboundHosts(config: Config): OutboundHosts {
 const CODE_LENGTH = 40;
 const CODE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
 
-/** An upstream's error code (e.g. `MANIFEST_UNKNOWN`, `AccessDenied`), or undefined. */
+/**
+ * An upstream's error code (e.g. `MANIFEST_UNKNOWN`, `AccessDenied`), or undefined.
+ *
+ * @public
+ */
 export function boundedCode(code: unknown): string | undefined {
   if (typeof code !== 'string' || !CODE.test(code)) return undefined;
   return code.slice(0, CODE_LENGTH);
@@ -73,6 +93,8 @@ const ERROR_BODY_LIMIT = 16 * 1024;
 /**
  * Reads at most `limit` bytes of a response body; a longer body fails the read (and is not read
  * further), so a hostile upstream cannot make the backend buffer without bound.
+ *
+ * @public
  */
 export async function readBounded(
   response: Response,
@@ -96,7 +118,11 @@ export async function readBounded(
   return Buffer.concat(chunks);
 }
 
-/** Parses a JSON body without quoting it: JSON.parse's own messages include the text. */
+/**
+ * Parses a JSON body without quoting it: JSON.parse's own messages include the text.
+ *
+ * @public
+ */
 export function parseJson<T>(bytes: Buffer, what: string): T {
   try {
     return JSON.parse(bytes.toString('utf8')) as T;
@@ -110,6 +136,8 @@ export function parseJson<T>(bytes: Buffer, what: string): T {
  * status, the operation, the host and, when the body is a distribution-style error document
  * (`{"errors": [{"code": …}]}`), the first error code. The body is read (at most 16 KiB) only for
  * that code and then dropped.
+ *
+ * @public
  */
 export async function upstreamFailure(
   response: Response,
@@ -136,6 +164,8 @@ export async function upstreamFailure(
 /**
  * An AWS SDK failure as a bounded message: the exception's name and HTTP status, never its
  * message (which the SDK takes from the response body).
+ *
+ * @public
  */
 export function sdkFailure(error: unknown): Error {
   const e = error as {

@@ -1,6 +1,10 @@
 import crypto from 'node:crypto';
 
-/** One file of a commit's change, as GitHub's commit API returns it (`patch` holds the hunks). */
+/**
+ * One file of a commit's change, as GitHub's commit API returns it (`patch` holds the hunks).
+ *
+ * @public
+ */
 export interface FilePatch {
   filename: string;
   patch?: string;
@@ -12,6 +16,8 @@ export interface FilePatch {
  * it ignores hunk positions (line numbers move between branches), whitespace and file order; only
  * the added and removed lines of each file count. Undefined when the change has no text lines
  * (binary files only, or an empty commit).
+ *
+ * @public
  */
 export function patchIdentity(files: FilePatch[]): string | undefined {
   const parts = files
@@ -29,7 +35,11 @@ export function patchIdentity(files: FilePatch[]): string | undefined {
   return crypto.createHash('sha1').update(parts.join('\n\0')).digest('hex');
 }
 
-/** Splits `git diff-tree -p` output into files, keeping each file's hunks. */
+/**
+ * Splits `git diff-tree -p` output into files, keeping each file's hunks.
+ *
+ * @public
+ */
 export function filePatchesOfDiff(diff: string): FilePatch[] {
   const files: FilePatch[] = [];
   for (const section of diff.split(/^diff --git /m).slice(1)) {

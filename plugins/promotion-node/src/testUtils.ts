@@ -10,3 +10,38 @@ export * from './testUtils/ArtifactRegistry.contract';
 export * from './testUtils/DeploymentTarget.contract';
 export * from './testUtils/RuntimeObserver.contract';
 export * from './testUtils/memoryCache';
+
+// The ports the suites take, so the testUtils entry point names every type it uses.
+export type {
+  Artifact,
+  ArtifactLocation,
+  ArtifactQuery,
+  ArtifactRegistry,
+  PendingArtifactQuery,
+} from './ports/ArtifactRegistry';
+export type {
+  DeployCheck,
+  Deployment,
+  DeploymentProgress,
+  DeploymentRequest,
+  DeploymentResult,
+  DeploymentTarget,
+} from './ports/DeploymentTarget';
+export type {
+  CommitStatus,
+  FileChange,
+  NewTag,
+  SourceCommit,
+  SourceComparison,
+  SourceControl,
+  SourceFile,
+  SourceRef,
+} from './ports/SourceControl';
+export type {
+  RuntimeHealthStatus,
+  RuntimeObserver,
+  RuntimeOperationPhase,
+  RuntimeState,
+  RuntimeSubject,
+  RuntimeSyncStatus,
+} from './ports/RuntimeObserver';

@@ -12,7 +12,11 @@ function identPart(value: string): string {
   return value.replace(/[<>\r\n]/g, '').trim();
 }
 
-/** A person and a time for a commit or an annotated tag. */
+/**
+ * A person and a time for a commit or an annotated tag.
+ *
+ * @public
+ */
 export interface Signature {
   name: string;
   email: string;
@@ -34,6 +38,8 @@ function signatureEnv(author: Signature, committer: Signature = author) {
  * Writes history into a bare repository with git's plumbing commands (no work tree), with chosen
  * authors and dates. Used to create the embedded default's demo repositories and test fixtures,
  * and by the local adapters to commit manifest changes.
+ *
+ * @public
  */
 export class BareRepoBuilder {
   private constructor(readonly gitDir: string, readonly git: GitRunner) {}

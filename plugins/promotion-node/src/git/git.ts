@@ -1,6 +1,10 @@
 import { execFile } from 'node:child_process';
 
-/** The outcome of one git invocation; non-zero exits are data, not exceptions, for the callers. */
+/**
+ * The outcome of one git invocation; non-zero exits are data, not exceptions, for the callers.
+ *
+ * @public
+ */
 export interface GitResult {
   code: number;
   stdout: string;
@@ -11,6 +15,8 @@ export interface GitResult {
  * Runs the `git` binary against one repository. Arguments go straight to git (no shell), and
  * callers pass user-supplied refs after `--end-of-options`, so neither shell nor option injection
  * is possible.
+ *
+ * @public
  */
 export class GitRunner {
   constructor(
@@ -74,9 +80,23 @@ export class GitRunner {
   }
 }
 
-/** Field and record separators for `git log --format`, which never occur in commit text. */
+/**
+ * Field and record separators for `git log --format`, which never occur in commit text.
+ *
+ * @public
+ */
 export const FIELD = '\x1f';
+/**
+ * Record separator for `git log --format`.
+ *
+ * @public
+ */
 export const RECORD = '\x1e';
+/**
+ * The `git log --format` of one commit record, fields separated by `FIELD`.
+ *
+ * @public
+ */
 export const COMMIT_FORMAT = ['%H', '%P', '%an', '%ae', '%cI', '%s', '%b']
   .join('%x1f')
   .concat('%x1e');

@@ -4,14 +4,22 @@ import {
   checkRegistryTag,
 } from '@mainline/plugin-promotion-common';
 
-/** Where a service's build-once artifacts live, from its annotations. */
+/**
+ * Where a service's build-once artifacts live, from its annotations.
+ *
+ * @public
+ */
 export interface ArtifactLocation {
   kind: ArtifactKind;
   /** The `mainline.dev/artifact-location` annotation value. */
   location: string;
 }
 
-/** One build of one commit: a container image or a Serverless package. */
+/**
+ * One build of one commit: a container image or a Serverless package.
+ *
+ * @public
+ */
 export interface Artifact {
   kind: ArtifactKind;
   /**
@@ -34,6 +42,8 @@ export interface Artifact {
 /**
  * The registry holding a service's artifacts. Listing is one bulk read (paged by the adapter),
  * so lineage never asks per commit.
+ *
+ * @public
  */
 export interface ArtifactRegistry {
   /**
@@ -83,16 +93,28 @@ export interface ArtifactRegistry {
   ): Promise<Artifact | undefined>;
 }
 
-/** Which artifacts `findArtifacts` reads. */
+/**
+ * Which artifacts `findArtifacts` reads.
+ *
+ * @public
+ */
 export interface ArtifactQuery {
   commits: string[];
   tags?: string[];
 }
 
-/** A query, or one still being worked out. */
+/**
+ * A query, or one still being worked out.
+ *
+ * @public
+ */
 export type PendingArtifactQuery = ArtifactQuery | Promise<ArtifactQuery>;
 
-/** Whether an artifact was built from a commit, whichever form of the sha the build used. */
+/**
+ * Whether an artifact was built from a commit, whichever form of the sha the build used.
+ *
+ * @public
+ */
 export function artifactMatchesCommit(
   artifact: Artifact,
   sha: string,
@@ -100,16 +122,32 @@ export function artifactMatchesCommit(
   return sha.startsWith(artifact.commit) || artifact.commit.startsWith(sha);
 }
 
-/** A commit as builds name it: the short or full sha. */
+/**
+ * A commit as builds name it: the short or full sha.
+ *
+ * @public
+ */
 export const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
 
-/** What registries accept as a tag (the OCI distribution spec's rule), release tags included. */
+/**
+ * What registries accept as a tag (the OCI distribution spec's rule), release tags included.
+ *
+ * @public
+ */
 export const ARTIFACT_TAG = REGISTRY_TAG;
 
-/** `checkTag` under the OCI distribution spec's rule, which ECR applies as well. */
+/**
+ * `checkTag` under the OCI distribution spec's rule, which ECR applies as well.
+ *
+ * @public
+ */
 export const artifactTagProblem = checkRegistryTag;
 
-/** Artifacts newest first, as `listArtifacts` returns them. */
+/**
+ * Artifacts newest first, as `listArtifacts` returns them.
+ *
+ * @public
+ */
 export function newestFirst(artifacts: Artifact[]): Artifact[] {
   return artifacts.sort(
     (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
@@ -119,6 +157,8 @@ export function newestFirst(artifacts: Artifact[]): Artifact[] {
 /**
  * `findArtifacts` over a listing, for registries whose listing is the cheapest read: the listing
  * is read while the query is worked out.
+ *
+ * @public
  */
 export async function findInListing(
   listing: Promise<Artifact[]>,
@@ -128,7 +168,11 @@ export async function findInListing(
   return selectArtifacts(artifacts, asked);
 }
 
-/** The artifacts of a listing built from the query's commits. */
+/**
+ * The artifacts of a listing built from the query's commits.
+ *
+ * @public
+ */
 export function selectArtifacts(
   artifacts: Artifact[],
   query: ArtifactQuery,

@@ -1,6 +1,10 @@
 import { FileChange } from './SourceControl';
 
-/** A proposed manifest change, as the review system shows it. */
+/**
+ * A proposed manifest change, as the review system shows it.
+ *
+ * @public
+ */
 export interface ChangeRequest {
   /** E.g. the pull request number. */
   id: string;
@@ -14,6 +18,8 @@ export interface ChangeRequest {
  * Changes that land through review instead of a direct commit: a pull request on the manifest
  * repository for environments that require one (typically prod). Proposing the same branch again
  * returns the request already open, so a retried promotion never opens a second one.
+ *
+ * @public
  */
 export interface ChangeRequests {
   propose(

@@ -1,6 +1,10 @@
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 
-/** What runs in one environment, as the deployment mechanism records it. */
+/**
+ * What runs in one environment, as the deployment mechanism records it.
+ *
+ * @public
+ */
 export interface Deployment {
   environment: string;
   /**
@@ -22,7 +26,11 @@ export interface Deployment {
  * Where a service is deployed. For containers, the environment files of the GitOps manifest
  * repository; for Lambda, the recorded deployments of the service's package.
  */
-/** What to deploy to one environment. */
+/**
+ * What to deploy to one environment.
+ *
+ * @public
+ */
 export interface DeploymentRequest {
   environment: string;
   /** The full sha of the commit whose artifact is deployed. */
@@ -42,7 +50,11 @@ export interface DeploymentRequest {
   requestId?: string;
 }
 
-/** How a deploy went, as a promotion step shows it. */
+/**
+ * How a deploy went, as a promotion step shows it.
+ *
+ * @public
+ */
 export interface DeploymentResult {
   /** False when the environment already pinned the version (a retried deploy). */
   changed: boolean;
@@ -59,7 +71,11 @@ export interface DeploymentResult {
   pending?: string;
 }
 
-/** Where a deploy that completes outside the request has got to. */
+/**
+ * Where a deploy that completes outside the request has got to.
+ *
+ * @public
+ */
 export interface DeploymentProgress {
   state: 'pending' | 'succeeded' | 'failed';
   /** What a user should read on the step, e.g. "waiting for review of #12". */
@@ -68,13 +84,22 @@ export interface DeploymentProgress {
   revision?: string;
 }
 
-/** Whether a deploy could be made as asked, found without changing anything. */
+/**
+ * Whether a deploy could be made as asked, found without changing anything.
+ *
+ * @public
+ */
 export interface DeployCheck {
   passed: boolean;
   /** What was checked, or what stands in the way. */
   reason: string;
 }
 
+/**
+ * How a service is deployed to its environments.
+ *
+ * @public
+ */
 export interface DeploymentTarget {
   /**
    * For adapters whose deploy can fail on what the environment's configuration holds (a manifest

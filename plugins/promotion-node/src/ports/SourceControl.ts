@@ -1,6 +1,10 @@
 import { ConflictError } from '@backstage/errors';
 
-/** A commit as the lineage shows it. */
+/**
+ * A commit as the lineage shows it.
+ *
+ * @public
+ */
 export interface SourceCommit {
   sha: string;
   parents: string[];
@@ -13,13 +17,21 @@ export interface SourceCommit {
   committedAt: string;
 }
 
-/** A ref name with the commit it points at (tags peeled to their commit). */
+/**
+ * A ref name with the commit it points at (tags peeled to their commit).
+ *
+ * @public
+ */
 export interface SourceRef {
   name: string;
   sha: string;
 }
 
-/** The commits reachable from `head` and not from `base`, and how far the two have diverged. */
+/**
+ * The commits reachable from `head` and not from `base`, and how far the two have diverged.
+ *
+ * @public
+ */
 export interface SourceComparison {
   aheadBy: number;
   behindBy: number;
@@ -27,7 +39,11 @@ export interface SourceComparison {
   commits: SourceCommit[];
 }
 
-/** A file read from a repository at a ref. */
+/**
+ * A file read from a repository at a ref.
+ *
+ * @public
+ */
 export interface SourceFile {
   content: string;
   /** Git blob sha: the optimistic-concurrency token for a later write. */
@@ -38,6 +54,8 @@ export interface SourceFile {
  * Read access to a service's git repository (or the GitOps manifest repository). Repositories are
  * named `owner/name`. A repository the adapter cannot find is a NotFoundError; a ref it cannot
  * resolve is `undefined`, never an exception.
+ *
+ * @public
  */
 export interface SourceControl {
   /** Commits reachable from `ref`, newest first, first parents only, at most `limit`. */
@@ -109,7 +127,11 @@ export interface SourceControl {
   reportCommitStatus?(repo: string, status: CommitStatus): Promise<void>;
 }
 
-/** A commit status, as GitHub shows it next to the commit. */
+/**
+ * A commit status, as GitHub shows it next to the commit.
+ *
+ * @public
+ */
 export interface CommitStatus {
   sha: string;
   /** The status's name, e.g. `mainline/demo`; a later status of the same name replaces it. */
@@ -124,6 +146,8 @@ export interface CommitStatus {
  * What creating a tag that already exists (or could not be created) means: the same commit is a
  * retried promotion (`created: false`); another commit, or none at all (a ref in the way, such
  * as `rc-1` blocking `rc-1/x`), is a ConflictError — tags are never moved.
+ *
+ * @public
  */
 export function existingTagOutcome(
   repo: string,
@@ -147,7 +171,11 @@ export function existingTagOutcome(
   );
 }
 
-/** A release tag to create. */
+/**
+ * A release tag to create.
+ *
+ * @public
+ */
 export interface NewTag {
   name: string;
   sha: string;
@@ -157,7 +185,11 @@ export interface NewTag {
   tagger: { name: string; email: string };
 }
 
-/** One file change to commit. */
+/**
+ * One file change to commit.
+ *
+ * @public
+ */
 export interface FileChange {
   branch: string;
   path: string;

@@ -12,7 +12,11 @@ import {
  * for S3) and the tests talk to the adapter only through the interface.
  */
 
-/** One image build: pushed under the commit's short sha, perhaps retagged later. */
+/**
+ * One image build: pushed under the commit's short sha, perhaps retagged later.
+ *
+ * @public
+ */
 export interface ImageBuildFixture {
   /** The full sha of the commit built. */
   sha: string;
@@ -33,7 +37,11 @@ export interface ImageBuildFixture {
   blobs(): Buffer[];
 }
 
-/** One Serverless package: its files under `<full sha>/`. */
+/**
+ * One Serverless package: its files under `<full sha>/`.
+ *
+ * @public
+ */
 export interface ArchiveBuildFixture {
   sha: string;
   files: Record<string, Buffer>;
@@ -43,13 +51,21 @@ export interface ArchiveBuildFixture {
   createdAt: Date;
 }
 
-/** What every adapter's setup seeds. */
+/**
+ * What every adapter's setup seeds.
+ *
+ * @public
+ */
 export interface ArtifactRegistryFixture {
   images: ImageBuildFixture[];
   archives: ArchiveBuildFixture[];
 }
 
-/** What an adapter's setup returns: the registry, and the locations it seeded the fixture at. */
+/**
+ * What an adapter's setup returns: the registry, and the locations it seeded the fixture at.
+ *
+ * @public
+ */
 export interface ArtifactRegistryUnderTest {
   registry: ArtifactRegistry;
   imageLocation: ArtifactLocation;
@@ -161,6 +177,8 @@ function archiveBuild(options: {
  * Three image builds (the middle one also tagged `rc-1` two days after its build, and pushed in
  * an order that is not their age; the other two annotated with their build time and commit) and
  * two Serverless packages.
+ *
+ * @public
  */
 export const ARTIFACT_REGISTRY_FIXTURE: ArtifactRegistryFixture = {
   images: [
@@ -223,6 +241,8 @@ function malformed(location: ArtifactLocation): ArtifactLocation[] {
 /**
  * Runs the ArtifactRegistry contract against an adapter. `setup` seeds the fixture (images at
  * `imageLocation`, packages at `archiveLocation`) and returns the adapter reading them.
+ *
+ * @public
  */
 export function runArtifactRegistryContract(
   adapterName: string,

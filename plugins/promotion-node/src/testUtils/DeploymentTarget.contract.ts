@@ -13,7 +13,11 @@ import {
  * ask the adapter through the interface what runs where.
  */
 
-/** One deploy of one version to one environment. */
+/**
+ * One deploy of one version to one environment.
+ *
+ * @public
+ */
 export interface DeployFixture {
   environment: string;
   /** What the environment points at afterwards: the image tag, or the recorded sha/tag. */
@@ -26,7 +30,11 @@ export interface DeployFixture {
   deployedBy: { name: string; email: string };
 }
 
-/** What every adapter's setup seeds. */
+/**
+ * What every adapter's setup seeds.
+ *
+ * @public
+ */
 export interface DeploymentTargetFixture {
   /** Oldest first; a later deploy to an environment replaces an earlier one. */
   deploys: DeployFixture[];
@@ -34,7 +42,11 @@ export interface DeploymentTargetFixture {
   undeployed: string[];
 }
 
-/** What an adapter's setup returns: the target, and the entity settings that point at the seed. */
+/**
+ * What an adapter's setup returns: the target, and the entity settings that point at the seed.
+ *
+ * @public
+ */
 export interface DeploymentTargetUnderTest {
   target: DeploymentTarget;
   promotionTarget: PromotionTarget;
@@ -57,6 +69,8 @@ const DEMO_NOW = '7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d';
 /**
  * stage was deployed twice (the second, by Ada, is current), demo once with the release candidate
  * `rc-3` (by Grace, before stage's second deploy), prod never.
+ *
+ * @public
  */
 export const DEPLOYMENT_TARGET_FIXTURE: DeploymentTargetFixture = {
   deploys: [
@@ -121,6 +135,11 @@ async function deployed(
   throw new Error(`deploy still pending after 10 s: ${result.detail}`);
 }
 
+/**
+ * Runs the deployment target contract suite against an adapter.
+ *
+ * @public
+ */
 export function runDeploymentTargetContract(
   adapterName: string,
   setup: (

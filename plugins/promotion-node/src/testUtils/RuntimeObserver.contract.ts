@@ -15,13 +15,21 @@ import {
  * then ask the adapter through the port, and drive transitions through the setup.
  */
 
-/** One live workload and the images its containers run. */
+/**
+ * One live workload and the images its containers run.
+ *
+ * @public
+ */
 export interface RuntimePodFixture {
   name: string;
   containers: Array<{ name: string; image: string; digest: string }>;
 }
 
-/** What runs in one environment, as the runtime would report it. */
+/**
+ * What runs in one environment, as the runtime would report it.
+ *
+ * @public
+ */
 export interface RuntimeEnvironmentFixture {
   environment: string;
   sync: { status: RuntimeSyncStatus; revision: string };
@@ -36,7 +44,11 @@ export interface RuntimeEnvironmentFixture {
   pods: RuntimePodFixture[];
 }
 
-/** What every adapter's setup seeds. */
+/**
+ * What every adapter's setup seeds.
+ *
+ * @public
+ */
 export interface RuntimeObserverFixture {
   /** The entity; the setup adds whatever annotations its runtime needs. */
   entity: { name: string; entityRef: string };
@@ -45,7 +57,11 @@ export interface RuntimeObserverFixture {
   unobserved: string[];
 }
 
-/** What an adapter's setup returns. */
+/**
+ * What an adapter's setup returns.
+ *
+ * @public
+ */
 export interface RuntimeObserverUnderTest {
   observer: RuntimeObserver;
   /** The fixture's entity with the annotations that place it in the seeded runtime. */
@@ -68,6 +84,8 @@ const REV_PROD = 'fedcba9876543210fedcba9876543210fedcba98';
  * stage runs `DIGEST_A` on two pods beside a sidecar, synced and healthy; demo was asked to
  * sync a new revision, the sync failed and the old version still runs healthy (the case that
  * looks green and is not); prod is mid-rollout, progressing with one old and one new pod.
+ *
+ * @public
  */
 export const RUNTIME_OBSERVER_FIXTURE: RuntimeObserverFixture = {
   entity: { name: 'payments', entityRef: 'component:default/payments' },
@@ -179,6 +197,8 @@ function at(value: string | undefined): number | undefined {
 /**
  * Runs the RuntimeObserver contract against an adapter. `setup` seeds the fixture into the
  * runtime the adapter speaks to and returns the observer.
+ *
+ * @public
  */
 export function runRuntimeObserverContract(
   adapterName: string,

@@ -14,7 +14,11 @@ import { NewTag, SourceCommit, SourceControl } from '../ports/SourceControl';
  * test server for GitHub).
  */
 
-/** The fixture repository's slug; it lives at `<root>/acme/service.git`. */
+/**
+ * The fixture repository's slug; it lives at `<root>/acme/service.git`.
+ *
+ * @public
+ */
 export const SOURCE_FIXTURE_REPO = 'acme/service';
 
 const ADA = { name: 'Ada Lovelace', email: 'ada@example.com' };
@@ -26,7 +30,11 @@ const MARGARET = { name: 'Margaret Hamilton', email: 'margaret@example.com' };
 const PAYMENTS =
   'export const pay = () => {\n  try {\n    return true;\n  } catch {\n    return false;\n  }\n};\n';
 
-/** A commit of the fixture as the adapter should report it. */
+/**
+ * A commit of the fixture as the adapter should report it.
+ *
+ * @public
+ */
 export interface FixtureCommit {
   sha: string;
   parents: string[];
@@ -36,7 +44,11 @@ export interface FixtureCommit {
   committedAt: string;
 }
 
-/** What the fixture builder wrote, for assertions. */
+/**
+ * What the fixture builder wrote, for assertions.
+ *
+ * @public
+ */
 export interface SourceControlFixture {
   repo: string;
   /** Every commit, by role. */
@@ -76,6 +88,8 @@ function at(iso: string): Date {
  * `<root>/acme/service.git`): eight first-parent commits on main with distinct authors and dates,
  * one of them the merge commit of a two-commit feature branch, a lightweight tag `rc-1`, an
  * annotated tag `v1.0.0`, and a `release/1.0` branch with one commit of its own.
+ *
+ * @public
  */
 export async function buildSourceControlFixture(
   root: string,
@@ -274,6 +288,8 @@ function byName<T extends { name: string }>(refs: T[]): T[] {
  * Runs the SourceControl contract against an adapter. `setup` receives the temp root the fixture
  * repositories were written under (`<root>/<owner>/<name>.git`) and returns the adapter reading
  * them.
+ *
+ * @public
  */
 export function runSourceControlContract(
   adapterName: string,
