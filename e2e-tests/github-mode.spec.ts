@@ -66,11 +66,14 @@ test('@github promotes to demo through GitHub, and prod waits for the manifest p
   );
   expect(merged.status()).toBe(200);
 
-  // The follower notices (no webhook here) and the prod lane shows the new release.
+  // The follower notices (no webhook here) and the prod lane shows the new release. The backend
+  // finishes within seconds (follower every 2 s), but on the busy 2-core machine one reload of the
+  // development bundle took ~50 s, so each attempt gives the reloaded tab time to render: a 2 s
+  // wait after a reload never saw the lanes and failed the test although prod had been updated.
   await expect(async () => {
     await page.reload();
     await expect(prodLane.getByText(prodTag, { exact: true })).toBeVisible({
-      timeout: 2_000,
+      timeout: 30_000,
     });
-  }).toPass({ timeout: 60_000 });
+  }).toPass({ timeout: 150_000 });
 });

@@ -22,15 +22,32 @@ const packages = [
     dir: 'plugins/promotion-common',
     name: '@mainline/plugin-promotion-common',
   },
+  { dir: 'plugins/promotion-node', name: '@mainline/plugin-promotion-node' },
   { dir: 'plugins/promotion', name: '@mainline/plugin-promotion' },
   {
     dir: 'plugins/promotion-backend',
     name: '@mainline/plugin-promotion-backend',
   },
+  ...['local', 'demo', 'gitops', 'github', 'aws', 'oci', 'argocd'].map(
+    adapter => ({
+      dir: `plugins/promotion-backend-module-${adapter}`,
+      name: `@mainline/plugin-promotion-backend-module-${adapter}`,
+    }),
+  ),
   {
-    dir: 'plugins/scaffolder-actions',
+    dir: 'plugins/scaffolder-backend-module-promotion',
     name: '@mainline/plugin-scaffolder-backend-module-promotion',
   },
+];
+// What the guide's backend section adds for the embedded default, in its order: the plugin, the
+// modules the embedded default needs, the scaffolder actions. The other modules are packed (they
+// stand in for the published ones in the resolutions) but a first try leaves them out.
+const backendAdds = [
+  '@mainline/plugin-promotion-backend',
+  '@mainline/plugin-promotion-backend-module-local',
+  '@mainline/plugin-promotion-backend-module-gitops',
+  '@mainline/plugin-promotion-backend-module-demo',
+  '@mainline/plugin-scaffolder-backend-module-promotion',
 ];
 // Each of these must be installed once: a second copy under @mainline/* is what makes exported
 // types fail to compile (TS2742) and extension points or API refs not meet.
@@ -242,11 +259,7 @@ await step('add Mainline as docs/adopting.md describes', () => {
       ).version
     }`;
   editJson(path.join(appDir, 'packages/backend/package.json'), json => {
-    json.dependencies['@mainline/plugin-promotion-backend'] = version(
-      '@mainline/plugin-promotion-backend',
-    );
-    json.dependencies['@mainline/plugin-scaffolder-backend-module-promotion'] =
-      version('@mainline/plugin-scaffolder-backend-module-promotion');
+    for (const name of backendAdds) json.dependencies[name] = version(name);
   });
   editJson(path.join(appDir, 'packages/app/package.json'), json => {
     json.dependencies['@mainline/plugin-promotion'] = version(
@@ -263,8 +276,7 @@ await step('add Mainline as docs/adopting.md describes', () => {
     index.replace(
       'backend.start();',
       [
-        "backend.add(import('@mainline/plugin-promotion-backend'));",
-        "backend.add(import('@mainline/plugin-scaffolder-backend-module-promotion'));",
+        ...backendAdds.map(name => `backend.add(import('${name}'));`),
         '',
         'backend.start();',
       ].join('\n'),

@@ -11,6 +11,15 @@ try {
   console.error(error.message);
   process.exit(1);
 }
+// `node scripts/e2e.mjs [--github | --local] [playwright arguments...]`: one pass only, and the
+// remaining arguments (spec files, --grep) handed to Playwright, e.g.
+// `node scripts/e2e.mjs --github e2e-tests/github-mode.spec.ts`.
+const args = process.argv.slice(2);
+const only = ['--github', '--local'].find(flag => args.includes(flag));
+const playwrightArgs = args.filter(
+  arg => arg !== '--github' && arg !== '--local',
+);
+
 /**
  * Runs the browser tests against one app: the embedded default runs every test but those tagged
  * `@github`, GitHub mode (the app against the GitHub test server) runs those.
@@ -21,7 +30,13 @@ async function pass(github) {
     app = await startApp({ github });
     const run = spawn(
       'yarn',
-      ['playwright', 'test', github ? '--grep' : '--grep-invert', '@github'],
+      [
+        'playwright',
+        'test',
+        github ? '--grep' : '--grep-invert',
+        '@github',
+        ...playwrightArgs,
+      ],
       {
         cwd: root,
         stdio: 'inherit',
@@ -43,6 +58,6 @@ async function pass(github) {
   }
 }
 
-const local = await pass(false);
-const github = await pass(true);
+const local = only === '--github' ? 0 : await pass(false);
+const github = only === '--local' ? 0 : await pass(true);
 process.exit(local || github);

@@ -141,7 +141,8 @@ async function startGitHubServer(log) {
  */
 export async function startApp({ github = false } = {}) {
   const runDir = github ? path.join(resultsDir, 'github-mode') : resultsDir;
-  if (!github) fs.rmSync(resultsDir, { recursive: true, force: true });
+  // Each pass starts from fresh data, also when GitHub mode runs alone.
+  fs.rmSync(github ? runDir : resultsDir, { recursive: true, force: true });
   fs.mkdirSync(path.join(runDir, 'sqlite'), { recursive: true });
   const logPath = path.join(runDir, 'app.log');
   const log = fs.openSync(logPath, 'w');
