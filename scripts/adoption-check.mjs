@@ -449,10 +449,15 @@ try {
       app,
       180_000,
     );
-    const response = await fetch(
-      `${backendUrl}/api/promotion/v1/entities/component/default/checkout/lineage`,
-      { headers },
+    const lineageUrl = `${backendUrl}/api/promotion/v1/entities/component/default/checkout/lineage`;
+    // A first start prepares the demo in the background and answers 503 until it is ready.
+    await waitFor(
+      'the demo preparation (lineage stops answering 503)',
+      async () => (await fetch(lineageUrl, { headers })).status !== 503,
+      app,
+      180_000,
     );
+    const response = await fetch(lineageUrl, { headers });
     const body = await response.json();
     if (!response.ok) {
       throw new Error(

@@ -3,6 +3,7 @@ import {
   ScmIntegrations,
 } from '@backstage/integration';
 import { Config } from '@backstage/config';
+import { TemplateAction } from '@backstage/plugin-scaffolder-node';
 import { getOctokitOptions } from '@backstage/plugin-scaffolder-backend-module-github';
 import {
   DEFAULT_PIPELINE,
@@ -99,11 +100,49 @@ export function manifestFiles(options: {
 }
 
 /**
+ * How the GitOps registration writes to the manifest repository.
+ *
+ * @public
+ */
+export type GitopsPublishMode = 'commit' | 'pull-request';
+
+/**
+ * The input of `promotion:gitops:register`.
+ *
+ * @public
+ */
+export type GitopsRegisterInput = {
+  manifestRepo: string;
+  host: string;
+  service: string;
+  image: string;
+  initialTag: string;
+  branch: string;
+  publishMode: GitopsPublishMode;
+  namespace?: string | undefined;
+};
+
+/**
+ * The output of `promotion:gitops:register`.
+ *
+ * @public
+ */
+export type GitopsRegisterOutput = {
+  files: string[];
+  commitSha?: string | undefined;
+  pullRequestUrl?: string | undefined;
+};
+
+// The return type is spelled out so that the API report names it the same way in every build (an
+// inferred union's member order depends on the order the compiler met its literals).
+/**
  * `promotion:gitops:register`: one commit (or pull request) adding the service's manifests.
  *
  * @public
  */
-export function createGitopsRegisterAction(options: { config: Config }) {
+export function createGitopsRegisterAction(options: {
+  config: Config;
+}): TemplateAction<GitopsRegisterInput, GitopsRegisterOutput, 'v2'> {
   const integrations = ScmIntegrations.fromConfig(options.config);
   const environments = environmentNames(
     readPipelineEnvironments(options.config),

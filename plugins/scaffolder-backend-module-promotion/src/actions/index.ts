@@ -1,5 +1,10 @@
 export { createAnnotationsRenderAction } from './annotationsRender';
 export { createAwsEcrCreateAction } from './awsEcrCreate';
 export { createGithubRulesetsAction } from './githubRulesetsCreate';
-export { createGitopsRegisterAction } from './gitopsRegister';
+export {
+  createGitopsRegisterAction,
+  type GitopsPublishMode,
+  type GitopsRegisterInput,
+  type GitopsRegisterOutput,
+} from './gitopsRegister';
 export { createWorkflowsRenderAction } from './workflowsRender';
