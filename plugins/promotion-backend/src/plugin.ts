@@ -287,16 +287,18 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         // Verify steps poll the runtime with backoff from minPoll; each poll that is not due yet
         // costs one database read. Local: every replica may poll, finishing is conditional.
         if (runtimeObservers.count > 0) {
-        await scheduler.scheduleTask({
-          id: 'promotion-follow-verify',
-          frequency: { milliseconds: runtimeSettings.minPollMs },
-          timeout: { minutes: 5 },
-          initialDelay: { seconds: 1 },
-          scope: 'local',
-          fn: async () => {
-            await promotions.followWaiting(resolveEntity, { verifyOnly: true });
-          },
-        });
+          await scheduler.scheduleTask({
+            id: 'promotion-follow-verify',
+            frequency: { milliseconds: runtimeSettings.minPollMs },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 1 },
+            scope: 'local',
+            fn: async () => {
+              await promotions.followWaiting(resolveEntity, {
+                verifyOnly: true,
+              });
+            },
+          });
         }
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
         // by their lease running out and recovered by whichever replica claims them first. One

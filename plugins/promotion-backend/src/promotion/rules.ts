@@ -525,6 +525,10 @@ export function requireRunningInRule(input: {
         runtime.since
       } (at least ${soak})`,
     ),
-    data: { requiredEnvironment: earlier, requiredSeconds, since: runtime.since },
+    data: {
+      requiredEnvironment: earlier,
+      requiredSeconds,
+      since: runtime.since,
+    },
   };
 }

@@ -148,9 +148,7 @@ export function judgeRuntime(
     };
   }
   const running = state.runningDigests;
-  const all = running.length
-    ? running.map(shortDigest).join(', ')
-    : 'nothing';
+  const all = running.length ? running.map(shortDigest).join(', ') : 'nothing';
   if (state.sync.status !== 'Synced' || state.health.status !== 'Healthy') {
     return {
       state: 'waiting',
@@ -168,7 +166,9 @@ export function judgeRuntime(
       } and Healthy (${state.source})`,
     };
   }
-  const mismatch = `${state.source} is Synced and Healthy but runs ${all}, not ${
+  const mismatch = `${
+    state.source
+  } is Synced and Healthy but runs ${all}, not ${
     expected.version
   }'s ${shortDigest(expected.digest)}`;
   // Healthy with the new digest among the old: the rollout is finishing. Without it at all, what
@@ -257,7 +257,8 @@ export class VerifyStep implements PromotionStepRunner {
         error: new VerificationFailedError(reason, env, detail),
         url,
       } as const);
-    if (!parsed) return fail('unobserved', `unreadable reference ${step.pending}`);
+    if (!parsed)
+      return fail('unobserved', `unreadable reference ${step.pending}`);
     if (now < parsed.next) return { state: 'not-due' };
     const served = this.runtime?.observerFor(runtimeSubject(entity));
     if (!served || !this.runtime) {
@@ -266,8 +267,7 @@ export class VerifyStep implements PromotionStepRunner {
         `no runtime observer serves ${entity.entityRef} any more`,
       );
     }
-    const timeoutMs = this.runtime.settings.environments[env]?.verify
-      .timeoutMs;
+    const timeoutMs = this.runtime.settings.environments[env]?.verify.timeoutMs;
     const deadline = parsed.startedAt + (timeoutMs ?? 10 * 60_000);
     let verdict: RuntimeVerdict;
     let url: string | undefined;
@@ -293,9 +293,9 @@ export class VerifyStep implements PromotionStepRunner {
             : undefined,
         deployedAt: deployment?.deployedAt,
       };
-      const state = (await served.observer.observe(runtimeSubject(entity), [
-        env,
-      ]))[env];
+      const state = (
+        await served.observer.observe(runtimeSubject(entity), [env])
+      )[env];
       url = state?.url;
       let contains = false;
       const { manifestRepo } = entity.target;
