@@ -37,7 +37,7 @@ export type LocalRuntimeMode = 'healthy' | 'sync-fails' | 'never-healthy';
 
 const MODES: LocalRuntimeMode[] = ['healthy', 'sync-fails', 'never-healthy'];
 
-/** How long a never-healthy rollout stays Progressing before it is Degraded. */
+/** How long a never-healthy rollout stays Progressing before it is Degraded, by default. */
 const PROGRESS_DEADLINE_MS = 60_000;
 const HISTORY = 50;
 
@@ -80,6 +80,8 @@ export interface LocalRuntimeOptions {
   applyDelayMs: number;
   /** `<dataDir>/runtime`: seeded states. */
   seedDir: string;
+  /** How long a never-healthy rollout is Progressing before it is Degraded (default 60 s). */
+  progressDeadlineMs?: number;
   now?: () => number;
 }
 
@@ -262,8 +264,8 @@ export class LocalRuntimeObserver implements RuntimeObserver {
     }
     if (faulted && mode === 'never-healthy') {
       const firstDigest = await this.digestAt(target, repo, first.sha, file);
-      const deadlinePassed =
-        now >= appliedAt(ranLast) + PROGRESS_DEADLINE_MS && !syncing;
+      const deadline = this.options.progressDeadlineMs ?? PROGRESS_DEADLINE_MS;
+      const deadlinePassed = now >= appliedAt(ranLast) + deadline && !syncing;
       return {
         ...base,
         sync: {
@@ -293,9 +295,7 @@ export class LocalRuntimeObserver implements RuntimeObserver {
           ),
         ].sort(),
         since: iso(
-          deadlinePassed
-            ? appliedAt(ranLast) + PROGRESS_DEADLINE_MS
-            : appliedAt(ranLast),
+          deadlinePassed ? appliedAt(ranLast) + deadline : appliedAt(ranLast),
         ),
       };
     }
