@@ -107,8 +107,11 @@ describe('judgeRuntime', () => {
   ] as const)('%s', (_title, observed, verdict, reason) => {
     const judged = judgeRuntime(observed, expected);
     expect(judged.state).toBe(verdict);
-    if (judged.state === 'failed') expect(judged.reason).toBe(reason);
-    if (judged.state === 'waiting') expect(judged.onTimeout).toBe(reason);
+    const why =
+      (judged.state === 'failed' && judged.reason) ||
+      (judged.state === 'waiting' && judged.onTimeout) ||
+      undefined;
+    expect(why).toBe(reason);
   });
 
   it('takes a later revision containing the commit (the branch moved on)', () => {
