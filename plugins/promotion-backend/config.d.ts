@@ -329,6 +329,14 @@ export interface Config {
        * lineage answers 503 until it is done.
        */
       demoData?: boolean;
+      /**
+       * The embedded runtime, for entities annotated `mainline.dev/local-runtime`: it applies the
+       * local manifest repository this long after each commit (default 3s) and reports what
+       * runs, so their promotions end with a verify step.
+       */
+      runtime?: {
+        applyDelay?: string | HumanDuration;
+      };
     };
   };
 }
