@@ -177,7 +177,8 @@ function kustomization(image: string, tag: string) {
     '  - ../../base',
     'images:',
     `  - name: ${image}`,
-    `    newTag: ${tag}`,
+    // A short sha of digits alone (or digits, `e`, digits) reads as a YAML number: quoted.
+    `    newTag: ${/^[0-9]+(e[0-9]+)?$/.test(tag) ? `"${tag}"` : tag}`,
     '',
   ].join('\n');
 }
