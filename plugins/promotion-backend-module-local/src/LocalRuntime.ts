@@ -85,7 +85,11 @@ export interface LocalRuntimeOptions {
   now?: () => number;
 }
 
-/** The mode of `environment` from the annotation's value. */
+/**
+ * The mode of `environment` from the annotation's value.
+ *
+ * @public
+ */
 export function localRuntimeMode(
   value: string | undefined,
   environment: string,
