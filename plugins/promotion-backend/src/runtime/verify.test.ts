@@ -7,9 +7,13 @@ import {
   readArgoCdOptions,
 } from '@mainline/plugin-promotion-backend-module-argocd';
 import {
+  ArgoCdSyncOutcome,
   ArgoCdTestServer,
   startArgoCdTestServer,
+  syncFromManifestRepository,
 } from '@mainline/test-servers';
+import path from 'node:path';
+import { parse } from 'yaml';
 import { PromotionRecord } from '../database/PromotionStore';
 import {
   adaWriteContext,
@@ -49,7 +53,7 @@ describe('a promotion verified against what Argo CD runs', () => {
       stageHealthySince?: Date;
     } = {},
   ) {
-    const { knex, yanks, local } = await handBuiltDemo(
+    const { knex, yanks, local, dataDir } = await handBuiltDemo(
       'mainline-verify-',
       await databases.init('SQLITE_3'),
     );
@@ -146,6 +150,8 @@ describe('a promotion verified against what Argo CD runs', () => {
     };
     return {
       argo,
+      dataDir,
+      local,
       service,
       stageSha,
       artifact,
@@ -341,6 +347,64 @@ describe('a promotion verified against what Argo CD runs', () => {
       ),
     });
   });
+
+  it.each([
+    ['healthy', 'succeeded', /^no error$/, /Synced at [0-9a-f]{7} and Healthy/],
+    [
+      'sync-fails',
+      'failed',
+      /^verify: VerificationFailedError: sync-failed: /,
+      /^sync-failed: argocd main: checkout-demo: the sync of [0-9a-f]{7} failed/,
+    ],
+    [
+      'degraded',
+      'failed',
+      /^verify: VerificationFailedError: degraded: /,
+      /^degraded: argocd main: checkout-demo is Degraded/,
+    ],
+  ] as const)(
+    'with Argo CD following the manifest repository (%s): %s',
+    async (outcome, status, error, detail) => {
+      const env = await setup();
+      // The test server syncs each change of demo's overlay, as the automated sync would; the
+      // pods run the digest of the image the overlay pins, from the artifact store.
+      const sync = syncFromManifestRepository(env.argo, {
+        gitDir: path.join(
+          env.dataDir,
+          'git',
+          'mainline-demo',
+          'deployments.git',
+        ),
+        apps: [
+          {
+            name: 'checkout-demo',
+            path: 'apps/checkout/overlays/demo/kustomization.yaml',
+            outcome: outcome as ArgoCdSyncOutcome,
+            pods: async content => {
+              const tag = String(parse(content).images[0].newTag);
+              const artifacts = await env.local.artifacts.listArtifacts({
+                kind: 'image',
+                location: 'local/checkout',
+              });
+              const digest = artifacts.find(a => a.tags.includes(tag))!.digest;
+              return [env.pod(`checkout-demo-${tag}`, digest)];
+            },
+          },
+        ],
+      });
+      try {
+        // Argo CD's first read of the repository, before the promotion's commit.
+        await new Promise(resolve => setTimeout(resolve, 500));
+        const { record } = await env.promote();
+        const ended = await followUntilEnded(env, record.id);
+        expect(ended.status).toBe(status);
+        expect(ended.error ?? 'no error').toMatch(error);
+        expect(verifyStep(ended).detail).toMatch(detail);
+      } finally {
+        await sync.stop();
+      }
+    },
+  );
 
   it('measures the time from Argo CD reporting healthy to the promotion showing succeeded', async () => {
     // The defaults: the first poll after 2 s, doubling to 30 s; the follower's verify task runs
