@@ -528,6 +528,15 @@ export class PromotionService {
             status: 'pending',
             detail: `point ${environment.name} back at ${version}`,
           },
+          ...(this.runner.steps.verify.applies(entity)
+            ? [
+                {
+                  name: 'verify' as const,
+                  status: 'pending' as const,
+                  detail: verifyDetail(environment.name, version),
+                },
+              ]
+            : []),
         ],
       };
     });

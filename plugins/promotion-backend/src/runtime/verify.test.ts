@@ -150,6 +150,7 @@ describe('a promotion verified against what Argo CD runs', () => {
     };
     return {
       argo,
+      demoBefore: manifests.demo!.version,
       dataDir,
       local,
       service,
@@ -405,6 +406,50 @@ describe('a promotion verified against what Argo CD runs', () => {
       }
     },
   );
+
+  it('verifies a rollback the same way: it ends when Argo CD runs the earlier version', async () => {
+    const env = await setup();
+    const sync = syncFromManifestRepository(env.argo, {
+      gitDir: path.join(env.dataDir, 'git', 'mainline-demo', 'deployments.git'),
+      apps: [
+        {
+          name: 'checkout-demo',
+          path: 'apps/checkout/overlays/demo/kustomization.yaml',
+          pods: async content => {
+            const tag = String(parse(content).images[0].newTag);
+            const artifacts = await env.local.artifacts.listArtifacts({
+              kind: 'image',
+              location: 'local/checkout',
+            });
+            const digest = artifacts.find(a => a.tags.includes(tag))!.digest;
+            return [env.pod(`checkout-demo-${tag}`, digest)];
+          },
+        },
+      ],
+    });
+    try {
+      await new Promise(resolve => setTimeout(resolve, 500));
+      const { record } = await env.promote();
+      expect((await followUntilEnded(env, record.id)).status).toBe('succeeded');
+      const rollback = await env.service.rollback(
+        checkout,
+        { environment: 'demo', tag: env.demoBefore },
+        ctx,
+      );
+      expect(rollback.steps.map(s => [s.name, s.status])).toEqual([
+        ['checks', 'succeeded'],
+        ['deploy', 'succeeded'],
+        ['verify', 'running'],
+      ]);
+      const ended = await followUntilEnded(env, rollback.id);
+      expect(ended.status).toBe('succeeded');
+      expect(verifyStep(ended).detail).toMatch(
+        new RegExp(`^demo runs ${env.demoBefore} .*Healthy`),
+      );
+    } finally {
+      await sync.stop();
+    }
+  });
 
   it('measures the time from Argo CD reporting healthy to the promotion showing succeeded', async () => {
     // The defaults: the first poll after 2 s, doubling to 30 s; the follower's verify task runs
