@@ -150,6 +150,36 @@ describe('requireRunningInRule', () => {
     ).toMatchObject({ passed: false, reason: /aaaaaaa has no artifact/ });
   });
 
+  it('takes a package as running when the observer reports the commit Synced (its code hashes checked)', () => {
+    const pkg = {
+      ...facts,
+      artifacts: [{ ...artifact, kind: 'archive' as const, commit: SHA }],
+    };
+    const lambda = (revision: string) =>
+      stage({ sync: { status: 'Synced', revision }, runningDigests: [] });
+    expect(
+      requireRunningInRule({
+        facts: pkg,
+        environment: demo,
+        requirement: thirtyMinutes,
+        runtime: lambda(SHA),
+        now: NOW,
+      }),
+    ).toMatchObject({ passed: true });
+    expect(
+      requireRunningInRule({
+        facts: pkg,
+        environment: demo,
+        requirement: thirtyMinutes,
+        runtime: lambda('d'.repeat(40)),
+        now: NOW,
+      }),
+    ).toMatchObject({
+      passed: false,
+      reason: /stage runs ddddddd, not aaaaaaa/,
+    });
+  });
+
   it('lets a release branch go to production without the soak', () => {
     expect(
       requireRunningInRule({

@@ -492,7 +492,19 @@ export function requireRunningInRule(input: {
   if (!artifact) return refuse(`${short(facts.sha)} has no artifact`);
   if (!runtime) return refuse(`nothing is observed running in ${earlier}`);
   const digests = runtime.runningDigests;
-  if (digests.length === 0 || digests.some(d => d !== artifact.digest)) {
+  if (artifact.kind === 'archive') {
+    // A package's code hashes are the observer's to check: Synced at the commit means they are
+    // that commit's package.
+    if (runtime.sync.revision !== facts.sha) {
+      return refuse(
+        `${earlier} runs ${
+          runtime.sync.revision
+            ? short(runtime.sync.revision)
+            : 'no known commit'
+        }, not ${short(facts.sha)}`,
+      );
+    }
+  } else if (digests.length === 0 || digests.some(d => d !== artifact.digest)) {
     return refuse(
       `${earlier} runs ${
         digests.length ? digests.join(', ') : 'nothing'

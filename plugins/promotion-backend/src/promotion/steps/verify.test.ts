@@ -120,10 +120,53 @@ describe('judgeRuntime', () => {
     expect(judgeRuntime(later, expected, false).state).toBe('waiting');
   });
 
-  it('without a manifest commit (Lambda), compares the code hash alone', () => {
-    const lambda = { ...expected, revision: undefined };
+  it('for a Lambda package: Synced at the promoted commit (the observer checked the code hashes) and Healthy', () => {
+    const SHA = 'c'.repeat(40);
+    const lambda: ExpectedRuntime = {
+      environment: 'demo',
+      version: 'rc-4',
+      revision: SHA,
+      deployedAt: '2026-12-02T12:00:00Z',
+    };
+    const fn = (overrides: Partial<RuntimeState>) =>
+      state({ runningDigests: [], lastOperation: undefined, ...overrides });
     expect(
-      judgeRuntime(state({ sync: { status: 'Synced' } }), lambda).state,
+      judgeRuntime(fn({ sync: { status: 'Synced', revision: SHA } }), lambda),
+    ).toMatchObject({ state: 'verified' });
+    expect(
+      judgeRuntime(
+        fn({ sync: { status: 'OutOfSync', revision: SHA } }),
+        lambda,
+      ),
+    ).toMatchObject({ state: 'waiting', onTimeout: 'timeout' });
+    expect(
+      judgeRuntime(
+        fn({ sync: { status: 'Synced', revision: EARLIER } }),
+        lambda,
+      ),
+    ).toMatchObject({
+      state: 'waiting',
+      onTimeout: 'synced-to-other-revision',
+    });
+    expect(
+      judgeRuntime(
+        fn({
+          sync: { status: 'OutOfSync', revision: SHA },
+          lastOperation: {
+            phase: 'Failed',
+            revision: SHA,
+            message: 'update failed',
+          },
+        }),
+        lambda,
+      ),
+    ).toMatchObject({ state: 'failed', reason: 'sync-failed' });
+  });
+
+  it('without a recorded revision, compares the digest alone', () => {
+    const unrecorded = { ...expected, revision: undefined };
+    expect(
+      judgeRuntime(state({ sync: { status: 'Synced' } }), unrecorded).state,
     ).toBe('verified');
     expect(
       judgeRuntime(
@@ -134,7 +177,7 @@ describe('judgeRuntime', () => {
             message: 'update failed',
           },
         }),
-        lambda,
+        unrecorded,
       ),
     ).toMatchObject({ state: 'failed', reason: 'sync-failed' });
   });

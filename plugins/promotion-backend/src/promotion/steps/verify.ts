@@ -63,9 +63,16 @@ export class VerificationFailedError extends CustomErrorBase {
 export interface ExpectedRuntime {
   environment: string;
   version: string;
-  /** The artifact's digest (`sha256:…`); for a Lambda package the package's hash. */
-  digest: string;
-  /** The manifest commit the deploy step wrote (containers); unset for other mechanisms. */
+  /**
+   * The image's digest (`sha256:…`). Unset for a package (Lambda): its observer reports
+   * `Synced` at the commit only when the functions' code hashes are that commit's package.
+   */
+  digest?: string;
+  /**
+   * The revision the runtime must be synced to: the manifest commit the deploy step wrote
+   * (containers), the promoted commit (a Lambda observer's `mainline.dev/commit` tag); unset
+   * when the deployment records none.
+   */
   revision?: string;
   /** When the deploy landed, ISO 8601 (a failed operation older than it is not this one's). */
   deployedAt?: string;
@@ -148,6 +155,22 @@ export function judgeRuntime(
     };
   }
   const running = state.runningDigests;
+  if (!expected.digest) {
+    if (state.sync.status === 'Synced' && state.health.status === 'Healthy') {
+      return {
+        state: 'verified',
+        detail: `${env} runs ${expected.version}, Synced${
+          expected.revision ? ` at ${short(expected.revision)}` : ''
+        } and Healthy (${state.source})`,
+      };
+    }
+    return {
+      state: 'waiting',
+      detail: `${state.source} is ${state.sync.status} and ${state.health.status}`,
+      onTimeout: 'timeout',
+    };
+  }
+  const digest = expected.digest;
   const all = running.length ? running.map(shortDigest).join(', ') : 'nothing';
   if (state.sync.status !== 'Synced' || state.health.status !== 'Healthy') {
     return {
@@ -156,11 +179,11 @@ export function judgeRuntime(
       onTimeout: 'timeout',
     };
   }
-  if (running.length > 0 && running.every(d => d === expected.digest)) {
+  if (running.length > 0 && running.every(d => d === digest)) {
     return {
       state: 'verified',
       detail: `${env} runs ${expected.version} (${shortDigest(
-        expected.digest,
+        digest,
       )}), Synced${
         expected.revision ? ` at ${short(expected.revision)}` : ''
       } and Healthy (${state.source})`,
@@ -170,10 +193,10 @@ export function judgeRuntime(
     state.source
   } is Synced and Healthy but runs ${all}, not ${
     expected.version
-  }'s ${shortDigest(expected.digest)}`;
+  }'s ${shortDigest(digest)}`;
   // Healthy with the new digest among the old: the rollout is finishing. Without it at all, what
   // the manifest pins is not the promoted artifact.
-  if (running.includes(expected.digest) || running.length === 0) {
+  if (running.includes(digest) || running.length === 0) {
     return { state: 'waiting', detail: mismatch, onTimeout: 'digest-mismatch' };
   }
   return { state: 'failed', reason: 'digest-mismatch', detail: mismatch };
@@ -283,14 +306,16 @@ export class VerifyStep implements PromotionStepRunner {
         );
       }
       const deployment = deployments[env];
+      // A package's code hashes are the observer's to check against the commit's package.
+      const pkg = entity.target.artifactKind === 'archive';
       const expected: ExpectedRuntime = {
         environment: env,
         version: record.version,
-        digest: artifact.digest,
-        revision:
-          deployment?.version === record.version
-            ? deployment.revision
-            : undefined,
+        digest: pkg ? undefined : artifact.digest,
+        revision: pkg
+          ? record.sha
+          : (deployment?.version === record.version && deployment.revision) ||
+            undefined,
         deployedAt: deployment?.deployedAt,
       };
       const state = (
@@ -300,6 +325,7 @@ export class VerifyStep implements PromotionStepRunner {
       let contains = false;
       const { manifestRepo } = entity.target;
       if (
+        !pkg &&
         state?.sync.revision &&
         expected.revision &&
         manifestRepo &&
