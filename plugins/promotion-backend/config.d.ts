@@ -1,3 +1,5 @@
+import { HumanDuration } from '@backstage/types';
+
 export interface Config {
   /** Settings of the Mainline promotion backend. */
   promotion?: {
@@ -21,8 +23,32 @@ export interface Config {
          * prod policy is `demo`).
          */
         requireBeenIn?: string;
+        /**
+         * For entities whose runtime an observer serves (Argo CD, Lambda, the local runtime): the
+         * artifact must have run synced and healthy, with its digest, in this earlier
+         * environment for at least `for` (e.g. `30m`, `PT1H`). Refused in the checks, before
+         * anything changes. Without configured environments, demo asks stage for 30m and prod
+         * asks demo for 1h; an entity no observer serves is not asked.
+         */
+        requireRunningIn?: {
+          environment: string;
+          for: string | HumanDuration;
+        };
+      };
+      /**
+       * The last step of a promotion of an entity whose runtime is observed: wait until the
+       * environment runs the artifact (synced to the manifest commit, healthy, the digest).
+       */
+      verify?: {
+        /** How long to wait before the promotion fails with `timeout` (default 10m). */
+        timeout?: string | HumanDuration;
       };
     }>;
+    /** How verify steps poll the runtime: from `minPoll` (default 2s), doubling to `maxPoll` (30s). */
+    verify?: {
+      minPoll?: string | HumanDuration;
+      maxPoll?: string | HumanDuration;
+    };
     tags?: {
       /**
        * Create release tags as annotated tags (tagger, date and message; the default) or as
@@ -303,6 +329,14 @@ export interface Config {
        * lineage answers 503 until it is done.
        */
       demoData?: boolean;
+      /**
+       * The embedded runtime, for entities annotated `mainline.dev/local-runtime`: it applies the
+       * local manifest repository this long after each commit (default 3s) and reports what
+       * runs, so their promotions end with a verify step.
+       */
+      runtime?: {
+        applyDelay?: string | HumanDuration;
+      };
     };
   };
 }

@@ -42,6 +42,7 @@ import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
+import { readRuntimeSettings } from './runtime/settings';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -163,6 +164,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           return false;
         };
         runtimeObservers.create({ config, logger, cache });
+        const runtimeSettings = readRuntimeSettings(config, environments);
         await preparations.start({
           recordYank: yank => yanks.record(yank),
           logger,
@@ -212,6 +214,10 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           signals,
           logger,
           metrics: promotionMetrics,
+          runtime: {
+            observerFor: subject => runtimeObservers.forSubject(subject),
+            settings: runtimeSettings,
+          },
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:
@@ -278,6 +284,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             await promotions.followWaiting(resolveEntity);
           },
         });
+        // Verify steps poll the runtime with backoff from minPoll; each poll that is not due yet
+        // costs one database read. Local: every replica may poll, finishing is conditional.
+        if (runtimeObservers.count > 0) {
+          await scheduler.scheduleTask({
+            id: 'promotion-follow-verify',
+            frequency: { milliseconds: runtimeSettings.minPollMs },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 1 },
+            scope: 'local',
+            fn: async () => {
+              await promotions.followWaiting(resolveEntity, {
+                verifyOnly: true,
+              });
+            },
+          });
+        }
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
         // by their lease running out and recovered by whichever replica claims them first. One
         // task on every replica (claims are conditional, so replicas never recover one twice),

@@ -6,7 +6,7 @@ import type { PromotionDatabase } from './PromotionDatabase';
 export type PromotionKind = 'promotion' | 'rollback';
 export type PromotionStatus = 'running' | 'succeeded' | 'failed';
 export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed';
-export type StepName = 'checks' | 'tag' | 'retag' | 'deploy';
+export type StepName = 'checks' | 'tag' | 'retag' | 'deploy' | 'verify';
 
 export interface PromotionStep {
   name: StepName;

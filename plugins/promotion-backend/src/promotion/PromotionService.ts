@@ -37,7 +37,7 @@ import { WriteScope } from '../service/WriteScope';
 import { refusalOf, summarize } from './checks';
 import { dryRunPlan } from './dryRun';
 import { OutcomeMetrics, PromotionEvents } from './events';
-import { ArtifactAt, FactReader } from './facts';
+import { ArtifactAt, FactReader, Facts } from './facts';
 import { Follower } from './follower';
 import { Idempotency, ReplayHandlers, requestHash } from './idempotency';
 import { Reconciler } from './leases';
@@ -45,10 +45,12 @@ import {
   chooseReleaseTag,
   promotionRules,
   releaseTagRule,
+  requireRunningInRule,
   rollbackRules,
   short,
 } from './rules';
 import { promotionStepDetails } from './steps';
+import { RuntimeVerification, runtimeSubject } from './steps/verify';
 import { PlannedPromotion, StepRunner } from './StepRunner';
 import { YankOutcome, YankService } from './YankService';
 import { EntityContext, PolicyCheck, WriteContext } from './types';
@@ -70,6 +72,11 @@ export interface PromotionServiceOptions {
   logger: LoggerService;
   /** Told of every promotion's outcome (OpenTelemetry metrics). */
   metrics?: OutcomeMetrics;
+  /**
+   * The runtime observers: promotions of an entity one serves end with a verify step, and the
+   * environments' `requireRunningIn` applies to it.
+   */
+  runtime?: RuntimeVerification;
 }
 
 /** A promotion request, as the API takes it, with the request's Idempotency-Key. */
@@ -307,10 +314,18 @@ export class PromotionService {
         environment,
         request.tag,
       );
-      return dryRunPlan('promotion', environment.name, facts, tag, tag, [
+      const plan = dryRunPlan('promotion', environment.name, facts, tag, tag, [
         scope,
         ...checks,
       ]);
+      if (this.runner.steps.verify.applies(entity)) {
+        plan.steps.push({
+          name: 'verify',
+          status: 'planned',
+          detail: verifyDetail(environment.name, tag),
+        });
+      }
+      return plan;
     }
     const previous = await this.previous(entity, request, hash, ctx);
     if (previous) return previous;
@@ -345,6 +360,15 @@ export class PromotionService {
           { name: 'tag', status: 'pending', detail: details.tag },
           { name: 'retag', status: 'pending', detail: details.retag },
           { name: 'deploy', status: 'pending', detail: details.deploy },
+          ...(this.runner.steps.verify.applies(entity)
+            ? [
+                {
+                  name: 'verify' as const,
+                  status: 'pending' as const,
+                  detail: verifyDetail(environment.name, tag),
+                },
+              ]
+            : []),
         ],
       };
     });
@@ -386,7 +410,37 @@ export class PromotionService {
       deploy: await this.facts.deployVerdict(entity, environment.name, tag),
       pushed,
     });
+    const running = await this.runningInCheck(entity, facts, environment);
+    if (running) checks.push(running);
     return { facts, checks, tag };
+  }
+
+  /**
+   * The environment's `requireRunningIn`, for an entity whose runtime an observer serves: the
+   * earlier environment is observed (one read, in the checks round, before any side effect).
+   */
+  private async runningInCheck(
+    entity: EntityContext,
+    facts: Facts,
+    environment: EnvironmentDefinition,
+  ) {
+    const runtime = this.options.runtime;
+    const requirement =
+      runtime?.settings.environments[environment.name]?.requireRunningIn;
+    if (!runtime || !requirement) return undefined;
+    const subject = runtimeSubject(entity);
+    const served = runtime.observerFor(subject);
+    if (!served) return undefined;
+    const observed = await served.observer.observe(subject, [
+      requirement.environment,
+    ]);
+    return requireRunningInRule({
+      facts,
+      environment,
+      requirement,
+      runtime: observed[requirement.environment] ?? null,
+      now: new Date(),
+    });
   }
 
   /** Re-points an environment at an earlier artifact that still exists. */
@@ -474,6 +528,15 @@ export class PromotionService {
             status: 'pending',
             detail: `point ${environment.name} back at ${version}`,
           },
+          ...(this.runner.steps.verify.applies(entity)
+            ? [
+                {
+                  name: 'verify' as const,
+                  status: 'pending' as const,
+                  detail: verifyDetail(environment.name, version),
+                },
+              ]
+            : []),
         ],
       };
     });
@@ -667,7 +730,7 @@ export class PromotionService {
    */
   followWaiting(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
-    options: { entityRef?: string } = {},
+    options: { entityRef?: string; verifyOnly?: boolean } = {},
   ): Promise<{ followed: number; finished: number }> {
     return this.follower.followWaiting(resolveEntity, options);
   }
@@ -687,4 +750,9 @@ export class PromotionService {
   ): Promise<YankOutcome> {
     return this.yanks.yank(entity, request, ctx);
   }
+}
+
+/** What a verify step says it waits for. */
+function verifyDetail(environment: string, version: string) {
+  return `wait until ${environment} runs ${version}, synced and healthy`;
 }

@@ -12,6 +12,7 @@ import { EventActor, PromotionEvents } from './events';
 import { keepLease } from './leases';
 import { short } from './rules';
 import { promotionSteps } from './steps';
+import { RuntimeVerification } from './steps/verify';
 import { EntityContext } from './types';
 
 /** What a promotion or rollback records once its checks passed: the row and its steps. */
@@ -53,6 +54,8 @@ export class StepRunner {
       annotatedTags: boolean;
       events: PromotionEvents;
       logger: LoggerService;
+      /** The runtime observers, for the verify step of observed entities. */
+      runtime?: RuntimeVerification;
     },
   ) {
     this.steps = promotionSteps(options);

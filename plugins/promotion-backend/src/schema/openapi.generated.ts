@@ -219,6 +219,17 @@ export const spec = {
             description:
               'The resource a write-scope or deploy-target check is about.',
           },
+          since: {
+            type: 'string',
+            format: 'date-time',
+            description:
+              'A running-in check, since when the earlier environment runs the artifact healthy.',
+          },
+          requiredSeconds: {
+            type: 'integer',
+            description:
+              'A running-in check, the soak time it requires in seconds.',
+          },
         },
         additionalProperties: false,
       },
@@ -675,7 +686,7 @@ export const spec = {
         properties: {
           name: {
             type: 'string',
-            enum: ['checks', 'tag', 'retag', 'deploy'],
+            enum: ['checks', 'tag', 'retag', 'deploy', 'verify'],
           },
           status: {
             type: 'string',

@@ -355,6 +355,13 @@ export interface components {
       rivalEntity?: string;
       /** @description The resource a write-scope or deploy-target check is about. */
       resource?: string;
+      /**
+       * Format: date-time
+       * @description A running-in check, since when the earlier environment runs the artifact healthy.
+       */
+      since?: string;
+      /** @description A running-in check, the soak time it requires in seconds. */
+      requiredSeconds?: number;
     };
     EnvironmentTrigger: {
       /** @enum {string} */
@@ -487,7 +494,7 @@ export interface components {
     };
     PromotionStep: {
       /** @enum {string} */
-      name: 'checks' | 'tag' | 'retag' | 'deploy';
+      name: 'checks' | 'tag' | 'retag' | 'deploy' | 'verify';
       /** @enum {string} */
       status: 'pending' | 'running' | 'succeeded' | 'failed';
       detail: string | null;

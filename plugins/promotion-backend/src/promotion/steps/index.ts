@@ -4,6 +4,7 @@ import { deployStep } from './deploy';
 import { retagStep } from './retag';
 import { TagStep } from './tag';
 import { PromotionStepRunner } from './types';
+import { RuntimeVerification, VerifyStep } from './verify';
 
 export { promotionStepDetails } from './tag';
 export type { StepContext, StepOutcome, UpstreamState } from './types';
@@ -16,7 +17,8 @@ export function promotionSteps(options: {
   store: PromotionStore;
   environments: EnvironmentDefinition[];
   annotatedTags: boolean;
-}): Record<StepName, PromotionStepRunner> {
+  runtime?: RuntimeVerification;
+}): Record<StepName, PromotionStepRunner> & { verify: VerifyStep } {
   return {
     checks: {
       run: async () => ({ detail: 'passed' }),
@@ -25,5 +27,6 @@ export function promotionSteps(options: {
     tag: new TagStep(options),
     retag: retagStep,
     deploy: deployStep,
+    verify: new VerifyStep(options.runtime),
   };
 }
