@@ -8,3 +8,4 @@ export {
   type GitopsRegisterOutput,
 } from './gitopsRegister';
 export { createWorkflowsRenderAction } from './workflowsRender';
+export { createPipelineReadAction } from './pipelineRead';
