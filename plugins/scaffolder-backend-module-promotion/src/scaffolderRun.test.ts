@@ -269,6 +269,21 @@ function useScaffolder(name: string, promotion: JsonObject = {}) {
     return log;
   }
 
+  /** The new entity's lineage (its Environments tab), which lists `environments`. */
+  async function lineageWith(environments: string[]) {
+    const lineage = await request(backend.server)
+      .get(`/api/promotion/v1/entities/component/default/${name}/lineage`)
+      .set('Authorization', mockCredentials.user.header());
+    expect({
+      status: lineage.status,
+      error: lineage.body.error?.message,
+    }).toEqual({ status: 200, error: undefined });
+    expect(
+      lineage.body.environments.map((e: { name: string }) => e.name),
+    ).toEqual(environments);
+    return lineage;
+  }
+
   return {
     get root() {
       return root;
@@ -290,6 +305,7 @@ function useScaffolder(name: string, promotion: JsonObject = {}) {
     template,
     values,
     run,
+    lineageWith,
   };
 }
 
@@ -313,8 +329,8 @@ describe('the build-once-service template in the scaffolder backend', () => {
         directoryContents,
       });
     expect(res.status).toBe(200);
-    expect(res.body.steps.map((s: { id: string }) => s.id)).toEqual(
-      s.template.spec.steps.map((s: { id: string }) => s.id),
+    expect(res.body.steps.map((step: { id: string }) => step.id)).toEqual(
+      s.template.spec.steps.map((step: { id: string }) => step.id),
     );
     const files: string[] = res.body.directoryContents.map(
       (f: { path: string }) => f.path,
@@ -333,7 +349,6 @@ describe('the build-once-service template in the scaffolder backend', () => {
   });
 
   it('creates the repository, its rules, environments, image repository and manifests', async () => {
-    const auth = mockCredentials.user.header();
     const log = await s.run();
 
     // The repository, with the rendered workflows and catalog-info.yaml on main.
@@ -464,16 +479,7 @@ describe('the build-once-service template in the scaffolder backend', () => {
       ),
     ]);
     // The new entity's Environments tab: its three environments, its first commit on main.
-    const lineage = await request(s.backend.server)
-      .get('/api/promotion/v1/entities/component/default/new-service/lineage')
-      .set('Authorization', auth);
-    expect({
-      status: lineage.status,
-      error: lineage.body.error?.message,
-    }).toEqual({ status: 200, error: undefined });
-    expect(
-      lineage.body.environments.map((e: { name: string }) => e.name),
-    ).toEqual(['stage', 'demo', 'prod']);
+    const lineage = await s.lineageWith(['stage', 'demo', 'prod']);
     expect(lineage.body.commits.length).toBeGreaterThan(0);
     expect(
       lineage.body.environments.map(
@@ -568,15 +574,6 @@ describe('the template with other environments configured (qa from trunk, uat-* 
     expect(overlays.sort()).toEqual(['live', 'qa', 'uat']);
 
     // The promotion backend reads the same pipeline for the new entity.
-    const lineage = await request(s.backend.server)
-      .get('/api/promotion/v1/entities/component/default/ledger/lineage')
-      .set('Authorization', mockCredentials.user.header());
-    expect({
-      status: lineage.status,
-      error: lineage.body.error?.message,
-    }).toEqual({ status: 200, error: undefined });
-    expect(
-      lineage.body.environments.map((e: { name: string }) => e.name),
-    ).toEqual(['qa', 'uat', 'live']);
+    await s.lineageWith(['qa', 'uat', 'live']);
   }, 50_000);
 });

@@ -3,18 +3,14 @@ import yaml from 'yaml';
 import {
   ArgoCdStub,
   EcrTestServer,
-  RecordingServer,
-  WorkflowRun,
   startArgoCdStub,
   startEcrTestServer,
-  startRecordingServer,
 } from '@mainline/test-servers';
 import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
 import promotionModuleGitops from '@mainline/plugin-promotion-backend-module-gitops';
 import { manifestFiles } from '../actions/gitopsRegister';
 import { renderWorkflows } from './renderWorkflows';
 import {
-  MAINLINE_TOKEN,
   OWNER,
   ScaffoldedService,
   byFile,
@@ -40,9 +36,7 @@ const MANIFESTS = 'deployments';
 
 const svc = new ScaffoldedService(SERVICE, 'container');
 let ecr: EcrTestServer;
-let stage: RecordingServer;
 let argo: ArgoCdStub;
-let stageBroken = false;
 let image: string;
 
 /** git on a bare repository of the test server (no server involved). */
@@ -73,11 +67,6 @@ beforeAll(async () => {
   ecr = await startEcrTestServer({ region: 'eu-west-1' });
   ecr.createRepository(SERVICE);
   image = ecr.repositoryUri(SERVICE);
-  stage = await startRecordingServer(() =>
-    stageBroken
-      ? { status: 503, body: 'unavailable', contentType: 'text/plain' }
-      : { status: 200, body: `${SERVICE}\n`, contentType: 'text/plain' },
-  );
   await svc.commitFiles(
     MANIFESTS,
     'main',
@@ -166,16 +155,14 @@ beforeAll(async () => {
       AWS_DEPLOY_ROLE_ARN: 'arn:aws:iam::123456789012:role/deploy',
       MANIFEST_REPO_TOKEN: DEPLOYER,
       ARGOCD_AUTH_TOKEN: 'argocd-token',
-      MAINLINE_TOKEN,
     },
-    vars: { STAGE_URL: stage.url },
     env: { AWS_ENDPOINT_URL_ECR: ecr.endpoint },
   });
 });
 
 afterAll(async () => {
   await svc.close();
-  await Promise.all([ecr?.close(), stage?.close(), argo?.close()]);
+  await Promise.all([ecr?.close(), argo?.close()]);
 });
 
 describe('a scaffolded container service, its workflows executed', () => {
@@ -237,7 +224,7 @@ describe('a scaffolded container service, its workflows executed', () => {
       validate.jobs.validate.steps.find(s => s.name.startsWith('End-to-end'))!
         .outcome,
     ).toBe('success');
-    expect(stage.requests.length).toBeGreaterThan(0);
+    expect(svc.stage.requests.length).toBeGreaterThan(0);
     expect(await svc.yanks()).toEqual([]);
   });
 
@@ -363,17 +350,7 @@ describe('a scaffolded container service, its workflows executed', () => {
     const demoBefore = overlayTag('demo');
     const manifests = git(MANIFESTS, 'rev-parse', 'main');
     const side = await svc.pushTag('rc-3', undefined, true);
-    const [refused] = await svc.promotedTag('rc-3');
-    // Refused at its checks: the record fails there, before any step changed something.
-    expect(refused).toMatchObject({
-      status: 'failed',
-      sha: side,
-      steps: [{ name: 'checks', status: 'failed' }],
-    });
-    expect(refused.error).toMatch(/not on main/);
-    const status = await svc.statusOf(side, 'mainline/demo');
-    expect(status).toMatchObject({ state: 'failure' });
-    expect(status!.description).toMatch(/not on main/);
+    await svc.expectRefusedTag('rc-3', side, /not on main/);
     expect(overlayTag('demo')).toBe(demoBefore);
     expect(git(MANIFESTS, 'rev-parse', 'main')).toBe(manifests);
     expect(ecr.image(SERVICE, { tag: 'rc-3' })).toBeUndefined();
@@ -383,18 +360,8 @@ describe('a scaffolded container service, its workflows executed', () => {
     const base = stageSha();
     const before = git(SERVICE, 'rev-parse', 'main');
     const stageBefore = stageTag();
-    const { fix, runs } = await svc.pushReleaseBranch('release/1.0', base, {
-      'hotfix.txt': 'fixed\n',
-    });
     // Built once, not deployed to stage, not validated there.
-    const [build] = byFile(runs, 'mainline-build.yaml');
-    expect(build.jobs.build.result).toBe('success');
-    expect(build.jobs['deploy-stage'].result).toBe('skipped');
-    expect(
-      byFile(runs, 'mainline-validate-stage.yaml').map(
-        r => r.jobs.validate.result,
-      ),
-    ).toEqual(['skipped']);
+    const { fix } = await svc.pushReleaseBranch(base);
     expect(stageTag()).toBe(stageBefore);
     const digest = ecr.image(SERVICE, { tag: fix.slice(0, 7) })!.digest;
     expect(git(SERVICE, 'rev-parse', 'main')).toBe(before);
@@ -408,47 +375,17 @@ describe('a scaffolded container service, its workflows executed', () => {
     });
     expect(ecr.image(SERVICE, { tag: 'v1.0.1' })?.digest).toBe(digest);
     expect(overlayTag('prod')).toBe('v1.0.1');
-    // Marked as the exception wherever the commit is shown.
-    expect(JSON.stringify(await svc.mainline('/lineage?limit=100'))).toContain(
-      'release/1.0',
-    );
+    await svc.expectReleaseBranchFlagged();
   });
 
   it('a failing stage validation yanks the commit through the Mainline API, and a tag on it is refused and reported', async () => {
-    const push = await svc.checkAndMerge({ 'broken.txt': 'stage will fail\n' });
-    stageBroken = true;
-    let runs: WorkflowRun[];
-    try {
-      runs = await svc.runner.push(push);
-    } finally {
-      stageBroken = false;
-    }
-    expect(byFile(runs, 'mainline-build.yaml')[0].conclusion).toBe('success');
-    const [validate] = byFile(runs, 'mainline-validate-stage.yaml');
-    expect(validate.conclusion).toBe('failure');
-    // The backend took the yank: recorded with the run's reason, the image gone from ECR.
-    expect(await svc.yanks()).toEqual([
-      expect.objectContaining({
-        sha: push.after,
-        reason: expect.stringMatching(/^Stage validation failed: http/),
-      }),
-    ]);
+    // The backend took the yank, the image gone from ECR.
+    const push = await svc.mergeFailingValidation();
     expect(ecr.image(SERVICE, { tag: push.after.slice(0, 7) })).toBeUndefined();
 
     const demoBefore = overlayTag('demo');
     await svc.pushTag('rc-50', push.after);
-    const [refused, ...others] = await svc.promotedTag('rc-50');
-    expect(others).toEqual([]);
-    expect(refused).toMatchObject({
-      status: 'failed',
-      environment: 'demo',
-      sha: push.after,
-      steps: [{ name: 'checks', status: 'failed' }],
-    });
-    expect(refused.error).toMatch(/yanked/i);
+    await svc.expectRefusedTag('rc-50', push.after, /yanked/i);
     expect(overlayTag('demo')).toBe(demoBefore);
-    const status = await svc.statusOf(push.after, 'mainline/demo');
-    expect(status).toMatchObject({ state: 'failure' });
-    expect(status!.description).toMatch(/yanked/i);
   });
 });

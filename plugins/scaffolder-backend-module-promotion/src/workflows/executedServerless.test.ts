@@ -2,17 +2,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'yaml';
-import {
-  RecordingServer,
-  S3rverServer,
-  WorkflowRun,
-  startRecordingServer,
-  startS3rver,
-} from '@mainline/test-servers';
+import { S3rverServer, startS3rver } from '@mainline/test-servers';
 import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
 import { renderWorkflows } from './renderWorkflows';
 import {
-  MAINLINE_TOKEN,
   OWNER,
   ScaffoldedService,
   byFile,
@@ -40,8 +33,6 @@ const REGION = 'eu-west-1';
 
 const svc = new ScaffoldedService(SERVICE, 'serverless');
 let s3: S3rverServer;
-let stage: RecordingServer;
-let stageBroken = false;
 let dispatches: ReturnType<ScaffoldedService['runner']['serveDispatches']>;
 let deploysFile: string;
 
@@ -108,11 +99,6 @@ beforeAll(async () => {
   deploysFile = path.join(svc.work, 'serverless-deploys.jsonl');
   fs.writeFileSync(deploysFile, '');
   s3 = await startS3rver({ buckets: [BUCKET] });
-  stage = await startRecordingServer(() =>
-    stageBroken
-      ? { status: 503, body: 'unavailable', contentType: 'text/plain' }
-      : { status: 200, body: SERVICE, contentType: 'text/plain' },
-  );
   const skeleton = svc.skeletonFiles({
     name: SERVICE,
     owner: 'team-a',
@@ -173,9 +159,7 @@ beforeAll(async () => {
   svc.startRunner({
     secrets: {
       AWS_DEPLOY_ROLE_ARN: 'arn:aws:iam::123456789012:role/deploy',
-      MAINLINE_TOKEN,
     },
-    vars: { STAGE_URL: stage.url },
     awsCredentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     env: {
       AWS_ENDPOINT_URL_S3: s3.endpoint,
@@ -189,7 +173,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await dispatches?.stop();
   await svc.close();
-  await Promise.all([s3?.close(), stage?.close()]);
+  await Promise.all([s3?.close()]);
 });
 
 describe('a scaffolded Serverless service, its workflows executed', () => {
@@ -392,17 +376,7 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
   it('a tag on a commit on neither main nor release/* is refused and reported on the commit', async () => {
     const deployed = deploys().length;
     const side = await svc.pushTag('rc-2', undefined, true);
-    const [refused] = await svc.promotedTag('rc-2');
-    // Refused at its checks: nothing dispatched, nothing deployed.
-    expect(refused).toMatchObject({
-      status: 'failed',
-      sha: side,
-      steps: [{ name: 'checks', status: 'failed' }],
-    });
-    expect(refused.error).toMatch(/not on main/);
-    const status = await svc.statusOf(side, 'mainline/demo');
-    expect(status).toMatchObject({ state: 'failure' });
-    expect(status!.description).toMatch(/not on main/);
+    await svc.expectRefusedTag('rc-2', side, /not on main/);
     expect(
       svc.github
         .workflowRuns(OWNER, SERVICE)
@@ -413,18 +387,8 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
 
   it('a v* on a release/* commit follows the discouraged exception: its own package, straight to prod, flagged', async () => {
     const deployed = deploys().length;
-    const { fix, runs } = await svc.pushReleaseBranch('release/1.0', stageSha, {
-      'hotfix.txt': 'fixed\n',
-    });
     // Packaged once, not deployed to stage, not validated there.
-    const [build] = byFile(runs, 'mainline-build.yaml');
-    expect(build.jobs.build.result).toBe('success');
-    expect(build.jobs['deploy-stage'].result).toBe('skipped');
-    expect(
-      byFile(runs, 'mainline-validate-stage.yaml').map(
-        r => r.jobs.validate.result,
-      ),
-    ).toEqual(['skipped']);
+    const { fix } = await svc.pushReleaseBranch(stageSha);
     expect(packagedShas()).toContain(fix);
     expect(deploys()).toHaveLength(deployed);
 
@@ -443,47 +407,17 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
         codeSha256: storedSha256(`${fix}/prod/${SERVICE}.zip`),
       }),
     ]);
-    // Marked as the exception wherever the commit is shown.
-    expect(JSON.stringify(await svc.mainline('/lineage?limit=100'))).toContain(
-      'release/1.0',
-    );
+    await svc.expectReleaseBranchFlagged();
   });
 
   it('a failing stage validation yanks the commit through the Mainline API, and a tag on it is refused and reported', async () => {
-    const push = await svc.checkAndMerge({ 'broken.txt': 'stage will fail\n' });
-    stageBroken = true;
-    let runs: WorkflowRun[];
-    try {
-      runs = await svc.runner.push(push);
-    } finally {
-      stageBroken = false;
-    }
-    expect(byFile(runs, 'mainline-build.yaml')[0].conclusion).toBe('success');
-    const [validate] = byFile(runs, 'mainline-validate-stage.yaml');
-    expect(validate.conclusion).toBe('failure');
-    // The backend took the yank: recorded with the run's reason, the package gone from S3.
-    expect(await svc.yanks()).toEqual([
-      expect.objectContaining({
-        sha: push.after,
-        reason: expect.stringMatching(/^Stage validation failed: http/),
-      }),
-    ]);
+    // The backend took the yank, the package gone from S3.
+    const push = await svc.mergeFailingValidation();
     expect(packagedShas()).not.toContain(push.after);
 
     const deployed = deploys().length;
     await svc.pushTag('rc-50', push.after);
-    const [refused, ...others] = await svc.promotedTag('rc-50');
-    expect(others).toEqual([]);
-    expect(refused).toMatchObject({
-      status: 'failed',
-      environment: 'demo',
-      sha: push.after,
-      steps: [{ name: 'checks', status: 'failed' }],
-    });
-    expect(refused.error).toMatch(/yanked/i);
+    await svc.expectRefusedTag('rc-50', push.after, /yanked/i);
     expect(deploys()).toHaveLength(deployed);
-    const status = await svc.statusOf(push.after, 'mainline/demo');
-    expect(status).toMatchObject({ state: 'failure' });
-    expect(status!.description).toMatch(/yanked/i);
   });
 });

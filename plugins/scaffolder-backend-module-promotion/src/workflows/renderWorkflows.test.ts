@@ -781,6 +781,17 @@ describe('a configured environment set other than stage, demo and prod', () => {
     },
   });
   const environments = readPipelineEnvironments(config);
+  /** What promotion:gitops:register writes for checkout in qa, uat and live, Argo CD on `branch`. */
+  const manifestsFor = (branch: string) =>
+    manifestFiles({
+      service: 'checkout',
+      image: container.kind === 'container' ? container.ecrRepository : '',
+      initialTag: 'latest',
+      manifestRepoUrl: 'https://github.com/acme/deployments.git',
+      namespace: 'checkout',
+      branch,
+      environments: ['qa', 'uat', 'live'],
+    });
 
   it.each([
     ['container', container],
@@ -874,17 +885,7 @@ describe('a configured environment set other than stage, demo and prod', () => {
   });
 
   it('the GitOps registration writes an overlay and an Application per environment', () => {
-    const files = Object.keys(
-      manifestFiles({
-        service: 'checkout',
-        image: container.kind === 'container' ? container.ecrRepository : '',
-        initialTag: 'latest',
-        manifestRepoUrl: 'https://github.com/acme/deployments.git',
-        namespace: 'checkout',
-        branch: 'main',
-        environments: ['qa', 'uat', 'live'],
-      }),
-    );
+    const files = Object.keys(manifestsFor('main'));
     const overlays = files
       .filter(f => f.includes('/overlays/'))
       .map(f => f.split('/')[3]);
@@ -896,15 +897,7 @@ describe('a configured environment set other than stage, demo and prod', () => {
     environment => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kustomize-'));
       try {
-        const files = manifestFiles({
-          service: 'checkout',
-          image: container.kind === 'container' ? container.ecrRepository : '',
-          initialTag: 'latest',
-          manifestRepoUrl: 'https://github.com/acme/deployments.git',
-          namespace: 'checkout',
-          branch: 'deploy',
-          environments: ['qa', 'uat', 'live'],
-        });
+        const files = manifestsFor('deploy');
         for (const [file, content] of Object.entries(files)) {
           fs.mkdirSync(path.dirname(path.join(dir, file)), {
             recursive: true,

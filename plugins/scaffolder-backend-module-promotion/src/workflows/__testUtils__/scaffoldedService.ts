@@ -1,3 +1,5 @@
+/* eslint-disable jest/no-standalone-expect -- the harness's steps assert as they go; every one is
+   called from inside a test of executed.test.ts or executedServerless.test.ts */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
@@ -20,10 +22,12 @@ import { eventsServiceFactory } from '@backstage/plugin-events-node';
 import { JsonObject } from '@backstage/types';
 import {
   GitHubTestServer,
+  RecordingServer,
   WorkflowRun,
   WorkflowRunner,
   WorkflowRunnerOptions,
   startGitHubTestServer,
+  startRecordingServer,
 } from '@mainline/test-servers';
 // The promotion backend the scaffolded service is released with, as packages/backend runs it
 // beside this module: the module itself never imports the plugin.
@@ -111,6 +115,10 @@ export class ScaffoldedService {
   github!: GitHubTestServer;
   backend!: Awaited<ReturnType<typeof startTestBackend>>;
   runner!: WorkflowRunner;
+  /** The stage environment the validation job checks (`vars.STAGE_URL`). */
+  stage!: RecordingServer;
+  /** While true, stage answers 503 and its validation fails. */
+  stageBroken = false;
   mainlineUrl = '';
   /** The pipeline the backend is configured with (and the template reads). */
   environments!: PipelineEnvironments;
@@ -146,6 +154,11 @@ export class ScaffoldedService {
     for (const name of [this.service, ...repos]) {
       await this.created(this.api('POST', `/orgs/${OWNER}/repos`, { name }));
     }
+    this.stage = await startRecordingServer(() =>
+      this.stageBroken
+        ? { status: 503, body: 'unavailable', contentType: 'text/plain' }
+        : { status: 200, body: `${this.service}\n`, contentType: 'text/plain' },
+    );
   }
 
   async api(
@@ -371,10 +384,7 @@ export class ScaffoldedService {
 
   /** The runner for the service's repository, delivering its webhooks to the backend. */
   startRunner(
-    options: Pick<
-      WorkflowRunnerOptions,
-      'secrets' | 'vars' | 'env' | 'awsCredentials'
-    >,
+    options: Pick<WorkflowRunnerOptions, 'secrets' | 'env' | 'awsCredentials'>,
   ) {
     this.runner = new WorkflowRunner({
       github: this.github,
@@ -387,6 +397,8 @@ export class ScaffoldedService {
         secret: WEBHOOK_SECRET,
       },
       ...options,
+      secrets: { MAINLINE_TOKEN, ...options.secrets },
+      vars: { STAGE_URL: this.stage.url },
       env: { npm_config_update_notifier: 'false', ...options.env },
     });
     return this.runner;
@@ -395,6 +407,7 @@ export class ScaffoldedService {
   async close() {
     await this.backend?.stop();
     await this.github?.close();
+    await this.stage?.close();
     fs.rmSync(this.root, { recursive: true, force: true });
     fs.rmSync(this.work, { recursive: true, force: true });
   }
@@ -449,27 +462,92 @@ export class ScaffoldedService {
   }
 
   /**
-   * Pushes `branch` (a release branch) from `base` with `files` committed on top, as a person
-   * cutting it does, and raises its push; resolves to the commit and the runs.
+   * A person cuts `release/1.0` from `base` with a fix on top and pushes it: its build makes
+   * its own artifact, which is neither deployed to stage nor validated there. Resolves to the
+   * fix's commit and the runs.
    */
-  async pushReleaseBranch(
-    branch: string,
-    base: string,
-    files: Record<string, string>,
-  ) {
+  async pushReleaseBranch(base: string) {
     const fix = await this.commitFiles(
       this.service,
-      branch,
-      files,
+      'release/1.0',
+      { 'hotfix.txt': 'fixed\n' },
       'fix: the hotfix',
       base,
     );
     const runs = await this.runner.push({
-      ref: `refs/heads/${branch}`,
+      ref: 'refs/heads/release/1.0',
       before: '0'.repeat(40),
       after: fix,
     });
+    const [build] = byFile(runs, 'mainline-build.yaml');
+    expect(build.jobs.build.result).toBe('success');
+    expect(build.jobs['deploy-stage'].result).toBe('skipped');
+    expect(
+      byFile(runs, 'mainline-validate-stage.yaml').map(
+        r => r.jobs.validate.result,
+      ),
+    ).toEqual(['skipped']);
     return { fix, runs };
+  }
+
+  /** The release/* exception is marked wherever the commit is shown. */
+  async expectReleaseBranchFlagged() {
+    expect(JSON.stringify(await this.mainline('/lineage?limit=100'))).toContain(
+      'release/1.0',
+    );
+  }
+
+  /**
+   * A merge whose stage validation fails (stage answers 503): its build succeeds, the validation
+   * fails and yanks the commit through the backend's API, which records the run's reason.
+   * Resolves to the merge's push.
+   */
+  async mergeFailingValidation() {
+    const push = await this.checkAndMerge({
+      'broken.txt': 'stage will fail\n',
+    });
+    this.stageBroken = true;
+    let runs: WorkflowRun[];
+    try {
+      runs = await this.runner.push(push);
+    } finally {
+      this.stageBroken = false;
+    }
+    expect(byFile(runs, 'mainline-build.yaml')[0].conclusion).toBe('success');
+    const [validate] = byFile(runs, 'mainline-validate-stage.yaml');
+    expect(validate.conclusion).toBe('failure');
+    expect(await this.yanks()).toEqual([
+      expect.objectContaining({
+        sha: push.after,
+        reason: expect.stringMatching(/^Stage validation failed: http/),
+      }),
+    ]);
+    return push;
+  }
+
+  /**
+   * The tag's promotion (one, to `environment`) was refused at its checks with `reason`,
+   * before any step changed something, and the refusal is on the commit: a failing
+   * `mainline/<environment>` status naming it.
+   */
+  async expectRefusedTag(
+    tag: string,
+    sha: string,
+    reason: RegExp,
+    environment = 'demo',
+  ) {
+    const [refused, ...others] = await this.promotedTag(tag);
+    expect(others).toEqual([]);
+    expect(refused).toMatchObject({
+      status: 'failed',
+      environment,
+      sha,
+      steps: [{ name: 'checks', status: 'failed' }],
+    });
+    expect(refused.error).toMatch(reason);
+    const status = await this.statusOf(sha, `mainline/${environment}`);
+    expect(status).toMatchObject({ state: 'failure' });
+    expect(status!.description).toMatch(reason);
   }
 
   /** GET on the entity's part of the promotion API. */
