@@ -1,4 +1,5 @@
 import { Config } from '@backstage/config';
+import { TemplateAction } from '@backstage/plugin-scaffolder-node';
 import { PipelineEnvironments, readPipelineEnvironments } from './environments';
 import { createMainlineAction } from './defaults';
 import { examples } from './pipelineRead.examples';
@@ -6,27 +7,37 @@ import { examples } from './pipelineRead.examples';
 /**
  * One environment as Backstage's `github:environment:create` takes it: deployments only from
  * its branch (the first environment) or its release tags, the last one reviewed.
+ *
+ * @public
  */
-export interface EnvironmentSettings {
+export type EnvironmentSettings = {
   name: string;
   deploymentBranchPolicy: {
-    protected_branches: false;
-    custom_branch_policies: true;
+    protected_branches: boolean;
+    custom_branch_policies: boolean;
   };
   customBranchPolicyNames: string[];
   customTagPolicyNames: string[];
   /** The last environment (production): its deployments wait for a reviewer. */
   reviewed: boolean;
-}
+};
+
+/**
+ * What `promotion:pipeline:read` outputs.
+ *
+ * @public
+ */
+export type PipelineReadOutput = {
+  branch: string;
+  environments: EnvironmentSettings[];
+  tagPatterns: string[];
+};
 
 /** The GitHub environments a pipeline needs, in promotion order. */
 export function environmentSettings(
   pipeline: PipelineEnvironments,
 ): EnvironmentSettings[] {
-  const policy = {
-    protected_branches: false,
-    custom_branch_policies: true,
-  } as const;
+  const policy = { protected_branches: false, custom_branch_policies: true };
   return [
     {
       name: pipeline.first,
@@ -54,7 +65,9 @@ export function environmentSettings(
  *
  * @public
  */
-export function createPipelineReadAction(options: { config?: Config } = {}) {
+export function createPipelineReadAction(
+  options: { config?: Config } = {},
+): TemplateAction<{ [name: string]: never }, PipelineReadOutput, 'v2'> {
   const pipeline = readPipelineEnvironments(options.config);
   return createMainlineAction({
     id: 'promotion:pipeline:read',

@@ -154,10 +154,14 @@ export class ScaffoldedService {
     for (const name of [this.service, ...repos]) {
       await this.created(this.api('POST', `/orgs/${OWNER}/repos`, { name }));
     }
+    // What the skeleton's service answers once deployed: the container's server its name and a
+    // newline, the Lambda handler its name.
+    const answer =
+      this.kind === 'container' ? `${this.service}\n` : this.service;
     this.stage = await startRecordingServer(() =>
       this.stageBroken
         ? { status: 503, body: 'unavailable', contentType: 'text/plain' }
-        : { status: 200, body: `${this.service}\n`, contentType: 'text/plain' },
+        : { status: 200, body: answer, contentType: 'text/plain' },
     );
   }
 
