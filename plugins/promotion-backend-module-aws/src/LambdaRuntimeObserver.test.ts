@@ -90,13 +90,15 @@ function seedEnvironment(
       byContainer.set(c.name, list);
     }
   }
-  const lastUpdateStatus =
-    state.operation?.phase === 'Running'
-      ? 'InProgress'
-      : state.operation?.phase === 'Failed' ||
-        state.operation?.phase === 'Error'
-      ? 'Failed'
-      : 'Successful';
+  const lastUpdateStatus = (
+    {
+      Running: 'InProgress',
+      Failed: 'Failed',
+      Error: 'Failed',
+      Succeeded: 'Successful',
+      Terminating: 'InProgress',
+    } as const
+  )[state.operation?.phase ?? 'Succeeded'];
   const stateOf = {
     Healthy: 'Active',
     Progressing: 'Active',
