@@ -95,7 +95,11 @@ function bounded(message: string | undefined): string | undefined {
     : message;
 }
 
-/** Lambda's `2024-06-01T10:00:00.000+0000` as ISO 8601 (`…Z`); undefined when unreadable. */
+/**
+ * Lambda's `2024-06-01T10:00:00.000+0000` as ISO 8601 (`…Z`); undefined when unreadable.
+ *
+ * @public
+ */
 export function lambdaTimeToIso(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const normalized = value.replace(/([+-]\d\d)(\d\d)$/, '$1:$2');
