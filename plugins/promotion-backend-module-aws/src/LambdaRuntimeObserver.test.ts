@@ -352,6 +352,50 @@ describe('LambdaRuntimeObserver', () => {
     expect(states.stage!.sync.status).toBe('OutOfSync');
   });
 
+  it('reads an alias that splits traffic: both versions run, with their weights', async () => {
+    const lambda = await lambdaServer();
+    const old = zip('version 1');
+    const next = zip('version 2');
+    lambda.setFunction({
+      name: 'invoices-prod-api',
+      zip: next,
+      tags: { 'mainline.dev/commit': SHA },
+      versions: [{ zip: old }, { zip: next }],
+      aliases: [
+        { name: 'live', version: '2', additionalVersionWeights: { '1': 0.25 } },
+      ],
+    });
+    lambda.resetRequests();
+    const states = await observerFor(lambda).observe(
+      {
+        ...subject,
+        annotations: {
+          ...subject.annotations,
+          'mainline.dev/lambda-alias': 'live',
+        },
+      },
+      ['prod'],
+    );
+    expect(states.prod!.source).toBe(
+      'lambda eu-west-1: invoices-prod-api at live',
+    );
+    expect(
+      states.prod!.functions!.map(f => [f.version, f.weight, f.codeSha256]),
+    ).toEqual([
+      ['2', 0.75, base64Sha256(next)],
+      ['1', 0.25, base64Sha256(old)],
+    ]);
+    expect(states.prod!.runningCodeSha256s).toEqual(
+      [base64Sha256(next), base64Sha256(old)].sort(),
+    );
+    expect(lambda.requests.map(r => r.operation)).toEqual([
+      'ListFunctions',
+      'GetFunction',
+      'GetAlias',
+      'GetFunctionConfiguration',
+    ]);
+  });
+
   it('refuses with an error naming the function and region when Lambda denies access', async () => {
     const lambda = await lambdaServer();
     lambda.setFunction({ name: 'invoices-stage-api' });
