@@ -435,7 +435,7 @@ describe('LambdaRuntimeObserver', () => {
   });
 
   it('refuses configuration naming an unknown account, a bad region or a plain-http endpoint', () => {
-    const read = (lambda: Record<string, unknown>) => () =>
+    const read = (lambda: Record<string, string>) => () =>
       readLambdaObserverOptions(
         new ConfigReader({ promotion: { runtime: { lambda } } }),
       );

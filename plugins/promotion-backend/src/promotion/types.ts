@@ -32,6 +32,8 @@ export interface EntityContext {
    * itself): the write-scope guard's evidence of who wrote its annotations.
    */
   location?: string;
+  /** The entity's annotations, for the runtime observers (`argocd/app-name`, …). */
+  annotations?: Record<string, string>;
 }
 
 /**
