@@ -1,10 +1,24 @@
-import { screen, within } from '@testing-library/react';
-import { renderInTestApp } from '@backstage/test-utils';
+import { configure, screen, within } from '@testing-library/react';
+import {
+  MockPermissionApi,
+  renderInTestApp,
+  TestApiProvider,
+} from '@backstage/test-utils';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { signalApiRef } from '@backstage/plugin-signals-react';
 import {
   EnvironmentState,
+  Lineage,
   RuntimeView,
 } from '@mainline/plugin-promotion-common';
+import { PromotionClient, promotionApiRef } from '../../api';
+import { EnvironmentsContent } from '../EnvironmentsContent';
 import { EnvironmentLanes } from './EnvironmentLanes';
+
+jest.setTimeout(60_000);
+configure({ asyncUtilTimeout: 10_000 });
 
 const DECLARED = `sha256:${'a1'.repeat(32)}`;
 const OTHER = `sha256:${'b2'.repeat(32)}`;
@@ -221,6 +235,131 @@ describe('EnvironmentLanes with the runtime', () => {
     expect(
       within(screen.getByTestId('lane-stage')).getByText(
         'running: unknown (Argo CD instance main (https://argocd.example) is unreachable)',
+      ),
+    ).toBeInTheDocument();
+  });
+});
+
+describe('the Environments tab with the runtime, through the API client', () => {
+  const lineage: Lineage = {
+    entityRef: 'component:default/checkout',
+    branch: 'main',
+    exception: false,
+    releaseBranches: [],
+    missingFixes: [],
+    environments,
+    commits: [
+      {
+        sha: sha('s'),
+        shortSha: sha('s').slice(0, 7),
+        message: 'Emit a metric per abandoned cart',
+        author: { name: 'Ada Lovelace', email: 'ada@example.com' },
+        committedAt: ago(600),
+        pullRequest: null,
+        artifacts: [],
+        tags: [],
+        environments: ['stage'],
+        yanked: null,
+        cherryPickOf: null,
+      },
+    ],
+  };
+
+  /** The client as the plugin builds it, its transport answering as the backend would. */
+  function client(runtimeAnswer: () => Response) {
+    const asked: string[] = [];
+    const json = (body: unknown, status = 200) =>
+      new Response(JSON.stringify(body), {
+        status,
+        headers: { 'content-type': 'application/json' },
+      });
+    const api = new PromotionClient({
+      discoveryApi: { getBaseUrl: async () => 'http://backend/api/promotion' },
+      fetchApi: {
+        fetch: async (input: RequestInfo | URL) => {
+          const url = new URL(String(input));
+          asked.push(url.pathname);
+          const path = url.pathname.replace('/api/promotion', '');
+          if (path === '/v1/entities/component/default/checkout/lineage')
+            return json(lineage);
+          if (path === '/v1/entities/component/default/checkout/promotions')
+            return json({ items: [] });
+          if (path === '/v1/entities/component/default/checkout/runtime')
+            return runtimeAnswer();
+          return json({ error: { name: 'NotFoundError', message: path } }, 404);
+        },
+      },
+    });
+    return { api, asked };
+  }
+
+  function renderTab(api: PromotionClient) {
+    return renderInTestApp(
+      <TestApiProvider
+        apis={[
+          [promotionApiRef, api],
+          [signalApiRef, { subscribe: () => ({ unsubscribe: () => {} }) }],
+          [
+            permissionApiRef,
+            new MockPermissionApi(() => AuthorizeResult.ALLOW),
+          ],
+        ]}
+      >
+        <EntityProvider
+          entity={{
+            apiVersion: 'backstage.io/v1alpha1',
+            kind: 'Component',
+            metadata: { name: 'checkout', namespace: 'default' },
+            spec: {},
+          }}
+        >
+          <EnvironmentsContent />
+        </EntityProvider>
+      </TestApiProvider>,
+    );
+  }
+
+  it('reads GET …/runtime and shows drift in the lane', async () => {
+    const { api, asked } = client(
+      () =>
+        new Response(JSON.stringify(runtime), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        }),
+    );
+    await renderTab(api);
+    const demo = within(await screen.findByTestId('runtime-demo'));
+    expect(
+      demo.getByLabelText(
+        'drift: runs b2b2b2b2b2b2, not the declared sha256:a1a1a1a1a1a1',
+      ),
+    ).toBeInTheDocument();
+    expect(asked).toContain(
+      '/api/promotion/v1/entities/component/default/checkout/runtime',
+    );
+  });
+
+  it('keeps the lanes when the runtime answers 503, naming the instance', async () => {
+    const { api } = client(
+      () =>
+        new Response(
+          JSON.stringify({
+            error: {
+              name: 'ServiceUnavailableError',
+              message:
+                'Argo CD instance main could not be reached for the Application list: TypeError',
+            },
+            response: { statusCode: 503 },
+          }),
+          { status: 503, headers: { 'content-type': 'application/json' } },
+        ),
+    );
+    await renderTab(api);
+    const stage = within(await screen.findByTestId('lane-stage'));
+    expect(stage.getByText('stage-1')).toBeInTheDocument();
+    expect(
+      await stage.findByText(
+        'running: unknown (Argo CD instance main could not be reached for the Application list: TypeError)',
       ),
     ).toBeInTheDocument();
   });

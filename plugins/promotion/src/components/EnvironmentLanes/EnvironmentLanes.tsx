@@ -30,6 +30,16 @@ export interface EnvironmentLanesProps {
   runtimeError?: Error;
 }
 
+/**
+ * What the backend said (a `ResponseError` keeps its body: the 503's message names the Argo CD
+ * instance or the Lambda region), else the error's own message.
+ */
+function reasonOf(error: Error): string {
+  const body = (error as { body?: { error?: { message?: unknown } } }).body;
+  const message = body?.error?.message;
+  return typeof message === 'string' ? message : error.message;
+}
+
 /** Full shas (recorded Serverless deploys) are shown short, as everywhere else. */
 function displayVersion(version: string): string {
   return /^[0-9a-f]{40}$/.test(version) ? version.slice(0, 7) : version;
@@ -110,7 +120,7 @@ export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
                   ))}
                 {runtimeError && (
                   <StatusWarning>
-                    running: unknown ({runtimeError.message})
+                    running: unknown ({reasonOf(runtimeError)})
                   </StatusWarning>
                 )}
                 <Box mt={1}>
