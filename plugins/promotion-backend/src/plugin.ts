@@ -251,6 +251,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             environments,
             defaultLimit,
             rateBudget,
+            runtime: runtimeObservers,
             dora: new DoraService({
               store,
               yanks,

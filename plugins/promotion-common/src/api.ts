@@ -109,3 +109,22 @@ export interface DoraQuery {
   from?: string;
   to?: string;
 }
+
+/**
+ * What runs in one environment, as the entity's runtime observer reports it.
+ *
+ * @public
+ */
+export type RuntimeEnvironmentState = Schemas['RuntimeState'];
+/**
+ * One environment's declared and running state, and whether they disagree.
+ *
+ * @public
+ */
+export type RuntimeEnvironment = Schemas['RuntimeEnvironment'];
+/**
+ * An entity's environments as declared and as running (`GET …/runtime`).
+ *
+ * @public
+ */
+export type RuntimeView = Schemas['RuntimeView'];

@@ -1536,6 +1536,237 @@ export const spec = {
         ],
         additionalProperties: false,
       },
+      RuntimeState: {
+        type: 'object',
+        description:
+          "What runs in one environment as its runtime reports it (a RuntimeObserver's answer): an Argo CD Application, Lambda functions, the embedded local runtime.",
+        properties: {
+          environment: {
+            type: 'string',
+          },
+          source: {
+            type: 'string',
+            description:
+              'What was observed, e.g. `argocd prod-eu: payments-stage`.',
+          },
+          url: {
+            type: 'string',
+            description:
+              "The runtime's own view (the Argo CD Application page, the Lambda console).",
+          },
+          sync: {
+            type: 'object',
+            properties: {
+              status: {
+                type: 'string',
+                enum: ['Synced', 'OutOfSync', 'Unknown'],
+              },
+              revision: {
+                type: 'string',
+              },
+            },
+            required: ['status'],
+          },
+          health: {
+            type: 'object',
+            properties: {
+              status: {
+                type: 'string',
+                enum: [
+                  'Healthy',
+                  'Progressing',
+                  'Degraded',
+                  'Suspended',
+                  'Missing',
+                  'Unknown',
+                ],
+              },
+              message: {
+                type: 'string',
+              },
+            },
+            required: ['status'],
+          },
+          lastOperation: {
+            type: 'object',
+            properties: {
+              phase: {
+                type: 'string',
+                enum: [
+                  'Running',
+                  'Succeeded',
+                  'Failed',
+                  'Error',
+                  'Terminating',
+                ],
+              },
+              message: {
+                type: 'string',
+              },
+              revision: {
+                type: 'string',
+              },
+              startedAt: {
+                type: 'string',
+              },
+              finishedAt: {
+                type: 'string',
+              },
+            },
+            required: ['phase'],
+          },
+          runningDigests: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+          },
+          runningCodeSha256s: {
+            type: 'array',
+            description:
+              "Lambda's CodeSha256 of the zips the functions run (base64).",
+            items: {
+              type: 'string',
+            },
+          },
+          functions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: {
+                  type: 'string',
+                },
+                version: {
+                  type: 'string',
+                },
+                weight: {
+                  type: 'number',
+                },
+                packageType: {
+                  type: 'string',
+                  enum: ['Zip', 'Image'],
+                },
+                codeSha256: {
+                  type: 'string',
+                },
+                lastModified: {
+                  type: 'string',
+                },
+                tags: {
+                  type: 'object',
+                  additionalProperties: {
+                    type: 'string',
+                  },
+                },
+              },
+              required: [
+                'name',
+                'version',
+                'packageType',
+                'codeSha256',
+                'tags',
+              ],
+            },
+          },
+          since: {
+            type: 'string',
+          },
+          observedAt: {
+            type: 'string',
+          },
+        },
+        required: [
+          'environment',
+          'source',
+          'sync',
+          'health',
+          'runningDigests',
+          'observedAt',
+        ],
+      },
+      RuntimeEnvironment: {
+        type: 'object',
+        properties: {
+          name: {
+            type: 'string',
+          },
+          declared: {
+            description:
+              'What the lineage says the environment runs (its current deploy).',
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  sha: {
+                    type: ['string', 'null'],
+                  },
+                  version: {
+                    type: 'string',
+                  },
+                  digest: {
+                    type: ['string', 'null'],
+                    description:
+                      "The artifact's digest, when the registry holds it.",
+                  },
+                  revision: {
+                    type: ['string', 'null'],
+                    description: 'The manifest-repository commit that set it.',
+                  },
+                },
+                required: ['sha', 'version', 'digest', 'revision'],
+                additionalProperties: false,
+              },
+            ],
+          },
+          running: {
+            description:
+              'What the runtime reports; null where it has nothing for the environment.',
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                $ref: '#/components/schemas/RuntimeState',
+              },
+            ],
+          },
+          drift: {
+            type: 'boolean',
+            description:
+              'The runtime reports something other than what is declared.',
+          },
+          driftReason: {
+            type: ['string', 'null'],
+          },
+        },
+        required: ['name', 'declared', 'running', 'drift', 'driftReason'],
+        additionalProperties: false,
+      },
+      RuntimeView: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          observer: {
+            type: ['string', 'null'],
+            description:
+              'The runtime observer serving the entity (argocd, lambda, local); null for none.',
+          },
+          environments: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/RuntimeEnvironment',
+            },
+          },
+        },
+        required: ['entityRef', 'observer', 'environments'],
+        additionalProperties: false,
+      },
     },
     responses: {
       ErrorResponse: {
@@ -2730,6 +2961,49 @@ export const spec = {
             $ref: '#/components/responses/ErrorResponse',
           },
           '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/runtime': {
+      get: {
+        operationId: 'GetRuntime',
+        summary: "What runs in an entity's environments",
+        description:
+          "Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call; a runtime that cannot be reached is a 503 naming it.",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'Declared and running state per environment.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/RuntimeView',
+                },
+              },
+            },
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/CheckedErrorResponse',
+          },
+          '503': {
             $ref: '#/components/responses/ErrorResponse',
           },
           default: {

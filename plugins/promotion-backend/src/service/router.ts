@@ -20,6 +20,8 @@ import { EntityTargets } from './EntityTargets';
 import { RateBudget } from '../budget/RateBudget';
 import { DoraService } from '../dora/DoraService';
 import { addDoraRoutes } from '../dora/routes';
+import { addRuntimeRoutes } from '../runtime/routes';
+import { RuntimeObservers } from '../runtime/RuntimeObservers';
 import {
   entityRefOf,
   parseBoard,
@@ -45,6 +47,8 @@ export interface RouterOptions {
   /** GitHub's rate budget as this replica sees it. */
   rateBudget?: RateBudget;
   dora: DoraService;
+  /** The runtime observers; without them, no runtime route. */
+  runtime?: RuntimeObservers;
 }
 
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
@@ -239,6 +243,9 @@ export async function createRouter(options: RouterOptions) {
   });
 
   addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
+  if (options.runtime) {
+    addRuntimeRoutes(router, { ...options, runtime: options.runtime });
+  }
 
   // A refused write answers Backstage's error body with its failed checks beside it.
   router.use(refusalHandler);

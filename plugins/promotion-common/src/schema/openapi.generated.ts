@@ -301,6 +301,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/entities/{kind}/{namespace}/{name}/runtime': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What runs in an entity's environments
+     * @description Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call; a runtime that cannot be reached is a 503 naming it.
+     */
+    get: operations['GetRuntime'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -741,6 +761,78 @@ export interface components {
         excludedCommits: components['schemas']['DoraExcludedCommitEvent'][];
         failures: components['schemas']['DoraFailureEvent'][];
       };
+    };
+    /** @description What runs in one environment as its runtime reports it (a RuntimeObserver's answer): an Argo CD Application, Lambda functions, the embedded local runtime. */
+    RuntimeState: {
+      environment: string;
+      /** @description What was observed, e.g. `argocd prod-eu: payments-stage`. */
+      source: string;
+      /** @description The runtime's own view (the Argo CD Application page, the Lambda console). */
+      url?: string;
+      sync: {
+        /** @enum {string} */
+        status: 'Synced' | 'OutOfSync' | 'Unknown';
+        revision?: string;
+      };
+      health: {
+        /** @enum {string} */
+        status:
+          | 'Healthy'
+          | 'Progressing'
+          | 'Degraded'
+          | 'Suspended'
+          | 'Missing'
+          | 'Unknown';
+        message?: string;
+      };
+      lastOperation?: {
+        /** @enum {string} */
+        phase: 'Running' | 'Succeeded' | 'Failed' | 'Error' | 'Terminating';
+        message?: string;
+        revision?: string;
+        startedAt?: string;
+        finishedAt?: string;
+      };
+      runningDigests: string[];
+      /** @description Lambda's CodeSha256 of the zips the functions run (base64). */
+      runningCodeSha256s?: string[];
+      functions?: {
+        name: string;
+        version: string;
+        weight?: number;
+        /** @enum {string} */
+        packageType: 'Zip' | 'Image';
+        codeSha256: string;
+        lastModified?: string;
+        tags: {
+          [key: string]: string;
+        };
+      }[];
+      since?: string;
+      observedAt: string;
+    };
+    RuntimeEnvironment: {
+      name: string;
+      /** @description What the lineage says the environment runs (its current deploy). */
+      declared: null | {
+        sha: string | null;
+        version: string;
+        /** @description The artifact's digest, when the registry holds it. */
+        digest: string | null;
+        /** @description The manifest-repository commit that set it. */
+        revision: string | null;
+      };
+      /** @description What the runtime reports; null where it has nothing for the environment. */
+      running: null | components['schemas']['RuntimeState'];
+      /** @description The runtime reports something other than what is declared. */
+      drift: boolean;
+      driftReason: string | null;
+    };
+    RuntimeView: {
+      entityRef: string;
+      /** @description The runtime observer serving the entity (argocd, lambda, local); null for none. */
+      observer: string | null;
+      environments: components['schemas']['RuntimeEnvironment'][];
     };
   };
   responses: {
@@ -1430,6 +1522,37 @@ export interface operations {
       403: components['responses']['ErrorResponse'];
       404: components['responses']['ErrorResponse'];
       409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetRuntime: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Declared and running state per environment. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RuntimeView'];
+        };
+      };
+      401: components['responses']['ErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
+      503: components['responses']['ErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };

@@ -16,6 +16,7 @@ import {
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
+  RuntimeView,
   Yank,
   YankRequest,
   YankResult,
@@ -64,6 +65,11 @@ export interface PromotionApi {
   ): Promise<Promotion>;
   yank(entity: CompoundEntityRef, request: YankRequest): Promise<YankResult>;
   listYanks(entity: CompoundEntityRef): Promise<Yank[]>;
+  /**
+   * What each environment declares and what its runtime reports running, with drift. Optional,
+   * so clients written before it keep compiling; the lanes show nothing of the runtime without it.
+   */
+  getRuntime?(entity: CompoundEntityRef): Promise<RuntimeView>;
   /**
    * A monorepo commit released in every component of the repository that built it. With
    * `dryRun`, each component is answered planned, unchanged or refused and nothing changes;

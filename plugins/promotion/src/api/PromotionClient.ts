@@ -16,6 +16,7 @@ import {
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
+  RuntimeView,
   Yank,
   YankRequest,
   YankResult,
@@ -129,6 +130,10 @@ export class PromotionClient implements PromotionApi {
       method: 'POST',
       body: request,
     });
+  }
+
+  getRuntime(entity: CompoundEntityRef): Promise<RuntimeView> {
+    return this.request(`${entityPath(entity)}/runtime`);
   }
 
   async listYanks(entity: CompoundEntityRef): Promise<Yank[]> {
