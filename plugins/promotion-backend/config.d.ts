@@ -21,6 +21,16 @@ export interface Config {
          * prod policy is `demo`).
          */
         requireBeenIn?: string;
+        /**
+         * Approvals a promotion to this environment needs from members of the entity's owner
+         * group (nested groups count; never the requester, the commit's author or its pull
+         * request's author) before it proceeds. A component or its System overrides the count
+         * with the annotation `mainline.dev/approvals-<environment>`.
+         */
+        approvals?: {
+          /** How many distinct approvers (0 or absent: none needed). */
+          count: number;
+        };
       };
     }>;
     tags?: {

@@ -42,6 +42,11 @@ import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
+import { PromotionEvents } from './promotion/events';
+import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
+import { ApprovalService } from './promotion/approvals/ApprovalService';
+import { ApprovalStore } from './promotion/approvals/ApprovalStore';
+import { ApproverDirectory } from './promotion/approvals/ApproverDirectory';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -196,6 +201,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           environments: environments.map(e => e.name),
           options: readWriteScopeOptions(config),
         });
+        // Approvals from the owner groups, read from the catalog (see promotion/approvals).
+        const approvalStore = new ApprovalStore(knex);
+        const approverDirectory = new ApproverDirectory({ catalog, auth });
+        const approvalEvents = new PromotionEvents({
+          auditor,
+          lineage,
+          notifications,
+          signals,
+          logger,
+        });
+        const approvalPolicy = new ApprovalPolicy({
+          directory: approverDirectory,
+          adapters,
+          events: approvalEvents,
+          store: approvalStore,
+        });
         const promotions = new PromotionService({
           adapters,
           store,
@@ -212,6 +233,18 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           signals,
           logger,
           metrics: promotionMetrics,
+          approvals: approvalPolicy,
+        });
+        const approvals = new ApprovalService({
+          store: approvalStore,
+          promotions: store,
+          policy: approvalPolicy,
+          directory: approverDirectory,
+          engine: () => promotions,
+          permissions,
+          events: approvalEvents,
+          environments,
+          logger,
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:
@@ -245,6 +278,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             environments,
             defaultLimit,
             rateBudget,
+            approvals,
             dora: new DoraService({
               store,
               yanks,
@@ -295,6 +329,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           scope: 'local',
           fn: async () => {
             await promotions.recoverStalled(resolveEntity);
+            // Approved promotions that could not proceed when their last approval came.
+            await approvals.sweep(
+              resolveEntity,
+              await auth.getOwnServiceCredentials(),
+            );
             await store.pruneDeliveries(
               new Date(Date.now() - WEBHOOK_DELIVERY_RETENTION_MS),
             );

@@ -48,6 +48,16 @@ export interface CheckData {
   invalidAnnotation?: string;
   rivalEntity?: string;
   resource?: string;
+  /** The promotion will wait for approvals (the `approvals` check). */
+  awaitsApproval?: boolean;
+  requiredApprovals?: number;
+  eligibleApprovers?: string[];
+  /** Why a user may not approve (the `approver` check). */
+  approvalRefusal?:
+    | 'self-approval'
+    | 'commit-author'
+    | 'pull-request-author'
+    | 'not-a-member';
 }
 
 /** One rule checked before anything is changed. */

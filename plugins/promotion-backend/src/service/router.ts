@@ -20,6 +20,8 @@ import { EntityTargets } from './EntityTargets';
 import { RateBudget } from '../budget/RateBudget';
 import { DoraService } from '../dora/DoraService';
 import { addDoraRoutes } from '../dora/routes';
+import { ApprovalService } from '../promotion/approvals/ApprovalService';
+import { addApprovalRoutes } from '../promotion/approvals/routes';
 import {
   entityRefOf,
   parseBoard,
@@ -45,6 +47,8 @@ export interface RouterOptions {
   /** GitHub's rate budget as this replica sees it. */
   rateBudget?: RateBudget;
   dora: DoraService;
+  /** Approving, rejecting and withdrawing (absent: no approval routes). */
+  approvals?: ApprovalService;
 }
 
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
@@ -239,6 +243,14 @@ export async function createRouter(options: RouterOptions) {
   });
 
   addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
+  if (options.approvals) {
+    addApprovalRoutes(router, {
+      httpAuth,
+      targets,
+      actors,
+      approvals: options.approvals,
+    });
+  }
 
   // A refused write answers Backstage's error body with its failed checks beside it.
   router.use(refusalHandler);
