@@ -70,3 +70,7 @@ exports.down = async function down(knex) {
     });
   }
 };
+
+// Outside a transaction, so that on SQLite knex can switch foreign keys off while it rebuilds
+// promotion_promotions to drop the columns (see 20261201000000_tag_choice.js).
+exports.config = { transaction: false };

@@ -47,6 +47,7 @@ import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
 import { ApprovalService } from './promotion/approvals/ApprovalService';
 import { ApprovalStore } from './promotion/approvals/ApprovalStore';
 import { ApproverDirectory } from './promotion/approvals/ApproverDirectory';
+import { registerApprovalActions } from './promotion/approvals/actions';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -398,6 +399,12 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           promotions,
           actors,
           defaultLimit,
+        });
+        registerApprovalActions({
+          actionsRegistry,
+          targets,
+          actors,
+          approvals,
         });
         logger.info(
           `Promotion environments: ${environments
