@@ -36,7 +36,12 @@ import {
 import { WriteScope } from '../service/WriteScope';
 import { refusalOf, summarize } from './checks';
 import { dryRunPlan } from './dryRun';
-import { OutcomeMetrics, PromotionEvents } from './events';
+import {
+  EventActor,
+  OutcomeMetrics,
+  PromotionEvents,
+  requesterOf,
+} from './events';
 import { ArtifactAt, FactReader } from './facts';
 import { Follower } from './follower';
 import { Idempotency, ReplayHandlers, requestHash } from './idempotency';
@@ -53,7 +58,6 @@ import { PlannedPromotion, StepRunner } from './StepRunner';
 import { YankOutcome, YankService } from './YankService';
 import { EntityContext, PolicyCheck, WriteContext } from './types';
 import type { ApprovalGate } from './approvals/ApprovalPolicy';
-import { EventActor, requesterOf } from './events';
 
 export interface PromotionServiceOptions {
   adapters: AdapterResolver;
@@ -325,86 +329,76 @@ export class PromotionService {
     }
     const previous = await this.previous(entity, request, hash, ctx);
     if (previous) return previous;
-    const started = await this.start(
-      entity,
-      environment.name,
-      ctx,
-      hash,
-      async () => {
-        const {
-          facts,
-          checks: rules,
-          tag,
-        } = await this.promotionChecks(
-          entity,
-          request.sha,
-          environment,
-          request.tag,
-          how.pushed,
-        );
-        const approval = await this.options.approvals?.requirement(
-          entity,
-          environment,
-          facts.sha,
-          ctx,
-        );
-        const checks = approval ? [...rules, approval.check] : rules;
-        await this.refuseOnFailure(entity, 'promote', environment.name, {
+    return this.start(entity, environment.name, ctx, hash, async () => {
+      const {
+        facts,
+        checks: rules,
+        tag,
+      } = await this.promotionChecks(
+        entity,
+        request.sha,
+        environment,
+        request.tag,
+        how.pushed,
+      );
+      const approval = await this.options.approvals?.requirement(
+        entity,
+        environment,
+        facts.sha,
+        ctx,
+      );
+      const checks = approval ? [...rules, approval.check] : rules;
+      await this.refuseOnFailure(entity, 'promote', environment.name, {
+        sha: facts.sha,
+        tag,
+        checks,
+        ctx,
+        // A pushed tag's refusal tells the owners whatever the reason (promotePushedTag).
+        notify: !how.pushed,
+      });
+      const details = promotionStepDetails(tag, facts.sha, environment.name);
+      return {
+        record: {
+          kind: 'promotion' as const,
           sha: facts.sha,
           tag,
-          checks,
-          ctx,
-          // A pushed tag's refusal tells the owners whatever the reason (promotePushedTag).
-          notify: !how.pushed,
-        });
-        const details = promotionStepDetails(tag, facts.sha, environment.name);
-        return {
-          record: {
-            kind: 'promotion' as const,
-            sha: facts.sha,
-            tag,
-            tagAutomatic: request.tag === undefined,
-            version: tag,
-            idempotencyKey: request.idempotencyKey ?? null,
-            ...(approval?.required
-              ? {
-                  approval: {
-                    required: approval.required,
-                    context: approval.context,
-                  },
-                }
-              : {}),
-          },
-          steps: [
-            { name: 'checks', status: 'succeeded', detail: summarize(checks) },
-            ...(approval?.required
-              ? [
-                  {
-                    name: 'approval' as const,
-                    status: 'pending' as const,
-                    detail: approval.check.reason,
-                  },
-                ]
-              : []),
-            { name: 'tag', status: 'pending', detail: details.tag },
-            { name: 'retag', status: 'pending', detail: details.retag },
-            { name: 'deploy', status: 'pending', detail: details.deploy },
-          ],
-        };
-      },
-    );
-    if (started.status === 'awaiting-approval') {
-      await this.options.approvals?.awaiting(entity, started, ctx);
-    }
-    return started;
+          tagAutomatic: request.tag === undefined,
+          version: tag,
+          idempotencyKey: request.idempotencyKey ?? null,
+          ...(approval?.required
+            ? {
+                approval: {
+                  required: approval.required,
+                  context: approval.context,
+                },
+              }
+            : {}),
+        },
+        steps: [
+          { name: 'checks', status: 'succeeded', detail: summarize(checks) },
+          ...(approval?.required
+            ? [
+                {
+                  name: 'approval' as const,
+                  status: 'pending' as const,
+                  detail: approval.check.reason,
+                },
+              ]
+            : []),
+          { name: 'tag', status: 'pending', detail: details.tag },
+          { name: 'retag', status: 'pending', detail: details.retag },
+          { name: 'deploy', status: 'pending', detail: details.deploy },
+        ],
+      };
+    });
   }
 
   /**
    * Carries on a promotion whose approvals are complete, through the step runner like a retry:
    * the environment's lock first, then `claim` (the one conditional move from
    * `awaiting-approval` to `running`, so that of concurrent approvers and sweeps exactly one
-   * carries on), then the steps. A commit yanked meanwhile, or a tag another promotion adopted,
-   * ends it failed instead; nothing upstream has changed for it.
+   * carries on), then the steps. A commit yanked meanwhile ends it failed at `approval` instead;
+   * nothing upstream has changed for it.
    */
   async proceedApproved(
     entity: EntityContext,
@@ -665,16 +659,31 @@ export class PromotionService {
    * Runs a checked write with the step runner; a concurrent request that recorded the promotion
    * first (the same Idempotency-Key) is answered as a replay.
    */
-  private start(
+  private async start(
     entity: EntityContext,
     environment: string,
     ctx: WriteContext,
     hash: string,
     plan: () => Promise<PlannedPromotion>,
   ): Promise<PromotionRecord> {
-    return this.runner.start(entity, environment, ctx, hash, plan, created =>
-      this.idempotency.replay(created, hash, this.replayHandlers(entity, ctx)),
+    const record = await this.runner.start(
+      entity,
+      environment,
+      ctx,
+      hash,
+      plan,
+      created =>
+        this.idempotency.replay(
+          created,
+          hash,
+          this.replayHandlers(entity, ctx),
+        ),
     );
+    if (record.status === 'awaiting-approval') {
+      // Recorded and waiting: the approvers are told (see `approvals/`).
+      await this.options.approvals?.awaiting(entity, record, ctx);
+    }
+    return record;
   }
 
   /** What an earlier request with the same Idempotency-Key came to, carried on. */
