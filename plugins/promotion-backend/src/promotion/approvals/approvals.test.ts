@@ -85,6 +85,8 @@ async function startBackend(options: {
   dataDir: string;
   sent: NotificationSendOptions[];
   audited: AuditorEvent[];
+  /** Runs every scheduled task once as the backend starts, as a restarted replica does soon after. */
+  runTasksOnStartup?: boolean;
 }) {
   return startTestBackend({
     features: [
@@ -92,6 +94,9 @@ async function startBackend(options: {
       recordingAuditorFactory(event => options.audited.push(event)),
       catalogServiceMock.factory({ entities: [...demoEntities(), ...org] }),
       mockServices.database.factory({ knex: options.knex }),
+      mockServices.scheduler.factory({
+        includeInitialDelayedTasksOnStartup: options.runTasksOnStartup,
+      }),
       // Everyone may do everything but Percy, who may not approve.
       createServiceFactory({
         service: coreServices.permissions,
@@ -171,9 +176,9 @@ describe.each(
   });
 
   const server = () => backend.server;
-  const stageCommit = async () => {
+  const stageCommit = async (component = api) => {
     const lineage = await request(server())
-      .get(`${api}/lineage?limit=100`)
+      .get(`${component}/lineage?limit=100`)
       .set('Authorization', as('rita'));
     expect(lineage.status).toBe(200);
     const stage = lineage.body.environments.find(
@@ -404,5 +409,70 @@ describe.each(
         ['promotion-approve', 'succeeded', second],
       ]),
     );
+  });
+  it('carries on a promotion whose approvals were recorded when the process stopped before it proceeded', async () => {
+    const cart = '/api/promotion/v1/entities/component/default/cart';
+    const { sha, commit } = await stageCommit(cart);
+    const author = authorOf(commit);
+    const promoted = await request(server())
+      .post(`${cart}/promotions`)
+      .set('Authorization', as('rita'))
+      .send({ environment: 'demo', sha });
+    expect(promoted.status).toBe(201);
+    expect(promoted.body.status).toBe('awaiting-approval');
+    const id = promoted.body.id;
+    const approvers = PEOPLE.filter(
+      p => !['rita', author.name, 'nora', 'percy'].includes(p.name),
+    )
+      .slice(0, 2)
+      .map(p => `user:default/${p.name}`);
+    // The backend stops; the decisions it recorded last are there, the promotion never moved on.
+    await backend.stop();
+    await knex('promotion_approvals').insert(
+      approvers.map(approver => ({
+        promotion_id: id,
+        approver,
+        decision: 'approved',
+        comment: null,
+        decided_at: new Date(),
+      })),
+    );
+    const waiting = await knex('promotion_promotions').where({ id }).first();
+    expect(waiting.status).toBe('awaiting-approval');
+
+    // After the restart the recovery task finds it complete and runs it.
+    backend = await startBackend({
+      knex,
+      dataDir,
+      sent,
+      audited,
+      runTasksOnStartup: true,
+    });
+    let status = 'awaiting-approval';
+    let body: any;
+    for (let i = 0; i < 120 && status !== 'succeeded'; i++) {
+      await new Promise(resolve => setTimeout(resolve, 500));
+      body = (
+        await request(server())
+          .get(`${cart}/promotions/${id}`)
+          .set('Authorization', as('rita'))
+      ).body;
+      status = body.status;
+      if (status === 'failed') break;
+    }
+    expect({ status, error: body.error }).toEqual({
+      status: 'succeeded',
+      error: null,
+    });
+    expect(body.steps.find((s: any) => s.name === 'approval')).toMatchObject({
+      status: 'succeeded',
+      detail: `approved by ${[...approvers].sort().join(', ')}`,
+    });
+    const lineage = await request(server())
+      .get(`${cart}/lineage?limit=100`)
+      .set('Authorization', as('rita'));
+    expect(
+      lineage.body.environments.find((e: any) => e.name === 'demo').current,
+    ).toMatchObject({ sha, tag: body.tag });
   });
 });
