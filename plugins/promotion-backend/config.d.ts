@@ -24,6 +24,16 @@ export interface Config {
          */
         requireBeenIn?: string;
         /**
+         * Approvals a promotion to this environment needs from members of the entity's owner
+         * group (nested groups count; never the requester, the commit's author or its pull
+         * request's author) before it proceeds. A component or its System overrides the count
+         * with the annotation `mainline.dev/approvals-<environment>`.
+         */
+        approvals?: {
+          /** How many distinct approvers (0 or absent: none needed). */
+          count: number;
+        };
+        /**
          * For entities whose runtime an observer serves (Argo CD, Lambda, the local runtime): the
          * artifact must have run synced and healthy, with its digest, in this earlier
          * environment for at least `for` (e.g. `30m`, `PT1H`). Refused in the checks, before

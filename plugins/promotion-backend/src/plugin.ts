@@ -43,6 +43,12 @@ import { RateBudget } from './budget/RateBudget';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
 import { readRuntimeSettings } from './runtime/settings';
+import { PromotionEvents } from './promotion/events';
+import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
+import { ApprovalService } from './promotion/approvals/ApprovalService';
+import { ApprovalStore } from './promotion/approvals/ApprovalStore';
+import { ApproverDirectory } from './promotion/approvals/ApproverDirectory';
+import { registerApprovalActions } from './promotion/approvals/actions';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -198,6 +204,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           environments: environments.map(e => e.name),
           options: readWriteScopeOptions(config),
         });
+        // Approvals from the owner groups, read from the catalog (see promotion/approvals).
+        const approvalStore = new ApprovalStore(knex);
+        const approverDirectory = new ApproverDirectory({ catalog, auth });
+        const approvalEvents = new PromotionEvents({
+          auditor,
+          lineage,
+          notifications,
+          signals,
+          logger,
+        });
+        const approvalPolicy = new ApprovalPolicy({
+          directory: approverDirectory,
+          adapters,
+          events: approvalEvents,
+          store: approvalStore,
+        });
         const promotions = new PromotionService({
           adapters,
           store,
@@ -218,6 +240,18 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             observerFor: subject => runtimeObservers.forSubject(subject),
             settings: runtimeSettings,
           },
+          approvals: approvalPolicy,
+        });
+        const approvals = new ApprovalService({
+          store: approvalStore,
+          promotions: store,
+          policy: approvalPolicy,
+          directory: approverDirectory,
+          engine: () => promotions,
+          permissions,
+          events: approvalEvents,
+          environments,
+          logger,
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:
@@ -252,6 +286,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             defaultLimit,
             rateBudget,
             runtime: runtimeObservers,
+            approvals,
             dora: new DoraService({
               store,
               yanks,
@@ -318,6 +353,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           scope: 'local',
           fn: async () => {
             await promotions.recoverStalled(resolveEntity);
+            // Approved promotions that could not proceed when their last approval came.
+            await approvals.sweep(
+              resolveEntity,
+              await auth.getOwnServiceCredentials(),
+            );
             await store.pruneDeliveries(
               new Date(Date.now() - WEBHOOK_DELIVERY_RETENTION_MS),
             );
@@ -382,6 +422,12 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           promotions,
           actors,
           defaultLimit,
+        });
+        registerApprovalActions({
+          actionsRegistry,
+          targets,
+          actors,
+          approvals,
         });
         logger.info(
           `Promotion environments: ${environments

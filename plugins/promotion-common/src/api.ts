@@ -36,6 +36,15 @@ export type PromotionStepState = Schemas['PromotionStep'];
 /** @public */
 export type PromotionPlan = Schemas['PromotionPlan'];
 /**
+ * A promotion's approvals: what it needs, who decided, who may still approve, and what the
+ * caller may do.
+ *
+ * @public
+ */
+export type PromotionApprovals = Schemas['Approvals'];
+/** @public */
+export type ApprovalDecision = Schemas['ApprovalDecision'];
+/**
  * One rule of a promotion with its outcome. Programs read `name` and `data`; `reason` is for
  * people.
  *

@@ -117,6 +117,44 @@ const afterUp: Record<string, (knex: Knex) => Promise<void>> = {
       at: at('2026-12-02T00:00:00Z'),
     });
   },
+  '20261204000000_approvals.js': async knex => {
+    // The status column holds the longest status (PostgreSQL enforces the length).
+    await knex('promotion_promotions')
+      .where({ id: promotionId })
+      .update({
+        status: 'awaiting-approval',
+        required_approvals: 2,
+        approval_context: JSON.stringify({
+          owners: ['group:default/payments'],
+        }),
+      });
+    const row = await knex('promotion_promotions')
+      .where({ id: promotionId })
+      .first();
+    expect(row).toMatchObject({
+      status: 'awaiting-approval',
+      required_approvals: 2,
+    });
+    await knex('promotion_promotions')
+      .where({ id: promotionId })
+      .update({ status: 'running' });
+    await knex('promotion_approvals').insert({
+      promotion_id: promotionId,
+      approver: 'user:default/grace',
+      decision: 'approved',
+      comment: null,
+      decided_at: at('2026-12-04T00:00:00Z'),
+    });
+    // One decision per user and promotion.
+    await expect(
+      knex('promotion_approvals').insert({
+        promotion_id: promotionId,
+        approver: 'user:default/grace',
+        decision: 'rejected',
+        decided_at: at('2026-12-04T00:01:00Z'),
+      }),
+    ).rejects.toThrow();
+  },
 };
 
 /**

@@ -54,6 +54,16 @@ export interface CheckData {
   since?: string;
   /** A running-in check: the soak time it requires, in seconds. */
   requiredSeconds?: number;
+  /** The promotion will wait for approvals (the `approvals` check). */
+  awaitsApproval?: boolean;
+  requiredApprovals?: number;
+  eligibleApprovers?: string[];
+  /** Why a user may not approve (the `approver` check). */
+  approvalRefusal?:
+    | 'self-approval'
+    | 'commit-author'
+    | 'pull-request-author'
+    | 'not-a-member';
 }
 
 /** One rule checked before anything is changed. */

@@ -230,6 +230,34 @@ export const spec = {
             description:
               'A running-in check, the soak time it requires in seconds.',
           },
+          awaitsApproval: {
+            type: 'boolean',
+            description:
+              'The promotion will wait for approvals before it changes anything (approvals).',
+          },
+          requiredApprovals: {
+            type: 'integer',
+            description:
+              'How many distinct approvers the promotion needs (approvals).',
+          },
+          eligibleApprovers: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              "Refs of the users who may approve: members of the owner group, nested groups included, without the requester and the commit's and pull request's authors (approvals).",
+          },
+          approvalRefusal: {
+            type: 'string',
+            enum: [
+              'self-approval',
+              'commit-author',
+              'pull-request-author',
+              'not-a-member',
+            ],
+            description: 'Why a user may not approve (approver).',
+          },
         },
         additionalProperties: false,
       },
@@ -259,6 +287,19 @@ export const spec = {
             type: 'string',
             description:
               'The commit must have been deployed to this earlier environment.',
+          },
+          approvals: {
+            type: 'object',
+            description:
+              'Approvals from the owner group a promotion needs before it proceeds.',
+            properties: {
+              count: {
+                type: 'integer',
+                minimum: 0,
+              },
+            },
+            required: ['count'],
+            additionalProperties: false,
           },
         },
         additionalProperties: false,
@@ -686,7 +727,7 @@ export const spec = {
         properties: {
           name: {
             type: 'string',
-            enum: ['checks', 'tag', 'retag', 'deploy', 'verify'],
+            enum: ['checks', 'approval', 'tag', 'retag', 'deploy', 'verify'],
           },
           status: {
             type: 'string',
@@ -738,7 +779,9 @@ export const spec = {
           },
           status: {
             type: 'string',
-            enum: ['running', 'succeeded', 'failed'],
+            enum: ['awaiting-approval', 'running', 'succeeded', 'failed'],
+            description:
+              'awaiting-approval until enough owners approved (nothing has changed upstream yet).',
           },
           environment: {
             type: 'string',
@@ -852,6 +895,88 @@ export const spec = {
           'version',
           'checks',
           'steps',
+        ],
+        additionalProperties: false,
+      },
+      ApprovalDecision: {
+        type: 'object',
+        properties: {
+          approver: {
+            type: 'string',
+            description: 'Ref of the user who decided.',
+          },
+          decision: {
+            type: 'string',
+            enum: ['approved', 'rejected'],
+          },
+          comment: {
+            type: ['string', 'null'],
+          },
+          decidedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+        },
+        required: ['approver', 'decision', 'comment', 'decidedAt'],
+        additionalProperties: false,
+      },
+      Approvals: {
+        type: 'object',
+        description:
+          'What a promotion awaiting approvals needs, and who decided.',
+        properties: {
+          promotion: {
+            $ref: '#/components/schemas/Promotion',
+          },
+          required: {
+            type: 'integer',
+          },
+          approvedBy: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+          },
+          eligibleApprovers: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              'Who may approve now (owner group members, nested groups included, without the requester and the authors).',
+          },
+          decisions: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/ApprovalDecision',
+            },
+          },
+          you: {
+            type: 'object',
+            description: 'What the caller may do.',
+            properties: {
+              canDecide: {
+                type: 'boolean',
+              },
+              reason: {
+                type: 'string',
+              },
+              decision: {
+                type: ['string', 'null'],
+                enum: ['approved', 'rejected', null],
+              },
+            },
+            required: ['canDecide', 'reason', 'decision'],
+            additionalProperties: false,
+          },
+        },
+        required: [
+          'promotion',
+          'required',
+          'approvedBy',
+          'eligibleApprovers',
+          'decisions',
+          'you',
         ],
         additionalProperties: false,
       },
@@ -969,7 +1094,12 @@ export const spec = {
                   },
                   status: {
                     type: 'string',
-                    enum: ['running', 'succeeded', 'failed'],
+                    enum: [
+                      'awaiting-approval',
+                      'running',
+                      'succeeded',
+                      'failed',
+                    ],
                   },
                   version: {
                     type: 'string',
@@ -2736,6 +2866,247 @@ export const spec = {
               'application/json': {
                 schema: {
                   $ref: '#/components/schemas/Promotion',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/approvals': {
+      get: {
+        operationId: 'GetApprovals',
+        summary: "A promotion's approvals",
+        description:
+          'What the promotion needs, who decided, who may still approve, and whether the caller may.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The approvals.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+      post: {
+        operationId: 'ApprovePromotion',
+        summary: 'Approve a promotion awaiting approvals',
+        description:
+          "Records the caller's approval (needs promotion.approve, membership of the owner group, and not being the requester or an author of the commit or its pull request: 403 naming which). Repeating it is safe. When the count is reached the promotion proceeds through the step runner with the environment's lock. 409 once the promotion no longer awaits approvals or when the caller rejected it.",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  comment: {
+                    type: 'string',
+                    maxLength: 2000,
+                  },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              "The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached).",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+      delete: {
+        operationId: 'WithdrawApproval',
+        summary: "Withdraw one's decision",
+        description:
+          "Withdraws the caller's approval or rejection while the promotion still awaits approvals (409 after it proceeded).",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        responses: {
+          '200': {
+            description:
+              "The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached).",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/rejections': {
+      post: {
+        operationId: 'RejectPromotion',
+        summary: 'Reject a promotion awaiting approvals',
+        description:
+          'Ends the promotion as failed at its approval step, with the caller and comment as the reason; nothing upstream was changed. The same rules as approving decide who may.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  comment: {
+                    type: 'string',
+                    maxLength: 2000,
+                  },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              "The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached).",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
                 },
               },
             },

@@ -22,6 +22,8 @@ import { DoraService } from '../dora/DoraService';
 import { addDoraRoutes } from '../dora/routes';
 import { addRuntimeRoutes } from '../runtime/routes';
 import { RuntimeObservers } from '../runtime/RuntimeObservers';
+import { ApprovalService } from '../promotion/approvals/ApprovalService';
+import { addApprovalRoutes } from '../promotion/approvals/routes';
 import {
   entityRefOf,
   parseBoard,
@@ -49,6 +51,8 @@ export interface RouterOptions {
   dora: DoraService;
   /** The runtime observers; without them, no runtime route. */
   runtime?: RuntimeObservers;
+  /** Approving, rejecting and withdrawing (absent: no approval routes). */
+  approvals?: ApprovalService;
 }
 
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
@@ -245,6 +249,14 @@ export async function createRouter(options: RouterOptions) {
   addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
   if (options.runtime) {
     addRuntimeRoutes(router, { ...options, runtime: options.runtime });
+  }
+  if (options.approvals) {
+    addApprovalRoutes(router, {
+      httpAuth,
+      targets,
+      actors,
+      approvals: options.approvals,
+    });
   }
 
   // A refused write answers Backstage's error body with its failed checks beside it.

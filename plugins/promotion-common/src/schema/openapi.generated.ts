@@ -260,6 +260,54 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/approvals': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A promotion's approvals
+     * @description What the promotion needs, who decided, who may still approve, and whether the caller may.
+     */
+    get: operations['GetApprovals'];
+    put?: never;
+    /**
+     * Approve a promotion awaiting approvals
+     * @description Records the caller's approval (needs promotion.approve, membership of the owner group, and not being the requester or an author of the commit or its pull request: 403 naming which). Repeating it is safe. When the count is reached the promotion proceeds through the step runner with the environment's lock. 409 once the promotion no longer awaits approvals or when the caller rejected it.
+     */
+    post: operations['ApprovePromotion'];
+    /**
+     * Withdraw one's decision
+     * @description Withdraws the caller's approval or rejection while the promotion still awaits approvals (409 after it proceeded).
+     */
+    delete: operations['WithdrawApproval'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/rejections': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reject a promotion awaiting approvals
+     * @description Ends the promotion as failed at its approval step, with the caller and comment as the reason; nothing upstream was changed. The same rules as approving decide who may.
+     */
+    post: operations['RejectPromotion'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/entities/{kind}/{namespace}/{name}/rollbacks': {
     parameters: {
       query?: never;
@@ -382,6 +430,21 @@ export interface components {
       since?: string;
       /** @description A running-in check, the soak time it requires in seconds. */
       requiredSeconds?: number;
+      /** @description The promotion will wait for approvals before it changes anything (approvals). */
+      awaitsApproval?: boolean;
+      /** @description How many distinct approvers the promotion needs (approvals). */
+      requiredApprovals?: number;
+      /** @description Refs of the users who may approve: members of the owner group, nested groups included, without the requester and the commit's and pull request's authors (approvals). */
+      eligibleApprovers?: string[];
+      /**
+       * @description Why a user may not approve (approver).
+       * @enum {string}
+       */
+      approvalRefusal?:
+        | 'self-approval'
+        | 'commit-author'
+        | 'pull-request-author'
+        | 'not-a-member';
     };
     EnvironmentTrigger: {
       /** @enum {string} */
@@ -393,6 +456,10 @@ export interface components {
     EnvironmentPolicy: {
       /** @description The commit must have been deployed to this earlier environment. */
       requireBeenIn?: string;
+      /** @description Approvals from the owner group a promotion needs before it proceeds. */
+      approvals?: {
+        count: number;
+      };
     };
     Environment: {
       name: string;
@@ -514,7 +581,7 @@ export interface components {
     };
     PromotionStep: {
       /** @enum {string} */
-      name: 'checks' | 'tag' | 'retag' | 'deploy' | 'verify';
+      name: 'checks' | 'approval' | 'tag' | 'retag' | 'deploy' | 'verify';
       /** @enum {string} */
       status: 'pending' | 'running' | 'succeeded' | 'failed';
       detail: string | null;
@@ -532,8 +599,11 @@ export interface components {
       id: string;
       /** @enum {string} */
       kind: 'promotion' | 'rollback';
-      /** @enum {string} */
-      status: 'running' | 'succeeded' | 'failed';
+      /**
+       * @description awaiting-approval until enough owners approved (nothing has changed upstream yet).
+       * @enum {string}
+       */
+      status: 'awaiting-approval' | 'running' | 'succeeded' | 'failed';
       environment: string;
       sha: string;
       tag: string | null;
@@ -564,6 +634,31 @@ export interface components {
         status: 'planned';
         detail: string;
       }[];
+    };
+    ApprovalDecision: {
+      /** @description Ref of the user who decided. */
+      approver: string;
+      /** @enum {string} */
+      decision: 'approved' | 'rejected';
+      comment: string | null;
+      /** Format: date-time */
+      decidedAt: string;
+    };
+    /** @description What a promotion awaiting approvals needs, and who decided. */
+    Approvals: {
+      promotion: components['schemas']['Promotion'];
+      required: number;
+      approvedBy: string[];
+      /** @description Who may approve now (owner group members, nested groups included, without the requester and the authors). */
+      eligibleApprovers: string[];
+      decisions: components['schemas']['ApprovalDecision'][];
+      /** @description What the caller may do. */
+      you: {
+        canDecide: boolean;
+        reason: string;
+        /** @enum {string|null} */
+        decision: 'approved' | 'rejected' | null;
+      };
     };
     Yank: {
       sha: string;
@@ -599,7 +694,7 @@ export interface components {
         /** @enum {string} */
         kind: 'promotion' | 'rollback';
         /** @enum {string} */
-        status: 'running' | 'succeeded' | 'failed';
+        status: 'awaiting-approval' | 'running' | 'succeeded' | 'failed';
         version: string;
         sha: string;
         requestedBy: string;
@@ -1389,6 +1484,154 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Promotion'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetApprovals: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The approvals. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  ApprovePromotion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          comment?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  WithdrawApproval: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  RejectPromotion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          comment?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
         };
       };
       400: components['responses']['ErrorResponse'];

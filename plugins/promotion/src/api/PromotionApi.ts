@@ -9,6 +9,7 @@ import {
   ListPromotionsQuery,
   PromoteRequest,
   Promotion,
+  PromotionApprovals,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
@@ -58,6 +59,28 @@ export interface PromotionApi {
   ): Promise<Promotion[]>;
   getPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
   retryPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
+  /** What a promotion awaiting approvals needs, who decided, and what the caller may do. */
+  getApprovals(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals>;
+  /** Approves; the approval that completes the count carries the promotion on. */
+  approvePromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals>;
+  /** Rejects: the promotion ends failed at its approval step. */
+  rejectPromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals>;
+  /** Withdraws the caller's approval or rejection while the promotion still waits. */
+  withdrawApproval(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals>;
   rollback(
     entity: CompoundEntityRef,
     request: RollbackRequest,

@@ -10,6 +10,7 @@ import {
   ListPromotionsQuery,
   PromoteRequest,
   Promotion,
+  PromotionApprovals,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
@@ -113,6 +114,42 @@ export class PromotionClient implements PromotionApi {
     );
   }
 
+  getApprovals(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(approvalsPath(entity, id));
+  }
+
+  approvePromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(approvalsPath(entity, id), {
+      method: 'POST',
+      body: comment ? { comment } : {},
+    });
+  }
+
+  rejectPromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(
+      `${entityPath(entity)}/promotions/${encodeURIComponent(id)}/rejections`,
+      { method: 'POST', body: comment ? { comment } : {} },
+    );
+  }
+
+  withdrawApproval(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(approvalsPath(entity, id), { method: 'DELETE' });
+  }
+
   rollback(
     entity: CompoundEntityRef,
     request: RollbackRequest,
@@ -203,7 +240,7 @@ export class PromotionClient implements PromotionApi {
   private async request<T>(
     path: string,
     options: {
-      method?: 'GET' | 'POST';
+      method?: 'GET' | 'POST' | 'DELETE';
       body?: object;
       idempotencyKey?: string;
     } = {},
@@ -219,6 +256,10 @@ export class PromotionClient implements PromotionApi {
     });
     return (await response.json()) as T;
   }
+}
+
+function approvalsPath(entity: CompoundEntityRef, id: string): string {
+  return `${entityPath(entity)}/promotions/${encodeURIComponent(id)}/approvals`;
 }
 
 function doraPath(

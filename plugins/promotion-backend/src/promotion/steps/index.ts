@@ -24,6 +24,14 @@ export function promotionSteps(options: {
       run: async () => ({ detail: 'passed' }),
       inspect: async () => ({ state: 'todo', detail: 'checks' }),
     },
+    // Recorded as done by the approvals before the runner gets here: a promotion whose approvals
+    // are not complete is `awaiting-approval` and never runs.
+    approval: {
+      run: async () => {
+        throw new Error('the promotion has not got its approvals');
+      },
+      inspect: async () => ({ state: 'todo', detail: 'awaits approvals' }),
+    },
     tag: new TagStep(options),
     retag: retagStep,
     deploy: deployStep,

@@ -216,6 +216,7 @@ export const EnvironmentsContent = () => {
         <RecentPromotions
           promotions={promotions.value}
           error={promotions.error}
+          onChanged={retry}
         />
       </Box>
       <Box mt={3} mb={1} display="flex" alignItems="center" style={{ gap: 16 }}>
