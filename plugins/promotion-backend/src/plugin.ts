@@ -40,6 +40,8 @@ import { DoraService } from './dora/DoraService';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
+import { LineageSnapshots } from './board/LineageSnapshots';
+import { LineageWarmer } from './warmer/LineageWarmer';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
 
@@ -134,6 +136,10 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         // GitHub's budget as its answers tell it; background work leaves the reserve to people.
         const rateBudget = new RateBudget({
           reserve: config.getOptionalNumber('promotion.github.rateReserve'),
+          // Every replica's observations through the cache store (shared with Redis or Valkey).
+          shared: cache,
+          onShareError: error =>
+            logger.warn(`Could not share the rate budget: ${error}`),
         });
         const promotionMetrics = new PromotionMetrics(metrics, rateBudget);
         const adapters = preparations.guard(
@@ -153,7 +159,8 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           ),
         );
         /** Whether background work may run now; says once per round why it waits. */
-        const budgetAllows = (work: string) => {
+        const budgetAllows = async (work: string) => {
+          await rateBudget.sync();
           if (rateBudget.allowsBackground()) return true;
           logger.info(
             `Deferring ${work}: GitHub's remaining rate budget is under the reserve of ${
@@ -168,7 +175,13 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           logger,
         });
 
+        const snapshots = new LineageSnapshots(knex, {
+          onError: error =>
+            logger.warn(`Could not keep lineage snapshots: ${error}`),
+        });
         const lineage = new LineageService({
+          onAssembled: (entityRef, request, read) =>
+            snapshots.record(entityRef, request, read),
           adapters,
           yanks,
           cache,
@@ -226,6 +239,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           adapters,
           environments,
           limit: defaultLimit,
+          mainBranch,
+          snapshots,
+          coldReadsPerBoard: config.getOptionalNumber(
+            'promotion.board.coldReadsPerRequest',
+          ),
         });
         const repositoryPromotions = new RepositoryPromotions({
           targets,
@@ -274,10 +292,43 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           initialDelay: { seconds: 5 },
           scope: 'global',
           fn: async () => {
-            if (!budgetAllows('polling waiting promotions')) return;
+            if (!(await budgetAllows('polling waiting promotions'))) return;
             await promotions.followWaiting(resolveEntity);
           },
         });
+        // The board's snapshots kept fresh in the background, within the rate budget.
+        if (config.getOptionalBoolean('promotion.warmer.enabled') ?? true) {
+          const warmer = new LineageWarmer({
+            lineage,
+            snapshots,
+            budget: rateBudget,
+            services: async () =>
+              board.services({}, await auth.getOwnServiceCredentials()),
+            logger,
+            limit: defaultLimit,
+            mainBranch,
+            perRound: config.getOptionalNumber('promotion.warmer.perRound'),
+            refreshAfterMs:
+              (config.getOptionalNumber(
+                'promotion.warmer.refreshAfterMinutes',
+              ) ?? 60) * 60_000,
+          });
+          await scheduler.scheduleTask({
+            id: 'promotion-warm-lineage',
+            frequency: {
+              seconds:
+                config.getOptionalNumber('promotion.warmer.intervalSeconds') ??
+                10,
+            },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 3 },
+            scope: 'global',
+            fn: async () => {
+              await preparations.settled();
+              await warmer.round();
+            },
+          });
+        }
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
         // by their lease running out and recovered by whichever replica claims them first. One
         // task on every replica (claims are conditional, so replicas never recover one twice),
@@ -331,7 +382,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             scope: 'global',
             fn: async () => {
               await preparations.settled();
-              if (!budgetAllows('reconciling pushed tags')) return;
+              if (!(await budgetAllows('reconciling pushed tags'))) return;
               await pushedTags.reconcile();
             },
           });

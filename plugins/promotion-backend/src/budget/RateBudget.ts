@@ -26,6 +26,43 @@ export interface IntegrationBudget {
 export const DEFAULT_RATE_RESERVE = 1000;
 
 /**
+ * Where replicas publish what GitHub told them (Backstage's cache store: shared by every replica
+ * when it is Redis or Valkey, this replica's memory with the in-memory default).
+ */
+export interface RateBudgetStore {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: any, options?: { ttl?: number }): Promise<void>;
+}
+
+/** The shared key holding every integration's last observed budget. */
+export const RATE_BUDGET_KEY = 'rate-budget:v1';
+/** A replica publishes at most this often, and reads the others' at most this often. */
+const SHARE_INTERVAL_MS = 1000;
+/** Two observations whose resets are closer than this are of one window. */
+const SAME_WINDOW_MS = 60_000;
+
+type Observed = Record<string, Record<string, RateObservation>>;
+
+/**
+ * Which of two observations of one resource to believe: a later window replaces an earlier one;
+ * within one window the budget only goes down, so the lower remaining is the newer truth (two
+ * replicas spending one installation's budget each see part of the spending).
+ */
+export function mergeObservation(
+  a: RateObservation | undefined,
+  b: RateObservation | undefined,
+): RateObservation | undefined {
+  if (!a || !b) return a ?? b;
+  const resetA = Date.parse(a.resetAt);
+  const resetB = Date.parse(b.resetAt);
+  if (Math.abs(resetA - resetB) >= SAME_WINDOW_MS) {
+    return resetA > resetB ? a : b;
+  }
+  if (a.remaining !== b.remaining) return a.remaining < b.remaining ? a : b;
+  return a.observedAt >= b.observedAt ? a : b;
+}
+
+/**
  * GitHub's rate budget as this replica sees it in the `x-ratelimit-*` headers of every answer,
  * per integration (host) and resource. Background work (lineage warming, tag reconciliation,
  * the follower's polling) asks `allowsBackground` first and skips a round while the remaining
@@ -35,10 +72,23 @@ export const DEFAULT_RATE_RESERVE = 1000;
 export class RateBudget {
   private readonly observed = new Map<string, Map<string, RateObservation>>();
 
+  private published = 0;
+  private publishing: Promise<void> | undefined;
+  private dirty = false;
+  private pulled = 0;
+  private pulling: Promise<void> | undefined;
+
   constructor(
     private readonly options: {
       reserve?: number;
       now?: () => number;
+      /**
+       * The store replicas share their observations through: what one replica learns from
+       * GitHub's headers, the others see at their next `sync`.
+       */
+      shared?: RateBudgetStore;
+      /** Told when publishing to or reading from the shared store failed. */
+      onShareError?: (error: unknown) => void;
     } = {},
   ) {}
 
@@ -74,13 +124,106 @@ export class RateBudget {
       resources = new Map();
       this.observed.set(integration, resources);
     }
-    resources.set(resource, {
+    resources.set(
       resource,
-      limit,
-      remaining,
-      resetAt: new Date(reset * 1000).toISOString(),
-      observedAt: new Date(this.now()).toISOString(),
+      mergeObservation(resources.get(resource), {
+        resource,
+        limit,
+        remaining,
+        resetAt: new Date(reset * 1000).toISOString(),
+        observedAt: new Date(this.now()).toISOString(),
+      })!,
+    );
+    this.dirty = true;
+    this.schedulePublish();
+  }
+
+  /** Merges what another replica (or this one, earlier) published. */
+  private merge(observed: Observed | undefined) {
+    if (!observed || typeof observed !== 'object') return;
+    for (const [integration, resources] of Object.entries(observed)) {
+      if (!resources || typeof resources !== 'object') continue;
+      let mine = this.observed.get(integration);
+      if (!mine) {
+        mine = new Map();
+        this.observed.set(integration, mine);
+      }
+      for (const [name, observation] of Object.entries(resources)) {
+        if (
+          !observation ||
+          !Number.isFinite(observation.remaining) ||
+          !Number.isFinite(Date.parse(observation.resetAt))
+        ) {
+          continue;
+        }
+        mine.set(name, mergeObservation(mine.get(name), observation)!);
+      }
+    }
+  }
+
+  private toShared(): Observed {
+    return Object.fromEntries(
+      [...this.observed.entries()].map(([integration, resources]) => [
+        integration,
+        Object.fromEntries(resources.entries()),
+      ]),
+    );
+  }
+
+  /** Publishes this replica's observations (merged with the shared ones) at most once a second. */
+  private schedulePublish() {
+    const shared = this.options.shared;
+    if (!shared || this.publishing) return;
+    const wait = Math.max(0, this.published + SHARE_INTERVAL_MS - this.now());
+    this.publishing = new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, wait);
+      timer.unref?.();
+    })
+      .then(() => this.publish())
+      .catch(error => this.options.onShareError?.(error))
+      .finally(() => {
+        this.publishing = undefined;
+        if (this.dirty) this.schedulePublish();
+      });
+  }
+
+  /** Writes the merged budget to the shared store now. */
+  async publish(): Promise<void> {
+    const shared = this.options.shared;
+    if (!shared) return;
+    this.dirty = false;
+    this.merge((await shared.get(RATE_BUDGET_KEY)) as Observed | undefined);
+    this.published = this.now();
+    await shared.set(RATE_BUDGET_KEY, this.toShared(), {
+      ttl: 24 * 60 * 60 * 1000,
     });
+  }
+
+  /**
+   * Reads what every replica published (at most once a second; concurrent callers share one
+   * read), so that background work on this replica sees the budget another replica spent.
+   */
+  async sync(): Promise<void> {
+    const shared = this.options.shared;
+    if (!shared) return;
+    if (this.pulling) {
+      await this.pulling;
+      return;
+    }
+    if (this.now() - this.pulled < SHARE_INTERVAL_MS) return;
+    this.pulling = (async () => {
+      try {
+        this.merge((await shared.get(RATE_BUDGET_KEY)) as Observed | undefined);
+        this.pulled = this.now();
+      } catch (error) {
+        this.options.onShareError?.(error);
+      }
+    })();
+    try {
+      await this.pulling;
+    } finally {
+      this.pulling = undefined;
+    }
   }
 
   /** The resources of `integration` still under the reserve (their windows not yet reset). */
@@ -98,6 +241,33 @@ export class RateBudget {
   allowsBackground(integration?: string): boolean {
     const names = integration ? [integration] : [...this.observed.keys()];
     return names.every(name => this.short(name).length === 0);
+  }
+
+  /**
+   * How fast background work may go, from 1 (full speed) down to 0 (stopped): full speed while
+   * every resource of every integration has at least twice the reserve left, slowing linearly as
+   * the lowest remaining falls towards the reserve, and stopped at the reserve. A resource whose
+   * window has reset counts as full.
+   */
+  backgroundPace(integration?: string): number {
+    const now = this.now();
+    const names = integration ? [integration] : [...this.observed.keys()];
+    let pace = 1;
+    for (const name of names) {
+      for (const o of this.observed.get(name)?.values() ?? []) {
+        if (Date.parse(o.resetAt) <= now) continue;
+        // A small budget (a test server's, a tiny App) scales the slow-down zone with it.
+        const zone = Math.max(
+          1,
+          Math.min(this.reserve, o.limit - this.reserve),
+        );
+        pace = Math.min(
+          pace,
+          Math.max(0, Math.min(1, (o.remaining - this.reserve) / zone)),
+        );
+      }
+    }
+    return pace;
   }
 
   /** When the earliest window that holds background work back resets, if any does. */
