@@ -307,6 +307,8 @@ export interface Config {
       intervalSeconds?: number;
       /** Lineages read per round at full pace. Default 20. */
       perRound?: number;
+      /** Lineages read at once within a round. Default 4. */
+      concurrency?: number;
       /** Minutes after which an unchanged service's snapshot is read again. Default 60. */
       refreshAfterMinutes?: number;
     };

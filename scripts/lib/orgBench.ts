@@ -228,6 +228,8 @@ export async function orgBench(options: {
   services: number;
   minutes: number;
   drop: number;
+  /** How long the warmer's spread of the cold board is watched at most. */
+  warmMinutes: number;
 }) {
   const pg = process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING;
   if (!pg) {
@@ -272,7 +274,11 @@ export async function orgBench(options: {
       await admin.raw(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await admin.destroy();
     });
-    const connection = { connectionString: pg, database };
+    // The database in the URL: node-postgres takes a connection string's (default) database over
+    // a separate `database` field, which would put every run in the server's default database.
+    const url = new URL(pg);
+    url.pathname = `/${database}`;
+    const connection = { connectionString: url.toString() };
     const processOptions = {
       database: { client: 'pg', connection },
       entitiesFile,
@@ -300,6 +306,7 @@ export async function orgBench(options: {
             enabled: true,
             intervalSeconds: 2,
             perRound: 40,
+            concurrency: 8,
             refreshAfterMinutes: 60 / compression,
           },
         },
@@ -368,7 +375,7 @@ export async function orgBench(options: {
     let minuteCount = 0;
     while (
       (await snapshotted()) < services.length &&
-      Date.now() - started < 30 * 60_000
+      Date.now() - started < options.warmMinutes * 60_000
     ) {
       await new Promise(resolve => setTimeout(resolve, 2000));
       const budget = await budgetOf(a.url);
@@ -575,9 +582,11 @@ export async function orgBench(options: {
         'rest of the cold board, by the warmer',
         `${warmedCount} of ${services.length} in ${(warmMs / 1000).toFixed(
           0,
-        )} s; REST ${warm.rest}, GraphQL ${warm.graphql}, free 304 ${
-          warm.free304
-        }, git ${warm.git}; busiest minute ${Math.max(
+        )} s (${((warmedCount / warmMs) * 60_000).toFixed(0)} a minute); REST ${
+          warm.rest
+        }, GraphQL ${warm.graphql}, free 304 ${warm.free304}, git ${
+          warm.git
+        }; busiest minute ${Math.max(
           0,
           ...perMinute,
         )} requests; lowest remaining REST ${lowest.core}, GraphQL ${

@@ -308,6 +308,9 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             limit: defaultLimit,
             mainBranch,
             perRound: config.getOptionalNumber('promotion.warmer.perRound'),
+            concurrency: config.getOptionalNumber(
+              'promotion.warmer.concurrency',
+            ),
             refreshAfterMs:
               (config.getOptionalNumber(
                 'promotion.warmer.refreshAfterMinutes',

@@ -43,10 +43,14 @@ const SAME_WINDOW_MS = 60_000;
 
 type Observed = Record<string, Record<string, RateObservation>>;
 
+/** Two observations made within this long of each other are of the same moment. */
+const SAME_MOMENT_MS = 5000;
+
 /**
- * Which of two observations of one resource to believe: a later window replaces an earlier one;
- * within one window the budget only goes down, so the lower remaining is the newer truth (two
- * replicas spending one installation's budget each see part of the spending).
+ * Which of two observations of one resource (this replica's and another's) to believe: a later
+ * window replaces an earlier one; within one window the later observation is GitHub's newer
+ * answer, but two made at about the same moment by replicas spending one budget each saw part
+ * of the spending, and the lower remaining is the truer one.
  */
 export function mergeObservation(
   a: RateObservation | undefined,
@@ -58,8 +62,11 @@ export function mergeObservation(
   if (Math.abs(resetA - resetB) >= SAME_WINDOW_MS) {
     return resetA > resetB ? a : b;
   }
+  const seenA = Date.parse(a.observedAt);
+  const seenB = Date.parse(b.observedAt);
+  if (Math.abs(seenA - seenB) > SAME_MOMENT_MS) return seenA > seenB ? a : b;
   if (a.remaining !== b.remaining) return a.remaining < b.remaining ? a : b;
-  return a.observedAt >= b.observedAt ? a : b;
+  return seenA >= seenB ? a : b;
 }
 
 /**
@@ -124,16 +131,14 @@ export class RateBudget {
       resources = new Map();
       this.observed.set(integration, resources);
     }
-    resources.set(
+    // GitHub's latest answer to this replica is the truth here; others' are merged on sync.
+    resources.set(resource, {
       resource,
-      mergeObservation(resources.get(resource), {
-        resource,
-        limit,
-        remaining,
-        resetAt: new Date(reset * 1000).toISOString(),
-        observedAt: new Date(this.now()).toISOString(),
-      })!,
-    );
+      limit,
+      remaining,
+      resetAt: new Date(reset * 1000).toISOString(),
+      observedAt: new Date(this.now()).toISOString(),
+    });
     this.dirty = true;
     this.schedulePublish();
   }
