@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 /**
  * What GitHub last said about one rate-limit resource of one integration (`core` for REST,
  * `graphql` for GraphQL points, as `x-ratelimit-resource` names them).
@@ -42,6 +44,12 @@ const SHARE_INTERVAL_MS = 1000;
 const SAME_WINDOW_MS = 60_000;
 
 type Observed = Record<string, Record<string, RateObservation>>;
+/** The shared key's value: each replica's own observations, with when it last published. */
+interface SharedBudget {
+  replicas: Record<string, { at: number; observed: Observed }>;
+}
+/** A replica that published nothing for this long (stopped, scaled down) is left out. */
+const FORGET_REPLICA_MS = 2 * 60 * 60 * 1000;
 
 /** Two observations made within this long of each other are of the same moment. */
 const SAME_MOMENT_MS = 5000;
@@ -77,7 +85,11 @@ export function mergeObservation(
  * make are never held back here (GitHub itself says when a budget is used up).
  */
 export class RateBudget {
+  /** What GitHub answered this replica. */
   private readonly observed = new Map<string, Map<string, RateObservation>>();
+  /** What the other replicas published, as last read from the shared store. */
+  private others: Observed[] = [];
+  private readonly id = crypto.randomUUID();
 
   private published = 0;
   private publishing: Promise<void> | undefined;
@@ -143,30 +155,52 @@ export class RateBudget {
     this.schedulePublish();
   }
 
-  /** Merges what another replica (or this one, earlier) published. */
-  private merge(observed: Observed | undefined) {
-    if (!observed || typeof observed !== 'object') return;
-    for (const [integration, resources] of Object.entries(observed)) {
-      if (!resources || typeof resources !== 'object') continue;
-      let mine = this.observed.get(integration);
-      if (!mine) {
-        mine = new Map();
-        this.observed.set(integration, mine);
-      }
-      for (const [name, observation] of Object.entries(resources)) {
-        if (
-          !observation ||
-          !Number.isFinite(observation.remaining) ||
-          !Number.isFinite(Date.parse(observation.resetAt))
-        ) {
-          continue;
-        }
-        mine.set(name, mergeObservation(mine.get(name), observation)!);
+  /** Keeps the well-formed observations other replicas published (never this one's own). */
+  private takeOthers(published: unknown) {
+    const replicas = (published as SharedBudget | undefined)?.replicas;
+    this.others = [];
+    if (!replicas || typeof replicas !== 'object') return;
+    const oldest = this.now() - FORGET_REPLICA_MS;
+    for (const [id, entry] of Object.entries(replicas)) {
+      if (id === this.id || !entry || !(entry.at >= oldest)) continue;
+      if (entry.observed && typeof entry.observed === 'object') {
+        this.others.push(entry.observed);
       }
     }
   }
 
-  private toShared(): Observed {
+  /** This replica's observations merged with the other replicas'. */
+  private view(): Map<string, Map<string, RateObservation>> {
+    const merged = new Map<string, Map<string, RateObservation>>();
+    for (const [integration, resources] of this.observed) {
+      merged.set(integration, new Map(resources));
+    }
+    for (const observed of this.others) {
+      for (const [integration, resources] of Object.entries(observed)) {
+        if (!resources || typeof resources !== 'object') continue;
+        let into = merged.get(integration);
+        if (!into) {
+          into = new Map();
+          merged.set(integration, into);
+        }
+        for (const [name, o] of Object.entries(resources)) {
+          if (
+            !o ||
+            !Number.isFinite(o.remaining) ||
+            !Number.isFinite(o.limit) ||
+            !Number.isFinite(Date.parse(o.resetAt)) ||
+            !Number.isFinite(Date.parse(o.observedAt))
+          ) {
+            continue;
+          }
+          into.set(name, mergeObservation(into.get(name), o)!);
+        }
+      }
+    }
+    return merged;
+  }
+
+  private own(): Observed {
     return Object.fromEntries(
       [...this.observed.entries()].map(([integration, resources]) => [
         integration,
@@ -175,7 +209,7 @@ export class RateBudget {
     );
   }
 
-  /** Publishes this replica's observations (merged with the shared ones) at most once a second. */
+  /** Publishes this replica's observations at most once a second. */
   private schedulePublish() {
     const shared = this.options.shared;
     if (!shared || this.publishing) return;
@@ -192,16 +226,33 @@ export class RateBudget {
       });
   }
 
-  /** Writes the merged budget to the shared store now. */
+  /**
+   * Writes this replica's observations to the shared store now, beside the other replicas'
+   * (each replica its own entry, so that none takes its own earlier answers for another's).
+   */
   async publish(): Promise<void> {
     const shared = this.options.shared;
     if (!shared) return;
     this.dirty = false;
-    this.merge((await shared.get(RATE_BUDGET_KEY)) as Observed | undefined);
+    const published = (await shared.get(RATE_BUDGET_KEY)) as
+      | SharedBudget
+      | undefined;
+    this.takeOthers(published);
     this.published = this.now();
-    await shared.set(RATE_BUDGET_KEY, this.toShared(), {
-      ttl: 24 * 60 * 60 * 1000,
-    });
+    const oldest = this.now() - FORGET_REPLICA_MS;
+    const replicas = Object.fromEntries(
+      Object.entries(published?.replicas ?? {}).filter(
+        ([id, entry]) => id !== this.id && entry?.at >= oldest,
+      ),
+    );
+    replicas[this.id] = { at: this.now(), observed: this.own() };
+    await shared.set(
+      RATE_BUDGET_KEY,
+      { replicas },
+      {
+        ttl: 24 * 60 * 60 * 1000,
+      },
+    );
   }
 
   /**
@@ -218,7 +269,7 @@ export class RateBudget {
     if (this.now() - this.pulled < SHARE_INTERVAL_MS) return;
     this.pulling = (async () => {
       try {
-        this.merge((await shared.get(RATE_BUDGET_KEY)) as Observed | undefined);
+        this.takeOthers(await shared.get(RATE_BUDGET_KEY));
         this.pulled = this.now();
       } catch (error) {
         this.options.onShareError?.(error);
@@ -234,7 +285,7 @@ export class RateBudget {
   /** The resources of `integration` still under the reserve (their windows not yet reset). */
   private short(integration: string): RateObservation[] {
     const now = this.now();
-    return [...(this.observed.get(integration)?.values() ?? [])].filter(
+    return [...(this.view().get(integration)?.values() ?? [])].filter(
       o => o.remaining < this.reserve && Date.parse(o.resetAt) > now,
     );
   }
@@ -244,7 +295,7 @@ export class RateBudget {
    * none is named).
    */
   allowsBackground(integration?: string): boolean {
-    const names = integration ? [integration] : [...this.observed.keys()];
+    const names = integration ? [integration] : [...this.view().keys()];
     return names.every(name => this.short(name).length === 0);
   }
 
@@ -256,10 +307,11 @@ export class RateBudget {
    */
   backgroundPace(integration?: string): number {
     const now = this.now();
-    const names = integration ? [integration] : [...this.observed.keys()];
+    const view = this.view();
+    const names = integration ? [integration] : [...view.keys()];
     let pace = 1;
     for (const name of names) {
-      for (const o of this.observed.get(name)?.values() ?? []) {
+      for (const o of view.get(name)?.values() ?? []) {
         if (Date.parse(o.resetAt) <= now) continue;
         // A small budget (a test server's, a tiny App) scales the slow-down zone with it.
         const zone = Math.max(
@@ -277,7 +329,7 @@ export class RateBudget {
 
   /** When the earliest window that holds background work back resets, if any does. */
   deferredUntil(): string | undefined {
-    const resets = [...this.observed.keys()]
+    const resets = [...this.view().keys()]
       .flatMap(name => this.short(name))
       .map(o => o.resetAt)
       .sort();
@@ -286,7 +338,7 @@ export class RateBudget {
 
   /** Every integration's last observed budget, by name. */
   snapshot(): IntegrationBudget[] {
-    return [...this.observed.entries()]
+    return [...this.view().entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([integration, resources]) => ({
         integration,
