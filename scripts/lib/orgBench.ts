@@ -306,7 +306,7 @@ export async function orgBench(options: {
             enabled: true,
             intervalSeconds: 2,
             perRound: 40,
-            concurrency: 8,
+            concurrency: 4,
             refreshAfterMinutes: 60 / compression,
           },
         },

@@ -296,42 +296,6 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             await promotions.followWaiting(resolveEntity);
           },
         });
-        // The board's snapshots kept fresh in the background, within the rate budget.
-        if (config.getOptionalBoolean('promotion.warmer.enabled') ?? true) {
-          const warmer = new LineageWarmer({
-            lineage,
-            snapshots,
-            budget: rateBudget,
-            services: async () =>
-              board.services({}, await auth.getOwnServiceCredentials()),
-            logger,
-            limit: defaultLimit,
-            mainBranch,
-            perRound: config.getOptionalNumber('promotion.warmer.perRound'),
-            concurrency: config.getOptionalNumber(
-              'promotion.warmer.concurrency',
-            ),
-            refreshAfterMs:
-              (config.getOptionalNumber(
-                'promotion.warmer.refreshAfterMinutes',
-              ) ?? 60) * 60_000,
-          });
-          await scheduler.scheduleTask({
-            id: 'promotion-warm-lineage',
-            frequency: {
-              seconds:
-                config.getOptionalNumber('promotion.warmer.intervalSeconds') ??
-                10,
-            },
-            timeout: { minutes: 5 },
-            initialDelay: { seconds: 3 },
-            scope: 'global',
-            fn: async () => {
-              await preparations.settled();
-              await warmer.round();
-            },
-          });
-        }
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
         // by their lease running out and recovered by whichever replica claims them first. One
         // task on every replica (claims are conditional, so replicas never recover one twice),
@@ -387,6 +351,42 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
               await preparations.settled();
               if (!(await budgetAllows('reconciling pushed tags'))) return;
               await pushedTags.reconcile();
+            },
+          });
+        }
+        // The board's snapshots kept fresh in the background, within the rate budget.
+        if (config.getOptionalBoolean('promotion.warmer.enabled') ?? true) {
+          const warmer = new LineageWarmer({
+            lineage,
+            snapshots,
+            budget: rateBudget,
+            services: async () =>
+              board.services({}, await auth.getOwnServiceCredentials()),
+            logger,
+            limit: defaultLimit,
+            mainBranch,
+            perRound: config.getOptionalNumber('promotion.warmer.perRound'),
+            concurrency: config.getOptionalNumber(
+              'promotion.warmer.concurrency',
+            ),
+            refreshAfterMs:
+              (config.getOptionalNumber(
+                'promotion.warmer.refreshAfterMinutes',
+              ) ?? 60) * 60_000,
+          });
+          await scheduler.scheduleTask({
+            id: 'promotion-warm-lineage',
+            frequency: {
+              seconds:
+                config.getOptionalNumber('promotion.warmer.intervalSeconds') ??
+                10,
+            },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 3 },
+            scope: 'global',
+            fn: async () => {
+              await preparations.settled();
+              await warmer.round();
             },
           });
         }
