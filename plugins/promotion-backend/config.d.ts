@@ -321,6 +321,33 @@ export interface Config {
        */
       intervalSeconds?: number;
     };
+    /** The release board (`GET /v1/board`). */
+    board?: {
+      /**
+       * Lineages one board read reads from upstream at most when a service's is neither cached nor
+       * snapshotted under its current generation (no snapshot first, then the oldest); the rest
+       * are served from their persisted snapshot, marked with its age, or shown as being read,
+       * while the background warmer reads them within the rate budget. Default 100.
+       */
+      coldReadsPerRequest?: number;
+    };
+    /**
+     * The background lineage warmer: keeps every service's lineage snapshot fresh within GitHub's
+     * rate budget, slowing down as the remaining budget falls towards `github.rateReserve` and
+     * stopping there.
+     */
+    warmer?: {
+      /** Default true. */
+      enabled?: boolean;
+      /** Seconds between rounds (one replica at a time). Default 10. */
+      intervalSeconds?: number;
+      /** Lineages read per round at full pace. Default 20. */
+      perRound?: number;
+      /** Lineages read at once within a round. Default 4. */
+      concurrency?: number;
+      /** Minutes after which an unchanged service's snapshot is read again. Default 60. */
+      refreshAfterMinutes?: number;
+    };
     /**
      * The embedded default: local bare git repositories, a filesystem artifact registry and
      * recorded Serverless deploys, for entities whose artifact location is `local/<name>` or

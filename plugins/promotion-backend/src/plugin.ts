@@ -40,6 +40,8 @@ import { DoraService } from './dora/DoraService';
 import { GitHubEvents } from './events/GitHubEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
+import { LineageSnapshots } from './board/LineageSnapshots';
+import { LineageWarmer } from './warmer/LineageWarmer';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
 import { readRuntimeSettings } from './runtime/settings';
@@ -141,6 +143,10 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         // GitHub's budget as its answers tell it; background work leaves the reserve to people.
         const rateBudget = new RateBudget({
           reserve: config.getOptionalNumber('promotion.github.rateReserve'),
+          // Every replica's observations through the cache store (shared with Redis or Valkey).
+          shared: cache,
+          onShareError: error =>
+            logger.warn(`Could not share the rate budget: ${error}`),
         });
         const promotionMetrics = new PromotionMetrics(metrics, rateBudget);
         const adapters = preparations.guard(
@@ -160,7 +166,8 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           ),
         );
         /** Whether background work may run now; says once per round why it waits. */
-        const budgetAllows = (work: string) => {
+        const budgetAllows = async (work: string) => {
+          await rateBudget.sync();
           if (rateBudget.allowsBackground()) return true;
           logger.info(
             `Deferring ${work}: GitHub's remaining rate budget is under the reserve of ${
@@ -176,7 +183,13 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           logger,
         });
 
+        const snapshots = new LineageSnapshots(knex, {
+          onError: error =>
+            logger.warn(`Could not keep lineage snapshots: ${error}`),
+        });
         const lineage = new LineageService({
+          onAssembled: (entityRef, request, read) =>
+            snapshots.record(entityRef, request, read),
           adapters,
           yanks,
           cache,
@@ -266,6 +279,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           adapters,
           environments,
           limit: defaultLimit,
+          mainBranch,
+          snapshots,
+          coldReadsPerBoard: config.getOptionalNumber(
+            'promotion.board.coldReadsPerRequest',
+          ),
         });
         const repositoryPromotions = new RepositoryPromotions({
           targets,
@@ -316,7 +334,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           initialDelay: { seconds: 5 },
           scope: 'global',
           fn: async () => {
-            if (!budgetAllows('polling waiting promotions')) return;
+            if (!(await budgetAllows('polling waiting promotions'))) return;
             await promotions.followWaiting(resolveEntity);
           },
         });
@@ -394,8 +412,44 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             scope: 'global',
             fn: async () => {
               await preparations.settled();
-              if (!budgetAllows('reconciling pushed tags')) return;
+              if (!(await budgetAllows('reconciling pushed tags'))) return;
               await pushedTags.reconcile();
+            },
+          });
+        }
+        // The board's snapshots kept fresh in the background, within the rate budget.
+        if (config.getOptionalBoolean('promotion.warmer.enabled') ?? true) {
+          const warmer = new LineageWarmer({
+            lineage,
+            snapshots,
+            budget: rateBudget,
+            services: async () =>
+              board.services({}, await auth.getOwnServiceCredentials()),
+            logger,
+            limit: defaultLimit,
+            mainBranch,
+            perRound: config.getOptionalNumber('promotion.warmer.perRound'),
+            concurrency: config.getOptionalNumber(
+              'promotion.warmer.concurrency',
+            ),
+            refreshAfterMs:
+              (config.getOptionalNumber(
+                'promotion.warmer.refreshAfterMinutes',
+              ) ?? 60) * 60_000,
+          });
+          await scheduler.scheduleTask({
+            id: 'promotion-warm-lineage',
+            frequency: {
+              seconds:
+                config.getOptionalNumber('promotion.warmer.intervalSeconds') ??
+                10,
+            },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 3 },
+            scope: 'global',
+            fn: async () => {
+              await preparations.settled();
+              await warmer.round();
             },
           });
         }

@@ -155,6 +155,16 @@ const afterUp: Record<string, (knex: Knex) => Promise<void>> = {
       }),
     ).rejects.toThrow();
   },
+  '20261210000000_lineage_snapshots.js': async knex => {
+    await knex('promotion_lineage_snapshots').insert({
+      entity_ref: 'component:default/checkout',
+      branch: 'main',
+      page_limit: 50,
+      generation: '0123456789abcdef',
+      lineage: JSON.stringify({ commits: [], environments: [] }),
+      taken_at: at('2026-12-10T00:00:00Z'),
+    });
+  },
 };
 
 /**

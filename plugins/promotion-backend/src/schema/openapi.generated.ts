@@ -1214,6 +1214,16 @@ export const spec = {
             description:
               "Why the service's lineage could not be read (the rest of the board is unaffected).",
           },
+          snapshotAt: {
+            type: ['string', 'null'],
+            description:
+              "When the row's lineage was read, if it is served from the persisted snapshot (the cached lineage expired or is being read afresh); null when it is current.",
+          },
+          refreshing: {
+            type: 'boolean',
+            description:
+              "The row's lineage is being read afresh in the background: it shows the last snapshot (known to be outdated by a write or a webhook) or, with no snapshot yet, nothing.",
+          },
         },
         required: [
           'entityRef',
@@ -2120,6 +2130,11 @@ export const spec = {
                       items: {
                         $ref: '#/components/schemas/BoardRow',
                       },
+                    },
+                    refreshing: {
+                      type: 'integer',
+                      description:
+                        'How many rows are being read afresh in the background.',
                     },
                   },
                   required: ['environments', 'generatedAt', 'services'],

@@ -89,6 +89,7 @@ export async function createRouter(options: RouterOptions) {
 
   router.get('/v1/github/rate-budget', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    await options.rateBudget?.sync();
     res.json({ integrations: options.rateBudget?.snapshot() ?? [] });
   });
 

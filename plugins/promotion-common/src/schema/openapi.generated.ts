@@ -723,6 +723,10 @@ export interface components {
       };
       /** @description Why the service's lineage could not be read (the rest of the board is unaffected). */
       error: string | null;
+      /** @description When the row's lineage was read, if it is served from the persisted snapshot (the cached lineage expired or is being read afresh); null when it is current. */
+      snapshotAt?: string | null;
+      /** @description The row's lineage is being read afresh in the background: it shows the last snapshot (known to be outdated by a write or a webhook) or, with no snapshot yet, nothing. */
+      refreshing?: boolean;
     };
     /** @description What a repository-wide promotion did for one component. */
     ComponentOutcome: {
@@ -1060,6 +1064,8 @@ export interface operations {
             environments: string[];
             generatedAt: string;
             services: components['schemas']['BoardRow'][];
+            /** @description How many rows are being read afresh in the background. */
+            refreshing?: number;
           };
         };
       };
