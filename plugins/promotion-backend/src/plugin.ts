@@ -31,6 +31,8 @@ import { Actors } from './service/actors';
 import { Preparations } from './preparations';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
+import { readFreezes } from './promotion/freezes';
+import { PolicyReader } from './promotion/policyContext';
 import { ReleaseBoard } from './board/ReleaseBoard';
 import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
@@ -212,6 +214,16 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           signals,
           logger,
           metrics: promotionMetrics,
+          policies: new PolicyReader({
+            catalog,
+            auth,
+            store,
+            environments,
+            freezes: readFreezes(
+              config,
+              environments.map(e => e.name),
+            ),
+          }),
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:

@@ -30,6 +30,13 @@ export interface EnvironmentDefinition {
 export interface EnvironmentPolicy {
   /** The commit must have been deployed to this earlier environment (prod: `demo`). */
   requireBeenIn?: string;
+  /**
+   * The deploy-time soak: the commit was deployed to `after` at least `for` ago (`24h`, `2d`,
+   * `PT36H`).
+   */
+  soak?: { after: string; for: string };
+  /** GitHub check runs or commit statuses that must be green on the commit. */
+  requiredChecks?: string[];
 }
 
 /**
