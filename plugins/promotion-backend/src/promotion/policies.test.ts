@@ -223,40 +223,40 @@ describe('freezeRule', () => {
 
   it.each([
     // Spring: Berlin goes from +01:00 to +02:00 on Sunday 29 March 2026 at 02:00.
-    ['weekend', weekend, '2026-03-27T16:59:59Z', undefined],
-    ['weekend', weekend, '2026-03-27T17:00:00Z', '2026-03-30T07:00:00.000Z'],
-    ['weekend', weekend, '2026-03-29T01:30:00Z', '2026-03-30T07:00:00.000Z'],
-    ['weekend', weekend, '2026-03-30T06:59:59Z', '2026-03-30T07:00:00.000Z'],
+    ['weekend', '2026-03-27T16:59:59Z', undefined, weekend],
+    ['weekend', '2026-03-27T17:00:00Z', '2026-03-30T07:00:00.000Z', weekend],
+    ['weekend', '2026-03-29T01:30:00Z', '2026-03-30T07:00:00.000Z', weekend],
+    ['weekend', '2026-03-30T06:59:59Z', '2026-03-30T07:00:00.000Z', weekend],
     // 09:00 local is 07:00Z in summer time: open again, although 63 elapsed hours are not over.
-    ['weekend', weekend, '2026-03-30T07:00:00Z', undefined],
-    ['weekend', weekend, '2026-03-30T07:30:00Z', undefined],
+    ['weekend', '2026-03-30T07:00:00Z', undefined, weekend],
+    ['weekend', '2026-03-30T07:30:00Z', undefined, weekend],
     // Autumn: from +02:00 back to +01:00 on Sunday 25 October 2026 at 03:00.
-    ['weekend', weekend, '2026-10-23T15:59:59Z', undefined],
-    ['weekend', weekend, '2026-10-23T16:00:00Z', '2026-10-26T08:00:00.000Z'],
-    ['weekend', weekend, '2026-10-25T00:59:59Z', '2026-10-26T08:00:00.000Z'],
-    ['weekend', weekend, '2026-10-25T01:00:00Z', '2026-10-26T08:00:00.000Z'],
+    ['weekend', '2026-10-23T15:59:59Z', undefined, weekend],
+    ['weekend', '2026-10-23T16:00:00Z', '2026-10-26T08:00:00.000Z', weekend],
+    ['weekend', '2026-10-25T00:59:59Z', '2026-10-26T08:00:00.000Z', weekend],
+    ['weekend', '2026-10-25T01:00:00Z', '2026-10-26T08:00:00.000Z', weekend],
     // 08:30 local on Monday is 07:30Z in winter time: still frozen, 63 h elapsed notwithstanding.
-    ['weekend', weekend, '2026-10-26T07:30:00Z', '2026-10-26T08:00:00.000Z'],
-    ['weekend', weekend, '2026-10-26T08:00:00Z', undefined],
+    ['weekend', '2026-10-26T07:30:00Z', '2026-10-26T08:00:00.000Z', weekend],
+    ['weekend', '2026-10-26T08:00:00Z', undefined, weekend],
     // The night of the spring change: 01:00 CET (00:00Z) plus three elapsed hours is 03:00Z.
-    ['nightly', nightly, '2026-03-28T23:59:59Z', undefined],
-    ['nightly', nightly, '2026-03-29T00:00:00Z', '2026-03-29T03:00:00.000Z'],
-    ['nightly', nightly, '2026-03-29T02:59:59Z', '2026-03-29T03:00:00.000Z'],
-    ['nightly', nightly, '2026-03-29T03:00:00Z', undefined],
+    ['nightly', '2026-03-28T23:59:59Z', undefined, nightly],
+    ['nightly', '2026-03-29T00:00:00Z', '2026-03-29T03:00:00.000Z', nightly],
+    ['nightly', '2026-03-29T02:59:59Z', '2026-03-29T03:00:00.000Z', nightly],
+    ['nightly', '2026-03-29T03:00:00Z', undefined, nightly],
     // The next night starts at 01:00 CEST, 23:00Z.
-    ['nightly', nightly, '2026-03-29T22:59:59Z', undefined],
-    ['nightly', nightly, '2026-03-29T23:00:00Z', '2026-03-30T02:00:00.000Z'],
+    ['nightly', '2026-03-29T22:59:59Z', undefined, nightly],
+    ['nightly', '2026-03-29T23:00:00Z', '2026-03-30T02:00:00.000Z', nightly],
     // The night of the autumn change: 01:00 CEST is 23:00Z the day before.
-    ['nightly', nightly, '2026-10-24T23:00:00Z', '2026-10-25T02:00:00.000Z'],
-    ['nightly', nightly, '2026-10-25T01:59:59Z', '2026-10-25T02:00:00.000Z'],
-    ['nightly', nightly, '2026-10-25T02:00:00Z', undefined],
-    ['nightly', nightly, '2026-10-26T00:00:00Z', '2026-10-26T03:00:00.000Z'],
+    ['nightly', '2026-10-24T23:00:00Z', '2026-10-25T02:00:00.000Z', nightly],
+    ['nightly', '2026-10-25T01:59:59Z', '2026-10-25T02:00:00.000Z', nightly],
+    ['nightly', '2026-10-25T02:00:00Z', undefined, nightly],
+    ['nightly', '2026-10-26T00:00:00Z', '2026-10-26T03:00:00.000Z', nightly],
     // One-off: from midnight CEST to midnight CET, start inclusive, end exclusive.
-    ['autumn', autumn, '2026-10-23T21:59:59Z', undefined],
-    ['autumn', autumn, '2026-10-23T22:00:00Z', '2026-10-25T23:00:00.000Z'],
-    ['autumn', autumn, '2026-10-25T22:59:59.999Z', '2026-10-25T23:00:00.000Z'],
-    ['autumn', autumn, '2026-10-25T23:00:00Z', undefined],
-  ])('%s at %s: frozen until %s', (_name, window, now, frozenUntil) => {
+    ['autumn', '2026-10-23T21:59:59Z', undefined, autumn],
+    ['autumn', '2026-10-23T22:00:00Z', '2026-10-25T23:00:00.000Z', autumn],
+    ['autumn', '2026-10-25T22:59:59.999Z', '2026-10-25T23:00:00.000Z', autumn],
+    ['autumn', '2026-10-25T23:00:00Z', undefined, autumn],
+  ])('%s at %s: frozen until %s', (_name, now, frozenUntil, window) => {
     const check = freezeRule([window], scope, at(now))!;
     if (frozenUntil) {
       expect(check).toMatchObject({
