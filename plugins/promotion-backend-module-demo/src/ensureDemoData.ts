@@ -39,7 +39,7 @@ export async function demoPreparation(options: {
   return {
     description: 'demo data',
     awaitOnStart: current !== undefined,
-    async run({ recordYank }) {
+    async run({ recordYank, recordPromotion }) {
       let manifest = current;
       if (!manifest) {
         const started = Date.now();
@@ -52,6 +52,12 @@ export async function demoPreparation(options: {
       }
       for (const yank of manifest.yanks) {
         await recordYank(yank);
+      }
+      // The history's promotions, each recorded once (kept across restarts like the tombstones).
+      if (recordPromotion) {
+        for (const promotion of manifest.promotions ?? []) {
+          await recordPromotion(promotion);
+        }
       }
     },
   };

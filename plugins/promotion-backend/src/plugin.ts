@@ -32,6 +32,7 @@ import { Preparations } from './preparations';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
 import { readFreezes } from './promotion/freezes';
+import { recordPreparedPromotion } from './database/preparedPromotions';
 import { PolicyReader } from './promotion/policyContext';
 import { ReleaseBoard } from './board/ReleaseBoard';
 import { RepositoryPromotions } from './promotion/RepositoryPromotions';
@@ -167,6 +168,8 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         runtimeObservers.create({ config, logger, cache });
         await preparations.start({
           recordYank: yank => yanks.record(yank),
+          recordPromotion: promotion =>
+            recordPreparedPromotion(knex, promotion),
           logger,
         });
 
