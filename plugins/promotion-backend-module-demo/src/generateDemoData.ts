@@ -207,7 +207,8 @@ function kustomization(image: string, tag: string) {
     '  - ../../base',
     'images:',
     `  - name: ${image}`,
-    `    newTag: ${tag}`,
+    // A short sha of digits only (or digits, e and digits) would read as a number: quoted.
+    `    newTag: ${/^\d+(e\d+)?$/i.test(tag) ? `"${tag}"` : tag}`,
     '',
   ].join('\n');
 }

@@ -1,4 +1,5 @@
 import { ConfigReader } from '@backstage/config';
+import { JsonValue } from '@backstage/types';
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
 import { readFreezes } from './freezes';
 import {
@@ -474,7 +475,10 @@ describe('effectivePolicies', () => {
         environment: 'prod',
         environments: ENVIRONMENTS,
         configured,
-        layers,
+        layers: layers as Array<{
+          entityRef: string;
+          annotations: Record<string, string>;
+        }>,
       }),
     ).toEqual({ soak, requiredChecks: checks, from });
   });
@@ -502,7 +506,7 @@ describe('effectivePolicies', () => {
 });
 
 describe('readFreezes', () => {
-  const read = (freezes: unknown[]) =>
+  const read = (freezes: JsonValue[]) =>
     readFreezes(new ConfigReader({ promotion: { freezes } }), ENVIRONMENTS);
 
   it('reads one-off and recurring windows', () => {
