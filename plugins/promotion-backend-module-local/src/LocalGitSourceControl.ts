@@ -21,7 +21,11 @@ import {
   SourceRef,
 } from '@mainline/plugin-promotion-node';
 
-/** Where the embedded default keeps the checks of a commit: a git note, one JSON line per result. */
+/**
+ * Where the embedded default keeps the checks of a commit: a git note, one JSON line per result.
+ *
+ * @public
+ */
 export const CHECKS_NOTES_REF = 'refs/notes/mainline-checks';
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
