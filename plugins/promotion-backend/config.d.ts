@@ -353,6 +353,13 @@ export interface Config {
        * lineage answers 503 until it is done.
        */
       demoData?: boolean;
+      /**
+       * With `demoData`: record the demo's twelve weeks of promotions (and one prod rollback) in
+       * the promotion ledger, so that the DORA card and the promotions lists have a history.
+       * Default false (a test backend starts from an empty ledger); the repository's app-config
+       * sets it.
+       */
+      demoHistory?: boolean;
     };
   };
 }

@@ -33,6 +33,8 @@ export async function readCurrentDemo(
 export async function demoPreparation(options: {
   dataDir: string;
   logger: LoggerService;
+  /** Record the demo's promotion history in the ledger (`promotion.local.demoHistory`). */
+  history?: boolean;
 }): Promise<PromotionPreparation> {
   const { dataDir, logger } = options;
   const current = await readCurrentDemo(dataDir);
@@ -54,7 +56,7 @@ export async function demoPreparation(options: {
         await recordYank(yank);
       }
       // The history's promotions, each recorded once (kept across restarts like the tombstones).
-      if (recordPromotion) {
+      if (options.history && recordPromotion) {
         for (const promotion of manifest.promotions ?? []) {
           await recordPromotion(promotion);
         }

@@ -38,7 +38,7 @@ describe('DORA figures of the demo history', () => {
     ({ dataDir } = await demoDataDir('mainline-dora-history-'));
     const knex = await databases.init('SQLITE_3');
     ({ server } = await startTestBackend({
-      features: demoBackendFeatures({ knex, dataDir }),
+      features: demoBackendFeatures({ knex, dataDir, demoHistory: true }),
     }));
     const lineage: Lineage = (
       await request(server).get(

@@ -68,9 +68,6 @@ describe('DORA metrics API', () => {
       )
     ).body;
     main = [...lineage.commits].reverse();
-    // The plan below is the whole ledger: the demo's own history (demoHistory.test.ts) goes.
-    await knex('promotion_steps').del();
-    await knex('promotion_promotions').del();
     if (main.length !== 36) {
       throw new Error(`the demo's checkout has ${main.length} commits, not 36`);
     }
