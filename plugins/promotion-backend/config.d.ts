@@ -44,6 +44,23 @@ export interface Config {
           environment: string;
           for: string | HumanDuration;
         };
+        /**
+         * The deploy-time soak: the commit was deployed to `after` (an earlier environment) at
+         * least `for` ago, e.g. `{ after: demo, for: 24h }`. Measured from its successful deploy
+         * there. A System or component overrides it with `mainline.dev/soak.<environment>:
+         * <after>/<duration>` (or `none`).
+         */
+        soak?: {
+          after: string;
+          /** `24h`, `90m`, `2d`, `1w`, or ISO 8601 (`PT36H`). */
+          for: string;
+        };
+        /**
+         * GitHub check runs or commit statuses (by name or context) that must be green on the
+         * commit, e.g. `[build, stage-validation]`. A System or component overrides them with
+         * `mainline.dev/required-checks.<environment>: a,b` (or `none`).
+         */
+        requiredChecks?: string[];
       };
       /**
        * The last step of a promotion of an entity whose runtime is observed: wait until the
@@ -59,6 +76,39 @@ export interface Config {
       minPoll?: string | HumanDuration;
       maxPoll?: string | HumanDuration;
     };
+    /**
+     * Freeze windows, defined once: promotions to the environments, Systems and Domains a window
+     * names are refused while it is open, unless an emergency override (a reason and the
+     * `promotion.freeze.override` permission; audited and told to the owners) goes with the
+     * request. Rollbacks are never frozen.
+     */
+    freezes?: Array<{
+      /** Shown in the refusal, e.g. `Year-end freeze`. */
+      name: string;
+      description?: string;
+      /** A one-off window's start, ISO 8601 with an offset, e.g. `2026-12-20T00:00:00+01:00`. */
+      start?: string;
+      /** A one-off window's end (exclusive). */
+      end?: string;
+      /**
+       * A recurring window opens at every time of this cron expression (five fields, or six with
+       * seconds) in `timeZone`, e.g. `0 16 * * 5` (Fridays 16:00).
+       */
+      cron?: string;
+      /** How long a recurring window stays open: `9h`, `63h`, `2d` or ISO 8601 (`P2DT15H`). */
+      duration?: string;
+      /** The IANA time zone of `cron`, e.g. `Europe/Berlin`. Default `UTC`. */
+      timeZone?: string;
+      /** The environments it freezes; all when absent. */
+      environments?: string[];
+      /** Systems it freezes (`system:default/storefront` or `storefront`). */
+      systems?: string[];
+      /**
+       * Domains whose Systems it freezes (`domain:default/commerce`). With neither systems nor
+       * domains, the window freezes everything.
+       */
+      domains?: string[];
+    }>;
     tags?: {
       /**
        * Create release tags as annotated tags (tagger, date and message; the default) or as
@@ -374,6 +424,13 @@ export interface Config {
       runtime?: {
         applyDelay?: string | HumanDuration;
       };
+      /**
+       * With `demoData`: record the demo's twelve weeks of promotions (and one prod rollback) in
+       * the promotion ledger, so that the DORA card and the promotions lists have a history.
+       * Default false (a test backend starts from an empty ledger); the repository's app-config
+       * sets it.
+       */
+      demoHistory?: boolean;
     };
   };
 }

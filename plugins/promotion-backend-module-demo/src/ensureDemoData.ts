@@ -33,13 +33,15 @@ export async function readCurrentDemo(
 export async function demoPreparation(options: {
   dataDir: string;
   logger: LoggerService;
+  /** Record the demo's promotion history in the ledger (`promotion.local.demoHistory`). */
+  history?: boolean;
 }): Promise<PromotionPreparation> {
   const { dataDir, logger } = options;
   const current = await readCurrentDemo(dataDir);
   return {
     description: 'demo data',
     awaitOnStart: current !== undefined,
-    async run({ recordYank }) {
+    async run({ recordYank, recordPromotion }) {
       let manifest = current;
       if (!manifest) {
         const started = Date.now();
@@ -52,6 +54,12 @@ export async function demoPreparation(options: {
       }
       for (const yank of manifest.yanks) {
         await recordYank(yank);
+      }
+      // The history's promotions, each recorded once (kept across restarts like the tombstones).
+      if (options.history && recordPromotion) {
+        for (const promotion of manifest.promotions ?? []) {
+          await recordPromotion(promotion);
+        }
       }
     },
   };

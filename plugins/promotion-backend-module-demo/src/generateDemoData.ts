@@ -41,6 +41,27 @@ export interface DemoYank {
 }
 
 /**
+ * A finished promotion or rollback of the demo's history, for the promotion ledger (so that the
+ * DORA figures and the promotions list have twelve weeks to show).
+ *
+ * @public
+ */
+export interface DemoPromotion {
+  /** Derived from what it did, so recording it again is recording the same row. */
+  id: string;
+  entityRef: string;
+  kind: 'promotion' | 'rollback';
+  environment: string;
+  sha: string;
+  tag: string | null;
+  version: string;
+  /** User entity ref. */
+  requestedBy: string;
+  /** ISO 8601: when it ran (it started and finished then). */
+  at: string;
+}
+
+/**
  * What the generator wrote, saved as `<dataDir>/demo.json`.
  *
  * @public
@@ -50,10 +71,14 @@ export interface DemoManifest {
   generatedAt: string;
   services: string[];
   yanks: DemoYank[];
+  /** The service repositories' promotions and rollbacks, oldest first. */
+  promotions?: DemoPromotion[];
 }
 
 const OWNER = 'mainline-demo';
 const DAY = 24 * 60 * 60 * 1000;
+/** How far back the service repositories' history goes: twelve weeks, the DORA card's period. */
+const HISTORY_DAYS = 84;
 
 const PEOPLE = [
   { name: 'Ada Lovelace', email: 'ada@example.com', login: 'ada' },
@@ -116,6 +141,11 @@ interface ServicePlan {
   rcAt: number[];
   /** Indexes into rcAt that were released to prod. */
   releasedRc: number[];
+  /**
+   * A release (index into the releases) that failed in prod: rolled back to the release before it
+   * four hours later; the next release restores forward.
+   */
+  rollbackRelease?: number;
   /** The release branch: cut at an rc, one pick with `-x` (trailer), one without (patch id). */
   releaseBranch?: {
     fromRc: number;
@@ -138,6 +168,7 @@ const PLANS: ServicePlan[] = [
       'Failed end-to-end validation in stage: checkout of an empty cart returns 500',
     rcAt: [5, 11, 17, 20, 26, 29],
     releasedRc: [0, 1, 3, 4],
+    rollbackRelease: 2,
     releaseBranch: { fromRc: 3, cherryPickAt: 24, plainPickAt: 25 },
   },
   {
@@ -329,6 +360,7 @@ export async function generateDemoData(
     path.join(layout.git, OWNER, 'deployments.git'),
   );
   const yanks: DemoYank[] = [];
+  const promotions: DemoPromotion[] = [];
   const lambdaEvents: Array<{
     service: string;
     record: LambdaDeploymentRecord;
@@ -337,12 +369,15 @@ export async function generateDemoData(
   // Manifest-repo changes are collected from every service, then committed in time order.
   const manifestEvents: ManifestEvent[] = [];
   manifestEvents.push({
-    at: new Date(now.getTime() - 60 * DAY),
+    at: new Date(now.getTime() - (HISTORY_DAYS + 15) * DAY),
     file: 'README.md',
     content:
       '# Deployments\n\nWatched by Argo CD. One overlay per service and environment.\n',
     message: 'Start the GitOps manifest repository',
-    by: { ...PEOPLE[2], date: new Date(now.getTime() - 60 * DAY) },
+    by: {
+      ...PEOPLE[2],
+      date: new Date(now.getTime() - (HISTORY_DAYS + 15) * DAY),
+    },
   });
 
   for (const [serviceIndex, plan] of PLANS.entries()) {
@@ -350,8 +385,8 @@ export async function generateDemoData(
     const repo = await BareRepoBuilder.open(
       path.join(layout.git, OWNER, `${plan.name}.git`),
     );
-    const start = now.getTime() - 45 * DAY;
-    const step = (44 * DAY) / plan.commits;
+    const start = now.getTime() - HISTORY_DAYS * DAY;
+    const step = ((HISTORY_DAYS - 1) * DAY) / plan.commits;
     const at = (i: number) =>
       new Date(start + i * step + Math.floor(rand() * 3) * 60 * 60 * 1000);
     const image = `local/${plan.name}`;
@@ -488,6 +523,7 @@ export async function generateDemoData(
 
     // Release candidates and versions: tag, then point demo / prod at the same artifact.
     const versions: string[] = [];
+    const releasedShas: string[] = [];
     for (const [n, index] of plan.rcAt.entries()) {
       const sha = shas[index];
       const rcDate = new Date(at(index).getTime() + 0.5 * DAY);
@@ -496,6 +532,7 @@ export async function generateDemoData(
       await repo.tag(rc, sha);
       await tagArtifact(plan, sha, rc);
       await deploy(plan, 'demo', rc, sha, rcDate, who);
+      record(plan, 'promotion', 'demo', sha, rc, rcDate, who);
       const released = plan.releasedRc.indexOf(n);
       if (released >= 0) {
         const vDate = new Date(rcDate.getTime() + 1.5 * DAY);
@@ -509,6 +546,24 @@ export async function generateDemoData(
         );
         await tagArtifact(plan, sha, version);
         await deploy(plan, 'prod', version, sha, vDate, who);
+        record(plan, 'promotion', 'prod', sha, version, vDate, who);
+        releasedShas.push(sha);
+        if (released === plan.rollbackRelease && released > 0) {
+          // The release failed in prod: on call rolls back to the one before it.
+          const back = new Date(vDate.getTime() + 4 * 60 * 60 * 1000);
+          const previous = versions[released - 1];
+          const previousSha = releasedShas[released - 1];
+          await deploy(plan, 'prod', previous, previousSha, back, PEOPLE[2]);
+          record(
+            plan,
+            'rollback',
+            'prod',
+            previousSha,
+            previous,
+            back,
+            PEOPLE[2],
+          );
+        }
       }
     }
 
@@ -586,6 +641,37 @@ export async function generateDemoData(
       yankedBy: 'user:default/ada',
       reason: plan.yankReason,
       yankedAt: yankedAt.toISOString(),
+    });
+  }
+
+  /** A promotion or rollback of the history, as the ledger will hold it. */
+  function record(
+    plan: ServicePlan,
+    kind: DemoPromotion['kind'],
+    environment: string,
+    sha: string,
+    version: string,
+    date: Date,
+    who: (typeof PEOPLE)[number],
+  ) {
+    const entityRef = `component:default/${plan.name}`;
+    const hex = crypto
+      .createHash('sha256')
+      .update(`${entityRef}\n${kind}\n${environment}\n${version}\n${sha}`)
+      .digest('hex');
+    promotions.push({
+      id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(
+        13,
+        16,
+      )}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`,
+      entityRef,
+      kind,
+      environment,
+      sha,
+      tag: version,
+      version,
+      requestedBy: `user:default/${who.login}`,
+      at: date.toISOString(),
     });
   }
 
@@ -677,6 +763,7 @@ export async function generateDemoData(
       ...RUNTIME_SCENARIO.map(s => s.name),
     ],
     yanks,
+    promotions: promotions.sort((a, b) => a.at.localeCompare(b.at)),
   };
   await fs.writeFile(
     path.join(dataDir, 'demo.json'),

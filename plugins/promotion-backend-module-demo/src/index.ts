@@ -11,4 +11,5 @@ export {
   generateDemoData,
   type DemoManifest,
   type DemoYank,
+  type DemoPromotion,
 } from './generateDemoData';

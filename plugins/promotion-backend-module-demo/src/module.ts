@@ -34,7 +34,14 @@ export const promotionModuleDemo = createBackendModule({
         ) {
           return;
         }
-        preparations.addPreparation(await demoPreparation({ dataDir, logger }));
+        preparations.addPreparation(
+          await demoPreparation({
+            dataDir,
+            logger,
+            history:
+              config.getOptionalBoolean('promotion.local.demoHistory') ?? false,
+          }),
+        );
       },
     });
   },

@@ -515,3 +515,109 @@ describe('GitHubSourceControl release tags under rulesets', () => {
     }
   });
 });
+
+describe('GitHubSourceControl commit checks', () => {
+  it('lists the newest check run of each name and the newest status of each context', async () => {
+    const root = await fs.mkdtemp(
+      path.join(os.tmpdir(), 'github-source-checks-'),
+    );
+    try {
+      const fixture = await buildSourceControlFixture(root);
+      const server = await startGitHubTestServer({
+        root,
+        token: TOKEN,
+        tokens: {
+          'ci-app': {
+            login: 'ci',
+            appId: 99,
+            permissions: { checks: 'write', statuses: 'write' },
+          },
+          'contents-only-app': {
+            login: 'reader',
+            appId: 98,
+            permissions: { contents: 'read' },
+          },
+        },
+      });
+      servers.push(server);
+      const ci = new Octokit({ baseUrl: server.baseUrl, auth: 'ci-app' });
+      const [owner, repo] = SOURCE_FIXTURE_REPO.split('/');
+      const sha = fixture.mainFirstParent[0];
+      // The build ran twice (a re-run): its newest run is the one that counts.
+      const first = await ci.rest.checks.create({
+        owner,
+        repo,
+        name: 'build',
+        head_sha: sha,
+        status: 'completed',
+        conclusion: 'failure',
+      });
+      await ci.rest.checks.create({
+        owner,
+        repo,
+        name: 'build',
+        head_sha: sha,
+        status: 'completed',
+        conclusion: 'success',
+      });
+      await ci.rest.checks.create({
+        owner,
+        repo,
+        name: 'e2e',
+        head_sha: sha,
+        status: 'in_progress',
+      });
+      await ci.rest.checks.create({
+        owner,
+        repo,
+        name: 'docs',
+        head_sha: sha,
+        status: 'completed',
+        conclusion: 'skipped',
+      });
+      for (const state of ['pending', 'failure'] as const) {
+        await ci.rest.repos.createCommitStatus({
+          owner,
+          repo,
+          sha,
+          state,
+          context: 'stage-validation',
+        });
+      }
+      expect(first.status).toBe(201);
+      const source = (token: string) =>
+        GitHubSourceControl.fromToken({
+          baseUrl: server.baseUrl,
+          token,
+          cache: memoryCache(),
+          writeSpacingMs: 0,
+          waitUnitMs: 1,
+        });
+      const checks = await source(TOKEN).listCommitChecks(
+        SOURCE_FIXTURE_REPO,
+        sha,
+      );
+      expect(
+        checks
+          .map(c => `${c.kind} ${c.name} ${c.state}`)
+          .sort((a, b) => a.localeCompare(b)),
+      ).toEqual([
+        'check-run build success',
+        'check-run docs success',
+        'check-run e2e pending',
+        'status stage-validation failure',
+      ]);
+      await expect(
+        source(TOKEN).listCommitChecks(
+          SOURCE_FIXTURE_REPO,
+          fixture.mainFirstParent[1],
+        ),
+      ).resolves.toEqual([]);
+      await expect(
+        source('contents-only-app').listCommitChecks(SOURCE_FIXTURE_REPO, sha),
+      ).rejects.toMatchObject({ name: 'NotAllowedError' });
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});

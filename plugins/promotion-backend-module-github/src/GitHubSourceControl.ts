@@ -13,6 +13,7 @@ import pLimit from 'p-limit';
 import {
   existingTagOutcome,
   FileChange,
+  CommitCheck,
   CommitStatus,
   NewTag,
   SourceCommit,
@@ -873,6 +874,68 @@ export class GitHubSourceControl implements SourceControl {
         target_url: status.targetUrl,
       }),
     );
+  }
+
+  /**
+   * The newest check run of each name (`GET /commits/{ref}/check-runs`, needing `checks: read`)
+   * and the newest status of each context (`GET /commits/{ref}/statuses`), read together.
+   */
+  async listCommitChecks(repo: string, sha: string): Promise<CommitCheck[]> {
+    const { owner, name } = this.slug(repo);
+    const [runs, statuses] = await Promise.all([
+      this.call(repo, `list the check runs of ${sha.slice(0, 7)}`, client =>
+        client.paginate(client.rest.checks.listForRef, {
+          owner,
+          repo: name,
+          ref: sha,
+          filter: 'latest',
+          per_page: PAGE,
+        }),
+      ),
+      this.call(repo, `list the statuses of ${sha.slice(0, 7)}`, client =>
+        client.paginate(client.rest.repos.listCommitStatusesForRef, {
+          owner,
+          repo: name,
+          ref: sha,
+          per_page: PAGE,
+        }),
+      ),
+    ]);
+    const checks = new Map<string, CommitCheck & { id: number }>();
+    for (const run of runs ?? []) {
+      const held = checks.get(run.name);
+      if (held && held.id > run.id) continue;
+      let state: CommitCheck['state'] = 'failure';
+      if (run.status !== 'completed') state = 'pending';
+      else if (['success', 'neutral', 'skipped'].includes(run.conclusion ?? ''))
+        state = 'success';
+      checks.set(run.name, {
+        id: run.id,
+        name: run.name,
+        kind: 'check-run',
+        state,
+        url: run.html_url ?? undefined,
+      });
+    }
+    const contexts = new Set<string>();
+    const result: CommitCheck[] = [...checks.values()].map(
+      ({ id: _, ...check }) => check,
+    );
+    // Newest first, as GitHub lists them: the first of each context is its state.
+    for (const status of statuses ?? []) {
+      if (contexts.has(status.context)) continue;
+      contexts.add(status.context);
+      let state: CommitCheck['state'] = 'failure';
+      if (status.state === 'success') state = 'success';
+      else if (status.state === 'pending') state = 'pending';
+      result.push({
+        name: status.context,
+        kind: 'status',
+        state,
+        url: status.target_url ?? undefined,
+      });
+    }
+    return result;
   }
 
   async createTag(repo: string, tag: NewTag): Promise<{ created: boolean }> {

@@ -33,6 +33,41 @@ describe('LocalGitSourceControl writes', () => {
     await fs.rm(root, { recursive: true, force: true });
   });
 
+  it('keeps check results in a git note, the newest line of each name counting', async () => {
+    const sha = fixture.mainFirstParent[0];
+    await expect(source.listCommitChecks(repo, sha)).resolves.toEqual([]);
+    await source.recordCommitCheck(repo, sha, {
+      name: 'build',
+      kind: 'check-run',
+      state: 'pending',
+    });
+    await source.recordCommitCheck(repo, sha, {
+      name: 'build',
+      kind: 'check-run',
+      state: 'success',
+    });
+    await source.recordCommitCheck(repo, sha, {
+      name: 'stage-validation',
+      kind: 'status',
+      state: 'failure',
+    });
+    await expect(source.listCommitChecks(repo, sha)).resolves.toEqual([
+      { name: 'build', kind: 'check-run', state: 'success' },
+      { name: 'stage-validation', kind: 'status', state: 'failure' },
+    ]);
+    // The note is git's own: `git notes` shows it.
+    const note = await builder.git.output([
+      'notes',
+      '--ref=refs/notes/mainline-checks',
+      'show',
+      sha,
+    ]);
+    expect(note).toContain('"name":"stage-validation"');
+    await expect(
+      source.listCommitChecks(repo, fixture.mainFirstParent[1]),
+    ).resolves.toEqual([]);
+  });
+
   it('writes an annotated tag as a well-formed tag object with the tagger and message', async () => {
     const { refactor } = fixture.commits;
     await source.createTag(repo, {

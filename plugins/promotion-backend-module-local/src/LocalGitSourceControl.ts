@@ -11,6 +11,7 @@ import {
   filePatchesOfDiff,
   patchIdentity,
   existingTagOutcome,
+  CommitCheck,
   FileChange,
   NewTag,
   SourceCommit,
@@ -19,6 +20,13 @@ import {
   SourceFile,
   SourceRef,
 } from '@mainline/plugin-promotion-node';
+
+/**
+ * Where the embedded default keeps the checks of a commit: a git note, one JSON line per result.
+ *
+ * @public
+ */
+export const CHECKS_NOTES_REF = 'refs/notes/mainline-checks';
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -192,6 +200,66 @@ export class LocalGitSourceControl implements SourceControl {
     ]);
     const [behindBy, aheadBy] = counts.trim().split(/\s+/).map(Number);
     return { aheadBy, behindBy, commits: parseCommits(log) };
+  }
+
+  /**
+   * The checks recorded on a commit (`recordCommitCheck`, the demo's CI): the note of
+   * `refs/notes/mainline-checks`, the newest line of each name. No note is no checks.
+   */
+  async listCommitChecks(repo: string, sha: string): Promise<CommitCheck[]> {
+    const git = this.git(repo);
+    const result = await git.run([
+      'notes',
+      `--ref=${CHECKS_NOTES_REF}`,
+      'show',
+      sha,
+    ]);
+    if (result.code !== 0) return [];
+    const checks = new Map<string, CommitCheck>();
+    for (const line of result.stdout.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const check = JSON.parse(line) as CommitCheck;
+        if (
+          typeof check.name === 'string' &&
+          ['success', 'failure', 'pending'].includes(check.state)
+        ) {
+          checks.set(check.name, {
+            name: check.name,
+            kind: check.kind === 'check-run' ? 'check-run' : 'status',
+            state: check.state,
+          });
+        }
+      } catch {
+        // A line someone wrote by hand that is not a check: not a result.
+      }
+    }
+    return [...checks.values()];
+  }
+
+  /** Records a check result on a commit (appended to its note; the newest line of a name counts). */
+  async recordCommitCheck(
+    repo: string,
+    sha: string,
+    check: Omit<CommitCheck, 'url'>,
+  ): Promise<void> {
+    const git = this.git(repo);
+    await git.output([
+      '-c',
+      'user.name=mainline',
+      '-c',
+      'user.email=mainline@mainline.invalid',
+      'notes',
+      `--ref=${CHECKS_NOTES_REF}`,
+      'append',
+      '-m',
+      JSON.stringify({
+        name: check.name,
+        kind: check.kind,
+        state: check.state,
+      }),
+      sha,
+    ]);
   }
 
   async isOnBranch(

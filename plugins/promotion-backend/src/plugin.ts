@@ -31,6 +31,9 @@ import { Actors } from './service/actors';
 import { Preparations } from './preparations';
 import { LineageService } from './lineage/LineageService';
 import { readEnvironments } from './service/environments';
+import { readFreezes } from './promotion/freezes';
+import { recordPreparedPromotion } from './database/preparedPromotions';
+import { PolicyReader } from './promotion/policyContext';
 import { ReleaseBoard } from './board/ReleaseBoard';
 import { RepositoryPromotions } from './promotion/RepositoryPromotions';
 import { EntityTargets } from './service/EntityTargets';
@@ -180,6 +183,8 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         const runtimeSettings = readRuntimeSettings(config, environments);
         await preparations.start({
           recordYank: yank => yanks.record(yank),
+          recordPromotion: promotion =>
+            recordPreparedPromotion(knex, promotion),
           logger,
         });
 
@@ -254,6 +259,16 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             settings: runtimeSettings,
           },
           approvals: approvalPolicy,
+          policies: new PolicyReader({
+            catalog,
+            auth,
+            store,
+            environments,
+            freezes: readFreezes(
+              config,
+              environments.map(e => e.name),
+            ),
+          }),
         });
         const approvals = new ApprovalService({
           store: approvalStore,

@@ -2,6 +2,7 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 import { ServiceUnavailableError, stringifyError } from '@backstage/errors';
 import { PromotionTarget } from '@mainline/plugin-promotion-common';
 import {
+  PreparedPromotion,
   PreparedYank,
   PromotionPreparation,
   PromotionPreparationExtensionPoint,
@@ -26,9 +27,13 @@ export class Preparations implements PromotionPreparationExtensionPoint {
   /** Runs the preparations; resolves once those awaited on start are done. */
   async start(options: {
     recordYank(yank: PreparedYank): Promise<void>;
+    recordPromotion?(promotion: PreparedPromotion): Promise<void>;
     logger: LoggerService;
   }): Promise<void> {
-    const context = { recordYank: options.recordYank };
+    const context = {
+      recordYank: options.recordYank,
+      recordPromotion: options.recordPromotion,
+    };
     for (const preparation of this.registered.filter(p => p.awaitOnStart)) {
       await preparation.run(context);
     }

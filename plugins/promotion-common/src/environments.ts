@@ -35,6 +35,13 @@ export interface EnvironmentPolicy {
    * promotion proceeds; never from the requester or the commit's or pull request's author.
    */
   approvals?: { count: number };
+  /**
+   * The deploy-time soak: the commit was deployed to `after` at least `for` ago (`24h`, `2d`,
+   * `PT36H`).
+   */
+  soak?: { after: string; for: string };
+  /** GitHub check runs or commit statuses that must be green on the commit. */
+  requiredChecks?: string[];
 }
 
 /**

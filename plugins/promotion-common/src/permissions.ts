@@ -60,6 +60,18 @@ export const promotionApprovePermission = createPermission({
 });
 
 /**
+ * Promote through an open freeze window (`promotion.freezes`): an emergency override, which needs
+ * a reason and is audited and told to the owners.
+ *
+ * @public
+ */
+export const promotionFreezeOverridePermission = createPermission({
+  name: 'promotion.freeze.override',
+  attributes: { action: 'create' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/**
  * Every permission of the promotion plugin, for registration with the permissions registry.
  *
  * @public
@@ -70,4 +82,5 @@ export const promotionPermissions = [
   promotionRollbackPermission,
   promotionYankPermission,
   promotionApprovePermission,
+  promotionFreezeOverridePermission,
 ];

@@ -258,6 +258,26 @@ export interface PreparedYank {
 }
 
 /**
+ * A finished promotion or rollback a preparation records in the ledger (a demo's history).
+ *
+ * @public
+ */
+export interface PreparedPromotion {
+  /** A UUID derived from what it did: recording the same promotion again changes nothing. */
+  id: string;
+  entityRef: string;
+  kind: 'promotion' | 'rollback';
+  environment: string;
+  sha: string;
+  tag: string | null;
+  version: string;
+  /** User entity ref. */
+  requestedBy: string;
+  /** ISO 8601: when it ran and succeeded. */
+  at: string;
+}
+
+/**
  * Work that readies the adapters' data after the plugin starts, e.g. generating demo
  * repositories. While it runs, lineage and promotions answer 503 naming it.
  *
@@ -273,6 +293,8 @@ export interface PromotionPreparation {
   awaitOnStart?: boolean;
   run(context: {
     recordYank(yank: PreparedYank): Promise<void>;
+    /** Records a finished promotion in the ledger, once (absent on older plugins). */
+    recordPromotion?(promotion: PreparedPromotion): Promise<void>;
   }): Promise<void>;
 }
 

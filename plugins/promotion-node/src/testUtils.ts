@@ -28,6 +28,7 @@ export type {
   DeploymentTarget,
 } from './ports/DeploymentTarget';
 export type {
+  CommitCheck,
   CommitStatus,
   FileChange,
   NewTag,

@@ -37,6 +37,8 @@ export function demoBackendFeatures(options: {
   config?: Record<string, unknown>;
   /** More config beside `promotion.local`. */
   promotion?: Record<string, unknown>;
+  /** Record the demo's promotion history in the ledger (`promotion.local.demoHistory`). */
+  demoHistory?: boolean;
 }) {
   return [
     ...promotionWithAdapters,
@@ -52,7 +54,11 @@ export function demoBackendFeatures(options: {
         ...options.config,
         promotion: {
           ...options.promotion,
-          local: { dataDir: options.dataDir, demoData: true },
+          local: {
+            dataDir: options.dataDir,
+            demoData: true,
+            ...(options.demoHistory ? { demoHistory: true } : {}),
+          },
         },
       },
     }),

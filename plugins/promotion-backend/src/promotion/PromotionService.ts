@@ -20,6 +20,7 @@ import {
   EnvironmentDefinition,
   PromotionApiPaths,
   PromotionPlan,
+  promotionFreezeOverridePermission,
   promotionPromotePermission,
   promotionPromoteProductionPermission,
   promotionRollbackPermission,
@@ -57,6 +58,8 @@ import {
 import { promotionStepDetails } from './steps';
 import { RuntimeVerification, runtimeSubject } from './steps/verify';
 import { PlannedPromotion, StepRunner } from './StepRunner';
+import { FreezeOverride } from './policies';
+import { PolicyReader } from './policyContext';
 import { YankOutcome, YankService } from './YankService';
 import { EntityContext, PolicyCheck, WriteContext } from './types';
 import type { ApprovalGate } from './approvals/ApprovalPolicy';
@@ -85,6 +88,8 @@ export interface PromotionServiceOptions {
   runtime?: RuntimeVerification;
   /** The environments' approval policies (`approvals/`): checked with the other rules. */
   approvals?: ApprovalGate;
+  /** Soak, freeze windows and required checks (`policies.ts`); none checked when absent. */
+  policies?: PolicyReader;
 }
 
 /** A promotion request, as the API takes it, with the request's Idempotency-Key. */
@@ -200,6 +205,20 @@ export class PromotionService {
       ctx,
       `promote to ${environment.name}`,
     );
+    if (request.freezeOverride !== undefined) {
+      // An emergency override names why, and only those who may override a freeze give one.
+      if (!request.freezeOverride.reason?.trim()) {
+        throw new InputError(
+          'freezeOverride.reason: an emergency override of a freeze needs a reason',
+        );
+      }
+      await this.authorize(
+        promotionFreezeOverridePermission,
+        entity,
+        ctx,
+        `override a freeze window to promote`,
+      );
+    }
     if (request.tag !== undefined) {
       // Tags git takes but the registry would refuse are refused before anything is asked.
       const problem = this.registryTagProblem(entity, request.tag);
@@ -321,6 +340,8 @@ export class PromotionService {
         request.sha,
         environment,
         request.tag,
+        false,
+        this.overrideOf(request, ctx),
       );
       const approval = await this.options.approvals?.requirement(
         entity,
@@ -355,6 +376,7 @@ export class PromotionService {
         environment,
         request.tag,
         how.pushed,
+        this.overrideOf(request, ctx),
       );
       const approval = await this.options.approvals?.requirement(
         entity,
@@ -370,6 +392,10 @@ export class PromotionService {
         ctx,
         // A pushed tag's refusal tells the owners whatever the reason (promotePushedTag).
         notify: !how.pushed,
+      });
+      await this.freezeOverridden(entity, environment.name, checks, ctx, {
+        sha: facts.sha,
+        tag,
       });
       const details = promotionStepDetails(tag, facts.sha, environment.name);
       return {
@@ -478,13 +504,66 @@ export class PromotionService {
     return this.runner.execute(entity, running, who);
   }
 
-  /** Reads the facts of a promotion and checks them against the rules. */
+  /** The emergency override a request gives, with who gives it (the permission was checked). */
+  private overrideOf(
+    request: PromoteRequest,
+    ctx: WriteContext,
+  ): FreezeOverride | undefined {
+    return request.freezeOverride
+      ? {
+          reason: request.freezeOverride.reason.trim(),
+          by: ctx.actor.entityRef,
+        }
+      : undefined;
+  }
+
+  /**
+   * A promotion an emergency override let through an open freeze window: its own auditor event
+   * (with the reason and the window) and the owners told, before the first side effect.
+   */
+  private async freezeOverridden(
+    entity: EntityContext,
+    environment: string,
+    checks: PolicyCheck[],
+    ctx: WriteContext,
+    what: { sha: string; tag: string },
+  ) {
+    const freeze = checks.find(
+      c => c.name === 'freeze' && c.data?.freezeOverridden,
+    );
+    if (!freeze) return;
+    const event = await this.events.audit('promotion-freeze-override', ctx, {
+      severityLevel: 'high',
+      meta: {
+        entityRef: entity.entityRef,
+        environment,
+        sha: what.sha,
+        tag: what.tag,
+        freezeWindow: freeze.data!.freezeWindow ?? null,
+        frozenUntil: freeze.data!.frozenUntil ?? null,
+        reason: freeze.reason,
+      },
+    });
+    await event.success();
+    await this.events.tell(entity, environment, {
+      title: `Freeze ${freeze.data!.freezeWindow} overridden for ${
+        entity.entityRef
+      } in ${environment}`,
+      description: `${ctx.actor.name} promotes ${what.tag} (${short(
+        what.sha,
+      )}) during the freeze: ${freeze.reason}`,
+      severity: 'high',
+    });
+  }
+
+  /** Reads the facts of a promotion and checks them against the rules and the policies. */
   private async promotionChecks(
     entity: EntityContext,
     requestedSha: string,
     environment: EnvironmentDefinition,
     requestedTag: string | undefined,
     pushed = false,
+    override?: FreezeOverride,
   ) {
     if (environment.trigger.type !== 'tag') {
       throw new InputError(
@@ -516,6 +595,18 @@ export class PromotionService {
     });
     const running = await this.runningInCheck(entity, facts, environment);
     if (running) checks.push(running);
+    if (this.options.policies) {
+      // After the release rules, before any side effect; a pushed tag goes through them too.
+      checks.push(
+        ...(await this.options.policies.checks({
+          entity,
+          environment,
+          facts,
+          adapters: this.options.adapters.forTarget(entity.target),
+          override,
+        })),
+      );
+    }
     return { facts, checks, tag };
   }
 

@@ -32,7 +32,7 @@ export interface EntityContext {
    * itself): the write-scope guard's evidence of who wrote its annotations.
    */
   location?: string;
-  /** The entity's annotations, for the runtime observers (`argocd/app-name`, …). */
+  /** The entity's annotations, for the runtime observers (`argocd/app-name`, …) and the policy overrides (`mainline.dev/soak.<environment>`, …). */
   annotations?: Record<string, string>;
 }
 
@@ -64,6 +64,22 @@ export interface CheckData {
     | 'commit-author'
     | 'pull-request-author'
     | 'not-a-member';
+  /** The freeze window that is open (freeze). */
+  freezeWindow?: string;
+  /** When that window closes, ISO 8601 (freeze). */
+  frozenUntil?: string;
+  /** The freeze was passed by an emergency override (freeze). */
+  freezeOverridden?: boolean;
+  /** Since when the commit has been in the soak's environment, ISO 8601 (soak). */
+  soakSince?: string;
+  /** How much longer it must be there, in seconds; 0 once soaked (soak). */
+  soakRemainingSeconds?: number;
+  /** Required checks the commit does not have at all (required-checks). */
+  missingChecks?: string[];
+  /** Required checks that failed on the commit (required-checks). */
+  failingChecks?: string[];
+  /** Required checks still queued or running on the commit (required-checks). */
+  pendingChecks?: string[];
 }
 
 /** One rule checked before anything is changed. */

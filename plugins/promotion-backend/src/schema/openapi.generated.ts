@@ -160,7 +160,7 @@ export const spec = {
           name: {
             type: 'string',
             description:
-              'on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote.',
+              'on-main, not-yanked, artifact, not-deployed, tag, policy, soak, freeze, required-checks, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote.',
           },
           passed: {
             type: 'boolean',
@@ -258,6 +258,56 @@ export const spec = {
             ],
             description: 'Why a user may not approve (approver).',
           },
+          freezeWindow: {
+            type: 'string',
+            description: 'The freeze window that is open (freeze).',
+          },
+          frozenUntil: {
+            type: 'string',
+            format: 'date-time',
+            description: 'When that freeze window closes (freeze).',
+          },
+          freezeOverridden: {
+            type: 'boolean',
+            description:
+              'The freeze was passed by an emergency override (freeze).',
+          },
+          soakSince: {
+            type: 'string',
+            format: 'date-time',
+            description:
+              "Since when the commit has been in the soak's environment (soak).",
+          },
+          soakRemainingSeconds: {
+            type: 'integer',
+            minimum: 0,
+            description:
+              'How much longer the commit must be there; 0 once soaked (soak).',
+          },
+          missingChecks: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              'Required checks the commit does not have (required-checks).',
+          },
+          failingChecks: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              'Required checks that failed on the commit (required-checks).',
+          },
+          pendingChecks: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              'Required checks still queued or running on the commit (required-checks).',
+          },
         },
         additionalProperties: false,
       },
@@ -300,6 +350,30 @@ export const spec = {
             },
             required: ['count'],
             additionalProperties: false,
+          },
+          soak: {
+            type: 'object',
+            description:
+              'The commit was deployed to `after` at least `for` ago (deploy-time soak).',
+            properties: {
+              after: {
+                type: 'string',
+              },
+              for: {
+                type: 'string',
+                description: 'A duration, e.g. 24h, 2d or PT36H.',
+              },
+            },
+            required: ['after', 'for'],
+            additionalProperties: false,
+          },
+          requiredChecks: {
+            type: 'array',
+            description:
+              'GitHub check runs or commit statuses that must be green on the commit.',
+            items: {
+              type: 'string',
+            },
           },
         },
         additionalProperties: false,
@@ -2697,6 +2771,21 @@ export const spec = {
                   },
                   dryRun: {
                     type: 'boolean',
+                  },
+                  freezeOverride: {
+                    type: 'object',
+                    description:
+                      'An emergency override of an open freeze window: needs the promotion.freeze.override permission (403 otherwise); audited and told to the owners.',
+                    properties: {
+                      reason: {
+                        type: 'string',
+                        minLength: 1,
+                        maxLength: 500,
+                        pattern: '\\S',
+                      },
+                    },
+                    required: ['reason'],
+                    additionalProperties: false,
                   },
                 },
                 required: ['environment', 'sha'],

@@ -6,6 +6,7 @@ import {
   EnvironmentDefinition,
   checkTagName,
 } from '@mainline/plugin-promotion-common';
+import { parseDuration } from '../promotion/policies';
 
 /**
  * Reads `promotion.environments`, failing start-up with a message naming the bad environment
@@ -79,8 +80,35 @@ function readPolicy(entry: Config, where: string, earlier: string[]) {
       `${where}: policy.approvals.count must be a whole number of at least 0, not ${count}`,
     );
   }
-  return {
-    ...(requireBeenIn ? { requireBeenIn } : {}),
-    ...(count ? { approvals: { count } } : {}),
-  };
+  const policy: EnvironmentDefinition['policy'] = requireBeenIn
+    ? { requireBeenIn }
+    : {};
+  if (count) policy.approvals = { count };
+  const soak = entry.getOptionalConfig('policy.soak');
+  if (soak) {
+    const after = soak.getString('after');
+    const duration = soak.getString('for');
+    if (!earlier.includes(after)) {
+      throw new InputError(
+        `${where}: policy.soak.after "${after}" must name an earlier environment (${
+          earlier.join(', ') || 'none'
+        })`,
+      );
+    }
+    if (parseDuration(duration) === undefined) {
+      throw new InputError(
+        `${where}: policy.soak.for "${duration}" is not a duration such as 24h, 2d or PT36H`,
+      );
+    }
+    policy.soak = { after, for: duration };
+  }
+  const requiredChecks = entry.getOptionalStringArray('policy.requiredChecks');
+  if (requiredChecks) {
+    const blank = requiredChecks.find(c => !c.trim());
+    if (blank !== undefined) {
+      throw new InputError(`${where}: policy.requiredChecks has a blank name`);
+    }
+    policy.requiredChecks = requiredChecks;
+  }
+  return policy;
 }

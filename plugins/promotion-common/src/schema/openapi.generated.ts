@@ -398,7 +398,7 @@ export interface components {
     };
     /** @description One rule a promotion must pass, with its outcome. */
     Check: {
-      /** @description on-main, not-yanked, artifact, not-deployed, tag, policy, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote. */
+      /** @description on-main, not-yanked, artifact, not-deployed, tag, policy, soak, freeze, required-checks, deploy-target, write-scope, release-tag, setup (an entity that is not set up for promotion), and for a refused component of a repository-wide promotion also permission, request or promote. */
       name: string;
       passed: boolean;
       /** @description The outcome in a sentence, for people; programs read `name` and `data`. */
@@ -445,6 +445,28 @@ export interface components {
         | 'commit-author'
         | 'pull-request-author'
         | 'not-a-member';
+      /** @description The freeze window that is open (freeze). */
+      freezeWindow?: string;
+      /**
+       * Format: date-time
+       * @description When that freeze window closes (freeze).
+       */
+      frozenUntil?: string;
+      /** @description The freeze was passed by an emergency override (freeze). */
+      freezeOverridden?: boolean;
+      /**
+       * Format: date-time
+       * @description Since when the commit has been in the soak's environment (soak).
+       */
+      soakSince?: string;
+      /** @description How much longer the commit must be there; 0 once soaked (soak). */
+      soakRemainingSeconds?: number;
+      /** @description Required checks the commit does not have (required-checks). */
+      missingChecks?: string[];
+      /** @description Required checks that failed on the commit (required-checks). */
+      failingChecks?: string[];
+      /** @description Required checks still queued or running on the commit (required-checks). */
+      pendingChecks?: string[];
     };
     EnvironmentTrigger: {
       /** @enum {string} */
@@ -460,6 +482,14 @@ export interface components {
       approvals?: {
         count: number;
       };
+      /** @description The commit was deployed to `after` at least `for` ago (deploy-time soak). */
+      soak?: {
+        after: string;
+        /** @description A duration, e.g. 24h, 2d or PT36H. */
+        for: string;
+      };
+      /** @description GitHub check runs or commit statuses that must be green on the commit. */
+      requiredChecks?: string[];
     };
     Environment: {
       name: string;
@@ -1404,6 +1434,10 @@ export interface operations {
           /** @description The release tag, valid for git and for the artifact's registry (400 otherwise); when absent the next one after the repository's tags, chosen again at the tag step if another commit took it meanwhile. */
           tag?: string;
           dryRun?: boolean;
+          /** @description An emergency override of an open freeze window: needs the promotion.freeze.override permission (403 otherwise); audited and told to the owners. */
+          freezeOverride?: {
+            reason: string;
+          };
         };
       };
     };

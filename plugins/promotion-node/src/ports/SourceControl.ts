@@ -125,6 +125,29 @@ export interface SourceControl {
    * tag names its reason). Absent where the source has no such place (local git).
    */
   reportCommitStatus?(repo: string, status: CommitStatus): Promise<void>;
+  /**
+   * The check runs and commit statuses on a commit (the newest of each name), for an environment's
+   * required checks. Absent where the source keeps none; a commit without any answers `[]`.
+   */
+  listCommitChecks?(repo: string, sha: string): Promise<CommitCheck[]>;
+}
+
+/**
+ * A check on a commit: a check run (GitHub Actions jobs, apps) or a commit status, by its name
+ * (the check run's name, the status's context).
+ *
+ * @public
+ */
+export interface CommitCheck {
+  name: string;
+  kind: 'check-run' | 'status';
+  /**
+   * `success` (a check run's success, neutral or skipped conclusion, as GitHub's required status
+   * checks count them), `pending` (queued or in progress), `failure` (anything else).
+   */
+  state: 'success' | 'failure' | 'pending';
+  /** Where to see it, when the source says. */
+  url?: string;
 }
 
 /**
