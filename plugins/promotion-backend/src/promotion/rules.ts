@@ -8,9 +8,11 @@ import {
   matchesTagPattern,
   nextReleaseTag,
 } from '@mainline/plugin-promotion-common';
-import { artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
-import { DeployCheck } from '../deploy/DeploymentTarget';
-import { SourceRef } from '../source/SourceControl';
+import {
+  artifactMatchesCommit,
+  DeployCheck,
+  SourceRef,
+} from '@mainline/plugin-promotion-node';
 import type { Facts } from './facts';
 import { PolicyCheck } from './types';
 
