@@ -4,10 +4,7 @@ import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { checkTagName } from '@mainline/plugin-promotion-common';
 import {
   BareRepoBuilder,
-  COMMIT_FORMAT,
-  FIELD,
   GitRunner,
-  RECORD,
   filePatchesOfDiff,
   patchIdentity,
   existingTagOutcome,
@@ -19,6 +16,7 @@ import {
   SourceFile,
   SourceRef,
 } from '@mainline/plugin-promotion-node';
+import { COMMIT_FORMAT, FIELD, RECORD } from './gitLog';
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 

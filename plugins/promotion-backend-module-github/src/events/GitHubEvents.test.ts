@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-import path from 'node:path';
 import { createBackendPlugin } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import eventsPlugin from '@backstage/plugin-events-backend';
@@ -13,28 +11,16 @@ import {
   promotionSourceControlExtensionPoint,
   promotionSourceEventsExtensionPoint,
 } from '@mainline/plugin-promotion-node';
+import {
+  githubWebhookEventsConfig,
+  githubWebhookModules,
+  githubWebhookSignature,
+} from '@mainline/test-servers';
 import request from 'supertest';
 import { promotionModuleGithub } from '../module';
 import { deliveryId, readGitHubEvent, readPushedTag } from './GitHubEvents';
 
 const SECRET = 'module-webhook-secret';
-
-/**
- * The GitHub events module's two modules (signature check, routing by event type). The package is
- * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
- * loaded directly.
- */
-function githubWebhookModules() {
-  const dir = path.dirname(
-    require.resolve(
-      '@backstage/plugin-events-backend-module-github/package.json',
-    ),
-  );
-  return [
-    'dist/service/eventsModuleGithubWebhook.cjs.js',
-    'dist/service/eventsModuleGithubEventRouter.cjs.js',
-  ].map(file => require(path.join(dir, file)).default);
-}
 
 /**
  * What the module asked of the promotion plugin. The plugin itself is not installed here (its
@@ -114,13 +100,7 @@ describe('GitHub webhooks through the source events extension point', () => {
         ...githubWebhookModules(),
         eventsServiceFactory,
         mockServices.rootConfig.factory({
-          data: {
-            events: {
-              useEventBus: 'never',
-              http: { topics: ['github'] },
-              modules: { github: { webhookSecret: SECRET } },
-            },
-          },
+          data: { events: githubWebhookEventsConfig(SECRET) },
         }),
       ],
     }));
@@ -137,10 +117,7 @@ describe('GitHub webhooks through the source events extension point', () => {
     options: { secret?: string; delivery?: string } = {},
   ) {
     const payload = JSON.stringify(body);
-    const signature = `sha256=${crypto
-      .createHmac('sha256', options.secret ?? SECRET)
-      .update(payload)
-      .digest('hex')}`;
+    const signature = githubWebhookSignature(payload, options.secret ?? SECRET);
     const req = request(server)
       .post('/api/events/http/github')
       .set('content-type', 'application/json')
