@@ -11,6 +11,7 @@ import {
 export interface PushedReleaseTag {
   /** `owner/name` of the repository. */
   repo: string;
+  /** The tag's name, e.g. `v1.4.0`. */
   tag: string;
   /** The upstream's login of whoever pushed it, when the event names one. */
   pusher?: string;
@@ -79,6 +80,7 @@ export interface PromotionSourceEventsHandler {
  * @public
  */
 export interface PromotionSourceEventsExtensionPoint {
+  /** Adds a handler; two of one name stop the backend at start. */
   addSourceEventsHandler(handler: PromotionSourceEventsHandler): void;
 }
 
