@@ -93,11 +93,9 @@ function checkEntryTypes(entry: Config, where: string) {
   for (const [key, type] of ENTRY_TYPES) {
     const value = entry.getOptional(key);
     if (value === undefined) continue;
-    const actual = Array.isArray(value)
-      ? 'array'
-      : value === null
-      ? 'null'
-      : typeof value;
+    let actual: string = typeof value;
+    if (Array.isArray(value)) actual = 'array';
+    else if (value === null) actual = 'null';
     // The config reader also takes numbers and strings such as "yes", "off" or "1" as booleans.
     const accepted =
       actual === type ||
