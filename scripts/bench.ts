@@ -57,6 +57,7 @@ const { values } = parseArgs({
     services: { type: 'string', default: '2000' },
     minutes: { type: 'string', default: '3' },
     drop: { type: 'string', default: '0.1' },
+    'warm-minutes': { type: 'string', default: '4' },
   },
 });
 const LATENCY = Number(values.latency);
@@ -739,6 +740,7 @@ async function main() {
       services: Number(values.services),
       minutes: Number(values.minutes),
       drop: Number(values.drop),
+      warmMinutes: Number(values['warm-minutes']),
     })
   : main()
 ).then(

@@ -1,3 +1,5 @@
+import { HumanDuration } from '@backstage/types';
+
 export interface Config {
   /** Settings of the Mainline promotion backend. */
   promotion?: {
@@ -21,8 +23,42 @@ export interface Config {
          * prod policy is `demo`).
          */
         requireBeenIn?: string;
+        /**
+         * Approvals a promotion to this environment needs from members of the entity's owner
+         * group (nested groups count; never the requester, the commit's author or its pull
+         * request's author) before it proceeds. A component or its System overrides the count
+         * with the annotation `mainline.dev/approvals-<environment>`.
+         */
+        approvals?: {
+          /** How many distinct approvers (0 or absent: none needed). */
+          count: number;
+        };
+        /**
+         * For entities whose runtime an observer serves (Argo CD, Lambda, the local runtime): the
+         * artifact must have run synced and healthy, with its digest, in this earlier
+         * environment for at least `for` (e.g. `30m`, `PT1H`). Refused in the checks, before
+         * anything changes. Without configured environments, demo asks stage for 30m and prod
+         * asks demo for 1h; an entity no observer serves is not asked.
+         */
+        requireRunningIn?: {
+          environment: string;
+          for: string | HumanDuration;
+        };
+      };
+      /**
+       * The last step of a promotion of an entity whose runtime is observed: wait until the
+       * environment runs the artifact (synced to the manifest commit, healthy, the digest).
+       */
+      verify?: {
+        /** How long to wait before the promotion fails with `timeout` (default 10m). */
+        timeout?: string | HumanDuration;
       };
     }>;
+    /** How verify steps poll the runtime: from `minPoll` (default 2s), doubling to `maxPoll` (30s). */
+    verify?: {
+      minPoll?: string | HumanDuration;
+      maxPoll?: string | HumanDuration;
+    };
     tags?: {
       /**
        * Create release tags as annotated tags (tagger, date and message; the default) or as
@@ -285,6 +321,33 @@ export interface Config {
        */
       intervalSeconds?: number;
     };
+    /** The release board (`GET /v1/board`). */
+    board?: {
+      /**
+       * Lineages one board read reads from upstream at most when a service's is neither cached nor
+       * snapshotted under its current generation (no snapshot first, then the oldest); the rest
+       * are served from their persisted snapshot, marked with its age, or shown as being read,
+       * while the background warmer reads them within the rate budget. Default 100.
+       */
+      coldReadsPerRequest?: number;
+    };
+    /**
+     * The background lineage warmer: keeps every service's lineage snapshot fresh within GitHub's
+     * rate budget, slowing down as the remaining budget falls towards `github.rateReserve` and
+     * stopping there.
+     */
+    warmer?: {
+      /** Default true. */
+      enabled?: boolean;
+      /** Seconds between rounds (one replica at a time). Default 10. */
+      intervalSeconds?: number;
+      /** Lineages read per round at full pace. Default 20. */
+      perRound?: number;
+      /** Lineages read at once within a round. Default 4. */
+      concurrency?: number;
+      /** Minutes after which an unchanged service's snapshot is read again. Default 60. */
+      refreshAfterMinutes?: number;
+    };
     /**
      * The embedded default: local bare git repositories, a filesystem artifact registry and
      * recorded Serverless deploys, for entities whose artifact location is `local/<name>` or
@@ -303,6 +366,14 @@ export interface Config {
        * lineage answers 503 until it is done.
        */
       demoData?: boolean;
+      /**
+       * The embedded runtime, for entities annotated `mainline.dev/local-runtime`: it applies the
+       * local manifest repository this long after each commit (default 3s) and reports what
+       * runs, so their promotions end with a verify step.
+       */
+      runtime?: {
+        applyDelay?: string | HumanDuration;
+      };
     };
   };
 }

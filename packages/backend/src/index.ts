@@ -46,6 +46,8 @@ backend.add(import('@mainline/plugin-promotion-backend-module-github'));
 backend.add(import('@mainline/plugin-promotion-backend-module-gitops'));
 backend.add(import('@mainline/plugin-promotion-backend-module-aws'));
 backend.add(import('@mainline/plugin-promotion-backend-module-oci'));
+// What runs: Argo CD Applications (inert until promotion.argocd.instances is configured).
+backend.add(import('@mainline/plugin-promotion-backend-module-argocd'));
 // Demo data for the embedded default (promotion.local.demoData): never part of a production start.
 if (process.env.NODE_ENV !== 'production') {
   backend.add(import('@mainline/plugin-promotion-backend-module-demo'));

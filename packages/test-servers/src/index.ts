@@ -4,3 +4,4 @@ export * from './s3';
 export * from './oci';
 export * from './runner';
 export * from './argocd';
+export * from './lambda';

@@ -1,5 +1,6 @@
 /**
- * The AWS artifact registries of the Mainline promotion backend: ECR images and S3 packages.
+ * The AWS adapters of the Mainline promotion backend: ECR images and S3 packages (artifact
+ * registries), and the Lambda functions that run the packages (a runtime observer).
  *
  * @packageDocumentation
  */
@@ -9,3 +10,6 @@ export * from './module';
 export * from './EcrArtifactRegistry';
 export * from './S3PackageRegistry';
 export * from './registries';
+export * from './LambdaRuntimeObserver';
+export * from './S3PackageCodeHashes';
+export * from './lambda';

@@ -1,8 +1,11 @@
 import { createBackendModule } from '@backstage/backend-plugin-api';
 import {
   ArtifactRegistryProvider,
+  RuntimeObserverProvider,
   promotionArtifactRegistryExtensionPoint,
+  promotionRuntimeObserverExtensionPoint,
 } from '@mainline/plugin-promotion-node';
+import { createLambdaRuntimeObserver } from './lambda';
 import { awsRegistryEntries } from './registries';
 
 /**
@@ -16,7 +19,17 @@ export const awsArtifactRegistryProvider: ArtifactRegistryProvider = {
 };
 
 /**
- * The promotion plugin's AWS artifact registries: ECR and S3.
+ * The Lambda functions of `promotion.runtime.lambda`; not configured, no observer.
+ *
+ * @public
+ */
+export const lambdaRuntimeObserverProvider: RuntimeObserverProvider = {
+  name: 'lambda',
+  create: ({ config }) => createLambdaRuntimeObserver(config),
+};
+
+/**
+ * The promotion plugin's AWS artifact registries (ECR and S3) and its Lambda runtime observer.
  *
  * @public
  */
@@ -25,9 +38,13 @@ export const promotionModuleAws = createBackendModule({
   moduleId: 'aws',
   register(env) {
     env.registerInit({
-      deps: { registries: promotionArtifactRegistryExtensionPoint },
-      async init({ registries }) {
+      deps: {
+        registries: promotionArtifactRegistryExtensionPoint,
+        runtime: promotionRuntimeObserverExtensionPoint,
+      },
+      async init({ registries, runtime }) {
         registries.addArtifactRegistryProvider(awsArtifactRegistryProvider);
+        runtime.addRuntimeObserverProvider(lambdaRuntimeObserverProvider);
       },
     });
   },

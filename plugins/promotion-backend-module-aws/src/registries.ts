@@ -86,6 +86,40 @@ export function s3Entry(
   };
 }
 /**
+ * The S3 client of `promotion.artifacts.s3` (region, endpoint, addressing, the account whose
+ * credentials read it), made once.
+ *
+ * @public
+ */
+export function awsS3Client(
+  config: Config,
+  credentials: DefaultAwsCredentialsManager = DefaultAwsCredentialsManager.fromConfig(
+    config,
+  ),
+): () => Promise<S3Client> {
+  const s3 = config.getOptionalConfig('promotion.artifacts.s3');
+  const client = memo(async () => {
+    const { sdkCredentialProvider } = await credentials.getCredentialProvider(
+      s3?.has('accountId') ? { accountId: s3.getString('accountId') } : {},
+    );
+    return new S3Client({
+      region: s3?.getOptionalString('region') ?? 'us-east-1',
+      credentials: sdkCredentialProvider,
+      endpoint: s3?.getOptionalString('endpoint'),
+      forcePathStyle: s3?.getOptionalBoolean('forcePathStyle') ?? false,
+      // S3-compatible stores (MinIO, Ceph, s3rver) do not all speak the newer checksum headers.
+      ...(s3?.getOptionalString('endpoint')
+        ? {
+            requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+            responseChecksumValidation: 'WHEN_REQUIRED' as const,
+          }
+        : {}),
+    });
+  });
+  return () => client('s3');
+}
+
+/**
  * The AWS registries from configuration: credentials per account through
  * `@backstage/integration-aws-node` (`aws.accounts`, role assumption, the main account by
  * default), endpoints and S3 addressing from `promotion.artifacts`.
@@ -109,24 +143,7 @@ export function awsRegistryEntries(config: Config): ArtifactRegistryEntry[] {
       endpoint: ecrEndpoint,
     });
   });
-  const s3Client = memo(async () => {
-    const { sdkCredentialProvider } = await credentials.getCredentialProvider(
-      s3?.has('accountId') ? { accountId: s3.getString('accountId') } : {},
-    );
-    return new S3Client({
-      region: s3?.getOptionalString('region') ?? 'us-east-1',
-      credentials: sdkCredentialProvider,
-      endpoint: s3?.getOptionalString('endpoint'),
-      forcePathStyle: s3?.getOptionalBoolean('forcePathStyle') ?? false,
-      // S3-compatible stores (MinIO, Ceph, s3rver) do not all speak the newer checksum headers.
-      ...(s3?.getOptionalString('endpoint')
-        ? {
-            requestChecksumCalculation: 'WHEN_REQUIRED' as const,
-            responseChecksumValidation: 'WHEN_REQUIRED' as const,
-          }
-        : {}),
-    });
-  });
+  const s3Client = awsS3Client(config, credentials);
   const hosts = readOutboundHosts(config);
   return [
     ecrEntry((accountId, region) => ecrClient(`${accountId}/${region}`), {
@@ -136,6 +153,6 @@ export function awsRegistryEntries(config: Config): ArtifactRegistryEntry[] {
       ),
       regions: config.getOptionalStringArray('promotion.artifacts.ecr.regions'),
     }),
-    s3Entry(() => s3Client('s3'), s3?.getOptionalStringArray('buckets') ?? []),
+    s3Entry(s3Client, s3?.getOptionalStringArray('buckets') ?? []),
   ];
 }

@@ -18,13 +18,14 @@ import {
   generateMonorepo,
   monorepoImage,
 } from './monorepo';
+import { RUNTIME_SCENARIO, generateRuntimeScenario } from './runtimeScenario';
 
 /**
  * Bumped when the demo changes, so that a kept data directory is generated again.
  *
  * @public
  */
-export const DEMO_VERSION = 4;
+export const DEMO_VERSION = 5;
 
 /**
  * A tombstone the demo leaves for the commit it yanked.
@@ -176,7 +177,8 @@ function kustomization(image: string, tag: string) {
     '  - ../../base',
     'images:',
     `  - name: ${image}`,
-    `    newTag: ${tag}`,
+    // A short sha of digits alone (or digits, `e`, digits) reads as a YAML number: quoted.
+    `    newTag: ${/^[0-9]+(e[0-9]+)?$/.test(tag) ? `"${tag}"` : tag}`,
     '',
   ].join('\n');
 }
@@ -308,6 +310,12 @@ export async function generateDemoData(
         ),
         { recursive: true, force: true },
       ),
+    ),
+    ...RUNTIME_SCENARIO.map(service =>
+      fs.rm(path.join(layout.artifacts, 'images', service.name), {
+        recursive: true,
+        force: true,
+      }),
     ),
     ...PLANS.map(plan =>
       fs.rm(path.join(layout.deployments, `${plan.name}.jsonl`), {
@@ -617,6 +625,18 @@ export async function generateDemoData(
   }
 
   manifestEvents.push(
+    ...(await generateRuntimeScenario({
+      gitRoot: layout.git,
+      owner: OWNER,
+      registry,
+      now,
+      people: PEOPLE,
+      ci: CI,
+      kustomization,
+      imageManifest,
+    })),
+  );
+  manifestEvents.push(
     ...(await generateMonorepo({
       gitRoot: layout.git,
       owner: OWNER,
@@ -651,7 +671,11 @@ export async function generateDemoData(
   const manifest: DemoManifest = {
     version: DEMO_VERSION,
     generatedAt: now.toISOString(),
-    services: [...PLANS.map(p => p.name), ...MONOREPO.services],
+    services: [
+      ...PLANS.map(p => p.name),
+      ...MONOREPO.services,
+      ...RUNTIME_SCENARIO.map(s => s.name),
+    ],
     yanks,
   };
   await fs.writeFile(

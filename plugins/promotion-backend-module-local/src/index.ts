@@ -12,3 +12,4 @@ export * from './LocalArtifactRegistry';
 export * from './LocalLambdaDeployments';
 export * from './layout';
 export * from './registries';
+export * from './LocalRuntime';

@@ -13,5 +13,7 @@ export function localLayout(dataDir: string) {
     artifacts: path.join(dataDir, 'artifacts'),
     /** Recorded Serverless deploys, one `<service>.jsonl` each. */
     deployments: path.join(dataDir, 'deployments'),
+    /** The local runtime's seeded states, `<entity name>.json`. */
+    runtime: path.join(dataDir, 'runtime'),
   };
 }

@@ -3,9 +3,11 @@ import { Config } from '@backstage/config';
 import {
   ArtifactRegistryProvider,
   DeploymentTargetProvider,
+  RuntimeObserverProvider,
   SourceControlProvider,
   promotionArtifactRegistryExtensionPoint,
   promotionDeploymentTargetExtensionPoint,
+  promotionRuntimeObserverExtensionPoint,
   promotionSourceControlExtensionPoint,
   readLocalDataDir,
   unavailableDeploymentTarget,
@@ -15,6 +17,9 @@ import { LocalArtifactRegistry } from './LocalArtifactRegistry';
 import { LocalGitSourceControl } from './LocalGitSourceControl';
 import { LocalLambdaDeployments } from './LocalLambdaDeployments';
 import { localEntry } from './registries';
+import { LocalRuntimeObserver } from './LocalRuntime';
+import { readDurationFromConfig } from '@backstage/config';
+import { durationToMilliseconds } from '@backstage/types';
 
 /** The data directory's layout, when `promotion.local.dataDir` is set. */
 function configuredLayout(config: Config) {
@@ -70,6 +75,35 @@ export const recordedDeploymentTargetProvider: DeploymentTargetProvider = {
   },
 };
 
+/** `promotion.local.runtime.applyDelay`, default 3 s. */
+function applyDelayMs(config: Config): number {
+  const key = 'promotion.local.runtime.applyDelay';
+  if (!config.has(key)) return 3_000;
+  return durationToMilliseconds(readDurationFromConfig(config, { key }));
+}
+
+/**
+ * The embedded runtime (when `promotion.local.dataDir` is set): applies the local manifest
+ * repository `promotion.local.runtime.applyDelay` after each commit and reports what runs, for
+ * entities annotated `mainline.dev/local-runtime`.
+ *
+ * @public
+ */
+export const localRuntimeObserverProvider: RuntimeObserverProvider = {
+  name: 'local',
+  create({ config }) {
+    const layout = configuredLayout(config);
+    if (!layout) return undefined;
+    return new LocalRuntimeObserver({
+      source: new LocalGitSourceControl(layout.git),
+      artifacts: new LocalArtifactRegistry(layout.artifacts),
+      branch: config.getOptionalString('promotion.manifestBranch') ?? 'main',
+      applyDelayMs: applyDelayMs(config),
+      seedDir: layout.runtime,
+    });
+  },
+};
+
 /**
  * The embedded default of the promotion plugin: local git repositories, the filesystem artifact
  * store and recorded Serverless deploys, all under `promotion.local.dataDir`.
@@ -85,8 +119,10 @@ export const promotionModuleLocal = createBackendModule({
         sources: promotionSourceControlExtensionPoint,
         registries: promotionArtifactRegistryExtensionPoint,
         deployments: promotionDeploymentTargetExtensionPoint,
+        runtime: promotionRuntimeObserverExtensionPoint,
       },
-      async init({ sources, registries, deployments }) {
+      async init({ sources, registries, deployments, runtime }) {
+        runtime.addRuntimeObserverProvider(localRuntimeObserverProvider);
         sources.addSourceControlProvider(localSourceControlProvider);
         registries.addArtifactRegistryProvider(localArtifactRegistryProvider);
         deployments.addDeploymentTargetProvider(

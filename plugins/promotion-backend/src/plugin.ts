@@ -40,8 +40,17 @@ import { DoraService } from './dora/DoraService';
 import { SourceEventsHandlers, sourceEvents } from './events/SourceEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
+import { LineageSnapshots } from './board/LineageSnapshots';
+import { LineageWarmer } from './warmer/LineageWarmer';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
+import { readRuntimeSettings } from './runtime/settings';
+import { PromotionEvents } from './promotion/events';
+import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
+import { ApprovalService } from './promotion/approvals/ApprovalService';
+import { ApprovalStore } from './promotion/approvals/ApprovalStore';
+import { ApproverDirectory } from './promotion/approvals/ApproverDirectory';
+import { registerApprovalActions } from './promotion/approvals/actions';
 
 /**
  * How long a webhook delivery id is remembered: longer than GitHub lets anyone redeliver one.
@@ -137,6 +146,10 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         // GitHub's budget as its answers tell it; background work leaves the reserve to people.
         const rateBudget = new RateBudget({
           reserve: config.getOptionalNumber('promotion.github.rateReserve'),
+          // Every replica's observations through the cache store (shared with Redis or Valkey).
+          shared: cache,
+          onShareError: error =>
+            logger.warn(`Could not share the rate budget: ${error}`),
         });
         const promotionMetrics = new PromotionMetrics(metrics, rateBudget);
         const adapters = preparations.guard(
@@ -156,7 +169,8 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           ),
         );
         /** Whether background work may run now; says once per round why it waits. */
-        const budgetAllows = (work: string) => {
+        const budgetAllows = async (work: string) => {
+          await rateBudget.sync();
           if (rateBudget.allowsBackground()) return true;
           logger.info(
             `Deferring ${work}: GitHub's remaining rate budget is under the reserve of ${
@@ -166,12 +180,19 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           return false;
         };
         runtimeObservers.create({ config, logger, cache });
+        const runtimeSettings = readRuntimeSettings(config, environments);
         await preparations.start({
           recordYank: yank => yanks.record(yank),
           logger,
         });
 
+        const snapshots = new LineageSnapshots(knex, {
+          onError: error =>
+            logger.warn(`Could not keep lineage snapshots: ${error}`),
+        });
         const lineage = new LineageService({
+          onAssembled: (entityRef, request, read) =>
+            snapshots.record(entityRef, request, read),
           adapters,
           yanks,
           cache,
@@ -199,6 +220,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           environments: environments.map(e => e.name),
           options: readWriteScopeOptions(config),
         });
+        // Approvals from the owner groups, read from the catalog (see promotion/approvals).
+        const approvalStore = new ApprovalStore(knex);
+        const approverDirectory = new ApproverDirectory({ catalog, auth });
+        const approvalEvents = new PromotionEvents({
+          auditor,
+          lineage,
+          notifications,
+          signals,
+          logger,
+        });
+        const approvalPolicy = new ApprovalPolicy({
+          directory: approverDirectory,
+          adapters,
+          events: approvalEvents,
+          store: approvalStore,
+        });
         const promotions = new PromotionService({
           adapters,
           store,
@@ -215,6 +252,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           signals,
           logger,
           metrics: promotionMetrics,
+          runtime: {
+            observerFor: subject => runtimeObservers.forSubject(subject),
+            settings: runtimeSettings,
+          },
+          approvals: approvalPolicy,
+        });
+        const approvals = new ApprovalService({
+          store: approvalStore,
+          promotions: store,
+          policy: approvalPolicy,
+          directory: approverDirectory,
+          engine: () => promotions,
+          permissions,
+          events: approvalEvents,
+          environments,
+          logger,
         });
         const targets = new EntityTargets(catalog, {
           readCacheTtlMs:
@@ -229,6 +282,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           adapters,
           environments,
           limit: defaultLimit,
+          mainBranch,
+          snapshots,
+          coldReadsPerBoard: config.getOptionalNumber(
+            'promotion.board.coldReadsPerRequest',
+          ),
         });
         const repositoryPromotions = new RepositoryPromotions({
           targets,
@@ -248,6 +306,8 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             environments,
             defaultLimit,
             rateBudget,
+            runtime: runtimeObservers,
+            approvals,
             dora: new DoraService({
               store,
               yanks,
@@ -277,10 +337,26 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           initialDelay: { seconds: 5 },
           scope: 'global',
           fn: async () => {
-            if (!budgetAllows('polling waiting promotions')) return;
+            if (!(await budgetAllows('polling waiting promotions'))) return;
             await promotions.followWaiting(resolveEntity);
           },
         });
+        // Verify steps poll the runtime with backoff from minPoll; each poll that is not due yet
+        // costs one database read. Local: every replica may poll, finishing is conditional.
+        if (runtimeObservers.count > 0) {
+          await scheduler.scheduleTask({
+            id: 'promotion-follow-verify',
+            frequency: { milliseconds: runtimeSettings.minPollMs },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 1 },
+            scope: 'local',
+            fn: async () => {
+              await promotions.followWaiting(resolveEntity, {
+                verifyOnly: true,
+              });
+            },
+          });
+        }
         // Promotions whose worker stopped (a killed process, a lost database connection) are found
         // by their lease running out and recovered by whichever replica claims them first. One
         // task on every replica (claims are conditional, so replicas never recover one twice),
@@ -298,6 +374,11 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           scope: 'local',
           fn: async () => {
             await promotions.recoverStalled(resolveEntity);
+            // Approved promotions that could not proceed when their last approval came.
+            await approvals.sweep(
+              resolveEntity,
+              await auth.getOwnServiceCredentials(),
+            );
             await store.pruneDeliveries(
               new Date(Date.now() - WEBHOOK_DELIVERY_RETENTION_MS),
             );
@@ -334,8 +415,44 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             scope: 'global',
             fn: async () => {
               await preparations.settled();
-              if (!budgetAllows('reconciling pushed tags')) return;
+              if (!(await budgetAllows('reconciling pushed tags'))) return;
               await pushedTags.reconcile();
+            },
+          });
+        }
+        // The board's snapshots kept fresh in the background, within the rate budget.
+        if (config.getOptionalBoolean('promotion.warmer.enabled') ?? true) {
+          const warmer = new LineageWarmer({
+            lineage,
+            snapshots,
+            budget: rateBudget,
+            services: async () =>
+              board.services({}, await auth.getOwnServiceCredentials()),
+            logger,
+            limit: defaultLimit,
+            mainBranch,
+            perRound: config.getOptionalNumber('promotion.warmer.perRound'),
+            concurrency: config.getOptionalNumber(
+              'promotion.warmer.concurrency',
+            ),
+            refreshAfterMs:
+              (config.getOptionalNumber(
+                'promotion.warmer.refreshAfterMinutes',
+              ) ?? 60) * 60_000,
+          });
+          await scheduler.scheduleTask({
+            id: 'promotion-warm-lineage',
+            frequency: {
+              seconds:
+                config.getOptionalNumber('promotion.warmer.intervalSeconds') ??
+                10,
+            },
+            timeout: { minutes: 5 },
+            initialDelay: { seconds: 3 },
+            scope: 'global',
+            fn: async () => {
+              await preparations.settled();
+              await warmer.round();
             },
           });
         }
@@ -363,6 +480,12 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           promotions,
           actors,
           defaultLimit,
+        });
+        registerApprovalActions({
+          actionsRegistry,
+          targets,
+          actors,
+          approvals,
         });
         logger.info(
           `Promotion environments: ${environments

@@ -279,3 +279,21 @@ export function parseYamlPath(
   }
   return steps.length > 0 && steps.length <= 32 ? steps : undefined;
 }
+
+/**
+ * The prefix of the per-environment approvals annotation: `mainline.dev/approvals-<environment>`
+ * set to a count (e.g. `"2"`, `"0"` for none) on a component or on its System overrides
+ * `promotion.environments[].policy.approvals.count` for that environment; the component's wins.
+ *
+ * @public
+ */
+export const APPROVALS_ANNOTATION_PREFIX = 'mainline.dev/approvals-';
+
+/**
+ * The approvals annotation of one environment, e.g. `mainline.dev/approvals-prod`.
+ *
+ * @public
+ */
+export function approvalsAnnotation(environment: string): string {
+  return `${APPROVALS_ANNOTATION_PREFIX}${environment}`;
+}

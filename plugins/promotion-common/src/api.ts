@@ -36,6 +36,15 @@ export type PromotionStepState = Schemas['PromotionStep'];
 /** @public */
 export type PromotionPlan = Schemas['PromotionPlan'];
 /**
+ * A promotion's approvals: what it needs, who decided, who may still approve, and what the
+ * caller may do.
+ *
+ * @public
+ */
+export type PromotionApprovals = Schemas['Approvals'];
+/** @public */
+export type ApprovalDecision = Schemas['ApprovalDecision'];
+/**
  * One rule of a promotion with its outcome. Programs read `name` and `data`; `reason` is for
  * people.
  *
@@ -109,3 +118,22 @@ export interface DoraQuery {
   from?: string;
   to?: string;
 }
+
+/**
+ * What runs in one environment, as the entity's runtime observer reports it.
+ *
+ * @public
+ */
+export type RuntimeEnvironmentState = Schemas['RuntimeState'];
+/**
+ * One environment's declared and running state, and whether they disagree.
+ *
+ * @public
+ */
+export type RuntimeEnvironment = Schemas['RuntimeEnvironment'];
+/**
+ * An entity's environments as declared and as running (`GET …/runtime`).
+ *
+ * @public
+ */
+export type RuntimeView = Schemas['RuntimeView'];

@@ -30,6 +30,11 @@ export interface EnvironmentDefinition {
 export interface EnvironmentPolicy {
   /** The commit must have been deployed to this earlier environment (prod: `demo`). */
   requireBeenIn?: string;
+  /**
+   * Approvals from members of the entity's owner group (nested groups count) before the
+   * promotion proceeds; never from the requester or the commit's or pull request's author.
+   */
+  approvals?: { count: number };
 }
 
 /**

@@ -47,6 +47,19 @@ export const promotionYankPermission = createPermission({
 });
 
 /**
+ * Approve, reject, or withdraw one's decision on a promotion that awaits approvals. Being allowed
+ * is not enough: the approver must also be a member of the entity's owner group (nested groups
+ * count) and neither the requester nor an author of the commit or its pull request.
+ *
+ * @public
+ */
+export const promotionApprovePermission = createPermission({
+  name: 'promotion.approve',
+  attributes: { action: 'update' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/**
  * Every permission of the promotion plugin, for registration with the permissions registry.
  *
  * @public
@@ -56,4 +69,5 @@ export const promotionPermissions = [
   promotionPromoteProductionPermission,
   promotionRollbackPermission,
   promotionYankPermission,
+  promotionApprovePermission,
 ];

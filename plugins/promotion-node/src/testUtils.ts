@@ -38,6 +38,7 @@ export type {
   SourceRef,
 } from './ports/SourceControl';
 export type {
+  RuntimeFunctionState,
   RuntimeHealthStatus,
   RuntimeObserver,
   RuntimeOperationPhase,

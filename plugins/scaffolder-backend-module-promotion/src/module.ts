@@ -9,6 +9,7 @@ import { createWorkflowsRenderAction } from './actions/workflowsRender';
 import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
 import { createAwsEcrCreateAction } from './actions/awsEcrCreate';
 import { createGitopsRegisterAction } from './actions/gitopsRegister';
+import { createPipelineReadAction } from './actions/pipelineRead';
 
 // Annotated, not inferred: the declaration file then names only backend-plugin-api, whichever copy
 // of scaffolder-node the adopter's app resolves (TS2742).
@@ -33,6 +34,7 @@ export const scaffolderModulePromotion: BackendFeature = createBackendModule({
           createGithubRulesetsAction({ config }),
           createAwsEcrCreateAction({ config }),
           createGitopsRegisterAction({ config }),
+          createPipelineReadAction({ config }),
         );
       },
     });

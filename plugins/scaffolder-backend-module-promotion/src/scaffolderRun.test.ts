@@ -22,6 +22,7 @@ import {
 import { Octokit } from '@octokit/rest';
 import request from 'supertest';
 import yaml from 'yaml';
+import { JsonObject } from '@backstage/types';
 // A test backend composing both, as packages/backend does: the module never imports the plugin.
 // eslint-disable-next-line @backstage/no-mixed-plugin-imports
 import promotionPlugin from '@mainline/plugin-promotion-backend';
@@ -50,12 +51,17 @@ function listFiles(dir: string, base = dir): string[] {
   });
 }
 
-describe('the build-once-service template in the scaffolder backend', () => {
-  let root: string;
-  let github: GitHubTestServer;
-  let ecr: EcrTestServer;
-  let backend: Awaited<ReturnType<typeof startTestBackend>>;
-  let paymentsTeamId: number;
+/**
+ * A scaffolder backend with the promotion backend beside it (`promotion` merged into its
+ * config), on GitHub and ECR test servers started before the suite's tests; the template's
+ * values name the service `name`.
+ */
+function useScaffolder(name: string, promotion: JsonObject = {}) {
+  let root = '';
+  let github!: GitHubTestServer;
+  let ecr!: EcrTestServer;
+  let backend!: Awaited<ReturnType<typeof startTestBackend>>;
+  let paymentsTeamId = 0;
   /** Locations catalog:register added, with the entities read from them. */
   const registered: Array<{ target: string; dryRun: boolean }> = [];
   /** What the catalog holds after registration: the new service's entities. */
@@ -68,10 +74,10 @@ describe('the build-once-service template in the scaffolder backend', () => {
 
   const template = yaml.parse(fs.readFileSync(templateFile, 'utf8'));
   const values = () => ({
-    name: 'new-service',
+    name,
     owner: 'group:default/payments',
     kind: 'container',
-    repoUrl: `${github.host}?owner=acme&repo=new-service`,
+    repoUrl: `${github.host}?owner=acme&repo=${name}`,
     manifestRepo: 'acme/deployments',
     awsAccountId: ecr.accountId,
     awsRegion: ecr.region,
@@ -207,6 +213,7 @@ describe('the build-once-service template in the scaffolder backend', () => {
               github: { host: github.host },
               artifacts: { ecr: { endpoint: ecr.endpoint } },
               local: { dataDir: path.join(root, 'promotion'), demoData: false },
+              ...promotion,
             },
           },
         }),
@@ -221,38 +228,8 @@ describe('the build-once-service template in the scaffolder backend', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it('dry-runs every step and shows the files the repository would get', async () => {
-    const directoryContents = listFiles(templateDir).map(file => ({
-      path: file,
-      base64Content: fs
-        .readFileSync(path.join(templateDir, file))
-        .toString('base64'),
-    }));
-    const res = await request(backend.server)
-      .post('/api/scaffolder/v2/dry-run')
-      .set('Authorization', mockCredentials.user.header())
-      .send({ template, values: values(), secrets: {}, directoryContents });
-    expect(res.status).toBe(200);
-    expect(res.body.steps.map((s: { id: string }) => s.id)).toEqual(
-      template.spec.steps.map((s: { id: string }) => s.id),
-    );
-    const files: string[] = res.body.directoryContents.map(
-      (f: { path: string }) => f.path,
-    );
-    expect(files).toEqual(
-      expect.arrayContaining([
-        'catalog-info.yaml',
-        expect.stringMatching(/^\.github\/workflows\/.+\.ya?ml$/),
-      ]),
-    );
-    // Nothing was created.
-    expect(fs.existsSync(path.join(root, 'acme', 'new-service.git'))).toBe(
-      false,
-    );
-    expect(ecr.repository('new-service')).toBeUndefined();
-  });
-
-  it('creates the repository, its rules, environments, image repository and manifests', async () => {
+  /** Runs the template with `values()` as a scaffolder task; resolves to the task's log. */
+  async function run() {
     const auth = mockCredentials.user.header();
     const created = await request(backend.server)
       .post('/api/scaffolder/v2/tasks')
@@ -264,7 +241,6 @@ describe('the build-once-service template in the scaffolder backend', () => {
       });
     expect(created.status).toBe(201);
     const taskId = created.body.id;
-
     let status = 'open';
     const deadline = Date.now() + 45_000;
     while (!['completed', 'failed', 'cancelled'].includes(status)) {
@@ -290,22 +266,108 @@ describe('the build-once-service template in the scaffolder backend', () => {
           .join('\n')}`,
       );
     }
+    return log;
+  }
+
+  /** The new entity's lineage (its Environments tab), which lists `environments`. */
+  async function lineageWith(environments: string[]) {
+    const lineage = await request(backend.server)
+      .get(`/api/promotion/v1/entities/component/default/${name}/lineage`)
+      .set('Authorization', mockCredentials.user.header());
+    expect({
+      status: lineage.status,
+      error: lineage.body.error?.message,
+    }).toEqual({ status: 200, error: undefined });
+    expect(
+      lineage.body.environments.map((e: { name: string }) => e.name),
+    ).toEqual(environments);
+    return lineage;
+  }
+
+  return {
+    get root() {
+      return root;
+    },
+    get github() {
+      return github;
+    },
+    get ecr() {
+      return ecr;
+    },
+    get backend() {
+      return backend;
+    },
+    get paymentsTeamId() {
+      return paymentsTeamId;
+    },
+    registered,
+    git,
+    template,
+    values,
+    run,
+    lineageWith,
+  };
+}
+
+describe('the build-once-service template in the scaffolder backend', () => {
+  const s = useScaffolder('new-service');
+
+  it('dry-runs every step and shows the files the repository would get', async () => {
+    const directoryContents = listFiles(templateDir).map(file => ({
+      path: file,
+      base64Content: fs
+        .readFileSync(path.join(templateDir, file))
+        .toString('base64'),
+    }));
+    const res = await request(s.backend.server)
+      .post('/api/scaffolder/v2/dry-run')
+      .set('Authorization', mockCredentials.user.header())
+      .send({
+        template: s.template,
+        values: s.values(),
+        secrets: {},
+        directoryContents,
+      });
+    expect(res.status).toBe(200);
+    expect(res.body.steps.map((step: { id: string }) => step.id)).toEqual(
+      s.template.spec.steps.map((step: { id: string }) => step.id),
+    );
+    const files: string[] = res.body.directoryContents.map(
+      (f: { path: string }) => f.path,
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'catalog-info.yaml',
+        expect.stringMatching(/^\.github\/workflows\/.+\.ya?ml$/),
+      ]),
+    );
+    // Nothing was created.
+    expect(fs.existsSync(path.join(s.root, 'acme', 'new-service.git'))).toBe(
+      false,
+    );
+    expect(s.ecr.repository('new-service')).toBeUndefined();
+  });
+
+  it('creates the repository, its rules, environments, image repository and manifests', async () => {
+    const log = await s.run();
 
     // The repository, with the rendered workflows and catalog-info.yaml on main.
     const repo = 'acme/new-service.git';
-    const tree = git(repo, 'ls-tree', '-r', '--name-only', 'main').split('\n');
+    const tree = s
+      .git(repo, 'ls-tree', '-r', '--name-only', 'main')
+      .split('\n');
     expect(tree).toEqual(
       expect.arrayContaining([
         'catalog-info.yaml',
         expect.stringMatching(/^\.github\/workflows\/.+\.ya?ml$/),
       ]),
     );
-    const info = yaml.parse(git(repo, 'show', 'main:catalog-info.yaml'));
+    const info = yaml.parse(s.git(repo, 'show', 'main:catalog-info.yaml'));
     expect(info.metadata.name).toBe('new-service');
     expect(info.spec.owner).toBe('group:default/payments');
 
     // Rulesets for main and the release tags.
-    const rulesets = github.rulesets('acme', 'new-service') as Array<{
+    const rulesets = s.github.rulesets('acme', 'new-service') as Array<{
       target: string;
       conditions: { ref_name: { include: string[] } };
       rules: Array<{ type: string; parameters?: Record<string, any> }>;
@@ -331,10 +393,13 @@ describe('the build-once-service template in the scaffolder backend', () => {
 
     // Mainline (the integration's token user, admin of the repository it created) may create a
     // release tag under those rulesets; a developer with write access is refused as GitHub would.
-    github.addToken('developer-token', { login: 'dev', role: 'write' });
-    const head = git(repo, 'rev-parse', 'main');
+    s.github.addToken('developer-token', { login: 'dev', role: 'write' });
+    const head = s.git(repo, 'rev-parse', 'main');
     const tag = (token: string, name: string) =>
-      new Octokit({ baseUrl: github.baseUrl, auth: token }).rest.git.createRef({
+      new Octokit({
+        baseUrl: s.github.baseUrl,
+        auth: token,
+      }).rest.git.createRef({
         owner: 'acme',
         repo: 'new-service',
         ref: `refs/tags/${name}`,
@@ -352,7 +417,7 @@ describe('the build-once-service template in the scaffolder backend', () => {
     });
 
     // Environments with their deployment policies.
-    const environments = github.environments('acme', 'new-service');
+    const environments = s.github.environments('acme', 'new-service');
     expect(environments.map(e => e.name).sort()).toEqual([
       'demo',
       'prod',
@@ -372,11 +437,11 @@ describe('the build-once-service template in the scaffolder backend', () => {
 
     // prod is reviewed by the owner group's team.
     expect(environments.find(e => e.name === 'prod')?.body.reviewers).toEqual([
-      { type: 'Team', id: paymentsTeamId },
+      { type: 'Team', id: s.paymentsTeamId },
     ]);
 
     // The image repository, with the action's defaults.
-    const image = ecr.repository('new-service');
+    const image = s.ecr.repository('new-service');
     expect(image).toMatchObject({
       tagMutability: 'IMMUTABLE',
       scanOnPush: true,
@@ -390,7 +455,7 @@ describe('the build-once-service template in the scaffolder backend', () => {
     const manifests = 'acme/deployments.git';
     for (const environment of ['stage', 'demo', 'prod']) {
       const overlay = yaml.parse(
-        git(
+        s.git(
           manifests,
           'show',
           `main:apps/new-service/overlays/${environment}/kustomization.yaml`,
@@ -398,14 +463,14 @@ describe('the build-once-service template in the scaffolder backend', () => {
       );
       expect(overlay.images).toEqual([
         {
-          name: `${ecr.accountId}.dkr.ecr.${ecr.region}.amazonaws.com/new-service`,
+          name: `${s.ecr.accountId}.dkr.ecr.${s.ecr.region}.amazonaws.com/new-service`,
           newTag: 'latest',
         },
       ]);
     }
 
     // Registered in the catalog from the new repository's catalog-info.yaml.
-    expect(registered.map(r => r.target)).toEqual([
+    expect(s.registered.map(r => r.target)).toEqual([
       expect.stringMatching(
         /\/acme\/new-service\/(blob|tree)\/main\/catalog-info\.yaml$/,
       ),
@@ -414,16 +479,7 @@ describe('the build-once-service template in the scaffolder backend', () => {
       ),
     ]);
     // The new entity's Environments tab: its three environments, its first commit on main.
-    const lineage = await request(backend.server)
-      .get('/api/promotion/v1/entities/component/default/new-service/lineage')
-      .set('Authorization', auth);
-    expect({
-      status: lineage.status,
-      error: lineage.body.error?.message,
-    }).toEqual({ status: 200, error: undefined });
-    expect(
-      lineage.body.environments.map((e: { name: string }) => e.name),
-    ).toEqual(['stage', 'demo', 'prod']);
+    const lineage = await s.lineageWith(['stage', 'demo', 'prod']);
     expect(lineage.body.commits.length).toBeGreaterThan(0);
     expect(
       lineage.body.environments.map(
@@ -435,8 +491,89 @@ describe('the build-once-service template in the scaffolder backend', () => {
     expect(completion?.body.output?.links).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ entityRef: 'component:default/new-service' }),
-        expect.objectContaining({ url: github.gitUrl('acme', 'new-service') }),
+        expect.objectContaining({
+          url: s.github.gitUrl('acme', 'new-service'),
+        }),
       ]),
     );
+  }, 50_000);
+});
+
+describe('the template with other environments configured (qa from trunk, uat-* to uat, release-* to live)', () => {
+  const s = useScaffolder('ledger', {
+    mainBranch: 'trunk',
+    environments: [
+      { name: 'qa', branch: 'trunk' },
+      { name: 'uat', tagPattern: 'uat-*' },
+      { name: 'live', tagPattern: 'release-*' },
+    ],
+  });
+
+  it('creates the configured branch, environments, rulesets, workflows and overlays, and none of the defaults', async () => {
+    await s.run();
+    const repo = 'acme/ledger.git';
+    // Published on the configured branch; there is no main.
+    expect(s.git(repo, 'rev-parse', '--verify', 'refs/heads/trunk')).toMatch(
+      /^[0-9a-f]{40}$/,
+    );
+    expect(() =>
+      s.git(repo, 'rev-parse', '--verify', 'refs/heads/main'),
+    ).toThrow();
+
+    const environments = s.github.environments('acme', 'ledger');
+    expect(
+      Object.fromEntries(
+        environments.map(e => [
+          e.name,
+          e.branchPolicies.map(p => `${p.type}:${p.name}`),
+        ]),
+      ),
+    ).toEqual({
+      qa: ['branch:trunk'],
+      uat: ['tag:uat-*'],
+      live: ['tag:release-*'],
+    });
+    // The last environment is the reviewed one.
+    expect(environments.find(e => e.name === 'live')?.body.reviewers).toEqual([
+      { type: 'Team', id: s.paymentsTeamId },
+    ]);
+    expect(environments.find(e => e.name === 'qa')?.body.reviewers).toBeFalsy();
+
+    const rulesets = s.github.rulesets('acme', 'ledger') as Array<{
+      target: string;
+      conditions: { ref_name: { include: string[] } };
+    }>;
+    expect(
+      rulesets.map(r => [r.target, r.conditions.ref_name.include]),
+    ).toEqual([
+      ['branch', ['refs/heads/trunk']],
+      ['tag', ['refs/tags/uat-*', 'refs/tags/release-*']],
+      ['tag', ['refs/tags/uat-*', 'refs/tags/release-*']],
+    ]);
+
+    // The workflows build from trunk and deploy to qa.
+    const build = yaml.parse(
+      s.git(repo, 'show', 'trunk:.github/workflows/mainline-build.yaml'),
+    );
+    expect(build.on.push.branches).toEqual(['trunk', 'release/*']);
+    expect(build.jobs['deploy-stage'].environment).toBe('qa');
+    const pr = yaml.parse(
+      s.git(repo, 'show', 'trunk:.github/workflows/mainline-pr.yaml'),
+    );
+    expect(pr.on.pull_request.branches).toEqual(['trunk']);
+
+    // One overlay per configured environment in the manifest repository.
+    const overlays = s
+      .git(
+        'acme/deployments.git',
+        'ls-tree',
+        '--name-only',
+        'main:apps/ledger/overlays',
+      )
+      .split('\n');
+    expect(overlays.sort()).toEqual(['live', 'qa', 'uat']);
+
+    // The promotion backend reads the same pipeline for the new entity.
+    await s.lineageWith(['qa', 'uat', 'live']);
   }, 50_000);
 });

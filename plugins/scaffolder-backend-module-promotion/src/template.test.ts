@@ -8,6 +8,7 @@ import { createAwsEcrCreateAction } from './actions/awsEcrCreate';
 import { createGithubRulesetsAction } from './actions/githubRulesetsCreate';
 import { createGitopsRegisterAction } from './actions/gitopsRegister';
 import { createWorkflowsRenderAction } from './actions/workflowsRender';
+import { createPipelineReadAction } from './actions/pipelineRead';
 
 const templateDir = path.resolve(__dirname, '../templates/build-once-service');
 
@@ -26,6 +27,7 @@ describe('the "Service with build-once promotion" template', () => {
       createGithubRulesetsAction({ config }),
       createAwsEcrCreateAction({ config }),
       createGitopsRegisterAction({ config }),
+      createPipelineReadAction({ config }),
     ].map(action => [action.id, action as any]),
   );
   // Upstream actions the app installs (scaffolder backend and its GitHub module).
@@ -47,7 +49,7 @@ describe('the "Service with build-once promotion" template', () => {
         ours.get(step.action)?.schema?.input?.properties ?? {},
       );
       if (ours.has(step.action)) {
-        for (const key of Object.keys(step.input)) {
+        for (const key of Object.keys(step.input ?? {})) {
           if (!declared.includes(key)) {
             problems.push(`${step.id}: ${step.action} has no input ${key}`);
           }
@@ -57,18 +59,27 @@ describe('the "Service with build-once promotion" template', () => {
     expect(problems).toEqual([]);
   });
 
-  it('creates stage, demo and prod, with tag policies for demo and prod', () => {
-    const environments = template.spec.steps.filter(
+  it('names no environment, branch or tag pattern itself: they come from the configured pipeline', () => {
+    const steps = template.spec.steps;
+    const environments = steps.filter(
       (s: any) => s.action === 'github:environment:create',
     );
-    expect(environments.map((s: any) => s.input.name)).toEqual([
-      'stage',
-      'demo',
-      'prod',
-    ]);
-    expect(environments[1].input.customTagPolicyNames).toEqual(['rc-*']);
-    expect(environments[2].input.customTagPolicyNames).toEqual(['v*']);
-    expect(environments[2].input.reviewers).toBeDefined();
+    // One step, repeated for every configured environment.
+    expect(environments).toHaveLength(1);
+    expect(environments[0].each).toBe(
+      '${{ steps.pipeline.output.environments }}',
+    );
+    expect(environments[0].input.name).toBe('${{ each.value.name }}');
+    expect(
+      steps.find((s: any) => s.action === 'publish:github').input.defaultBranch,
+    ).toBe('${{ steps.pipeline.output.branch }}');
+    // The pipeline is read before anything uses it.
+    const ids = steps.map((s: any) => s.id);
+    expect(ids.indexOf('pipeline')).toBeLessThan(ids.indexOf('publish'));
+    const inputs = JSON.stringify(steps.map((s: any) => s.input ?? {}));
+    for (const literal of ['stage', 'demo', 'prod', 'rc-*', 'v*']) {
+      expect(inputs).not.toContain(`"${literal}"`);
+    }
   });
 
   it('ships in the npm package, every file of it', () => {

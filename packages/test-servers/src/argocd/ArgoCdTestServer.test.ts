@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import Ajv, { ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import schema from './argocd-schema.json';
@@ -6,6 +10,7 @@ import {
   ArgoCdTestServer,
   startArgoCdTestServer,
 } from './ArgoCdTestServer';
+import { syncFromManifestRepository } from './manifestSync';
 
 /*
  * The test server's answers against Argo CD's own API document: argocd-schema.json holds the
@@ -252,5 +257,118 @@ describe('ArgoCdTestServer', () => {
         message: 'one or more objects failed to apply',
       },
     });
+  });
+});
+
+describe('syncFromManifestRepository', () => {
+  it('syncs each change of an Application’s file in a bare repository, its answers valid at every step', async () => {
+    const root = fs.mkdtempSync(join(os.tmpdir(), 'argocd-manifests-'));
+    const work = join(root, 'work');
+    const bare = join(root, 'deployments.git');
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: work,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'Test',
+          GIT_AUTHOR_EMAIL: 'test@example.com',
+          GIT_COMMITTER_NAME: 'Test',
+          GIT_COMMITTER_EMAIL: 'test@example.com',
+        },
+      }).trim();
+    fs.mkdirSync(work);
+    git('init', '--quiet', '--initial-branch=main');
+    const pin = (tag: string) => {
+      fs.writeFileSync(join(work, 'demo.yaml'), `newTag: ${tag}\n`);
+      git('add', '.');
+      git('commit', '--quiet', '-m', `demo: ${tag}`);
+      git('push', '--quiet', bare, 'main');
+    };
+    execFileSync('git', ['init', '--quiet', '--bare', bare]);
+    pin('rc-1');
+    const server = await startArgoCdTestServer();
+    server.setApplication(seed('payments-demo'));
+    const digestOf = (tag: string) =>
+      `sha256:${tag === 'rc-2' ? 'cd'.repeat(32) : 'ab'.repeat(32)}`;
+    const sync = syncFromManifestRepository(server, {
+      gitDir: bare,
+      pollMs: 50,
+      syncMs: 300,
+      apps: [
+        {
+          name: 'payments-demo',
+          path: 'demo.yaml',
+          pods: content => {
+            const tag = content.split(': ')[1];
+            return [
+              {
+                name: `payments-demo-${tag}`,
+                containers: [
+                  {
+                    name: 'app',
+                    image: `ecr.example/payments:${tag}`,
+                    digest: digestOf(tag),
+                  },
+                ],
+              },
+            ];
+          },
+        },
+      ],
+    });
+    const app = async () => {
+      const response = await fetch(
+        `${server.baseUrl}/api/v1/applications/payments-demo`,
+        { headers: { authorization: `Bearer ${server.token}` } },
+      );
+      const body = await response.json();
+      expectValid('v1alpha1Application', body);
+      return body;
+    };
+    const until = async (done: (body: any) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        const body = await app();
+        if (done(body)) return body;
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+      throw new Error('the Application never got there');
+    };
+    try {
+      // What the repository had when following started runs: no sync.
+      await new Promise(resolve => setTimeout(resolve, 200));
+      expect((await app()).status.sync.revision).toBe(REVISION);
+      pin('rc-2');
+      const head = git('rev-parse', 'HEAD');
+      const syncing = await until(b => b.status.sync.revision === head);
+      expect(syncing.status).toMatchObject({
+        sync: { status: 'OutOfSync' },
+        health: { status: 'Progressing' },
+        operationState: { phase: 'Running' },
+      });
+      const synced = await until(b => b.status.sync.status === 'Synced');
+      expect(synced.status).toMatchObject({
+        sync: { status: 'Synced', revision: head },
+        health: { status: 'Healthy' },
+        operationState: { phase: 'Succeeded' },
+        summary: { images: ['ecr.example/payments:rc-2'] },
+      });
+      expect(sync.healthyAt.has('payments-demo')).toBe(true);
+      // The next change fails to sync: the operation says so, health stays green.
+      sync.apps[0].outcome = 'sync-fails';
+      pin('rc-3');
+      const failed = await until(
+        b => b.status.operationState?.phase === 'Failed',
+      );
+      expect(failed.status).toMatchObject({
+        sync: { status: 'OutOfSync', revision: git('rev-parse', 'HEAD') },
+        health: { status: 'Healthy' },
+        summary: { images: ['ecr.example/payments:rc-2'] },
+      });
+    } finally {
+      await sync.stop();
+      await server.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,1 +1,2 @@
 export * from './ArgoCdTestServer';
+export * from './manifestSync';

@@ -45,6 +45,16 @@ export interface GitHubTestServerOptions {
   latencyMs?: number;
   /** Default 0 (any free port). */
   port?: number;
+  /**
+   * The hourly budget per resource (REST `core`, `graphql` points). Default 5,000, a GitHub App
+   * installation's lowest; 12,500 is a large organisation's.
+   */
+  rateLimit?: number;
+  /**
+   * How long one rate-limit window lasts before the budget is whole again (default: it never
+   * resets within a test). A bench that compresses an hour compresses the window with it.
+   */
+  rateLimitWindowMs?: number;
   /** Default `127.0.0.1`. */
   host?: string;
   /** The token's user (`GET /user`, `POST /user/repos`). Default `mainline-bot`. */
@@ -180,7 +190,7 @@ const ROUTES: Route[] = [
   ...repositoryRoutes,
 ];
 
-const RATE_LIMIT = 5000;
+const DEFAULT_RATE_LIMIT = 5000;
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -219,7 +229,22 @@ export async function startGitHubTestServer(
   /** Requests counted per rate-limit resource: REST (`core`) and GraphQL, as GitHub keeps them. */
   const used = { core: 0, graphql: 0 };
   const remainingOverride: { core?: number; graphql?: number } = {};
-  const resetAt = () => Math.floor(Date.now() / 1000) + 3600;
+  const RATE_LIMIT = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+  const windowMs = options.rateLimitWindowMs;
+  let windowStart = Date.now();
+  /** A new window makes the budget whole again, as GitHub's hourly reset does. */
+  const rollWindow = () => {
+    if (windowMs && Date.now() - windowStart >= windowMs) {
+      windowStart +=
+        Math.floor((Date.now() - windowStart) / windowMs) * windowMs;
+      used.core = 0;
+      used.graphql = 0;
+    }
+  };
+  const resetAt = () =>
+    windowMs
+      ? Math.ceil((windowStart + windowMs) / 1000)
+      : Math.floor(Date.now() / 1000) + 3600;
   let origin = '';
   /** `owner/old` → `owner/new` of renamed repositories. */
   const renamed = new Map<string, string>();
@@ -293,10 +318,12 @@ export async function startGitHubTestServer(
     },
   };
 
-  const remaining = (resource: 'core' | 'graphql' = 'core') =>
-    remainingOverride[resource] !== undefined
+  const remaining = (resource: 'core' | 'graphql' = 'core') => {
+    rollWindow();
+    return remainingOverride[resource] !== undefined
       ? remainingOverride[resource]!
       : Math.max(0, RATE_LIMIT - used[resource]);
+  };
 
   async function handleApi(
     req: http.IncomingMessage,

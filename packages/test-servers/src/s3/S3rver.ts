@@ -73,7 +73,25 @@ export async function startS3rver(
         ...parts,
         `${name}._S3rver_object`,
       );
-      await fs.utimes(file, at, at);
+      // s3rver answers a PUT of a body it holds in memory before its write stream has even
+      // opened the file (`writeStream.end(buffer)` and resolve), so right after the SDK's send()
+      // the file can be missing, or still be written, which would move its mtime again. Set it
+      // and check that it held.
+      const wanted = at.getTime();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fs.utimes(file, at, at);
+          await new Promise(resolve => setTimeout(resolve, 20));
+          const { mtimeMs } = await fs.stat(file);
+          if (Math.abs(mtimeMs - wanted) < 1000) return;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        }
+        if (attempt >= 100) {
+          throw new Error(`s3rver never stored ${bucket}/${key}`);
+        }
+        await new Promise(resolve => setTimeout(resolve, 20));
+      }
     },
     close: async () => {
       await new Promise<void>(resolve => {

@@ -29,6 +29,8 @@ import {
 import { GitOpsDeploymentTarget } from '@mainline/plugin-promotion-backend-module-gitops';
 import { LineageService } from '../lineage/LineageService';
 import { PromotionService } from '../promotion/PromotionService';
+import { RuntimeVerification } from '../promotion/steps/verify';
+import { NotificationService } from '@backstage/plugin-notifications-node';
 import { EntityContext, WriteContext } from '../promotion/types';
 import { memoryCache } from '../testUtils';
 import { demoWriteScope } from './demoBackend';
@@ -119,6 +121,9 @@ export function handBuiltService(options: {
   /** A cache several replicas share; a fresh one otherwise. */
   cache?: CacheService;
   cacheTtlMs?: number;
+  /** The runtime observers and settings (the verify step, requireRunningIn). */
+  runtime?: RuntimeVerification;
+  notifications?: NotificationService;
 }): { lineage: LineageService; service: PromotionService } {
   const lineage = new LineageService({
     adapters: options.adapters,
@@ -148,6 +153,8 @@ export function handBuiltService(options: {
       }),
     },
     logger: mockServices.logger.mock(),
+    runtime: options.runtime,
+    notifications: options.notifications,
   });
   return { lineage, service };
 }

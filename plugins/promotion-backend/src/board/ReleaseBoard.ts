@@ -20,6 +20,7 @@ import { AdapterResolver } from '../adapters';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
+import { LineageSnapshot, LineageSnapshots } from './LineageSnapshots';
 import {
   EntityTargets,
   ListedTarget,
@@ -41,6 +42,12 @@ const short = (sha: string) => sha.slice(0, 7);
 
 /** Services whose lineage is read at once (each a few parallel upstream reads when cold). */
 const CONCURRENCY = 16;
+/**
+ * Lineages one board read reads from upstream at most when they are neither cached nor
+ * snapshotted recently; the rest are served from their snapshot (or shown as being read) while
+ * the background warmer reads them within the rate budget.
+ */
+export const DEFAULT_COLD_READS_PER_BOARD = 100;
 
 function normalizeRef(value: string, kind: string, parameter: string): string {
   try {
@@ -66,8 +73,109 @@ export class ReleaseBoard {
       adapters: AdapterResolver;
       environments: EnvironmentDefinition[];
       limit: number;
+      /** The branch lineage is read on (default `main`). */
+      mainBranch?: string;
+      /** The persisted last lineage of each service, served while a cold one is read. */
+      snapshots?: LineageSnapshots;
+      /** Default {@link DEFAULT_COLD_READS_PER_BOARD}; with no snapshots every row is read. */
+      coldReadsPerBoard?: number;
     },
   ) {}
+
+  /**
+   * Each service's lineage: cached ones as they are; of the others at most `coldReadsPerBoard`
+   * read from upstream (those without a snapshot first, then the oldest snapshots); the rest from
+   * their snapshot, with its age, or none yet (the warmer reads them in the background).
+   */
+  private async lineages(services: ListedTarget[]): Promise<
+    Array<{
+      lineage?: Lineage | string;
+      snapshotAt?: string;
+      refreshing?: boolean;
+    }>
+  > {
+    const limit = pLimit(CONCURRENCY);
+    const request = { limit: this.options.limit };
+    const read = (service: ListedTarget) =>
+      limit(async () => {
+        try {
+          return await this.options.lineage.lineage(
+            service.entityRef,
+            service.target,
+            request,
+          );
+        } catch (error) {
+          return stringifyError(error);
+        }
+      });
+    const snapshots = this.options.snapshots;
+    if (!snapshots) {
+      return Promise.all(services.map(async s => ({ lineage: await read(s) })));
+    }
+    const cached = await Promise.all(
+      services.map(service =>
+        limit(() =>
+          this.options.lineage
+            .cached(service.entityRef, service.target, request)
+            .catch(() => undefined),
+        ),
+      ),
+    );
+    const missing = services
+      .map((service, index) => ({ service, index }))
+      .filter(({ index }) => !cached[index]?.lineage);
+    const kept = missing.length
+      ? await snapshots
+          .read(
+            missing.map(m => m.service.entityRef),
+            { branch: this.options.mainBranch ?? 'main', limit: request.limit },
+          )
+          .catch(() => new Map<string, LineageSnapshot>())
+      : new Map<string, LineageSnapshot>();
+    // A snapshot under the current generation is what the cache held before it expired: served
+    // with its age, and the warmer reads it again in its turn. One under another generation is
+    // known to be outdated (a write or a webhook since): read now, within the cap.
+    const current = (index: number) => {
+      const snapshot = kept.get(services[index].entityRef);
+      return Boolean(
+        snapshot && snapshot.generation === cached[index]?.generation,
+      );
+    };
+    const outdated = missing.filter(({ index }) => !current(index));
+    const takenAt = (entityRef: string) => kept.get(entityRef)?.takenAt ?? '';
+    // No snapshot first (they have nothing to show), then the oldest.
+    outdated.sort((a, b) =>
+      takenAt(a.service.entityRef).localeCompare(takenAt(b.service.entityRef)),
+    );
+    const cold = this.options.coldReadsPerBoard ?? DEFAULT_COLD_READS_PER_BOARD;
+    const readNow = new Set(outdated.slice(0, cold).map(m => m.index));
+    return Promise.all(
+      services.map(async (service, index) => {
+        const lineage = cached[index]?.lineage;
+        if (lineage) return { lineage };
+        const snapshot = kept.get(service.entityRef);
+        if (readNow.has(index)) {
+          const fresh = await read(service);
+          // A failed read shows the last good one, with its age, rather than only the error.
+          if (typeof fresh === 'string' && snapshot) {
+            return {
+              lineage: snapshot.lineage,
+              snapshotAt: snapshot.takenAt,
+              refreshing: true,
+            };
+          }
+          return { lineage: fresh };
+        }
+        return snapshot
+          ? {
+              lineage: snapshot.lineage,
+              snapshotAt: snapshot.takenAt,
+              refreshing: !current(index),
+            }
+          : { refreshing: true };
+      }),
+    );
+  }
 
   /** Checks the query before anything is read. */
   static parseQuery(query: {
@@ -114,23 +222,8 @@ export class ReleaseBoard {
     credentials: BackstageCredentials,
   ): Promise<Board> {
     const services = await this.services(query, credentials);
-    const limit = pLimit(CONCURRENCY);
     const [lineages, latest] = await Promise.all([
-      Promise.all(
-        services.map(service =>
-          limit(async () => {
-            try {
-              return await this.options.lineage.lineage(
-                service.entityRef,
-                service.target,
-                { limit: this.options.limit },
-              );
-            } catch (error) {
-              return stringifyError(error);
-            }
-          }),
-        ),
-      ),
+      this.lineages(services),
       this.options.store.latestPerEnvironment(services.map(s => s.entityRef)),
     ]);
     const lastBy = new Map(
@@ -152,7 +245,7 @@ export class ReleaseBoard {
 
     const rows = await Promise.all(
       services.map(async ({ entity, entityRef, target, owners }, index) => {
-        const lineage = lineages[index];
+        const { lineage, snapshotAt, refreshing } = lineages[index];
         const row: BoardRow = {
           entityRef,
           title: entity.metadata.title ?? entity.metadata.name,
@@ -165,8 +258,10 @@ export class ReleaseBoard {
           environments: [],
           tag: null,
           error: typeof lineage === 'string' ? lineage : null,
+          snapshotAt: snapshotAt ?? null,
+          refreshing: Boolean(refreshing),
         };
-        if (typeof lineage === 'string') return row;
+        if (typeof lineage !== 'object') return row;
         row.environments = this.cells(entityRef, lineage, lastBy);
         if (query.tag) {
           try {
@@ -189,6 +284,7 @@ export class ReleaseBoard {
       environments: this.options.environments.map(e => e.name),
       generatedAt: new Date().toISOString(),
       services: rows,
+      refreshing: rows.filter(r => r.refreshing).length,
     };
   }
 

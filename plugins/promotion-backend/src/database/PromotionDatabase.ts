@@ -10,7 +10,10 @@ import type { Yank } from './YankStore';
 export type NewPromotion = Omit<
   PromotionRecord,
   'createdAt' | 'updatedAt' | 'steps' | 'error' | 'status'
->;
+> & {
+  /** Set when the promotion waits for approvals before it proceeds (`awaiting-approval`). */
+  approval?: { required: number; context: string };
+};
 
 /** A promotion without its steps, as lists, exports and adoption look-ups return it. */
 export type PromotionSummary = Omit<PromotionRecord, 'steps'>;

@@ -1,12 +1,22 @@
 import crypto from 'node:crypto';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import { Knex } from 'knex';
-import type { PromotionDatabase } from './PromotionDatabase';
+import type { NewPromotion, PromotionDatabase } from './PromotionDatabase';
 
 export type PromotionKind = 'promotion' | 'rollback';
-export type PromotionStatus = 'running' | 'succeeded' | 'failed';
+export type PromotionStatus =
+  | 'awaiting-approval'
+  | 'running'
+  | 'succeeded'
+  | 'failed';
 export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed';
-export type StepName = 'checks' | 'tag' | 'retag' | 'deploy';
+export type StepName =
+  | 'checks'
+  | 'approval'
+  | 'tag'
+  | 'retag'
+  | 'deploy'
+  | 'verify';
 
 export interface PromotionStep {
   name: StepName;
@@ -92,10 +102,7 @@ export class PromotionStore implements PromotionDatabase {
    * key for the entity returns the existing promotion instead (`created: false`).
    */
   async create(
-    record: Omit<
-      PromotionRecord,
-      'createdAt' | 'updatedAt' | 'steps' | 'error' | 'status'
-    >,
+    record: NewPromotion,
     steps: Array<{ name: StepName; status: StepStatus; detail: string | null }>,
   ): Promise<{ promotion: PromotionRecord; created: boolean }> {
     const now = new Date();
@@ -110,7 +117,13 @@ export class PromotionStore implements PromotionDatabase {
           tag: record.tag,
           tag_automatic: record.tagAutomatic,
           version: record.version,
-          status: 'running',
+          status: record.approval ? 'awaiting-approval' : 'running',
+          ...(record.approval
+            ? {
+                required_approvals: record.approval.required,
+                approval_context: record.approval.context,
+              }
+            : {}),
           idempotency_key: record.idempotencyKey,
           request_hash: record.requestHash,
           requested_by: record.requestedBy,

@@ -117,6 +117,54 @@ const afterUp: Record<string, (knex: Knex) => Promise<void>> = {
       at: at('2026-12-02T00:00:00Z'),
     });
   },
+  '20261204000000_approvals.js': async knex => {
+    // The status column holds the longest status (PostgreSQL enforces the length).
+    await knex('promotion_promotions')
+      .where({ id: promotionId })
+      .update({
+        status: 'awaiting-approval',
+        required_approvals: 2,
+        approval_context: JSON.stringify({
+          owners: ['group:default/payments'],
+        }),
+      });
+    const row = await knex('promotion_promotions')
+      .where({ id: promotionId })
+      .first();
+    expect(row).toMatchObject({
+      status: 'awaiting-approval',
+      required_approvals: 2,
+    });
+    await knex('promotion_promotions')
+      .where({ id: promotionId })
+      .update({ status: 'running' });
+    await knex('promotion_approvals').insert({
+      promotion_id: promotionId,
+      approver: 'user:default/grace',
+      decision: 'approved',
+      comment: null,
+      decided_at: at('2026-12-04T00:00:00Z'),
+    });
+    // One decision per user and promotion.
+    await expect(
+      knex('promotion_approvals').insert({
+        promotion_id: promotionId,
+        approver: 'user:default/grace',
+        decision: 'rejected',
+        decided_at: at('2026-12-04T00:01:00Z'),
+      }),
+    ).rejects.toThrow();
+  },
+  '20261210000000_lineage_snapshots.js': async knex => {
+    await knex('promotion_lineage_snapshots').insert({
+      entity_ref: 'component:default/checkout',
+      branch: 'main',
+      page_limit: 50,
+      generation: '0123456789abcdef',
+      lineage: JSON.stringify({ commits: [], environments: [] }),
+      taken_at: at('2026-12-10T00:00:00Z'),
+    });
+  },
 };
 
 /**

@@ -125,6 +125,17 @@ export interface LineageServiceOptions {
   environments: EnvironmentDefinition[];
   mainBranch: string;
   cacheTtlMs: number;
+  /**
+   * Told of every lineage read afresh from upstream (the board's persisted snapshot keeps the
+   * last one of each service).
+   */
+  onAssembled?: (
+    entityRef: string,
+    request: { branch: string; limit: number; generation: string },
+    lineage: Lineage,
+  ) => void;
+  /** How many served lineages this replica keeps in memory (default 1,000). */
+  maxServed?: number;
   /** Told whether each lineage read was a cache hit (this replica's or shared) or a miss. */
   onCacheRead?: (
     hit: boolean,
@@ -264,6 +275,44 @@ export class LineageService {
     return digest;
   }
 
+  /**
+   * The lineage if it is cached and current (this replica's memory or the shared cache, under
+   * the entity's current generation), else no lineage, and that generation: never an upstream
+   * read.
+   */
+  async cached(
+    entityRef: string,
+    target: PromotionTarget,
+    request: { limit: number; branch?: string },
+  ): Promise<{ lineage?: Lineage; generation: string }> {
+    const branch = request.branch ?? this.options.mainBranch;
+    this.checkBranch(target, branch);
+    const generation = await this.generation(entityRef, target);
+    const key = `lineage:${entityRef}:${generation}:${branch}:${request.limit}`;
+    const held = this.served.get(`${entityRef}:${branch}:${request.limit}`);
+    if (held && held.key === key && held.expiresAt > Date.now()) {
+      return { lineage: held.lineage, generation };
+    }
+    const cached = (await this.options.cache.get(key)) as
+      | CachedLineage
+      | undefined;
+    return {
+      lineage:
+        cached?.lineage && cached.expiresAt > Date.now()
+          ? cached.lineage
+          : undefined,
+      generation,
+    };
+  }
+
+  /**
+   * A digest of the entity's current cache generation: it changes whenever a write or a webhook
+   * invalidates what the entity's lineage depends on (on any replica).
+   */
+  generationOf(entityRef: string, target: PromotionTarget): Promise<string> {
+    return this.generation(entityRef, target);
+  }
+
   async lineage(
     entityRef: string,
     target: PromotionTarget,
@@ -285,10 +334,8 @@ export class LineageService {
   ): Promise<ServedLineage> {
     const branch = request.branch ?? this.options.mainBranch;
     this.checkBranch(target, branch);
-    const key = `lineage:${entityRef}:${await this.generation(
-      entityRef,
-      target,
-    )}:${branch}:${request.limit}`;
+    const generation = await this.generation(entityRef, target);
+    const key = `lineage:${entityRef}:${generation}:${branch}:${request.limit}`;
     const held = this.served.get(`${entityRef}:${branch}:${request.limit}`);
     if (held && held.key === key && held.expiresAt > Date.now()) {
       this.options.onCacheRead?.(true, 'replica');
@@ -302,6 +349,7 @@ export class LineageService {
       target,
       branch,
       request.limit,
+      generation,
     );
     this.assembling.set(key, assembly);
     try {
@@ -317,6 +365,7 @@ export class LineageService {
     target: PromotionTarget,
     branch: string,
     limit: number,
+    generation: string,
   ): Promise<ServedLineage> {
     let cached = (await this.options.cache.get(key)) as
       | CachedLineage
@@ -325,6 +374,11 @@ export class LineageService {
     this.options.onCacheRead?.(hit, hit ? 'shared' : 'upstream');
     if (!cached?.lineage || !(cached.expiresAt > Date.now())) {
       const lineage = await this.readLineage(entityRef, target, branch, limit);
+      this.options.onAssembled?.(
+        entityRef,
+        { branch, limit, generation },
+        lineage,
+      );
       cached = { lineage, expiresAt: Date.now() + this.options.cacheTtlMs };
       await this.options.cache.set(key, cached as any, {
         ttl: this.options.cacheTtlMs,
@@ -342,7 +396,7 @@ export class LineageService {
     this.served.delete(id);
     this.served.set(id, served);
     // Least recently assembled first (insertion order).
-    while (this.served.size > MAX_SERVED) {
+    while (this.served.size > (this.options.maxServed ?? MAX_SERVED)) {
       this.served.delete(this.served.keys().next().value!);
     }
     return served;

@@ -36,8 +36,13 @@ import {
 import { WriteScope } from '../service/WriteScope';
 import { refusalOf, summarize } from './checks';
 import { dryRunPlan } from './dryRun';
-import { OutcomeMetrics, PromotionEvents } from './events';
-import { ArtifactAt, FactReader } from './facts';
+import {
+  EventActor,
+  OutcomeMetrics,
+  PromotionEvents,
+  requesterOf,
+} from './events';
+import { ArtifactAt, FactReader, Facts } from './facts';
 import { Follower } from './follower';
 import { Idempotency, ReplayHandlers, requestHash } from './idempotency';
 import { Reconciler } from './leases';
@@ -45,13 +50,16 @@ import {
   chooseReleaseTag,
   promotionRules,
   releaseTagRule,
+  requireRunningInRule,
   rollbackRules,
   short,
 } from './rules';
 import { promotionStepDetails } from './steps';
+import { RuntimeVerification, runtimeSubject } from './steps/verify';
 import { PlannedPromotion, StepRunner } from './StepRunner';
 import { YankOutcome, YankService } from './YankService';
 import { EntityContext, PolicyCheck, WriteContext } from './types';
+import type { ApprovalGate } from './approvals/ApprovalPolicy';
 
 export interface PromotionServiceOptions {
   adapters: AdapterResolver;
@@ -70,6 +78,13 @@ export interface PromotionServiceOptions {
   logger: LoggerService;
   /** Told of every promotion's outcome (OpenTelemetry metrics). */
   metrics?: OutcomeMetrics;
+  /**
+   * The runtime observers: promotions of an entity one serves end with a verify step, and the
+   * environments' `requireRunningIn` applies to it.
+   */
+  runtime?: RuntimeVerification;
+  /** The environments' approval policies (`approvals/`): checked with the other rules. */
+  approvals?: ApprovalGate;
 }
 
 /** A promotion request, as the API takes it, with the request's Idempotency-Key. */
@@ -307,21 +322,47 @@ export class PromotionService {
         environment,
         request.tag,
       );
-      return dryRunPlan('promotion', environment.name, facts, tag, tag, [
+      const approval = await this.options.approvals?.requirement(
+        entity,
+        environment,
+        facts.sha,
+        ctx,
+      );
+      const plan = dryRunPlan('promotion', environment.name, facts, tag, tag, [
         scope,
         ...checks,
+        ...(approval ? [approval.check] : []),
       ]);
+      if (this.runner.steps.verify.applies(entity)) {
+        plan.steps.push({
+          name: 'verify',
+          status: 'planned',
+          detail: verifyDetail(environment.name, tag),
+        });
+      }
+      return plan;
     }
     const previous = await this.previous(entity, request, hash, ctx);
     if (previous) return previous;
     return this.start(entity, environment.name, ctx, hash, async () => {
-      const { facts, checks, tag } = await this.promotionChecks(
+      const {
+        facts,
+        checks: rules,
+        tag,
+      } = await this.promotionChecks(
         entity,
         request.sha,
         environment,
         request.tag,
         how.pushed,
       );
+      const approval = await this.options.approvals?.requirement(
+        entity,
+        environment,
+        facts.sha,
+        ctx,
+      );
+      const checks = approval ? [...rules, approval.check] : rules;
       await this.refuseOnFailure(entity, 'promote', environment.name, {
         sha: facts.sha,
         tag,
@@ -339,15 +380,102 @@ export class PromotionService {
           tagAutomatic: request.tag === undefined,
           version: tag,
           idempotencyKey: request.idempotencyKey ?? null,
+          ...(approval?.required
+            ? {
+                approval: {
+                  required: approval.required,
+                  context: approval.context,
+                },
+              }
+            : {}),
         },
         steps: [
           { name: 'checks', status: 'succeeded', detail: summarize(checks) },
+          ...(approval?.required
+            ? [
+                {
+                  name: 'approval' as const,
+                  status: 'pending' as const,
+                  detail: approval.check.reason,
+                },
+              ]
+            : []),
           { name: 'tag', status: 'pending', detail: details.tag },
           { name: 'retag', status: 'pending', detail: details.retag },
           { name: 'deploy', status: 'pending', detail: details.deploy },
+          ...(this.runner.steps.verify.applies(entity)
+            ? [
+                {
+                  name: 'verify' as const,
+                  status: 'pending' as const,
+                  detail: verifyDetail(environment.name, tag),
+                },
+              ]
+            : []),
         ],
       };
     });
+  }
+
+  /**
+   * Carries on a promotion whose approvals are complete, through the step runner like a retry:
+   * the environment's lock first, then `claim` (the one conditional move from
+   * `awaiting-approval` to `running`, so that of concurrent approvers and sweeps exactly one
+   * carries on), then the steps. A commit yanked meanwhile ends it failed at `approval` instead;
+   * nothing upstream has changed for it.
+   */
+  async proceedApproved(
+    entity: EntityContext,
+    record: PromotionRecord,
+    ctx: WriteContext,
+    claim: () => Promise<boolean>,
+  ): Promise<PromotionRecord> {
+    const { store } = this.options;
+    // The steps act for the requester (tags and manifest commits name them); the auditor names
+    // whoever's approval (or sweep) moved the promotion on.
+    const who: EventActor = {
+      actor: requesterOf(record).actor,
+      request: ctx.request,
+    };
+    await this.options.writeScope.enforce(
+      entity,
+      {
+        action: 'promote',
+        environment: record.environment,
+        sha: record.sha,
+        tag: record.tag ?? undefined,
+      },
+      ctx,
+    );
+    await store.acquireLock(entity.entityRef, record.environment, record.id);
+    try {
+      if (!(await claim())) {
+        await store.releaseLock(
+          entity.entityRef,
+          record.environment,
+          record.id,
+        );
+        return store.require(entity.entityRef, record.id);
+      }
+    } catch (error) {
+      await store.releaseLock(entity.entityRef, record.environment, record.id);
+      throw error;
+    }
+    const running = await store.require(entity.entityRef, record.id);
+    const yank = (
+      await this.options.yanks.listForEntity(entity.entityRef)
+    ).find(y => y.sha === record.sha);
+    if (yank) {
+      return this.runner.finish(entity, running, who, {
+        step: 'approval',
+        error: new ConflictError(
+          `${short(record.sha)} was yanked by ${
+            yank.yankedBy
+          } while the promotion awaited approvals: ${yank.reason}`,
+        ),
+      });
+    }
+    return this.runner.execute(entity, running, who);
   }
 
   /** Reads the facts of a promotion and checks them against the rules. */
@@ -386,7 +514,37 @@ export class PromotionService {
       deploy: await this.facts.deployVerdict(entity, environment.name, tag),
       pushed,
     });
+    const running = await this.runningInCheck(entity, facts, environment);
+    if (running) checks.push(running);
     return { facts, checks, tag };
+  }
+
+  /**
+   * The environment's `requireRunningIn`, for an entity whose runtime an observer serves: the
+   * earlier environment is observed (one read, in the checks round, before any side effect).
+   */
+  private async runningInCheck(
+    entity: EntityContext,
+    facts: Facts,
+    environment: EnvironmentDefinition,
+  ) {
+    const runtime = this.options.runtime;
+    const requirement =
+      runtime?.settings.environments[environment.name]?.requireRunningIn;
+    if (!runtime || !requirement) return undefined;
+    const subject = runtimeSubject(entity);
+    const served = runtime.observerFor(subject);
+    if (!served) return undefined;
+    const observed = await served.observer.observe(subject, [
+      requirement.environment,
+    ]);
+    return requireRunningInRule({
+      facts,
+      environment,
+      requirement,
+      runtime: observed[requirement.environment] ?? null,
+      now: new Date(),
+    });
   }
 
   /** Re-points an environment at an earlier artifact that still exists. */
@@ -474,6 +632,15 @@ export class PromotionService {
             status: 'pending',
             detail: `point ${environment.name} back at ${version}`,
           },
+          ...(this.runner.steps.verify.applies(entity)
+            ? [
+                {
+                  name: 'verify' as const,
+                  status: 'pending' as const,
+                  detail: verifyDetail(environment.name, version),
+                },
+              ]
+            : []),
         ],
       };
     });
@@ -555,16 +722,31 @@ export class PromotionService {
    * Runs a checked write with the step runner; a concurrent request that recorded the promotion
    * first (the same Idempotency-Key) is answered as a replay.
    */
-  private start(
+  private async start(
     entity: EntityContext,
     environment: string,
     ctx: WriteContext,
     hash: string,
     plan: () => Promise<PlannedPromotion>,
   ): Promise<PromotionRecord> {
-    return this.runner.start(entity, environment, ctx, hash, plan, created =>
-      this.idempotency.replay(created, hash, this.replayHandlers(entity, ctx)),
+    const record = await this.runner.start(
+      entity,
+      environment,
+      ctx,
+      hash,
+      plan,
+      created =>
+        this.idempotency.replay(
+          created,
+          hash,
+          this.replayHandlers(entity, ctx),
+        ),
     );
+    if (record.status === 'awaiting-approval') {
+      // Recorded and waiting: the approvers are told (see `approvals/`).
+      await this.options.approvals?.awaiting(entity, record, ctx);
+    }
+    return record;
   }
 
   /** What an earlier request with the same Idempotency-Key came to, carried on. */
@@ -619,6 +801,21 @@ export class PromotionService {
     const id = record.id;
     await this.authorizeRetry(entity, record, ctx);
     if (record.status === 'succeeded') return record;
+    if (record.status === 'awaiting-approval') {
+      // Only the approvals move it on (POST .../approvals), never a retry.
+      throw new ConflictError(
+        `Promotion ${id} awaits approvals; nothing runs before they are in`,
+      );
+    }
+    if (
+      record.steps.some(s => s.name === 'approval' && s.status === 'failed')
+    ) {
+      throw new ConflictError(
+        `Promotion ${id} was ${
+          record.error ?? 'refused at its approvals'
+        }; nothing is left to retry: promote ${short(record.sha)} again`,
+      );
+    }
     if (record.steps.some(s => s.name === 'checks' && s.status === 'failed')) {
       // A refused pushed tag: its checks would have to run again, which is a new promotion.
       throw new ConflictError(
@@ -667,7 +864,7 @@ export class PromotionService {
    */
   followWaiting(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
-    options: { entityRef?: string } = {},
+    options: { entityRef?: string; verifyOnly?: boolean } = {},
   ): Promise<{ followed: number; finished: number }> {
     return this.follower.followWaiting(resolveEntity, options);
   }
@@ -687,4 +884,9 @@ export class PromotionService {
   ): Promise<YankOutcome> {
     return this.yanks.yank(entity, request, ctx);
   }
+}
+
+/** What a verify step says it waits for. */
+function verifyDetail(environment: string, version: string) {
+  return `wait until ${environment} runs ${version}, synced and healthy`;
 }

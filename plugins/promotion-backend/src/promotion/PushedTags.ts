@@ -292,6 +292,9 @@ export class PushedTags {
       description = `${named(bad)}${pushed.tag} ${
         bad.status === 'refused' ? 'refused' : 'failed'
       }: ${bad.reason ?? 'unknown'}`;
+    } else if (results.some(r => r.status === 'awaiting-approval')) {
+      state = 'pending';
+      description = `${pushed.tag}: promotion to ${environment.name} awaits approvals`;
     } else if (results.some(r => r.status === 'running')) {
       state = 'pending';
       description = `${pushed.tag}: promotion to ${environment.name} waiting`;

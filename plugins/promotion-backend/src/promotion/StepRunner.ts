@@ -12,6 +12,7 @@ import { EventActor, PromotionEvents } from './events';
 import { keepLease } from './leases';
 import { short } from './rules';
 import { promotionSteps } from './steps';
+import { RuntimeVerification } from './steps/verify';
 import { EntityContext } from './types';
 
 /** What a promotion or rollback records once its checks passed: the row and its steps. */
@@ -19,7 +20,10 @@ export interface PlannedPromotion {
   record: Pick<
     PromotionRecord,
     'kind' | 'sha' | 'tag' | 'tagAutomatic' | 'version' | 'idempotencyKey'
-  >;
+  > & {
+    /** The promotion waits for approvals: recorded `awaiting-approval`, its steps left to run. */
+    approval?: { required: number; context: string };
+  };
   steps: Array<{
     name: StepName;
     status: 'succeeded' | 'pending';
@@ -53,6 +57,8 @@ export class StepRunner {
       annotatedTags: boolean;
       events: PromotionEvents;
       logger: LoggerService;
+      /** The runtime observers, for the verify step of observed entities. */
+      runtime?: RuntimeVerification;
     },
   ) {
     this.steps = promotionSteps(options);
@@ -106,6 +112,12 @@ export class StepRunner {
         return replay(created.promotion);
       }
       record = created.promotion;
+      if (record.status === 'awaiting-approval') {
+        // Nothing runs until the approvals are in; the environment stays free meanwhile, and the
+        // approval that completes them takes the lock again (`ApprovalService`).
+        await store.releaseLock(entity.entityRef, environment, id);
+        return record;
+      }
     } catch (error) {
       await store.releaseLock(entity.entityRef, environment, id);
       throw error;

@@ -1,7 +1,11 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { stringifyError } from '@backstage/errors';
 import { AdapterResolver } from '../adapters';
-import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
+import {
+  PromotionRecord,
+  PromotionStep,
+  PromotionStore,
+} from '../database/PromotionStore';
 import { PromotionEvents, requesterOf } from './events';
 import { StepRunner, auditMeta } from './StepRunner';
 import { EntityContext } from './types';
@@ -26,10 +30,13 @@ export class Follower {
 
   async followWaiting(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
-    options: { entityRef?: string } = {},
+    options: { entityRef?: string; verifyOnly?: boolean } = {},
   ): Promise<{ followed: number; finished: number }> {
     const waiting = (await this.options.store.listWaiting()).filter(
-      r => !options.entityRef || r.entityRef === options.entityRef,
+      r =>
+        (!options.entityRef || r.entityRef === options.entityRef) &&
+        (!options.verifyOnly ||
+          r.steps.some(s => s.name === 'verify' && s.pending)),
     );
     let finished = 0;
     for (const record of waiting) {
@@ -61,6 +68,7 @@ export class Follower {
       )) || (await store.claimExpired(record));
     if (!owned) return false;
     const entity = await resolveEntity(record.entityRef);
+    if (step.name === 'verify') return this.followVerify(entity, record, step);
     const { deployments } = this.options.adapters.forTarget(entity.target);
     if (!deployments.followUp) {
       throw new Error(
@@ -108,6 +116,70 @@ export class Follower {
     } else {
       await runner.finish(entity, rest, who, undefined);
     }
+    return true;
+  }
+
+  /**
+   * One poll of a waiting verify step (see `VerifyStep.follow`): not due yet, still waiting
+   * (the step's detail and next poll recorded), or done: the environment runs the artifact, or
+   * it failed for a reason the promotion's failure names and the owners are told.
+   */
+  private async followVerify(
+    entity: EntityContext,
+    record: PromotionRecord,
+    step: PromotionStep,
+  ): Promise<boolean> {
+    const { store, runner, events } = this.options;
+    const adapters = this.options.adapters.forTarget(entity.target);
+    const progress = await runner.steps.verify.follow(
+      entity,
+      record,
+      step,
+      adapters,
+    );
+    if (progress.state === 'not-due') return false;
+    if (progress.state === 'pending') {
+      await store.setStep(record.id, step.name, 'running', progress.detail, {
+        url: progress.url ?? step.url,
+        pending: progress.pending,
+      });
+      if (progress.detail !== step.detail) {
+        await events.changed(entity, record.environment);
+      }
+      return false;
+    }
+    const detail =
+      progress.state === 'failed' ? progress.error.message : progress.detail;
+    const claimed = await store.completeWaitingStep(
+      record.id,
+      step.name,
+      step.pending!,
+      progress.state,
+      detail,
+      progress.url ?? step.url,
+    );
+    if (!claimed) return false;
+    const who = requesterOf(record);
+    const auditEvent = await events.audit('verify-completed', who, {
+      severityLevel: runner.severity(record.environment),
+      meta: {
+        ...auditMeta(entity, record),
+        ...(progress.state === 'failed'
+          ? { reason: progress.error.reason }
+          : {}),
+      },
+    });
+    if (progress.state === 'failed') {
+      await auditEvent.fail({ error: progress.error });
+      await runner.finish(entity, record, who, {
+        step: step.name,
+        error: progress.error,
+      });
+      return true;
+    }
+    await auditEvent.success();
+    const rest = await store.require(record.entityRef, record.id);
+    await runner.finish(entity, rest, who, undefined);
     return true;
   }
 }

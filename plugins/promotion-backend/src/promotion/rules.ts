@@ -11,6 +11,7 @@ import {
 import {
   artifactMatchesCommit,
   DeployCheck,
+  RuntimeState,
   SourceRef,
 } from '@mainline/plugin-promotion-node';
 import type { Facts } from './facts';
@@ -421,5 +422,127 @@ export function rollbackRules(input: {
       deployTargetRule(environment.name, input.deploy),
     ],
     version: release.version,
+  };
+}
+
+/*
+ * requireRunningIn: gates on what runs (the runtime port), not on what was declared. Its own
+ * section: the facts it reads (an earlier environment's runtime state) are read only for an
+ * entity whose runtime an observer serves.
+ */
+
+/** `policy.requireRunningIn`: the environment that must run the artifact, and for how long. */
+export interface RunningRequirementInput {
+  environment: string;
+  forMs: number;
+}
+
+/** What a running-in check found about the earlier environment, for its refusal's data. */
+function formatDuration(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (ms >= 60_000 && ms % 60_000 === 0) {
+    return minutes % 60 === 0 && minutes >= 60
+      ? `${minutes / 60}h`
+      : `${minutes}m`;
+  }
+  return `${Math.round(ms / 1000)}s`;
+}
+
+/**
+ * The environment's `requireRunningIn`, for an entity whose runtime is observed: the earlier
+ * environment runs the commit's artifact (every running digest is the artifact's), synced and
+ * healthy, and has for at least the soak time (the state's `since`). A release branch's commit
+ * goes to production without it, as with `requireBeenIn`. No check without a requirement or
+ * without an observer (`runtime` undefined): such an entity keeps the declared-state rules.
+ */
+export function requireRunningInRule(input: {
+  facts: Pick<Facts, 'sha' | 'artifacts' | 'releaseBranch'>;
+  environment: EnvironmentDefinition;
+  requirement: RunningRequirementInput | undefined;
+  /** The earlier environment as the runtime reports it; `null`: nothing observed there. */
+  runtime: RuntimeState | null | undefined;
+  now: Date;
+}): PolicyCheck | undefined {
+  const { facts, environment, requirement, runtime, now } = input;
+  if (!requirement || runtime === undefined) return undefined;
+  const earlier = requirement.environment;
+  const soak = formatDuration(requirement.forMs);
+  const requiredSeconds = Math.round(requirement.forMs / 1000);
+  if (facts.releaseBranch && environment.production) {
+    return passed(
+      'running-in',
+      `${short(facts.sha)} is on ${
+        facts.releaseBranch
+      }: the release/* exception goes to ${
+        environment.name
+      } without running in ${earlier}`,
+    );
+  }
+  const refuse = (why: string, since?: string) =>
+    failed(
+      'running-in',
+      `policy: ${environment.name} takes only artifacts running healthy in ${earlier} for ${soak}; ${why}`,
+      {
+        requiredEnvironment: earlier,
+        requiredSeconds,
+        ...(since ? { since } : {}),
+      },
+    );
+  const artifact = facts.artifacts.find(a =>
+    artifactMatchesCommit(a, facts.sha),
+  );
+  if (!artifact) return refuse(`${short(facts.sha)} has no artifact`);
+  if (!runtime) return refuse(`nothing is observed running in ${earlier}`);
+  const digests = runtime.runningDigests;
+  if (artifact.kind === 'archive') {
+    // A package's code hashes are the observer's to check: Synced at the commit means they are
+    // that commit's package.
+    if (runtime.sync.revision !== facts.sha) {
+      return refuse(
+        `${earlier} runs ${
+          runtime.sync.revision
+            ? short(runtime.sync.revision)
+            : 'no known commit'
+        }, not ${short(facts.sha)}`,
+      );
+    }
+  } else if (digests.length === 0 || digests.some(d => d !== artifact.digest)) {
+    return refuse(
+      `${earlier} runs ${
+        digests.length ? digests.join(', ') : 'nothing'
+      }, not ${artifact.digest} (${short(facts.sha)})`,
+    );
+  }
+  if (runtime.sync.status !== 'Synced' || runtime.health.status !== 'Healthy') {
+    return refuse(
+      `${earlier} runs it ${runtime.sync.status} and ${runtime.health.status}`,
+      runtime.since,
+    );
+  }
+  const since = runtime.since ? Date.parse(runtime.since) : NaN;
+  if (Number.isNaN(since)) {
+    return refuse(`${runtime.source} does not say since when it runs`);
+  }
+  const held = now.getTime() - since;
+  if (held < requirement.forMs) {
+    return refuse(
+      `it has run there healthy since ${runtime.since} (${formatDuration(
+        Math.max(0, held),
+      )}), ready at ${new Date(since + requirement.forMs).toISOString()}`,
+      runtime.since,
+    );
+  }
+  return {
+    ...passed(
+      'running-in',
+      `${short(facts.sha)} has run healthy in ${earlier} since ${
+        runtime.since
+      } (at least ${soak})`,
+    ),
+    data: {
+      requiredEnvironment: earlier,
+      requiredSeconds,
+      since: runtime.since,
+    },
   };
 }

@@ -32,6 +32,8 @@ export interface EntityContext {
    * itself): the write-scope guard's evidence of who wrote its annotations.
    */
   location?: string;
+  /** The entity's annotations, for the runtime observers (`argocd/app-name`, …). */
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -48,6 +50,20 @@ export interface CheckData {
   invalidAnnotation?: string;
   rivalEntity?: string;
   resource?: string;
+  /** A running-in check: since when the earlier environment runs the artifact healthy. */
+  since?: string;
+  /** A running-in check: the soak time it requires, in seconds. */
+  requiredSeconds?: number;
+  /** The promotion will wait for approvals (the `approvals` check). */
+  awaitsApproval?: boolean;
+  requiredApprovals?: number;
+  eligibleApprovers?: string[];
+  /** Why a user may not approve (the `approver` check). */
+  approvalRefusal?:
+    | 'self-approval'
+    | 'commit-author'
+    | 'pull-request-author'
+    | 'not-a-member';
 }
 
 /** One rule checked before anything is changed. */

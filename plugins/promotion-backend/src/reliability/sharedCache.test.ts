@@ -95,7 +95,12 @@ run('two replicas sharing a Redis cache', () => {
           token: TOKEN,
           dataDir,
           // Long enough that only an invalidation can refresh a cached lineage in this test.
-          promotion: { lineage: { cacheTtlSeconds: 600 } },
+          // Only the requests a test makes reach GitHub: no warmer, no pass over pushed tags.
+          promotion: {
+            lineage: { cacheTtlSeconds: 600 },
+            warmer: { enabled: false },
+            tags: { fromPushes: false },
+          },
         }),
         backend: { cache: { store: 'redis', connection: store.url } },
         events: {
@@ -173,5 +178,48 @@ run('two replicas sharing a Redis cache', () => {
     });
     // And the replica that received it serves it too.
     expect(await head(a.url)).toBe(pushed);
+  });
+
+  it('the rate budget one replica learns from GitHub is what the other reports and acts on', async () => {
+    // GitHub now says 4,321 left: only replica A asks it (a page size nobody has read yet).
+    github.setRateLimitRemaining(4321, 'core');
+    const read = await call(`${lineageUrl(a.url)}?limit=7`, 'GET');
+    expect(read.status).toBe(200);
+    const core = async (url: string) => {
+      const res = await call(
+        `${url}/api/promotion/v1/github/rate-budget`,
+        'GET',
+      );
+      expect(res.status).toBe(200);
+      return res.body.integrations
+        .flatMap((i: any) => i.resources)
+        .find((r: any) => r.resource === 'core');
+    };
+    expect((await core(a.url)).remaining).toBe(4321);
+    // Replica B never asked GitHub since, and reports what A learned (published within 1 s).
+    const sent = Date.now();
+    let seen = await core(b.url);
+    while (seen?.remaining !== 4321 && Date.now() - sent < FRESHNESS_MS) {
+      await new Promise(resolve => setTimeout(resolve, 200));
+      seen = await core(b.url);
+    }
+    expect(seen?.remaining).toBe(4321);
+
+    // Under the reserve (1,000 by default), B's background work is held back too.
+    github.setRateLimitRemaining(900, 'core');
+    expect((await call(`${lineageUrl(a.url)}?limit=8`, 'GET')).status).toBe(
+      200,
+    );
+    const held = Date.now();
+    let deferred = false;
+    while (!deferred && Date.now() - held < FRESHNESS_MS) {
+      const res = await call(
+        `${b.url}/api/promotion/v1/github/rate-budget`,
+        'GET',
+      );
+      deferred = res.body.integrations.some((i: any) => i.backgroundDeferred);
+      if (!deferred) await new Promise(resolve => setTimeout(resolve, 200));
+    }
+    expect(deferred).toBe(true);
   });
 });

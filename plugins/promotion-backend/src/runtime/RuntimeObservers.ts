@@ -36,6 +36,11 @@ export class RuntimeObservers
     }
   }
 
+  /** How many observers are configured (none: no promotion is verified). */
+  get count(): number {
+    return this.observers.length;
+  }
+
   /** The observer of the entity's runtime, or undefined when none serves it. */
   forSubject(
     subject: RuntimeSubject,

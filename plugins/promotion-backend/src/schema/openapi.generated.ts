@@ -219,6 +219,45 @@ export const spec = {
             description:
               'The resource a write-scope or deploy-target check is about.',
           },
+          since: {
+            type: 'string',
+            format: 'date-time',
+            description:
+              'A running-in check, since when the earlier environment runs the artifact healthy.',
+          },
+          requiredSeconds: {
+            type: 'integer',
+            description:
+              'A running-in check, the soak time it requires in seconds.',
+          },
+          awaitsApproval: {
+            type: 'boolean',
+            description:
+              'The promotion will wait for approvals before it changes anything (approvals).',
+          },
+          requiredApprovals: {
+            type: 'integer',
+            description:
+              'How many distinct approvers the promotion needs (approvals).',
+          },
+          eligibleApprovers: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              "Refs of the users who may approve: members of the owner group, nested groups included, without the requester and the commit's and pull request's authors (approvals).",
+          },
+          approvalRefusal: {
+            type: 'string',
+            enum: [
+              'self-approval',
+              'commit-author',
+              'pull-request-author',
+              'not-a-member',
+            ],
+            description: 'Why a user may not approve (approver).',
+          },
         },
         additionalProperties: false,
       },
@@ -248,6 +287,19 @@ export const spec = {
             type: 'string',
             description:
               'The commit must have been deployed to this earlier environment.',
+          },
+          approvals: {
+            type: 'object',
+            description:
+              'Approvals from the owner group a promotion needs before it proceeds.',
+            properties: {
+              count: {
+                type: 'integer',
+                minimum: 0,
+              },
+            },
+            required: ['count'],
+            additionalProperties: false,
           },
         },
         additionalProperties: false,
@@ -675,7 +727,7 @@ export const spec = {
         properties: {
           name: {
             type: 'string',
-            enum: ['checks', 'tag', 'retag', 'deploy'],
+            enum: ['checks', 'approval', 'tag', 'retag', 'deploy', 'verify'],
           },
           status: {
             type: 'string',
@@ -727,7 +779,9 @@ export const spec = {
           },
           status: {
             type: 'string',
-            enum: ['running', 'succeeded', 'failed'],
+            enum: ['awaiting-approval', 'running', 'succeeded', 'failed'],
+            description:
+              'awaiting-approval until enough owners approved (nothing has changed upstream yet).',
           },
           environment: {
             type: 'string',
@@ -841,6 +895,88 @@ export const spec = {
           'version',
           'checks',
           'steps',
+        ],
+        additionalProperties: false,
+      },
+      ApprovalDecision: {
+        type: 'object',
+        properties: {
+          approver: {
+            type: 'string',
+            description: 'Ref of the user who decided.',
+          },
+          decision: {
+            type: 'string',
+            enum: ['approved', 'rejected'],
+          },
+          comment: {
+            type: ['string', 'null'],
+          },
+          decidedAt: {
+            type: 'string',
+            format: 'date-time',
+          },
+        },
+        required: ['approver', 'decision', 'comment', 'decidedAt'],
+        additionalProperties: false,
+      },
+      Approvals: {
+        type: 'object',
+        description:
+          'What a promotion awaiting approvals needs, and who decided.',
+        properties: {
+          promotion: {
+            $ref: '#/components/schemas/Promotion',
+          },
+          required: {
+            type: 'integer',
+          },
+          approvedBy: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+          },
+          eligibleApprovers: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+            description:
+              'Who may approve now (owner group members, nested groups included, without the requester and the authors).',
+          },
+          decisions: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/ApprovalDecision',
+            },
+          },
+          you: {
+            type: 'object',
+            description: 'What the caller may do.',
+            properties: {
+              canDecide: {
+                type: 'boolean',
+              },
+              reason: {
+                type: 'string',
+              },
+              decision: {
+                type: ['string', 'null'],
+                enum: ['approved', 'rejected', null],
+              },
+            },
+            required: ['canDecide', 'reason', 'decision'],
+            additionalProperties: false,
+          },
+        },
+        required: [
+          'promotion',
+          'required',
+          'approvedBy',
+          'eligibleApprovers',
+          'decisions',
+          'you',
         ],
         additionalProperties: false,
       },
@@ -958,7 +1094,12 @@ export const spec = {
                   },
                   status: {
                     type: 'string',
-                    enum: ['running', 'succeeded', 'failed'],
+                    enum: [
+                      'awaiting-approval',
+                      'running',
+                      'succeeded',
+                      'failed',
+                    ],
                   },
                   version: {
                     type: 'string',
@@ -1072,6 +1213,16 @@ export const spec = {
             type: ['string', 'null'],
             description:
               "Why the service's lineage could not be read (the rest of the board is unaffected).",
+          },
+          snapshotAt: {
+            type: ['string', 'null'],
+            description:
+              "When the row's lineage was read, if it is served from the persisted snapshot (the cached lineage expired or is being read afresh); null when it is current.",
+          },
+          refreshing: {
+            type: 'boolean',
+            description:
+              "The row's lineage is being read afresh in the background: it shows the last snapshot (known to be outdated by a write or a webhook) or, with no snapshot yet, nothing.",
           },
         },
         required: [
@@ -1525,6 +1676,237 @@ export const spec = {
         ],
         additionalProperties: false,
       },
+      RuntimeState: {
+        type: 'object',
+        description:
+          "What runs in one environment as its runtime reports it (a RuntimeObserver's answer): an Argo CD Application, Lambda functions, the embedded local runtime.",
+        properties: {
+          environment: {
+            type: 'string',
+          },
+          source: {
+            type: 'string',
+            description:
+              'What was observed, e.g. `argocd prod-eu: payments-stage`.',
+          },
+          url: {
+            type: 'string',
+            description:
+              "The runtime's own view (the Argo CD Application page, the Lambda console).",
+          },
+          sync: {
+            type: 'object',
+            properties: {
+              status: {
+                type: 'string',
+                enum: ['Synced', 'OutOfSync', 'Unknown'],
+              },
+              revision: {
+                type: 'string',
+              },
+            },
+            required: ['status'],
+          },
+          health: {
+            type: 'object',
+            properties: {
+              status: {
+                type: 'string',
+                enum: [
+                  'Healthy',
+                  'Progressing',
+                  'Degraded',
+                  'Suspended',
+                  'Missing',
+                  'Unknown',
+                ],
+              },
+              message: {
+                type: 'string',
+              },
+            },
+            required: ['status'],
+          },
+          lastOperation: {
+            type: 'object',
+            properties: {
+              phase: {
+                type: 'string',
+                enum: [
+                  'Running',
+                  'Succeeded',
+                  'Failed',
+                  'Error',
+                  'Terminating',
+                ],
+              },
+              message: {
+                type: 'string',
+              },
+              revision: {
+                type: 'string',
+              },
+              startedAt: {
+                type: 'string',
+              },
+              finishedAt: {
+                type: 'string',
+              },
+            },
+            required: ['phase'],
+          },
+          runningDigests: {
+            type: 'array',
+            items: {
+              type: 'string',
+            },
+          },
+          runningCodeSha256s: {
+            type: 'array',
+            description:
+              "Lambda's CodeSha256 of the zips the functions run (base64).",
+            items: {
+              type: 'string',
+            },
+          },
+          functions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: {
+                  type: 'string',
+                },
+                version: {
+                  type: 'string',
+                },
+                weight: {
+                  type: 'number',
+                },
+                packageType: {
+                  type: 'string',
+                  enum: ['Zip', 'Image'],
+                },
+                codeSha256: {
+                  type: 'string',
+                },
+                lastModified: {
+                  type: 'string',
+                },
+                tags: {
+                  type: 'object',
+                  additionalProperties: {
+                    type: 'string',
+                  },
+                },
+              },
+              required: [
+                'name',
+                'version',
+                'packageType',
+                'codeSha256',
+                'tags',
+              ],
+            },
+          },
+          since: {
+            type: 'string',
+          },
+          observedAt: {
+            type: 'string',
+          },
+        },
+        required: [
+          'environment',
+          'source',
+          'sync',
+          'health',
+          'runningDigests',
+          'observedAt',
+        ],
+      },
+      RuntimeEnvironment: {
+        type: 'object',
+        properties: {
+          name: {
+            type: 'string',
+          },
+          declared: {
+            description:
+              'What the lineage says the environment runs (its current deploy).',
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                type: 'object',
+                properties: {
+                  sha: {
+                    type: ['string', 'null'],
+                  },
+                  version: {
+                    type: 'string',
+                  },
+                  digest: {
+                    type: ['string', 'null'],
+                    description:
+                      "The artifact's digest, when the registry holds it.",
+                  },
+                  revision: {
+                    type: ['string', 'null'],
+                    description: 'The manifest-repository commit that set it.',
+                  },
+                },
+                required: ['sha', 'version', 'digest', 'revision'],
+                additionalProperties: false,
+              },
+            ],
+          },
+          running: {
+            description:
+              'What the runtime reports; null where it has nothing for the environment.',
+            oneOf: [
+              {
+                type: 'null',
+              },
+              {
+                $ref: '#/components/schemas/RuntimeState',
+              },
+            ],
+          },
+          drift: {
+            type: 'boolean',
+            description:
+              'The runtime reports something other than what is declared.',
+          },
+          driftReason: {
+            type: ['string', 'null'],
+          },
+        },
+        required: ['name', 'declared', 'running', 'drift', 'driftReason'],
+        additionalProperties: false,
+      },
+      RuntimeView: {
+        type: 'object',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          observer: {
+            type: ['string', 'null'],
+            description:
+              'The runtime observer serving the entity (argocd, lambda, local); null for none.',
+          },
+          environments: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/RuntimeEnvironment',
+            },
+          },
+        },
+        required: ['entityRef', 'observer', 'environments'],
+        additionalProperties: false,
+      },
     },
     responses: {
       ErrorResponse: {
@@ -1748,6 +2130,11 @@ export const spec = {
                       items: {
                         $ref: '#/components/schemas/BoardRow',
                       },
+                    },
+                    refreshing: {
+                      type: 'integer',
+                      description:
+                        'How many rows are being read afresh in the background.',
                     },
                   },
                   required: ['environments', 'generatedAt', 'services'],
@@ -2519,6 +2906,247 @@ export const spec = {
         },
       },
     },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/approvals': {
+      get: {
+        operationId: 'GetApprovals',
+        summary: "A promotion's approvals",
+        description:
+          'What the promotion needs, who decided, who may still approve, and whether the caller may.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The approvals.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+      post: {
+        operationId: 'ApprovePromotion',
+        summary: 'Approve a promotion awaiting approvals',
+        description:
+          "Records the caller's approval (needs promotion.approve, membership of the owner group, and not being the requester or an author of the commit or its pull request: 403 naming which). Repeating it is safe. When the count is reached the promotion proceeds through the step runner with the environment's lock. 409 once the promotion no longer awaits approvals or when the caller rejected it.",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  comment: {
+                    type: 'string',
+                    maxLength: 2000,
+                  },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              "The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached).",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+      delete: {
+        operationId: 'WithdrawApproval',
+        summary: "Withdraw one's decision",
+        description:
+          "Withdraws the caller's approval or rejection while the promotion still awaits approvals (409 after it proceeded).",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        responses: {
+          '200': {
+            description:
+              "The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached).",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/rejections': {
+      post: {
+        operationId: 'RejectPromotion',
+        summary: 'Reject a promotion awaiting approvals',
+        description:
+          'Ends the promotion as failed at its approval step, with the caller and comment as the reason; nothing upstream was changed. The same rules as approving decide who may.',
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+          {
+            $ref: '#/components/parameters/promotionId',
+          },
+        ],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  comment: {
+                    type: 'string',
+                    maxLength: 2000,
+                  },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              "The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached).",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Approvals',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '403': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '409': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
     '/v1/entities/{kind}/{namespace}/{name}/rollbacks': {
       post: {
         operationId: 'CreateRollback',
@@ -2719,6 +3347,49 @@ export const spec = {
             $ref: '#/components/responses/ErrorResponse',
           },
           '404': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
+    '/v1/entities/{kind}/{namespace}/{name}/runtime': {
+      get: {
+        operationId: 'GetRuntime',
+        summary: "What runs in an entity's environments",
+        description:
+          "Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call; a runtime that cannot be reached is a 503 naming it.",
+        parameters: [
+          {
+            $ref: '#/components/parameters/kind',
+          },
+          {
+            $ref: '#/components/parameters/namespace',
+          },
+          {
+            $ref: '#/components/parameters/name',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'Declared and running state per environment.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/RuntimeView',
+                },
+              },
+            },
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '404': {
+            $ref: '#/components/responses/CheckedErrorResponse',
+          },
+          '503': {
             $ref: '#/components/responses/ErrorResponse',
           },
           default: {

@@ -153,6 +153,7 @@ export class EntityTargets {
         owners: relatedRefs(entity, RELATION_OWNED_BY, 'owner'),
         systems: relatedRefs(entity, RELATION_PART_OF, 'system'),
         location: entity.metadata.annotations?.[ANNOTATION_LOCATION],
+        annotations: entity.metadata.annotations ?? {},
       },
     };
   }

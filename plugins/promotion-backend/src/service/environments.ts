@@ -74,7 +74,16 @@ function readPolicy(entry: Config, where: string, earlier: string[]) {
       })`,
     );
   }
-  return requireBeenIn ? { requireBeenIn } : {};
+  const count = entry.getOptionalNumber('policy.approvals.count');
+  if (count !== undefined && !(Number.isInteger(count) && count >= 0)) {
+    throw new InputError(
+      `${where}: policy.approvals.count must be a whole number of at least 0, not ${count}`,
+    );
+  }
+  return {
+    ...(requireBeenIn ? { requireBeenIn } : {}),
+    ...(count ? { approvals: { count } } : {}),
+  };
 }
 
 const ENTRY_TYPES: Array<[string, 'string' | 'boolean' | 'object']> = [

@@ -20,6 +20,10 @@ import { EntityTargets } from './EntityTargets';
 import { RateBudget } from '../budget/RateBudget';
 import { DoraService } from '../dora/DoraService';
 import { addDoraRoutes } from '../dora/routes';
+import { addRuntimeRoutes } from '../runtime/routes';
+import { RuntimeObservers } from '../runtime/RuntimeObservers';
+import { ApprovalService } from '../promotion/approvals/ApprovalService';
+import { addApprovalRoutes } from '../promotion/approvals/routes';
 import {
   entityRefOf,
   parseBoard,
@@ -45,6 +49,10 @@ export interface RouterOptions {
   /** GitHub's rate budget as this replica sees it. */
   rateBudget?: RateBudget;
   dora: DoraService;
+  /** The runtime observers; without them, no runtime route. */
+  runtime?: RuntimeObservers;
+  /** Approving, rejecting and withdrawing (absent: no approval routes). */
+  approvals?: ApprovalService;
 }
 
 /** Translates HTTP to the promotion services; every handler requires a signed-in caller. */
@@ -81,6 +89,7 @@ export async function createRouter(options: RouterOptions) {
 
   router.get('/v1/github/rate-budget', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    await options.rateBudget?.sync();
     res.json({ integrations: options.rateBudget?.snapshot() ?? [] });
   });
 
@@ -239,6 +248,17 @@ export async function createRouter(options: RouterOptions) {
   });
 
   addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
+  if (options.runtime) {
+    addRuntimeRoutes(router, { ...options, runtime: options.runtime });
+  }
+  if (options.approvals) {
+    addApprovalRoutes(router, {
+      httpAuth,
+      targets,
+      actors,
+      approvals: options.approvals,
+    });
+  }
 
   // A refused write answers Backstage's error body with its failed checks beside it.
   router.use(refusalHandler);

@@ -260,6 +260,54 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/approvals': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A promotion's approvals
+     * @description What the promotion needs, who decided, who may still approve, and whether the caller may.
+     */
+    get: operations['GetApprovals'];
+    put?: never;
+    /**
+     * Approve a promotion awaiting approvals
+     * @description Records the caller's approval (needs promotion.approve, membership of the owner group, and not being the requester or an author of the commit or its pull request: 403 naming which). Repeating it is safe. When the count is reached the promotion proceeds through the step runner with the environment's lock. 409 once the promotion no longer awaits approvals or when the caller rejected it.
+     */
+    post: operations['ApprovePromotion'];
+    /**
+     * Withdraw one's decision
+     * @description Withdraws the caller's approval or rejection while the promotion still awaits approvals (409 after it proceeded).
+     */
+    delete: operations['WithdrawApproval'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/entities/{kind}/{namespace}/{name}/promotions/{id}/rejections': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reject a promotion awaiting approvals
+     * @description Ends the promotion as failed at its approval step, with the caller and comment as the reason; nothing upstream was changed. The same rules as approving decide who may.
+     */
+    post: operations['RejectPromotion'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/entities/{kind}/{namespace}/{name}/rollbacks': {
     parameters: {
       query?: never;
@@ -295,6 +343,26 @@ export interface paths {
      * @description Deletes a commit's artifacts so it can never be promoted and leaves a tombstone. Refused for a commit an environment runs, unless forced.
      */
     post: operations['CreateYank'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/entities/{kind}/{namespace}/{name}/runtime': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What runs in an entity's environments
+     * @description Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call; a runtime that cannot be reached is a 503 naming it.
+     */
+    get: operations['GetRuntime'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -355,6 +423,28 @@ export interface components {
       rivalEntity?: string;
       /** @description The resource a write-scope or deploy-target check is about. */
       resource?: string;
+      /**
+       * Format: date-time
+       * @description A running-in check, since when the earlier environment runs the artifact healthy.
+       */
+      since?: string;
+      /** @description A running-in check, the soak time it requires in seconds. */
+      requiredSeconds?: number;
+      /** @description The promotion will wait for approvals before it changes anything (approvals). */
+      awaitsApproval?: boolean;
+      /** @description How many distinct approvers the promotion needs (approvals). */
+      requiredApprovals?: number;
+      /** @description Refs of the users who may approve: members of the owner group, nested groups included, without the requester and the commit's and pull request's authors (approvals). */
+      eligibleApprovers?: string[];
+      /**
+       * @description Why a user may not approve (approver).
+       * @enum {string}
+       */
+      approvalRefusal?:
+        | 'self-approval'
+        | 'commit-author'
+        | 'pull-request-author'
+        | 'not-a-member';
     };
     EnvironmentTrigger: {
       /** @enum {string} */
@@ -366,6 +456,10 @@ export interface components {
     EnvironmentPolicy: {
       /** @description The commit must have been deployed to this earlier environment. */
       requireBeenIn?: string;
+      /** @description Approvals from the owner group a promotion needs before it proceeds. */
+      approvals?: {
+        count: number;
+      };
     };
     Environment: {
       name: string;
@@ -487,7 +581,7 @@ export interface components {
     };
     PromotionStep: {
       /** @enum {string} */
-      name: 'checks' | 'tag' | 'retag' | 'deploy';
+      name: 'checks' | 'approval' | 'tag' | 'retag' | 'deploy' | 'verify';
       /** @enum {string} */
       status: 'pending' | 'running' | 'succeeded' | 'failed';
       detail: string | null;
@@ -505,8 +599,11 @@ export interface components {
       id: string;
       /** @enum {string} */
       kind: 'promotion' | 'rollback';
-      /** @enum {string} */
-      status: 'running' | 'succeeded' | 'failed';
+      /**
+       * @description awaiting-approval until enough owners approved (nothing has changed upstream yet).
+       * @enum {string}
+       */
+      status: 'awaiting-approval' | 'running' | 'succeeded' | 'failed';
       environment: string;
       sha: string;
       tag: string | null;
@@ -537,6 +634,31 @@ export interface components {
         status: 'planned';
         detail: string;
       }[];
+    };
+    ApprovalDecision: {
+      /** @description Ref of the user who decided. */
+      approver: string;
+      /** @enum {string} */
+      decision: 'approved' | 'rejected';
+      comment: string | null;
+      /** Format: date-time */
+      decidedAt: string;
+    };
+    /** @description What a promotion awaiting approvals needs, and who decided. */
+    Approvals: {
+      promotion: components['schemas']['Promotion'];
+      required: number;
+      approvedBy: string[];
+      /** @description Who may approve now (owner group members, nested groups included, without the requester and the authors). */
+      eligibleApprovers: string[];
+      decisions: components['schemas']['ApprovalDecision'][];
+      /** @description What the caller may do. */
+      you: {
+        canDecide: boolean;
+        reason: string;
+        /** @enum {string|null} */
+        decision: 'approved' | 'rejected' | null;
+      };
     };
     Yank: {
       sha: string;
@@ -572,7 +694,7 @@ export interface components {
         /** @enum {string} */
         kind: 'promotion' | 'rollback';
         /** @enum {string} */
-        status: 'running' | 'succeeded' | 'failed';
+        status: 'awaiting-approval' | 'running' | 'succeeded' | 'failed';
         version: string;
         sha: string;
         requestedBy: string;
@@ -601,6 +723,10 @@ export interface components {
       };
       /** @description Why the service's lineage could not be read (the rest of the board is unaffected). */
       error: string | null;
+      /** @description When the row's lineage was read, if it is served from the persisted snapshot (the cached lineage expired or is being read afresh); null when it is current. */
+      snapshotAt?: string | null;
+      /** @description The row's lineage is being read afresh in the background: it shows the last snapshot (known to be outdated by a write or a webhook) or, with no snapshot yet, nothing. */
+      refreshing?: boolean;
     };
     /** @description What a repository-wide promotion did for one component. */
     ComponentOutcome: {
@@ -735,6 +861,78 @@ export interface components {
         failures: components['schemas']['DoraFailureEvent'][];
       };
     };
+    /** @description What runs in one environment as its runtime reports it (a RuntimeObserver's answer): an Argo CD Application, Lambda functions, the embedded local runtime. */
+    RuntimeState: {
+      environment: string;
+      /** @description What was observed, e.g. `argocd prod-eu: payments-stage`. */
+      source: string;
+      /** @description The runtime's own view (the Argo CD Application page, the Lambda console). */
+      url?: string;
+      sync: {
+        /** @enum {string} */
+        status: 'Synced' | 'OutOfSync' | 'Unknown';
+        revision?: string;
+      };
+      health: {
+        /** @enum {string} */
+        status:
+          | 'Healthy'
+          | 'Progressing'
+          | 'Degraded'
+          | 'Suspended'
+          | 'Missing'
+          | 'Unknown';
+        message?: string;
+      };
+      lastOperation?: {
+        /** @enum {string} */
+        phase: 'Running' | 'Succeeded' | 'Failed' | 'Error' | 'Terminating';
+        message?: string;
+        revision?: string;
+        startedAt?: string;
+        finishedAt?: string;
+      };
+      runningDigests: string[];
+      /** @description Lambda's CodeSha256 of the zips the functions run (base64). */
+      runningCodeSha256s?: string[];
+      functions?: {
+        name: string;
+        version: string;
+        weight?: number;
+        /** @enum {string} */
+        packageType: 'Zip' | 'Image';
+        codeSha256: string;
+        lastModified?: string;
+        tags: {
+          [key: string]: string;
+        };
+      }[];
+      since?: string;
+      observedAt: string;
+    };
+    RuntimeEnvironment: {
+      name: string;
+      /** @description What the lineage says the environment runs (its current deploy). */
+      declared: null | {
+        sha: string | null;
+        version: string;
+        /** @description The artifact's digest, when the registry holds it. */
+        digest: string | null;
+        /** @description The manifest-repository commit that set it. */
+        revision: string | null;
+      };
+      /** @description What the runtime reports; null where it has nothing for the environment. */
+      running: null | components['schemas']['RuntimeState'];
+      /** @description The runtime reports something other than what is declared. */
+      drift: boolean;
+      driftReason: string | null;
+    };
+    RuntimeView: {
+      entityRef: string;
+      /** @description The runtime observer serving the entity (argocd, lambda, local); null for none. */
+      observer: string | null;
+      environments: components['schemas']['RuntimeEnvironment'][];
+    };
   };
   responses: {
     /** @description An error, in Backstage's error envelope. */
@@ -866,6 +1064,8 @@ export interface operations {
             environments: string[];
             generatedAt: string;
             services: components['schemas']['BoardRow'][];
+            /** @description How many rows are being read afresh in the background. */
+            refreshing?: number;
           };
         };
       };
@@ -1300,6 +1500,154 @@ export interface operations {
       default: components['responses']['ErrorResponse'];
     };
   };
+  GetApprovals: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The approvals. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  ApprovePromotion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          comment?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  WithdrawApproval: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  RejectPromotion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+        id: components['parameters']['promotionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          comment?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The promotion's approvals after the decision (and the promotion, which proceeded when the count was reached). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Approvals'];
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
+      403: components['responses']['ErrorResponse'];
+      404: components['responses']['ErrorResponse'];
+      409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
   CreateRollback: {
     parameters: {
       query?: never;
@@ -1423,6 +1771,37 @@ export interface operations {
       403: components['responses']['ErrorResponse'];
       404: components['responses']['ErrorResponse'];
       409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  GetRuntime: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Kind of the catalog entity, e.g. component. */
+        kind: components['parameters']['kind'];
+        /** @description Namespace of the catalog entity, e.g. default. */
+        namespace: components['parameters']['namespace'];
+        /** @description Name of the catalog entity. */
+        name: components['parameters']['name'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Declared and running state per environment. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RuntimeView'];
+        };
+      };
+      401: components['responses']['ErrorResponse'];
+      404: components['responses']['CheckedErrorResponse'];
+      503: components['responses']['ErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };

@@ -90,6 +90,35 @@ export interface RuntimeState {
   since?: string;
   /** ISO 8601 time of the observation. */
   observedAt: string;
+  /**
+   * Serverless runtimes: the code hashes the functions run, as Lambda's `CodeSha256` spells
+   * them (base64 of the SHA-256 of the deployment zip), sorted and without repeats; unset where
+   * the runtime runs no packages. Image functions report their digests in `runningDigests`.
+   */
+  runningCodeSha256s?: string[];
+  /** Serverless runtimes: each function of the environment, what it runs and how it is tagged. */
+  functions?: RuntimeFunctionState[];
+}
+
+/**
+ * One function of an environment (a Lambda function, at its alias when one is used).
+ *
+ * @public
+ */
+export interface RuntimeFunctionState {
+  name: string;
+  /** `$LATEST` or the published version number the alias points to. */
+  version: string;
+  /** The share of traffic (0 to 1) when an alias splits it between versions. */
+  weight?: number;
+  /** `Zip` (a deployment package) or `Image` (a container image). */
+  packageType: 'Zip' | 'Image';
+  /** Lambda's `CodeSha256`: base64 SHA-256 of the zip, or the hex image digest. */
+  codeSha256: string;
+  /** ISO 8601 time of the function's (version's) last update. */
+  lastModified?: string;
+  /** The function's tags (the deployed commit among them, when the deploy sets it). */
+  tags: Record<string, string>;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   ListPromotionsQuery,
   PromoteRequest,
   Promotion,
+  PromotionApprovals,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
@@ -16,6 +17,7 @@ import {
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
+  RuntimeView,
   Yank,
   YankRequest,
   YankResult,
@@ -57,6 +59,28 @@ export interface PromotionApi {
   ): Promise<Promotion[]>;
   getPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
   retryPromotion(entity: CompoundEntityRef, id: string): Promise<Promotion>;
+  /** What a promotion awaiting approvals needs, who decided, and what the caller may do. */
+  getApprovals(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals>;
+  /** Approves; the approval that completes the count carries the promotion on. */
+  approvePromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals>;
+  /** Rejects: the promotion ends failed at its approval step. */
+  rejectPromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals>;
+  /** Withdraws the caller's approval or rejection while the promotion still waits. */
+  withdrawApproval(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals>;
   rollback(
     entity: CompoundEntityRef,
     request: RollbackRequest,
@@ -64,6 +88,11 @@ export interface PromotionApi {
   ): Promise<Promotion>;
   yank(entity: CompoundEntityRef, request: YankRequest): Promise<YankResult>;
   listYanks(entity: CompoundEntityRef): Promise<Yank[]>;
+  /**
+   * What each environment declares and what its runtime reports running, with drift. Optional,
+   * so clients written before it keep compiling; the lanes show nothing of the runtime without it.
+   */
+  getRuntime?(entity: CompoundEntityRef): Promise<RuntimeView>;
   /**
    * A monorepo commit released in every component of the repository that built it. With
    * `dryRun`, each component is answered planned, unchanged or refused and nothing changes;

@@ -10,12 +10,14 @@ import {
   ListPromotionsQuery,
   PromoteRequest,
   Promotion,
+  PromotionApprovals,
   PromotionEnvironment,
   PromotionPlan,
   ReleaseBoard,
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
+  RuntimeView,
   Yank,
   YankRequest,
   YankResult,
@@ -112,6 +114,42 @@ export class PromotionClient implements PromotionApi {
     );
   }
 
+  getApprovals(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(approvalsPath(entity, id));
+  }
+
+  approvePromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(approvalsPath(entity, id), {
+      method: 'POST',
+      body: comment ? { comment } : {},
+    });
+  }
+
+  rejectPromotion(
+    entity: CompoundEntityRef,
+    id: string,
+    comment?: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(
+      `${entityPath(entity)}/promotions/${encodeURIComponent(id)}/rejections`,
+      { method: 'POST', body: comment ? { comment } : {} },
+    );
+  }
+
+  withdrawApproval(
+    entity: CompoundEntityRef,
+    id: string,
+  ): Promise<PromotionApprovals> {
+    return this.request(approvalsPath(entity, id), { method: 'DELETE' });
+  }
+
   rollback(
     entity: CompoundEntityRef,
     request: RollbackRequest,
@@ -129,6 +167,10 @@ export class PromotionClient implements PromotionApi {
       method: 'POST',
       body: request,
     });
+  }
+
+  getRuntime(entity: CompoundEntityRef): Promise<RuntimeView> {
+    return this.request(`${entityPath(entity)}/runtime`);
   }
 
   async listYanks(entity: CompoundEntityRef): Promise<Yank[]> {
@@ -198,7 +240,7 @@ export class PromotionClient implements PromotionApi {
   private async request<T>(
     path: string,
     options: {
-      method?: 'GET' | 'POST';
+      method?: 'GET' | 'POST' | 'DELETE';
       body?: object;
       idempotencyKey?: string;
     } = {},
@@ -214,6 +256,10 @@ export class PromotionClient implements PromotionApi {
     });
     return (await response.json()) as T;
   }
+}
+
+function approvalsPath(entity: CompoundEntityRef, id: string): string {
+  return `${entityPath(entity)}/promotions/${encodeURIComponent(id)}/approvals`;
 }
 
 function doraPath(

@@ -16,6 +16,7 @@ export const STATUS = {
   succeeded: StatusOK,
   failed: StatusError,
   planned: StatusPending,
+  'awaiting-approval': StatusPending,
 } as const;
 
 /** The steps of a promotion (or its plan), each with its state and what it did. */

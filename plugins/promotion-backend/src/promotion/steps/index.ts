@@ -4,6 +4,7 @@ import { deployStep } from './deploy';
 import { retagStep } from './retag';
 import { TagStep } from './tag';
 import { PromotionStepRunner } from './types';
+import { RuntimeVerification, VerifyStep } from './verify';
 
 export { promotionStepDetails } from './tag';
 export type { StepContext, StepOutcome, UpstreamState } from './types';
@@ -16,14 +17,24 @@ export function promotionSteps(options: {
   store: PromotionStore;
   environments: EnvironmentDefinition[];
   annotatedTags: boolean;
-}): Record<StepName, PromotionStepRunner> {
+  runtime?: RuntimeVerification;
+}): Record<StepName, PromotionStepRunner> & { verify: VerifyStep } {
   return {
     checks: {
       run: async () => ({ detail: 'passed' }),
       inspect: async () => ({ state: 'todo', detail: 'checks' }),
     },
+    // Recorded as done by the approvals before the runner gets here: a promotion whose approvals
+    // are not complete is `awaiting-approval` and never runs.
+    approval: {
+      run: async () => {
+        throw new Error('the promotion has not got its approvals');
+      },
+      inspect: async () => ({ state: 'todo', detail: 'awaits approvals' }),
+    },
     tag: new TagStep(options),
     retag: retagStep,
     deploy: deployStep,
+    verify: new VerifyStep(options.runtime),
   };
 }

@@ -5,11 +5,15 @@ import Chip from '@material-ui/core/Chip';
 import Grid from '@material-ui/core/Grid';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
-import { EnvironmentState } from '@mainline/plugin-promotion-common';
+import {
+  EnvironmentState,
+  RuntimeView,
+} from '@mainline/plugin-promotion-common';
 import { bytes, plural, relativeTime, shortDigest } from '../format';
 import { GuardedButton } from '../GuardedButton';
 import { triggerLabel } from '../triggerLabel';
 import { WriteAllowance } from '../useWritePermissions';
+import { RuntimeStatus } from './RuntimeStatus';
 
 export interface EnvironmentLanesProps {
   environments: EnvironmentState[];
@@ -20,6 +24,20 @@ export interface EnvironmentLanesProps {
     promote: (production: boolean) => WriteAllowance;
     rollback: WriteAllowance;
   };
+  /** What runs in each environment, when the backend observes the entity's runtime. */
+  runtime?: RuntimeView;
+  /** Why the runtime could not be read (an unreachable Argo CD instance, a denied Lambda call). */
+  runtimeError?: Error;
+}
+
+/**
+ * What the backend said (a `ResponseError` keeps its body: the 503's message names the Argo CD
+ * instance or the Lambda region), else the error's own message.
+ */
+function reasonOf(error: Error): string {
+  const body = (error as { body?: { error?: { message?: unknown } } }).body;
+  const message = body?.error?.message;
+  return typeof message === 'string' ? message : error.message;
 }
 
 /** Full shas (recorded Serverless deploys) are shown short, as everywhere else. */
@@ -30,6 +48,7 @@ function displayVersion(version: string): string {
 /** One lane per environment in promotion order: what runs there, since when, and what waits. */
 export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
   const { environments, onPromote, onRollback, onCompare, permissions } = props;
+  const { runtime, runtimeError } = props;
   return (
     <Grid container spacing={2}>
       {environments.map((environment, index) => {
@@ -89,6 +108,20 @@ export const EnvironmentLanes = (props: EnvironmentLanesProps) => {
                   </>
                 ) : (
                   <Typography variant="body2">Nothing deployed yet.</Typography>
+                )}
+                {runtime?.environments
+                  .filter(r => r.name === environment.name)
+                  .map(r => (
+                    <RuntimeStatus
+                      key={r.name}
+                      runtime={r}
+                      observer={runtime.observer}
+                    />
+                  ))}
+                {runtimeError && (
+                  <StatusWarning>
+                    running: unknown ({reasonOf(runtimeError)})
+                  </StatusWarning>
                 )}
                 <Box mt={1}>
                   {environment.behindBy === 0 && (

@@ -117,12 +117,20 @@ export const EnvironmentsContent = () => {
     () => api.listPromotions(ref, { limit: RECENT_PROMOTIONS }),
     [api, ref],
   );
+  // What runs, read from the runtime apart from the lineage: a slow or unreachable runtime
+  // leaves the lanes as they are, with the reason in place of the running state.
+  const runtime = useAsyncRetry(
+    async () => (api.getRuntime ? api.getRuntime(ref) : undefined),
+    [api, ref],
+  );
   const { retry: retryLineage } = lineage;
   const { retry: retryPromotions } = promotions;
+  const { retry: retryRuntime } = runtime;
   const retry = useCallback(() => {
     retryLineage();
     retryPromotions();
-  }, [retryLineage, retryPromotions]);
+    retryRuntime();
+  }, [retryLineage, retryPromotions, retryRuntime]);
   const permissions = useWritePermissions();
   // One reload per signal, once no read is in flight (a retry during a read does nothing).
   // `retry` changes whenever a read starts or ends: calling it on that change reloaded the tab
@@ -188,6 +196,8 @@ export const EnvironmentsContent = () => {
     <Content>
       <EnvironmentLanes
         environments={value.environments}
+        runtime={runtime.value}
+        runtimeError={runtime.error}
         permissions={permissions}
         onPromote={environment => {
           const index = value.environments.indexOf(environment);
@@ -206,6 +216,7 @@ export const EnvironmentsContent = () => {
         <RecentPromotions
           promotions={promotions.value}
           error={promotions.error}
+          onChanged={retry}
         />
       </Box>
       <Box mt={3} mb={1} display="flex" alignItems="center" style={{ gap: 16 }}>

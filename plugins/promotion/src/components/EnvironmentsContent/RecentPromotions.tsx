@@ -8,6 +8,7 @@ import Typography from '@material-ui/core/Typography';
 import { Promotion } from '@mainline/plugin-promotion-common';
 import { relativeTime } from '../format';
 import { STATUS } from '../StepList';
+import { ApprovalPanel } from '../Approvals';
 
 /** How many promotions the card lists: enough to see what happened today, not a history. */
 export const RECENT_PROMOTIONS = 10;
@@ -20,9 +21,12 @@ export const RECENT_PROMOTIONS = 10;
 export const RecentPromotions = ({
   promotions,
   error,
+  onChanged,
 }: {
   promotions: Promotion[] | undefined;
   error?: Error;
+  /** A decision on a promotion awaiting approvals changed it: the tab reloads. */
+  onChanged?: () => void;
 }) => {
   // Sorted here as well: the list endpoint's order is not part of its contract.
   const recent = [...(promotions ?? [])]
@@ -74,6 +78,12 @@ export const RecentPromotions = ({
                       <Typography variant="body2" color="error">
                         {promotion.error}
                       </Typography>
+                    )}
+                    {promotion.status === 'awaiting-approval' && (
+                      <ApprovalPanel
+                        promotion={promotion}
+                        onChanged={onChanged}
+                      />
                     )}
                   </TableCell>
                   <TableCell>{promotion.requestedBy}</TableCell>

@@ -32,6 +32,7 @@ import { checkData, promotionApiRef, refusedChecks } from '../../api';
 import { usePromotionPlan, usePromotionProgress } from '../../hooks';
 import { newIdempotencyKey, plural } from '../format';
 import { StepList } from '../StepList';
+import { ApprovalPanel } from '../Approvals';
 
 export interface PromoteDialogProps {
   entity: CompoundEntityRef;
@@ -393,6 +394,15 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
           <Typography color="error">
             Failed: {result.error}. Retry resumes from that step.
           </Typography>
+        )}
+        {result?.status === 'awaiting-approval' && (
+          <Box mt={1}>
+            <Typography>
+              Awaiting approvals: nothing has changed yet. The approvers were
+              notified; the promotion runs once enough of them approve.
+            </Typography>
+            <ApprovalPanel promotion={result} />
+          </Box>
         )}
         {submitError && <ResponseErrorPanel error={submitError} />}
         {insteadSha && !done && (

@@ -1,0 +1,126 @@
+import {
+  Link,
+  StatusError,
+  StatusOK,
+  StatusPending,
+  StatusWarning,
+} from '@backstage/core-components';
+import Box from '@material-ui/core/Box';
+import Chip from '@material-ui/core/Chip';
+import Tooltip from '@material-ui/core/Tooltip';
+import Typography from '@material-ui/core/Typography';
+import { RuntimeEnvironment } from '@mainline/plugin-promotion-common';
+import { relativeTime, shortDigest } from '../format';
+
+type Running = NonNullable<RuntimeEnvironment['running']>;
+
+const HEALTH_STATUS = {
+  Healthy: StatusOK,
+  Progressing: StatusPending,
+  Suspended: StatusWarning,
+  Missing: StatusWarning,
+  Unknown: StatusWarning,
+  Degraded: StatusError,
+} as const;
+
+/** Where the deep link goes, by the observer that answered. */
+const RUNTIME_NAME: Record<string, string> = {
+  argocd: 'Argo CD',
+  lambda: 'the AWS console',
+  local: 'the local runtime',
+};
+
+/** What runs, shortly: image digests, else Lambda code hashes (base64, as Lambda prints them). */
+function runningIdentity(running: Running): string {
+  if (running.runningDigests.length > 0) {
+    return running.runningDigests.map(shortDigest).join(', ');
+  }
+  if (running.runningCodeSha256s?.length) {
+    return running.runningCodeSha256s.map(h => h.slice(0, 12)).join(', ');
+  }
+  return 'nothing';
+}
+
+/**
+ * One environment's runtime, under what the lineage declares: what runs and its health, since
+ * when, the sync state, a failed last operation, and a drift marker when it is not what is
+ * declared.
+ */
+export const RuntimeStatus = (props: {
+  runtime: RuntimeEnvironment;
+  observer: string | null;
+}) => {
+  const { runtime, observer } = props;
+  const running = runtime.running;
+  if (!observer) return null;
+  if (!running) {
+    return (
+      <Typography variant="body2" color="textSecondary" component="p">
+        running: nothing observed
+      </Typography>
+    );
+  }
+  const Health = HEALTH_STATUS[running.health.status] ?? StatusWarning;
+  const failed =
+    running.lastOperation?.phase === 'Failed' ||
+    running.lastOperation?.phase === 'Error';
+  const identity = [
+    ...running.runningDigests,
+    ...(running.runningCodeSha256s ?? []),
+  ].join('\n');
+  return (
+    <Box mt={1} data-testid={`runtime-${runtime.name}`}>
+      <Box display="flex" alignItems="center" style={{ gap: 8 }}>
+        <Tooltip title={identity || 'no running workloads'}>
+          <Typography variant="body2" component="span">
+            running <code>{runningIdentity(running)}</code>
+          </Typography>
+        </Tooltip>
+        {runtime.drift && (
+          <Tooltip
+            title={runtime.driftReason ?? 'differs from what is declared'}
+          >
+            <Chip
+              size="small"
+              color="secondary"
+              label="drift"
+              aria-label={`drift: ${runtime.driftReason ?? ''}`}
+            />
+          </Tooltip>
+        )}
+      </Box>
+      <Health>
+        {running.health.status}
+        {running.health.message ? `: ${running.health.message}` : ''}
+        {running.since && (
+          <Tooltip title={running.since}>
+            <span> since {relativeTime(running.since)}</span>
+          </Tooltip>
+        )}
+      </Health>
+      <Typography variant="body2" color="textSecondary" component="p">
+        {running.sync.status}
+        {running.sync.revision
+          ? ` at ${running.sync.revision.slice(0, 7)}`
+          : ''}
+        {' · '}
+        {running.source}
+      </Typography>
+      {failed && (
+        <StatusError>
+          last {observer === 'lambda' ? 'update' : 'sync'} failed
+          {running.lastOperation?.message
+            ? `: ${running.lastOperation.message}`
+            : ''}
+        </StatusError>
+      )}
+      {running.url && (
+        <Typography variant="caption" component="p">
+          <Link to={running.url} target="_blank" rel="noopener">
+            open in {RUNTIME_NAME[observer] ?? observer}
+          </Link>
+        </Typography>
+      )}
+    </Box>
+  );
+};
