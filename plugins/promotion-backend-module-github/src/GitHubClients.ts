@@ -151,7 +151,7 @@ function refusedRedirect(
  * nothing is sent on; a read follows a few redirects only within the API's own origin (GitHub
  * moves renamed repositories there), so no response can send the token to another host.
  *
- * @public
+ * @internal
  */
 export function apiOnlyFetch(
   baseUrl: string,
@@ -210,7 +210,7 @@ export function apiOnlyFetch(
  * (`already_exists`, a GraphQL `NOT_FOUND`), never the response body, which Octokit puts into
  * its own message and error object.
  *
- * @public
+ * @internal
  */
 export function githubFailure(error: unknown): Error {
   const e = error as {
@@ -292,7 +292,7 @@ export function githubFailure(error: unknown): Error {
  * Apps and fine-grained tokens: `name=level`, alternatives separated by `;`), checked to be
  * only names and levels so that nothing else of the answer is repeated.
  *
- * @public
+ * @internal
  */
 export function missingPermission(error: unknown): string | undefined {
   const e = error as {

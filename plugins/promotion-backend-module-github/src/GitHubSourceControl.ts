@@ -46,7 +46,7 @@ const COMMIT_FILE_PAGES = 10;
  * repository costs a handful of requests. Histories whose side branches are far longer than their
  * first-parent chain stop at this bound and list fewer commits rather than read everything.
  *
- * @public
+ * @internal
  */
 export function commitPageBound(limit: number): number {
   return 5 + Math.ceil(limit / 20);
@@ -57,7 +57,7 @@ export function commitPageBound(limit: number): number {
  * (`Repository rule violations found` and the rules, any status) or a token lacking a permission
  * (403, `Resource not accessible by integration`). Only that JSON message is read, one line, bounded.
  *
- * @public
+ * @internal
  */
 export function githubRefusal(error: unknown): string | undefined {
   const status = httpStatus(error);
@@ -1100,7 +1100,7 @@ export class GitHubSourceControl implements SourceControl {
  * Reads git's smart-HTTP ref advertisement (pkt-lines: `<sha> <ref>[\0capabilities]`, annotated
  * tags followed by their peeled `<ref>^{}` line) into ref → commit.
  *
- * @public
+ * @internal
  */
 export function parseRefAdvertisement(body: Buffer): Map<string, string> {
   const refs = new Map<string, string>();

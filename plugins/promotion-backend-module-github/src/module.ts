@@ -1,9 +1,11 @@
 import {
   CacheService,
   LoggerService,
+  coreServices,
   createBackendModule,
 } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
+import { eventsServiceRef } from '@backstage/plugin-events-node';
 import {
   ChangeRequestsProvider,
   DeploymentTargetProvider,
@@ -12,7 +14,9 @@ import {
   promotionChangeRequestsExtensionPoint,
   promotionDeploymentTargetExtensionPoint,
   promotionSourceControlExtensionPoint,
+  promotionSourceEventsExtensionPoint,
 } from '@mainline/plugin-promotion-node';
+import { GitHubEvents } from './events/GitHubEvents';
 import { GitHubClients } from './GitHubClients';
 import { GitHubPullRequests } from './GitHubPullRequests';
 import { GitHubSourceControl } from './GitHubSourceControl';
@@ -119,7 +123,10 @@ export const githubWorkflowDeploymentTargetProvider: DeploymentTargetProvider =
 
 /**
  * The promotion plugin's GitHub adapters: source control, manifest pull requests and deploy
- * workflow runs.
+ * workflow runs; and its GitHub webhooks (as `@backstage/plugin-events-backend-module-github`
+ * delivers them on the events service): each refreshes the lineage of the entities whose
+ * repository it is about, wakes the promotions waiting for a run or a pull request, and hands
+ * pushed release tags to the plugin.
  *
  * @public
  */
@@ -132,13 +139,28 @@ export const promotionModuleGithub = createBackendModule({
         sources: promotionSourceControlExtensionPoint,
         changeRequests: promotionChangeRequestsExtensionPoint,
         deployments: promotionDeploymentTargetExtensionPoint,
+        sourceEvents: promotionSourceEventsExtensionPoint,
+        events: eventsServiceRef,
+        cache: coreServices.cache,
       },
-      async init({ sources, changeRequests, deployments }) {
+      async init({
+        sources,
+        changeRequests,
+        deployments,
+        sourceEvents,
+        events,
+        cache,
+      }) {
         sources.addSourceControlProvider(githubSourceControlProvider);
         changeRequests.addChangeRequestsProvider(githubChangeRequestsProvider);
         deployments.addDeploymentTargetProvider(
           githubWorkflowDeploymentTargetProvider,
         );
+        const webhooks = new GitHubEvents({ events, cache });
+        sourceEvents.addSourceEventsHandler({
+          name: 'github',
+          start: promotion => webhooks.subscribe(promotion),
+        });
       },
     });
   },

@@ -4,10 +4,7 @@ import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { checkTagName } from '@mainline/plugin-promotion-common';
 import {
   BareRepoBuilder,
-  COMMIT_FORMAT,
-  FIELD,
   GitRunner,
-  RECORD,
   filePatchesOfDiff,
   patchIdentity,
   existingTagOutcome,
@@ -20,6 +17,7 @@ import {
   SourceFile,
   SourceRef,
 } from '@mainline/plugin-promotion-node';
+import { COMMIT_FORMAT, FIELD, RECORD } from './gitLog';
 
 /**
  * Where the embedded default keeps the checks of a commit: a git note, one JSON line per result.

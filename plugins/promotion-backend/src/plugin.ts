@@ -9,7 +9,6 @@ import {
   metricsServiceRef,
 } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
-import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { promotionPermissions } from '@mainline/plugin-promotion-common';
@@ -20,6 +19,7 @@ import {
   promotionPreparationExtensionPoint,
   promotionRuntimeObserverExtensionPoint,
   promotionSourceControlExtensionPoint,
+  promotionSourceEventsExtensionPoint,
 } from '@mainline/plugin-promotion-node';
 import { registerActions } from './actions';
 import { PromotionAdapterProviders, createAdapterResolver } from './adapters';
@@ -40,7 +40,7 @@ import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { DoraService } from './dora/DoraService';
-import { GitHubEvents } from './events/GitHubEvents';
+import { SourceEventsHandlers, sourceEvents } from './events/SourceEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
 import { LineageSnapshots } from './board/LineageSnapshots';
@@ -93,13 +93,17 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
       promotionPreparationExtensionPoint,
       preparations,
     );
+    const sourceEventsHandlers = new SourceEventsHandlers();
+    env.registerExtensionPoint(
+      promotionSourceEventsExtensionPoint,
+      sourceEventsHandlers,
+    );
     env.registerInit({
       deps: {
         httpRouter: coreServices.httpRouter,
         httpAuth: coreServices.httpAuth,
         auth: coreServices.auth,
         scheduler: coreServices.scheduler,
-        events: eventsServiceRef,
         logger: coreServices.logger,
         config: coreServices.rootConfig,
         database: coreServices.database,
@@ -119,7 +123,6 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
         httpAuth,
         auth,
         scheduler,
-        events,
         logger,
         config,
         database,
@@ -468,21 +471,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             },
           });
         }
-        await new GitHubEvents({
-          events,
-          catalog,
-          auth,
-          logger,
-          signals,
-          cache,
-          invalidate: entityRef => lineage.invalidate(entityRef),
-          firstDelivery: (id, topic) => store.firstDelivery(id, topic),
-          pushedTag: tagsFromPushes
-            ? tag => pushedTags.handle({ ...tag, source: 'webhook' })
-            : undefined,
-          followWaiting: entityRef =>
-            promotions.followWaiting(resolveEntity, { entityRef }),
-        }).subscribe();
+        // Upstream events (the GitHub module's webhooks) through one narrow interface.
+        await sourceEventsHandlers.start(
+          sourceEvents({
+            catalog,
+            auth,
+            logger,
+            signals,
+            invalidate: entityRef => lineage.invalidate(entityRef),
+            followWaiting: entityRef =>
+              promotions.followWaiting(resolveEntity, { entityRef }),
+            firstDelivery: (id, topic) => store.firstDelivery(id, topic),
+            pushedTag: tagsFromPushes
+              ? tag => pushedTags.handle({ ...tag, source: 'webhook' })
+              : undefined,
+          }),
+        );
 
         registerActions({
           actionsRegistry,

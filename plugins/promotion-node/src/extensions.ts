@@ -4,7 +4,7 @@ import {
   RootConfigService,
   createExtensionPoint,
 } from '@backstage/backend-plugin-api';
-import { ArtifactKind } from '@mainline/plugin-promotion-common';
+import { ArtifactKind, Yank } from '@mainline/plugin-promotion-common';
 import { ServiceUnavailableError } from '@backstage/errors';
 import { ArtifactLocation, ArtifactRegistry } from './ports/ArtifactRegistry';
 import { ChangeRequests } from './ports/ChangeRequests';
@@ -243,18 +243,13 @@ export const promotionRuntimeObserverExtensionPoint =
   });
 
 /**
- * A yanked commit's tombstone, as a preparation records it.
+ * A yanked commit's tombstone, as a preparation records it and the plugin stores it: the API's
+ * `Yank` (who yanked the commit, when and why) and the entity it belongs to.
  *
  * @public
  */
-export interface PreparedYank {
+export interface PreparedYank extends Yank {
   entityRef: string;
-  sha: string;
-  /** User entity ref. */
-  yankedBy: string;
-  reason: string;
-  /** ISO 8601. */
-  yankedAt: string;
 }
 
 /**

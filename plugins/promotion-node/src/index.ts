@@ -12,6 +12,7 @@ export * from './ports/DeploymentTarget';
 export * from './ports/ChangeRequests';
 export * from './ports/RuntimeObserver';
 export * from './extensions';
+export * from './sourceEvents';
 export * from './patchId';
 export * from './outbound';
 export * from './config';

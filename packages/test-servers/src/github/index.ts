@@ -8,3 +8,8 @@ export type {
   GitHubTestWorkflowRun,
   GitHubTestWorkflowConclusion,
 } from './GitHubTestServer';
+export {
+  githubWebhookModules,
+  githubWebhookEventsConfig,
+  githubWebhookSignature,
+} from './webhooks';

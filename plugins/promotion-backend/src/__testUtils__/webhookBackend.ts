@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { cacheServiceFactory } from '@backstage/backend-defaults/cache';
@@ -9,23 +8,9 @@ import { JsonObject } from '@backstage/types';
 import { promotionWithAdapters } from './adapterModules';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from './demoBackend';
+import { githubWebhookModules } from '@mainline/test-servers';
 
-/**
- * The GitHub events module's two modules (signature check, routing by event type). The package is
- * a feature loader using dynamic import(), which jest's CommonJS runtime cannot follow, so they are
- * loaded directly.
- */
-export function githubWebhookModules() {
-  const dir = path.dirname(
-    require.resolve(
-      '@backstage/plugin-events-backend-module-github/package.json',
-    ),
-  );
-  return [
-    'dist/service/eventsModuleGithubWebhook.cjs.js',
-    'dist/service/eventsModuleGithubEventRouter.cjs.js',
-  ].map(file => require(path.join(dir, file)).default);
-}
+export { githubWebhookModules };
 
 const githubModules = githubWebhookModules();
 

@@ -1,14 +1,9 @@
 import { Knex } from 'knex';
+import type { PreparedYank } from '@mainline/plugin-promotion-node';
 import type { YankRecords } from './PromotionDatabase';
 
-/** A yanked commit's tombstone. */
-export interface Yank {
-  entityRef: string;
-  sha: string;
-  yankedBy: string;
-  reason: string;
-  yankedAt: string;
-}
+/** A yanked commit's tombstone: the API's `Yank` and the entity it belongs to. */
+export type Yank = PreparedYank;
 
 interface YankRow {
   entity_ref: string;

@@ -18,6 +18,8 @@
  *   deployment of another commit.
  */
 
+import { DoraReport, Yank } from '@mainline/plugin-promotion-common';
+
 /** A succeeded deployment to a production environment, from the promotion ledger. */
 export interface DoraDeployment {
   promotionId: string;
@@ -43,21 +45,13 @@ export interface DoraCommit {
   built: boolean;
 }
 
-export interface DoraYank {
-  sha: string;
-  yankedAt: string;
-  yankedBy: string;
-  reason: string;
-}
-
-/** Everything one entity's figures are computed from. */
 export interface DoraFacts {
   entityRef: string;
   /** Succeeded production deployments, any order, all of the ledger's history. */
   deployments: DoraDeployment[];
   /** Main's commits, newest first, first parents only. */
   commits: DoraCommit[];
-  yanks: DoraYank[];
+  yanks: Yank[];
 }
 
 export interface DoraPeriod {
@@ -67,106 +61,19 @@ export interface DoraPeriod {
   failureWindowMs: number;
 }
 
-export interface ReleaseEvent {
-  entityRef: string;
-  environment: string;
-  promotionId: string;
-  version: string;
-  sha: string;
-  requestedBy: string;
-  deployedAt: string;
-  /** The entity's first release in the ledger: its commits have no lead time. */
-  baseline: boolean;
-  /** Main commits this release shipped first (null: its commit is not in main's history read). */
-  commitsShipped: number | null;
-  failed: boolean;
-}
-
-export interface LeadTimeEvent {
-  entityRef: string;
-  sha: string;
-  subject: string;
-  mergedAt: string;
-  deployedAt: string;
-  promotionId: string;
-  version: string;
-  hours: number;
-}
-
-export interface ExcludedCommitEvent {
-  entityRef: string;
-  sha: string;
-  subject: string;
-  promotionId: string;
-  reason: 'no artifact';
-}
-
-export type FailureCause =
-  | { type: 'yank'; at: string; by: string; detail: string }
-  | { type: 'rollback'; at: string; by: string; promotionId: string }
-  | { type: 'hotfix'; at: string; sha: string; detail: string };
-
-export interface FailureEvent {
-  entityRef: string;
-  environment: string;
-  promotionId: string;
-  version: string;
-  sha: string;
-  deployedAt: string;
-  causes: FailureCause[];
-  /** The prod deployment that ended the failure; null while it lasts. */
-  restoredBy: {
-    promotionId: string;
-    kind: 'promotion' | 'rollback';
-    version: string;
-    at: string;
-  } | null;
-  restoreHours: number | null;
-}
-
-export interface DoraEvents {
-  releases: ReleaseEvent[];
-  leadTimes: LeadTimeEvent[];
-  excludedCommits: ExcludedCommitEvent[];
-  failures: FailureEvent[];
-}
-
-export interface DoraSummary {
-  deployments: number;
-  deploymentsPerWeek: number;
-  leadTime: {
-    commits: number;
-    medianHours: number | null;
-    p90Hours: number | null;
-  };
-  changeFailureRate: {
-    failed: number;
-    releases: number;
-    rate: number | null;
-  };
-  timeToRestore: {
-    restored: number;
-    open: number;
-    medianHours: number | null;
-    p90Hours: number | null;
-  };
-}
-
-export interface DoraWeek extends DoraSummary {
-  /** Monday 00:00 UTC. */
-  weekStart: string;
-}
-
-export interface DoraReport {
-  from: string;
-  to: string;
-  failureWindowHours: number;
-  /** The entities the figures add up. */
-  entities: string[];
-  summary: DoraSummary;
-  weeks: DoraWeek[];
-  events: DoraEvents;
-}
+/*
+ * What the figures come out as: the API's types, generated from the OpenAPI document
+ * (`DoraReport` and its parts), so that the backend and the frontend share one type per concept.
+ */
+export type { DoraReport };
+export type DoraSummary = DoraReport['summary'];
+export type DoraWeek = DoraReport['weeks'][number];
+export type DoraEvents = DoraReport['events'];
+export type ReleaseEvent = DoraEvents['releases'][number];
+export type LeadTimeEvent = DoraEvents['leadTimes'][number];
+export type ExcludedCommitEvent = DoraEvents['excludedCommits'][number];
+export type FailureEvent = DoraEvents['failures'][number];
+export type FailureCause = FailureEvent['causes'][number];
 
 const HOUR = 60 * 60 * 1000;
 const WEEK = 7 * 24 * HOUR;

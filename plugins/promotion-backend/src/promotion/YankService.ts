@@ -4,7 +4,7 @@ import {
   promotionYankPermission,
 } from '@mainline/plugin-promotion-common';
 import { AdapterResolver } from '../adapters';
-import { Artifact } from '../artifacts/ArtifactRegistry';
+import { Artifact } from '@mainline/plugin-promotion-node';
 import { Yank, YankStore } from '../database/YankStore';
 import { WriteScope } from '../service/WriteScope';
 import { PromotionEvents } from './events';

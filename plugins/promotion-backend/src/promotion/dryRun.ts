@@ -1,5 +1,5 @@
 import { PromotionPlan } from '@mainline/plugin-promotion-common';
-import { artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
+import { artifactMatchesCommit } from '@mainline/plugin-promotion-node';
 import { PromotionKind } from '../database/PromotionStore';
 import { Facts } from './facts';
 import { short } from './rules';

@@ -1,9 +1,13 @@
 import { NotFoundError } from '@backstage/errors';
 import { AdapterResolver, PromotionAdapters } from '../adapters';
-import { Artifact, artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
+import {
+  Artifact,
+  artifactMatchesCommit,
+  DeployCheck,
+  Deployment,
+  SourceRef,
+} from '@mainline/plugin-promotion-node';
 import { Yank, YankStore } from '../database/YankStore';
-import { DeployCheck, Deployment } from '../deploy/DeploymentTarget';
-import { SourceRef } from '../source/SourceControl';
 import { runsIn, short } from './rules';
 import { EntityContext } from './types';
 

@@ -7,7 +7,7 @@ import {
 import { CatalogService } from '@backstage/plugin-catalog-node';
 import { EnvironmentDefinition } from '@mainline/plugin-promotion-common';
 import { PromotionAdapters } from '../adapters';
-import { artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
+import { artifactMatchesCommit } from '@mainline/plugin-promotion-node';
 import { PromotionStore } from '../database/PromotionStore';
 import type { Facts } from './facts';
 import {

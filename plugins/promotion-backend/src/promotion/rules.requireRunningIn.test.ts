@@ -1,6 +1,5 @@
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
-import { RuntimeState } from '@mainline/plugin-promotion-node';
-import { Artifact } from '../artifacts/ArtifactRegistry';
+import { RuntimeState, Artifact } from '@mainline/plugin-promotion-node';
 import { requireRunningInRule } from './rules';
 
 // requireRunningIn is pure like the other rules: a row of facts and an observation in, a check

@@ -1,6 +1,5 @@
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
-import { Artifact } from '../artifacts/ArtifactRegistry';
-import { Deployment } from '../deploy/DeploymentTarget';
+import { Artifact, Deployment } from '@mainline/plugin-promotion-node';
 import { Facts } from './facts';
 import {
   artifactRule,

@@ -8,10 +8,12 @@ import {
   matchesTagPattern,
   nextReleaseTag,
 } from '@mainline/plugin-promotion-common';
-import { artifactMatchesCommit } from '../artifacts/ArtifactRegistry';
-import { RuntimeState } from '@mainline/plugin-promotion-node';
-import { DeployCheck } from '../deploy/DeploymentTarget';
-import { SourceRef } from '../source/SourceControl';
+import {
+  artifactMatchesCommit,
+  DeployCheck,
+  RuntimeState,
+  SourceRef,
+} from '@mainline/plugin-promotion-node';
 import type { Facts } from './facts';
 import { PolicyCheck } from './types';
 

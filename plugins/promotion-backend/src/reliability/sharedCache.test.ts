@@ -7,7 +7,7 @@ import {
   startGitHubTestServer,
 } from '@mainline/test-servers';
 import { Knex } from 'knex';
-import { BareRepoBuilder } from '../local/BareRepoBuilder';
+import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
 import { githubModeConfig } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 import type { BackendProcessOptions } from '../__testUtils__/backendProcess';

@@ -55,6 +55,41 @@ describe('readEnvironments', () => {
       ],
       'promotion.environments: the environment named "Prod" (entry 2) must be named with lower-case letters, digits and dashes, starting with a letter',
     ],
+    [
+      [
+        { name: 'stage', branch: 'main' },
+        { name: 'prod', tagPattern: 5 },
+      ],
+      'promotion.environments: environment "prod": tagPattern must be a string, not a number',
+    ],
+    [
+      [
+        { name: 'stage', branch: ['main'] },
+        { name: 'prod', tagPattern: 'v*' },
+      ],
+      'promotion.environments: environment "stage": branch must be a string, not an array',
+    ],
+    [
+      [
+        { name: 'stage', branch: 'main' },
+        { name: 'prod', tagPattern: 'v*', production: 'always' },
+      ],
+      'promotion.environments: environment "prod": production must be a boolean, not a string',
+    ],
+    [
+      [
+        { name: 'stage', branch: 'main' },
+        { name: 'prod', tagPattern: 'v*', policy: 'strict' },
+      ],
+      'promotion.environments: environment "prod": policy must be an object, not a string',
+    ],
+    [
+      [
+        { name: 'stage', branch: 'main' },
+        { name: 'prod', tagPattern: 'v*', policy: { requireBeenIn: 3 } },
+      ],
+      'promotion.environments: environment "prod": policy.requireBeenIn must be a string, not a number',
+    ],
   ])('names the environment in %j', (environments, message) => {
     expect(read(environments)).toThrow(message);
   });

@@ -35,6 +35,7 @@ export function readEnvironments(config: Config): EnvironmentDefinition[] {
       );
     }
     const where = `promotion.environments: environment "${name}"`;
+    checkEntryTypes(entry, where);
     seen.add(name);
     const branch = entry.getOptionalString('branch');
     const tagPattern = entry.getOptionalString('tagPattern');
@@ -111,4 +112,40 @@ function readPolicy(entry: Config, where: string, earlier: string[]) {
     policy.requiredChecks = requiredChecks;
   }
   return policy;
+}
+
+const ENTRY_TYPES: Array<[string, 'string' | 'boolean' | 'object']> = [
+  ['branch', 'string'],
+  ['tagPattern', 'string'],
+  ['production', 'boolean'],
+  ['policy', 'object'],
+  ['policy.requireBeenIn', 'string'],
+];
+
+/**
+ * A value of the wrong type, named by the environment's name and the key, before the config
+ * reader's own error (which names the entry by its index) can be thrown.
+ */
+function checkEntryTypes(entry: Config, where: string) {
+  for (const [key, type] of ENTRY_TYPES) {
+    const value = entry.getOptional(key);
+    if (value === undefined) continue;
+    let actual: string = typeof value;
+    if (Array.isArray(value)) actual = 'array';
+    else if (value === null) actual = 'null';
+    // The config reader also takes numbers and strings such as "yes", "off" or "1" as booleans.
+    const accepted =
+      actual === type ||
+      (type === 'boolean' &&
+        /^(?:y|yes|true|1|on|n|no|false|0|off)$/i.test(String(value).trim()));
+    if (!accepted) {
+      throw new InputError(
+        `${where}: ${key} must be ${
+          type === 'object' ? 'an object' : `a ${type}`
+        }, not ${
+          actual === 'array' || actual === 'object' ? 'an' : 'a'
+        } ${actual}`,
+      );
+    }
+  }
 }

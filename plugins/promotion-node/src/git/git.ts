@@ -79,24 +79,3 @@ export class GitRunner {
     return result.stdout;
   }
 }
-
-/**
- * Field and record separators for `git log --format`, which never occur in commit text.
- *
- * @public
- */
-export const FIELD = '\x1f';
-/**
- * Record separator for `git log --format`.
- *
- * @public
- */
-export const RECORD = '\x1e';
-/**
- * The `git log --format` of one commit record, fields separated by `FIELD`.
- *
- * @public
- */
-export const COMMIT_FORMAT = ['%H', '%P', '%an', '%ae', '%cI', '%s', '%b']
-  .join('%x1f')
-  .concat('%x1e');

@@ -17,7 +17,6 @@ import {
   createGitHubClient,
   GitHubSourceControl,
 } from '@mainline/plugin-promotion-backend-module-github';
-import { readGitHubEvent } from '../../events/GitHubEvents';
 
 jest.setTimeout(120_000);
 
@@ -491,24 +490,6 @@ describe('renamed repositories', () => {
       })
       .catch(e => e);
     expect(error.message).toContain('HTTP 301');
-  });
-
-  it("a repository's renamed webhook is read with its former name", () => {
-    expect(
-      readGitHubEvent({
-        topic: 'github.repository',
-        eventPayload: {
-          action: 'renamed',
-          changes: { repository: { name: { from: 'old' } } },
-          repository: { full_name: 'acme/new', id: 1 },
-        },
-      }),
-    ).toEqual({
-      repo: 'acme/new',
-      refsChanged: false,
-      completion: false,
-      renamedFrom: 'acme/old',
-    });
   });
 });
 

@@ -1,14 +1,7 @@
-import {
-  AuthService,
-  CacheService,
-  LoggerService,
-} from '@backstage/backend-plugin-api';
-import { stringifyEntityRef } from '@backstage/catalog-model';
+import { CacheService } from '@backstage/backend-plugin-api';
 import { stringifyError } from '@backstage/errors';
-import { CatalogService } from '@backstage/plugin-catalog-node';
 import { EventParams, EventsService } from '@backstage/plugin-events-node';
-import { SignalsService } from '@backstage/plugin-signals-node';
-import { PROMOTION_ANNOTATIONS } from '@mainline/plugin-promotion-common';
+import { PromotionSourceEvents } from '@mainline/plugin-promotion-node';
 
 /**
  * The topics GitHub webhooks arrive on once `@backstage/plugin-events-backend-module-github`
@@ -128,9 +121,10 @@ export function deliveryId(params: EventParams): string | undefined {
 }
 
 /**
- * Freshness without polling: each webhook invalidates the cached lineage of every entity whose
- * source or manifest repository it is about, tells open Environments tabs through signals, and
- * wakes the promotions waiting for a workflow run or a pull request of that repository.
+ * Freshness without polling: each webhook refreshes the lineage of every entity whose source or
+ * manifest repository it is about (which tells open Environments tabs), wakes the promotions
+ * waiting for a workflow run or a pull request of that repository, and hands pushed release tags
+ * to the promotion plugin.
  */
 export class GitHubEvents {
   /**
@@ -139,6 +133,14 @@ export class GitHubEvents {
    * there is one, so that every replica knows (only one receives the `renamed` webhook).
    */
   private readonly formerNames = new Map<string, string>();
+
+  constructor(
+    private readonly options: {
+      events: EventsService;
+      /** Shared across replicas: where renamed repositories are remembered. */
+      cache?: CacheService;
+    },
+  ) {}
 
   private async formerName(repo: string): Promise<string | undefined> {
     const key = repo.toLowerCase();
@@ -156,77 +158,38 @@ export class GitHubEvents {
     });
   }
 
-  constructor(
-    private readonly options: {
-      events: EventsService;
-      catalog: CatalogService;
-      auth: AuthService;
-      logger: LoggerService;
-      signals?: SignalsService;
-      /** Shared across replicas: where renamed repositories are remembered. */
-      cache?: CacheService;
-      invalidate(entityRef: string): Promise<void>;
-      followWaiting(entityRef: string): Promise<unknown>;
-      /**
-       * Records a delivery id (`X-GitHub-Delivery`); false when it was seen before, so a
-       * redelivered webhook is acted on once.
-       */
-      firstDelivery?(deliveryId: string, topic: string): Promise<boolean>;
-      /**
-       * A release tag someone pushed: promoted (or refused and reported) in the background, so
-       * the webhook is answered at once. Claimed by repository and tag, so GitHub's `create` and
-       * `push` for one tag, and a redelivery, promote it once.
-       */
-      pushedTag?(tag: {
-        repo: string;
-        tag: string;
-        pusher?: string;
-      }): Promise<unknown>;
-    },
-  ) {}
-
-  async subscribe(): Promise<void> {
+  /** Subscribes to GitHub's topics and acts on each webhook through `promotion`. */
+  async subscribe(promotion: PromotionSourceEvents): Promise<void> {
     await this.options.events.subscribe({
       id: 'promotion-github',
       topics: [...GITHUB_EVENT_TOPICS],
-      onEvent: params => this.onEvent(params),
+      onEvent: params => this.onEvent(params, promotion),
     });
   }
 
   /** Entities whose source or manifest repository is `repo` (or was, before a rename). */
-  async entitiesOf(repo: string): Promise<string[]> {
-    const credentials = await this.options.auth.getOwnServiceCredentials();
+  private async entitiesOf(
+    repo: string,
+    promotion: PromotionSourceEvents,
+  ): Promise<string[]> {
     const former = await this.formerName(repo);
-    const names = former ? [repo, former] : [repo];
-    const { items } = await this.options.catalog.getEntities(
-      {
-        filter: names.flatMap(name => [
-          {
-            [`metadata.annotations.${PROMOTION_ANNOTATIONS.sourceRepo}`]: name,
-          },
-          {
-            [`metadata.annotations.${PROMOTION_ANNOTATIONS.manifestRepo}`]:
-              name,
-          },
-        ]),
-        fields: ['kind', 'metadata.name', 'metadata.namespace'],
-      },
-      { credentials },
-    );
-    return items.map(entity => stringifyEntityRef(entity));
+    return promotion.entitiesOfRepositories(former ? [repo, former] : [repo]);
   }
 
-  async onEvent(params: EventParams): Promise<void> {
+  async onEvent(
+    params: EventParams,
+    promotion: PromotionSourceEvents,
+  ): Promise<void> {
+    const { logger } = promotion;
     const change = readGitHubEvent(params);
     if (!change) return;
     try {
       const delivery = deliveryId(params);
       if (
         delivery &&
-        this.options.firstDelivery &&
-        !(await this.options.firstDelivery(delivery, params.topic))
+        !(await promotion.firstDelivery(delivery, params.topic))
       ) {
-        this.options.logger.debug(
+        logger.debug(
           `${params.topic} delivery ${delivery} for ${change.repo} was acted on before; ignored`,
         );
         return;
@@ -235,20 +198,13 @@ export class GitHubEvents {
         await this.rememberRename(change.repo, change.renamedFrom);
       }
       const pushed = readPushedTag(params);
-      if (pushed && this.options.pushedTag) {
-        this.options
-          .pushedTag(pushed)
-          .catch(error =>
-            this.options.logger.warn(
-              `Could not act on tag ${pushed.tag} pushed to ${
-                pushed.repo
-              }: ${stringifyError(error)}`,
-            ),
-          );
+      if (pushed && promotion.tagPushed) {
+        // Handed over at once: the plugin claims and promotes it in the background.
+        await promotion.tagPushed(pushed);
       }
-      const entityRefs = await this.entitiesOf(change.repo);
+      const entityRefs = await this.entitiesOf(change.repo, promotion);
       if (change.renamedFrom && entityRefs.length > 0) {
-        this.options.logger.warn(
+        logger.warn(
           `GitHub repository ${change.renamedFrom} was renamed to ${
             change.repo
           }; ${entityRefs.join(
@@ -258,23 +214,18 @@ export class GitHubEvents {
       }
       for (const entityRef of entityRefs) {
         if (change.refsChanged) {
-          await this.options.invalidate(entityRef);
-          await this.options.signals?.publish({
-            recipients: { type: 'broadcast' },
-            channel: `promotion:${entityRef}`,
-            message: { entityRef, environment: null },
-          });
+          await promotion.lineageChanged(entityRef);
         }
         if (change.completion) {
-          await this.options.followWaiting(entityRef);
+          await promotion.completionSeen(entityRef);
         }
       }
-      this.options.logger.debug(
+      logger.debug(
         `${params.topic} for ${change.repo}: refreshed ${entityRefs.length} entities`,
       );
     } catch (error) {
       // The scheduled follower and the cache TTL still converge; a webhook is only a shortcut.
-      this.options.logger.warn(
+      logger.warn(
         `Could not act on ${params.topic} for ${change.repo}: ${stringifyError(
           error,
         )}`,

@@ -1,2 +1,0 @@
-// Moved to @mainline/plugin-promotion-node; kept so that imports of this path still compile.
-export * from '@mainline/plugin-promotion-node';
