@@ -48,6 +48,7 @@ import {
 } from '../plugins/promotion-backend/src/service/WriteScope';
 import { httpBench, printHttpRows } from './lib/httpBench';
 import { orgBench } from './lib/orgBench';
+import { RuntimeBenchRow, runtimeBench } from './lib/runtimeBench';
 
 const { values } = parseArgs({
   options: {
@@ -58,6 +59,7 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '3' },
     drop: { type: 'string', default: '0.1' },
     'warm-minutes': { type: 'string', default: '4' },
+    runtime: { type: 'boolean', default: false },
   },
 });
 const LATENCY = Number(values.latency);
@@ -688,6 +690,9 @@ async function main() {
     verdict: boardWarm.p95 <= 2000 ? 'PASS' : 'MISS',
   });
 
+  // Runtime observation: one service's environments, and the board's rows (./lib/runtimeBench.ts).
+  table.push(...(await runtimeBench({ latency: LATENCY, quick: QUICK })));
+
   const header: Row = {
     what: 'measure',
     p50: 'p50',
@@ -735,7 +740,21 @@ async function main() {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-(values.org
+/** `yarn bench --runtime [--quick] [--latency <ms>]`: the runtime rows alone. */
+async function runtimeOnly() {
+  const rows = await runtimeBench({ latency: LATENCY, quick: QUICK });
+  const keys = Object.keys(rows[0]) as Array<keyof RuntimeBenchRow>;
+  process.stdout.write(
+    `Mainline runtime bench: latency ${LATENCY} ms per Argo CD request\n\n`,
+  );
+  for (const row of rows) {
+    process.stdout.write(`${keys.map(k => row[k]).join(' | ')}\n`);
+  }
+}
+
+(values.runtime
+  ? runtimeOnly()
+  : values.org
   ? orgBench({
       services: Number(values.services),
       minutes: Number(values.minutes),
