@@ -11,9 +11,10 @@ import {
   ReleaseBoard as Board,
   ReleaseBoardCell,
   ReleaseBoardRow,
+  RuntimeView,
 } from '@mainline/plugin-promotion-common';
 import { BoardQuery, PromotionApi, promotionApiRef } from '../../api';
-import { ReleaseBoard } from './ReleaseBoard';
+import { RUNTIME_CONCURRENCY, ReleaseBoard } from './ReleaseBoard';
 
 configure({ asyncUtilTimeout: 10_000 });
 jest.setTimeout(30_000);
@@ -227,5 +228,153 @@ describe('ReleaseBoard', () => {
       owner: undefined,
       system: 'system:default/storefront',
     });
+  });
+});
+
+const DIGEST = `sha256:${'a1'.repeat(32)}`;
+const OTHER = `sha256:${'b2'.repeat(32)}`;
+
+/** The runtime view of a service whose stage runs what is declared and whose demo drifted. */
+function runtimeOf(ref: string): RuntimeView {
+  const running = (environment: string, extra: object = {}) => ({
+    environment,
+    source: `argocd main: ${ref}-${environment}`,
+    url: `https://argocd.example/applications/argocd/${environment}`,
+    sync: { status: 'Synced' as const, revision: 'f'.repeat(40) },
+    health: { status: 'Healthy' as const },
+    runningDigests: [DIGEST],
+    since: new Date(Date.now() - 60 * 60_000).toISOString(),
+    observedAt: new Date().toISOString(),
+    ...extra,
+  });
+  const declared = { sha: 'a'.repeat(40), version: 'x', digest: DIGEST };
+  return {
+    entityRef: ref,
+    observer: 'argocd',
+    environments: [
+      {
+        name: 'stage',
+        declared: { ...declared, revision: null },
+        running: running('stage'),
+        drift: false,
+        driftReason: null,
+      },
+      {
+        name: 'demo',
+        declared: { ...declared, revision: null },
+        running: running('demo', {
+          sync: { status: 'OutOfSync', revision: 'e'.repeat(40) },
+          health: { status: 'Degraded', message: 'CrashLoopBackOff' },
+          runningDigests: [OTHER],
+        }),
+        drift: true,
+        driftReason:
+          'runs sha256:b2b2b2b2b2b2, not the declared sha256:a1a1a1a1a1a1',
+      },
+      {
+        name: 'prod',
+        declared: null,
+        running: null,
+        drift: false,
+        driftReason: null,
+      },
+    ],
+  };
+}
+
+describe('ReleaseBoard with the runtime', () => {
+  it('shows each row its running marker as its runtime arrives, never holding the board back', async () => {
+    const asked: string[] = [];
+    const release = new Map<string, () => void>();
+    const api: Partial<PromotionApi> = {
+      ...fakeApi([], []),
+      getRuntime: entity => {
+        const ref = `component:${entity.namespace}/${entity.name}`;
+        asked.push(ref);
+        if (entity.name === 'checkout') {
+          return Promise.reject(
+            new Error('Argo CD instance main could not be reached'),
+          );
+        }
+        // cart's runtime answers only when the test lets it: the board is drawn before.
+        return new Promise(resolve =>
+          release.set(ref, () => resolve(runtimeOf(ref))),
+        );
+      },
+    };
+    await render(api, <ReleaseBoard />);
+    const cart = await screen.findByRole('row', { name: 'cart' });
+    expect(within(cart).getByLabelText('cart prod')).toHaveTextContent(
+      'v1.1.03 commits behind',
+    );
+    expect(within(cart).queryByText(/running/)).toBeNull();
+
+    // An unreachable runtime says so in its own row and nothing else.
+    const checkout = screen.getByRole('row', { name: 'checkout' });
+    expect(
+      await within(checkout).findAllByText('running: unknown'),
+    ).toHaveLength(3);
+
+    await waitFor(() =>
+      expect(release.has('component:default/cart')).toBe(true),
+    );
+    release.get('component:default/cart')!();
+    const stage = within(await within(cart).findByLabelText('cart stage'));
+    expect(await stage.findByText('running Healthy')).toBeInTheDocument();
+    expect(stage.queryByText('drift')).toBeNull();
+    const demo = within(within(cart).getByLabelText('cart demo'));
+    expect(demo.getByText('running Degraded')).toBeInTheDocument();
+    expect(
+      demo.getByLabelText(
+        'running drift: runs sha256:b2b2b2b2b2b2, not the declared sha256:a1a1a1a1a1a1',
+      ),
+    ).toBeInTheDocument();
+    expect(
+      within(within(cart).getByLabelText('cart prod')).getByText(
+        'running: nothing observed',
+      ),
+    ).toBeInTheDocument();
+    expect(asked.sort()).toEqual([
+      'component:default/cart',
+      'component:default/checkout',
+    ]);
+  });
+
+  it('reads a few rows at a time', async () => {
+    const many = Array.from({ length: RUNTIME_CONCURRENCY * 2 + 1 }, (_, i) =>
+      row(`svc-${i}`, 'shop', [cell('stage', 'abc1234')]),
+    );
+    let active = 0;
+    let most = 0;
+    const pending: Array<() => void> = [];
+    const api: Partial<PromotionApi> = {
+      ...fakeApi([], []),
+      getBoard: async () => ({
+        environments: ['stage'],
+        generatedAt: new Date().toISOString(),
+        services: many,
+      }),
+      getRuntime: entity =>
+        new Promise(resolve => {
+          active += 1;
+          most = Math.max(most, active);
+          pending.push(() => {
+            active -= 1;
+            resolve(runtimeOf(`component:default/${entity.name}`));
+          });
+        }),
+    };
+    await render(api, <ReleaseBoard />);
+    await screen.findByRole('row', { name: 'svc-0' });
+    let answered = 0;
+    while (answered < many.length) {
+      await waitFor(() => expect(pending.length).toBeGreaterThan(0));
+      pending.shift()!();
+      answered += 1;
+    }
+    await waitFor(() =>
+      expect(screen.getAllByText('running Healthy')).toHaveLength(many.length),
+    );
+    expect(most).toBe(RUNTIME_CONCURRENCY);
   });
 });

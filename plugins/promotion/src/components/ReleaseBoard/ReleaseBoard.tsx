@@ -6,8 +6,10 @@ import {
   ResponseErrorPanel,
   StatusError,
   StatusOK,
+  StatusPending,
   StatusWarning,
 } from '@backstage/core-components';
+import { parseEntityRef } from '@backstage/catalog-model';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import {
   EntityRefLink,
@@ -28,6 +30,8 @@ import Typography from '@material-ui/core/Typography';
 import {
   ReleaseBoardCell,
   ReleaseBoardRow,
+  RuntimeEnvironment,
+  RuntimeView,
   checkTagName,
 } from '@mainline/plugin-promotion-common';
 import useAsync from 'react-use/esm/useAsync';
@@ -64,12 +68,139 @@ const LastPromotion = ({ cell }: { cell: ReleaseBoardCell }) => {
   );
 };
 
+/**
+ * How many rows read their runtime at once: about what a browser opens per host over HTTP/1.1,
+ * so the runtime reads never queue the board's own requests behind hundreds of their own.
+ */
+export const RUNTIME_CONCURRENCY = 6;
+
+/** Runs at most `size` of the given tasks at a time, in the order they were asked. */
+function limiter(size: number) {
+  let active = 0;
+  const queue: Array<() => void> = [];
+  const next = () => {
+    if (active >= size) return;
+    const start = queue.shift();
+    if (start) {
+      active += 1;
+      start();
+    }
+  };
+  return <T,>(task: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      queue.push(() =>
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            active -= 1;
+            next();
+          }),
+      );
+      next();
+    });
+}
+
+const HEALTH_STATUS = {
+  Healthy: StatusOK,
+  Progressing: StatusPending,
+  Suspended: StatusWarning,
+  Missing: StatusWarning,
+  Unknown: StatusWarning,
+  Degraded: StatusError,
+} as const;
+
+/** What a row knows of its runtime: loading, unreadable, or the view (null: not observed). */
+type RowRuntime =
+  | { loading: true }
+  | { loading: false; error: Error }
+  | { loading: false; view: RuntimeView | null };
+
+/**
+ * One environment's running marker: the health as the runtime reports it and a drift chip whose
+ * tooltip is the reason. Nothing while loading or when no observer serves the service.
+ */
+const RunningMarker = ({
+  runtime,
+  environment,
+}: {
+  runtime: RowRuntime;
+  environment: string;
+}) => {
+  if (runtime.loading) return null;
+  if ('error' in runtime) {
+    return (
+      <Tooltip title={runtime.error.message}>
+        <Typography variant="caption" component="div" color="textSecondary">
+          running: unknown
+        </Typography>
+      </Tooltip>
+    );
+  }
+  if (!runtime.view?.observer) return null;
+  const observed: RuntimeEnvironment | undefined =
+    runtime.view.environments.find(e => e.name === environment);
+  const running = observed?.running;
+  if (!observed || !running) {
+    return (
+      <Typography variant="caption" component="div" color="textSecondary">
+        running: nothing observed
+      </Typography>
+    );
+  }
+  const Health = HEALTH_STATUS[running.health.status] ?? StatusWarning;
+  const failed =
+    running.lastOperation?.phase === 'Failed' ||
+    running.lastOperation?.phase === 'Error';
+  return (
+    <Box display="flex" alignItems="center" style={{ gap: 4 }}>
+      <Tooltip
+        title={[
+          running.source,
+          `${running.sync.status}${
+            running.sync.revision
+              ? ` at ${running.sync.revision.slice(0, 7)}`
+              : ''
+          }`,
+          running.health.message,
+          failed &&
+            `last sync failed${
+              running.lastOperation?.message
+                ? `: ${running.lastOperation.message}`
+                : ''
+            }`,
+          running.since && `since ${relativeTime(running.since)}`,
+        ]
+          .filter(Boolean)
+          .join(' · ')}
+      >
+        <Typography variant="caption" component="span">
+          <Health>running {running.health.status}</Health>
+        </Typography>
+      </Tooltip>
+      {observed.drift && (
+        <Tooltip
+          title={observed.driftReason ?? 'differs from what is declared'}
+        >
+          <Chip
+            size="small"
+            color="secondary"
+            label="drift"
+            aria-label={`running drift: ${observed.driftReason ?? ''}`}
+          />
+        </Tooltip>
+      )}
+    </Box>
+  );
+};
+
 const Cell = ({
   row,
   cell,
+  runtime,
 }: {
   row: ReleaseBoardRow;
   cell: ReleaseBoardCell;
+  runtime: RowRuntime;
 }) => (
   <TableCell aria-label={`${row.title} ${cell.environment}`}>
     {cell.version ? (
@@ -90,8 +221,77 @@ const Cell = ({
       </Typography>
     ))}
     <LastPromotion cell={cell} />
+    <RunningMarker runtime={runtime} environment={cell.environment} />
   </TableCell>
 );
+
+/**
+ * A row's runtime, read through the runtime endpoint once the row is shown, a few rows at a
+ * time: the board is drawn from its own answer and each row's markers appear as they come.
+ */
+function useRowRuntime(
+  entityRef: string,
+  limit: ReturnType<typeof limiter>,
+): RowRuntime {
+  const api = useApi(promotionApiRef);
+  const read = useAsync(async () => {
+    if (!api.getRuntime) return null;
+    return limit(() => api.getRuntime!(parseEntityRef(entityRef)));
+  }, [api, entityRef, limit]);
+  if (read.loading) return { loading: true };
+  if (read.error) return { loading: false, error: read.error };
+  return { loading: false, view: read.value ?? null };
+}
+
+/** One service's row: the board's cells, each with its running marker once the runtime is read. */
+const BoardRow = ({
+  row,
+  environments,
+  tag,
+  limit,
+}: {
+  row: ReleaseBoardRow;
+  environments: string[];
+  tag: string | undefined;
+  limit: ReturnType<typeof limiter>;
+}) => {
+  const runtime = useRowRuntime(row.entityRef, limit);
+  return (
+    <TableRow key={row.entityRef} aria-label={row.title}>
+      <TableCell>
+        <EntityRefLink entityRef={row.entityRef} title={row.title} />
+        <Typography variant="caption" component="div" color="textSecondary">
+          {row.sourcePath
+            ? `${row.sourcePath} in ${row.sourceRepo}`
+            : row.sourceRepo}
+        </Typography>
+        {row.releaseBranches && (
+          <Chip size="small" label="release/* exception" />
+        )}
+        {row.error && <StatusError>{row.error}</StatusError>}
+      </TableCell>
+      {row.environments.map(cell => (
+        <Cell key={cell.environment} row={row} cell={cell} runtime={runtime} />
+      ))}
+      {row.error && environments.map(e => <TableCell key={e}>—</TableCell>)}
+      {tag && (
+        <TableCell aria-label={`${row.title} ${tag}`}>
+          {row.tag?.outcome === 'promotes' ? (
+            <Tooltip title={row.tag.artifact ?? ''}>
+              <span>
+                <StatusOK>{row.tag.message}</StatusOK>
+              </span>
+            </Tooltip>
+          ) : (
+            <Typography variant="body2" color="textSecondary">
+              {row.tag?.message}
+            </Typography>
+          )}
+        </TableCell>
+      )}
+    </TableRow>
+  );
+};
 
 /** A select of entity refs (shown by name), with an "all" choice first. */
 const RefFilter = (props: {
@@ -148,6 +348,8 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
     [api, system, tag],
   );
   const tagProblem = tagInput ? checkTagName(tagInput) : undefined;
+  // One queue for the board's runtime reads, so a slow runtime holds back only its own markers.
+  const runtimeLimit = useMemo(() => limiter(RUNTIME_CONCURRENCY), []);
 
   const rows = useMemo(
     () =>
@@ -270,47 +472,13 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
             </TableHead>
             <TableBody>
               {rows.map(row => (
-                <TableRow key={row.entityRef} aria-label={row.title}>
-                  <TableCell>
-                    <EntityRefLink
-                      entityRef={row.entityRef}
-                      title={row.title}
-                    />
-                    <Typography
-                      variant="caption"
-                      component="div"
-                      color="textSecondary"
-                    >
-                      {row.sourcePath
-                        ? `${row.sourcePath} in ${row.sourceRepo}`
-                        : row.sourceRepo}
-                    </Typography>
-                    {row.releaseBranches && (
-                      <Chip size="small" label="release/* exception" />
-                    )}
-                    {row.error && <StatusError>{row.error}</StatusError>}
-                  </TableCell>
-                  {row.environments.map(cell => (
-                    <Cell key={cell.environment} row={row} cell={cell} />
-                  ))}
-                  {row.error &&
-                    environments.map(e => <TableCell key={e}>—</TableCell>)}
-                  {tag && (
-                    <TableCell aria-label={`${row.title} ${tag}`}>
-                      {row.tag?.outcome === 'promotes' ? (
-                        <Tooltip title={row.tag.artifact ?? ''}>
-                          <span>
-                            <StatusOK>{row.tag.message}</StatusOK>
-                          </span>
-                        </Tooltip>
-                      ) : (
-                        <Typography variant="body2" color="textSecondary">
-                          {row.tag?.message}
-                        </Typography>
-                      )}
-                    </TableCell>
-                  )}
-                </TableRow>
+                <BoardRow
+                  key={row.entityRef}
+                  row={row}
+                  environments={environments}
+                  tag={tag}
+                  limit={runtimeLimit}
+                />
               ))}
             </TableBody>
           </Table>
