@@ -17,7 +17,12 @@ import { PromoteDialog } from './PromoteDialog';
 configure({ asyncUtilTimeout: 10_000 });
 jest.setTimeout(30_000);
 
-const entity = { kind: 'Component', namespace: 'default', name: 'checkout' };
+// usePermission caches its answers per permission and entity across renders: each case has its own.
+const entityNamed = (name: string) => ({
+  kind: 'Component',
+  namespace: 'default',
+  name,
+});
 const sha = 'a'.repeat(40);
 const frozenUntil = '2026-12-31T23:00:00.000Z';
 const prod: EnvironmentState = {
@@ -28,9 +33,7 @@ const prod: EnvironmentState = {
   behindBy: 0,
   current: null,
 };
-const plan = (
-  extra: PromotionPlan['checks'] = [],
-): PromotionPlan => ({
+const plan = (extra: PromotionPlan['checks'] = []): PromotionPlan => ({
   dryRun: true,
   kind: 'promotion',
   environment: 'prod',
@@ -52,6 +55,7 @@ const plan = (
 
 /** The dialog for prod during a freeze, with the override permission decided by `allowed`. */
 async function renderFrozen(
+  name: string,
   allowed: boolean,
   checks: PromotionPlan['checks'] = [],
 ) {
@@ -78,14 +82,18 @@ async function renderFrozen(
         [
           permissionApiRef,
           new MockPermissionApi(request => {
-            asked.push(request.permission.name);
+            asked.push(
+              `${request.permission.name} ${
+                (request as { resourceRef?: string }).resourceRef
+              }`,
+            );
             return allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY;
           }),
         ],
       ]}
     >
       <PromoteDialog
-        entity={entity}
+        entity={entityNamed(name)}
         environments={[prod]}
         initialEnvironment="prod"
         initialSha={sha}
@@ -100,7 +108,10 @@ async function renderFrozen(
 
 describe('PromoteDialog during a freeze window', () => {
   it('shows the window and its end, and promotes with the emergency override and its reason', async () => {
-    const { promoted, asked, window, promote } = await renderFrozen(true);
+    const { promoted, asked, window, promote } = await renderFrozen(
+      'checkout',
+      true,
+    );
     expect(window).toHaveTextContent('Frozen by year-end until');
     expect(window).toHaveTextContent(frozenUntil);
     expect(promote).toBeDisabled();
@@ -127,17 +138,24 @@ describe('PromoteDialog during a freeze window', () => {
       tag: 'v1.3.0',
       freezeOverride: { reason: 'card payments fail' },
     });
-    expect(asked).toContain('promotion.freeze.override');
+    expect(asked).toContain(
+      'promotion.freeze.override component:default/checkout',
+    );
   });
 
   it('without the override permission, offers no override and keeps the promotion refused', async () => {
-    const { promoted, asked, window, promote } = await renderFrozen(false);
+    const { promoted, asked, window, promote } = await renderFrozen(
+      'payments',
+      false,
+    );
     await waitFor(() =>
       expect(window).toHaveTextContent(
         'Only a user with the promotion.freeze.override permission can override the freeze.',
       ),
     );
-    expect(asked).toContain('promotion.freeze.override');
+    expect(asked).toContain(
+      'promotion.freeze.override component:default/payments',
+    );
     expect(screen.queryByLabelText(/Emergency override/)).toBeNull();
     expect(screen.queryByLabelText('override reason')).toBeNull();
     expect(promote).toBeDisabled();
@@ -146,7 +164,7 @@ describe('PromoteDialog during a freeze window', () => {
   });
 
   it('lifts only the freeze: another failed check still refuses', async () => {
-    const { promote } = await renderFrozen(true, [
+    const { promote } = await renderFrozen('cart', true, [
       { name: 'soak', passed: false, reason: 'ran in stage for 1h of 24h' },
     ]);
     fireEvent.click(
