@@ -58,6 +58,7 @@ async function renderFrozen(
   name: string,
   allowed: boolean,
   checks: PromotionPlan['checks'] = [],
+  repository?: string,
 ) {
   const promoted: unknown[] = [];
   const asked: string[] = [];
@@ -65,6 +66,12 @@ async function renderFrozen(
     planPromotion: async () => plan(checks),
     compare: async () => ({ commits: [] } as any),
     listPromotions: async () => [],
+    promoteRepository: async () => ({
+      repository: 'acme/shop',
+      sha,
+      tag: 'v1.3.0',
+      components: [],
+    }),
     promote: async (_e, request) => {
       promoted.push(request);
       return {
@@ -97,11 +104,15 @@ async function renderFrozen(
         environments={[prod]}
         initialEnvironment="prod"
         initialSha={sha}
+        repository={repository}
         onClose={() => {}}
       />
     </TestApiProvider>,
   );
-  const window = await screen.findByLabelText('freeze window');
+  // A repository-wide release shows no freeze window: the checks are then what is waited for.
+  const window = await screen.findByLabelText(
+    repository ? 'checks' : 'freeze window',
+  );
   const promote = screen.getByRole('button', { name: 'Promote to prod' });
   return { promoted, asked, window, promote };
 }
@@ -174,5 +185,18 @@ describe('PromoteDialog during a freeze window', () => {
       target: { value: 'card payments fail' },
     });
     expect(promote).toBeDisabled();
+  });
+
+  it('offers no override for a repository-wide release, whose API takes none, until it is unticked', async () => {
+    await renderFrozen('invoices', true, [], 'acme/shop');
+    const whole = screen.getByLabelText(
+      /Release every component of acme\/shop/,
+    );
+    expect(whole).toBeChecked();
+    expect(screen.queryByLabelText(/Emergency override/)).toBeNull();
+    fireEvent.click(whole);
+    expect(
+      await screen.findByLabelText(/Emergency override: promote through/),
+    ).toBeInTheDocument();
   });
 });

@@ -224,8 +224,10 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
 
   const failedChecks = plan?.checks.filter(c => !c.passed) ?? [];
   const freezeCheck = failedChecks.find(c => c.name === 'freeze');
+  // A repository-wide release takes no override (its API has none): untick to release alone.
+  const offersOverride = Boolean(freezeCheck && !releasesRepository);
   const overridesFreeze = Boolean(
-    freezeCheck && override.requested && override.reason.trim(),
+    offersOverride && override.requested && override.reason.trim(),
   );
   // The override lifts the freeze check only; any other failed check still refuses.
   const blockingChecks = overridesFreeze
@@ -381,7 +383,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             <StepList steps={plan.steps} />
           </Box>
         )}
-        {freezeCheck && !done && (
+        {freezeCheck && offersOverride && !done && (
           <FreezeOverride
             entity={entity}
             check={freezeCheck}
