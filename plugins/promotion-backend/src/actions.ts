@@ -100,6 +100,16 @@ export function registerActions(options: {
             .boolean()
             .optional()
             .describe('Only plan and check; change nothing'),
+          freezeOverride: z
+            .object({
+              reason: z
+                .string()
+                .describe('Why the freeze must be overridden (not blank)'),
+            })
+            .optional()
+            .describe(
+              'Emergency override of an open freeze window: needs the promotion.freeze.override permission; audited and told to the owners',
+            ),
         }),
       output: z =>
         z.object({
@@ -124,6 +134,7 @@ export function registerActions(options: {
           sha: input.sha,
           tag: input.tag,
           dryRun: input.dryRun,
+          freezeOverride: input.freezeOverride,
         },
         ctx,
       );

@@ -7,7 +7,13 @@ import {
   createServiceFactory,
 } from '@backstage/backend-plugin-api';
 import type { AuditorEvent } from '@backstage/backend-defaults/auditor';
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import { actionsRegistryServiceMock } from '@backstage/backend-test-utils/alpha';
+import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
@@ -51,6 +57,7 @@ describe('release policies: soak, freeze windows, required checks', () => {
   const sent: NotificationSendOptions[] = [];
   const audited: AuditorEvent[] = [];
   let denyOverride = false;
+  const actions = actionsRegistryServiceMock();
   const now = Date.now();
   const freezeEnd = new Date(now + 2 * 60 * 60 * 1000);
   const git = (repo: string, ...args: string[]) =>
@@ -96,6 +103,11 @@ describe('release policies: soak, freeze windows, required checks', () => {
         recordingAuditorFactory(event => audited.push(event)),
         catalogServiceMock.factory({ entities }),
         memoryCacheFactory(),
+        createServiceFactory({
+          service: actionsRegistryServiceRef,
+          deps: {},
+          factory: () => actions,
+        }),
         createServiceFactory({
           service: coreServices.permissions,
           deps: {},
@@ -349,5 +361,37 @@ describe('release policies: soak, freeze windows, required checks', () => {
     expect(sent.slice(notified).map(n => n.payload.title)).toContain(
       'Freeze year-end overridden for component:default/checkout in prod',
     );
+  });
+  it('passes the emergency override through the promote action: a blank reason and a missing permission are refused as in the API', async () => {
+    const demo = (await lineage()).environments.find(e => e.name === 'demo')!;
+    const promote = (freezeOverride?: { reason: string }) =>
+      actions.invoke({
+        id: 'test:promote',
+        input: {
+          entityRef: 'component:default/checkout',
+          environment: 'prod',
+          sha: demo.current!.sha!,
+          dryRun: true,
+          ...(freezeOverride ? { freezeOverride } : {}),
+        },
+        credentials: mockCredentials.user(),
+      });
+    await expect(promote({ reason: '   ' })).rejects.toThrow(
+      'freezeOverride.reason: an emergency override of a freeze needs a reason',
+    );
+    denyOverride = true;
+    try {
+      await expect(promote({ reason: 'card payments fail' })).rejects.toThrow(
+        'promotion.freeze.override',
+      );
+    } finally {
+      denyOverride = false;
+    }
+    // With the permission and a reason, the dry run shows the freeze check overridden.
+    const { output } = await promote({ reason: 'card payments fail' });
+    const plan = (output as any).result;
+    expect(
+      plan.checks.find((c: { name: string }) => c.name === 'freeze'),
+    ).toMatchObject({ passed: true, data: { freezeOverridden: true } });
   });
 });

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useReducer } from 'react';
+import { useEffect, useMemo, useReducer, useState } from 'react';
 import {
   ResponseErrorPanel,
   StatusError,
@@ -33,6 +33,7 @@ import { usePromotionPlan, usePromotionProgress } from '../../hooks';
 import { newIdempotencyKey, plural } from '../format';
 import { StepList } from '../StepList';
 import { ApprovalPanel } from '../Approvals';
+import { FreezeOverride, FreezeOverrideState } from './FreezeOverride';
 
 export interface PromoteDialogProps {
   entity: CompoundEntityRef;
@@ -184,6 +185,11 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     submitting: false,
   });
   const { submitting, result, outcomes, submitError } = submission;
+  // An emergency override of an open freeze window, offered only with its permission.
+  const [override, setOverride] = useState<FreezeOverrideState>({
+    requested: false,
+    reason: '',
+  });
   const releasesRepository = Boolean(repository && form.wholeRepository);
   // One key per intent: a double-click or a resubmit after a failure never promotes twice.
   const idempotencyKey = useMemo(() => newIdempotencyKey(), []);
@@ -216,12 +222,27 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     submitting ? { environment, sha } : undefined,
   );
 
+  const failedChecks = plan?.checks.filter(c => !c.passed) ?? [];
+  const freezeCheck = failedChecks.find(c => c.name === 'freeze');
+  // A repository-wide release takes no override (its API has none): untick to release alone.
+  const offersOverride = Boolean(freezeCheck && !releasesRepository);
+  const overridesFreeze = Boolean(
+    offersOverride && override.requested && override.reason.trim(),
+  );
+  // The override lifts the freeze check only; any other failed check still refuses.
+  const blockingChecks = overridesFreeze
+    ? failedChecks.filter(c => c !== freezeCheck)
+    : failedChecks;
+
   const submit = async () => {
     report({ type: 'submitted' });
     const request = {
       environment,
       sha,
       tag: tagEdited ? tag : plan?.tag ?? undefined,
+      ...(overridesFreeze
+        ? { freezeOverride: { reason: override.reason.trim() } }
+        : {}),
     };
     try {
       if (releasesRepository) {
@@ -249,7 +270,6 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
     }
   };
 
-  const failedChecks = plan?.checks.filter(c => !c.passed) ?? [];
   // The dry run of the repository-wide release: this component's own plan is the checks above,
   // so the list shows the others (and this one only when it is refused there).
   const repositoryPreview = releasesRepository ? repositoryPlan : undefined;
@@ -363,6 +383,15 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             <StepList steps={plan.steps} />
           </Box>
         )}
+        {freezeCheck && offersOverride && !done && (
+          <FreezeOverride
+            entity={entity}
+            check={freezeCheck}
+            state={override}
+            onChange={setOverride}
+            disabled={submitting}
+          />
+        )}
         {planError && !shown && <ResponseErrorPanel error={planError} />}
         {previewedComponents && !done && (
           <ComponentOutcomes
@@ -441,7 +470,7 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
             disabled={
               submitting ||
               !plan ||
-              failedChecks.length > 0 ||
+              blockingChecks.length > 0 ||
               Boolean(tagProblem) ||
               (releasesRepository &&
                 (!repositoryPreview || refusedComponents.length > 0))
