@@ -94,7 +94,10 @@ export const RuntimeStatus = (props: {
         {running.health.message ? `: ${running.health.message}` : ''}
         {running.since && (
           <Tooltip title={running.since}>
-            <span> since {relativeTime(running.since)}</span>
+            {/* The health icon lays its children out in a row, which drops a leading space. */}
+            <span style={{ whiteSpace: 'pre' }}>
+              {` since ${relativeTime(running.since)}`}
+            </span>
           </Tooltip>
         )}
       </Health>
