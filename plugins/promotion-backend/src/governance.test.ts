@@ -32,8 +32,8 @@ import { recordingAuditorFactory } from './__testUtils__/recordingAuditor';
 import {
   deliverGitHubWebhook,
   githubWebhookModules,
-  recordingNotificationsFactory,
 } from './__testUtils__/webhookBackend';
+import { recordingNotificationsFactory } from './__testUtils__/recordingNotifications';
 import { demoEntities } from './testUtils';
 
 jest.setTimeout(180_000);

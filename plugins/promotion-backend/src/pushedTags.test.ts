@@ -23,8 +23,8 @@ import { memoryCacheFactory } from './__testUtils__/demoBackend';
 import {
   deliverGitHubWebhook,
   githubWebhookModules,
-  recordingNotificationsFactory,
 } from './__testUtils__/webhookBackend';
+import { recordingNotificationsFactory } from './__testUtils__/recordingNotifications';
 import { demoDataDir } from './__testUtils__/demoData';
 
 jest.setTimeout(180_000);

@@ -9,11 +9,6 @@ import { promotionWithAdapters } from './adapterModules';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from './demoBackend';
 import crypto from 'node:crypto';
-import { createServiceFactory } from '@backstage/backend-plugin-api';
-import {
-  NotificationSendOptions,
-  notificationService,
-} from '@backstage/plugin-notifications-node';
 import request from 'supertest';
 import {
   githubWebhookModules,
@@ -70,17 +65,4 @@ export async function deliverGitHubWebhook(
     .set('x-github-delivery', options.delivery ?? crypto.randomUUID())
     .set('x-hub-signature-256', githubWebhookSignature(payload, options.secret))
     .send(payload);
-}
-
-/** A notification service that keeps what it is asked to send in `sent`. */
-export function recordingNotificationsFactory(sent: NotificationSendOptions[]) {
-  return createServiceFactory({
-    service: notificationService,
-    deps: {},
-    factory: () => ({
-      send: async (notification: NotificationSendOptions) => {
-        sent.push(notification);
-      },
-    }),
-  });
 }

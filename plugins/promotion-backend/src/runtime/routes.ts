@@ -139,7 +139,9 @@ export function addRuntimeRoutes(
       });
       const names = view.environments.map(e => e.name);
       const [states, tombstones] = await Promise.all([
-        served ? served.observer.observe(subject, names) : {},
+        served
+          ? served.observer.observe(subject, names)
+          : ({} as Record<string, RuntimeState | undefined>),
         yanks.listForEntity(entity.entityRef),
       ]);
       const yanked = (sha: string) => tombstones.find(y => y.sha === sha);
