@@ -1067,7 +1067,7 @@ describe("the stage validation starts once Mainline's runtime read says stage ru
         ...container,
         mainlineUrl: `http://127.0.0.1:${port(mainline)}`,
         argocdUrl: `http://127.0.0.1:${port(argo)}`,
-      })['mainline-validate-stage.yaml'],
+      } as WorkflowOptions)['mainline-validate-stage.yaml'],
     );
     const output = path.join(os.tmpdir(), `validate-rt-${process.pid}`);
     fs.writeFileSync(output, '');
