@@ -130,7 +130,7 @@ function checkSignature(req: http.IncomingMessage, region: string) {
     );
   }
   const scope =
-    /^AWS4-HMAC-SHA256 Credential=[A-Z0-9]+\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request, ?SignedHeaders=[a-z0-9;-]+, ?Signature=[0-9a-f]{64}$/.exec(
+    /^AWS4-HMAC-SHA256 Credential=[^/\s]+\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request, ?SignedHeaders=[a-z0-9;-]+, ?Signature=[0-9a-f]{64}$/.exec(
       authorization,
     );
   if (!scope || !req.headers['x-amz-date']) {
