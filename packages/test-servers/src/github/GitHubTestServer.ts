@@ -282,6 +282,7 @@ export async function startGitHubTestServer(
   /** `owner/old` → `owner/new` of renamed repositories. */
   const renamed = new Map<string, string>();
 
+  const hooks = new WebhookDeliverer();
   const updateRun = (id: number, update: Partial<WorkflowRun>) => {
     const run = state.runs.find(r => r.id === id);
     if (!run) throw new Error(`No workflow run ${id}`);
@@ -294,7 +295,6 @@ export async function startGitHubTestServer(
       if (run.status === 'completed') hooks.workflowRun(run, 'completed');
     }
   };
-  const hooks = new WebhookDeliverer(() => env);
 
   const tokens = new Map<string, Identity>(
     Object.entries(options.tokens ?? {}),
@@ -359,6 +359,8 @@ export async function startGitHubTestServer(
       });
     },
   };
+
+  hooks.bind(env);
 
   const remaining = (resource: 'core' | 'graphql' = 'core') => {
     rollWindow();

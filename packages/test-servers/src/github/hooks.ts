@@ -73,7 +73,17 @@ export class WebhookDeliverer {
   /** Payloads are prepared one after another, so that deliveries keep the events' order. */
   private preparing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly env: () => ServerEnv) {}
+  private serverEnv?: ServerEnv;
+
+  /** The server this delivers for (set once its environment exists). */
+  bind(env: ServerEnv) {
+    this.serverEnv = env;
+  }
+
+  private env(): ServerEnv {
+    if (!this.serverEnv) throw new Error('webhooks are not bound to a server');
+    return this.serverEnv;
+  }
 
   /** Resolves once every delivery queued so far has been answered (or has failed). */
   async settled(): Promise<void> {
