@@ -733,6 +733,16 @@ function findHook(ctx: RepoContext, env: ServerEnv): StoredHook {
   return hook;
 }
 
+/** The hook and one of its deliveries named by the path (`.../hooks/{id}/deliveries/{id}`). */
+function findDelivery(ctx: RepoContext, env: ServerEnv) {
+  const hook = findHook(ctx, env);
+  const delivery = env.state.deliveries.find(
+    d => d.hookId === hook.id && d.id === Number(ctx.params[3]),
+  );
+  if (!delivery) throw notFound();
+  return { hook, delivery };
+}
+
 /** The config fields of a create or update body, checked as GitHub checks them. */
 function readConfig(
   value: unknown,
@@ -972,11 +982,7 @@ export const hookRoutes: Route[] = [
     'GET',
     '/repos/:owner/:repo/hooks/:id/deliveries/:delivery',
     async (ctx: RepoContext, env) => {
-      const hook = findHook(ctx, env);
-      const delivery = env.state.deliveries.find(
-        d => d.hookId === hook.id && d.id === Number(ctx.params[3]),
-      );
-      if (!delivery) throw notFound();
+      const { hook, delivery } = findDelivery(ctx, env);
       return {
         status: 200,
         body: {
@@ -992,11 +998,7 @@ export const hookRoutes: Route[] = [
     'POST',
     '/repos/:owner/:repo/hooks/:id/deliveries/:delivery/attempts',
     async (ctx: RepoContext, env) => {
-      const hook = findHook(ctx, env);
-      const delivery = env.state.deliveries.find(
-        d => d.hookId === hook.id && d.id === Number(ctx.params[3]),
-      );
-      if (!delivery) throw notFound();
+      const { hook, delivery } = findDelivery(ctx, env);
       env.hooks.redeliver(hook, delivery);
       return { status: 202, body: {} };
     },
