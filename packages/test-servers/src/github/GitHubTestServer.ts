@@ -651,6 +651,20 @@ export async function startGitHubTestServer(
       state.renameRepo(owner, name, newName);
       renamed.set(`${owner}/${name}`, `${owner}/${newName}`);
       renamed.delete(`${owner}/${newName}`);
+      // The repository keeps its webhooks, which hear of the rename.
+      for (const hook of state.hooks) {
+        if (hook.owner === owner && hook.repo === name) hook.repo = newName;
+      }
+      hooks.emit(
+        owner,
+        newName,
+        'repository',
+        {
+          action: 'renamed',
+          changes: { repository: { name: { from: name } } },
+        },
+        admin,
+      );
     },
     setRateLimitRemaining(n, resource = 'core') {
       remainingOverride[resource] = Math.max(0, Math.floor(n));

@@ -382,6 +382,20 @@ describe('repository webhooks', () => {
     await api('PATCH', `/repos/acme/app/hooks/${hook.id}`, { active: true });
   });
 
+  it('keeps the hooks of a renamed repository and tells them of the rename', async () => {
+    await github.renameRepository('acme', 'app', 'shop');
+    const [renamed] = await take();
+    expect(renamed.event).toBe('repository');
+    expect(renamed.payload).toMatchObject({
+      action: 'renamed',
+      changes: { repository: { name: { from: 'app' } } },
+      repository: { full_name: 'acme/shop' },
+    });
+    await github.renameRepository('acme', 'shop', 'app');
+    await take();
+    expect((await api('GET', '/repos/acme/app/hooks')).body).toHaveLength(1);
+  });
+
   it('sends form-encoded payloads signed over the form body, only for subscribed events', async () => {
     const hooks = (await api('GET', '/repos/acme/app/hooks')).body;
     for (const hook of hooks) {
