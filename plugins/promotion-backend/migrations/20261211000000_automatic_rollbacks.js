@@ -14,11 +14,15 @@ exports.up = async function up(knex) {
     table
       .string('rollback_of', 36)
       .nullable()
-      .comment('The promotion whose failed verification this rollback restores from');
+      .comment(
+        'The promotion whose failed verification this rollback restores from',
+      );
     table
       .string('on_behalf_of', 255)
       .nullable()
-      .comment('Who requested the promotion an automatic rollback restores from');
+      .comment(
+        'Who requested the promotion an automatic rollback restores from',
+      );
     table.unique(['rollback_of'], {
       indexName: 'promotion_promotions_rollback_of_uniq',
     });

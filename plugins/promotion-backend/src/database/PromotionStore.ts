@@ -231,7 +231,9 @@ export class PromotionStore implements PromotionDatabase {
   }
 
   /** The automatic rollbacks of these promotions, by the promotion each restores from. */
-  private async rollbackLinks(ids: string[]): Promise<Map<string, RollbackLink>> {
+  private async rollbackLinks(
+    ids: string[],
+  ): Promise<Map<string, RollbackLink>> {
     const links = new Map<string, RollbackLink>();
     if (ids.length === 0) return links;
     const rows = await this.knex('promotion_promotions')

@@ -257,17 +257,23 @@ export class StepRunner {
     // An automatic rollback told the owners when it started (with the failure it restores
     // from); that it worked shows in the tab. That it failed too is told.
     const told = !!record.rollbackOf && !failure;
-    await events.changed(entity, record.environment, told ? undefined : {
-      title: failure
-        ? `${record.kind === 'rollback' ? 'Rollback' : 'Promotion'} of ${
-            entity.entityRef
-          } to ${record.environment} failed at ${failure.step}`
-        : `${verb} ${entity.entityRef}: ${record.environment} runs ${record.version}`,
-      description: failure
-        ? stringifyError(failure.error)
-        : `${short(record.sha)} by ${who.actor.name}`,
-      severity: failure ? 'high' : 'normal',
-    });
+    await events.changed(
+      entity,
+      record.environment,
+      told
+        ? undefined
+        : {
+            title: failure
+              ? `${record.kind === 'rollback' ? 'Rollback' : 'Promotion'} of ${
+                  entity.entityRef
+                } to ${record.environment} failed at ${failure.step}`
+              : `${verb} ${entity.entityRef}: ${record.environment} runs ${record.version}`,
+            description: failure
+              ? stringifyError(failure.error)
+              : `${short(record.sha)} by ${who.actor.name}`,
+            severity: failure ? 'high' : 'normal',
+          },
+    );
     const done = await store.require(entity.entityRef, record.id);
     events.ended(done);
     return done;

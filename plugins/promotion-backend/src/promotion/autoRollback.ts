@@ -154,7 +154,6 @@ export class AutoRollback {
       planned.steps,
     );
     if (!claimed) return { finished: false };
-    await pauseForCrashTest('rollback', id);
     const auditEvent = await events.audit(
       'verify-completed',
       requesterOf(record),
@@ -172,7 +171,9 @@ export class AutoRollback {
     // One notice for both: what failed, and what the environment goes back to.
     await events.changed(entity, env, {
       title: `Promotion of ${entity.entityRef} to ${env} failed at verify: rolling back to ${checked.version}`,
-      description: `${record.version}: ${error.message}. Rolling back automatically to ${checked.version} (${short(
+      description: `${record.version}: ${
+        error.message
+      }. Rolling back automatically to ${checked.version} (${short(
         checked.facts.sha,
       )}), the last version verified running in ${env}.`,
       severity: 'high',
@@ -180,6 +181,8 @@ export class AutoRollback {
     this.options.logger.info(
       `Promotion ${record.id} of ${entity.entityRef} to ${env} failed at verify (${error.reason}); rolling back to ${checked.version} (${id})`,
     );
+    // Recorded and told; a crash from here on leaves a running rollback the reconciler resumes.
+    await pauseForCrashTest('rollback', id);
     await runner.execute(entity, await store.require(entity.entityRef, id), {
       actor: AUTOMATIC_ROLLBACK_ACTOR,
     });

@@ -80,7 +80,10 @@ describe('the automatic rollback of a failed verification', () => {
     const notices: Array<{ title: string; description: string }> = [];
     const notifications = {
       send: async ({ payload }: { payload: any }) => {
-        notices.push({ title: payload.title, description: payload.description });
+        notices.push({
+          title: payload.title,
+          description: payload.description,
+        });
       },
     } as unknown as NotificationService;
     const environments = DEFAULT_ENVIRONMENTS.map(e => ({ ...e }));
@@ -267,8 +270,9 @@ describe('the automatic rollback of a failed verification', () => {
     expect(off.status).toBe('failed');
     expect(off.error).not.toMatch(/roll/);
     expect(off.rolledBackBy).toBeNull();
-    const declaredOff = (await env.local.gitops.current(ledger.target, ['demo']))
-      .demo!;
+    const declaredOff = (
+      await env.local.gitops.current(ledger.target, ['demo'])
+    ).demo!;
     expect(declaredOff.version).toBe(off.version);
     expect(
       (await env.store.list(ledger.entityRef, { limit: 50 })).filter(
