@@ -19,6 +19,8 @@ import { PromotionService } from '../promotion/PromotionService';
 import { EntityContext } from '../promotion/types';
 import { EntityTargets } from '../service/EntityTargets';
 import { toPromotion } from '../promotion/api';
+import { DoraService } from '../dora/DoraService';
+import { entityEvents } from '../dora/metrics';
 import { RuntimeSettings, defaultRuntimeSettings } from './settings';
 
 jest.setTimeout(180_000);
@@ -158,7 +160,21 @@ describe('the automatic rollback of a failed verification', () => {
           limit: 50,
         })
       ).environments[0].current!.sha!;
+    // DORA over the same ledger, with demo counted as production: what the figures make of it.
+    const dora = new DoraService({
+      store,
+      yanks,
+      lineage: on.lineage,
+      environments: environments.map(e => ({
+        ...e,
+        production: e.name === 'demo',
+      })),
+      failureWindowMs: 7 * 24 * 3_600_000,
+      commitLimit: 100,
+      historyLimit: 500,
+    });
     return {
+      dora,
       on: on.service,
       off: off.service,
       lineage: on.lineage,
@@ -264,6 +280,22 @@ describe('the automatic rollback of a failed verification', () => {
     // Exactly one automatic rollback in the ledger.
     const all = await env.store.list(ledger.entityRef, { limit: 50 });
     expect(all.filter(p => p.rollbackOf)).toHaveLength(1);
+    // DORA sees a release that failed, restored by the rollback.
+    const events = entityEvents(
+      await env.dora.facts(ledger),
+      7 * 24 * 3_600_000,
+    );
+    expect(events.failures).toEqual([
+      expect.objectContaining({
+        promotionId: failed.id,
+        causes: [expect.objectContaining({ type: 'rollback' })],
+        restoredBy: expect.objectContaining({
+          promotionId: rollback.id,
+          kind: 'rollback',
+          version: 'rc-1',
+        }),
+      }),
+    ]);
 
     // Rollback off: the failure leaves the environment as the runtime has it (declaring what failed).
     const off = await env.promote(env.off, ledger, sha);
