@@ -7,6 +7,7 @@ import {
   PromotionStore,
 } from '../database/PromotionStore';
 import { environmentNamed } from '../service/requests';
+import type { WriteScope } from '../service/WriteScope';
 import { refusalOf } from './checks';
 import { EventActor, PromotionEvents, requesterOf } from './events';
 import { FactReader } from './facts';
@@ -63,6 +64,8 @@ export class AutoRollback {
       environments: EnvironmentDefinition[];
       mainBranch: string;
       runtime: RuntimeVerification;
+      /** What the entity may write: checked as for a rollback a person asks for. */
+      writeScope: Pick<WriteScope, 'check'>;
       logger: LoggerService;
     },
   ) {}
@@ -102,14 +105,21 @@ export class AutoRollback {
     }
     const environment = environmentNamed(this.options.environments, env);
     // An upstream that cannot be read throws: the step stays waiting and the next poll decides.
-    const checked = await checkRollback(
-      this.options.facts,
-      entity,
-      environment,
-      target.sha,
-      target.tag ?? undefined,
-      this.options.mainBranch,
-    );
+    const [scope, checked] = await Promise.all([
+      this.options.writeScope.check(entity, {
+        action: 'rollback',
+        environment: env,
+      }),
+      checkRollback(
+        this.options.facts,
+        entity,
+        environment,
+        target.sha,
+        target.tag ?? undefined,
+        this.options.mainBranch,
+      ),
+    ]);
+    checked.checks.unshift(scope);
     const refusal = refusalOf(checked.checks);
     if (refusal) {
       return {

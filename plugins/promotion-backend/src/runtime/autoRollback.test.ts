@@ -247,6 +247,10 @@ describe('the automatic rollback of a failed verification', () => {
       ['deploy', 'succeeded'],
       ['verify', 'succeeded'],
     ]);
+    // Checked as a rollback a person asks for: the write scope, the artifact, the release tag.
+    expect(rollback.steps[0].detail).toMatch(
+      /^write-scope: .*release-tag: [0-9a-f]{7} was released as rc-1/,
+    );
     // The API carries the link both ways.
     expect(toPromotion(failed).rolledBackBy).toEqual({
       id: rollback.id,
