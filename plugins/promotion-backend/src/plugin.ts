@@ -302,6 +302,10 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           coldReadsPerBoard: config.getOptionalNumber(
             'promotion.board.coldReadsPerRequest',
           ),
+          coldReadWaitMs: ((seconds?: number) =>
+            seconds === undefined ? undefined : seconds * 1000)(
+            config.getOptionalNumber('promotion.board.coldReadWaitSeconds'),
+          ),
         });
         const repositoryPromotions = new RepositoryPromotions({
           targets,
@@ -478,7 +482,12 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             auth,
             logger,
             signals,
-            invalidate: entityRef => lineage.invalidate(entityRef),
+            invalidate: async entityRef => {
+              await lineage.invalidate(entityRef);
+              // Whoever watches it here (or, through the shared cache, on another replica)
+              // gets the new lineage without waiting for their next read to fetch it.
+              lineage.refreshServed(entityRef);
+            },
             followWaiting: entityRef =>
               promotions.followWaiting(resolveEntity, { entityRef }),
             firstDelivery: (id, topic) => store.firstDelivery(id, topic),

@@ -32,6 +32,8 @@ export interface LineageWarmerOptions {
 export interface WarmRound {
   /** Lineages read afresh. */
   read: number;
+  /** Whether the round gave way to people's reads (one read at most). */
+  yielded?: boolean;
   failed: number;
   /** Services still waiting for a read after the round. */
   waiting: number;
@@ -123,9 +125,15 @@ export class LineageWarmer {
         a.order - b.order ||
         a.service.entityRef.localeCompare(b.service.entityRef),
     );
-    const quota = Math.max(1, Math.floor((this.options.perRound ?? 20) * pace));
+    // While people's reads go upstream (on any replica), the round reads one lineage at most, one
+    // at a time: what people asked for is not queued behind the warmer's reads at GitHub.
+    const yielded = await lineage.peopleReading();
+    const quota = yielded
+      ? 1
+      : Math.max(1, Math.floor((this.options.perRound ?? 20) * pace));
     let read = 0;
     let failed = 0;
+    let started = 0;
     const batch = due.slice(0, quota);
     await Promise.all(
       batch.map(({ service }) =>
@@ -133,6 +141,10 @@ export class LineageWarmer {
           // Each read asks again: another replica (or a person) may have spent the budget.
           pace = await this.pace();
           if (pace === 0) return;
+          // And gives way to people who started reading meanwhile (the first read of a round
+          // always goes, so that the snapshots keep moving).
+          const first = started++ === 0;
+          if (!first && (await lineage.peopleReading())) return;
           try {
             const generation = await lineage.generationOf(
               service.entityRef,
@@ -142,7 +154,7 @@ export class LineageWarmer {
             const found = await lineage.lineage(
               service.entityRef,
               service.target,
-              request,
+              { ...request, reader: 'background' },
             );
             snapshots.record(
               service.entityRef,
@@ -162,6 +174,6 @@ export class LineageWarmer {
       ),
     );
     await snapshots.flush();
-    return { read, failed, waiting: due.length - read, pace };
+    return { read, failed, waiting: due.length - read, pace, yielded };
   }
 }
