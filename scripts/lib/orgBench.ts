@@ -760,7 +760,7 @@ export async function orgBench(options: {
         )}; peak ${peakInFlight} in flight`,
       ],
       [
-        '  replicas\' event loop held (per 10 s)',
+        "  replicas' event loop held (per 10 s)",
         loops
           .map(
             (l, i) =>

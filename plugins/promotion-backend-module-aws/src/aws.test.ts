@@ -527,6 +527,8 @@ describe('upstream answers (the promotion_upstream_requests metric)', () => {
     const answers: UpstreamAnswer[] = [];
     const config = new ConfigReader({
       aws: {
+        // The S3 client reads with the main account's credentials.
+        mainAccount: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
         accounts: [
           {
             accountId: ecr.accountId,
@@ -553,7 +555,10 @@ describe('upstream answers (the promotion_upstream_requests metric)', () => {
     const sha = 'c'.repeat(40);
     // A repository nobody created: ECR answers 400 (RepositoryNotFoundException).
     await registries
-      .getArtifact({ kind: 'image', location: ecr.repositoryUri('missing') }, sha)
+      .getArtifact(
+        { kind: 'image', location: ecr.repositoryUri('missing') },
+        sha,
+      )
       .catch(() => undefined);
     expect(
       await registries.getArtifact(

@@ -56,8 +56,7 @@ function reportAnswers(
         };
         report({
           ...answer,
-          status:
-            e?.$metadata?.httpStatusCode ?? e?.$response?.statusCode ?? 0,
+          status: e?.$metadata?.httpStatusCode ?? e?.$response?.statusCode ?? 0,
         });
         throw error;
       }

@@ -68,11 +68,11 @@ async function main() {
     delay.enable();
     setInterval(() => {
       process.stdout.write(
-        `MAINLINE_EVENT_LOOP ${Date.now()} ${(delay.percentile(50) / 1e6).toFixed(
-          0,
-        )} ${(delay.percentile(99) / 1e6).toFixed(0)} ${(delay.max / 1e6).toFixed(
-          0,
-        )}\n`,
+        `MAINLINE_EVENT_LOOP ${Date.now()} ${(
+          delay.percentile(50) / 1e6
+        ).toFixed(0)} ${(delay.percentile(99) / 1e6).toFixed(0)} ${(
+          delay.max / 1e6
+        ).toFixed(0)}\n`,
       );
       delay.reset();
     }, 10_000).unref();
