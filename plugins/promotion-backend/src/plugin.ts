@@ -482,12 +482,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             auth,
             logger,
             signals,
-            invalidate: async entityRef => {
-              await lineage.invalidate(entityRef);
-              // Whoever watches it here (or, through the shared cache, on another replica)
-              // gets the new lineage without waiting for their next read to fetch it.
-              lineage.refreshServed(entityRef);
-            },
+            invalidate: entityRef => lineage.invalidate(entityRef),
             followWaiting: entityRef =>
               promotions.followWaiting(resolveEntity, { entityRef }),
             firstDelivery: (id, topic) => store.firstDelivery(id, topic),

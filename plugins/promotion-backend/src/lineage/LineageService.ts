@@ -180,14 +180,7 @@ export class LineageService {
    */
   private readonly served = new Map<
     string,
-    ServedLineage & {
-      key: string;
-      expiresAt: number;
-      entityRef: string;
-      target: PromotionTarget;
-      branch: string;
-      limit: number;
-    }
+    ServedLineage & { key: string; expiresAt: number }
   >();
   /** People's lineage reads from upstream in flight on this replica. */
   private peopleAssembling = 0;
@@ -365,23 +358,6 @@ export class LineageService {
   }
 
   /**
-   * After a webhook invalidated `entityRef`: the lineages of it this replica served recently are
-   * read again now, so that whoever is looking (on any replica: the new lineage lands in the
-   * shared cache) gets it from the cache rather than paying for the read on their next poll.
-   * Failures are left to the next read.
-   */
-  refreshServed(entityRef: string): void {
-    const now = Date.now();
-    for (const held of [...this.served.values()]) {
-      if (held.entityRef !== entityRef || held.expiresAt <= now) continue;
-      this.serve(held.entityRef, held.target, {
-        branch: held.branch,
-        limit: held.limit,
-      }).catch(() => undefined);
-    }
-  }
-
-  /**
    * The lineage with its serialized body and ETag. Every call reads the entity's generation from
    * the shared cache (so a write on any replica is seen at once); the assembled lineage then
    * comes from this replica's memory, else from the shared cache, else from upstream, and
@@ -488,10 +464,6 @@ export class LineageService {
       etag: `"${crypto.createHash('sha1').update(body).digest('base64url')}"`,
       key,
       expiresAt: cached.expiresAt,
-      entityRef,
-      target,
-      branch,
-      limit,
     };
     const id = `${entityRef}:${branch}:${limit}`;
     this.served.delete(id);

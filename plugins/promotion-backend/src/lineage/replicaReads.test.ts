@@ -93,25 +93,6 @@ describe('lineage reads across replicas', () => {
     expect(commitReads()).toBe(1);
   });
 
-  it('after a webhook, the replica that served a lineage reads it again at once, and the other replica is served it from the shared cache', async () => {
-    await a.lineage(entityRef, target, request);
-    await b.lineage(entityRef, target, request);
-    const head = merge('Merge pull request #902 from acme/refresh');
-    // What the webhook handler does on the replica that received it.
-    await a.invalidate(entityRef);
-    github.resetRequests();
-    a.refreshServed(entityRef);
-    // Nobody asked: A reads it on its own.
-    for (let i = 0; i < 200 && commitReads() === 0; i++) {
-      await new Promise(resolve => setTimeout(resolve, 25));
-    }
-    expect(commitReads()).toBe(1);
-    const fromB = await b.lineage(entityRef, target, request);
-    expect(fromB.commits[0].sha).toBe(head);
-    // B waited for A's read (or found it done) instead of reading GitHub itself.
-    expect(commitReads()).toBe(1);
-  });
-
   it("a person's upstream read holds background reads back on every replica; the warmer's own does not", async () => {
     // Nobody has read for longer than the quiet period (two seconds).
     await new Promise(resolve => setTimeout(resolve, 3000));

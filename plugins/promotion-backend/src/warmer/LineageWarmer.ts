@@ -23,6 +23,11 @@ export interface LineageWarmerOptions {
   refreshAfterMs?: number;
   /** Lineages read at once within a round (default 4). */
   concurrency?: number;
+  /**
+   * How long rounds give way to people's reads in a row before one of them reads one lineage
+   * anyway (default one minute).
+   */
+  maxYieldMs?: number;
   /** How long the service list is reused between rounds (default one minute). */
   listTtlMs?: number;
   now?: () => number;
@@ -54,6 +59,7 @@ export interface WarmRound {
 export class LineageWarmer {
   private listed: { at: number; services: ListedTarget[] } | undefined;
   private deferredSince: number | undefined;
+  private yieldingSince: number | undefined;
 
   constructor(private readonly options: LineageWarmerOptions) {}
 
@@ -92,6 +98,19 @@ export class LineageWarmer {
       return { read: 0, failed: 0, waiting: -1, pace };
     }
     this.deferredSince = undefined;
+    // While people's reads go upstream (on any replica) the round reads nothing, so that what
+    // people asked for is not queued behind the warmer at GitHub; after `maxYieldMs` of that in a
+    // row one round reads one lineage, so that the snapshots never stop moving.
+    const yielded = await lineage.peopleReading();
+    if (!yielded) this.yieldingSince = undefined;
+    else this.yieldingSince ??= this.now();
+    if (
+      yielded &&
+      this.now() - this.yieldingSince! < (this.options.maxYieldMs ?? 60_000)
+    ) {
+      return { read: 0, failed: 0, waiting: -1, pace, yielded };
+    }
+    if (yielded) this.yieldingSince = this.now();
     const request = {
       limit: this.options.limit,
       branch: this.options.mainBranch,
@@ -125,9 +144,6 @@ export class LineageWarmer {
         a.order - b.order ||
         a.service.entityRef.localeCompare(b.service.entityRef),
     );
-    // While people's reads go upstream (on any replica), the round reads one lineage at most, one
-    // at a time: what people asked for is not queued behind the warmer's reads at GitHub.
-    const yielded = await lineage.peopleReading();
     const quota = yielded
       ? 1
       : Math.max(1, Math.floor((this.options.perRound ?? 20) * pace));
