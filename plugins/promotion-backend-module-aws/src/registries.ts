@@ -145,7 +145,7 @@ export function awsS3Client(
     const { sdkCredentialProvider } = await credentials.getCredentialProvider(
       s3?.has('accountId') ? { accountId: s3.getString('accountId') } : {},
     );
-    const client = new S3Client({
+    const created = new S3Client({
       region: s3?.getOptionalString('region') ?? 'us-east-1',
       credentials: sdkCredentialProvider,
       endpoint: s3?.getOptionalString('endpoint'),
@@ -158,8 +158,8 @@ export function awsS3Client(
           }
         : {}),
     });
-    reportAnswers(client, 's3', onUpstreamAnswer);
-    return client;
+    reportAnswers(created, 's3', onUpstreamAnswer);
+    return created;
   });
   return () => client('s3');
 }

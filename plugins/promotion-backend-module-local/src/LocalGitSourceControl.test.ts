@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigReader } from '@backstage/config';
-import { mockServices } from '@backstage/backend-test-utils';
+import { LoggerService } from '@backstage/backend-plugin-api';
 import {
   BareRepoBuilder,
   UpstreamAnswer,
@@ -236,6 +236,14 @@ describe('LocalGitSourceControl writes', () => {
   });
 });
 
+const silent: LoggerService = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  child: () => silent,
+};
+
 describe('git processes as upstream answers (the promotion_upstream_requests metric)', () => {
   let dataDir: string;
 
@@ -252,7 +260,7 @@ describe('git processes as upstream answers (the promotion_upstream_requests met
     const answers: UpstreamAnswer[] = [];
     const source = localSourceControlProvider.create({
       config: new ConfigReader({ promotion: { local: { dataDir } } }),
-      logger: mockServices.logger.mock(),
+      logger: silent,
       cache: memoryCache(),
       onUpstreamAnswer: answer => answers.push(answer),
     })!;
