@@ -387,6 +387,12 @@ export interface Config {
        * while the background warmer reads them within the rate budget. Default 100.
        */
       coldReadsPerRequest?: number;
+      /**
+       * How long one board read waits for those upstream reads. A row still being read then is
+       * served from its snapshot (or shown as being read); its read goes on and the next page
+       * load has it. Default 2.
+       */
+      coldReadWaitSeconds?: number;
     };
     /**
      * The background lineage warmer: keeps every service's lineage snapshot fresh within GitHub's

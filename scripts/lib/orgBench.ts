@@ -42,11 +42,19 @@ const COMMITS_PER_SERVICE = 8;
 /** One hour of an organisation's changes. */
 const HOURLY = { merges: 300, rc: 40, v: 10 };
 
+/**
+ * A share of the services are Lambdas (Serverless packages in the artifact store, deploys recorded
+ * per environment as `sls deploy` makes them): every tenth standalone repository and every fifth
+ * monorepo component, about 12 % of the organisation.
+ */
+const LAMBDA_EVERY = { standalone: 10, component: 5 };
+
 interface Service {
   name: string;
   repo: string;
   sourcePath?: string;
   shas: string[];
+  lambda: boolean;
 }
 
 const percentile = (values: number[], p: number) => {
@@ -128,7 +136,12 @@ function generate(root: string, count: number) {
     const [shas] = buildRepo(path.join(root, 'git', OWNER, `${repo}.git`), [
       undefined,
     ]);
-    services.push({ name: `svc-${i}`, repo: `${OWNER}/${repo}`, shas });
+    services.push({
+      name: `svc-${i}`,
+      repo: `${OWNER}/${repo}`,
+      shas,
+      lambda: i % LAMBDA_EVERY.standalone === LAMBDA_EVERY.standalone - 1,
+    });
   }
   for (let m = 0; services.length < count; m++) {
     const n = Math.min(PER_MONOREPO, count - services.length);
@@ -141,6 +154,7 @@ function generate(root: string, count: number) {
         repo: `${OWNER}/${repo}`,
         sourcePath,
         shas: shas[c],
+        lambda: c % LAMBDA_EVERY.component === LAMBDA_EVERY.component - 1,
       }),
     );
   }
@@ -160,7 +174,24 @@ function generate(root: string, count: number) {
     'data 10',
     'Manifests.',
   ];
-  for (const s of services) {
+  // Lambdas: what `sls deploy -s <environment> -p <sha>` recorded, stage newest, prod oldest.
+  const lambdaDeploys = path.join(root, 'deployments');
+  fs.mkdirSync(lambdaDeploys, { recursive: true });
+  for (const s of services.filter(x => x.lambda)) {
+    fs.writeFileSync(
+      path.join(lambdaDeploys, `${s.name}.jsonl`),
+      ENVIRONMENTS.map(
+        (environment, e) =>
+          `${JSON.stringify({
+            environment,
+            sha: s.shas[Math.min(e * 2, s.shas.length - 1)],
+            deployedAt: new Date(1_700_000_000_000 + e * 60_000).toISOString(),
+            deployedBy: 'user:default/ci',
+          })}\n`,
+      ).join(''),
+    );
+  }
+  for (const s of services.filter(x => !x.lambda)) {
     ENVIRONMENTS.forEach((environment, e) => {
       const content = kustomization(
         `local/${s.name}`,
@@ -186,10 +217,18 @@ function generate(root: string, count: number) {
       annotations: {
         'github.com/project-slug': s.repo,
         ...(s.sourcePath ? { 'mainline.dev/source-path': s.sourcePath } : {}),
-        'mainline.dev/artifact-kind': 'image',
-        'mainline.dev/artifact-location': `local/${s.name}`,
-        'mainline.dev/manifest-repo': `${OWNER}/deployments`,
-        'mainline.dev/manifest-path': `apps/${s.name}/overlays/{environment}/kustomization.yaml`,
+        ...(s.lambda
+          ? {
+              'mainline.dev/artifact-kind': 'archive',
+              'mainline.dev/artifact-location': `local://${s.name}`,
+              'mainline.dev/serverless-service': s.name,
+            }
+          : {
+              'mainline.dev/artifact-kind': 'image',
+              'mainline.dev/artifact-location': `local/${s.name}`,
+              'mainline.dev/manifest-repo': `${OWNER}/deployments`,
+              'mainline.dev/manifest-path': `apps/${s.name}/overlays/{environment}/kustomization.yaml`,
+            }),
       },
     },
     spec: {
@@ -217,6 +256,25 @@ function tally(requests: GitHubTestRequest[]) {
     git: requests.filter(r => r.kind === 'git').length,
   };
 }
+
+/** The release board as a browser reads it, with the server's own account of its time. */
+async function readBoard(url: string) {
+  const res = await fetch(`${url}/api/promotion/v1/board`);
+  const body: any = await res.json().catch(() => undefined);
+  return {
+    status: res.status,
+    body,
+    serverTiming: res.headers.get('server-timing') ?? '',
+  };
+}
+
+/** `catalog;dur=12, cache;dur=40` → `catalog 12, cache 40` (ms). */
+const timingText = (header: string) =>
+  header
+    .split(',')
+    .map(part => part.trim().replace(/;dur=/, ' '))
+    .filter(Boolean)
+    .join(', ');
 
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -313,9 +371,10 @@ export async function orgBench(options: {
       },
     };
     started = Date.now();
-    const a = await BackendProcess.start(processOptions as any);
+    const loopEnv = { MAINLINE_REPORT_EVENT_LOOP: '1' };
+    const a = await BackendProcess.start(processOptions as any, loopEnv);
     cleanups.unshift(() => a.kill());
-    const b = await BackendProcess.start(processOptions as any);
+    const b = await BackendProcess.start(processOptions as any, loopEnv);
     cleanups.unshift(() => b.kill());
     log(`two replicas up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     const replicas = [a, b];
@@ -344,7 +403,7 @@ export async function orgBench(options: {
     // promotion.board.coldReadsPerRequest lineages; the warmer reads the rest in the background.
     github.resetRequests();
     started = Date.now();
-    const board = await call(`${a.url}/api/promotion/v1/board`, 'GET');
+    const board = await readBoard(a.url);
     const coldMs = Date.now() - started;
     if (board.status !== 200) {
       throw new Error(
@@ -402,12 +461,12 @@ export async function orgBench(options: {
     );
     github.resetRequests();
     started = Date.now();
-    const warmBoard = await call(`${a.url}/api/promotion/v1/board`, 'GET');
+    const warmBoard = await readBoard(a.url);
     const warmBoardMs = Date.now() - started;
     const afterWarm = tally(github.requests);
     github.resetRequests();
     started = Date.now();
-    const otherBoard = await call(`${b.url}/api/promotion/v1/board`, 'GET');
+    const otherBoard = await readBoard(b.url);
     const otherMs = Date.now() - started;
     const other = tally(github.requests);
     log(
@@ -422,7 +481,12 @@ export async function orgBench(options: {
     ]
       .map(kind => ({ kind, at: Math.random() * hourMs }))
       .sort((x, y) => x.at - y.at);
-    const freshness: Array<{ ms: number; dropped: boolean }> = [];
+    const freshness: Array<{
+      ms: number;
+      dropped: boolean;
+      /** Per replica: when the read that served the merge started, and how long it took. */
+      served: Array<{ startedMs: number; readMs: number; stale: number }>;
+    }> = [];
     const probes: Array<Promise<void>> = [];
     const lineageHead = async (url: string, s: Service) => {
       // A refused connection (an overloaded replica) is a read that did not serve it yet.
@@ -437,6 +501,11 @@ export async function orgBench(options: {
     let sequence = 0;
     github.resetRequests();
     const hourStarted = Date.now();
+    /** The replicas' event-loop delay reports (p50, p99, max ms per 10 s) within the hour. */
+    const loopDelay = (r: BackendProcess) =>
+      [...r.printed.matchAll(/MAINLINE_EVENT_LOOP (\d+) (\d+) (\d+) (\d+)/g)]
+        .filter(m => Number(m[1]) >= hourStarted)
+        .map(m => ({ p99: Number(m[3]), max: Number(m[4]) }));
     for (const event of events) {
       const wait = hourStarted + event.at - Date.now();
       if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait));
@@ -522,24 +591,63 @@ export async function orgBench(options: {
         probes.push(
           (async () => {
             const pending = new Set(replicas);
+            const served = replicas.map(() => ({
+              startedMs: NaN,
+              readMs: NaN,
+              stale: 0,
+            }));
             while (pending.size > 0 && Date.now() - sent < 180_000) {
               for (const r of [...pending]) {
-                if ((await lineageHead(r.url, s)) === head) pending.delete(r);
+                const readStarted = Date.now();
+                const seen = await lineageHead(r.url, s);
+                const at = served[replicas.indexOf(r)];
+                if (seen === head) {
+                  pending.delete(r);
+                  at.startedMs = readStarted - sent;
+                  at.readMs = Date.now() - readStarted;
+                } else {
+                  at.stale += 1;
+                }
               }
               if (pending.size > 0) {
                 await new Promise(resolve => setTimeout(resolve, 500));
               }
             }
-            freshness.push({ ms: Date.now() - sent, dropped: lost });
+            freshness.push({ ms: Date.now() - sent, dropped: lost, served });
           })(),
         );
       }
     }
     await Promise.all(probes);
     const hour = tally(github.requests);
+    const hourRequests = [...github.requests];
     const withHook = freshness.filter(f => !f.dropped).map(f => f.ms);
+    // Where the time of a delivered webhook's freshness went: waiting for a read that serves the
+    // merge to start (invalidation not yet seen, the watcher's interval, the other replica's
+    // turn), and that read itself (an upstream lineage read, or a shared-cache hit).
+    const delivered = freshness.filter(f => !f.dropped);
+    const servedOn = (r: number, field: 'startedMs' | 'readMs') =>
+      delivered.map(f => f.served[r][field]).filter(Number.isFinite);
+    const upstreamMs = (filter: (r: GitHubTestRequest) => boolean) =>
+      hourRequests.filter(filter).map(r => r.finishedAt - r.startedAt);
+    let inFlight = 0;
+    let peakInFlight = 0;
+    for (const [, delta] of hourRequests
+      .flatMap(r => [
+        [r.startedAt, 1],
+        [r.finishedAt, -1],
+      ])
+      .sort((x, y) => x[0] - y[0] || x[1] - y[1])) {
+      inFlight += delta;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+    }
+    const p = (values: number[]) =>
+      `p50 ${(percentile(values, 50) / 1000).toFixed(2)} s, p95 ${(
+        percentile(values, 95) / 1000
+      ).toFixed(2)} s`;
     const withoutHook = freshness.filter(f => f.dropped).map(f => f.ms);
     const memory = replicas.map(r => rssMb(r.pid));
+    const loops = replicas.map(loopDelay);
 
     // A replica restarted after the hour: its first board comes from the persisted snapshots.
     await b.kill();
@@ -549,7 +657,7 @@ export async function orgBench(options: {
     const restartMs = Date.now() - started;
     github.resetRequests();
     started = Date.now();
-    const restarted = await call(`${b2.url}/api/promotion/v1/board`, 'GET');
+    const restarted = await readBoard(b2.url);
     const restartedMs = Date.now() - started;
     const restartedCost = tally(github.requests);
     const fromSnapshot = (restarted.body.services ?? []).filter(
@@ -567,6 +675,12 @@ export async function orgBench(options: {
         `${services.length} / ${new Set(services.map(s => s.repo)).size}`,
       ],
       [
+        'containers / Lambdas / monorepo components',
+        `${services.filter(x => !x.lambda).length} / ${
+          services.filter(x => x.lambda).length
+        } / ${services.filter(x => x.sourcePath).length}`,
+      ],
+      [
         'time compression',
         `${compression}x: an hour of changes, of rate-limit window and of warmer refresh in ${options.minutes} min`,
       ],
@@ -576,7 +690,9 @@ export async function orgBench(options: {
           board.body.refreshing
         } left to the warmer, ${failed.length} failed; REST ${
           cold.rest
-        }, GraphQL ${cold.graphql}, free 304 ${cold.free304}, git ${cold.git}`,
+        }, GraphQL ${cold.graphql}, free 304 ${cold.free304}, git ${
+          cold.git
+        }; server ${timingText(board.serverTiming)}`,
       ],
       [
         'rest of the cold board, by the warmer',
@@ -602,6 +718,12 @@ export async function orgBench(options: {
         )} s (REST ${other.rest}, GraphQL ${other.graphql})`,
       ],
       [
+        '  server time of those boards, by phase (ms)',
+        `A ${timingText(warmBoard.serverTiming)} / B ${timingText(
+          otherBoard.serverTiming,
+        )}`,
+      ],
+      [
         `one hour of changes (${HOURLY.merges} merges, ${HOURLY.rc} rc, ${HOURLY.v} v) in ${options.minutes} min`,
         `${dropped} of ${events.length} webhooks dropped (${Math.round(
           options.drop * 100,
@@ -622,6 +744,34 @@ export async function orgBench(options: {
         ).toFixed(1)} s over ${withHook.length} merges (target ≤ 10 s)`,
       ],
       [
+        '  of which: the serving read started after',
+        `A ${p(servedOn(0, 'startedMs'))}; B ${p(servedOn(1, 'startedMs'))}`,
+      ],
+      [
+        '  of which: the serving read took',
+        `A ${p(servedOn(0, 'readMs'))}; B ${p(servedOn(1, 'readMs'))}`,
+      ],
+      [
+        '  test server answer time during the hour',
+        `REST ${p(
+          upstreamMs(r => r.kind === 'api' && r.path !== '/graphql'),
+        )}; GraphQL ${p(upstreamMs(r => r.path === '/graphql'))}; git ${p(
+          upstreamMs(r => r.kind === 'git'),
+        )}; peak ${peakInFlight} in flight`,
+      ],
+      [
+        "  replicas' event loop held (per 10 s)",
+        loops
+          .map(
+            (l, i) =>
+              `${'AB'[i]} p99 median ${percentile(
+                l.map(x => x.p99),
+                50,
+              )} ms, worst max ${Math.max(0, ...l.map(x => x.max))} ms`,
+          )
+          .join('; '),
+      ],
+      [
         'freshness, webhook lost',
         withoutHook.length
           ? `p50 ${(percentile(withoutHook, 50) / 1000).toFixed(1)} s, p95 ${(
@@ -639,7 +789,7 @@ export async function orgBench(options: {
           restarted.body.refreshing
         } refreshing; REST ${restartedCost.rest}, GraphQL ${
           restartedCost.graphql
-        }`,
+        }; server ${timingText(restarted.serverTiming)}`,
       ],
       [
         'memory per replica (RSS, after the hour)',

@@ -14,8 +14,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { startEcrTestServer, startS3rver } from '@mainline/test-servers';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ArtifactRegistries } from '@mainline/plugin-promotion-node';
-import { ecrEntry, s3Entry } from './registries';
+import { ConfigReader } from '@backstage/config';
+import {
+  ArtifactRegistries,
+  UpstreamAnswer,
+} from '@mainline/plugin-promotion-node';
+import { awsRegistryEntries, ecrEntry, s3Entry } from './registries';
 import { runArtifactRegistryContract } from '@mainline/plugin-promotion-node/testUtils';
 import { EcrArtifactRegistry } from './EcrArtifactRegistry';
 import { S3PackageRegistry } from './S3PackageRegistry';
@@ -512,5 +516,58 @@ describe('only configured accounts, regions and buckets', () => {
       '222222222222/us-east-2',
       's3',
     ]);
+  });
+});
+
+describe('upstream answers (the promotion_upstream_requests metric)', () => {
+  it('tells of every ECR and S3 answer, each with its system and HTTP status', async () => {
+    const ecr = await startEcrTestServer();
+    const s3 = await startS3rver({ buckets: [BUCKET] });
+    servers.push(ecr, s3);
+    const answers: UpstreamAnswer[] = [];
+    const config = new ConfigReader({
+      aws: {
+        // The S3 client reads with the main account's credentials.
+        mainAccount: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+        accounts: [
+          {
+            accountId: ecr.accountId,
+            accessKeyId: 'test',
+            secretAccessKey: 'test',
+          },
+        ],
+      },
+      promotion: {
+        artifacts: {
+          ecr: { endpoint: ecr.endpoint },
+          s3: {
+            endpoint: s3.clientOptions.endpoint,
+            region: 'us-east-1',
+            forcePathStyle: true,
+            buckets: [BUCKET],
+          },
+        },
+      },
+    });
+    const registries = new ArtifactRegistries(
+      awsRegistryEntries(config, answer => answers.push(answer)),
+    );
+    const sha = 'c'.repeat(40);
+    // A repository nobody created: ECR answers 400 (RepositoryNotFoundException).
+    await registries
+      .getArtifact(
+        { kind: 'image', location: ecr.repositoryUri('missing') },
+        sha,
+      )
+      .catch(() => undefined);
+    expect(
+      await registries.getArtifact(
+        { kind: 'archive', location: `s3://${BUCKET}/invoices` },
+        sha,
+      ),
+    ).toBeUndefined();
+    const seen = new Set(answers.map(a => `${a.system} ${a.status}`));
+    expect([...seen].sort()).toEqual(['ecr 400', 's3 200']);
+    expect(answers.every(a => a.host !== '')).toBe(true);
   });
 });

@@ -15,7 +15,8 @@ import { awsRegistryEntries } from './registries';
  */
 export const awsArtifactRegistryProvider: ArtifactRegistryProvider = {
   name: 'aws',
-  create: ({ config }) => awsRegistryEntries(config),
+  create: ({ config, onUpstreamAnswer }) =>
+    awsRegistryEntries(config, onUpstreamAnswer),
 };
 
 /**

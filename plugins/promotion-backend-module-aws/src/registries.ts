@@ -5,6 +5,7 @@ import { DefaultAwsCredentialsManager } from '@backstage/integration-aws-node';
 import {
   ArtifactRegistryEntry,
   OutboundRefusedError,
+  UpstreamAnswer,
   readOutboundHosts,
 } from '@mainline/plugin-promotion-node';
 import { EcrArtifactRegistry, EcrLocation } from './EcrArtifactRegistry';
@@ -23,6 +24,47 @@ function memo<T>(create: (key: string) => Promise<T>) {
     return client;
   };
 }
+/**
+ * Tells `report` of every HTTP answer the client gets (each attempt, retries included; status 0
+ * when none came), from a middleware inside the SDK's retry loop.
+ */
+function reportAnswers(
+  client: ECRClient | S3Client,
+  system: 'ecr' | 's3',
+  report: ((answer: UpstreamAnswer) => void) | undefined,
+) {
+  if (!report) return;
+  const stack = client.middlewareStack as {
+    add(middleware: unknown, options: Record<string, unknown>): void;
+  };
+  stack.add(
+    (next: (args: any) => Promise<any>) => async (args: any) => {
+      const answer = {
+        system,
+        host: String(args.request?.hostname ?? ''),
+        path: String(args.request?.path ?? ''),
+        headers: {},
+      };
+      try {
+        const result = await next(args);
+        report({ ...answer, status: result?.response?.statusCode ?? 0 });
+        return result;
+      } catch (error) {
+        const e = error as {
+          $metadata?: { httpStatusCode?: number };
+          $response?: { statusCode?: number };
+        };
+        report({
+          ...answer,
+          status: e?.$metadata?.httpStatusCode ?? e?.$response?.statusCode ?? 0,
+        });
+        throw error;
+      }
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'promotionAnswers' },
+  );
+}
+
 /**
  * Which ECR repositories may be contacted: accounts and regions an administrator configured.
  *
@@ -96,13 +138,14 @@ export function awsS3Client(
   credentials: DefaultAwsCredentialsManager = DefaultAwsCredentialsManager.fromConfig(
     config,
   ),
+  onUpstreamAnswer?: (answer: UpstreamAnswer) => void,
 ): () => Promise<S3Client> {
   const s3 = config.getOptionalConfig('promotion.artifacts.s3');
   const client = memo(async () => {
     const { sdkCredentialProvider } = await credentials.getCredentialProvider(
       s3?.has('accountId') ? { accountId: s3.getString('accountId') } : {},
     );
-    return new S3Client({
+    const created = new S3Client({
       region: s3?.getOptionalString('region') ?? 'us-east-1',
       credentials: sdkCredentialProvider,
       endpoint: s3?.getOptionalString('endpoint'),
@@ -115,6 +158,8 @@ export function awsS3Client(
           }
         : {}),
     });
+    reportAnswers(created, 's3', onUpstreamAnswer);
+    return created;
   });
   return () => client('s3');
 }
@@ -126,7 +171,10 @@ export function awsS3Client(
  *
  * @public
  */
-export function awsRegistryEntries(config: Config): ArtifactRegistryEntry[] {
+export function awsRegistryEntries(
+  config: Config,
+  onUpstreamAnswer?: (answer: UpstreamAnswer) => void,
+): ArtifactRegistryEntry[] {
   const credentials = DefaultAwsCredentialsManager.fromConfig(config);
   const ecrEndpoint = config.getOptionalString(
     'promotion.artifacts.ecr.endpoint',
@@ -137,13 +185,15 @@ export function awsRegistryEntries(config: Config): ArtifactRegistryEntry[] {
     const { sdkCredentialProvider } = await credentials.getCredentialProvider({
       accountId,
     });
-    return new ECRClient({
+    const client = new ECRClient({
       region,
       credentials: sdkCredentialProvider,
       endpoint: ecrEndpoint,
     });
+    reportAnswers(client, 'ecr', onUpstreamAnswer);
+    return client;
   });
-  const s3Client = awsS3Client(config, credentials);
+  const s3Client = awsS3Client(config, credentials, onUpstreamAnswer);
   const hosts = readOutboundHosts(config);
   return [
     ecrEntry((accountId, region) => ecrClient(`${accountId}/${region}`), {

@@ -1,13 +1,20 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BareRepoBuilder } from '@mainline/plugin-promotion-node';
+import { ConfigReader } from '@backstage/config';
+import { LoggerService } from '@backstage/backend-plugin-api';
+import {
+  BareRepoBuilder,
+  UpstreamAnswer,
+} from '@mainline/plugin-promotion-node';
 import {
   buildSourceControlFixture,
+  memoryCache,
   runSourceControlContract,
   SourceControlFixture,
 } from '@mainline/plugin-promotion-node/testUtils';
 import { LocalGitSourceControl } from './LocalGitSourceControl';
+import { localSourceControlProvider } from './module';
 
 runSourceControlContract(
   'local git',
@@ -226,5 +233,50 @@ describe('LocalGitSourceControl writes', () => {
       }),
     ).rejects.toMatchObject({ name: 'InputError' });
     await expect(source.resolveCommit(repo, 'main')).resolves.toBe(before);
+  });
+});
+
+const silent: LoggerService = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  child: () => silent,
+};
+
+describe('git processes as upstream answers (the promotion_upstream_requests metric)', () => {
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-git-answers-'));
+    await buildSourceControlFixture(path.join(dataDir, 'git'));
+  }, 30_000);
+
+  afterAll(async () => {
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('tells of every git process the provider’s adapter starts, with its exit code', async () => {
+    const answers: UpstreamAnswer[] = [];
+    const source = localSourceControlProvider.create({
+      config: new ConfigReader({ promotion: { local: { dataDir } } }),
+      logger: silent,
+      cache: memoryCache(),
+      onUpstreamAnswer: answer => answers.push(answer),
+    })!;
+    const commits = await source.listCommits('acme/service', {
+      ref: 'main',
+      limit: 5,
+    });
+    expect(commits.length).toBeGreaterThan(0);
+    expect(
+      await source.resolveCommit('acme/service', 'no-such-ref'),
+    ).toBeUndefined();
+    expect(answers.every(a => a.system === 'git' && a.host === 'local')).toBe(
+      true,
+    );
+    expect(answers.map(a => `${a.path} ${a.status}`)).toContain('log 0');
+    // The unknown ref: git said so with a non-zero exit.
+    expect(answers.some(a => a.status !== 0)).toBe(true);
   });
 });

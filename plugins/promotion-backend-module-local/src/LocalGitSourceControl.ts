@@ -59,7 +59,13 @@ export function parseCommits(output: string): SourceCommit[] {
  * @public
  */
 export class LocalGitSourceControl implements SourceControl {
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly options: {
+      /** Told of every git process's exit code (-1: not started) and subcommand. */
+      onGitExit?: (code: number, command: string) => void;
+    } = {},
+  ) {}
 
   /** The bare repository directory of `owner/name`; the slug is validated, never trusted. */
   repoPath(repo: string): string {
@@ -79,7 +85,7 @@ export class LocalGitSourceControl implements SourceControl {
     if (!fs.existsSync(dir)) {
       throw new NotFoundError(`Repository ${repo} does not exist`);
     }
-    return new GitRunner(dir);
+    return new GitRunner(dir, {}, { onExit: this.options.onGitExit });
   }
 
   async listCommits(

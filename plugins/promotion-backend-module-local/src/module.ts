@@ -35,9 +35,23 @@ function configuredLayout(config: Config) {
  */
 export const localSourceControlProvider: SourceControlProvider = {
   name: 'local',
-  create({ config }) {
+  create({ config, onUpstreamAnswer }) {
     const layout = configuredLayout(config);
-    return layout && new LocalGitSourceControl(layout.git);
+    return (
+      layout &&
+      new LocalGitSourceControl(layout.git, {
+        onGitExit: onUpstreamAnswer
+          ? (code, command) =>
+              onUpstreamAnswer({
+                system: 'git',
+                host: 'local',
+                status: code,
+                headers: {},
+                path: command,
+              })
+          : undefined,
+      })
+    );
   },
 };
 

@@ -4,7 +4,10 @@ import {
   startDockerRegistry,
   startS3rver,
 } from '@mainline/test-servers';
-import { ArtifactRegistries } from '@mainline/plugin-promotion-node';
+import {
+  ArtifactRegistries,
+  UpstreamAnswer,
+} from '@mainline/plugin-promotion-node';
 import { s3Entry } from '@mainline/plugin-promotion-backend-module-aws';
 import { ociEntry } from './registries';
 import { runArtifactRegistryContract } from '@mainline/plugin-promotion-node/testUtils';
@@ -95,5 +98,37 @@ describe('OCI registry, checked directly', () => {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
     });
     expect(gone.status).toBe(404);
+  });
+});
+
+describe('upstream answers (the promotion_upstream_requests metric)', () => {
+  it('tells of every registry answer with its HTTP status', async () => {
+    const registry = await startDockerRegistry();
+    servers.push(registry);
+    const sha = '1b2c3d4e5f60718293a4b5c6d7e8f9012345678a';
+    await registry.pushImage('svc', [sha.slice(0, 7)], {
+      config: { created: '2024-05-01T00:00:00Z' },
+      layers: [Buffer.from('layer bytes')],
+    });
+    const answers: UpstreamAnswer[] = [];
+    const registries = new ArtifactRegistries([
+      ociEntry([], { insecureHosts: [registry.host] }, answer =>
+        answers.push(answer),
+      ),
+    ]);
+    const image = { kind: 'image' as const, location: `${registry.host}/svc` };
+    expect(await registries.getArtifact(image, sha)).toBeDefined();
+    expect(
+      await registries.getArtifact(
+        { ...image, location: `${registry.host}/nobody-pushed-this` },
+        sha,
+      ),
+    ).toBeUndefined();
+    expect(
+      answers.every(a => a.system === 'oci' && a.host === registry.host),
+    ).toBe(true);
+    const statuses = new Set(answers.map(a => a.status));
+    expect(statuses.has(200)).toBe(true);
+    expect(statuses.has(404)).toBe(true);
   });
 });

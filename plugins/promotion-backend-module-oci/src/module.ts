@@ -14,8 +14,12 @@ import { ociEntry, readOciRegistries } from './registries';
  */
 export const ociArtifactRegistryProvider: ArtifactRegistryProvider = {
   name: 'oci',
-  create: ({ config }) => [
-    ociEntry(readOciRegistries(config), readOutboundHosts(config)),
+  create: ({ config, onUpstreamAnswer }) => [
+    ociEntry(
+      readOciRegistries(config),
+      readOutboundHosts(config),
+      onUpstreamAnswer,
+    ),
   ],
 };
 

@@ -2,6 +2,7 @@ import { Config } from '@backstage/config';
 import {
   ArtifactRegistryEntry,
   OutboundHosts,
+  UpstreamAnswer,
   configuredHost,
 } from '@mainline/plugin-promotion-node';
 import {
@@ -20,13 +21,37 @@ import {
 export function ociEntry(
   registries: OciRegistryConfig[] = [],
   hosts: Partial<OutboundHosts> = {},
+  onUpstreamAnswer?: (answer: UpstreamAnswer) => void,
 ): ArtifactRegistryEntry {
   return {
     name: 'OCI',
     generic: true,
     serves: l =>
       l.kind === 'image' && parseOciLocation(l.location) !== undefined,
-    registry: new OciArtifactRegistry(registries, hosts),
+    registry: new OciArtifactRegistry(
+      registries,
+      hosts,
+      onUpstreamAnswer ? reportingFetch(onUpstreamAnswer) : fetch,
+    ),
+  };
+}
+
+/** `fetch`, telling `report` of every answer (status 0: none), token requests included. */
+function reportingFetch(report: (answer: UpstreamAnswer) => void) {
+  return async (
+    input: Parameters<typeof fetch>[0],
+    init?: Parameters<typeof fetch>[1],
+  ): Promise<Response> => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const answer = { system: 'oci', host: url.host, path: url.pathname };
+    try {
+      const response = await fetch(input, init);
+      report({ ...answer, status: response.status, headers: {} });
+      return response;
+    } catch (error) {
+      report({ ...answer, status: 0, headers: {} });
+      throw error;
+    }
   };
 }
 

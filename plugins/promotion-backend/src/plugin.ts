@@ -302,6 +302,10 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
           coldReadsPerBoard: config.getOptionalNumber(
             'promotion.board.coldReadsPerRequest',
           ),
+          coldReadWaitMs: ((seconds?: number) =>
+            seconds === undefined ? undefined : seconds * 1000)(
+            config.getOptionalNumber('promotion.board.coldReadWaitSeconds'),
+          ),
         });
         const repositoryPromotions = new RepositoryPromotions({
           targets,

@@ -25,7 +25,8 @@ export interface PromotionAdapterContext {
   /**
    * Told of every answer an adapter gets from its upstream (retries, rate-limit refusals and 304s
    * included): how the core plugin's rate budget and upstream-request metrics see each request.
-   * Optional for adapters; the GitHub module reports every answer.
+   * Optional for adapters; the GitHub, AWS (ECR, S3), OCI and local git adapters report every
+   * answer.
    */
   onUpstreamAnswer?: (answer: UpstreamAnswer) => void;
 }
@@ -36,7 +37,11 @@ export interface PromotionAdapterContext {
  * @public
  */
 export interface UpstreamAnswer {
-  /** The upstream system, e.g. `github`. */
+  /**
+   * The upstream system: `github`, `ecr`, `s3`, `oci` (HTTP: `status` is the HTTP status, 0 when
+   * there was no answer), or `git` (the local git adapter: `status` is the exit code of the git
+   * process, 0 for success, -1 when it could not be started).
+   */
   system: string;
   /** The host the integration talks to, e.g. `api.github.com` or a GitHub Enterprise host. */
   host: string;

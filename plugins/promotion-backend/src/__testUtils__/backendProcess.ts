@@ -6,6 +6,7 @@
  * `MAINLINE_BACKEND_LISTENING <port>` once it serves requests.
  */
 import fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
@@ -61,6 +62,21 @@ async function main() {
     ],
   });
   process.stdout.write(`MAINLINE_BACKEND_LISTENING ${server.port()}\n`);
+  if (process.env.MAINLINE_REPORT_EVENT_LOOP) {
+    // For the org bench: how long this replica's event loop was held, every 10 s.
+    const delay = monitorEventLoopDelay({ resolution: 20 });
+    delay.enable();
+    setInterval(() => {
+      process.stdout.write(
+        `MAINLINE_EVENT_LOOP ${Date.now()} ${(
+          delay.percentile(50) / 1e6
+        ).toFixed(0)} ${(delay.percentile(99) / 1e6).toFixed(0)} ${(
+          delay.max / 1e6
+        ).toFixed(0)}\n`,
+      );
+      delay.reset();
+    }, 10_000).unref();
+  }
 }
 
 main().catch(error => {

@@ -24,6 +24,18 @@ export function memoryCacheFactory() {
 }
 
 /**
+ * Tests read cold boards and assert every row; on a loaded CI machine one cold read can take
+ * longer than the two seconds a board waits for it in production, so tests wait for all of them
+ * unless they set `promotion.board.coldReadWaitSeconds` themselves.
+ */
+function coldBoardWait(promotion?: Record<string, unknown>) {
+  return {
+    coldReadWaitSeconds: 600,
+    ...(promotion?.board as Record<string, unknown> | undefined),
+  };
+}
+
+/**
  * The features of a test backend running the plugin on the embedded default's demo: the demo
  * catalog (or `entities`), the given database (the default test database otherwise), a cache of
  * its own (the default memory store is shared by every backend in a process), and the demo
@@ -54,6 +66,7 @@ export function demoBackendFeatures(options: {
         ...options.config,
         promotion: {
           ...options.promotion,
+          board: coldBoardWait(options.promotion),
           local: {
             dataDir: options.dataDir,
             demoData: true,
@@ -119,6 +132,7 @@ export function githubModeConfig(options: {
       },
       local: { dataDir, demoData: true },
       ...options.promotion,
+      board: coldBoardWait(options.promotion),
     },
   };
 }

@@ -48,6 +48,15 @@ const CONCURRENCY = 16;
  * the background warmer reads them within the rate budget.
  */
 export const DEFAULT_COLD_READS_PER_BOARD = 100;
+/**
+ * How long one board read waits for its cold reads: a row whose read takes longer is served from
+ * its snapshot (or shown as being read) and its read goes on, landing in the cache and the
+ * snapshots for the next page load.
+ */
+export const DEFAULT_COLD_READ_WAIT_MS = 2000;
+
+/** Where one board read spent its time (ms), for a `Server-Timing` header. */
+export type BoardTimings = Record<string, number>;
 
 function normalizeRef(value: string, kind: string, parameter: string): string {
   try {
@@ -79,6 +88,8 @@ export class ReleaseBoard {
       snapshots?: LineageSnapshots;
       /** Default {@link DEFAULT_COLD_READS_PER_BOARD}; with no snapshots every row is read. */
       coldReadsPerBoard?: number;
+      /** Default {@link DEFAULT_COLD_READ_WAIT_MS}; only with snapshots. */
+      coldReadWaitMs?: number;
     },
   ) {}
 
@@ -87,7 +98,10 @@ export class ReleaseBoard {
    * read from upstream (those without a snapshot first, then the oldest snapshots); the rest from
    * their snapshot, with its age, or none yet (the warmer reads them in the background).
    */
-  private async lineages(services: ListedTarget[]): Promise<
+  private async lineages(
+    services: ListedTarget[],
+    timings: BoardTimings,
+  ): Promise<
     Array<{
       lineage?: Lineage | string;
       snapshotAt?: string;
@@ -112,15 +126,20 @@ export class ReleaseBoard {
     if (!snapshots) {
       return Promise.all(services.map(async s => ({ lineage: await read(s) })));
     }
+    let started = Date.now();
+    // Cache reads are small and answered by memory or the shared store: many at once.
+    const cacheLimit = pLimit(CONCURRENCY * 8);
     const cached = await Promise.all(
       services.map(service =>
-        limit(() =>
+        cacheLimit(() =>
           this.options.lineage
             .cached(service.entityRef, service.target, request)
             .catch(() => undefined),
         ),
       ),
     );
+    timings.cache = Date.now() - started;
+    started = Date.now();
     const missing = services
       .map((service, index) => ({ service, index }))
       .filter(({ index }) => !cached[index]?.lineage);
@@ -149,13 +168,34 @@ export class ReleaseBoard {
     );
     const cold = this.options.coldReadsPerBoard ?? DEFAULT_COLD_READS_PER_BOARD;
     const readNow = new Set(outdated.slice(0, cold).map(m => m.index));
-    return Promise.all(
+    timings.snapshots = Date.now() - started;
+    started = Date.now();
+    // Past the wait, a cold read still running is left to finish on its own (its lineage lands
+    // in the cache and the snapshots); the row is served as the snapshot has it, or as being read.
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'waited'>(resolve => {
+      timer = setTimeout(
+        () => resolve('waited'),
+        this.options.coldReadWaitMs ?? DEFAULT_COLD_READ_WAIT_MS,
+      );
+    });
+    const answered = await Promise.all(
       services.map(async (service, index) => {
         const lineage = cached[index]?.lineage;
         if (lineage) return { lineage };
         const snapshot = kept.get(service.entityRef);
         if (readNow.has(index)) {
-          const fresh = await read(service);
+          const reading = read(service);
+          const fresh = await Promise.race([reading, waited]);
+          if (fresh === 'waited') {
+            return snapshot
+              ? {
+                  lineage: snapshot.lineage,
+                  snapshotAt: snapshot.takenAt,
+                  refreshing: true,
+                }
+              : { refreshing: true };
+          }
           // A failed read shows the last good one, with its age, rather than only the error.
           if (typeof fresh === 'string' && snapshot) {
             return {
@@ -175,6 +215,9 @@ export class ReleaseBoard {
           : { refreshing: true };
       }),
     );
+    clearTimeout(timer);
+    timings.cold = Date.now() - started;
+    return answered;
   }
 
   /** Checks the query before anything is read. */
@@ -220,12 +263,21 @@ export class ReleaseBoard {
   async board(
     query: BoardFilter & { tag?: string },
     credentials: BackstageCredentials,
+    timings: BoardTimings = {},
   ): Promise<Board> {
+    let started = Date.now();
     const services = await this.services(query, credentials);
+    timings.catalog = Date.now() - started;
+    started = Date.now();
     const [lineages, latest] = await Promise.all([
-      this.lineages(services),
-      this.options.store.latestPerEnvironment(services.map(s => s.entityRef)),
+      this.lineages(services, timings),
+      this.options.store
+        .latestPerEnvironment(services.map(s => s.entityRef))
+        .finally(() => {
+          timings.promotions = Date.now() - started;
+        }),
     ]);
+    started = Date.now();
     const lastBy = new Map(
       latest.map(p => [`${p.entityRef}\u0000${p.environment}`, p]),
     );
@@ -280,6 +332,7 @@ export class ReleaseBoard {
         return row;
       }),
     );
+    timings.rows = Date.now() - started;
     return {
       environments: this.options.environments.map(e => e.name),
       generatedAt: new Date().toISOString(),

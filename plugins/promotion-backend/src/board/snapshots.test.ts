@@ -82,5 +82,45 @@ describe.each(TestDatabases.create({ ids: ['SQLITE_3'] }).eachSupportedId())(
       expect(checkout.snapshotAt).toBeNull();
       await restarted.stop();
     });
+
+    it('a board does not wait for slow cold reads: their rows are shown as being read, and the next page load has them', async () => {
+      const knex = await databases.init(databaseId);
+      const { dataDir: fresh } = await demoDataDir('mainline-board-cold-wait-');
+      const backend = await startTestBackend({
+        features: demoBackendFeatures({
+          knex,
+          dataDir: fresh,
+          // Not even a local git read answers within no time at all.
+          promotion: { board: { coldReadWaitSeconds: 0 } },
+        }),
+      });
+      try {
+        const first = await request(backend.server).get(`${api}/board`);
+        expect(first.status).toBe(200);
+        expect(first.body.services).toHaveLength(5);
+        expect(first.body.refreshing).toBe(5);
+        expect(
+          first.body.services.map((s: any) => [s.refreshing, s.error]),
+        ).toEqual(Array(5).fill([true, null]));
+        expect(first.headers['server-timing']).toMatch(
+          /catalog;dur=\d+, .*cold;dur=\d+/,
+        );
+        // The reads went on without the page: a later board serves every row read.
+        let later = first;
+        for (let i = 0; i < 100 && later.body.refreshing > 0; i++) {
+          await new Promise(resolve => setTimeout(resolve, 200));
+          later = await request(backend.server).get(`${api}/board`);
+        }
+        expect(later.body.refreshing).toBe(0);
+        expect(
+          later.body.services.every(
+            (s: any) => s.environments.length === 3 && s.error === null,
+          ),
+        ).toBe(true);
+      } finally {
+        await backend.stop();
+        fs.rmSync(fresh, { recursive: true, force: true });
+      }
+    });
   },
 );

@@ -117,6 +117,19 @@ const MAX_GENERATIONS = 10_000;
 const GENERATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** The shared key every invalidation changes (after the scope tokens it writes). */
 const EPOCH_KEY = 'generation-epoch';
+/** When a person's read last went upstream on any replica (ms since the epoch). */
+const PEOPLE_READING_KEY = 'lineage-people-reading-at';
+/** A person's upstream read holds background reads back for this long after it started. */
+const PEOPLE_QUIET_MS = 2000;
+/**
+ * How long a replica waits for another replica's assembly of the same lineage (announced in the
+ * shared cache) before reading upstream itself, and how often it looks.
+ */
+const SHARED_ASSEMBLY_WAIT_MS = 8000;
+const SHARED_ASSEMBLY_POLL_MS = 150;
+
+/** Who a lineage read is for: a person (the default) or background work (the warmer). */
+export type LineageReader = 'person' | 'background';
 
 export interface LineageServiceOptions {
   adapters: AdapterResolver;
@@ -169,6 +182,12 @@ export class LineageService {
     string,
     ServedLineage & { key: string; expiresAt: number }
   >();
+  /** People's lineage reads from upstream in flight on this replica. */
+  private peopleAssembling = 0;
+  /** When this replica last told the others a person's read went upstream. */
+  private peopleAnnouncedAt = 0;
+  /** The shared "people reading" moment, read at most every quarter second. */
+  private peopleSeen: { at: number; value: number } | undefined;
   /** Lineages being assembled, by cache key: concurrent cold reads share one assembly. */
   private readonly assembling = new Map<string, Promise<ServedLineage>>();
   /** Generation digests by scope list, with the shared epoch they were read under. */
@@ -316,9 +335,26 @@ export class LineageService {
   async lineage(
     entityRef: string,
     target: PromotionTarget,
-    request: { limit: number; branch?: string },
+    request: { limit: number; branch?: string; reader?: LineageReader },
   ): Promise<Lineage> {
     return (await this.serve(entityRef, target, request)).lineage;
+  }
+
+  /**
+   * Whether a person's lineage read is going to upstream now, on this replica or (within the
+   * last two seconds) on another: background reads wait for it, so that what people asked for is
+   * not queued behind the warmer at GitHub.
+   */
+  async peopleReading(): Promise<boolean> {
+    if (this.peopleAssembling > 0) return true;
+    const now = Date.now();
+    if (!this.peopleSeen || now - this.peopleSeen.at >= 250) {
+      const value = Number(
+        (await this.options.cache.get(PEOPLE_READING_KEY).catch(() => 0)) ?? 0,
+      );
+      this.peopleSeen = { at: now, value: Number.isFinite(value) ? value : 0 };
+    }
+    return Date.now() - this.peopleSeen.value < PEOPLE_QUIET_MS;
   }
 
   /**
@@ -330,7 +366,7 @@ export class LineageService {
   async serve(
     entityRef: string,
     target: PromotionTarget,
-    request: { limit: number; branch?: string },
+    request: { limit: number; branch?: string; reader?: LineageReader },
   ): Promise<ServedLineage> {
     const branch = request.branch ?? this.options.mainBranch;
     this.checkBranch(target, branch);
@@ -350,6 +386,7 @@ export class LineageService {
       branch,
       request.limit,
       generation,
+      request.reader ?? 'person',
     );
     this.assembling.set(key, assembly);
     try {
@@ -366,14 +403,47 @@ export class LineageService {
     branch: string,
     limit: number,
     generation: string,
+    reader: LineageReader,
   ): Promise<ServedLineage> {
-    let cached = (await this.options.cache.get(key)) as
-      | CachedLineage
-      | undefined;
-    const hit = Boolean(cached?.lineage && cached.expiresAt > Date.now());
+    const current = (value: CachedLineage | undefined) =>
+      value?.lineage && value.expiresAt > Date.now() ? value : undefined;
+    let cached = current(
+      (await this.options.cache.get(key)) as CachedLineage | undefined,
+    );
+    // Another replica reading the same lineage (both asked right after one invalidation): its
+    // result comes through the shared cache, read once instead of twice.
+    if (!cached && (await this.options.cache.get(`assembling:${key}`))) {
+      const deadline = Date.now() + SHARED_ASSEMBLY_WAIT_MS;
+      while (!cached && Date.now() < deadline) {
+        await new Promise(resolve =>
+          setTimeout(resolve, SHARED_ASSEMBLY_POLL_MS),
+        );
+        cached = current(
+          (await this.options.cache.get(key)) as CachedLineage | undefined,
+        );
+        if (!cached && !(await this.options.cache.get(`assembling:${key}`))) {
+          break;
+        }
+      }
+    }
+    const hit = Boolean(cached);
     this.options.onCacheRead?.(hit, hit ? 'shared' : 'upstream');
-    if (!cached?.lineage || !(cached.expiresAt > Date.now())) {
-      const lineage = await this.readLineage(entityRef, target, branch, limit);
+    if (!cached) {
+      await this.options.cache
+        .set(`assembling:${key}`, true, { ttl: SHARED_ASSEMBLY_WAIT_MS })
+        .catch(() => undefined);
+      if (reader === 'person') this.personReads();
+      let lineage: Lineage;
+      try {
+        lineage = await this.readLineage(entityRef, target, branch, limit);
+      } catch (error) {
+        await this.options.cache
+          .delete(`assembling:${key}`)
+          .catch(() => undefined);
+        throw error;
+      } finally {
+        if (reader === 'person') this.peopleAssembling -= 1;
+      }
       this.options.onAssembled?.(
         entityRef,
         { branch, limit, generation },
@@ -383,6 +453,9 @@ export class LineageService {
       await this.options.cache.set(key, cached as any, {
         ttl: this.options.cacheTtlMs,
       });
+      await this.options.cache
+        .delete(`assembling:${key}`)
+        .catch(() => undefined);
     }
     const body = JSON.stringify(cached.lineage);
     const served = {
@@ -400,6 +473,18 @@ export class LineageService {
       this.served.delete(this.served.keys().next().value!);
     }
     return served;
+  }
+
+  /** A person's read goes upstream: counted here, and told to the other replicas once a second. */
+  private personReads() {
+    this.peopleAssembling += 1;
+    const now = Date.now();
+    if (now - this.peopleAnnouncedAt >= 1000) {
+      this.peopleAnnouncedAt = now;
+      this.options.cache
+        .set(PEOPLE_READING_KEY, now, { ttl: PEOPLE_QUIET_MS * 5 })
+        .catch(() => undefined);
+    }
   }
 
   private checkBranch(target: PromotionTarget, branch: string) {

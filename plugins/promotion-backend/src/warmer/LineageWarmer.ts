@@ -23,6 +23,11 @@ export interface LineageWarmerOptions {
   refreshAfterMs?: number;
   /** Lineages read at once within a round (default 4). */
   concurrency?: number;
+  /**
+   * How long rounds give way to people's reads in a row before one of them reads one lineage
+   * anyway (default one minute).
+   */
+  maxYieldMs?: number;
   /** How long the service list is reused between rounds (default one minute). */
   listTtlMs?: number;
   now?: () => number;
@@ -32,6 +37,8 @@ export interface LineageWarmerOptions {
 export interface WarmRound {
   /** Lineages read afresh. */
   read: number;
+  /** Whether the round gave way to people's reads (one read at most). */
+  yielded?: boolean;
   failed: number;
   /** Services still waiting for a read after the round. */
   waiting: number;
@@ -52,6 +59,7 @@ export interface WarmRound {
 export class LineageWarmer {
   private listed: { at: number; services: ListedTarget[] } | undefined;
   private deferredSince: number | undefined;
+  private yieldingSince: number | undefined;
 
   constructor(private readonly options: LineageWarmerOptions) {}
 
@@ -90,6 +98,19 @@ export class LineageWarmer {
       return { read: 0, failed: 0, waiting: -1, pace };
     }
     this.deferredSince = undefined;
+    // While people's reads go upstream (on any replica) the round reads nothing, so that what
+    // people asked for is not queued behind the warmer at GitHub; after `maxYieldMs` of that in a
+    // row one round reads one lineage, so that the snapshots never stop moving.
+    const yielded = await lineage.peopleReading();
+    if (!yielded) this.yieldingSince = undefined;
+    else this.yieldingSince ??= this.now();
+    if (
+      yielded &&
+      this.now() - this.yieldingSince! < (this.options.maxYieldMs ?? 60_000)
+    ) {
+      return { read: 0, failed: 0, waiting: -1, pace, yielded };
+    }
+    if (yielded) this.yieldingSince = this.now();
     const request = {
       limit: this.options.limit,
       branch: this.options.mainBranch,
@@ -123,9 +144,12 @@ export class LineageWarmer {
         a.order - b.order ||
         a.service.entityRef.localeCompare(b.service.entityRef),
     );
-    const quota = Math.max(1, Math.floor((this.options.perRound ?? 20) * pace));
+    const quota = yielded
+      ? 1
+      : Math.max(1, Math.floor((this.options.perRound ?? 20) * pace));
     let read = 0;
     let failed = 0;
+    let started = 0;
     const batch = due.slice(0, quota);
     await Promise.all(
       batch.map(({ service }) =>
@@ -133,6 +157,10 @@ export class LineageWarmer {
           // Each read asks again: another replica (or a person) may have spent the budget.
           pace = await this.pace();
           if (pace === 0) return;
+          // And gives way to people who started reading meanwhile (the first read of a round
+          // always goes, so that the snapshots keep moving).
+          const first = started++ === 0;
+          if (!first && (await lineage.peopleReading())) return;
           try {
             const generation = await lineage.generationOf(
               service.entityRef,
@@ -142,7 +170,7 @@ export class LineageWarmer {
             const found = await lineage.lineage(
               service.entityRef,
               service.target,
-              request,
+              { ...request, reader: 'background' },
             );
             snapshots.record(
               service.entityRef,
@@ -162,6 +190,6 @@ export class LineageWarmer {
       ),
     );
     await snapshots.flush();
-    return { read, failed, waiting: due.length - read, pace };
+    return { read, failed, waiting: due.length - read, pace, yielded };
   }
 }

@@ -22,11 +22,33 @@ export class GitRunner {
   constructor(
     private readonly gitDir: string,
     private readonly env: Record<string, string> = {},
+    private readonly hooks: {
+      /** Told of every git process's exit code (-1: it could not be started) and subcommand. */
+      onExit?: (code: number, command: string) => void;
+    } = {},
   ) {}
 
   run(
     args: string[],
     options: { input?: string; env?: Record<string, string> } = {},
+  ): Promise<GitResult> {
+    const { onExit } = this.hooks;
+    if (!onExit) return this.spawn(args, options);
+    return this.spawn(args, options).then(
+      result => {
+        onExit(result.code, args[0] ?? '');
+        return result;
+      },
+      error => {
+        onExit(-1, args[0] ?? '');
+        throw error;
+      },
+    );
+  }
+
+  private spawn(
+    args: string[],
+    options: { input?: string; env?: Record<string, string> },
   ): Promise<GitResult> {
     return new Promise((resolve, reject) => {
       const child = execFile(
