@@ -9,7 +9,11 @@ import { signIn } from './signIn';
  * packages/backend/src/e2eSignIn.ts): the sign-in page's guest "Enter" asks the guest provider for
  * a session, and this context's requests for it go to that provider instead.
  */
-async function signInAs(browser: Browser, provider: string): Promise<Page> {
+async function signInAs(
+  browser: Browser,
+  provider: string,
+  path: string,
+): Promise<Page> {
   const context = await browser.newContext();
   await context.route(/\/api\/auth\/guest\/refresh/, route =>
     route.continue({
@@ -17,7 +21,7 @@ async function signInAs(browser: Browser, provider: string): Promise<Page> {
     }),
   );
   const page = await context.newPage();
-  await signIn(page);
+  await signIn(page, path);
   return page;
 }
 
@@ -32,8 +36,7 @@ test('@approvals a promotion to demo waits for an approval: the requester and th
   browser,
 }) => {
   // The requester (guest) picks a built commit Ada wrote that no environment runs yet.
-  await signIn(page);
-  await page.goto(environmentsTab);
+  await signIn(page, environmentsTab);
   const demoLane = page.getByTestId('lane-demo');
   await expect(demoLane.getByText('rc-6')).toBeVisible();
   const adasCommit = page
@@ -71,8 +74,7 @@ test('@approvals a promotion to demo waits for an approval: the requester and th
   await expect(demoLane.getByText('rc-6')).toBeVisible();
 
   // The commit's author, a member of payments too, is refused with the reason.
-  const author = await signInAs(browser, 'e2e-author');
-  await author.goto(environmentsTab);
+  const author = await signInAs(browser, 'e2e-author', environmentsTab);
   const authorsView = author.getByTestId(rowId);
   await expect(authorsView).toContainText(
     'You cannot decide: user:default/ada may not approve: user:default/ada wrote the commit this promotion ships',
@@ -83,8 +85,7 @@ test('@approvals a promotion to demo waits for an approval: the requester and th
   await author.context().close();
 
   // A payments member who neither asked nor wrote it approves, and the promotion runs.
-  const approver = await signInAs(browser, 'e2e-approver');
-  await approver.goto(environmentsTab);
+  const approver = await signInAs(browser, 'e2e-approver', environmentsTab);
   const approversView = approver.getByTestId(rowId);
   await expect(approversView).toContainText('0 of 1 approval');
   await approversView
@@ -96,8 +97,8 @@ test('@approvals a promotion to demo waits for an approval: the requester and th
     approver.getByTestId('lane-demo').getByText('rc-7'),
   ).toBeVisible();
 
-  // The requester sees it proceed too: the promotion succeeded and demo runs rc-7.
-  await page.reload();
+  // The requester's tab, left open, follows it (signals, or the poll without them): the
+  // promotion succeeded and demo runs rc-7.
   await expect(page.getByTestId(rowId)).toContainText('succeeded');
   await expect(page.getByTestId('lane-demo').getByText('rc-7')).toBeVisible();
 });

@@ -148,9 +148,11 @@ export interface SourceControl {
  * @public
  */
 export interface CommitPullRequest {
+  /** Its number in the repository. */
   number: number;
   /** The login of who opened it (GitHub's `user.login`); absent for a deleted account. */
   authorLogin?: string;
+  /** `merged`, or `open`/`closed` for one that was not merged. */
   state: 'open' | 'closed' | 'merged';
   /** Where to see it, when the source says. */
   url?: string;
