@@ -144,10 +144,9 @@ async function startGitHubServer(log) {
 
 /**
  * Starts the app and resolves when both halves answer, with `appUrl` where it answers; `stop()`
- * ends it whatever happened. With
- * `github: true` it runs in GitHub mode against the GitHub test server, with `approvals: true`
- * with demo needing an approval and the harness's approver in the catalog (each with its own
- * data and log, beside the embedded default's).
+ * ends it whatever happened. With `github: true` it runs in GitHub mode against the GitHub test
+ * server; with `approvals: true` demo needs an approval and the harness's approver is in the
+ * catalog (each with its own data and log, beside the embedded default's).
  */
 export async function startApp({ github = false, approvals = false } = {}) {
   const mode = github ? 'github-mode' : approvals ? 'approvals' : undefined;
