@@ -11,7 +11,15 @@ export const root = path.resolve(
 );
 export const resultsDir = path.join(root, 'e2e-test-results');
 export const appUrl = 'http://localhost:3100';
-const backendReady = 'http://localhost:7107/.backstage/health/v1/readiness';
+const backendUrl = 'http://localhost:7107';
+/**
+ * The approvals pass's own ports (e2e-tests/app-config.e2e-approvals.yaml), so that it can run
+ * beside another pass of the harness on the same machine.
+ */
+const approvalsUrls = {
+  app: 'http://localhost:3101',
+  backend: 'http://localhost:7108',
+};
 const startTimeoutMs = 8 * 60_000;
 
 export function findChromium() {
@@ -53,8 +61,7 @@ async function waitFor(url, child, deadline) {
  * generated in the background; tests begin once the last of them (and the guest user) can be
  * read and the lineage answers, so that no test races either.
  */
-async function waitForCatalog(child, deadline) {
-  const backend = 'http://localhost:7107';
+async function waitForCatalog(child, deadline, backend, extraRefs = []) {
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
       throw new Error(`the app exited with code ${child.exitCode}`);
@@ -68,6 +75,7 @@ async function waitForCatalog(child, deadline) {
           'component/default/invoices',
           'component/default/checkout',
           'user/default/guest',
+          ...extraRefs,
         ].map(
           async ref =>
             (
@@ -135,14 +143,17 @@ async function startGitHubServer(log) {
 }
 
 /**
- * Starts the app and resolves when both halves answer; `stop()` ends it whatever happened. With
- * `github: true` it runs in GitHub mode against the GitHub test server (its own data and log,
- * beside the embedded default's).
+ * Starts the app and resolves when both halves answer, with `appUrl` where it answers; `stop()`
+ * ends it whatever happened. With `github: true` it runs in GitHub mode against the GitHub test
+ * server; with `approvals: true` demo needs an approval and the harness's approver is in the
+ * catalog (each with its own data and log, beside the embedded default's).
  */
-export async function startApp({ github = false } = {}) {
-  const runDir = github ? path.join(resultsDir, 'github-mode') : resultsDir;
-  // Each pass starts from fresh data, also when GitHub mode runs alone.
-  fs.rmSync(github ? runDir : resultsDir, { recursive: true, force: true });
+export async function startApp({ github = false, approvals = false } = {}) {
+  const mode = github ? 'github-mode' : approvals ? 'approvals' : undefined;
+  const runDir = mode ? path.join(resultsDir, mode) : resultsDir;
+  const urls = approvals ? approvalsUrls : { app: appUrl, backend: backendUrl };
+  // Each pass starts from fresh data, also when a mode's pass runs alone.
+  fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(path.join(runDir, 'sqlite'), { recursive: true });
   const logPath = path.join(runDir, 'app.log');
   const log = fs.openSync(logPath, 'w');
@@ -158,8 +169,16 @@ export async function startApp({ github = false } = {}) {
       path.join(root, 'app-config.yaml'),
       '--config',
       path.join(root, 'e2e-tests/app-config.e2e.yaml'),
-      ...(github
-        ? ['--config', path.join(root, 'e2e-tests/app-config.e2e-github.yaml')]
+      ...(mode
+        ? [
+            '--config',
+            path.join(
+              root,
+              `e2e-tests/app-config.e2e-${
+                github ? 'github' : 'approvals'
+              }.yaml`,
+            ),
+          ]
         : []),
     ],
     {
@@ -183,9 +202,18 @@ export async function startApp({ github = false } = {}) {
   });
   try {
     const deadline = Date.now() + startTimeoutMs;
-    await waitFor(backendReady, app, deadline);
-    await waitFor(appUrl, app, deadline);
-    await waitForCatalog(app, deadline);
+    await waitFor(
+      `${urls.backend}/.backstage/health/v1/readiness`,
+      app,
+      deadline,
+    );
+    await waitFor(urls.app, app, deadline);
+    await waitForCatalog(
+      app,
+      deadline,
+      urls.backend,
+      approvals ? ['user/default/e2e-approver'] : [],
+    );
   } catch (error) {
     stop();
     console.error(
@@ -198,5 +226,5 @@ export async function startApp({ github = false } = {}) {
       (Date.now() - started) / 1000,
     )}s (log: ${path.relative(root, logPath)})`,
   );
-  return { stop };
+  return { stop, appUrl: urls.app };
 }

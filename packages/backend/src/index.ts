@@ -10,6 +10,9 @@ backend.add(import('@backstage/plugin-events-backend-module-github'));
 
 backend.add(import('@backstage/plugin-auth-backend'));
 backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));
+// The browser tests' sign-in identities (auth.providers.e2e-*, e2e-tests/app-config.e2e.yaml):
+// registers nothing without them, and refuses them in a production start.
+backend.add(import('./e2eSignIn'));
 
 backend.add(import('@backstage/plugin-catalog-backend'));
 backend.add(

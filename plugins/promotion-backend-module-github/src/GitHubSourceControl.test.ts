@@ -620,4 +620,102 @@ describe('GitHubSourceControl commit checks', () => {
       await fs.rm(root, { recursive: true, force: true });
     }
   });
+  it('names who opened the pull requests associated with a commit: the merged one on main, the open one elsewhere', async () => {
+    const root = await fs.mkdtemp(
+      path.join(os.tmpdir(), 'github-source-pulls-'),
+    );
+    try {
+      const fixture = await buildSourceControlFixture(root);
+      const server = await startGitHubTestServer({
+        root,
+        token: TOKEN,
+        tokens: {
+          'pat-token': { login: 'pat', role: 'write' },
+          'olga-token': { login: 'olga', role: 'write' },
+        },
+      });
+      servers.push(server);
+      const admin = new Octokit({ baseUrl: server.baseUrl, auth: TOKEN });
+      const [owner, repo] = SOURCE_FIXTURE_REPO.split('/');
+      const propose = async (token: string, branch: string, title: string) => {
+        const octokit = new Octokit({ baseUrl: server.baseUrl, auth: token });
+        const { data: main } = await admin.rest.git.getRef({
+          owner,
+          repo,
+          ref: 'heads/main',
+        });
+        await admin.rest.git.createRef({
+          owner,
+          repo,
+          ref: `refs/heads/${branch}`,
+          sha: main.object.sha,
+        });
+        const { data: change } =
+          await octokit.rest.repos.createOrUpdateFileContents({
+            owner,
+            repo,
+            path: `${branch}.txt`,
+            message: title,
+            content: Buffer.from(`${title}\n`).toString('base64'),
+            branch,
+          });
+        const { data: pull } = await octokit.rest.pulls.create({
+          owner,
+          repo,
+          title,
+          head: branch,
+          base: 'main',
+        });
+        return { head: change.commit.sha!, number: pull.number };
+      };
+      const before = fixture.mainFirstParent[0];
+      const merged = await propose('pat-token', 'feat-retry', 'Retry');
+      const { data: merge } = await admin.rest.pulls.merge({
+        owner,
+        repo,
+        pull_number: merged.number,
+      });
+      const open = await propose('olga-token', 'feat-cache', 'Cache');
+
+      const source = GitHubSourceControl.fromToken({
+        baseUrl: server.baseUrl,
+        token: TOKEN,
+        cache: memoryCache(),
+        writeSpacingMs: 0,
+        waitUnitMs: 1,
+      });
+      const byMerge = {
+        number: merged.number,
+        authorLogin: 'pat',
+        state: 'merged',
+        url: expect.stringContaining(`/pull/${merged.number}`),
+      };
+      // The merge commit and the commit it brought in both came with pat's pull request.
+      await expect(
+        source.listCommitPullRequests(SOURCE_FIXTURE_REPO, merge.sha),
+      ).resolves.toEqual([byMerge]);
+      await expect(
+        source.listCommitPullRequests(SOURCE_FIXTURE_REPO, merged.head),
+      ).resolves.toEqual([byMerge]);
+      // A commit only on olga's branch: her open pull request.
+      await expect(
+        source.listCommitPullRequests(SOURCE_FIXTURE_REPO, open.head),
+      ).resolves.toEqual([
+        expect.objectContaining({
+          number: open.number,
+          authorLogin: 'olga',
+          state: 'open',
+        }),
+      ]);
+      // Main's commits from before, and a commit GitHub does not know, have none.
+      await expect(
+        source.listCommitPullRequests(SOURCE_FIXTURE_REPO, before),
+      ).resolves.toEqual([]);
+      await expect(
+        source.listCommitPullRequests(SOURCE_FIXTURE_REPO, 'f'.repeat(40)),
+      ).resolves.toEqual([]);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -14,6 +14,7 @@ import {
   existingTagOutcome,
   FileChange,
   CommitCheck,
+  CommitPullRequest,
   CommitStatus,
   NewTag,
   SourceCommit,
@@ -936,6 +937,39 @@ export class GitHubSourceControl implements SourceControl {
       });
     }
     return result;
+  }
+
+  /**
+   * `GET /repos/{o}/{r}/commits/{sha}/pulls` (needs `pull_requests: read` for an App): one
+   * request, read only in the checks round of a promotion an approvals policy applies to. The
+   * lineage reads commits over REST, so GraphQL's `associatedPullRequests` would save nothing. An
+   * unknown commit (422) has none.
+   */
+  async listCommitPullRequests(
+    repo: string,
+    sha: string,
+  ): Promise<CommitPullRequest[]> {
+    const { owner, name } = this.slug(repo);
+    const response = await this.call(
+      repo,
+      `list the pull requests of ${sha.slice(0, 7)}`,
+      client =>
+        client.rest.repos.listPullRequestsAssociatedWithCommit({
+          owner,
+          repo: name,
+          commit_sha: sha,
+          per_page: PAGE,
+        }),
+      [422],
+    );
+    return (response?.data ?? []).map(pull => ({
+      number: pull.number,
+      ...(pull.user?.login ? { authorLogin: pull.user.login } : {}),
+      state: pull.merged_at
+        ? 'merged'
+        : (pull.state as CommitPullRequest['state']),
+      url: pull.html_url,
+    }));
   }
 
   async createTag(repo: string, tag: NewTag): Promise<{ created: boolean }> {

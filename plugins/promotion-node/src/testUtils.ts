@@ -29,6 +29,7 @@ export type {
 } from './ports/DeploymentTarget';
 export type {
   CommitCheck,
+  CommitPullRequest,
   CommitStatus,
   FileChange,
   NewTag,

@@ -1,5 +1,5 @@
 import type { Endpoints } from '@octokit/types';
-import { Git } from './git';
+import { Git, resolveCommitish } from './git';
 import {
   ApiError,
   notFound,
@@ -321,6 +321,83 @@ function reviewJson(
   };
 }
 
+type CommitPullsJson =
+  Endpoints['GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls']['response']['data'];
+
+/**
+ * `GET /repos/{o}/{r}/commits/{sha}/pulls`, as GitHub answers it: for a commit on the default
+ * branch the merged pull request that brought it there (its merge or squash commit, or a commit
+ * the merge brought in); for any other commit the open and merged pull requests whose head
+ * carries it. Newest first; an unknown commit is a 422.
+ */
+async function commitPulls(ctx: RepoContext, env: ServerEnv) {
+  const sha = await resolveCommitish(ctx.git, ctx.params[2]);
+  if (!sha) {
+    throw new ApiError(422, `No commit found for SHA: ${ctx.params[2]}`);
+  }
+  const git = ctx.git;
+  const ancestor = async (commit: string, of: string) =>
+    (await git.run(['merge-base', '--is-ancestor', commit, of])).code === 0;
+  const onDefault = await ancestor(
+    sha,
+    `refs/heads/${await git.defaultBranch()}`,
+  );
+  const found: StoredPull[] = [];
+  for (const pull of env.state.repo(ctx.owner, ctx.name).pulls) {
+    if (pull.merged && pull.mergeCommitSha) {
+      // What the merge introduced: the merge (or squash) commit and what it brought from the head.
+      const [parent] = (
+        await git.text([
+          'rev-list',
+          '--parents',
+          '-n',
+          '1',
+          pull.mergeCommitSha,
+        ])
+      )
+        .trim()
+        .split(' ')
+        .slice(1);
+      if (
+        (await ancestor(sha, pull.mergeCommitSha)) &&
+        !(parent && (await ancestor(sha, parent)))
+      ) {
+        found.push(pull);
+        continue;
+      }
+    }
+    if (onDefault || pull.state !== 'open') continue;
+    const [head, base] = await Promise.all([
+      git.revParse(`refs/heads/${pull.head}^{commit}`),
+      git.revParse(`refs/heads/${pull.base}^{commit}`),
+    ]);
+    if (
+      head &&
+      (await ancestor(sha, head)) &&
+      !(base && (await ancestor(sha, base)))
+    ) {
+      found.push(pull);
+    }
+  }
+  const page = paged(ctx, found.reverse());
+  // The full pull request carries every field of the list's simple one (the schema types a
+  // label's description as nullable in one and not the other, hence the cast).
+  const body: CommitPullsJson = await Promise.all(
+    page.items.map(
+      async p =>
+        (await pullJson(
+          ctx,
+          env,
+          ctx.owner,
+          ctx.name,
+          git,
+          p,
+        )) as unknown as CommitPullsJson[number],
+    ),
+  );
+  return { status: 200, body, headers: page.headers };
+}
+
 function findPull(ctx: RepoContext, env: ServerEnv): StoredPull {
   const number = Number(ctx.params[2]);
   const pull = env.state
@@ -331,6 +408,7 @@ function findPull(ctx: RepoContext, env: ServerEnv): StoredPull {
 }
 
 export const pullRoutes: Route[] = [
+  route('GET', '/repos/:owner/:repo/commits/*/pulls', commitPulls),
   route('POST', '/repos/:owner/:repo/pulls', createPull),
   route('GET', '/repos/:owner/:repo/pulls', listPulls),
   route(

@@ -130,6 +130,32 @@ export interface SourceControl {
    * required checks. Absent where the source keeps none; a commit without any answers `[]`.
    */
   listCommitChecks?(repo: string, sha: string): Promise<CommitCheck[]>;
+  /**
+   * The pull requests the host associates with a commit: the merged one that brought it to the
+   * default branch, or for a commit elsewhere the open and merged ones carrying it. Read for an
+   * approvals policy, whose approvers may not include a pull request's author. Absent where the
+   * source has no pull requests (local git); a commit without any answers `[]`.
+   */
+  listCommitPullRequests?(
+    repo: string,
+    sha: string,
+  ): Promise<CommitPullRequest[]>;
+}
+
+/**
+ * A pull request associated with a commit, as far as the approval rules need it.
+ *
+ * @public
+ */
+export interface CommitPullRequest {
+  /** Its number in the repository. */
+  number: number;
+  /** The login of who opened it (GitHub's `user.login`); absent for a deleted account. */
+  authorLogin?: string;
+  /** `merged`, or `open`/`closed` for one that was not merged. */
+  state: 'open' | 'closed' | 'merged';
+  /** Where to see it, when the source says. */
+  url?: string;
 }
 
 /**

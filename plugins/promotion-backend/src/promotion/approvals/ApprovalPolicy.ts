@@ -91,15 +91,25 @@ export class ApprovalPolicy implements ApprovalGate {
 
   /**
    * Who wrote what the commit ships: its author, and for a merge commit the author of the merged
-   * head and the login GitHub's merge subject names (a squash merge is authored by the pull
-   * request's author, so the commit's author covers it).
+   * head and the login GitHub's merge subject names; and where the source control can say (GitHub),
+   * who opened the pull requests associated with the commit — one more request, made only here,
+   * in the checks round of a promotion that needs approvals.
    */
   async authors(entity: EntityContext, sha: string): Promise<Authors> {
     const { source } = this.options.adapters.forTarget(entity.target);
     const repo = entity.target.sourceRepo;
-    const [commit] = await source.listCommits(repo, { ref: sha, limit: 1 });
+    const [[commit], pulls] = await Promise.all([
+      source.listCommits(repo, { ref: sha, limit: 1 }),
+      source.listCommitPullRequests?.(repo, sha) ?? [],
+    ]);
     if (!commit) return {};
     const authors: Authors = { commit: commit.author };
+    const openedBy = pulls.flatMap(pull =>
+      pull.authorLogin
+        ? [{ number: pull.number, login: pull.authorLogin }]
+        : [],
+    );
+    if (openedBy.length > 0) authors.pullRequests = openedBy;
     if (commit.parents.length > 1) {
       const [head] = await source.listCommits(repo, {
         ref: commit.parents[1],

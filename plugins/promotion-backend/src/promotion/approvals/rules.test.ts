@@ -66,6 +66,42 @@ describe('approvalRefusal', () => {
       { commit: { name: 'Ada', email: '123+ada@users.noreply.github.com' } },
       'commit-author',
     ],
+    [
+      'the author of a pull request GitHub associates with the commit, by login (any case)',
+      user('pat', { emails: ['pat@corp.example'], logins: ['Pat'] }),
+      { ...squash, pullRequests: [{ number: 12, login: 'pat' }] },
+      'pull-request-author',
+    ],
+    [
+      'the author of the second of two associated pull requests',
+      pat,
+      {
+        ...squash,
+        pullRequests: [
+          { number: 12, login: 'someone-else' },
+          { number: 14, login: 'pat' },
+        ],
+      },
+      'pull-request-author',
+    ],
+    [
+      'the commit author who also opened the pull request: the commit authorship is named',
+      ada,
+      { ...squash, pullRequests: [{ number: 12, login: 'ada' }] },
+      'commit-author',
+    ],
+    [
+      'a member whose login only resembles the pull request author',
+      user('grace', { logins: ['grace-h'] }),
+      { ...squash, pullRequests: [{ number: 12, login: 'grace' }] },
+      undefined,
+    ],
+    [
+      'a member without a GitHub login, whatever the pull request author',
+      user('grace', { logins: [] }),
+      { ...squash, pullRequests: [{ number: 12, login: 'grace' }] },
+      undefined,
+    ],
     ['someone outside the owner group', nora, squash, 'not-a-member'],
     ['a member of a group nested in the owner group', olga, merge, undefined],
     ['a member of the owner group', grace, merge, undefined],
@@ -142,6 +178,16 @@ describe('eligibleApprovers', () => {
         authors: merge,
       }),
     ).toEqual(['user:default/grace', 'user:default/olga']);
+  });
+
+  it('leaves out who opened an associated pull request, as GitHub names them', () => {
+    expect(
+      eligibleApprovers({
+        members: [rita, ada, pat, olga, grace],
+        requestedBy: rita.entityRef,
+        authors: { ...squash, pullRequests: [{ number: 7, login: 'olga' }] },
+      }),
+    ).toEqual(['user:default/grace', 'user:default/pat']);
   });
 });
 

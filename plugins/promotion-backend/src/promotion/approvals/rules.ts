@@ -21,6 +21,11 @@ export interface Authors {
   commit?: { name: string; email: string };
   /** The author of the merged pull request (its head commit's author, the login its merge names). */
   pullRequest?: { email?: string; login?: string };
+  /**
+   * The pull requests the host associates with the commit and who opened each (GitHub's
+   * `user.login`), where the source control can say.
+   */
+  pullRequests?: ReadonlyArray<{ number: number; login: string }>;
 }
 
 /** Why a user may not approve a promotion. */
@@ -77,7 +82,12 @@ export function approvalRefusal(input: {
   if (authors.commit && isSamePerson(approver, authors.commit)) {
     return 'commit-author';
   }
-  if (authors.pullRequest && isSamePerson(approver, authors.pullRequest)) {
+  if (
+    (authors.pullRequest && isSamePerson(approver, authors.pullRequest)) ||
+    authors.pullRequests?.some(pull =>
+      isSamePerson(approver, { login: pull.login }),
+    )
+  ) {
     return 'pull-request-author';
   }
   if (!input.members.includes(approver.entityRef)) return 'not-a-member';
