@@ -78,6 +78,13 @@ export interface WorkflowRunnerOptions {
    * completes), signed with the secret; `runner.webhooks` lists the deliveries.
    */
   webhook?: WebhookTarget;
+  /**
+   * The Serverless v3 that `npx serverless@3.<x>` runs: the folder of the installed framework
+   * (`installServerlessV3(...).dir`), whose `package` then runs for real (offline) and must be
+   * the version the workflow pins; or `'stand-in'` for the runner's stand-in. `deploy` is always
+   * the stand-in's (no AWS). Default: the stand-in.
+   */
+  serverlessV3?: string;
 }
 
 type Workflow = {
@@ -1226,6 +1233,9 @@ export class WorkflowRunner {
       GITHUB_WORKSPACE: workspace,
       RUNNER_TEMP: temp,
       RUNNER_OS: 'Linux',
+      ...(this.options.serverlessV3 && this.options.serverlessV3 !== 'stand-in'
+        ? { MAINLINE_SERVERLESS_V3: this.options.serverlessV3 }
+        : {}),
       ...(this.options.env ?? {}),
     };
   }

@@ -18,3 +18,5 @@ export { startArgoCdStub, startRecordingServer } from './stubs';
 export type { ArgoCdStub, RecordingServer, RecordedRequest } from './stubs';
 export { WebhookSender } from './webhooks';
 export type { WebhookTarget, WebhookDelivery } from './webhooks';
+export { installServerlessV3, serverlessV3CacheRoot } from './serverlessV3';
+export type { ServerlessV3Install } from './serverlessV3';

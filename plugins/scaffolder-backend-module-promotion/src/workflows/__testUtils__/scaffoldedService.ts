@@ -388,7 +388,10 @@ export class ScaffoldedService {
 
   /** The runner for the service's repository, delivering its webhooks to the backend. */
   startRunner(
-    options: Pick<WorkflowRunnerOptions, 'secrets' | 'env' | 'awsCredentials'>,
+    options: Pick<
+      WorkflowRunnerOptions,
+      'secrets' | 'env' | 'awsCredentials' | 'serverlessV3'
+    >,
   ) {
     this.runner = new WorkflowRunner({
       github: this.github,
