@@ -291,13 +291,13 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
           .map(r => r.Properties.FunctionName),
       ).toEqual([`${SERVICE}-${stage}-handler`]);
     }
-    if (serverlessV3 !== 'stand-in') {
-      // Serverless v3 packaged it (the stand-in writes no artifact directory).
-      expect(
-        storedJson(`${push.after}/stage/serverless-state.json`).package
-          .artifactDirectoryName,
-      ).toMatch(new RegExp(`^serverless/${SERVICE}/stage/`));
-    }
+    // Serverless v3 packaged it: the stand-in, when asked for, writes no artifact directory.
+    const artifactDirectory: string | undefined = storedJson(
+      `${push.after}/stage/serverless-state.json`,
+    ).package.artifactDirectoryName;
+    expect(artifactDirectory?.split('/').slice(0, 3).join('/')).toBe(
+      serverlessV3 === 'stand-in' ? undefined : `serverless/${SERVICE}/stage`,
+    );
     // The stage deploy ran in the deploy workflow, dispatched by the build and awaited by it.
     expect(deployRunOf('stage')).toMatchObject({
       conclusion: 'success',
