@@ -33,6 +33,11 @@ yarn build:api-reports:only --ci
 step "release metadata (license, repository.directory, CHANGELOG.md, API report)"
 node scripts/release-check.mjs
 
+# The executed Serverless workflows package with the real framework, which is not in the lockfile:
+# installed here once (cold: one npm install, docs/workflow.md has the numbers), not in a test.
+step "Serverless v3 for the executed workflows"
+node --require @backstage/cli/config/nodeTransform.cjs scripts/serverless-v3.ts
+
 step "unit and integration tests"
 if [[ -n "${BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING:-}" ]]; then
   echo "databases: SQLite and PostgreSQL 15"

@@ -71,6 +71,13 @@ export interface WorkflowRunnerOptions {
   awsCredentials?: { accessKeyId: string; secretAccessKey: string };
   /** Kills a step after this long (default 120 s): a stuck wait loop fails the job, not the suite. */
   stepTimeoutMs?: number;
+  /**
+   * The Serverless v3 that `npx serverless@3.<x>` runs: the folder of the installed framework
+   * (`installServerlessV3(...).dir`), whose `package` then runs for real (offline) and must be
+   * the version the workflow pins; or `'stand-in'` for the runner's stand-in. `deploy` is always
+   * the stand-in's (no AWS). Default: the stand-in.
+   */
+  serverlessV3?: string;
 }
 
 type Workflow = {
@@ -1181,6 +1188,9 @@ export class WorkflowRunner {
       GITHUB_WORKSPACE: workspace,
       RUNNER_TEMP: temp,
       RUNNER_OS: 'Linux',
+      ...(this.options.serverlessV3 && this.options.serverlessV3 !== 'stand-in'
+        ? { MAINLINE_SERVERLESS_V3: this.options.serverlessV3 }
+        : {}),
       ...(this.options.env ?? {}),
     };
   }

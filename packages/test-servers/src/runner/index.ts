@@ -16,3 +16,5 @@ export { evaluate, condition, interpolate } from './expressions';
 export type { StatusState } from './expressions';
 export { startArgoCdStub, startRecordingServer } from './stubs';
 export type { ArgoCdStub, RecordingServer, RecordedRequest } from './stubs';
+export { installServerlessV3, serverlessV3CacheRoot } from './serverlessV3';
+export type { ServerlessV3Install } from './serverlessV3';

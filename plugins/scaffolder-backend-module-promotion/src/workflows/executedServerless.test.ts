@@ -2,9 +2,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'yaml';
-import { S3rverServer, startS3rver } from '@mainline/test-servers';
+import {
+  S3rverServer,
+  installServerlessV3,
+  startS3rver,
+} from '@mainline/test-servers';
 import promotionModuleAws from '@mainline/plugin-promotion-backend-module-aws';
-import { renderWorkflows } from './renderWorkflows';
+import { SERVERLESS, renderWorkflows } from './renderWorkflows';
 import {
   OWNER,
   ScaffoldedService,
@@ -16,16 +20,21 @@ import {
  * (packages/test-servers' WorkflowRunner) against the GitHub test server and s3rver, released by
  * a real promotion backend in GitHub mode that hears the repository's webhooks (a pushed tag's
  * `create`, a finished deploy run's `workflow_run`) and dispatches the deploy workflow, which the
- * runner then executes. What is stood in for: the two Serverless v3 commands `serverless package`
- * and `serverless deploy` (the runner's `serverless-v3-stand-in`: the framework is not installed
- * and there is no AWS to deploy to). It compiles the stage into each package as v3 does, refuses
- * a package of another stage, and records each deploy in a file this test reads. Everything
- * else, the AWS CLI's S3 copies included, runs for real.
+ * runner then executes. `serverless package` is the real Serverless Framework v3 the workflows
+ * pin (installed on demand with npm into a cache folder, which CI provisions before the tests;
+ * offline when it packages). Stood in for: `serverless deploy` only (the runner's
+ * `serverless-v3-stand-in`: there is no AWS to deploy to), which reads the real package, refuses
+ * a package compiled for another stage, and records each deploy in a file this test reads.
+ * Everything else, the AWS CLI's S3 copies included, runs for real.
+ *
+ * MAINLINE_SERVERLESS_V3=stand-in runs the packaging stand-in instead, for a machine that
+ * cannot reach the package registry; otherwise a framework that cannot be installed fails the
+ * file rather than falling back.
  */
 
-// Each scenario runs real workflows (git, shell, the packaging stand-in) against real servers;
-// on a busy two-core machine one takes minutes.
-jest.setTimeout(300_000);
+// Each scenario runs real workflows (git, shell, Serverless v3 packaging: about 3 s of CPU per
+// stage and build) against real servers; on a busy two-core machine one takes minutes.
+jest.setTimeout(600_000);
 
 const SERVICE = 'invoices';
 const BUCKET = 'builds';
@@ -35,6 +44,8 @@ const svc = new ScaffoldedService(SERVICE, 'serverless');
 let s3: S3rverServer;
 let dispatches: ReturnType<ScaffoldedService['runner']['serveDispatches']>;
 let deploysFile: string;
+/** The installed framework's folder, or 'stand-in' when asked for. */
+let serverlessV3: string;
 
 /** The objects under the service's prefix in the bucket, as paths below it. */
 function packageObjects(): string[] {
@@ -94,7 +105,43 @@ const deployRunOf = (environment: string) =>
     )
     .at(-1)!;
 
+/** The real framework, installed unless cached (CI installs it first: scripts/test.sh). */
+async function serverlessFramework(): Promise<string> {
+  if (process.env.MAINLINE_SERVERLESS_V3 === 'stand-in') {
+    // eslint-disable-next-line no-console
+    console.warn(
+      'MAINLINE_SERVERLESS_V3=stand-in: `serverless package` is the stand-in, not Serverless v3',
+    );
+    return 'stand-in';
+  }
+  const { dir } = await installServerlessV3(SERVERLESS.split('@')[1]);
+  return dir;
+}
+
+/** The file names inside a zip, from its central directory. */
+function zipEntries(zip: Buffer): string[] {
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const count = zip.readUInt16LE(end + 10);
+  const names: string[] = [];
+  for (let i = 0, at = zip.readUInt32LE(end + 16); i < count; i++) {
+    const nameLength = zip.readUInt16LE(at + 28);
+    names.push(zip.toString('utf8', at + 46, at + 46 + nameLength));
+    at +=
+      46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+  }
+  return names.sort();
+}
+
+const storedJson = (key: string) =>
+  JSON.parse(
+    fs.readFileSync(
+      path.join(s3.directory, BUCKET, SERVICE, `${key}._S3rver_object`),
+      'utf8',
+    ),
+  );
+
 beforeAll(async () => {
+  serverlessV3 = await serverlessFramework();
   await svc.startGitHub();
   deploysFile = path.join(svc.work, 'serverless-deploys.jsonl');
   fs.writeFileSync(deploysFile, '');
@@ -165,10 +212,12 @@ beforeAll(async () => {
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       SERVERLESS_STAND_IN_DEPLOYS: deploysFile,
     },
+    serverlessV3,
   });
   // Dispatched deploy runs (by the build's stage deploy or by the backend) execute as queued.
   dispatches = svc.runner.serveDispatches();
-});
+  // A cold install of the framework (about 430 packages) when CI has not provisioned it.
+}, 900_000);
 
 afterAll(async () => {
   await dispatches?.stop();
@@ -194,6 +243,7 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
     expect(packagedShas()).toEqual([push.after]);
     expect(packageObjects()).toEqual(
       ['demo', 'prod', 'stage'].flatMap(s => [
+        `${push.after}/${s}/cloudformation-template-create-stack.json`,
         `${push.after}/${s}/cloudformation-template-update-stack.json`,
         `${push.after}/${s}/${SERVICE}.zip`,
         `${push.after}/${s}/serverless-state.json`,
@@ -204,6 +254,50 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
       storedSha256(`${push.after}/${s}/${SERVICE}.zip`),
     );
     expect(new Set(zips).size).toBe(1);
+    // The code: the repository without what serverless.yml's package.patterns leave out.
+    const entries = zipEntries(
+      fs.readFileSync(
+        path.join(
+          s3.directory,
+          BUCKET,
+          SERVICE,
+          `${push.after}/stage/${SERVICE}.zip._S3rver_object`,
+        ),
+      ),
+    );
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        'catalog-info.yaml',
+        'handler.js',
+        'package.json',
+      ]),
+    );
+    expect(
+      entries.filter(e => /^(\.github|test|scripts|package)\//.test(e)),
+    ).toEqual([]);
+    // Each stage's compiled template names that stage's function.
+    for (const stage of ['stage', 'demo', 'prod']) {
+      const template = storedJson(
+        `${push.after}/${stage}/cloudformation-template-update-stack.json`,
+      );
+      expect(
+        Object.values(
+          template.Resources as Record<
+            string,
+            { Type: string; Properties: { FunctionName?: string } }
+          >,
+        )
+          .filter(r => r.Type === 'AWS::Lambda::Function')
+          .map(r => r.Properties.FunctionName),
+      ).toEqual([`${SERVICE}-${stage}-handler`]);
+    }
+    // Serverless v3 packaged it: the stand-in, when asked for, writes no artifact directory.
+    const artifactDirectory: string | undefined = storedJson(
+      `${push.after}/stage/serverless-state.json`,
+    ).package.artifactDirectoryName;
+    expect(artifactDirectory?.split('/').slice(0, 3).join('/')).toBe(
+      serverlessV3 === 'stand-in' ? undefined : `serverless/${SERVICE}/stage`,
+    );
     // The stage deploy ran in the deploy workflow, dispatched by the build and awaited by it.
     expect(deployRunOf('stage')).toMatchObject({
       conclusion: 'success',

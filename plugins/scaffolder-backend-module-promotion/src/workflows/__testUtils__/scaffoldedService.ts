@@ -401,7 +401,10 @@ export class ScaffoldedService {
    * Mainline's GitHub module subscribes to).
    */
   async startRunner(
-    options: Pick<WorkflowRunnerOptions, 'secrets' | 'env' | 'awsCredentials'>,
+    options: Pick<
+      WorkflowRunnerOptions,
+      'secrets' | 'env' | 'awsCredentials' | 'serverlessV3'
+    >,
   ) {
     const hook = await this.created(
       this.api('POST', `/repos/${OWNER}/${this.service}/hooks`, {
