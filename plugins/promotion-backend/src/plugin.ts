@@ -47,6 +47,7 @@ import { LineageSnapshots } from './board/LineageSnapshots';
 import { LineageWarmer } from './warmer/LineageWarmer';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
+import { runtimeSubject } from './promotion/steps/verify';
 import { readRuntimeSettings } from './runtime/settings';
 import { PromotionEvents } from './promotion/events';
 import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
@@ -481,6 +482,13 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             invalidate: entityRef => lineage.invalidate(entityRef),
             followWaiting: entityRef =>
               promotions.followWaiting(resolveEntity, { entityRef }),
+            wakeVerify: change =>
+              promotions
+                .followWaiting(resolveEntity, {
+                  wake: (entity, record) =>
+                    change.concerns(runtimeSubject(entity), record.environment),
+                })
+                .then(r => r.followed),
             firstDelivery: (id, topic) => store.firstDelivery(id, topic),
             pushedTag: tagsFromPushes
               ? tag => pushedTags.handle({ ...tag, source: 'webhook' })

@@ -9,6 +9,7 @@ import {
   PromotionSourceEventsExtensionPoint,
   PromotionSourceEventsHandler,
   PushedReleaseTag,
+  RuntimeChange,
 } from '@mainline/plugin-promotion-node';
 
 /**
@@ -41,7 +42,8 @@ export class SourceEventsHandlers
 /**
  * What a source event may do in the plugin: find the entities of a repository in the catalog,
  * drop their cached lineage and tell open Environments tabs through signals, wake waiting
- * promotions, record delivery ids, and promote pushed release tags.
+ * promotions (and wake waiting verify steps a runtime's notification concerns), record delivery
+ * ids, and promote pushed release tags.
  */
 export function sourceEvents(options: {
   catalog: CatalogService;
@@ -50,6 +52,8 @@ export function sourceEvents(options: {
   signals?: SignalsService;
   invalidate(entityRef: string): Promise<void>;
   followWaiting(entityRef: string): Promise<unknown>;
+  /** Observes now the waiting verify steps `change` concerns; resolves with how many. */
+  wakeVerify(change: RuntimeChange): Promise<number>;
   firstDelivery(deliveryId: string, topic: string): Promise<boolean>;
   pushedTag?(tag: PushedReleaseTag): Promise<unknown>;
 }): PromotionSourceEvents {
@@ -90,6 +94,9 @@ export function sourceEvents(options: {
     },
     async completionSeen(entityRef) {
       await options.followWaiting(entityRef);
+    },
+    async runtimeChanged(change) {
+      return options.wakeVerify(change);
     },
     firstDelivery: (deliveryId, topic) =>
       options.firstDelivery(deliveryId, topic),
