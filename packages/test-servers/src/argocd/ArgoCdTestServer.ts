@@ -473,7 +473,7 @@ export async function startArgoCdTestServer(
   // (the condition's oncePer value while true), as the controller keeps it in an annotation.
   let notify: ArgoCdNotificationsOptions | undefined;
   let drop = false;
-  const notified = new Map<string, string | undefined>();
+  const notified = new Map<string, Set<string>>();
   const sent: ArgoCdSentNotification[] = [];
   const inFlight = new Set<Promise<void>>();
   const triggersOf = (options: ArgoCdNotificationsOptions) =>
@@ -485,9 +485,14 @@ export async function startArgoCdTestServer(
     for (const trigger of triggersOf(options)) {
       const key = `${stored.seed.name}\n${trigger}`;
       const value = TRIGGERS[trigger](app);
-      const before = notified.get(key);
-      notified.set(key, value);
-      if (value === undefined || value === before || !send) continue;
+      // With oncePer (on-deployed) once per value ever; otherwise each time the condition turns true.
+      const once = trigger === 'on-deployed';
+      const seen = notified.get(key) ?? new Set<string>();
+      notified.set(key, seen);
+      const fresh = value !== undefined && !seen.has(value);
+      if (value !== undefined) seen.add(value);
+      else if (!once) seen.clear();
+      if (!fresh || !send) continue;
       const entry: ArgoCdSentNotification = {
         trigger,
         application: stored.seed.name,
