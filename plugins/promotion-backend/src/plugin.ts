@@ -40,14 +40,17 @@ import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { DoraService } from './dora/DoraService';
-import { SourceEventsHandlers, sourceEvents } from './events/SourceEvents';
+import {
+  SourceEventsHandlers,
+  sourceEvents,
+  wakeVerifySteps,
+} from './events/SourceEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
 import { LineageSnapshots } from './board/LineageSnapshots';
 import { LineageWarmer } from './warmer/LineageWarmer';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
-import { runtimeSubject } from './promotion/steps/verify';
 import { readRuntimeSettings } from './runtime/settings';
 import { PromotionEvents } from './promotion/events';
 import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
@@ -482,13 +485,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             invalidate: entityRef => lineage.invalidate(entityRef),
             followWaiting: entityRef =>
               promotions.followWaiting(resolveEntity, { entityRef }),
-            wakeVerify: change =>
-              promotions
-                .followWaiting(resolveEntity, {
-                  wake: (entity, record) =>
-                    change.concerns(runtimeSubject(entity), record.environment),
-                })
-                .then(r => r.followed),
+            wakeVerify: wakeVerifySteps(promotions, resolveEntity),
             firstDelivery: (id, topic) => store.firstDelivery(id, topic),
             pushedTag: tagsFromPushes
               ? tag => pushedTags.handle({ ...tag, source: 'webhook' })

@@ -11,6 +11,9 @@ import {
   PushedReleaseTag,
   RuntimeChange,
 } from '@mainline/plugin-promotion-node';
+import type { PromotionService } from '../promotion/PromotionService';
+import { runtimeSubject } from '../promotion/steps/verify';
+import { EntityContext } from '../promotion/types';
 
 /**
  * The source events handlers modules registered (the GitHub module's webhooks), started once the
@@ -37,6 +40,23 @@ export class SourceEventsHandlers
       events.logger.info(`Listening to ${handler.name} source events`);
     }
   }
+}
+
+/**
+ * Wakes the waiting verify steps a runtime's change concerns (as the observer serving each
+ * entity decides): each observes now instead of at its next poll. Resolves with how many.
+ */
+export function wakeVerifySteps(
+  promotions: Pick<PromotionService, 'followWaiting'>,
+  resolveEntity: (entityRef: string) => Promise<EntityContext>,
+): (change: RuntimeChange) => Promise<number> {
+  return change =>
+    promotions
+      .followWaiting(resolveEntity, {
+        wake: (entity, record) =>
+          change.concerns(runtimeSubject(entity), record.environment),
+      })
+      .then(r => r.followed);
 }
 
 /**

@@ -1,11 +1,25 @@
-import { TestDatabases } from '@backstage/backend-test-utils';
+import { AddressInfo } from 'node:net';
+import {
+  TestDatabases,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import eventsPlugin from '@backstage/plugin-events-backend';
+import { eventsServiceFactory } from '@backstage/plugin-events-node';
 import { ConfigReader } from '@backstage/config';
 import { NotificationService } from '@backstage/plugin-notifications-node';
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
 import {
   ArgoCdRuntimeObserver,
+  eventsModuleArgoCdNotifications,
+  promotionModuleArgoCd,
   readArgoCdOptions,
 } from '@mainline/plugin-promotion-backend-module-argocd';
+import {
+  PromotionSourceEventsHandler,
+  promotionRuntimeObserverExtensionPoint,
+  promotionSourceEventsExtensionPoint,
+} from '@mainline/plugin-promotion-node';
 import {
   ArgoCdSyncOutcome,
   ArgoCdTestServer,
@@ -15,6 +29,7 @@ import {
 import path from 'node:path';
 import { parse } from 'yaml';
 import { PromotionRecord } from '../database/PromotionStore';
+import { sourceEvents, wakeVerifySteps } from '../events/SourceEvents';
 import {
   adaWriteContext,
   demoCheckout,
@@ -190,6 +205,141 @@ describe('a promotion verified against what Argo CD runs', () => {
 
   const verifyStep = (record: PromotionRecord) =>
     record.steps.find(s => s.name === 'verify')!;
+
+  const SECRET = 'verify-test-notification-secret';
+  const backends: Array<() => Promise<void>> = [];
+  afterAll(() => Promise.all(backends.map(stop => stop())));
+
+  /**
+   * Argo CD notifications over the real path: the test server's webhooks to the events
+   * backend's HTTP ingress (the module's secret check), the module's subscriber, and the
+   * plugin's source events waking the promotion service's verify steps.
+   */
+  async function notifications(env: Awaited<ReturnType<typeof setup>>) {
+    const handlers: PromotionSourceEventsHandler[] = [];
+    const backend = await startTestBackend({
+      extensionPoints: [
+        [
+          promotionRuntimeObserverExtensionPoint,
+          { addRuntimeObserverProvider: () => {} },
+        ],
+        [
+          promotionSourceEventsExtensionPoint,
+          { addSourceEventsHandler: h => handlers.push(h) },
+        ],
+      ],
+      features: [
+        eventsPlugin,
+        eventsServiceFactory,
+        eventsModuleArgoCdNotifications,
+        promotionModuleArgoCd,
+        mockServices.rootConfig.factory({
+          data: {
+            events: { useEventBus: 'never' },
+            promotion: {
+              artifacts: { insecureHosts: [new URL(env.argo.baseUrl).host] },
+              argocd: {
+                instances: [
+                  {
+                    name: 'main',
+                    url: env.argo.baseUrl,
+                    token: env.argo.token,
+                    notifications: { secret: SECRET },
+                  },
+                ],
+              },
+            },
+          },
+        }),
+      ],
+    });
+    backends.push(() => backend.stop());
+    const unused = () => Promise.reject(new Error('not used'));
+    await handlers[0].start(
+      sourceEvents({
+        catalog: { getEntities: unused } as any,
+        auth: { getOwnServiceCredentials: unused } as any,
+        logger: mockServices.logger.mock(),
+        invalidate: unused,
+        followWaiting: unused,
+        firstDelivery: unused,
+        wakeVerify: wakeVerifySteps(env.service, async () => checkout),
+      }),
+    );
+    const { port } = backend.server.address() as AddressInfo;
+    const url = `http://127.0.0.1:${port}/api/events/http/argocd`;
+    env.argo.notifyTo({
+      url,
+      instance: 'main',
+      headers: { 'x-mainline-argocd-secret': SECRET },
+    });
+    return { url };
+  }
+
+  it('ends on the notification that Argo CD synced, long before its next poll; forged ones are refused', async () => {
+    // The first poll a minute after the deploy: only the notification can end it sooner.
+    const env = await setup({ minPollMs: 60_000, maxPollMs: 60_000 });
+    const { url } = await notifications(env);
+    const { record, revision } = await env.promote();
+    const pending = verifyStep(record).pending!;
+    const nextPoll = Number(pending.split(':')[2]);
+    const forge = (secret: string, body: object) =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-mainline-argocd-secret': secret,
+        },
+        body: JSON.stringify(body),
+      });
+    const claim = { instance: 'main', application: 'checkout-demo' };
+    expect((await forge('not-the-secret-at-all', claim)).status).toBe(401);
+    expect((await forge(SECRET, { ...claim, application: '' })).status).toBe(
+      400,
+    );
+    const untouched = await knexRecord(env.service, record.id);
+    expect(untouched.status).toBe('running');
+    expect(verifyStep(untouched).pending).toBe(pending);
+
+    env.argo.startSync('checkout-demo', revision);
+    env.argo.finishSync('checkout-demo', {
+      phase: 'Succeeded',
+      pods: [env.pod('checkout-demo-new', env.artifact.digest)],
+    });
+    await env.argo.notificationsSettled();
+    expect(env.argo.notifications).toEqual([
+      { trigger: 'on-deployed', application: 'checkout-demo', status: 202 },
+    ]);
+    // Nothing here follows the promotion: the notification alone ended it.
+    const ended = await knexRecord(env.service, record.id);
+    expect(ended.status).toBe('succeeded');
+    expect(verifyStep(ended).detail).toMatch(
+      /Synced at [0-9a-f]{7} and Healthy/,
+    );
+    expect(Date.now()).toBeLessThan(nextPoll);
+  });
+
+  it('ends by polling when the notification is lost on the way', async () => {
+    const env = await setup();
+    await notifications(env);
+    env.argo.dropNotifications(true);
+    const { record, revision } = await env.promote();
+    env.argo.startSync('checkout-demo', revision);
+    env.argo.finishSync('checkout-demo', {
+      phase: 'Succeeded',
+      pods: [env.pod('checkout-demo-new', env.artifact.digest)],
+    });
+    await env.argo.notificationsSettled();
+    expect(env.argo.notifications).toEqual([
+      {
+        trigger: 'on-deployed',
+        application: 'checkout-demo',
+        status: 'dropped',
+      },
+    ]);
+    expect((await knexRecord(env.service, record.id)).status).toBe('running');
+    expect((await followUntilEnded(env, record.id)).status).toBe('succeeded');
+  });
 
   it('succeeds only once Argo CD synced the manifest commit, healthy, with the digest', async () => {
     const env = await setup();
