@@ -1,25 +1,11 @@
-import { AddressInfo } from 'node:net';
-import {
-  TestDatabases,
-  mockServices,
-  startTestBackend,
-} from '@backstage/backend-test-utils';
-import eventsPlugin from '@backstage/plugin-events-backend';
-import { eventsServiceFactory } from '@backstage/plugin-events-node';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { ConfigReader } from '@backstage/config';
 import { NotificationService } from '@backstage/plugin-notifications-node';
 import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
 import {
   ArgoCdRuntimeObserver,
-  eventsModuleArgoCdNotifications,
-  promotionModuleArgoCd,
   readArgoCdOptions,
 } from '@mainline/plugin-promotion-backend-module-argocd';
-import {
-  PromotionSourceEventsHandler,
-  promotionRuntimeObserverExtensionPoint,
-  promotionSourceEventsExtensionPoint,
-} from '@mainline/plugin-promotion-node';
 import {
   ArgoCdSyncOutcome,
   ArgoCdTestServer,
@@ -29,7 +15,7 @@ import {
 import path from 'node:path';
 import { parse } from 'yaml';
 import { PromotionRecord } from '../database/PromotionStore';
-import { sourceEvents, wakeVerifySteps } from '../events/SourceEvents';
+import { startArgoCdNotifications } from '../__testUtils__/argoCdNotifications';
 import {
   adaWriteContext,
   demoCheckout,
@@ -210,71 +196,16 @@ describe('a promotion verified against what Argo CD runs', () => {
   const backends: Array<() => Promise<void>> = [];
   afterAll(() => Promise.all(backends.map(stop => stop())));
 
-  /**
-   * Argo CD notifications over the real path: the test server's webhooks to the events
-   * backend's HTTP ingress (the module's secret check), the module's subscriber, and the
-   * plugin's source events waking the promotion service's verify steps.
-   */
-  async function notifications(env: Awaited<ReturnType<typeof setup>>) {
-    const handlers: PromotionSourceEventsHandler[] = [];
-    const backend = await startTestBackend({
-      extensionPoints: [
-        [
-          promotionRuntimeObserverExtensionPoint,
-          { addRuntimeObserverProvider: () => {} },
-        ],
-        [
-          promotionSourceEventsExtensionPoint,
-          { addSourceEventsHandler: h => handlers.push(h) },
-        ],
-      ],
-      features: [
-        eventsPlugin,
-        eventsServiceFactory,
-        eventsModuleArgoCdNotifications,
-        promotionModuleArgoCd,
-        mockServices.rootConfig.factory({
-          data: {
-            events: { useEventBus: 'never' },
-            promotion: {
-              artifacts: { insecureHosts: [new URL(env.argo.baseUrl).host] },
-              argocd: {
-                instances: [
-                  {
-                    name: 'main',
-                    url: env.argo.baseUrl,
-                    token: env.argo.token,
-                    notifications: { secret: SECRET },
-                  },
-                ],
-              },
-            },
-          },
-        }),
-      ],
+  const notifications = async (env: Awaited<ReturnType<typeof setup>>) => {
+    const started = await startArgoCdNotifications({
+      argo: env.argo,
+      secret: SECRET,
+      service: env.service,
+      entity: checkout,
     });
-    backends.push(() => backend.stop());
-    const unused = () => Promise.reject(new Error('not used'));
-    await handlers[0].start(
-      sourceEvents({
-        catalog: { getEntities: unused } as any,
-        auth: { getOwnServiceCredentials: unused } as any,
-        logger: mockServices.logger.mock(),
-        invalidate: unused,
-        followWaiting: unused,
-        firstDelivery: unused,
-        wakeVerify: wakeVerifySteps(env.service, async () => checkout),
-      }),
-    );
-    const { port } = backend.server.address() as AddressInfo;
-    const url = `http://127.0.0.1:${port}/api/events/http/argocd`;
-    env.argo.notifyTo({
-      url,
-      instance: 'main',
-      headers: { 'x-mainline-argocd-secret': SECRET },
-    });
-    return { url };
-  }
+    backends.push(started.stop);
+    return started;
+  };
 
   it('ends on the notification that Argo CD synced, long before its next poll; forged ones are refused', async () => {
     // The first poll a minute after the deploy: only the notification can end it sooner.
