@@ -231,6 +231,14 @@ describe('a promotion verified against what Argo CD runs', () => {
     const untouched = await knexRecord(env.service, record.id);
     expect(untouched.status).toBe('running');
     expect(verifyStep(untouched).pending).toBe(pending);
+    expect(verifyStep(untouched).detail).toBe(verifyStep(record).detail);
+    // A genuine notification before Argo CD synced: observed at once, still waiting, and the
+    // poll schedule (the fallback) is left as it was.
+    expect((await forge(SECRET, claim)).status).toBe(202);
+    const early = await knexRecord(env.service, record.id);
+    expect(early.status).toBe('running');
+    expect(verifyStep(early).detail).toMatch(/not yet at the manifest commit/);
+    expect(verifyStep(early).pending).toBe(pending);
 
     env.argo.startSync('checkout-demo', revision);
     env.argo.finishSync('checkout-demo', {
