@@ -37,10 +37,10 @@ describe('Argo CD notifications', () => {
   let url: string;
   const changes: RuntimeChange[] = [];
   let stop: () => Promise<void>;
+  const handlers: PromotionSourceEventsHandler[] = [];
 
   beforeAll(async () => {
     argo = await startArgoCdTestServer();
-    const handlers: PromotionSourceEventsHandler[] = [];
     const backend = await startTestBackend({
       extensionPoints: [
         [
@@ -80,7 +80,7 @@ describe('Argo CD notifications', () => {
         }),
       ],
     });
-    expect(handlers.map(h => h.name)).toEqual(['argocd']);
+    if (handlers.length !== 1) throw new Error('no argocd handler added');
     await handlers[0].start({
       logger: mockServices.logger.mock(),
       runtimeChanged: async change => {
@@ -116,7 +116,8 @@ describe('Argo CD notifications', () => {
     phase: 'Succeeded',
   };
 
-  it('wakes the environments of the Application the controller names, on its instance', async () => {
+  it('adds its handler and wakes the environments of the Application the controller names, on its instance', async () => {
+    expect(handlers.map(h => h.name)).toEqual(['argocd']);
     const response = await post(body, { 'x-mainline-argocd-secret': SECRET });
     expect(response.status).toBe(202);
     expect(changes).toHaveLength(1);

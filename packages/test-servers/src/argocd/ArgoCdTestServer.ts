@@ -476,13 +476,13 @@ export async function startArgoCdTestServer(
   const notified = new Map<string, Set<string>>();
   const sent: ArgoCdSentNotification[] = [];
   const inFlight = new Set<Promise<void>>();
-  const triggersOf = (options: ArgoCdNotificationsOptions) =>
-    options.triggers ?? ['on-deployed', 'on-health-degraded', 'on-sync-failed'];
+  const triggersOf = (to: ArgoCdNotificationsOptions) =>
+    to.triggers ?? ['on-deployed', 'on-health-degraded', 'on-sync-failed'];
   const evaluate = (stored: StoredApplication, send: boolean) => {
     if (!notify) return;
-    const options = notify;
+    const to = notify;
     const app = applicationJson(stored);
-    for (const trigger of triggersOf(options)) {
+    for (const trigger of triggersOf(to)) {
       const key = `${stored.seed.name}\n${trigger}`;
       const value = TRIGGERS[trigger](app);
       // With oncePer (on-deployed) once per value ever; otherwise each time the condition turns true.
@@ -500,10 +500,10 @@ export async function startArgoCdTestServer(
       };
       sent.push(entry);
       if (drop) continue;
-      const delivery = fetch(options.url, {
+      const delivery = fetch(to.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers },
-        body: JSON.stringify(notificationBody(app, options.instance)),
+        headers: { 'content-type': 'application/json', ...to.headers },
+        body: JSON.stringify(notificationBody(app, to.instance)),
       })
         .then(async response => {
           entry.status = response.status;
@@ -667,8 +667,8 @@ export async function startArgoCdTestServer(
       applications.set(seed.name, stored);
       evaluate(stored, true);
     },
-    notifyTo(options) {
-      notify = options;
+    notifyTo(to) {
+      notify = to;
       notified.clear();
       sent.length = 0;
       for (const stored of applications.values()) evaluate(stored, false);
