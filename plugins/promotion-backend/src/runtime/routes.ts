@@ -12,6 +12,7 @@ import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from '../service/EntityTargets';
 import { entityRefOf } from '../service/requests';
 import { RuntimeObservers } from './RuntimeObservers';
+import { YankStore } from '../database/YankStore';
 
 type ApiRouter = ReturnType<typeof createValidatedOpenApiRouter<typeof spec>>;
 
@@ -72,6 +73,35 @@ export function driftOf(
 }
 
 /**
+ * Why what runs must not: the environment runs the declared artifact (no drift), but its commit
+ * was yanked since it was deployed, so a version that should run nowhere still runs here. For an
+ * image the declared artifact is among the running digests (or no longer named, its tag removed by
+ * the yank); for a package the runtime's deployed commit is the yanked one. Undefined when nothing yanked runs (or nothing was observed).
+ */
+export function yankedRunning(
+  kind: ArtifactKind,
+  declared: Declared,
+  running: RuntimeState | undefined,
+  yanked: (sha: string) => { yankedBy: string; reason: string } | undefined,
+): string | undefined {
+  if (!running) return undefined;
+  let sha: string | null | undefined;
+  if (kind === 'archive') {
+    sha = running.sync.revision;
+  } else if (
+    declared?.sha &&
+    (!declared.digest || running.runningDigests.includes(declared.digest))
+  ) {
+    // A yank removes the image's tag, so the lineage may no longer name the declared digest: the
+    // manifest still pins the yanked commit's tag, which is what the Application was synced to.
+    sha = declared.sha;
+  }
+  const yank = sha ? yanked(sha) : undefined;
+  if (!sha || !yank) return undefined;
+  return `runs ${short(sha)}, which ${yank.yankedBy} yanked: ${yank.reason}`;
+}
+
+/**
  * `GET /v1/entities/:kind/:namespace/:name/runtime`: per environment what the lineage declares
  * and what the entity's runtime observer reports, and whether they disagree. The runtime is read
  * on every call (the observers cache nothing); the lineage is the one the lanes show.
@@ -83,10 +113,11 @@ export function addRuntimeRoutes(
     targets: EntityTargets;
     lineage: LineageService;
     runtime: RuntimeObservers;
+    yanks: Pick<YankStore, 'listForEntity'>;
     defaultLimit: number;
   },
 ) {
-  const { httpAuth, targets, lineage, runtime, defaultLimit } = options;
+  const { httpAuth, targets, lineage, runtime, yanks, defaultLimit } = options;
   router.get(
     '/v1/entities/:kind/:namespace/:name/runtime',
     async (req, res) => {
@@ -107,16 +138,23 @@ export function addRuntimeRoutes(
         limit: defaultLimit,
       });
       const names = view.environments.map(e => e.name);
-      const states = served
-        ? await served.observer.observe(subject, names)
-        : {};
+      const [states, tombstones] = await Promise.all([
+        served
+          ? served.observer.observe(subject, names)
+          : ({} as Record<string, RuntimeState | undefined>),
+        yanks.listForEntity(entity.entityRef),
+      ]);
+      const yanked = (sha: string) => tombstones.find(y => y.sha === sha);
       const body: RuntimeView = {
         entityRef: entity.entityRef,
         observer: served?.name ?? null,
         environments: view.environments.map(environment => {
           const declared = declaredOf(environment);
           const running = states[environment.name];
-          const reason = driftOf(entity.target.artifactKind, declared, running);
+          const kind = entity.target.artifactKind;
+          const reason =
+            driftOf(kind, declared, running) ??
+            yankedRunning(kind, declared, running, yanked);
           return {
             name: environment.name,
             declared,
