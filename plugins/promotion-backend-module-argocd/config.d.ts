@@ -33,6 +33,18 @@ export interface Config {
         token: string;
         /** The namespace the Applications live in, when not the instance's default. */
         appNamespace?: string;
+        /**
+         * Notifications from this instance's notifications controller (webhooks to
+         * `POST /api/events/http/argocd`), which wake waiting verify steps at once.
+         */
+        notifications?: {
+          /**
+           * The shared secret the webhook sends in the `x-mainline-argocd-secret` header (at
+           * least 16 characters); a notification without it is refused with 401.
+           * @visibility secret
+           */
+          secret: string;
+        };
       }>;
     };
   };

@@ -1,4 +1,5 @@
 import { createBackend } from '@backstage/backend-defaults';
+import { eventsModuleArgoCdNotifications } from '@mainline/plugin-promotion-backend-module-argocd';
 
 const backend = createBackend();
 
@@ -51,6 +52,8 @@ backend.add(import('@mainline/plugin-promotion-backend-module-aws'));
 backend.add(import('@mainline/plugin-promotion-backend-module-oci'));
 // What runs: Argo CD Applications (inert until promotion.argocd.instances is configured).
 backend.add(import('@mainline/plugin-promotion-backend-module-argocd'));
+// Argo CD notifications at POST /api/events/http/argocd (only for instances with notifications.secret).
+backend.add(eventsModuleArgoCdNotifications);
 // Demo data for the embedded default (promotion.local.demoData): never part of a production start.
 if (process.env.NODE_ENV !== 'production') {
   backend.add(import('@mainline/plugin-promotion-backend-module-demo'));

@@ -79,6 +79,40 @@ interface Application {
   };
 }
 
+/**
+ * The Application an Argo CD notification is about.
+ *
+ * @public
+ */
+export interface NotifiedApplication {
+  /** The configured instance that sent it. */
+  instance: string;
+  name: string;
+  namespace?: string;
+  /** `metadata.labels`, when the notification's template sends them. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * Whether labels match a Kubernetes equality selector (`k=v`, `k==v`, `k!=v`, `k`, `!k`,
+ * comma-separated); a set-based term (`k in (a,b)`) is taken as matching.
+ */
+function matchesSelector(labels: Record<string, string>, selector: string) {
+  return selector
+    .split(/,(?![^(]*\))/)
+    .map(t => t.trim())
+    .filter(Boolean)
+    .every(term => {
+      if (/\s(in|notin)\s/.test(term)) return true;
+      const unequal = term.match(/^([^!=]+)!=(.*)$/);
+      if (unequal) return labels[unequal[1].trim()] !== unequal[2].trim();
+      const equal = term.match(/^([^!=]+)==?(.*)$/);
+      if (equal) return labels[equal[1].trim()] === equal[2].trim();
+      if (term.startsWith('!')) return !(term.slice(1).trim() in labels);
+      return term in labels;
+    });
+}
+
 interface ResourceNode {
   kind?: string;
   group?: string;
@@ -138,6 +172,35 @@ export class ArgoCdRuntimeObserver implements RuntimeObserver {
       }),
     );
     return Object.fromEntries(states);
+  }
+
+  /**
+   * Whether the Application a notification names may be `environment`'s of `subject`, from the
+   * annotations alone, as `observe` would find it: on an instance the subject is asked on, by
+   * the name pattern, or by the selector and the environment label. Without the Application's
+   * labels a selector cannot be checked, so the answer is yes (one observation too many).
+   */
+  concerns(
+    subject: RuntimeSubject,
+    environment: string,
+    app: NotifiedApplication,
+  ): boolean {
+    if (!this.serves(subject)) return false;
+    const named = subject.annotations[ARGOCD_INSTANCE_NAME];
+    if (named && named !== app.instance) return false;
+    const selector = subject.annotations[ARGOCD_APP_SELECTOR];
+    if (!selector) {
+      return (
+        app.name ===
+        this.nameFor(subject.annotations[ARGOCD_APP_NAME], environment)
+      );
+    }
+    if (!app.labels) return true;
+    if (!matchesSelector(app.labels, selector)) return false;
+    const labelled = app.labels[this.options.environmentLabel];
+    return labelled !== undefined
+      ? labelled === environment
+      : app.name === this.nameFor(subject.name, environment);
   }
 
   private instancesFor(subject: RuntimeSubject): ArgoCdInstance[] {

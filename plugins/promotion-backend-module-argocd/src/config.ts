@@ -16,6 +16,11 @@ export interface ArgoCdInstance {
   baseUrl: string;
   token: string;
   appNamespace?: string;
+  /**
+   * The secret the instance's notifications controller sends in the
+   * `x-mainline-argocd-secret` header; unset, its notifications are refused.
+   */
+  notificationSecret?: string;
 }
 
 /**
@@ -30,6 +35,19 @@ export interface ArgoCdOptions {
 }
 
 const KEY = 'promotion.argocd';
+/** Shorter secrets are guessable; 32 random bytes in hex or base64 are well over it. */
+const MIN_SECRET_LENGTH = 16;
+
+function readSecret(instance: Config, key: string): string | undefined {
+  const secret = instance.getOptionalString('notifications.secret');
+  if (secret === undefined) return undefined;
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new InputError(
+      `${key} must be at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`,
+    );
+  }
+  return secret;
+}
 
 /**
  * `promotion.argocd`, or undefined when no instance is configured. The backend contacts only
@@ -80,6 +98,7 @@ export function readArgoCdOptions(config: Config): ArgoCdOptions | undefined {
       baseUrl: `${url.protocol}//${host}${url.pathname.replace(/\/+$/, '')}`,
       token: instance.getString('token'),
       appNamespace: instance.getOptionalString('appNamespace'),
+      notificationSecret: readSecret(instance, `${key}.notifications.secret`),
     };
   });
   const appNamePattern =

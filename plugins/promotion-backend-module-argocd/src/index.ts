@@ -8,3 +8,4 @@ export { promotionModuleArgoCd as default } from './module';
 export * from './module';
 export * from './ArgoCdRuntimeObserver';
 export * from './config';
+export * from './notifications';

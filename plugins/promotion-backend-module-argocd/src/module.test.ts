@@ -2,6 +2,7 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import {
   RuntimeObserverProvider,
   promotionRuntimeObserverExtensionPoint,
+  promotionSourceEventsExtensionPoint,
 } from '@mainline/plugin-promotion-node';
 import { memoryCache } from '@mainline/plugin-promotion-node/testUtils';
 import { startArgoCdTestServer } from '@mainline/test-servers';
@@ -25,6 +26,15 @@ describe('promotionModuleArgoCd', () => {
           [
             promotionRuntimeObserverExtensionPoint,
             { addRuntimeObserverProvider: p => providers.push(p) },
+          ],
+          // Without notifications.secret no notifications handler is added.
+          [
+            promotionSourceEventsExtensionPoint,
+            {
+              addSourceEventsHandler: h => {
+                throw new Error(`unexpected handler ${h.name}`);
+              },
+            },
           ],
         ],
         features: [

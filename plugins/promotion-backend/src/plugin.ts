@@ -40,7 +40,11 @@ import { EntityTargets } from './service/EntityTargets';
 import { WriteScope, readWriteScopeOptions } from './service/WriteScope';
 import { createRouter } from './service/router';
 import { DoraService } from './dora/DoraService';
-import { SourceEventsHandlers, sourceEvents } from './events/SourceEvents';
+import {
+  SourceEventsHandlers,
+  sourceEvents,
+  wakeVerifySteps,
+} from './events/SourceEvents';
 import { PushedTags } from './promotion/PushedTags';
 import { RateBudget } from './budget/RateBudget';
 import { LineageSnapshots } from './board/LineageSnapshots';
@@ -485,6 +489,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             invalidate: entityRef => lineage.invalidate(entityRef),
             followWaiting: entityRef =>
               promotions.followWaiting(resolveEntity, { entityRef }),
+            wakeVerify: wakeVerifySteps(promotions, resolveEntity),
             firstDelivery: (id, topic) => store.firstDelivery(id, topic),
             pushedTag: tagsFromPushes
               ? tag => pushedTags.handle({ ...tag, source: 'webhook' })

@@ -2,6 +2,7 @@ import {
   LoggerService,
   createExtensionPoint,
 } from '@backstage/backend-plugin-api';
+import { RuntimeSubject } from './ports/RuntimeObserver';
 
 /**
  * A release tag someone pushed to a repository, as an upstream's event tells it.
@@ -15,6 +16,24 @@ export interface PushedReleaseTag {
   tag: string;
   /** The upstream's login of whoever pushed it, when the event names one. */
   pusher?: string;
+}
+
+/**
+ * A change a runtime reported on its own (an Argo CD notification that an Application synced or
+ * changed health): which entities' environments it may concern, as the observer serving them
+ * finds its runtime.
+ *
+ * @public
+ */
+export interface RuntimeChange {
+  /** What changed, for messages: e.g. `argocd main: checkout-demo`. */
+  source: string;
+  /**
+   * Whether the change may concern `environment` of `subject`; decided from the subject's
+   * annotations alone (no upstream call), erring towards true: a wrong guess costs one
+   * observation, a missed one leaves the step to its next poll.
+   */
+  concerns(subject: RuntimeSubject, environment: string): boolean;
 }
 
 /**
@@ -45,6 +64,13 @@ export interface PromotionSourceEvents {
    * follower's next round.
    */
   completionSeen(entityRef: string): Promise<void>;
+  /**
+   * What runs changed (a runtime's notification): the waiting verify steps it concerns observe
+   * the runtime now rather than at their next poll; a step still waiting afterwards keeps its
+   * poll schedule, which stays the fallback for notifications that never come. Resolves with
+   * how many steps were woken.
+   */
+  runtimeChanged(change: RuntimeChange): Promise<number>;
   /**
    * Records the upstream's delivery id of an event; false when it was recorded before (by any
    * replica), so that a redelivered event is acted on once. Ids are kept for a week.

@@ -72,6 +72,34 @@ export interface ArgoCdTestRequest {
   status: number;
 }
 
+/** The triggers of Argo CD's notifications catalog the server evaluates, as the controller does. */
+export type ArgoCdTrigger =
+  | 'on-deployed'
+  | 'on-health-degraded'
+  | 'on-sync-failed'
+  | 'on-sync-running'
+  | 'on-sync-succeeded';
+
+/** Where and how the server sends notifications (a `service.webhook.<name>` and its subscriptions). */
+export interface ArgoCdNotificationsOptions {
+  /** The webhook's URL, e.g. `<backend>/api/events/http/argocd`. */
+  url: string;
+  /** The webhook's `headers` (the shared secret among them). */
+  headers?: Record<string, string>;
+  /** The instance name the template writes into the body. */
+  instance: string;
+  /** The subscribed triggers. Default on-deployed, on-health-degraded and on-sync-failed. */
+  triggers?: ArgoCdTrigger[];
+}
+
+/** One notification the server sent (or dropped), for assertions. */
+export interface ArgoCdSentNotification {
+  trigger: ArgoCdTrigger;
+  application: string;
+  /** The webhook's answer; `dropped` when `dropNotifications` held it back. */
+  status: number | 'dropped' | 'unreachable';
+}
+
 export interface ArgoCdTestServerOptions {
   /** The bearer token the server accepts. Default `argocd-test-token`. */
   token?: string;
@@ -111,6 +139,19 @@ export interface ArgoCdTestServer {
   ): void;
   /** Sets the health alone (pods crash-looping after a successful sync). */
   setHealth(name: string, status: ArgoCdHealthStatus, message?: string): void;
+  /**
+   * Starts sending notifications as the notifications controller does: after each change of an
+   * Application, a POST of the template's body (`notificationBody`) for every subscribed trigger
+   * whose condition turned true (on-deployed once per synced revision). Conditions already true
+   * now are taken as notified before. Undefined stops them.
+   */
+  notifyTo(options: ArgoCdNotificationsOptions | undefined): void;
+  /** While true, triggers fire but their notifications are lost on the way (nothing is sent). */
+  dropNotifications(drop: boolean): void;
+  /** Every notification since `notifyTo`, in order. */
+  notifications: ArgoCdSentNotification[];
+  /** Resolves once every notification sent so far has been answered. */
+  notificationsSettled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -358,6 +399,55 @@ function matchesSelector(labels: Record<string, string>, selector: string) {
     });
 }
 
+type ApplicationJson = ReturnType<typeof applicationJson>;
+
+/**
+ * The conditions of the catalog's triggers (`when`, and `oncePer` for on-deployed), on the
+ * Application as the controller sees it.
+ */
+const TRIGGERS: Record<
+  ArgoCdTrigger,
+  (app: ApplicationJson) => string | undefined
+> = {
+  'on-deployed': app => {
+    const op = app.status.operationState;
+    return op?.phase === 'Succeeded' && app.status.health.status === 'Healthy'
+      ? op.syncResult?.revision ?? ''
+      : undefined;
+  },
+  'on-health-degraded': app =>
+    app.status.health.status === 'Degraded' ? '' : undefined,
+  'on-sync-failed': app =>
+    ['Error', 'Failed'].includes(app.status.operationState?.phase ?? '')
+      ? ''
+      : undefined,
+  'on-sync-running': app =>
+    app.status.operationState?.phase === 'Running' ? '' : undefined,
+  'on-sync-succeeded': app =>
+    app.status.operationState?.phase === 'Succeeded' ? '' : undefined,
+};
+
+/**
+ * The body the webhook template of docs/runtime.md renders for an Application (its Go template
+ * fields, filled in as text/template and Sprig's toJson would).
+ */
+export function notificationBody(
+  app: ApplicationJson,
+  instance: string,
+): Record<string, unknown> {
+  const labels = app.metadata.labels;
+  return {
+    instance,
+    application: app.metadata.name,
+    namespace: app.metadata.namespace,
+    labels: Object.keys(labels).length > 0 ? labels : null,
+    sync: app.status.sync.status,
+    revision: app.status.sync.revision,
+    health: app.status.health.status,
+    phase: app.status.operationState?.phase ?? '',
+  };
+}
+
 export async function startArgoCdTestServer(
   options: ArgoCdTestServerOptions = {},
 ): Promise<ArgoCdTestServer> {
@@ -379,6 +469,54 @@ export async function startArgoCdTestServer(
     return stored;
   };
 
+  // The notifications controller: per Application and trigger, the value it last notified for
+  // (the condition's oncePer value while true), as the controller keeps it in an annotation.
+  let notify: ArgoCdNotificationsOptions | undefined;
+  let drop = false;
+  const notified = new Map<string, Set<string>>();
+  const sent: ArgoCdSentNotification[] = [];
+  const inFlight = new Set<Promise<void>>();
+  const triggersOf = (to: ArgoCdNotificationsOptions) =>
+    to.triggers ?? ['on-deployed', 'on-health-degraded', 'on-sync-failed'];
+  const evaluate = (stored: StoredApplication, send: boolean) => {
+    if (!notify) return;
+    const to = notify;
+    const app = applicationJson(stored);
+    for (const trigger of triggersOf(to)) {
+      const key = `${stored.seed.name}\n${trigger}`;
+      const value = TRIGGERS[trigger](app);
+      // With oncePer (on-deployed) once per value ever; otherwise each time the condition turns true.
+      const once = trigger === 'on-deployed';
+      const seen = notified.get(key) ?? new Set<string>();
+      notified.set(key, seen);
+      const fresh = value !== undefined && !seen.has(value);
+      if (value !== undefined) seen.add(value);
+      else if (!once) seen.clear();
+      if (!fresh || !send) continue;
+      const entry: ArgoCdSentNotification = {
+        trigger,
+        application: stored.seed.name,
+        status: 'dropped',
+      };
+      sent.push(entry);
+      if (drop) continue;
+      const delivery = fetch(to.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...to.headers },
+        body: JSON.stringify(notificationBody(app, to.instance)),
+      })
+        .then(async response => {
+          entry.status = response.status;
+          await response.arrayBuffer();
+        })
+        .catch(() => {
+          entry.status = 'unreachable';
+        })
+        .finally(() => inFlight.delete(delivery));
+      inFlight.add(delivery);
+    }
+  };
+
   const update = (
     name: string,
     change: (app: ArgoCdApplicationSeed) => ArgoCdApplicationSeed,
@@ -387,6 +525,7 @@ export async function startArgoCdTestServer(
     if (!stored) throw new Error(`no Application ${name}`);
     stored.seed = change(stored.seed);
     stored.resourceVersion += 1;
+    evaluate(stored, true);
   };
 
   const route = (method: string, url: URL): unknown => {
@@ -519,12 +658,27 @@ export async function startArgoCdTestServer(
     },
     setApplication(seed) {
       const existing = applications.get(seed.name);
-      applications.set(seed.name, {
+      const stored = {
         seed,
         uid: existing?.uid ?? crypto.randomUUID(),
         createdAt: existing?.createdAt ?? new Date(),
         resourceVersion: (existing?.resourceVersion ?? 0) + 1,
-      });
+      };
+      applications.set(seed.name, stored);
+      evaluate(stored, true);
+    },
+    notifyTo(to) {
+      notify = to;
+      notified.clear();
+      sent.length = 0;
+      for (const stored of applications.values()) evaluate(stored, false);
+    },
+    dropNotifications(value) {
+      drop = value;
+    },
+    notifications: sent,
+    notificationsSettled: async () => {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
     startSync(name, revision, at = new Date()) {
       update(name, app => ({

@@ -51,6 +51,11 @@ class PluginSide implements PromotionSourceEvents {
   async completionSeen(entityRef: string) {
     this.calls.push(`completion ${entityRef}`);
   }
+  async runtimeChanged() {
+    // GitHub's webhooks say nothing about what runs.
+    this.calls.push('runtime');
+    return 0;
+  }
   async firstDelivery(id: string) {
     if (this.deliveries.has(id)) return false;
     this.deliveries.add(id);

@@ -142,17 +142,15 @@ export function handBuiltService(options: {
     mainBranch: 'main',
     annotatedTags: true,
     writeScope: demoWriteScope(),
-    permissions: mockServices.permissions.mock({
-      authorize: async requests =>
-        requests.map(() => ({ result: AuthorizeResult.ALLOW })),
-    }),
+    // Not the jest mocks: the verify bench (scripts/lib/verifyBench.ts) builds it outside jest.
+    permissions: mockServices.permissions({ result: AuthorizeResult.ALLOW }),
     auditor: {
       createEvent: async () => ({
         success: async () => {},
         fail: async () => {},
       }),
     },
-    logger: mockServices.logger.mock(),
+    logger: mockServices.rootLogger({ level: 'none' }),
     runtime: options.runtime,
     notifications: options.notifications,
   });

@@ -9,7 +9,11 @@ import {
   PromotionSourceEventsExtensionPoint,
   PromotionSourceEventsHandler,
   PushedReleaseTag,
+  RuntimeChange,
 } from '@mainline/plugin-promotion-node';
+import type { PromotionService } from '../promotion/PromotionService';
+import { runtimeSubject } from '../promotion/steps/verify';
+import { EntityContext } from '../promotion/types';
 
 /**
  * The source events handlers modules registered (the GitHub module's webhooks), started once the
@@ -39,9 +43,27 @@ export class SourceEventsHandlers
 }
 
 /**
+ * Wakes the waiting verify steps a runtime's change concerns (as the observer serving each
+ * entity decides): each observes now instead of at its next poll. Resolves with how many.
+ */
+export function wakeVerifySteps(
+  promotions: Pick<PromotionService, 'followWaiting'>,
+  resolveEntity: (entityRef: string) => Promise<EntityContext>,
+): (change: RuntimeChange) => Promise<number> {
+  return change =>
+    promotions
+      .followWaiting(resolveEntity, {
+        wake: (entity, record) =>
+          change.concerns(runtimeSubject(entity), record.environment),
+      })
+      .then(r => r.followed);
+}
+
+/**
  * What a source event may do in the plugin: find the entities of a repository in the catalog,
  * drop their cached lineage and tell open Environments tabs through signals, wake waiting
- * promotions, record delivery ids, and promote pushed release tags.
+ * promotions (and wake waiting verify steps a runtime's notification concerns), record delivery
+ * ids, and promote pushed release tags.
  */
 export function sourceEvents(options: {
   catalog: CatalogService;
@@ -50,6 +72,8 @@ export function sourceEvents(options: {
   signals?: SignalsService;
   invalidate(entityRef: string): Promise<void>;
   followWaiting(entityRef: string): Promise<unknown>;
+  /** Observes now the waiting verify steps `change` concerns; resolves with how many. */
+  wakeVerify(change: RuntimeChange): Promise<number>;
   firstDelivery(deliveryId: string, topic: string): Promise<boolean>;
   pushedTag?(tag: PushedReleaseTag): Promise<unknown>;
 }): PromotionSourceEvents {
@@ -90,6 +114,9 @@ export function sourceEvents(options: {
     },
     async completionSeen(entityRef) {
       await options.followWaiting(entityRef);
+    },
+    async runtimeChanged(change) {
+      return options.wakeVerify(change);
     },
     firstDelivery: (deliveryId, topic) =>
       options.firstDelivery(deliveryId, topic),

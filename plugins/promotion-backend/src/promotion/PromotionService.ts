@@ -937,7 +937,7 @@ export class PromotionService {
    */
   followWaiting(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
-    options: { entityRef?: string; verifyOnly?: boolean } = {},
+    options: Parameters<Follower['followWaiting']>[1] = {},
   ): Promise<{ followed: number; finished: number }> {
     return this.follower.followWaiting(resolveEntity, options);
   }

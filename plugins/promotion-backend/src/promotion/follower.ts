@@ -31,20 +31,38 @@ export class Follower {
     },
   ) {}
 
+  /**
+   * Follows the waiting promotions (of `entityRef`; only verify steps with `verifyOnly`). With
+   * `wake`, only the waiting verify steps it selects, each observed now even if its next poll
+   * is not due (a runtime's notification); `followed` counts those.
+   */
   async followWaiting(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
-    options: { entityRef?: string; verifyOnly?: boolean } = {},
+    options: {
+      entityRef?: string;
+      verifyOnly?: boolean;
+      wake?: (entity: EntityContext, record: PromotionRecord) => boolean;
+    } = {},
   ): Promise<{ followed: number; finished: number }> {
+    const { wake } = options;
     const waiting = (await this.options.store.listWaiting()).filter(
       r =>
         (!options.entityRef || r.entityRef === options.entityRef) &&
-        (!options.verifyOnly ||
+        (!(options.verifyOnly || wake) ||
           r.steps.some(s => s.name === 'verify' && s.pending)),
     );
+    let followed = 0;
     let finished = 0;
     for (const record of waiting) {
       try {
-        if (await this.followOne(resolveEntity, record)) finished++;
+        let resolve = resolveEntity;
+        if (wake) {
+          const entity = await resolveEntity(record.entityRef);
+          if (!wake(entity, record)) continue;
+          resolve = async () => entity;
+        }
+        followed++;
+        if (await this.followOne(resolve, record, !!wake)) finished++;
       } catch (error) {
         this.options.logger.warn(
           `Could not follow promotion ${record.id} of ${
@@ -53,12 +71,13 @@ export class Follower {
         );
       }
     }
-    return { followed: waiting.length, finished };
+    return { followed, finished };
   }
 
   private async followOne(
     resolveEntity: (entityRef: string) => Promise<EntityContext>,
     record: PromotionRecord,
+    woken = false,
   ): Promise<boolean> {
     const { store, runner, events } = this.options;
     const step = record.steps.find(s => s.pending);
@@ -71,7 +90,9 @@ export class Follower {
       )) || (await store.claimExpired(record));
     if (!owned) return false;
     const entity = await resolveEntity(record.entityRef);
-    if (step.name === 'verify') return this.followVerify(entity, record, step);
+    if (step.name === 'verify') {
+      return this.followVerify(entity, record, step, woken);
+    }
     const { deployments } = this.options.adapters.forTarget(entity.target);
     if (!deployments.followUp) {
       throw new Error(
@@ -131,6 +152,7 @@ export class Follower {
     entity: EntityContext,
     record: PromotionRecord,
     step: PromotionStep,
+    woken: boolean,
   ): Promise<boolean> {
     const { store, runner, events } = this.options;
     const adapters = this.options.adapters.forTarget(entity.target);
@@ -139,6 +161,8 @@ export class Follower {
       record,
       step,
       adapters,
+      Date.now(),
+      woken,
     );
     if (progress.state === 'not-due') return false;
     if (progress.state === 'pending') {

@@ -15,6 +15,7 @@ import {
 import path from 'node:path';
 import { parse } from 'yaml';
 import { PromotionRecord } from '../database/PromotionStore';
+import { startArgoCdNotifications } from '../__testUtils__/argoCdNotifications';
 import {
   adaWriteContext,
   demoCheckout,
@@ -190,6 +191,94 @@ describe('a promotion verified against what Argo CD runs', () => {
 
   const verifyStep = (record: PromotionRecord) =>
     record.steps.find(s => s.name === 'verify')!;
+
+  const SECRET = 'verify-test-notification-secret';
+  const backends: Array<() => Promise<void>> = [];
+  afterAll(() => Promise.all(backends.map(stop => stop())));
+
+  const notifications = async (env: Awaited<ReturnType<typeof setup>>) => {
+    const started = await startArgoCdNotifications({
+      argo: env.argo,
+      secret: SECRET,
+      service: env.service,
+      entity: checkout,
+    });
+    backends.push(started.stop);
+    return started;
+  };
+
+  it('ends on the notification that Argo CD synced, long before its next poll; forged ones are refused', async () => {
+    // The first poll a minute after the deploy: only the notification can end it sooner.
+    const env = await setup({ minPollMs: 60_000, maxPollMs: 60_000 });
+    const { url } = await notifications(env);
+    const { record, revision } = await env.promote();
+    const pending = verifyStep(record).pending!;
+    const nextPoll = Number(pending.split(':')[2]);
+    const forge = (secret: string, body: object) =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-mainline-argocd-secret': secret,
+        },
+        body: JSON.stringify(body),
+      });
+    const claim = { instance: 'main', application: 'checkout-demo' };
+    expect((await forge('not-the-secret-at-all', claim)).status).toBe(401);
+    expect((await forge(SECRET, { ...claim, application: '' })).status).toBe(
+      400,
+    );
+    const untouched = await knexRecord(env.service, record.id);
+    expect(untouched.status).toBe('running');
+    expect(verifyStep(untouched).pending).toBe(pending);
+    expect(verifyStep(untouched).detail).toBe(verifyStep(record).detail);
+    // A genuine notification before Argo CD synced: observed at once, still waiting, and the
+    // poll schedule (the fallback) is left as it was.
+    expect((await forge(SECRET, claim)).status).toBe(202);
+    const early = await knexRecord(env.service, record.id);
+    expect(early.status).toBe('running');
+    expect(verifyStep(early).detail).toMatch(/not yet at the manifest commit/);
+    expect(verifyStep(early).pending).toBe(pending);
+
+    env.argo.startSync('checkout-demo', revision);
+    env.argo.finishSync('checkout-demo', {
+      phase: 'Succeeded',
+      pods: [env.pod('checkout-demo-new', env.artifact.digest)],
+    });
+    await env.argo.notificationsSettled();
+    expect(env.argo.notifications).toEqual([
+      { trigger: 'on-deployed', application: 'checkout-demo', status: 202 },
+    ]);
+    // Nothing here follows the promotion: the notification alone ended it.
+    const ended = await knexRecord(env.service, record.id);
+    expect(ended.status).toBe('succeeded');
+    expect(verifyStep(ended).detail).toMatch(
+      /Synced at [0-9a-f]{7} and Healthy/,
+    );
+    expect(Date.now()).toBeLessThan(nextPoll);
+  });
+
+  it('ends by polling when the notification is lost on the way', async () => {
+    const env = await setup();
+    await notifications(env);
+    env.argo.dropNotifications(true);
+    const { record, revision } = await env.promote();
+    env.argo.startSync('checkout-demo', revision);
+    env.argo.finishSync('checkout-demo', {
+      phase: 'Succeeded',
+      pods: [env.pod('checkout-demo-new', env.artifact.digest)],
+    });
+    await env.argo.notificationsSettled();
+    expect(env.argo.notifications).toEqual([
+      {
+        trigger: 'on-deployed',
+        application: 'checkout-demo',
+        status: 'dropped',
+      },
+    ]);
+    expect((await knexRecord(env.service, record.id)).status).toBe('running');
+    expect((await followUntilEnded(env, record.id)).status).toBe('succeeded');
+  });
 
   it('succeeds only once Argo CD synced the manifest commit, healthy, with the digest', async () => {
     const env = await setup();

@@ -264,13 +264,17 @@ export class VerifyStep implements PromotionStepRunner {
     };
   }
 
-  /** One poll of a waiting verify step, by the follower; `not-due` before its next poll. */
+  /**
+   * One poll of a waiting verify step, by the follower; `not-due` before its next poll unless
+   * `woken` (a runtime's notification), which observes now and leaves the schedule as it was.
+   */
   async follow(
     entity: EntityContext,
     record: PromotionRecord,
     step: PromotionStep,
     adapters: PromotionAdapters,
     now = Date.now(),
+    woken = false,
   ): Promise<VerifyProgress> {
     const parsed = parsePending(step.pending ?? '');
     const env = record.environment;
@@ -282,7 +286,8 @@ export class VerifyStep implements PromotionStepRunner {
       } as const);
     if (!parsed)
       return fail('unobserved', `unreadable reference ${step.pending}`);
-    if (now < parsed.next) return { state: 'not-due' };
+    const early = now < parsed.next;
+    if (early && !woken) return { state: 'not-due' };
     const served = this.runtime?.observerFor(runtimeSubject(entity));
     if (!served || !this.runtime) {
       return fail(
@@ -363,13 +368,17 @@ export class VerifyStep implements PromotionStepRunner {
         url,
       );
     }
+    const detail = `waiting until ${env} runs ${record.version}: ${verdict.detail}`;
+    // A notification before the transition it announces (sync started) must not push the polls,
+    // the fallback for notifications that never come, further out.
+    if (early) return { state: 'pending', detail, url, pending: step.pending! };
     const delay = Math.min(
       Math.max(parsed.delay * 2, this.runtime.settings.minPollMs),
       this.runtime.settings.maxPollMs,
     );
     return {
       state: 'pending',
-      detail: `waiting until ${env} runs ${record.version}: ${verdict.detail}`,
+      detail,
       url,
       pending: verifyPending(
         parsed.startedAt,
