@@ -23,6 +23,8 @@ export const DEFAULT_RUNTIME_CACHE_TTL_MS = 10_000;
 interface CachedObservation {
   observer: string;
   states: Record<string, RuntimeState | undefined>;
+  /** The store's TTL is a hint some stores round up or ignore: the entry says when it ends. */
+  expiresAt: number;
 }
 
 /** One entity a batch read could not observe, and why (the rest of the batch is unaffected). */
@@ -190,11 +192,17 @@ export class RuntimeViews {
     const { cache, cacheTtlMs } = this.options;
     if (!fresh && cacheTtlMs > 0) {
       const kept = (await cache.get(key)) as CachedObservation | undefined;
-      if (kept?.observer === served.name) return kept;
+      if (kept?.observer === served.name && kept.expiresAt > Date.now()) {
+        return kept;
+      }
     }
     const read = async () => {
       const states = await served.observer.observe(subjectOf(entity), names);
-      const observation: CachedObservation = { observer: served.name, states };
+      const observation: CachedObservation = {
+        observer: served.name,
+        states,
+        expiresAt: Date.now() + cacheTtlMs,
+      };
       if (cacheTtlMs > 0) {
         await cache
           .set(key, observation as any, { ttl: cacheTtlMs })
