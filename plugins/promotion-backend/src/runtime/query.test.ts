@@ -22,7 +22,7 @@ import request from 'supertest';
 import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 
-jest.setTimeout(240_000);
+jest.setTimeout(300_000);
 
 const api = '/api/promotion/v1';
 const ada = mockCredentials.user.header('user:default/ada');
@@ -125,14 +125,20 @@ describe('POST /v1/runtime/query', () => {
         .send({ entityRefs });
     try {
       // The catalog ingests the demo files and the demo is generated in the background.
-      for (let attempt = 0; attempt < 240; attempt++) {
-        const res = await request(server)
-          .get(`${api}/entities/component/default/ledger/lineage`)
-          .set('authorization', ada);
-        const target = await request(server)
-          .get(`${api}/entities/component/default/checkout/target`)
-          .set('authorization', ada);
-        if (res.status === 200 && target.status === 200) break;
+      const deadline = Date.now() + 200_000;
+      for (;;) {
+        const ready = await Promise.all(
+          ['ledger/lineage', 'checkout/lineage'].map(
+            async read =>
+              (
+                await request(server)
+                  .get(`${api}/entities/component/default/${read}`)
+                  .set('authorization', ada)
+              ).status,
+          ),
+        );
+        if (ready.every(status => status === 200)) break;
+        if (Date.now() > deadline) throw new Error(`demo not ready: ${ready}`);
         await new Promise(resolve => setTimeout(resolve, 500));
       }
       const lineage = (
