@@ -145,5 +145,9 @@ export type RuntimeView = Schemas['RuntimeView'];
  */
 export type RuntimeQueryResult =
   paths['/v1/runtime/query']['post']['responses']['200']['content']['application/json'];
-/** @public */
+/**
+ * An entity of a runtime query whose runtime could not be read, with the error.
+ *
+ * @public
+ */
 export type RuntimeFailure = Schemas['RuntimeFailure'];

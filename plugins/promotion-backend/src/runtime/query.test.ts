@@ -21,8 +21,9 @@ import { startArgoCdTestServer } from '@mainline/test-servers';
 import request from 'supertest';
 import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
+import { demoDataDir } from '../__testUtils__/demoData';
 
-jest.setTimeout(300_000);
+jest.setTimeout(420_000);
 
 const api = '/api/promotion/v1';
 const ada = mockCredentials.user.header('user:default/ada');
@@ -41,6 +42,8 @@ describe('POST /v1/runtime/query', () => {
 
   it('answers the entities the caller may read, reuses observations until the TTL or a write, and refuses bad input before any upstream call', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mainline-runtime-q-'));
+    // The demo as generated once per test run (ledger's and notifier's manifests included).
+    const { dataDir } = await demoDataDir('mainline-runtime-q-data-');
     const catalogDir = path.join(dir, 'catalog');
     fs.cpSync(path.resolve(__dirname, '../../../../catalog'), catalogDir, {
       recursive: true,
@@ -112,7 +115,7 @@ describe('POST /v1/runtime/query', () => {
                   { name: 'main', url: argo.baseUrl, token: argo.token },
                 ],
               },
-              local: { dataDir: path.join(dir, 'data'), demoData: true },
+              local: { dataDir, demoData: true },
             },
           },
         }),
@@ -125,7 +128,7 @@ describe('POST /v1/runtime/query', () => {
         .send({ entityRefs });
     try {
       // The catalog ingests the demo files and the demo is generated in the background.
-      const deadline = Date.now() + 200_000;
+      const deadline = Date.now() + 240_000;
       for (;;) {
         const ready = await Promise.all(
           ['ledger/lineage', 'checkout/lineage'].map(
