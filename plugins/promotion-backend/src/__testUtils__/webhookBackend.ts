@@ -1,3 +1,4 @@
+import { BackendFeature } from '@backstage/backend-plugin-api';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { cacheServiceFactory } from '@backstage/backend-defaults/cache';
@@ -24,7 +25,7 @@ const githubModules = githubWebhookModules();
 export function webhookBackendFeatures(
   config: JsonObject,
   entities: Entity[] = demoEntities(),
-) {
+): BackendFeature[] {
   return [
     ...promotionWithAdapters,
     eventsPlugin,

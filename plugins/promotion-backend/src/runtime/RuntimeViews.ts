@@ -84,9 +84,20 @@ export class RuntimeViews {
     entities: EntityContext[],
   ): Promise<{ items: RuntimeView[]; failures: RuntimeFailure[] }> {
     const lineages = await this.lineagesOf(entities);
+    const failure = (entity: EntityContext, error: unknown) => ({
+      failure: {
+        entityRef: entity.entityRef,
+        error: {
+          name: (error as Error)?.name ?? 'Error',
+          message: stringifyError(error),
+        },
+      },
+    });
     const answers = await Promise.all(
       entities.map(async (entity, index) => {
-        const { lineage, generation } = lineages[index];
+        const read = lineages[index];
+        if ('error' in read) return failure(entity, read.error);
+        const { lineage, generation } = read;
         const served = this.options.runtime.forSubject(subjectOf(entity));
         if (!served) return { view: viewOf(entity, lineage, undefined) };
         try {
@@ -99,21 +110,13 @@ export class RuntimeViews {
           );
           return { view: viewOf(entity, lineage, observation) };
         } catch (error) {
-          return {
-            failure: {
-              entityRef: entity.entityRef,
-              error: {
-                name: (error as Error)?.name ?? 'Error',
-                message: stringifyError(error),
-              },
-            },
-          };
+          return failure(entity, error);
         }
       }),
     );
     return {
-      items: answers.flatMap(a => (a.view ? [a.view] : [])),
-      failures: answers.flatMap(a => (a.failure ? [a.failure] : [])),
+      items: answers.flatMap(a => ('view' in a ? [a.view] : [])),
+      failures: answers.flatMap(a => ('failure' in a ? [a.failure] : [])),
     };
   }
 
@@ -152,7 +155,9 @@ export class RuntimeViews {
    */
   private async lineagesOf(
     entities: EntityContext[],
-  ): Promise<Array<{ lineage: Lineage; generation: string }>> {
+  ): Promise<
+    Array<{ lineage: Lineage; generation: string } | { error: unknown }>
+  > {
     const request = this.request();
     const cached = await Promise.all(
       entities.map(e =>
@@ -175,7 +180,8 @@ export class RuntimeViews {
         if (lineage) return { lineage, generation };
         const snapshot = snapshots?.get(entity.entityRef);
         if (snapshot) return { lineage: snapshot.lineage, generation };
-        return this.lineageOf(entity);
+        // A lineage that cannot be read fails its entity, not the batch.
+        return this.lineageOf(entity).catch(error => ({ error }));
       }),
     );
   }
