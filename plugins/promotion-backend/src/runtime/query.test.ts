@@ -22,6 +22,7 @@ import request from 'supertest';
 import { promotionWithAdapters } from '../__testUtils__/adapterModules';
 import { memoryCacheFactory } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
+import { corpus } from '../reliability/badInput.corpus';
 
 jest.setTimeout(420_000);
 
@@ -183,8 +184,16 @@ describe('POST /v1/runtime/query', () => {
       expect(malformed.body.error.message).toContain(
         'entityRefs[1] "component:default/"',
       );
-      for (const body of [[], [''], 'checkout', [42]]) {
-        expect((await query(body)).status).toBe(400);
+      // …and the bad-input corpus's cases of this route, each naming its problem.
+      const cases = corpus().filter(c => c.path.endsWith('/runtime/query'));
+      expect(cases.length).toBeGreaterThan(5);
+      for (const bad of cases) {
+        const res = await request(server)
+          .post(bad.path)
+          .set('authorization', ada)
+          .send(bad.body as object);
+        expect([bad.name, res.status]).toEqual([bad.name, 400]);
+        expect(res.body.error.message).toMatch(bad.mentions);
       }
       expect(argo.requests).toHaveLength(0);
 
