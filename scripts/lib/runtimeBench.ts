@@ -131,6 +131,7 @@ export async function runtimeBench(options: {
         lineage: async ref => lineages.get(ref)!,
       },
       runtime,
+      yanks: { listForEntity: async () => [] },
       cache: memoryCache(),
       cacheTtlMs: CACHE_TTL_MS,
       concurrency: DEFAULT_RUNTIME_CONCURRENCY,

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -18,10 +17,7 @@ import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
-import {
-  NotificationSendOptions,
-  notificationService,
-} from '@backstage/plugin-notifications-node';
+import { NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
   GitHubTestServer,
@@ -33,7 +29,11 @@ import { promotionWithAdapters } from './__testUtils__/adapterModules';
 import { memoryCacheFactory } from './__testUtils__/demoBackend';
 import { demoDataDir } from './__testUtils__/demoData';
 import { recordingAuditorFactory } from './__testUtils__/recordingAuditor';
-import { githubWebhookModules } from './__testUtils__/webhookBackend';
+import {
+  deliverGitHubWebhook,
+  githubWebhookModules,
+} from './__testUtils__/webhookBackend';
+import { recordingNotificationsFactory } from './__testUtils__/recordingNotifications';
 import { demoEntities } from './testUtils';
 
 jest.setTimeout(180_000);
@@ -124,15 +124,7 @@ describe('release policies: soak, freeze windows, required checks', () => {
               requests.map(() => ({ result: AuthorizeResult.ALLOW })),
           }),
         }),
-        createServiceFactory({
-          service: notificationService,
-          deps: {},
-          factory: () => ({
-            send: async (notification: NotificationSendOptions) => {
-              sent.push(notification);
-            },
-          }),
-        }),
+        recordingNotificationsFactory(sent),
         mockServices.rootConfig.factory({
           data: {
             events: {
@@ -212,25 +204,16 @@ describe('release policies: soak, freeze windows, required checks', () => {
       'release rc-950',
       sha,
     );
-    const payload = JSON.stringify({
-      ref: 'rc-950',
-      ref_type: 'tag',
-      repository: { full_name: REPO },
-      sender: { login: 'octo-person' },
+    const delivered = await deliverGitHubWebhook(server, {
+      event: 'create',
+      body: {
+        ref: 'rc-950',
+        ref_type: 'tag',
+        repository: { full_name: REPO },
+        sender: { login: 'octo-person' },
+      },
+      secret: SECRET,
     });
-    const delivered = await request(server)
-      .post('/api/events/http/github')
-      .set('content-type', 'application/json')
-      .set('x-github-event', 'create')
-      .set('x-github-delivery', crypto.randomUUID())
-      .set(
-        'x-hub-signature-256',
-        `sha256=${crypto
-          .createHmac('sha256', SECRET)
-          .update(payload)
-          .digest('hex')}`,
-      )
-      .send(payload);
     expect(delivered.status).toBe(202);
     let refused: any;
     for (let i = 0; i < 600 && !refused; i++) {

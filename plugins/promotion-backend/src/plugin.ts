@@ -329,6 +329,7 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             runtimeViews: new RuntimeViews({
               lineage,
               runtime: runtimeObservers,
+              yanks,
               cache,
               cacheTtlMs:
                 (config.getOptionalNumber(

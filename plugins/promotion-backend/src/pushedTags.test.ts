@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  createServiceFactory,
   SchedulerService,
   ServiceFactory,
 } from '@backstage/backend-plugin-api';
@@ -11,10 +10,7 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import eventsPlugin from '@backstage/plugin-events-backend';
 import { eventsServiceFactory } from '@backstage/plugin-events-node';
-import {
-  NotificationSendOptions,
-  notificationService,
-} from '@backstage/plugin-notifications-node';
+import { NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import {
   GitHubTestServer,
   startGitHubTestServer,
@@ -24,7 +20,11 @@ import { Lineage } from './lineage/types';
 import { promotionWithAdapters } from './__testUtils__/adapterModules';
 import { demoEntities } from './testUtils';
 import { memoryCacheFactory } from './__testUtils__/demoBackend';
-import { githubWebhookModules } from './__testUtils__/webhookBackend';
+import {
+  deliverGitHubWebhook,
+  githubWebhookModules,
+} from './__testUtils__/webhookBackend';
+import { recordingNotificationsFactory } from './__testUtils__/recordingNotifications';
 import { demoDataDir } from './__testUtils__/demoData';
 
 jest.setTimeout(180_000);
@@ -90,24 +90,12 @@ describe('release tags people push in GitHub', () => {
     login = 'octo-person',
     repo = REPO,
   ) => {
-    const payload = JSON.stringify({
-      ...body,
-      repository: { full_name: repo },
-      sender: { login },
+    const res = await deliverGitHubWebhook(server, {
+      event,
+      body: { ...body, repository: { full_name: repo }, sender: { login } },
+      secret: SECRET,
+      delivery,
     });
-    const res = await request(server)
-      .post('/api/events/http/github')
-      .set('content-type', 'application/json')
-      .set('x-github-event', event)
-      .set('x-github-delivery', delivery)
-      .set(
-        'x-hub-signature-256',
-        `sha256=${crypto
-          .createHmac('sha256', SECRET)
-          .update(payload)
-          .digest('hex')}`,
-      )
-      .send(payload);
     expect(res.status).toBe(202);
     return delivery;
   };
@@ -189,15 +177,7 @@ describe('release tags people push in GitHub', () => {
         }),
         memoryCacheFactory(),
         scheduler.factory({ skipTaskRunOnStartup: true }),
-        createServiceFactory({
-          service: notificationService,
-          deps: {},
-          factory: () => ({
-            send: async (notification: NotificationSendOptions) => {
-              sent.push(notification);
-            },
-          }),
-        }),
+        recordingNotificationsFactory(sent),
         mockServices.rootConfig.factory({
           data: {
             events: {

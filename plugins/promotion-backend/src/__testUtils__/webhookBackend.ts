@@ -1,4 +1,3 @@
-import { BackendFeature } from '@backstage/backend-plugin-api';
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { cacheServiceFactory } from '@backstage/backend-defaults/cache';
@@ -9,7 +8,12 @@ import { JsonObject } from '@backstage/types';
 import { promotionWithAdapters } from './adapterModules';
 import { demoEntities } from '../testUtils';
 import { memoryCacheFactory } from './demoBackend';
-import { githubWebhookModules } from '@mainline/test-servers';
+import crypto from 'node:crypto';
+import request from 'supertest';
+import {
+  githubWebhookModules,
+  githubWebhookSignature,
+} from '@mainline/test-servers';
 
 export { githubWebhookModules };
 
@@ -25,7 +29,7 @@ const githubModules = githubWebhookModules();
 export function webhookBackendFeatures(
   config: JsonObject,
   entities: Entity[] = demoEntities(),
-): BackendFeature[] {
+) {
   return [
     ...promotionWithAdapters,
     eventsPlugin,
@@ -37,4 +41,28 @@ export function webhookBackendFeatures(
       : memoryCacheFactory(),
     mockServices.rootConfig.factory({ data: config }),
   ];
+}
+
+/**
+ * Delivers one GitHub webhook to a test backend's events endpoint as GitHub would: the JSON body,
+ * the event and delivery headers and the `X-Hub-Signature-256` of `secret`. Answers the
+ * endpoint's response (202 when it took the delivery).
+ */
+export async function deliverGitHubWebhook(
+  server: Parameters<typeof request>[0],
+  options: {
+    event: string;
+    body: object;
+    secret: string;
+    delivery?: string;
+  },
+) {
+  const payload = JSON.stringify(options.body);
+  return request(server)
+    .post('/api/events/http/github')
+    .set('content-type', 'application/json')
+    .set('x-github-event', options.event)
+    .set('x-github-delivery', options.delivery ?? crypto.randomUUID())
+    .set('x-hub-signature-256', githubWebhookSignature(payload, options.secret))
+    .send(payload);
 }

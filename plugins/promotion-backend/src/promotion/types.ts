@@ -1,6 +1,9 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Request } from 'express';
-import { PromotionTarget } from '@mainline/plugin-promotion-common';
+import {
+  PromotionCheckData,
+  PromotionTarget,
+} from '@mainline/plugin-promotion-common';
 
 /** Who asks for a write, as manifest commits, tags, audit rows and notifications name them. */
 export interface Actor {
@@ -39,48 +42,10 @@ export interface EntityContext {
 /**
  * What a check found, for a client to act on without reading the sentence: the commit to
  * promote instead, the tag in the way, the environment a commit must have been in, the annotation
- * missing or malformed, the resource concerned, the entity that claims it.
+ * missing or malformed, the resource concerned, the entity that claims it. One type with the API's:
+ * generated from `CheckData` in the OpenAPI document.
  */
-export interface CheckData {
-  suggestedSha?: string;
-  nearestBuiltSha?: string;
-  conflictingTag?: string;
-  requiredEnvironment?: string;
-  missingAnnotation?: string;
-  invalidAnnotation?: string;
-  rivalEntity?: string;
-  resource?: string;
-  /** A running-in check: since when the earlier environment runs the artifact healthy. */
-  since?: string;
-  /** A running-in check: the soak time it requires, in seconds. */
-  requiredSeconds?: number;
-  /** The promotion will wait for approvals (the `approvals` check). */
-  awaitsApproval?: boolean;
-  requiredApprovals?: number;
-  eligibleApprovers?: string[];
-  /** Why a user may not approve (the `approver` check). */
-  approvalRefusal?:
-    | 'self-approval'
-    | 'commit-author'
-    | 'pull-request-author'
-    | 'not-a-member';
-  /** The freeze window that is open (freeze). */
-  freezeWindow?: string;
-  /** When that window closes, ISO 8601 (freeze). */
-  frozenUntil?: string;
-  /** The freeze was passed by an emergency override (freeze). */
-  freezeOverridden?: boolean;
-  /** Since when the commit has been in the soak's environment, ISO 8601 (soak). */
-  soakSince?: string;
-  /** How much longer it must be there, in seconds; 0 once soaked (soak). */
-  soakRemainingSeconds?: number;
-  /** Required checks the commit does not have at all (required-checks). */
-  missingChecks?: string[];
-  /** Required checks that failed on the commit (required-checks). */
-  failingChecks?: string[];
-  /** Required checks still queued or running on the commit (required-checks). */
-  pendingChecks?: string[];
-}
+export type CheckData = PromotionCheckData;
 
 /** One rule checked before anything is changed. */
 export interface PolicyCheck {

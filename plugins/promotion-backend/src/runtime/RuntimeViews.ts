@@ -12,7 +12,8 @@ import { LineageService } from '../lineage/LineageService';
 import { Lineage } from '../lineage/types';
 import { EntityContext } from '../promotion/types';
 import { RuntimeObservers } from './RuntimeObservers';
-import { declaredOf, driftOf } from './drift';
+import { YankStore } from '../database/YankStore';
+import { declaredOf, driftOf, yankedRunning } from './drift';
 
 /** Observations one backend makes at once for batch reads (`promotion.runtime.concurrency`). */
 export const DEFAULT_RUNTIME_CONCURRENCY = 16;
@@ -49,6 +50,8 @@ export class RuntimeViews {
     private readonly options: {
       lineage: Pick<LineageService, 'cached' | 'lineage'>;
       runtime: RuntimeObservers;
+      /** The tombstones: a yanked commit that still runs is drift too. */
+      yanks: Pick<YankStore, 'listForEntity'>;
       cache: CacheService;
       /** 0 keeps nothing: every read observes. */
       cacheTtlMs: number;
@@ -69,10 +72,13 @@ export class RuntimeViews {
   async view(entity: EntityContext): Promise<RuntimeView> {
     const { lineage, generation } = await this.lineageOf(entity);
     const served = this.options.runtime.forSubject(subjectOf(entity));
-    const observation = served
-      ? await this.observe(entity, served, lineage, generation, true)
-      : undefined;
-    return viewOf(entity, lineage, observation);
+    const [observation, tombstones] = await Promise.all([
+      served
+        ? this.observe(entity, served, lineage, generation, true)
+        : undefined,
+      this.options.yanks.listForEntity(entity.entityRef),
+    ]);
+    return viewOf(entity, lineage, observation, tombstones);
   }
 
   /**
@@ -99,16 +105,13 @@ export class RuntimeViews {
         if ('error' in read) return failure(entity, read.error);
         const { lineage, generation } = read;
         const served = this.options.runtime.forSubject(subjectOf(entity));
-        if (!served) return { view: viewOf(entity, lineage, undefined) };
+        if (!served) return { view: viewOf(entity, lineage, undefined, []) };
         try {
-          const observation = await this.observe(
-            entity,
-            served,
-            lineage,
-            generation,
-            false,
-          );
-          return { view: viewOf(entity, lineage, observation) };
+          const [observation, tombstones] = await Promise.all([
+            this.observe(entity, served, lineage, generation, false),
+            this.options.yanks.listForEntity(entity.entityRef),
+          ]);
+          return { view: viewOf(entity, lineage, observation, tombstones) };
         } catch (error) {
           return failure(entity, error);
         }
@@ -244,14 +247,19 @@ function viewOf(
   entity: EntityContext,
   lineage: Lineage,
   observation: CachedObservation | undefined,
+  tombstones: Array<{ sha: string; yankedBy: string; reason: string }>,
 ): RuntimeView {
+  const yanked = (sha: string) => tombstones.find(y => y.sha === sha);
+  const kind = entity.target.artifactKind;
   return {
     entityRef: entity.entityRef,
     observer: observation?.observer ?? null,
     environments: lineage.environments.map((environment: EnvironmentState) => {
       const declared = declaredOf(environment);
       const running = observation?.states[environment.name];
-      const reason = driftOf(entity.target.artifactKind, declared, running);
+      const reason =
+        driftOf(kind, declared, running) ??
+        yankedRunning(kind, declared, running, yanked);
       return {
         name: environment.name,
         declared,

@@ -60,3 +60,32 @@ export function driftOf(
   }
   return undefined;
 }
+
+/**
+ * Why what runs must not: the environment runs the declared artifact (no drift), but its commit
+ * was yanked since it was deployed, so a version that should run nowhere still runs here. For an
+ * image the declared artifact is among the running digests (or no longer named, its tag removed by
+ * the yank); for a package the runtime's deployed commit is the yanked one. Undefined when nothing yanked runs (or nothing was observed).
+ */
+export function yankedRunning(
+  kind: ArtifactKind,
+  declared: Declared,
+  running: RuntimeState | undefined,
+  yanked: (sha: string) => { yankedBy: string; reason: string } | undefined,
+): string | undefined {
+  if (!running) return undefined;
+  let sha: string | null | undefined;
+  if (kind === 'archive') {
+    sha = running.sync.revision;
+  } else if (
+    declared?.sha &&
+    (!declared.digest || running.runningDigests.includes(declared.digest))
+  ) {
+    // A yank removes the image's tag, so the lineage may no longer name the declared digest: the
+    // manifest still pins the yanked commit's tag, which is what the Application was synced to.
+    sha = declared.sha;
+  }
+  const yank = sha ? yanked(sha) : undefined;
+  if (!sha || !yank) return undefined;
+  return `runs ${short(sha)}, which ${yank.yankedBy} yanked: ${yank.reason}`;
+}

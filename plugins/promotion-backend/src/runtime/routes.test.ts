@@ -7,7 +7,7 @@ import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 import { Lineage } from '../lineage/types';
 import { demoEntities } from '../testUtils';
-import { driftOf } from './drift';
+import { driftOf, yankedRunning } from './drift';
 
 jest.setTimeout(180_000);
 
@@ -113,6 +113,30 @@ describe('GET /v1/entities/:kind/:namespace/:name/runtime', () => {
       // No Application for prod: nothing observed, which is not drift.
       expect(p).toMatchObject({ running: null, drift: false });
 
+      // Stage's commit yanked while it still runs there: the version that should run nowhere.
+      const yank = await request(server)
+        .post(`${api}/entities/component/default/checkout/yanks`)
+        .send({
+          sha: stage.current!.sha,
+          reason: 'corrupts carts',
+          force: true,
+        });
+      expect(yank.status).toBeLessThan(300);
+      const after: RuntimeView = (
+        await request(server).get(
+          `${api}/entities/component/default/checkout/runtime`,
+        )
+      ).body;
+      expect(after.environments[0]).toMatchObject({ drift: true });
+      expect(after.environments[0].driftReason).toMatch(
+        new RegExp(
+          `^runs ${stage.current!.sha!.slice(
+            0,
+            12,
+          )}, which .+ yanked: corrupts carts$`,
+        ),
+      );
+
       // An entity no observer serves.
       const unobserved = await request(server).get(
         `${api}/entities/component/default/invoices/runtime`,
@@ -180,5 +204,80 @@ describe('driftOf', () => {
       'nothing was deployed here through Mainline',
     );
     expect(driftOf('image', declared, undefined)).toBeUndefined();
+  });
+});
+
+describe('yankedRunning', () => {
+  const sha = 'a'.repeat(40);
+  const digest = `sha256:${'1'.repeat(64)}`;
+  const declared = { sha, version: 'abcdef1', digest, revision: null };
+  const state = (revision: string | undefined, runningDigests: string[]) =>
+    ({
+      environment: 'prod',
+      source: 'argocd main: checkout-prod',
+      sync: { status: 'Synced', revision },
+      health: { status: 'Healthy' },
+      runningDigests,
+      observedAt: new Date().toISOString(),
+    } as any);
+  const yanks =
+    (...shas: string[]) =>
+    (s: string) =>
+      shas.includes(s)
+        ? { yankedBy: 'user:default/ops', reason: 'leaks memory' }
+        : undefined;
+
+  it.each([
+    [
+      'an image whose declared, yanked commit runs',
+      'image',
+      state('r', [digest]),
+      yanks(sha),
+      'runs aaaaaaaaaaaa, which user:default/ops yanked: leaks memory',
+    ],
+    [
+      'an image running something else (that is drift, not this)',
+      'image',
+      state('r', ['sha256:2']),
+      yanks(sha),
+      undefined,
+    ],
+    [
+      'an image whose commit is not yanked',
+      'image',
+      state('r', [digest]),
+      yanks(),
+      undefined,
+    ],
+    [
+      'a package whose running commit is yanked',
+      'archive',
+      state(sha, []),
+      yanks(sha),
+      'runs aaaaaaaaaaaa, which user:default/ops yanked: leaks memory',
+    ],
+    [
+      'a package running a commit that is not yanked',
+      'archive',
+      state('b'.repeat(40), []),
+      yanks(sha),
+      undefined,
+    ],
+    ['nothing observed', 'image', undefined, yanks(sha), undefined],
+  ])('%s', (_what, kind, running, yanked, expected) => {
+    expect(
+      yankedRunning(kind as 'image' | 'archive', declared, running, yanked),
+    ).toBe(expected);
+  });
+
+  it('names an image whose yanked commit lost its digest (the yank removed its tag)', () => {
+    expect(
+      yankedRunning(
+        'image',
+        { ...declared, digest: null },
+        state('r', [digest]),
+        yanks(sha),
+      ),
+    ).toBe('runs aaaaaaaaaaaa, which user:default/ops yanked: leaks memory');
   });
 });

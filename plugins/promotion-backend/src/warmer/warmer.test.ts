@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -12,7 +11,10 @@ import {
 } from '@mainline/test-servers';
 import request from 'supertest';
 import { githubModeConfig } from '../__testUtils__/demoBackend';
-import { webhookBackendFeatures } from '../__testUtils__/webhookBackend';
+import {
+  deliverGitHubWebhook,
+  webhookBackendFeatures,
+} from '../__testUtils__/webhookBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 
 jest.setTimeout(180_000);
@@ -114,23 +116,14 @@ describe('lineage warmer within the rate budget', () => {
 
     // A push webhook makes checkout's snapshot outdated: work for the warmer, which now waits.
     github.resetRequests();
-    const payload = JSON.stringify({
-      ref: 'refs/heads/main',
-      repository: { full_name: 'mainline-demo/checkout' },
+    const delivered = await deliverGitHubWebhook(server, {
+      event: 'push',
+      body: {
+        ref: 'refs/heads/main',
+        repository: { full_name: 'mainline-demo/checkout' },
+      },
+      secret: SECRET,
     });
-    const delivered = await request(server)
-      .post('/api/events/http/github')
-      .set('content-type', 'application/json')
-      .set('x-github-event', 'push')
-      .set('x-github-delivery', crypto.randomUUID())
-      .set(
-        'x-hub-signature-256',
-        `sha256=${crypto
-          .createHmac('sha256', SECRET)
-          .update(payload)
-          .digest('hex')}`,
-      )
-      .send(payload);
     expect(delivered.status).toBe(202);
     // Five rounds of the warmer: not one request.
     for (let round = 0; round < 5; round++) await scheduler.triggerTask(WARM);

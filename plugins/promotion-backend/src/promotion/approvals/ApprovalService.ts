@@ -241,36 +241,17 @@ export class ApprovalService {
     input: { comment?: string },
     ctx: WriteContext,
   ): Promise<ApprovalsView> {
-    const { store, events } = this.options;
-    const { record, meta } = await this.checkDecider(
+    const { events } = this.options;
+    const decided = await this.recordDecision(
       entity,
       id,
       ctx,
-      'promotion-approve',
-    );
-    const who = {
-      credentials: ctx.credentials,
-      entityRef: ctx.actor.entityRef,
-    };
-    if (record.status !== 'awaiting-approval') {
-      const mine = (await store.decisions(id)).find(
-        d => d.approver === ctx.actor.entityRef,
-      );
-      // A repeated approval after the promotion moved on answers what it came to.
-      if (mine?.decision === 'approved') return this.view(entity, id, who);
-      throw this.notAwaiting(record);
-    }
-    const { created, row } = await store.decide(
-      id,
-      ctx.actor.entityRef,
       'approved',
-      input.comment ?? null,
+      input.comment,
     );
-    if (row.decision === 'rejected') {
-      throw new ConflictError(
-        `${ctx.actor.entityRef} rejected promotion ${id} already; withdraw the rejection first`,
-      );
-    }
+    const who = decided.who;
+    if (decided.done) return this.view(entity, id, who);
+    const { record, meta, created } = decided;
     if (created) {
       const event = await events.audit('promotion-approve', ctx, {
         severityLevel: this.severity(record.environment),
@@ -283,19 +264,24 @@ export class ApprovalService {
     return this.view(entity, id, who);
   }
 
-  /** Rejects the promotion: it ends failed at its approval step; nothing upstream changed. */
-  async reject(
+  /**
+   * The part approving and rejecting share: the decider's check (refusals audited), the status
+   * guard (a repeat of the same decision after the promotion moved on answers what it came to),
+   * and the recorded decision, which must not contradict the caller's earlier one.
+   */
+  private async recordDecision(
     entity: EntityContext,
     id: string,
-    input: { comment?: string },
     ctx: WriteContext,
-  ): Promise<ApprovalsView> {
-    const { store, events } = this.options;
+    decision: 'approved' | 'rejected',
+    comment: string | undefined,
+  ) {
+    const { store } = this.options;
     const { record, meta } = await this.checkDecider(
       entity,
       id,
       ctx,
-      'promotion-reject',
+      decision === 'approved' ? 'promotion-approve' : 'promotion-reject',
     );
     const who = {
       credentials: ctx.credentials,
@@ -305,20 +291,42 @@ export class ApprovalService {
       const mine = (await store.decisions(id)).find(
         d => d.approver === ctx.actor.entityRef,
       );
-      if (mine?.decision === 'rejected') return this.view(entity, id, who);
+      if (mine?.decision === decision) return { done: true as const, who };
       throw this.notAwaiting(record);
     }
-    const { row } = await store.decide(
+    const { created, row } = await store.decide(
       id,
       ctx.actor.entityRef,
-      'rejected',
-      input.comment ?? null,
+      decision,
+      comment ?? null,
     );
-    if (row.decision === 'approved') {
+    if (row.decision !== decision) {
+      const earlier = row.decision === 'approved' ? 'approval' : 'rejection';
       throw new ConflictError(
-        `${ctx.actor.entityRef} approved promotion ${id} already; withdraw the approval first`,
+        `${ctx.actor.entityRef} ${row.decision} promotion ${id} already; withdraw the ${earlier} first`,
       );
     }
+    return { done: false as const, who, record, meta, created };
+  }
+
+  /** Rejects the promotion: it ends failed at its approval step; nothing upstream changed. */
+  async reject(
+    entity: EntityContext,
+    id: string,
+    input: { comment?: string },
+    ctx: WriteContext,
+  ): Promise<ApprovalsView> {
+    const { store, events } = this.options;
+    const decided = await this.recordDecision(
+      entity,
+      id,
+      ctx,
+      'rejected',
+      input.comment,
+    );
+    const who = decided.who;
+    if (decided.done) return this.view(entity, id, who);
+    const { record, meta } = decided;
     const detail = `rejected by ${ctx.actor.entityRef}${
       input.comment ? `: ${input.comment}` : ''
     }`;
