@@ -131,7 +131,11 @@ export async function runtimeBench(options: {
         lineage: async ref => lineages.get(ref)!,
       },
       runtime,
-      yanks: { listForEntity: async () => [] },
+      // No tombstones (the real store answers a batch in one indexed query).
+      yanks: {
+        listForEntity: async () => [],
+        listForEntities: async refs => new Map(refs.map(r => [r, []])),
+      },
       cache: memoryCache(),
       cacheTtlMs: CACHE_TTL_MS,
       concurrency: DEFAULT_RUNTIME_CONCURRENCY,

@@ -51,7 +51,7 @@ export class RuntimeViews {
       lineage: Pick<LineageService, 'cached' | 'lineage'>;
       runtime: RuntimeObservers;
       /** The tombstones: a yanked commit that still runs is drift too. */
-      yanks: Pick<YankStore, 'listForEntity'>;
+      yanks: Pick<YankStore, 'listForEntity' | 'listForEntities'>;
       cache: CacheService;
       /** 0 keeps nothing: every read observes. */
       cacheTtlMs: number;
@@ -89,7 +89,10 @@ export class RuntimeViews {
   async query(
     entities: EntityContext[],
   ): Promise<{ items: RuntimeView[]; failures: RuntimeFailure[] }> {
-    const lineages = await this.lineagesOf(entities);
+    const [lineages, tombstones] = await Promise.all([
+      this.lineagesOf(entities),
+      this.options.yanks.listForEntities(entities.map(e => e.entityRef)),
+    ]);
     const failure = (entity: EntityContext, error: unknown) => ({
       failure: {
         entityRef: entity.entityRef,
@@ -105,13 +108,25 @@ export class RuntimeViews {
         if ('error' in read) return failure(entity, read.error);
         const { lineage, generation } = read;
         const served = this.options.runtime.forSubject(subjectOf(entity));
-        if (!served) return { view: viewOf(entity, lineage, undefined, []) };
+        if (!served) {
+          return { view: viewOf(entity, lineage, undefined, []) };
+        }
         try {
-          const [observation, tombstones] = await Promise.all([
-            this.observe(entity, served, lineage, generation, false),
-            this.options.yanks.listForEntity(entity.entityRef),
-          ]);
-          return { view: viewOf(entity, lineage, observation, tombstones) };
+          const observation = await this.observe(
+            entity,
+            served,
+            lineage,
+            generation,
+            false,
+          );
+          return {
+            view: viewOf(
+              entity,
+              lineage,
+              observation,
+              tombstones.get(entity.entityRef) ?? [],
+            ),
+          };
         } catch (error) {
           return failure(entity, error);
         }
