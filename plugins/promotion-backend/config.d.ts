@@ -69,6 +69,13 @@ export interface Config {
       verify?: {
         /** How long to wait before the promotion fails with `timeout` (default 10m). */
         timeout?: string | HumanDuration;
+        /**
+         * When verification fails, roll the environment back at once to the last version
+         * verified running there (a rollback recorded in the ledger, linked to the failed
+         * promotion, performed with the same steps). A rollback whose own verification fails
+         * is not rolled back again. Default false.
+         */
+        rollback?: boolean;
       };
     }>;
     /** How verify steps poll the runtime: from `minPoll` (default 2s), doubling to `maxPoll` (30s). */

@@ -142,13 +142,13 @@ describe('LocalRuntimeObserver over the local manifest repository', () => {
       },
     };
     const demo = async () => (await observer.observe(subject, ['demo'])).demo;
-    const deploy = async () => {
+    const deploy = async (tag = 'bbbbbbb') => {
       // Git keeps whole seconds: the commit lands at the next whole second of the clock.
       now = Math.ceil(now / 1000) * 1000;
       return manifests.commit({
         branch: 'main',
-        files: { 'apps/shop/demo.yaml': kustomization('bbbbbbb') },
-        message: 'demo: bbbbbbb',
+        files: { 'apps/shop/demo.yaml': kustomization(tag) },
+        message: `demo: ${tag}`,
         author: author(new Date(now)),
       });
     };
@@ -232,6 +232,27 @@ describe('LocalRuntimeObserver over the local manifest repository', () => {
       },
     });
   });
+
+  it.each(['sync-fails', 'never-healthy'])(
+    '%s: a rollback to the first image applies and runs healthy',
+    async mode => {
+      const env = await setup(`demo=${mode}`);
+      await env.deploy();
+      env.advance(70_000);
+      expect((await env.demo())?.health.status).toBe(
+        mode === 'sync-fails' ? 'Healthy' : 'Degraded',
+      );
+      env.advance(1000);
+      const back = await env.deploy('aaaaaaa');
+      env.advance(4000);
+      expect(await env.demo()).toMatchObject({
+        sync: { status: 'Synced', revision: back },
+        health: { status: 'Healthy' },
+        lastOperation: { phase: 'Succeeded', revision: back },
+        runningDigests: [env.oldDigest],
+      });
+    },
+  );
 
   it('reads the mode of each environment from the annotation', () => {
     expect(localRuntimeMode('sync-fails', 'prod')).toBe('sync-fails');

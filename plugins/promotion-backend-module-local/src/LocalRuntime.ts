@@ -22,7 +22,8 @@ import { readImageTag } from '@mainline/plugin-promotion-backend-module-gitops';
  * manifest commit applies), `sync-fails` (only an environment's first manifest commit applies;
  * later syncs fail and the first version keeps running), `never-healthy` (later versions sync
  * but their pods never become ready: Progressing, then Degraded once the progress deadline
- * passes); or per environment, `demo=sync-fails,prod=healthy` (unnamed environments: healthy).
+ * passes); in both, a later commit that pins the first commit's image again (a rollback to
+ * it) applies and runs healthy; or per environment, `demo=sync-fails,prod=healthy` (unnamed environments: healthy).
  *
  * @public
  */
@@ -243,7 +244,12 @@ export class LocalRuntimeObserver implements RuntimeObserver {
     }
     const runningDigest = await this.digestAt(target, repo, running.sha, file);
     const syncing = newest !== ranLast;
-    const faulted = ranLast !== first && mode !== 'healthy';
+    // A manifest that pins the environment's first image again (a rollback to it) applies.
+    const faulted =
+      ranLast !== first &&
+      mode !== 'healthy' &&
+      (await this.digestAt(target, repo, ranLast.sha, file)) !==
+        (await this.digestAt(target, repo, first.sha, file));
     if (faulted && mode === 'sync-fails') {
       return {
         ...base,

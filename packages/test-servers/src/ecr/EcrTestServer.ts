@@ -10,6 +10,11 @@ import { AddressInfo } from 'node:net';
  * Semantics follow ECR's: a tag names one image; putting a tag moves it (unless the repository's
  * tags are immutable); deleting by tag untags and an image goes with its last tag; deleting by
  * digest removes the image and every tag on it.
+ * Every request must carry a SigV4 `Authorization` header (with `X-Amz-Date`) scoped to this
+ * server's region and the `ecr` service, as AWS's front door refuses anything else before ECR
+ * sees it: 403 with ECR's error body (`__type` MissingAuthenticationTokenException,
+ * IncompleteSignatureException or InvalidSignatureException). The signature itself is not
+ * checked (any secret signs), as with the Lambda test server.
  */
 
 const TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921.';
@@ -104,8 +109,53 @@ export interface EcrTestServer {
 }
 
 class EcrError extends Error {
-  constructor(readonly type: string, message: string) {
+  constructor(
+    readonly type: string,
+    message: string,
+    /** 400 for ECR's own errors; 403 for what the front door refuses (authentication). */
+    readonly status = 400,
+  ) {
     super(message);
+  }
+}
+
+/** What AWS's front door checks before ECR sees a request: a SigV4 header for `region`/`ecr`. */
+function checkSignature(req: http.IncomingMessage, region: string) {
+  const authorization = req.headers.authorization;
+  if (!authorization) {
+    throw new EcrError(
+      'MissingAuthenticationTokenException',
+      'Missing Authentication Token',
+      403,
+    );
+  }
+  const scope =
+    /^AWS4-HMAC-SHA256 Credential=[^/\s]+\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request, ?SignedHeaders=[a-z0-9;-]+, ?Signature=[0-9a-f]{64}$/.exec(
+      authorization,
+    );
+  if (!scope || !req.headers['x-amz-date']) {
+    throw new EcrError(
+      'IncompleteSignatureException',
+      `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters, and an 'X-Amz-Date' header. Authorization=${
+        authorization.split(' ')[0]
+      }`,
+      403,
+    );
+  }
+  const [, , scopeRegion, service] = scope;
+  if (scopeRegion !== region) {
+    throw new EcrError(
+      'InvalidSignatureException',
+      `Credential should be scoped to a valid region, not '${scopeRegion}'.`,
+      403,
+    );
+  }
+  if (service !== 'ecr') {
+    throw new EcrError(
+      'InvalidSignatureException',
+      "Credential should be scoped to correct service: 'ecr'.",
+      403,
+    );
   }
 }
 
@@ -509,6 +559,7 @@ export async function startEcrTestServer(
     let status = 200;
     let payload: unknown;
     try {
+      checkSignature(req, region);
       const handler = Object.hasOwn(handlers, operation)
         ? handlers[operation]
         : undefined;
@@ -526,7 +577,7 @@ export async function startEcrTestServer(
       }
       payload = handler(body);
     } catch (error) {
-      status = 400;
+      status = error instanceof EcrError ? error.status : 400;
       payload =
         error instanceof EcrError
           ? { __type: error.type, message: error.message }

@@ -9,6 +9,7 @@ import { resolveCommitish } from './git';
 import { contentsRoutes } from './contents';
 import { gitDataRoutes } from './gitData';
 import { graphqlRoutes } from './graphql';
+import { hookRoutes, StoredDelivery, WebhookDeliverer } from './hooks';
 import { ApiError, RepoContext, RequestContext } from './http';
 import { mergePull } from './pulls';
 import { repositoryRoutes } from './repositories';
@@ -34,6 +35,10 @@ export type {
   WorkflowRun as GitHubTestWorkflowRun,
   WorkflowRunConclusion as GitHubTestWorkflowConclusion,
 } from './state';
+export type {
+  StoredHook as GitHubTestWebhook,
+  StoredDelivery as GitHubTestWebhookDelivery,
+} from './hooks';
 
 /** Options of {@link startGitHubTestServer}. */
 export interface GitHubTestServerOptions {
@@ -151,6 +156,33 @@ export interface GitHubTestServer {
     ref?: string;
   }): Promise<WorkflowRun>;
   completeWorkflowRun(id: number, conclusion: WorkflowRunConclusion): void;
+  /**
+   * Records a run GitHub started for an event other than a dispatch (a push, a pull request, a
+   * finished run), in progress, as the workflow runner picks it up: its `workflow_run` webhooks
+   * (`requested`, `in_progress`) are delivered, and `completed` when `completeWorkflowRun` ends it.
+   */
+  recordWorkflowRun(run: {
+    owner: string;
+    name: string;
+    /** The file under .github/workflows. */
+    workflow: string;
+    /** The workflow's `name:`. */
+    workflowName?: string;
+    event: 'push' | 'pull_request' | 'workflow_run' | 'workflow_dispatch';
+    /** The branch or tag (short name) the run is for. */
+    ref: string;
+    refType?: 'branch' | 'tag';
+    headSha: string;
+    actor?: string;
+    title?: string;
+  }): WorkflowRun;
+  /**
+   * What the repositories' webhooks delivered (oldest first), with the request as sent and the
+   * receiver's status; `owner`/`name` narrow it to one repository.
+   */
+  webhookDeliveries(owner?: string, name?: string): StoredDelivery[];
+  /** Resolves once every webhook delivery queued so far has been answered or has failed. */
+  webhooksSettled(): Promise<void>;
   pullRequests(owner: string, name: string): StoredPull[];
   /** Merges an open pull request as a reviewer would in the web UI; resolves to the merge commit. */
   mergePullRequest(
@@ -187,6 +219,7 @@ const ROUTES: Route[] = [
   ...contentsRoutes,
   ...pullRoutes,
   ...actionsRoutes,
+  ...hookRoutes,
   ...repositoryRoutes,
 ];
 
@@ -249,12 +282,18 @@ export async function startGitHubTestServer(
   /** `owner/old` → `owner/new` of renamed repositories. */
   const renamed = new Map<string, string>();
 
+  const hooks = new WebhookDeliverer();
   const updateRun = (id: number, update: Partial<WorkflowRun>) => {
     const run = state.runs.find(r => r.id === id);
     if (!run) throw new Error(`No workflow run ${id}`);
+    const before = run.status;
     Object.assign(run, update, {
       updatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     });
+    if (run.status !== before) {
+      if (run.status === 'in_progress') hooks.workflowRun(run, 'in_progress');
+      if (run.status === 'completed') hooks.workflowRun(run, 'completed');
+    }
   };
 
   const tokens = new Map<string, Identity>(
@@ -289,7 +328,10 @@ export async function startGitHubTestServer(
     repoDir: (owner, name) => path.join(root, owner, `${name}.git`),
     acceptAnyWorkflow: options.acceptAnyWorkflow ?? false,
     limits: { ...options.limits },
+    hooks,
     onDispatch(id) {
+      const dispatched = state.runs.find(r => r.id === id);
+      if (dispatched) hooks.workflowRun(dispatched, 'requested');
       const auto = options.autoCompleteRuns;
       if (!auto) return;
       const later = (ms: number, fn: () => void) => {
@@ -317,6 +359,8 @@ export async function startGitHubTestServer(
       });
     },
   };
+
+  hooks.bind(env);
 
   const remaining = (resource: 'core' | 'graphql' = 'core') => {
     rollWindow();
@@ -607,6 +651,20 @@ export async function startGitHubTestServer(
       state.renameRepo(owner, name, newName);
       renamed.set(`${owner}/${name}`, `${owner}/${newName}`);
       renamed.delete(`${owner}/${newName}`);
+      // The repository keeps its webhooks, which hear of the rename.
+      for (const hook of state.hooks) {
+        if (hook.owner === owner && hook.repo === name) hook.repo = newName;
+      }
+      hooks.emit(
+        owner,
+        newName,
+        'repository',
+        {
+          action: 'renamed',
+          changes: { repository: { name: { from: name } } },
+        },
+        admin,
+      );
     },
     setRateLimitRemaining(n, resource = 'core') {
       remainingOverride[resource] = Math.max(0, Math.floor(n));
@@ -676,6 +734,51 @@ export async function startGitHubTestServer(
     completeWorkflowRun(id, conclusion) {
       updateRun(id, { status: 'completed', conclusion });
     },
+    recordWorkflowRun(record) {
+      const id = state.id();
+      const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const run: WorkflowRun = {
+        id,
+        owner: record.owner,
+        repo: record.name,
+        workflow: record.workflow,
+        workflowId: workflowId(record.owner, record.name, record.workflow),
+        event: record.event,
+        ...(record.workflowName ? { name: record.workflowName } : {}),
+        ref: record.ref,
+        refType: record.refType ?? 'branch',
+        headSha: record.headSha,
+        inputs: {},
+        displayTitle: record.title ?? record.workflowName ?? record.workflow,
+        actor: record.actor,
+        status: 'queued',
+        conclusion: null,
+        runNumber:
+          state.runs.filter(
+            r =>
+              r.owner === record.owner &&
+              r.repo === record.name &&
+              r.workflow === record.workflow,
+          ).length + 1,
+        createdAt: at,
+        updatedAt: at,
+        htmlUrl: `${env.htmlBase}/${record.owner}/${record.name}/actions/runs/${id}`,
+      };
+      state.runs.push(run);
+      hooks.workflowRun(run, 'requested');
+      updateRun(id, { status: 'in_progress' });
+      return run;
+    },
+    webhookDeliveries(owner, name) {
+      return state.deliveries.filter(
+        d =>
+          (!owner || d.owner.toLowerCase() === owner.toLowerCase()) &&
+          (!name || d.repo.toLowerCase() === name.toLowerCase()),
+      );
+    },
+    webhooksSettled() {
+      return hooks.settled();
+    },
     pullRequests(owner, name) {
       return state.repo(owner, name).pulls;
     },
@@ -697,6 +800,7 @@ export async function startGitHubTestServer(
       return state.repo(owner, name).topics;
     },
     async close() {
+      await hooks.settled();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       server.closeAllConnections();

@@ -242,6 +242,9 @@ async function writeContents(
       `${ref} is at another commit than ${head}: it moved during the write`,
     );
   }
+  await env.hooks.refsChanged(ctx.owner, ctx.name, ctx.actor, [
+    { ref, before: head, after: commitSha },
+  ]);
   const commit = (await git.readCommit(commitSha))!;
   const [written] = blob ? await lsTree(git, commitSha, path) : [];
   const body: FileCommitJson = {

@@ -96,6 +96,9 @@ async function createRef(ctx: RepoContext, env: ServerEnv) {
     // e.g. `refs/tags/rc-1/x` while `refs/tags/rc-1` exists.
     throw new ApiError(422, 'Reference cannot be created');
   }
+  await env.hooks.refsChanged(ctx.owner, ctx.name, ctx.actor, [
+    { ref, after: sha },
+  ]);
   return { status: 201, body: await refJson(ctx, ref) };
 }
 
@@ -118,6 +121,9 @@ async function updateRef(ctx: RepoContext, env: ServerEnv) {
   if (!(await ctx.git.compareAndSwap(ref, sha, current))) {
     throw new ApiError(422, 'Reference cannot be updated');
   }
+  await env.hooks.refsChanged(ctx.owner, ctx.name, ctx.actor, [
+    { ref, before: current, after: sha },
+  ]);
   return { status: 200, body: await refJson(ctx, ref) };
 }
 
@@ -142,6 +148,9 @@ async function deleteRef(ctx: RepoContext, env: ServerEnv) {
     current,
   ]);
   if (result.code !== 0) throw new ApiError(422, 'Reference cannot be deleted');
+  await env.hooks.refsChanged(ctx.owner, ctx.name, ctx.actor, [
+    { ref, before: current },
+  ]);
   return { status: 204 };
 }
 

@@ -7,6 +7,8 @@ export type {
   GitHubTestPullRequest,
   GitHubTestWorkflowRun,
   GitHubTestWorkflowConclusion,
+  GitHubTestWebhook,
+  GitHubTestWebhookDelivery,
 } from './GitHubTestServer';
 export {
   githubWebhookModules,

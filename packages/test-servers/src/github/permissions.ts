@@ -24,6 +24,7 @@ export function requiredPermission(
   else if (rest.startsWith('/statuses') || /\/status(es)?$/.test(rest))
     name = 'statuses';
   else if (rest.startsWith('/actions')) name = 'actions';
+  else if (rest.startsWith('/hooks')) name = 'repository_hooks';
   else if (
     rest.startsWith('/rulesets') ||
     rest.startsWith('/environments') ||

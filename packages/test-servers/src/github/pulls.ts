@@ -183,6 +183,9 @@ export async function mergePull(
       'Base branch was modified. Review and try the merge again.',
     );
   }
+  await env.hooks.refsChanged(owner, name, options.actor ?? env.owner, [
+    { ref: `refs/heads/${pull.base}`, before: baseSha, after: sha },
+  ]);
   Object.assign(pull, {
     state: 'closed',
     merged: true,

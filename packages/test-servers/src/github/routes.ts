@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Git } from './git';
 import { ApiError, Reply, RepoContext, RequestContext } from './http';
+import type { WebhookDeliverer } from './hooks';
 import { Identity, ServerState } from './state';
 
 /** What every handler can reach: the server's records and how it names things. */
@@ -22,6 +23,8 @@ export interface ServerEnv {
   onDispatch(runId: number): void;
   /** Real GitHub limits switched on for this server (see GitHubTestLimits). */
   limits: GitHubTestLimits;
+  /** The repositories' webhooks: what events are delivered through. */
+  hooks: WebhookDeliverer;
 }
 
 /**

@@ -294,15 +294,37 @@ async function receivePack(
       }
     }
     const hooks = await updateHook();
-    return await runBackend(req, res, options, body, {
-      decoded: gzip,
-      env: {
-        GIT_CONFIG_KEY_1: 'core.hooksPath',
-        GIT_CONFIG_VALUE_1: hooks,
-        MAINLINE_PUSH_RULES: verdicts,
-      },
-      rewrite: output => rewriteReport(output, reasons),
-    });
+    const release = options.env.hooks.hold();
+    try {
+      const status = await runBackend(req, res, options, body, {
+        decoded: gzip,
+        env: {
+          GIT_CONFIG_KEY_1: 'core.hooksPath',
+          GIT_CONFIG_VALUE_1: hooks,
+          MAINLINE_PUSH_RULES: verdicts,
+        },
+        rewrite: output => rewriteReport(output, reasons),
+      });
+      // The webhooks of the refs that landed (a refused ref changed nothing and raises none).
+      const landed = [];
+      for (const command of commands) {
+        const now = await git.revParse(command.ref);
+        const after = command.after === ZERO_SHA ? undefined : command.after;
+        if (now === after && command.before !== command.after) {
+          landed.push({
+            ref: command.ref,
+            before: command.before === ZERO_SHA ? undefined : command.before,
+            after,
+          });
+        }
+      }
+      if (landed.length > 0) {
+        await options.env.hooks.refsChanged(owner, name, options.actor, landed);
+      }
+      return status;
+    } finally {
+      release();
+    }
   } finally {
     await fs.rm(verdicts, { recursive: true, force: true });
   }

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { StoredDelivery, StoredHook } from './hooks';
 
 /** A pull request as the server keeps it. */
 export interface StoredPull {
@@ -117,7 +118,10 @@ export interface WorkflowRun {
   /** The workflow's file name, e.g. `deploy.yaml`. */
   workflow: string;
   workflowId: number;
-  event: 'workflow_dispatch';
+  /** What started it: a dispatch, or (runs the workflow runner records) a push, a pull request, a finished run. */
+  event: 'workflow_dispatch' | 'push' | 'pull_request' | 'workflow_run';
+  /** The workflow's `name:` when the run was recorded with it. */
+  name?: string;
   /** The branch or tag the run was dispatched on (its short name). */
   ref: string;
   /** Whether `ref` names a branch or a tag. */
@@ -188,6 +192,9 @@ export class ServerState {
   readonly runs: WorkflowRun[] = [];
   readonly checkRuns: StoredCheckRun[] = [];
   readonly statuses: StoredStatus[] = [];
+  /** Repository webhooks and what was delivered to them. */
+  readonly hooks: StoredHook[] = [];
+  readonly deliveries: StoredDelivery[] = [];
   /** Teams by `org/slug`, lower case. */
   readonly teams = new Map<string, StoredTeam>();
 

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'yaml';
 import type { GitHubTestServer } from '../github';
-import { WebhookSender, WebhookTarget } from './webhooks';
 import {
   condition,
   interpolate,
@@ -72,12 +71,6 @@ export interface WorkflowRunnerOptions {
   awsCredentials?: { accessKeyId: string; secretAccessKey: string };
   /** Kills a step after this long (default 120 s): a stuck wait loop fails the job, not the suite. */
   stepTimeoutMs?: number;
-  /**
-   * The repository's webhook: each event the runner raises is also delivered there as GitHub
-   * delivers it (`create`/`delete` and `push` for a pushed ref, `workflow_run` when a run
-   * completes), signed with the secret; `runner.webhooks` lists the deliveries.
-   */
-  webhook?: WebhookTarget;
 }
 
 type Workflow = {
@@ -124,6 +117,8 @@ interface Event {
   actor: string;
   /** Only this workflow file (workflow_dispatch). */
   file?: string;
+  /** The test server's run this event executes (a dispatch it queued); else one is recorded. */
+  serverRunId?: number;
 }
 
 /**
@@ -333,8 +328,6 @@ function serverPermissions(granted: Record<string, string>) {
  */
 export class WorkflowRunner {
   readonly runs: WorkflowRun[] = [];
-  /** The webhook deliveries, when the `webhook` option is set. */
-  readonly webhooks?: WebhookSender;
   private nextRunId = 1000;
   private tokenCount = 0;
   private readonly concurrency = new ConcurrencyGroups();
@@ -355,12 +348,6 @@ export class WorkflowRunner {
       appId: GITHUB_ACTIONS_APP_ID,
       permissions: { checks: 'write', contents: 'read' },
     });
-    if (options.webhook) {
-      this.webhooks = new WebhookSender(options.webhook, {
-        fullName: `${options.owner}/${options.repo}`,
-        defaultBranch: 'main',
-      });
-    }
   }
 
   private get repository() {
@@ -467,7 +454,6 @@ export class WorkflowRunner {
   }): Promise<WorkflowRun[]> {
     await this.syncMirror();
     const tag = event.ref.startsWith('refs/tags/');
-    await this.deliverPush(event, tag);
     if (/^0+$/.test(event.after)) return [];
     const sha = tag
       ? (
@@ -494,64 +480,6 @@ export class WorkflowRunner {
         ? undefined
         : await this.changedFiles(event.before, event.after),
     });
-  }
-
-  /** The webhooks a pushed ref makes: `create` (or `delete`), then `push`. */
-  private async deliverPush(
-    event: { ref: string; before: string; after: string; actor?: string },
-    tag: boolean,
-  ) {
-    if (!this.webhooks) return;
-    const sender = event.actor ?? 'mainline-bot';
-    const name = event.ref.replace(/^refs\/(heads|tags)\//, '');
-    const created = /^0+$/.test(event.before);
-    const deleted = /^0+$/.test(event.after);
-    if (created || deleted) {
-      await this.webhooks.deliver(
-        created ? 'create' : 'delete',
-        {
-          ref: name,
-          ref_type: tag ? 'tag' : 'branch',
-          pusher_type: 'user',
-          ...(created ? { master_branch: 'main', description: null } : {}),
-        },
-        sender,
-      );
-    }
-    await this.webhooks.deliver(
-      'push',
-      {
-        ref: event.ref,
-        before: event.before,
-        after: event.after,
-        created,
-        deleted,
-        forced: false,
-        pusher: { name: sender },
-      },
-      sender,
-    );
-  }
-
-  /** The `workflow_run` webhook of a finished run (`id` as the test server knows it, if it does). */
-  private async deliverRunCompleted(run: WorkflowRun, id = run.id) {
-    await this.webhooks?.deliver(
-      'workflow_run',
-      {
-        action: 'completed',
-        workflow_run: {
-          id,
-          name: run.name,
-          path: `.github/workflows/${run.file}`,
-          event: run.event,
-          status: 'completed',
-          conclusion: run.conclusion,
-          head_sha: run.headSha,
-          head_branch: run.headBranch,
-        },
-      },
-      'mainline-bot',
-    );
   }
 
   /** A pull request event (`opened`, `synchronize`, …) for a pull request the server stores. */
@@ -655,6 +583,7 @@ export class WorkflowRunner {
           actor: queued.actor ?? 'mainline-bot',
           file: queued.workflow,
           payload: { inputs: queued.inputs },
+          serverRunId: queued.id,
         });
         if (run) {
           executed = { ...run, inputs: queued.inputs };
@@ -664,7 +593,6 @@ export class WorkflowRunner {
       } finally {
         github.completeWorkflowRun(queued.id, conclusion);
       }
-      if (executed) await this.deliverRunCompleted(executed, queued.id);
     };
     const timer = setInterval(() => {
       for (const queued of github.workflowRuns(owner, repo)) {
@@ -697,7 +625,35 @@ export class WorkflowRunner {
     );
     const results = await Promise.all(
       workflows.map(async ({ file, workflow }) => {
-        const run = await this.runWorkflow(file, workflow, event);
+        // GitHub lists every run (and sends its `workflow_run` webhooks), not only dispatched ones.
+        const recorded =
+          event.serverRunId === undefined
+            ? this.options.github.recordWorkflowRun({
+                owner: this.options.owner,
+                name: this.options.repo,
+                workflow: file,
+                workflowName: workflow.name,
+                event: event.name as 'push',
+                ref:
+                  event.name === 'pull_request'
+                    ? (event.payload.pull_request as { head: { ref: string } })
+                        .head.ref
+                    : event.ref.replace(/^refs\/(heads|tags)\//, ''),
+                refType: event.ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+                headSha: event.sha,
+                actor: event.actor,
+              })
+            : undefined;
+        let conclusion: JobResult = 'failure';
+        let run: WorkflowRun;
+        try {
+          run = await this.runWorkflow(file, workflow, event);
+          conclusion = run.conclusion;
+        } finally {
+          if (recorded) {
+            this.options.github.completeWorkflowRun(recorded.id, conclusion);
+          }
+        }
         const chained = await this.workflowRunCompleted(run);
         return [run, ...chained];
       }),
@@ -706,7 +662,6 @@ export class WorkflowRunner {
   }
 
   private async workflowRunCompleted(run: WorkflowRun): Promise<WorkflowRun[]> {
-    if (run.event !== 'workflow_dispatch') await this.deliverRunCompleted(run);
     await this.syncMirror();
     // workflow_run workflows run from the default branch.
     const sha = (

@@ -16,5 +16,3 @@ export { evaluate, condition, interpolate } from './expressions';
 export type { StatusState } from './expressions';
 export { startArgoCdStub, startRecordingServer } from './stubs';
 export type { ArgoCdStub, RecordingServer, RecordedRequest } from './stubs';
-export { WebhookSender } from './webhooks';
-export type { WebhookTarget, WebhookDelivery } from './webhooks';

@@ -9,8 +9,18 @@ import type { Yank } from './YankStore';
 /** What a new promotion or rollback is recorded with; the store sets status, times and steps. */
 export type NewPromotion = Omit<
   PromotionRecord,
-  'createdAt' | 'updatedAt' | 'steps' | 'error' | 'status'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'steps'
+  | 'error'
+  | 'status'
+  | 'rollbackOf'
+  | 'onBehalfOf'
+  | 'rolledBackBy'
 > & {
+  /** An automatic rollback: the failed promotion it restores from, and who had asked for that. */
+  rollbackOf?: string;
+  onBehalfOf?: string;
   /** Set when the promotion waits for approvals before it proceeds (`awaiting-approval`). */
   approval?: { required: number; context: string };
 };

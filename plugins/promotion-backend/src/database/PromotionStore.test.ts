@@ -72,6 +72,116 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
+    it('fails a waiting verify step into its automatic rollback once, handing the lock over, and links the two', async () => {
+      const store = replica(5000);
+      const environment = 'rollback-env';
+      // A verified promotion of another commit: what the rollback returns to.
+      const earlier = await runningPromotion(store, environment);
+      await store.setStep(earlier.id, 'checks', 'succeeded', 'passed');
+      await knex('promotion_steps').insert({
+        promotion_id: earlier.id,
+        position: 1,
+        name: 'verify',
+        status: 'succeeded',
+        detail: 'runs rc-1',
+      });
+      await knex('promotion_promotions')
+        .where({ id: earlier.id })
+        .update({ sha: 'b'.repeat(40) });
+      await store.end(earlier, 'succeeded', null);
+      const failing = await runningPromotion(store, environment);
+      await knex('promotion_steps').insert({
+        promotion_id: failing.id,
+        position: 1,
+        name: 'verify',
+        status: 'running',
+        detail: 'waiting',
+        pending: 'verify:1:2:3',
+      });
+      const target = await store.lastVerified(
+        entityRef,
+        environment,
+        'a'.repeat(40),
+      );
+      expect(target?.id).toBe(earlier.id);
+      // Two followers decide at once: one records it, the other changes nothing.
+      const decide = (follower: PromotionStore) =>
+        follower.failIntoRollback(
+          {
+            record: failing,
+            step: 'verify',
+            pending: 'verify:1:2:3',
+            detail: 'degraded: Degraded',
+            url: null,
+            error: 'verify: degraded; rolling back to rc-1',
+          },
+          {
+            id: crypto.randomUUID(),
+            entityRef,
+            kind: 'rollback',
+            environment,
+            sha: 'b'.repeat(40),
+            tag: 'rc-1',
+            tagAutomatic: false,
+            version: 'rc-1',
+            idempotencyKey: null,
+            requestHash: 'rollback',
+            requestedBy: 'plugin:promotion',
+            onBehalfOf: 'user:default/ada',
+          },
+          [
+            { name: 'checks', status: 'succeeded', detail: 'passed' },
+            { name: 'deploy', status: 'pending', detail: 'point back' },
+          ],
+        );
+      const outcomes = await Promise.all([decide(store), decide(replica())]);
+      expect(outcomes.filter(Boolean)).toHaveLength(1);
+      const failed = await store.require(entityRef, failing.id);
+      expect(failed).toMatchObject({
+        status: 'failed',
+        error: 'verify: degraded; rolling back to rc-1',
+        rolledBackBy: { version: 'rc-1', status: 'running' },
+      });
+      expect(failed.steps.find(s => s.name === 'verify')).toMatchObject({
+        status: 'failed',
+        pending: null,
+      });
+      const rollback = await store.require(entityRef, failed.rolledBackBy!.id);
+      expect(rollback).toMatchObject({
+        kind: 'rollback',
+        status: 'running',
+        rollbackOf: failing.id,
+        onBehalfOf: 'user:default/ada',
+        requestedBy: 'plugin:promotion',
+      });
+      // The environment stays taken, now by the rollback.
+      expect(
+        await store.lease(entityRef, environment, rollback.id),
+      ).toMatchObject({ held: true, live: true });
+      expect((await store.lease(entityRef, environment, failing.id)).held).toBe(
+        false,
+      );
+      // The unique index: a second rollback of the same promotion cannot be recorded.
+      await expect(
+        knex('promotion_promotions').insert({
+          id: crypto.randomUUID(),
+          entity_ref: entityRef,
+          kind: 'rollback',
+          environment,
+          sha: 'b'.repeat(40),
+          tag: 'rc-1',
+          tag_automatic: false,
+          version: 'rc-1',
+          status: 'running',
+          request_hash: 'again',
+          requested_by: 'plugin:promotion',
+          rollback_of: failing.id,
+          created_at: new Date(),
+          updated_at: new Date(),
+        }),
+      ).rejects.toThrow();
+    });
+
     it('ends a promotion and frees its environment in one step, once', async () => {
       const store = replica();
       const record = await runningPromotion(store, 'prod');

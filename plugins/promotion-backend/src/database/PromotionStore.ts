@@ -1,7 +1,11 @@
 import crypto from 'node:crypto';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import { Knex } from 'knex';
-import type { NewPromotion, PromotionDatabase } from './PromotionDatabase';
+import type {
+  NewPromotion,
+  PromotionDatabase,
+  PromotionLocator,
+} from './PromotionDatabase';
 
 export type PromotionKind = 'promotion' | 'rollback';
 export type PromotionStatus =
@@ -47,7 +51,23 @@ export interface PromotionRecord {
   error: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * An automatic rollback: the promotion whose failed verification it restores from (null for
+   * every other promotion and rollback).
+   */
+  rollbackOf: string | null;
+  /** An automatic rollback: who requested the promotion it restores from. */
+  onBehalfOf: string | null;
+  /** A promotion an automatic rollback restores from: that rollback (full records only). */
+  rolledBackBy?: RollbackLink | null;
   steps: PromotionStep[];
+}
+
+/** The automatic rollback of a promotion whose verification failed, as the promotion links it. */
+export interface RollbackLink {
+  id: string;
+  version: string;
+  status: PromotionStatus;
 }
 
 /** The default lease length (`promotion.locks.leaseSeconds`). */
@@ -127,6 +147,8 @@ export class PromotionStore implements PromotionDatabase {
           idempotency_key: record.idempotencyKey,
           request_hash: record.requestHash,
           requested_by: record.requestedBy,
+          rollback_of: record.rollbackOf ?? null,
+          on_behalf_of: record.onBehalfOf ?? null,
           error: null,
           created_at: now,
           updated_at: now,
@@ -198,12 +220,162 @@ export class PromotionStore implements PromotionDatabase {
           )
           .orderBy('position')
       : [];
+    const links = await this.rollbackLinks(rows.map(r => r.id));
     return rows.map(row =>
       this.toRecord(
         row,
         steps.filter(s => s.promotion_id === row.id),
+        links,
       ),
     );
+  }
+
+  /** The automatic rollbacks of these promotions, by the promotion each restores from. */
+  private async rollbackLinks(
+    ids: string[],
+  ): Promise<Map<string, RollbackLink>> {
+    const links = new Map<string, RollbackLink>();
+    if (ids.length === 0) return links;
+    const rows = await this.knex('promotion_promotions')
+      .whereIn('rollback_of', ids)
+      .select('id', 'rollback_of', 'version', 'status');
+    for (const row of rows) {
+      links.set(row.rollback_of, {
+        id: row.id,
+        version: row.version,
+        status: row.status,
+      });
+    }
+    return links;
+  }
+
+  /**
+   * The newest promotion or rollback of the entity to the environment whose verify step
+   * succeeded, of another commit than `exceptSha`: what an automatic rollback returns to.
+   */
+  async lastVerified(
+    entityRef: string,
+    environment: string,
+    exceptSha: string,
+  ): Promise<Omit<PromotionRecord, 'steps'> | undefined> {
+    const row = await this.knex('promotion_promotions as p')
+      .join('promotion_steps as s', 's.promotion_id', 'p.id')
+      .where({
+        'p.entity_ref': entityRef,
+        'p.environment': environment,
+        'p.status': 'succeeded',
+        's.name': 'verify',
+        's.status': 'succeeded',
+      })
+      .whereNot('p.sha', exceptSha)
+      .orderBy([
+        { column: 'p.created_at', order: 'desc' },
+        { column: 'p.id', order: 'desc' },
+      ])
+      .first('p.*');
+    return row ? this.toSummary(row) : undefined;
+  }
+
+  /**
+   * A verify step that failed and the automatic rollback it leads to, recorded at once: the step
+   * failed (if it still waits for `pending`), the promotion failed with `error`, the rollback
+   * recorded `running` with its steps, and the environment's lock handed from the one to the
+   * other with a fresh lease of this instance. A crash before it leaves the step waiting (the
+   * follower judges it again); after it, the rollback is a running promotion like any other (the
+   * reconciler resumes it once the lease runs out). False, with nothing changed, when another
+   * follower finished the step first.
+   */
+  async failIntoRollback(
+    failed: {
+      record: PromotionLocator;
+      step: StepName;
+      pending: string;
+      detail: string;
+      url: string | null;
+      error: string;
+    },
+    rollback: NewPromotion,
+    steps: Array<{ name: StepName; status: StepStatus; detail: string | null }>,
+  ): Promise<boolean> {
+    const now = new Date();
+    return this.knex.transaction(async trx => {
+      const stepEnded = await trx('promotion_steps')
+        .where({
+          promotion_id: failed.record.id,
+          name: failed.step,
+          status: 'running',
+          pending: failed.pending,
+        })
+        .update({
+          status: 'failed',
+          detail: failed.detail,
+          url: failed.url,
+          pending: null,
+          finished_at: now,
+        });
+      if (stepEnded === 0) return false;
+      const ended = await trx('promotion_promotions')
+        .where({ id: failed.record.id, status: 'running' })
+        .update({ status: 'failed', error: failed.error, updated_at: now });
+      if (ended === 0) {
+        throw new ConflictError(
+          `Promotion ${failed.record.id} ended while its verify step was waiting`,
+        );
+      }
+      await trx('promotion_promotions').insert({
+        id: rollback.id,
+        entity_ref: rollback.entityRef,
+        kind: rollback.kind,
+        environment: rollback.environment,
+        sha: rollback.sha,
+        tag: rollback.tag,
+        tag_automatic: rollback.tagAutomatic,
+        version: rollback.version,
+        status: 'running',
+        idempotency_key: rollback.idempotencyKey,
+        request_hash: rollback.requestHash,
+        requested_by: rollback.requestedBy,
+        rollback_of: failed.record.id,
+        on_behalf_of: rollback.onBehalfOf ?? null,
+        error: null,
+        created_at: now,
+        updated_at: now,
+      });
+      await trx('promotion_steps').insert(
+        steps.map((step, position) => ({
+          promotion_id: rollback.id,
+          position,
+          name: step.name,
+          status: step.status,
+          detail: step.detail,
+          started_at: step.status === 'succeeded' ? now : null,
+          finished_at: step.status === 'succeeded' ? now : null,
+        })),
+      );
+      const handed = await trx('promotion_locks')
+        .where({
+          entity_ref: failed.record.entityRef,
+          environment: failed.record.environment,
+          promotion_id: failed.record.id,
+        })
+        .update({
+          promotion_id: rollback.id,
+          owner: this.options.owner,
+          acquired_at: now,
+          expires_at: this.leaseEnd(),
+        });
+      if (handed === 0) {
+        await trx('promotion_locks').insert({
+          entity_ref: failed.record.entityRef,
+          environment: failed.record.environment,
+          promotion_id: rollback.id,
+          owner: this.options.owner,
+          acquired_at: now,
+          expires_at: this.leaseEnd(),
+        });
+      }
+      return true;
+    });
   }
 
   /** The newest promotion or rollback per entity and environment (steps left out). */
@@ -798,10 +970,7 @@ export class PromotionStore implements PromotionDatabase {
    * failed at its checks, without a lock, so the promotions list shows it with the reason.
    */
   async recordRefused(
-    record: Omit<
-      PromotionRecord,
-      'createdAt' | 'updatedAt' | 'steps' | 'error' | 'status'
-    >,
+    record: NewPromotion,
     reason: string,
   ): Promise<PromotionRecord> {
     const now = new Date();
@@ -844,15 +1013,23 @@ export class PromotionStore implements PromotionDatabase {
   }
 
   private async withSteps(row: any): Promise<PromotionRecord> {
-    const steps = await this.knex('promotion_steps')
-      .where({ promotion_id: row.id })
-      .orderBy('position');
-    return this.toRecord(row, steps);
+    const [steps, links] = await Promise.all([
+      this.knex('promotion_steps')
+        .where({ promotion_id: row.id })
+        .orderBy('position'),
+      this.rollbackLinks([row.id]),
+    ]);
+    return this.toRecord(row, steps, links);
   }
 
-  private toRecord(row: any, steps: any[]): PromotionRecord {
+  private toRecord(
+    row: any,
+    steps: any[],
+    links: Map<string, RollbackLink>,
+  ): PromotionRecord {
     return {
       ...this.toSummary(row),
+      rolledBackBy: links.get(row.id) ?? null,
       steps: steps.map(step => ({
         name: step.name,
         status: step.status,
@@ -880,6 +1057,8 @@ export class PromotionStore implements PromotionDatabase {
       idempotencyKey: row.idempotency_key,
       requestHash: row.request_hash,
       requestedBy: row.requested_by,
+      rollbackOf: row.rollback_of ?? null,
+      onBehalfOf: row.on_behalf_of ?? null,
       error: row.error,
       createdAt: iso(row.created_at)!,
       updatedAt: iso(row.updated_at)!,

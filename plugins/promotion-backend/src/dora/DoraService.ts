@@ -39,7 +39,7 @@ function parseTime(value: string, parameter: string): Date {
 
 /**
  * Gathers the facts the DORA figures are computed from: the ledger's succeeded production
- * promotions and rollbacks, the yank tombstones, and main's commits from the (cached) lineage.
+ * promotions and rollbacks (and the failed promotions an automatic rollback restored from), the yank tombstones, and main's commits from the (cached) lineage.
  */
 export class DoraService {
   constructor(
@@ -99,10 +99,21 @@ export class DoraService {
       ...history.map(p => p.sha),
       ...yanks.map(y => y.sha),
     ]);
+    // A promotion whose verification failed ran in prod until its automatic rollback restored
+    // the last verified version: a release that failed, restored by that rollback.
+    const restored = new Set(
+      history
+        .filter(p => p.rollbackOf && p.status === 'succeeded')
+        .map(p => p.rollbackOf),
+    );
     return {
       entityRef: entity.entityRef,
       deployments: history
-        .filter(p => p.status === 'succeeded' && production.has(p.environment))
+        .filter(
+          p =>
+            (p.status === 'succeeded' || restored.has(p.id)) &&
+            production.has(p.environment),
+        )
         .map(p => ({
           promotionId: p.id,
           entityRef: p.entityRef,

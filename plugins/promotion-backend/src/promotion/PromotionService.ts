@@ -50,14 +50,14 @@ import { Reconciler } from './leases';
 import {
   chooseReleaseTag,
   promotionRules,
-  releaseTagRule,
   requireRunningInRule,
-  rollbackRules,
   short,
 } from './rules';
 import { promotionStepDetails } from './steps';
 import { RuntimeVerification, runtimeSubject } from './steps/verify';
 import { PlannedPromotion, StepRunner } from './StepRunner';
+import { checkRollback, plannedRollback, verifyDetail } from './rollbackPlan';
+import { AutoRollback } from './autoRollback';
 import { FreezeOverride } from './policies';
 import { PolicyReader } from './policyContext';
 import { YankOutcome, YankService } from './YankService';
@@ -127,6 +127,15 @@ export class PromotionService {
       ...options,
       runner: this.runner,
       events: this.events,
+      rollbacks: options.runtime
+        ? new AutoRollback({
+            ...options,
+            runtime: options.runtime,
+            facts: this.facts,
+            runner: this.runner,
+            events: this.events,
+          })
+        : undefined,
     });
     this.idempotency = new Idempotency(options.store);
     this.yanks = new YankService({
@@ -687,53 +696,26 @@ export class PromotionService {
         );
     }
     return this.start(entity, environment.name, ctx, hash, async () => {
-      const facts = await this.facts.read(entity, sha!);
-      const { version } = releaseTagRule(facts, environment, request.tag);
-      const { checks } = rollbackRules({
-        facts,
+      const checked = await checkRollback(
+        this.facts,
+        entity,
         environment,
-        mainBranch: this.options.mainBranch,
-        releaseBranches: entity.target.releaseBranches,
-        requestedTag: request.tag,
-        deploy: await this.facts.deployVerdict(
-          entity,
-          environment.name,
-          version,
-        ),
-      });
+        sha!,
+        request.tag,
+        this.options.mainBranch,
+      );
       await this.refuseOnFailure(entity, 'rollback', environment.name, {
-        sha: facts.sha,
-        tag: version,
-        checks,
+        sha: checked.facts.sha,
+        tag: checked.version,
+        checks: checked.checks,
         ctx,
       });
-      return {
-        record: {
-          kind: 'rollback' as const,
-          sha: facts.sha,
-          tag: version === short(facts.sha) ? null : version,
-          tagAutomatic: false,
-          version,
-          idempotencyKey: request.idempotencyKey ?? null,
-        },
-        steps: [
-          { name: 'checks', status: 'succeeded', detail: summarize(checks) },
-          {
-            name: 'deploy',
-            status: 'pending',
-            detail: `point ${environment.name} back at ${version}`,
-          },
-          ...(this.runner.steps.verify.applies(entity)
-            ? [
-                {
-                  name: 'verify' as const,
-                  status: 'pending' as const,
-                  detail: verifyDetail(environment.name, version),
-                },
-              ]
-            : []),
-        ],
-      };
+      return plannedRollback(checked, environment.name, {
+        idempotencyKey: request.idempotencyKey ?? null,
+        verify: this.runner.steps.verify.applies(entity)
+          ? { detail: verifyDetail(environment.name, checked.version) }
+          : undefined,
+      });
     });
   }
 
@@ -975,9 +957,4 @@ export class PromotionService {
   ): Promise<YankOutcome> {
     return this.yanks.yank(entity, request, ctx);
   }
-}
-
-/** What a verify step says it waits for. */
-function verifyDetail(environment: string, version: string) {
-  return `wait until ${environment} runs ${version}, synced and healthy`;
 }

@@ -254,17 +254,26 @@ export class StepRunner {
       return store.require(entity.entityRef, record.id);
     }
     const verb = record.kind === 'rollback' ? 'Rolled back' : 'Promoted';
-    await events.changed(entity, record.environment, {
-      title: failure
-        ? `${record.kind === 'rollback' ? 'Rollback' : 'Promotion'} of ${
-            entity.entityRef
-          } to ${record.environment} failed at ${failure.step}`
-        : `${verb} ${entity.entityRef}: ${record.environment} runs ${record.version}`,
-      description: failure
-        ? stringifyError(failure.error)
-        : `${short(record.sha)} by ${who.actor.name}`,
-      severity: failure ? 'high' : 'normal',
-    });
+    // An automatic rollback told the owners when it started (with the failure it restores
+    // from); that it worked shows in the tab. That it failed too is told.
+    const told = !!record.rollbackOf && !failure;
+    await events.changed(
+      entity,
+      record.environment,
+      told
+        ? undefined
+        : {
+            title: failure
+              ? `${record.kind === 'rollback' ? 'Rollback' : 'Promotion'} of ${
+                  entity.entityRef
+                } to ${record.environment} failed at ${failure.step}`
+              : `${verb} ${entity.entityRef}: ${record.environment} runs ${record.version}`,
+            description: failure
+              ? stringifyError(failure.error)
+              : `${short(record.sha)} by ${who.actor.name}`,
+            severity: failure ? 'high' : 'normal',
+          },
+    );
     const done = await store.require(entity.entityRef, record.id);
     events.ended(done);
     return done;
@@ -290,17 +299,24 @@ export function auditMeta(
     sha: record.sha,
     version: record.version,
     promotionId: record.id,
+    ...(record.rollbackOf
+      ? { rollbackOf: record.rollbackOf, onBehalfOf: record.onBehalfOf }
+      : {}),
   };
 }
 
 /**
  * Test-only: with `MAINLINE_TEST_PAUSE_AFTER_STEP=<step>` in the environment the process stops
  * right after that step's upstream change and before it is recorded (`checks`: once the promotion
- * is recorded, before the tag), so a crash test can SIGKILL it exactly there; `<step>:<ms>` only
+ * is recorded, before the tag; `rollback`: once an automatic rollback is decided, before it
+ * acts), so a crash test can SIGKILL it exactly there; `<step>:<ms>` only
  * pauses that long (a database restart test lands in the gap). Unset, as in production, it does
  * nothing.
  */
-async function pauseForCrashTest(step: StepName, id: string): Promise<void> {
+export async function pauseForCrashTest(
+  step: StepName | 'rollback',
+  id: string,
+): Promise<void> {
   const [pausedStep, ms] = (
     process.env.MAINLINE_TEST_PAUSE_AFTER_STEP ?? ''
   ).split(':');

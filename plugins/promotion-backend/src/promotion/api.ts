@@ -16,6 +16,13 @@ export function toPromotion(record: PromotionRecord): Promotion {
     error: record.error,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...(record.rollbackOf
+      ? {
+          rollbackOf: record.rollbackOf,
+          ...(record.onBehalfOf ? { onBehalfOf: record.onBehalfOf } : {}),
+        }
+      : {}),
+    ...(record.rolledBackBy ? { rolledBackBy: record.rolledBackBy } : {}),
     steps: record.steps.map(({ pending, ...step }) => ({
       ...step,
       waiting: pending !== null,

@@ -8,6 +8,7 @@ import {
 } from '../database/PromotionStore';
 import { PromotionEvents, requesterOf } from './events';
 import { StepRunner, auditMeta } from './StepRunner';
+import type { AutoRollback } from './autoRollback';
 import { EntityContext } from './types';
 
 /**
@@ -25,6 +26,8 @@ export class Follower {
       runner: StepRunner;
       events: PromotionEvents;
       logger: LoggerService;
+      /** The automatic rollback of environments that ask for it (`verify.rollback`). */
+      rollbacks?: AutoRollback;
     },
   ) {}
 
@@ -131,7 +134,7 @@ export class Follower {
   ): Promise<boolean> {
     const { store, runner, events } = this.options;
     const adapters = this.options.adapters.forTarget(entity.target);
-    const progress = await runner.steps.verify.follow(
+    let progress = await runner.steps.verify.follow(
       entity,
       record,
       step,
@@ -147,6 +150,16 @@ export class Follower {
         await events.changed(entity, record.environment);
       }
       return false;
+    }
+    if (progress.state === 'failed' && this.options.rollbacks) {
+      const after = await this.options.rollbacks.afterFailedVerify(
+        entity,
+        record,
+        step,
+        progress,
+      );
+      if ('finished' in after) return after.finished;
+      progress = { ...progress, error: after.error };
     }
     const detail =
       progress.state === 'failed' ? progress.error.message : progress.detail;

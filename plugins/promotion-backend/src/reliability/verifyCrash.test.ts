@@ -11,7 +11,9 @@ import {
   eventually,
   promotableCommits,
 } from '../__testUtils__/backendProcessHarness';
-import { demoEntities } from '../testUtils';
+import { Entity } from '@backstage/catalog-model';
+import { parseAllDocuments } from 'yaml';
+import { demoEntities, withLocation, withRelations } from '../testUtils';
 
 jest.setTimeout(600_000);
 
@@ -51,8 +53,23 @@ describe('a backend SIGKILLed while a verify step waits', () => {
           }
         : entity,
     );
+    // The runtime scenario's ledger (catalog/runtime.yaml): its demo syncs fail, but a manifest
+    // that pins demo's first image (rc-1) again applies.
+    const runtimeCatalog = path.resolve(
+      __dirname,
+      '../../../../catalog/runtime.yaml',
+    );
+    const ledger = parseAllDocuments(fs.readFileSync(runtimeCatalog, 'utf8'))
+      .map(doc => doc.toJS() as Entity)
+      .find(e => e.metadata.name === 'ledger')!;
     const entitiesFile = path.join(dataDir, 'entities.json');
-    fs.writeFileSync(entitiesFile, JSON.stringify(entities));
+    fs.writeFileSync(
+      entitiesFile,
+      JSON.stringify([
+        ...entities,
+        withLocation(withRelations(ledger), `file:${runtimeCatalog}`),
+      ]),
+    );
     options = {
       database: {
         client: 'better-sqlite3',
@@ -70,7 +87,11 @@ describe('a backend SIGKILLed while a verify step waits', () => {
           // history does not decide the test.
           environments: [
             { name: 'stage', branch: 'main' },
-            { name: 'demo', tagPattern: 'rc-*', verify: { timeout: '3m' } },
+            {
+              name: 'demo',
+              tagPattern: 'rc-*',
+              verify: { timeout: '3m', rollback: true },
+            },
             {
               name: 'prod',
               tagPattern: 'v*',
@@ -199,6 +220,158 @@ describe('a backend SIGKILLed while a verify step waits', () => {
       } finally {
         await knex.destroy();
       }
+    } finally {
+      await backend.kill();
+    }
+  });
+  it('resumes an automatic rollback decided just before the SIGKILL, once', async () => {
+    // The same database and repositories, a runtime that applies within a second.
+    const fast: BackendProcessOptions = JSON.parse(JSON.stringify(options));
+    (fast.config as any).promotion.local.runtime.applyDelay = '1s';
+    const api = entityApi('ledger');
+    const demoFile = 'apps/ledger/overlays/demo/kustomization.yaml';
+    const first = await BackendProcess.start(fast, {
+      MAINLINE_TEST_PAUSE_AFTER_STEP: 'rollback',
+    });
+    let failedId: string;
+    let rollbackId: string;
+    let manifestAtDecision: string;
+    try {
+      const get = (id: string) =>
+        call(`${first.url}${api}/promotions/${id}`, 'GET').then(r => r.body);
+      // rc-1 verified running in demo: the version an automatic rollback returns to.
+      const manual = await call(`${first.url}${api}/rollbacks`, 'POST', {
+        environment: 'demo',
+        tag: 'rc-1',
+      });
+      expect(manual.status).toBe(201);
+      expect(
+        await eventually(
+          () => get(manual.body.id),
+          r => r.status !== 'running',
+          60_000,
+        ),
+      ).toMatchObject({ status: 'succeeded' });
+      const lineage = await call(`${first.url}${api}/lineage?limit=50`, 'GET');
+      const stageSha = lineage.body.environments[0].current.sha;
+      const promoted = await call(`${first.url}${api}/promotions`, 'POST', {
+        environment: 'demo',
+        sha: stageSha,
+      });
+      expect(promoted.status).toBe(201);
+      failedId = promoted.body.id;
+      // The sync fails; the rollback is decided and recorded, then the process stops.
+      [, rollbackId] = await first.waitFor(
+        /MAINLINE_TEST_PAUSED rollback (\S+)/,
+        60_000,
+      );
+      manifestAtDecision = gitIn(
+        dataDir,
+        'mainline-demo/deployments',
+        'rev-parse',
+        'main',
+      );
+    } finally {
+      await first.kill();
+    }
+    const knex = knexFactory(options.database);
+    try {
+      // In the database before anything acted: the failure, and the rollback it decided.
+      const rows = await knex('promotion_promotions')
+        .whereIn('id', [failedId!, rollbackId!])
+        .select('id', 'status', 'rollback_of');
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          { id: failedId!, status: 'failed', rollback_of: null },
+          { id: rollbackId!, status: 'running', rollback_of: failedId! },
+        ]),
+      );
+    } finally {
+      await knex.destroy();
+    }
+    await new Promise(resolve => setTimeout(resolve, 4_000));
+    const restartedAt = Date.now();
+    const backend = await BackendProcess.start(fast);
+    try {
+      const get = (id: string) =>
+        call(`${backend.url}${api}/promotions/${id}`, 'GET').then(r => r.body);
+      const rollback = await eventually(
+        () => get(rollbackId!),
+        r => r.status !== 'running',
+        120_000,
+      );
+      // eslint-disable-next-line no-console
+      console.log(
+        `automatic rollback resumed after SIGKILL: succeeded ${(
+          (Date.now() - restartedAt) /
+          1000
+        ).toFixed(1)} s after the restart`,
+      );
+      expect(rollback).toMatchObject({
+        kind: 'rollback',
+        status: 'succeeded',
+        version: 'rc-1',
+        rollbackOf: failedId!,
+        requestedBy: 'plugin:promotion',
+      });
+      expect(await get(failedId!)).toMatchObject({
+        status: 'failed',
+        rolledBackBy: { id: rollbackId!, version: 'rc-1', status: 'succeeded' },
+      });
+      // Done once: one rollback of the failed promotion, one manifest commit back to rc-1.
+      const list = await call(
+        `${backend.url}${api}/promotions?limit=50`,
+        'GET',
+      );
+      expect(
+        list.body.items.filter((p: any) => p.rollbackOf === failedId!),
+      ).toHaveLength(1);
+      expect(
+        gitIn(
+          dataDir,
+          'mainline-demo/deployments',
+          'rev-list',
+          `${manifestAtDecision!}..main`,
+          '--',
+          demoFile,
+        )
+          .split('\n')
+          .filter(Boolean),
+      ).toHaveLength(1);
+      expect(
+        gitIn(dataDir, 'mainline-demo/deployments', 'show', `main:${demoFile}`),
+      ).toMatch(/newTag: rc-1\b/);
+      // The runtime runs it: Synced at that commit and Healthy.
+      const runtime = await call(`${backend.url}${api}/runtime`, 'GET');
+      const demo = runtime.body.environments.find(
+        (e: any) => e.name === 'demo',
+      );
+      expect(demo.running).toMatchObject({
+        sync: { status: 'Synced' },
+        health: { status: 'Healthy' },
+      });
+      expect(demo.drift).toBe(false);
+      // Audited as the plugin on the requester's behalf, once.
+      const audits = readLines(options.auditFile!).filter(
+        e => e.meta?.promotionId === rollbackId! && e.eventId === 'rollback',
+      );
+      expect(audits.filter(e => e.status === 'succeeded')).toEqual([
+        expect.objectContaining({
+          meta: expect.objectContaining({
+            requestedBy: 'plugin:promotion',
+            rollbackOf: failedId!,
+            onBehalfOf: expect.stringMatching(/^user:/),
+          }),
+        }),
+      ]);
+      // Told once, before the crash: the failure and the version rolled back to.
+      const notices = readLines(options.notificationsFile)
+        .map(line => line.payload)
+        .filter(p => p.title.includes('ledger'));
+      expect(notices.map(p => p.title)).toEqual([
+        'Rolled back component:default/ledger: demo runs rc-1',
+        'Promotion of component:default/ledger to demo failed at verify: rolling back to rc-1',
+      ]);
     } finally {
       await backend.kill();
     }

@@ -14,13 +14,13 @@ describe('readRuntimeSettings', () => {
       minPollMs: 2000,
       maxPollMs: 30_000,
       environments: {
-        stage: { verify: { timeoutMs: 600_000 } },
+        stage: { verify: { timeoutMs: 600_000, rollback: false } },
         demo: {
-          verify: { timeoutMs: 600_000 },
+          verify: { timeoutMs: 600_000, rollback: false },
           requireRunningIn: { environment: 'stage', forMs: 1_800_000 },
         },
         prod: {
-          verify: { timeoutMs: 600_000 },
+          verify: { timeoutMs: 600_000, rollback: false },
           requireRunningIn: { environment: 'demo', forMs: 3_600_000 },
         },
       },
@@ -32,12 +32,16 @@ describe('readRuntimeSettings', () => {
     ]);
   });
 
-  it('reads each environment’s verify timeout and requireRunningIn, and nothing else is assumed', () => {
+  it('reads each environment’s verify timeout, rollback and requireRunningIn, and nothing else is assumed', () => {
     expect(
       read({
         environments: [
           { name: 'stage', branch: 'main' },
-          { name: 'demo', tagPattern: 'rc-*', verify: { timeout: '5m' } },
+          {
+            name: 'demo',
+            tagPattern: 'rc-*',
+            verify: { timeout: '5m', rollback: true },
+          },
           {
             name: 'prod',
             tagPattern: 'v*',
@@ -50,10 +54,10 @@ describe('readRuntimeSettings', () => {
       minPollMs: 1000,
       maxPollMs: 10_000,
       environments: {
-        stage: { verify: { timeoutMs: 600_000 } },
-        demo: { verify: { timeoutMs: 300_000 } },
+        stage: { verify: { timeoutMs: 600_000, rollback: false } },
+        demo: { verify: { timeoutMs: 300_000, rollback: true } },
         prod: {
-          verify: { timeoutMs: 600_000 },
+          verify: { timeoutMs: 600_000, rollback: false },
           requireRunningIn: { environment: 'demo', forMs: 7_200_000 },
         },
       },
@@ -72,6 +76,10 @@ describe('readRuntimeSettings', () => {
     [
       { name: 'demo', tagPattern: 'rc-*', verify: { timeout: 'soon' } },
       /environment "demo" verify.timeout: .*\(e.g. 10m, 30s, PT1H\)/,
+    ],
+    [
+      { name: 'demo', tagPattern: 'rc-*', verify: { rollback: 'sometimes' } },
+      /environment "demo": verify.rollback must be true or false, not "sometimes"/,
     ],
   ])('fails start-up naming the key: %j', (demo, message) => {
     expect(() =>

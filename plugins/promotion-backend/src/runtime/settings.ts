@@ -21,6 +21,11 @@ export interface EnvironmentRuntimeSettings {
   verify: {
     /** How long the verify step waits for the environment to run the artifact. */
     timeoutMs: number;
+    /**
+     * Whether a promotion whose verification fails is rolled back at once to the last version
+     * verified running in the environment (`verify.rollback`, default false).
+     */
+    rollback: boolean;
   };
   requireRunningIn?: RunningRequirement;
 }
@@ -59,6 +64,18 @@ function duration(config: Config, key: string, where: string): number {
   }
 }
 
+function flag(config: Config | undefined, key: string, where: string) {
+  try {
+    return config?.getOptionalBoolean(key) ?? false;
+  } catch {
+    throw new InputError(
+      `${where}: ${key} must be true or false, not ${JSON.stringify(
+        config!.getOptional(key),
+      )}`,
+    );
+  }
+}
+
 /**
  * Reads `promotion.environments[].verify` and `.policy.requireRunningIn` (and
  * `promotion.verify.{minPoll,maxPoll}`), failing start-up with a message naming the key. The
@@ -79,6 +96,7 @@ export function readRuntimeSettings(
       entry?.has('verify.timeout') === true
         ? duration(entry.getConfig('verify'), 'timeout', `${where} verify`)
         : DEFAULT_VERIFY_TIMEOUT_MS;
+    const rollback = flag(entry, 'verify.rollback', where);
     let requireRunningIn: RunningRequirement | undefined;
     if (entry?.has('policy.requireRunningIn')) {
       const policy = entry.getConfig('policy.requireRunningIn');
@@ -102,7 +120,7 @@ export function readRuntimeSettings(
       requireRunningIn = DEFAULT_RUNNING_REQUIREMENTS[environment.name];
     }
     settings[environment.name] = {
-      verify: { timeoutMs },
+      verify: { timeoutMs, rollback },
       ...(requireRunningIn ? { requireRunningIn } : {}),
     };
   });
@@ -126,9 +144,11 @@ export function defaultRuntimeSettings(
   environments: EnvironmentDefinition[],
   overrides: Partial<Omit<RuntimeSettings, 'environments'>> & {
     timeoutMs?: number;
+    /** The environments that roll back automatically when verification fails. */
+    rollback?: string[];
   } = {},
 ): RuntimeSettings {
-  const { timeoutMs, ...poll } = overrides;
+  const { timeoutMs, rollback, ...poll } = overrides;
   return {
     minPollMs: DEFAULT_MIN_POLL_MS,
     maxPollMs: DEFAULT_MAX_POLL_MS,
@@ -137,7 +157,10 @@ export function defaultRuntimeSettings(
       environments.map(e => [
         e.name,
         {
-          verify: { timeoutMs: timeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS },
+          verify: {
+            timeoutMs: timeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS,
+            rollback: rollback?.includes(e.name) ?? false,
+          },
           ...(DEFAULT_RUNNING_REQUIREMENTS[e.name]
             ? { requireRunningIn: DEFAULT_RUNNING_REQUIREMENTS[e.name] }
             : {}),

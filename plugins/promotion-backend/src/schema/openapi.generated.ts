@@ -873,6 +873,8 @@ export const spec = {
           },
           requestedBy: {
             type: 'string',
+            description:
+              'Who asked for it (`plugin:promotion` for an automatic rollback).',
           },
           error: {
             type: ['string', 'null'],
@@ -884,6 +886,36 @@ export const spec = {
           updatedAt: {
             type: 'string',
             format: 'date-time',
+          },
+          rollbackOf: {
+            type: 'string',
+            description:
+              'An automatic rollback (`verify.rollback` of the environment): the id of the promotion whose failed verification it restores from.',
+          },
+          onBehalfOf: {
+            type: 'string',
+            description:
+              'An automatic rollback, who asked for the promotion it restores from.',
+          },
+          rolledBackBy: {
+            type: 'object',
+            description:
+              'A promotion whose verification failed and that was rolled back automatically: that rollback, to the last version verified running in the environment.',
+            properties: {
+              id: {
+                type: 'string',
+              },
+              version: {
+                type: 'string',
+                description: 'The version the environment was rolled back to.',
+              },
+              status: {
+                type: 'string',
+                enum: ['awaiting-approval', 'running', 'succeeded', 'failed'],
+              },
+            },
+            required: ['id', 'version', 'status'],
+            additionalProperties: false,
           },
           steps: {
             type: 'array',

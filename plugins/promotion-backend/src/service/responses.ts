@@ -62,7 +62,15 @@ export function writeExport(
   format: 'csv' | 'json',
 ) {
   const items = history.map(
-    ({ idempotencyKey, requestHash, tagAutomatic, ...item }) => item,
+    ({
+      idempotencyKey,
+      requestHash,
+      tagAutomatic,
+      rollbackOf,
+      onBehalfOf,
+      rolledBackBy,
+      ...item
+    }) => item,
   );
   const stamp = new Date().toISOString().slice(0, 10);
   res.setHeader(

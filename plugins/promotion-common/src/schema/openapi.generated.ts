@@ -659,12 +659,25 @@ export interface components {
       tag: string | null;
       /** @description What the environment pins once the promotion is done. */
       version: string;
+      /** @description Who asked for it (`plugin:promotion` for an automatic rollback). */
       requestedBy: string;
       error: string | null;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */
       updatedAt: string;
+      /** @description An automatic rollback (`verify.rollback` of the environment): the id of the promotion whose failed verification it restores from. */
+      rollbackOf?: string;
+      /** @description An automatic rollback, who asked for the promotion it restores from. */
+      onBehalfOf?: string;
+      /** @description A promotion whose verification failed and that was rolled back automatically: that rollback, to the last version verified running in the environment. */
+      rolledBackBy?: {
+        id: string;
+        /** @description The version the environment was rolled back to. */
+        version: string;
+        /** @enum {string} */
+        status: 'awaiting-approval' | 'running' | 'succeeded' | 'failed';
+      };
       steps: components['schemas']['PromotionStep'][];
     };
     /** @description What a promotion would do, and each check with its outcome; nothing is changed. */

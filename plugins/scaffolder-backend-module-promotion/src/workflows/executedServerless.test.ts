@@ -156,7 +156,7 @@ beforeAll(async () => {
       Object.entries(workflows).map(([f, c]) => [`.github/workflows/${f}`, c]),
     ),
   });
-  svc.startRunner({
+  await svc.startRunner({
     secrets: {
       AWS_DEPLOY_ROLE_ARN: 'arn:aws:iam::123456789012:role/deploy',
     },
@@ -299,16 +299,20 @@ describe('a scaffolded Serverless service, its workflows executed', () => {
         codeSha256: storedSha256(`${stageSha}/stage/${SERVICE}.zip`),
       },
     ]);
+    const demoRunId = svc.github
+      .workflowRuns(OWNER, SERVICE)
+      .find(r => r.inputs.stage === 'demo')!.id;
     expect(
-      svc.runner.webhooks!.deliveries.filter(
-        d =>
-          d.event === 'workflow_run' &&
-          (d.payload.workflow_run as { id: number }).id ===
-            svc.github
-              .workflowRuns(OWNER, SERVICE)
-              .find(r => r.inputs.stage === 'demo')!.id,
-      ),
-    ).toEqual([expect.objectContaining({ status: 202 })]);
+      (await svc.deliveries('workflow_run'))
+        .filter(
+          d => (d.payload.workflow_run as { id: number }).id === demoRunId,
+        )
+        .map(d => [d.payload.action, d.statusCode]),
+    ).toEqual([
+      ['requested', 202],
+      ['in_progress', 202],
+      ['completed', 202],
+    ]);
   });
 
   it('then v* (a calendar version, as the skeleton declares) takes the same package to prod', async () => {

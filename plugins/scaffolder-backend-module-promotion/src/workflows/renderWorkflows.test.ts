@@ -608,13 +608,21 @@ describe('the container stage validation asks Argo CD whether stage still runs t
             COMMIT_SHA: 'abc1234'.padEnd(40, '0'),
             ARGOCD_AUTH_TOKEN: 'argo',
             GITHUB_OUTPUT: output,
+            // Mainline does not answer: Argo CD is asked directly.
+            MAINLINE_URL: 'http://127.0.0.1:9',
           },
           os.tmpdir(),
         );
-        expect(result.stderr).toBe('');
+        // curl's own line on the Mainline read that did not answer.
+        expect(result.stderr).toMatch(
+          /^curl: \(7\) Failed to connect to 127.0.0.1 port 9/,
+        );
         expect(result.status).toBe(0);
         expect(fs.readFileSync(output, 'utf8')).toBe(`current=${expected}\n`);
-        expect(result.stdout.trim()).toBe(out);
+        expect(result.stdout.trim().split('\n')).toEqual([
+          "Mainline's runtime read has no answer for stage; asking its runtime directly",
+          ...(out ? [out] : []),
+        ]);
       } finally {
         fs.rmSync(output, { force: true });
       }
@@ -982,4 +990,149 @@ describe('a configured environment set other than stage, demo and prod', () => {
       'must be letters, digits',
     );
   });
+});
+
+describe("the stage validation starts once Mainline's runtime read says stage runs the commit", () => {
+  const sha = 'abc1234'.padEnd(40, '0');
+  let mainline: http.Server;
+  let argo: http.Server;
+  /** The runtime views Mainline answers, one per request (the last one repeats). */
+  let views: unknown[] = [];
+  let runtimeRequests: Array<string | undefined> = [];
+  let argoRequests = 0;
+  let bin: string;
+  const stage = (declared: string | null, running: unknown, drift = false) => ({
+    entityRef: 'component:default/checkout',
+    observer: 'argocd',
+    environments: [
+      {
+        name: 'stage',
+        declared: declared && {
+          sha: declared,
+          version: declared.slice(0, 7),
+          digest: 'sha256:1',
+          revision: null,
+        },
+        running,
+        drift,
+        driftReason: null,
+      },
+    ],
+  });
+  const healthy = { health: { status: 'Healthy' }, sync: { status: 'Synced' } };
+
+  beforeAll(async () => {
+    mainline = http.createServer((req, res) => {
+      runtimeRequests.push(req.headers.authorization);
+      const view = views.length > 1 ? views.shift() : views[0];
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(view));
+    });
+    argo = http.createServer((_req, res) => {
+      argoRequests++;
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          status: {
+            summary: { images: [`${container.ecrRepository}:abc1234`] },
+          },
+        }),
+      );
+    });
+    for (const server of [mainline, argo]) {
+      await new Promise<void>(resolve =>
+        server.listen(0, '127.0.0.1', () => resolve()),
+      );
+    }
+    // The step's waits, without the waiting.
+    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'validate-bin-'));
+    fs.writeFileSync(path.join(bin, 'sleep'), '#!/bin/sh\nexit 0\n', {
+      mode: 0o755,
+    });
+  });
+  afterAll(async () => {
+    for (const server of [mainline, argo]) {
+      await new Promise(resolve => server.close(resolve));
+    }
+    fs.rmSync(bin, { recursive: true, force: true });
+  });
+
+  async function check(answers: unknown[]) {
+    views = answers;
+    runtimeRequests = [];
+    argoRequests = 0;
+    const port = (s: http.Server) => (s.address() as AddressInfo).port;
+    const validate = parse(
+      renderWorkflows({
+        ...container,
+        mainlineUrl: `http://127.0.0.1:${port(mainline)}`,
+        argocdUrl: `http://127.0.0.1:${port(argo)}`,
+      } as WorkflowOptions)['mainline-validate-stage.yaml'],
+    );
+    const output = path.join(os.tmpdir(), `validate-rt-${process.pid}`);
+    fs.writeFileSync(output, '');
+    try {
+      const result = await runStepAsync(
+        validate,
+        'validate',
+        /^Stage runs this commit/,
+        {
+          COMMIT_SHA: sha,
+          MAINLINE_TOKEN: 'backstage-token',
+          ARGOCD_AUTH_TOKEN: 'argo',
+          GITHUB_OUTPUT: output,
+          PATH: `${bin}:${process.env.PATH}`,
+        },
+        os.tmpdir(),
+      );
+      return { ...result, output: fs.readFileSync(output, 'utf8') };
+    } finally {
+      fs.rmSync(output, { force: true });
+    }
+  }
+
+  it('validates once stage runs the commit healthy, waiting while it is still rolling out, without asking Argo CD', async () => {
+    const result = await check([
+      stage(sha, { ...healthy, health: { status: 'Progressing' } }, true),
+      stage(sha, { ...healthy, health: { status: 'Progressing' } }),
+      stage(sha, healthy),
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.output).toBe('current=true\n');
+    expect(runtimeRequests).toEqual([
+      'Bearer backstage-token',
+      'Bearer backstage-token',
+      'Bearer backstage-token',
+    ]);
+    expect(argoRequests).toBe(0);
+  }, 60_000);
+
+  it('yanks nothing when Mainline declares another commit on stage', async () => {
+    const result = await check([stage('def5678'.padEnd(40, '0'), healthy)]);
+    expect(result.status).toBe(0);
+    expect(result.output).toBe('current=false\n');
+    expect(result.stdout.trim()).toBe(
+      '::warning::stage runs def5678, not abc1234: a newer deploy superseded it, so this validation yanks nothing',
+    );
+  }, 60_000);
+
+  it('fails, bounded, when stage never runs the commit healthy', async () => {
+    const result = await check([
+      stage(sha, { ...healthy, health: { status: 'Degraded' } }),
+    ]);
+    expect(result.status).toBe(1);
+    expect(result.output).toBe('');
+    expect(result.stdout.trim()).toBe(
+      "::error::stage did not run abc1234 healthy within 5 minutes, as Mainline's runtime read reports it",
+    );
+    expect(runtimeRequests).toHaveLength(30);
+  }, 60_000);
+
+  it('asks Argo CD directly when Mainline has no runtime observer for stage', async () => {
+    const result = await check([{ ...stage(null, null), observer: null }]);
+    expect(result.status).toBe(0);
+    expect(result.output).toBe('current=true\n');
+    expect(argoRequests).toBe(1);
+  }, 60_000);
 });

@@ -518,7 +518,10 @@ function buildWorkflow(options: WorkflowOptions) {
 /**
  * Whether stage still runs the validated commit, as step output `current`: a stage that moved on
  * (a newer commit deployed) makes the validation say nothing about this commit, so it must not
- * yank it. Containers ask Argo CD what the stage Application runs; Serverless, the newest
+ * yank it. Mainline's runtime read is asked first (what stage's runtime reports against what
+ * Mainline declared): the step waits, bounded, until stage runs the commit without drift and
+ * healthy, and fails when it never does. Without a runtime observer (or Mainline unreachable)
+ * it asks directly: containers Argo CD, what the stage Application runs; Serverless, the newest
  * successful stage run of the deploy workflow (its title names the sha).
  */
 function stageRunsCommit(
@@ -529,14 +532,52 @@ function stageRunsCommit(
 ): Step {
   const superseded =
     'echo "::warning::$STAGE_ENVIRONMENT runs $running, not ${COMMIT_SHA::7}: a newer deploy superseded it, so this validation yanks nothing"';
+  const runtimeRead = [
+    // Mainline's runtime read: `current` once stage runs the commit (declared, no drift,
+    // healthy), `other` when Mainline declares another commit there, `unknown` without an
+    // observer's answer; `pending` (deployed, not yet running healthy) is waited out, bounded.
+    'state=unknown',
+    'for _ in $(seq 1 30); do',
+    '  if ! view=$(curl -fsS --max-time 20 -H "Authorization: Bearer $MAINLINE_TOKEN" "$MAINLINE_URL/api/promotion/v1/entities/$MAINLINE_ENTITY/runtime"); then',
+    '    state=unknown',
+    '    break',
+    '  fi',
+    '  state=$(jq -r --arg env "$STAGE_ENVIRONMENT" --arg sha "$COMMIT_SHA" \'([.environments[]? | select(.name == $env)][0]) as $e | if $e == null or $e.running == null then "unknown" elif ($e.declared.sha // "") != $sha then "other" elif ($e.drift | not) and $e.running.health.status == "Healthy" then "current" else "pending" end\' <<<"$view")',
+    '  [[ "$state" == pending ]] || break',
+    '  sleep 10',
+    'done',
+    'case "$state" in',
+    '  current)',
+    '    echo "Mainline: $STAGE_ENVIRONMENT runs ${COMMIT_SHA::7}, healthy"',
+    '    echo "current=true" >> "$GITHUB_OUTPUT"',
+    '    exit 0',
+    '    ;;',
+    '  other)',
+    '    running=$(jq -r --arg env "$STAGE_ENVIRONMENT" \'[.environments[] | select(.name == $env)][0].declared.version // "nothing"\' <<<"$view")',
+    `    ${superseded}`,
+    '    echo "current=false" >> "$GITHUB_OUTPUT"',
+    '    exit 0',
+    '    ;;',
+    '  pending)',
+    '    echo "::error::$STAGE_ENVIRONMENT did not run ${COMMIT_SHA::7} healthy within 5 minutes, as Mainline\'s runtime read reports it"',
+    '    exit 1',
+    '    ;;',
+    'esac',
+    // unknown: the runtime is asked directly.
+    'echo "Mainline\'s runtime read has no answer for $STAGE_ENVIRONMENT; asking its runtime directly"',
+  ];
   return {
     name,
     id,
     ...(condition ? { if: condition } : {}),
     ...(options.kind === 'container'
       ? {
-          env: { ARGOCD_AUTH_TOKEN: '${{ secrets.ARGOCD_AUTH_TOKEN }}' },
+          env: {
+            MAINLINE_TOKEN: '${{ secrets.MAINLINE_TOKEN }}',
+            ARGOCD_AUTH_TOKEN: '${{ secrets.ARGOCD_AUTH_TOKEN }}',
+          },
           run: script(
+            ...runtimeRead,
             'app="${ARGOCD_APPLICATION//\\{environment\\}/$STAGE_ENVIRONMENT}"',
             'app_json=$(curl -fsS --retry 3 --max-time 20 -H "Authorization: Bearer $ARGOCD_AUTH_TOKEN" "$ARGOCD_URL/api/v1/applications/$app")',
             'running=$(jq -r \'(.status.summary.images // []) | join(", ")\' <<<"$app_json")',
@@ -549,8 +590,12 @@ function stageRunsCommit(
           ),
         }
       : {
-          env: { GITHUB_TOKEN: '${{ github.token }}' },
+          env: {
+            MAINLINE_TOKEN: '${{ secrets.MAINLINE_TOKEN }}',
+            GITHUB_TOKEN: '${{ github.token }}',
+          },
           run: script(
+            ...runtimeRead,
             // The newest successful deploy run to stage (the list is newest first).
             'title=$(curl -fsS --retry 3 --max-time 30 -H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/actions/workflows/mainline-deploy.yaml/runs?status=success&per_page=100" | jq -r --arg prefix "mainline deploy $STAGE_ENVIRONMENT " \'[.workflow_runs[].display_title | select(startswith($prefix))][0] // ""\')',
             'running=$(cut -d" " -f4 <<<"$title")',

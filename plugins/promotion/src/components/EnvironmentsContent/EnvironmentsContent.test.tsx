@@ -369,6 +369,54 @@ describe('EnvironmentsContent', () => {
     expect(asked).toEqual([{ limit: 10 }]);
   });
 
+  it('shows a promotion whose verification failed as rolled back to the version, and its rollback', async () => {
+    await render(
+      fakeApi({
+        listPromotions: async () => [
+          recorded('p-failed', {
+            status: 'failed',
+            environment: 'demo',
+            tag: 'rc-6',
+            version: 'rc-6',
+            error:
+              'verify: VerificationFailedError: degraded: checkout-demo is Degraded; rolling back to rc-5 (abc1234), the last version verified running in demo',
+            rolledBackBy: {
+              id: 'p-back',
+              version: 'rc-5',
+              status: 'succeeded',
+            },
+            createdAt: hours(2),
+          }),
+          recorded('p-back', {
+            kind: 'rollback',
+            status: 'succeeded',
+            environment: 'demo',
+            sha: released,
+            tag: 'rc-5',
+            version: 'rc-5',
+            requestedBy: 'plugin:promotion',
+            rollbackOf: 'p-failed',
+            onBehalfOf: 'user:default/grace',
+            createdAt: hours(1),
+          }),
+        ],
+      }),
+    );
+    const card = await screen.findByRole('table', {
+      name: 'recent promotions',
+    });
+    const failed = within(card).getByTestId('promotion-p-failed');
+    expect(within(failed).getByTestId('rolled-back')).toHaveTextContent(
+      'rolled back to rc-5 (automatically, verification failed)',
+    );
+    const back = within(card).getByTestId('promotion-p-back');
+    expect(within(back).getByText('demo (rollback)')).toBeInTheDocument();
+    expect(within(back).getByTestId('automatic-rollback')).toHaveTextContent(
+      'automatic rollback after a failed verification (promoted by user:default/grace)',
+    );
+    expect(within(back).getByText('plugin:promotion')).toBeInTheDocument();
+  });
+
   it('reloads recent promotions and the lineage once per promotion signal', async () => {
     let listener: ((message: any) => void) | undefined;
     const live: SignalApi = {

@@ -9,6 +9,7 @@ import { Promotion } from '@mainline/plugin-promotion-common';
 import { relativeTime } from '../format';
 import { STATUS } from '../StepList';
 import { ApprovalPanel } from '../Approvals';
+import { RollbackNote } from '../RollbackNote';
 
 /** How many promotions the card lists: enough to see what happened today, not a history. */
 export const RECENT_PROMOTIONS = 10;
@@ -79,6 +80,7 @@ export const RecentPromotions = ({
                         {promotion.error}
                       </Typography>
                     )}
+                    <RollbackNote promotion={promotion} />
                     {promotion.status === 'awaiting-approval' && (
                       <ApprovalPanel
                         promotion={promotion}

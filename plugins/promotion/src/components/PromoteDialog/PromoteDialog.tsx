@@ -33,6 +33,7 @@ import { usePromotionPlan, usePromotionProgress } from '../../hooks';
 import { newIdempotencyKey, plural } from '../format';
 import { StepList } from '../StepList';
 import { ApprovalPanel } from '../Approvals';
+import { RollbackNote } from '../RollbackNote';
 import { FreezeOverride, FreezeOverrideState } from './FreezeOverride';
 
 export interface PromoteDialogProps {
@@ -421,9 +422,11 @@ export const PromoteDialog = (props: PromoteDialogProps) => {
         )}
         {result?.status === 'failed' && (
           <Typography color="error">
-            Failed: {result.error}. Retry resumes from that step.
+            Failed: {result.error}.
+            {result.rolledBackBy ? '' : ' Retry resumes from that step.'}
           </Typography>
         )}
+        {result && <RollbackNote promotion={result} />}
         {result?.status === 'awaiting-approval' && (
           <Box mt={1}>
             <Typography>

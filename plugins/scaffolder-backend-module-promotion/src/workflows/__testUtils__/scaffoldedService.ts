@@ -46,8 +46,9 @@ import { environmentSettings } from '../../actions/pipelineRead';
  * What the executed-workflow suites share: a scaffolded service on the GitHub test server (the
  * skeleton and rendered workflows on main, the template's rulesets and environments), a real
  * promotion backend in GitHub mode that hears the repository's webhooks through Backstage's
- * events plugin, and the WorkflowRunner that executes the workflows and delivers the webhooks
- * GitHub would (a pushed tag's `create`, a finished run's `workflow_run`).
+ * events plugin (the repository's webhook, set up as its settings page would, delivered by the
+ * GitHub test server itself: a pushed tag's `create`, a merge's `push`, a run's `workflow_run`),
+ * and the WorkflowRunner that executes the workflows.
  */
 
 export const ADMIN = 'admin-token';
@@ -386,26 +387,81 @@ export class ScaffoldedService {
     await this.scheduler.triggerTask('promotion-reconcile-tags');
   }
 
-  /** The runner for the service's repository, delivering its webhooks to the backend. */
-  startRunner(
+  /** The repository's webhook to the backend's events endpoint, once `startRunner` made it. */
+  hookId = 0;
+
+  /** The events endpoint the webhook delivers to. */
+  get webhookUrl() {
+    return `${this.mainlineUrl}/api/events/http/github`;
+  }
+
+  /**
+   * The runner for the service's repository, and the repository's webhook to the backend (as an
+   * admin adds it in the repository's settings: JSON, signed with the secret, the events
+   * Mainline's GitHub module subscribes to).
+   */
+  async startRunner(
     options: Pick<WorkflowRunnerOptions, 'secrets' | 'env' | 'awsCredentials'>,
   ) {
+    const hook = await this.created(
+      this.api('POST', `/repos/${OWNER}/${this.service}/hooks`, {
+        name: 'web',
+        config: {
+          url: this.webhookUrl,
+          content_type: 'json',
+          secret: WEBHOOK_SECRET,
+        },
+        events: [
+          'push',
+          'create',
+          'delete',
+          'workflow_run',
+          'pull_request',
+          'repository',
+        ],
+        active: true,
+      }),
+    );
+    this.hookId = hook.id;
     this.runner = new WorkflowRunner({
       github: this.github,
       owner: OWNER,
       repo: this.service,
       adminToken: ADMIN,
       workRoot: path.join(this.work, 'runner'),
-      webhook: {
-        url: `${this.mainlineUrl}/api/events/http/github`,
-        secret: WEBHOOK_SECRET,
-      },
       ...options,
       secrets: { MAINLINE_TOKEN, ...options.secrets },
       vars: { STAGE_URL: this.stage.url },
       env: { npm_config_update_notifier: 'false', ...options.env },
     });
     return this.runner;
+  }
+
+  /** What the repository's webhook delivered, once every queued delivery has been answered. */
+  async deliveries(event?: string) {
+    await this.github.webhooksSettled();
+    return this.github
+      .webhookDeliveries(OWNER, this.service)
+      .filter(d => d.hookId === this.hookId && (!event || d.event === event));
+  }
+
+  /**
+   * While `during` runs the backend is unreachable for GitHub (the webhook's URL answers
+   * nothing): its deliveries fail and are listed as failed, as a receiver's downtime makes them.
+   */
+  async whileUnreachable<T>(during: () => Promise<T>): Promise<T> {
+    const hookPath = `/repos/${OWNER}/${this.service}/hooks/${this.hookId}/config`;
+    const down = await this.api('PATCH', hookPath, {
+      url: 'http://127.0.0.1:9/api/events/http/github',
+    });
+    expect(down.status).toBe(200);
+    try {
+      const result = await during();
+      await this.github.webhooksSettled();
+      return result;
+    } finally {
+      await this.api('PATCH', hookPath, { url: this.webhookUrl });
+    }
   }
 
   async close() {
@@ -601,8 +657,8 @@ export class ScaffoldedService {
   /**
    * What a person does in their clone: an annotated tag on `sha` (main's head when absent; with
    * `offBranch`, on a new commit on top of it that no branch holds), pushed to the test server
-   * with their own token, and GitHub's events for it (its webhooks; no workflow runs for a
-   * tag). Resolves to the tagged commit.
+   * with their own token (the test server delivers its webhooks), and the runner's events for
+   * it (no workflow runs for a tag). Resolves to the tagged commit.
    */
   async pushTag(tag: string, sha?: string, offBranch = false) {
     if (!this.releaserClone) {
