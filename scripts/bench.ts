@@ -48,7 +48,8 @@ import {
 } from '../plugins/promotion-backend/src/service/WriteScope';
 import { httpBench, printHttpRows } from './lib/httpBench';
 import { orgBench } from './lib/orgBench';
-import { RuntimeBenchRow, runtimeBench } from './lib/runtimeBench';
+import { runtimeBench } from './lib/runtimeBench';
+import { BenchRow, Measured, ms, timer } from './lib/timing';
 
 const { values } = parseArgs({
   options: {
@@ -75,31 +76,6 @@ const BOARD_SERVICES = QUICK ? 100 : 500;
 const BOARD_READS = QUICK ? 5 : 20;
 const LIMIT = 50;
 const ACCOUNT = '123456789012';
-
-type Timed = { startedAt: number; finishedAt: number };
-
-/** The critical path: a request is in round k+1 if it started after a request of round k ended. */
-function rounds(requests: Timed[]): number {
-  const sorted = [...requests].sort((a, b) => a.startedAt - b.startedAt);
-  const round: number[] = [];
-  sorted.forEach((r, i) => {
-    let depth = 1;
-    for (let j = 0; j < i; j++) {
-      if (sorted[j].finishedAt <= r.startedAt) {
-        depth = Math.max(depth, round[j] + 1);
-      }
-    }
-    round.push(depth);
-  });
-  return Math.max(0, ...round);
-}
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[
-    Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))
-  ];
-};
 
 /** A bare repository of `commits` commits on main (a merge every tenth), built by fast-import. */
 function buildRepo(dir: string, commits: number): string[] {
@@ -336,44 +312,9 @@ async function main() {
     releaseBranches: false,
   });
 
-  type Row = {
-    what: string;
-    p50: string;
-    p95: string;
-    requests: string;
-    rounds: string;
-    target: string;
-    verdict: string;
-  };
+  type Row = BenchRow;
   const table: Row[] = [];
-  const measure = async (
-    reads: number,
-    read: () => Promise<unknown>,
-    before?: () => Promise<void>,
-  ) => {
-    const times: number[] = [];
-    const counts: number[] = [];
-    const depth: number[] = [];
-    for (let i = 0; i < reads; i++) {
-      await before?.();
-      await new Promise(r => setTimeout(r, LATENCY + 10));
-      reset();
-      const t0 = performance.now();
-      await read();
-      times.push(performance.now() - t0);
-      const requests = upstream();
-      counts.push(requests.length);
-      depth.push(rounds(requests));
-    }
-    return {
-      p50: percentile(times, 50),
-      p95: percentile(times, 95),
-      requests: Math.max(...counts),
-      rounds: Math.max(...depth),
-    };
-  };
-  const ms = (v: number) => `${v.toFixed(1)} ms`;
-  type Measured = Awaited<ReturnType<typeof measure>>;
+  const measure = timer({ upstream, reset, settleMs: LATENCY + 10 });
   /** A cold lineage row: against ≤ 6 requests in ≤ 2 rounds. */
   const coldRow = (what: string, m: Measured): Row => ({
     what,
@@ -743,7 +684,7 @@ async function main() {
 /** `yarn bench --runtime [--quick] [--latency <ms>]`: the runtime rows alone. */
 async function runtimeOnly() {
   const rows = await runtimeBench({ latency: LATENCY, quick: QUICK });
-  const keys = Object.keys(rows[0]) as Array<keyof RuntimeBenchRow>;
+  const keys = Object.keys(rows[0]) as Array<keyof BenchRow>;
   process.stdout.write(
     `Mainline runtime bench: latency ${LATENCY} ms per Argo CD request\n\n`,
   );

@@ -394,6 +394,18 @@ export interface Config {
        */
       coldReadWaitSeconds?: number;
     };
+    /** Reading what runs (`GET …/runtime`, and `POST /v1/runtime/query` for the release board). */
+    runtime?: {
+      /**
+       * How long, in seconds, a batch read (the board) reuses an entity's observation; a write
+       * through Mainline or a webhook that invalidates the entity's lineage invalidates it too,
+       * and the single read of one entity (the Environments tab) always observes afresh.
+       * Default 10; 0 observes on every read.
+       */
+      cacheTtlSeconds?: number;
+      /** Observations one backend makes at once for batch reads, whoever asks. Default 16. */
+      concurrency?: number;
+    };
     /**
      * The background lineage warmer: keeps every service's lineage snapshot fresh within GitHub's
      * rate budget, slowing down as the remaining budget falls towards `github.rateReserve` and

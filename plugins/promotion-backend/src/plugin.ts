@@ -51,6 +51,11 @@ import { LineageSnapshots } from './board/LineageSnapshots';
 import { LineageWarmer } from './warmer/LineageWarmer';
 import { PromotionMetrics } from './metrics/PromotionMetrics';
 import { RuntimeObservers } from './runtime/RuntimeObservers';
+import {
+  DEFAULT_RUNTIME_CACHE_TTL_MS,
+  DEFAULT_RUNTIME_CONCURRENCY,
+  RuntimeViews,
+} from './runtime/RuntimeViews';
 import { readRuntimeSettings } from './runtime/settings';
 import { PromotionEvents } from './promotion/events';
 import { ApprovalPolicy } from './promotion/approvals/ApprovalPolicy';
@@ -329,7 +334,22 @@ export const promotionPlugin: BackendFeature = createBackendPlugin({
             environments,
             defaultLimit,
             rateBudget,
-            runtime: runtimeObservers,
+            runtimeViews: new RuntimeViews({
+              lineage,
+              runtime: runtimeObservers,
+              yanks,
+              cache,
+              cacheTtlMs:
+                (config.getOptionalNumber(
+                  'promotion.runtime.cacheTtlSeconds',
+                ) ?? DEFAULT_RUNTIME_CACHE_TTL_MS / 1000) * 1000,
+              concurrency:
+                config.getOptionalNumber('promotion.runtime.concurrency') ??
+                DEFAULT_RUNTIME_CONCURRENCY,
+              defaultLimit,
+              mainBranch,
+              snapshots,
+            }),
             approvals,
             dora: new DoraService({
               store,

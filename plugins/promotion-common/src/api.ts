@@ -137,3 +137,17 @@ export type RuntimeEnvironment = Schemas['RuntimeEnvironment'];
  * @public
  */
 export type RuntimeView = Schemas['RuntimeView'];
+/**
+ * The runtime views of several entities (`POST /v1/runtime/query`): those the caller may read,
+ * in the order asked, and those whose runtime could not be read.
+ *
+ * @public
+ */
+export type RuntimeQueryResult =
+  paths['/v1/runtime/query']['post']['responses']['200']['content']['application/json'];
+/**
+ * An entity of a runtime query whose runtime could not be read, with the error.
+ *
+ * @public
+ */
+export type RuntimeFailure = Schemas['RuntimeFailure'];

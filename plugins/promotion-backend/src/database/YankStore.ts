@@ -30,6 +30,27 @@ export class YankStore implements YankRecords {
     }));
   }
 
+  /** The tombstones of several entities in one query (the board's runtime batch), by entity. */
+  async listForEntities(entityRefs: string[]): Promise<Map<string, Yank[]>> {
+    const found = new Map<string, Yank[]>(entityRefs.map(ref => [ref, []]));
+    // Within SQLite's bound-parameter limit per statement.
+    for (let i = 0; i < entityRefs.length; i += 500) {
+      const rows = await this.knex<YankRow>('promotion_yanks')
+        .whereIn('entity_ref', entityRefs.slice(i, i + 500))
+        .orderBy('yanked_at', 'desc');
+      for (const row of rows) {
+        found.get(row.entity_ref)?.push({
+          entityRef: row.entity_ref,
+          sha: row.sha,
+          yankedBy: row.yanked_by,
+          reason: row.reason,
+          yankedAt: new Date(row.yanked_at).toISOString(),
+        });
+      }
+    }
+    return found;
+  }
+
   /** Records a tombstone; recording the same commit again keeps the first one. */
   async record(yank: Yank): Promise<void> {
     await this.knex<YankRow>('promotion_yanks')

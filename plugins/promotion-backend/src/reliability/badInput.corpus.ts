@@ -497,6 +497,31 @@ export function corpus(): BadInputCase[] {
     });
   }
 
+  // The board's batch runtime read: refused before the catalog or any runtime is asked.
+  for (const [what, body] of [
+    [
+      '101 refs',
+      { entityRefs: Array.from({ length: 101 }, (_, i) => `s${i}`) },
+    ],
+    ['no refs', { entityRefs: [] }],
+    ['a ref without a name', { entityRefs: ['component:default/'] }],
+    ['a ref without a kind', { entityRefs: [':default/checkout'] }],
+    ['an empty ref', { entityRefs: [''] }],
+    ['a ref that is a number', { entityRefs: [42] }],
+    ['a ref of 300 characters', { entityRefs: ['x'.repeat(300)] }],
+    ['refs as a string', { entityRefs: 'component:default/checkout' }],
+    ['an extra field', { entityRefs: ['checkout'], fresh: true }],
+  ] as const) {
+    add({
+      name: `runtime query with ${what}`,
+      method: 'post',
+      path: `${api}/runtime/query`,
+      body,
+      mentions:
+        /entityRefs|entity ref|items|must|additional|characters|form|type/i,
+    });
+  }
+
   add({
     name: 'malformed JSON',
     method: 'post',

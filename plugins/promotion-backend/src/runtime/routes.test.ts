@@ -7,7 +7,7 @@ import { demoBackendFeatures } from '../__testUtils__/demoBackend';
 import { demoDataDir } from '../__testUtils__/demoData';
 import { Lineage } from '../lineage/types';
 import { demoEntities } from '../testUtils';
-import { driftOf, yankedRunning } from './routes';
+import { driftOf, yankedRunning } from './drift';
 
 jest.setTimeout(180_000);
 

@@ -1,123 +1,69 @@
 import { createValidatedOpenApiRouter } from '@backstage/backend-openapi-utils';
 import { HttpAuthService } from '@backstage/backend-plugin-api';
-import {
-  ArtifactKind,
-  EnvironmentState,
-  RuntimeEnvironment,
-  RuntimeView,
-} from '@mainline/plugin-promotion-common';
-import { RuntimeState } from '@mainline/plugin-promotion-node';
-import { LineageService } from '../lineage/LineageService';
+import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
+import { InputError } from '@backstage/errors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from '../service/EntityTargets';
 import { entityRefOf } from '../service/requests';
-import { RuntimeObservers } from './RuntimeObservers';
-import { YankStore } from '../database/YankStore';
+import { RuntimeViews } from './RuntimeViews';
 
 type ApiRouter = ReturnType<typeof createValidatedOpenApiRouter<typeof spec>>;
 
-type Declared = RuntimeEnvironment['declared'];
-
-const short = (value: string) =>
-  value.replace(/^(sha256:)?([0-9a-f]{12})[0-9a-f]{28,}$/, '$1$2');
-
-/** What the lineage says an environment runs. */
-export function declaredOf(environment: EnvironmentState): Declared {
-  const current = environment.current;
-  if (!current) return null;
-  return {
-    sha: current.sha,
-    version: current.version,
-    digest: current.artifact?.digest ?? null,
-    revision: current.revision,
-  };
-}
+/** Entity refs one `POST /v1/runtime/query` may ask for (the OpenAPI document's `maxItems`). */
+export const MAX_RUNTIME_QUERY_REFS = 100;
 
 /**
- * Why what runs is not what is declared, or undefined when they agree (or nothing was observed,
- * which is not a disagreement the runtime can vouch for). Images compare digests: the declared
- * artifact's digest must be among the running ones (sidecars run beside it); packages compare
- * the deployed commit, which the Lambda observer checks against the package's code hash.
+ * The refs of a runtime query, checked before anything is read: a list of 1 to
+ * {@link MAX_RUNTIME_QUERY_REFS} entity refs (`component:default/checkout`; kind `component` and
+ * namespace `default` where left out), normalized and without repeats.
  */
-export function driftOf(
-  kind: ArtifactKind,
-  declared: Declared,
-  running: RuntimeState | undefined,
-): string | undefined {
-  if (!running) return undefined;
-  if (!declared) {
-    return `${running.source} runs something, though nothing was deployed here through Mainline`;
+export function parseRuntimeQuery(body: unknown): string[] {
+  const refs = (body as { entityRefs?: unknown } | undefined)?.entityRefs;
+  if (!Array.isArray(refs) || refs.length === 0) {
+    throw new InputError('entityRefs: give a list of 1 or more entity refs');
   }
-  if (running.sync.status === 'OutOfSync') {
-    return `${running.source} is OutOfSync${
-      running.sync.revision ? ` at ${short(running.sync.revision)}` : ''
-    }`;
+  if (refs.length > MAX_RUNTIME_QUERY_REFS) {
+    throw new InputError(
+      `entityRefs: at most ${MAX_RUNTIME_QUERY_REFS} entity refs per request, got ${refs.length}`,
+    );
   }
-  if (kind === 'image' && declared.digest) {
-    if (!running.runningDigests.includes(declared.digest)) {
-      const runs = running.runningDigests.map(short).join(', ') || 'nothing';
-      return `runs ${runs}, not the declared ${short(declared.digest)}`;
+  const normalized = refs.map((ref, index) => {
+    if (typeof ref !== 'string' || !ref.trim()) {
+      throw new InputError(`entityRefs[${index}]: not an entity ref`);
     }
-    return undefined;
-  }
-  if (kind === 'archive' && declared.sha) {
-    if (running.sync.revision !== declared.sha) {
-      return `runs ${
-        running.sync.revision
-          ? short(running.sync.revision)
-          : 'an unknown commit'
-      }, not the declared ${short(declared.sha)}`;
+    try {
+      return stringifyEntityRef(
+        parseEntityRef(ref, {
+          defaultKind: 'component',
+          defaultNamespace: 'default',
+        }),
+      );
+    } catch (error) {
+      throw new InputError(
+        `entityRefs[${index}] "${ref}": ${(error as Error).message}`,
+      );
     }
-  }
-  return undefined;
-}
-
-/**
- * Why what runs must not: the environment runs the declared artifact (no drift), but its commit
- * was yanked since it was deployed, so a version that should run nowhere still runs here. For an
- * image the declared artifact is among the running digests (or no longer named, its tag removed by
- * the yank); for a package the runtime's deployed commit is the yanked one. Undefined when nothing yanked runs (or nothing was observed).
- */
-export function yankedRunning(
-  kind: ArtifactKind,
-  declared: Declared,
-  running: RuntimeState | undefined,
-  yanked: (sha: string) => { yankedBy: string; reason: string } | undefined,
-): string | undefined {
-  if (!running) return undefined;
-  let sha: string | null | undefined;
-  if (kind === 'archive') {
-    sha = running.sync.revision;
-  } else if (
-    declared?.sha &&
-    (!declared.digest || running.runningDigests.includes(declared.digest))
-  ) {
-    // A yank removes the image's tag, so the lineage may no longer name the declared digest: the
-    // manifest still pins the yanked commit's tag, which is what the Application was synced to.
-    sha = declared.sha;
-  }
-  const yank = sha ? yanked(sha) : undefined;
-  if (!sha || !yank) return undefined;
-  return `runs ${short(sha)}, which ${yank.yankedBy} yanked: ${yank.reason}`;
+  });
+  return [...new Set(normalized)];
 }
 
 /**
  * `GET /v1/entities/:kind/:namespace/:name/runtime`: per environment what the lineage declares
- * and what the entity's runtime observer reports, and whether they disagree. The runtime is read
- * on every call (the observers cache nothing); the lineage is the one the lanes show.
+ * and what the entity's runtime observer reports, and whether they disagree; observed afresh.
+ * `POST /v1/runtime/query`: the same for up to {@link MAX_RUNTIME_QUERY_REFS} entities in one
+ * request (the release board), from observations at most `promotion.runtime.cacheTtlSeconds`
+ * old; an entity the caller may not read in the catalog, or that is not set up for promotion, is
+ * left out of the answer exactly as one that does not exist.
  */
 export function addRuntimeRoutes(
   router: ApiRouter,
   options: {
     httpAuth: HttpAuthService;
     targets: EntityTargets;
-    lineage: LineageService;
-    runtime: RuntimeObservers;
-    yanks: Pick<YankStore, 'listForEntity'>;
-    defaultLimit: number;
+    runtimeViews: RuntimeViews;
   },
 ) {
-  const { httpAuth, targets, lineage, runtime, yanks, defaultLimit } = options;
+  const { httpAuth, targets, runtimeViews } = options;
   router.get(
     '/v1/entities/:kind/:namespace/:name/runtime',
     async (req, res) => {
@@ -128,43 +74,16 @@ export function addRuntimeRoutes(
         entityRefOf(req.params),
         credentials,
       );
-      const subject = {
-        entityRef: entity.entityRef,
-        name: req.params.name,
-        annotations: entity.annotations ?? {},
-      };
-      const served = runtime.forSubject(subject);
-      const view = await lineage.lineage(entity.entityRef, entity.target, {
-        limit: defaultLimit,
-      });
-      const names = view.environments.map(e => e.name);
-      const [states, tombstones] = await Promise.all([
-        served
-          ? served.observer.observe(subject, names)
-          : ({} as Record<string, RuntimeState | undefined>),
-        yanks.listForEntity(entity.entityRef),
-      ]);
-      const yanked = (sha: string) => tombstones.find(y => y.sha === sha);
-      const body: RuntimeView = {
-        entityRef: entity.entityRef,
-        observer: served?.name ?? null,
-        environments: view.environments.map(environment => {
-          const declared = declaredOf(environment);
-          const running = states[environment.name];
-          const kind = entity.target.artifactKind;
-          const reason =
-            driftOf(kind, declared, running) ??
-            yankedRunning(kind, declared, running, yanked);
-          return {
-            name: environment.name,
-            declared,
-            running: (running ?? null) as RuntimeEnvironment['running'],
-            drift: reason !== undefined,
-            driftReason: reason ?? null,
-          };
-        }),
-      };
-      res.json(body);
+      res.json(await runtimeViews.view(entity));
     },
   );
+
+  router.post('/v1/runtime/query', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const refs = parseRuntimeQuery(req.body);
+    const entities = await targets.getManyForRead(refs, credentials);
+    res.json(await runtimeViews.query(entities));
+  });
 }

@@ -2013,6 +2013,31 @@ export const spec = {
         required: ['entityRef', 'observer', 'environments'],
         additionalProperties: false,
       },
+      RuntimeFailure: {
+        type: 'object',
+        description:
+          'An entity of a runtime query whose runtime could not be read (the others are answered).',
+        properties: {
+          entityRef: {
+            type: 'string',
+          },
+          error: {
+            type: 'object',
+            properties: {
+              name: {
+                type: 'string',
+              },
+              message: {
+                type: 'string',
+              },
+            },
+            required: ['name', 'message'],
+            additionalProperties: false,
+          },
+        },
+        required: ['entityRef', 'error'],
+        additionalProperties: false,
+      },
     },
     responses: {
       ErrorResponse: {
@@ -3476,12 +3501,84 @@ export const spec = {
         },
       },
     },
+    '/v1/runtime/query': {
+      post: {
+        operationId: 'QueryRuntime',
+        summary: 'What runs in the environments of several entities',
+        description:
+          "The runtime view of `GET …/runtime` for up to 100 entities in one request (the release board), in the order asked. Observations are reused for up to `promotion.runtime.cacheTtlSeconds` (default 10 s) and observed anew after a write or a webhook that invalidates the entity's lineage; at most `promotion.runtime.concurrency` observations run at once per backend. Each entity is read with the caller's catalog read permission: one the caller may not see is left out, exactly as one that does not exist or is not set up for promotion. An entity whose runtime cannot be read is listed under failures; the others are answered.",
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  entityRefs: {
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 100,
+                    description:
+                      'Entity refs, e.g. `component:default/checkout` (kind component and namespace default where left out).',
+                    items: {
+                      type: 'string',
+                      minLength: 1,
+                      maxLength: 256,
+                    },
+                  },
+                },
+                required: ['entityRefs'],
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              'The runtime views of the entities the caller may read, and the ones that failed.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    items: {
+                      type: 'array',
+                      items: {
+                        $ref: '#/components/schemas/RuntimeView',
+                      },
+                    },
+                    failures: {
+                      type: 'array',
+                      items: {
+                        $ref: '#/components/schemas/RuntimeFailure',
+                      },
+                    },
+                  },
+                  required: ['items', 'failures'],
+                  additionalProperties: false,
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          '401': {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+          default: {
+            $ref: '#/components/responses/ErrorResponse',
+          },
+        },
+      },
+    },
     '/v1/entities/{kind}/{namespace}/{name}/runtime': {
       get: {
         operationId: 'GetRuntime',
         summary: "What runs in an entity's environments",
         description:
-          "Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call; a runtime that cannot be reached is a 503 naming it.",
+          "Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call (and kept for the batch read, `POST /v1/runtime/query`); a runtime that cannot be reached is a 503 naming it.",
         parameters: [
           {
             $ref: '#/components/parameters/kind',

@@ -21,7 +21,7 @@ import { RateBudget } from '../budget/RateBudget';
 import { DoraService } from '../dora/DoraService';
 import { addDoraRoutes } from '../dora/routes';
 import { addRuntimeRoutes } from '../runtime/routes';
-import { RuntimeObservers } from '../runtime/RuntimeObservers';
+import { RuntimeViews } from '../runtime/RuntimeViews';
 import { ApprovalService } from '../promotion/approvals/ApprovalService';
 import { addApprovalRoutes } from '../promotion/approvals/routes';
 import {
@@ -49,8 +49,8 @@ export interface RouterOptions {
   /** GitHub's rate budget as this replica sees it. */
   rateBudget?: RateBudget;
   dora: DoraService;
-  /** The runtime observers; without them, no runtime route. */
-  runtime?: RuntimeObservers;
+  /** The runtime views (declared beside running); without them, no runtime routes. */
+  runtimeViews?: RuntimeViews;
   /** Approving, rejecting and withdrawing (absent: no approval routes). */
   approvals?: ApprovalService;
 }
@@ -257,8 +257,12 @@ export async function createRouter(options: RouterOptions) {
   });
 
   addDoraRoutes(router, { httpAuth, targets, board, dora: options.dora });
-  if (options.runtime) {
-    addRuntimeRoutes(router, { ...options, runtime: options.runtime });
+  if (options.runtimeViews) {
+    addRuntimeRoutes(router, {
+      httpAuth,
+      targets,
+      runtimeViews: options.runtimeViews,
+    });
   }
   if (options.approvals) {
     addApprovalRoutes(router, {

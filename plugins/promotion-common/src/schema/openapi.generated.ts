@@ -349,6 +349,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/runtime/query': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * What runs in the environments of several entities
+     * @description The runtime view of `GET …/runtime` for up to 100 entities in one request (the release board), in the order asked. Observations are reused for up to `promotion.runtime.cacheTtlSeconds` (default 10 s) and observed anew after a write or a webhook that invalidates the entity's lineage; at most `promotion.runtime.concurrency` observations run at once per backend. Each entity is read with the caller's catalog read permission: one the caller may not see is left out, exactly as one that does not exist or is not set up for promotion. An entity whose runtime cannot be read is listed under failures; the others are answered.
+     */
+    post: operations['QueryRuntime'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/entities/{kind}/{namespace}/{name}/runtime': {
     parameters: {
       query?: never;
@@ -358,7 +378,7 @@ export interface paths {
     };
     /**
      * What runs in an entity's environments
-     * @description Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call; a runtime that cannot be reached is a 503 naming it.
+     * @description Per environment, what the lineage declares, what the entity's runtime observer reports running (sync, health, digests or code hashes, since when, a link), and whether they disagree. Read afresh from the runtime on every call (and kept for the batch read, `POST /v1/runtime/query`); a runtime that cannot be reached is a 503 naming it.
      */
     get: operations['GetRuntime'];
     put?: never;
@@ -975,6 +995,14 @@ export interface components {
       /** @description The runtime observer serving the entity (argocd, lambda, local); null for none. */
       observer: string | null;
       environments: components['schemas']['RuntimeEnvironment'][];
+    };
+    /** @description An entity of a runtime query whose runtime could not be read (the others are answered). */
+    RuntimeFailure: {
+      entityRef: string;
+      error: {
+        name: string;
+        message: string;
+      };
     };
   };
   responses: {
@@ -1818,6 +1846,39 @@ export interface operations {
       403: components['responses']['ErrorResponse'];
       404: components['responses']['ErrorResponse'];
       409: components['responses']['ErrorResponse'];
+      default: components['responses']['ErrorResponse'];
+    };
+  };
+  QueryRuntime: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Entity refs, e.g. `component:default/checkout` (kind component and namespace default where left out). */
+          entityRefs: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description The runtime views of the entities the caller may read, and the ones that failed. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['RuntimeView'][];
+            failures: components['schemas']['RuntimeFailure'][];
+          };
+        };
+      };
+      400: components['responses']['ErrorResponse'];
+      401: components['responses']['ErrorResponse'];
       default: components['responses']['ErrorResponse'];
     };
   };

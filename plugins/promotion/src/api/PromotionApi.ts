@@ -17,6 +17,7 @@ import {
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
+  RuntimeQueryResult,
   RuntimeView,
   Yank,
   YankRequest,
@@ -93,6 +94,12 @@ export interface PromotionApi {
    * so clients written before it keep compiling; the lanes show nothing of the runtime without it.
    */
   getRuntime?(entity: CompoundEntityRef): Promise<RuntimeView>;
+  /**
+   * The runtime views of up to 100 entities in one request (the release board), from
+   * observations a few seconds old at most; entities the caller may not read are left out.
+   * Optional like `getRuntime`: the board shows nothing of the runtime without it.
+   */
+  queryRuntime?(entityRefs: string[]): Promise<RuntimeQueryResult>;
   /**
    * A monorepo commit released in every component of the repository that built it. With
    * `dryRun`, each component is answered planned, unchanged or refused and nothing changes;

@@ -17,6 +17,7 @@ import {
   RepositoryPromotion,
   RepositoryPromotionRequest,
   RollbackRequest,
+  RuntimeQueryResult,
   RuntimeView,
   Yank,
   YankRequest,
@@ -171,6 +172,13 @@ export class PromotionClient implements PromotionApi {
 
   getRuntime(entity: CompoundEntityRef): Promise<RuntimeView> {
     return this.request(`${entityPath(entity)}/runtime`);
+  }
+
+  queryRuntime(entityRefs: string[]): Promise<RuntimeQueryResult> {
+    return this.request('/v1/runtime/query', {
+      method: 'POST',
+      body: { entityRefs },
+    });
   }
 
   async listYanks(entity: CompoundEntityRef): Promise<Yank[]> {

@@ -14,7 +14,8 @@ import { relativeTime, shortDigest } from '../format';
 
 type Running = NonNullable<RuntimeEnvironment['running']>;
 
-const HEALTH_STATUS = {
+/** The status icon of each health, wherever the runtime is shown (lanes, board, lineage). */
+export const HEALTH_STATUS = {
   Healthy: StatusOK,
   Progressing: StatusPending,
   Suspended: StatusWarning,
@@ -29,6 +30,35 @@ const RUNTIME_NAME: Record<string, string> = {
   lambda: 'the AWS console',
   local: 'the local runtime',
 };
+
+/** Whether the runtime's last operation (sync, Lambda update) failed, however healthy it looks. */
+export function lastOperationFailed(running: Running): boolean {
+  const phase = running.lastOperation?.phase;
+  return phase === 'Failed' || phase === 'Error';
+}
+
+/**
+ * One line of what the runtime reports, for a tooltip: the source, the sync status and revision,
+ * the health's message, a failed last sync, since when.
+ */
+export function runtimeSummary(running: Running): string {
+  return [
+    running.source,
+    `${running.sync.status}${
+      running.sync.revision ? ` at ${running.sync.revision.slice(0, 7)}` : ''
+    }`,
+    running.health.message,
+    lastOperationFailed(running) &&
+      `last sync failed${
+        running.lastOperation?.message
+          ? `: ${running.lastOperation.message}`
+          : ''
+      }`,
+    running.since && `since ${relativeTime(running.since)}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
 
 /** What runs, shortly: image digests, else Lambda code hashes (base64, as Lambda prints them). */
 function runningIdentity(running: Running): string {
@@ -61,9 +91,7 @@ export const RuntimeStatus = (props: {
     );
   }
   const Health = HEALTH_STATUS[running.health.status] ?? StatusWarning;
-  const failed =
-    running.lastOperation?.phase === 'Failed' ||
-    running.lastOperation?.phase === 'Error';
+  const failed = lastOperationFailed(running);
   const identity = [
     ...running.runningDigests,
     ...(running.runningCodeSha256s ?? []),

@@ -275,6 +275,7 @@ export const EnvironmentsContent = () => {
           yank: permissions.yank,
         }}
         commits={value.commits}
+        runtime={runtime.value}
         onPromote={commit =>
           setDialog({
             type: 'promote',

@@ -14,7 +14,7 @@ import {
   RuntimeView,
 } from '@mainline/plugin-promotion-common';
 import { BoardQuery, PromotionApi, promotionApiRef } from '../../api';
-import { RUNTIME_CONCURRENCY, ReleaseBoard } from './ReleaseBoard';
+import { RUNTIME_BATCH, RUNTIME_REQUESTS, ReleaseBoard } from './ReleaseBoard';
 
 configure({ asyncUtilTimeout: 10_000 });
 jest.setTimeout(30_000);
@@ -283,23 +283,32 @@ function runtimeOf(ref: string): RuntimeView {
 }
 
 describe('ReleaseBoard with the runtime', () => {
-  it('shows each row its running marker as its runtime arrives, never holding the board back', async () => {
-    const asked: string[] = [];
-    const release = new Map<string, () => void>();
+  it('shows each row its running marker once its batch answers, never holding the board back', async () => {
+    const asked: string[][] = [];
+    let answer: (() => void) | undefined;
     const api: Partial<PromotionApi> = {
       ...fakeApi([], []),
-      getRuntime: entity => {
-        const ref = `component:${entity.namespace}/${entity.name}`;
-        asked.push(ref);
-        if (entity.name === 'checkout') {
-          return Promise.reject(
-            new Error('Argo CD instance main could not be reached'),
-          );
-        }
-        // cart's runtime answers only when the test lets it: the board is drawn before.
-        return new Promise(resolve =>
-          release.set(ref, () => resolve(runtimeOf(ref))),
-        );
+      getRuntime: () => {
+        throw new Error('the board reads no runtime per row');
+      },
+      queryRuntime: refs => {
+        asked.push(refs);
+        // The runtime answers only when the test lets it: the board is drawn before.
+        return new Promise(resolve => {
+          answer = () =>
+            resolve({
+              items: [runtimeOf('component:default/cart')],
+              failures: [
+                {
+                  entityRef: 'component:default/checkout',
+                  error: {
+                    name: 'ServiceUnavailableError',
+                    message: 'Argo CD instance main could not be reached',
+                  },
+                },
+              ],
+            });
+        });
       },
     };
     await render(api, <ReleaseBoard />);
@@ -308,17 +317,9 @@ describe('ReleaseBoard with the runtime', () => {
       'v1.1.03 commits behind',
     );
     expect(within(cart).queryByText(/running/)).toBeNull();
+    await waitFor(() => expect(answer).toBeDefined());
+    answer!();
 
-    // An unreachable runtime says so in its own row and nothing else.
-    const checkout = screen.getByRole('row', { name: 'checkout' });
-    expect(
-      await within(checkout).findAllByText('running: unknown'),
-    ).toHaveLength(3);
-
-    await waitFor(() =>
-      expect(release.has('component:default/cart')).toBe(true),
-    );
-    release.get('component:default/cart')!();
     const stage = within(await within(cart).findByLabelText('cart stage'));
     expect(await stage.findByText('running Healthy')).toBeInTheDocument();
     expect(stage.queryByText('drift')).toBeNull();
@@ -334,18 +335,22 @@ describe('ReleaseBoard with the runtime', () => {
         'running: nothing observed',
       ),
     ).toBeInTheDocument();
-    expect(asked.sort()).toEqual([
-      'component:default/cart',
-      'component:default/checkout',
+    // An unreachable runtime says so in its own row and nothing else.
+    const checkout = screen.getByRole('row', { name: 'checkout' });
+    expect(within(checkout).getAllByText('running: unknown')).toHaveLength(3);
+    // One request for the whole board.
+    expect(asked).toEqual([
+      ['component:default/cart', 'component:default/checkout'],
     ]);
   });
 
-  it('reads a few rows at a time', async () => {
-    const many = Array.from({ length: RUNTIME_CONCURRENCY * 2 + 1 }, (_, i) =>
+  it('reads the runtime in batches, a few at a time; a failed batch marks its rows alone, a left-out entity nothing', async () => {
+    const many = Array.from({ length: RUNTIME_BATCH * 2 + 1 }, (_, i) =>
       row(`svc-${i}`, 'shop', [cell('stage', 'abc1234')]),
     );
     let active = 0;
     let most = 0;
+    const batches: string[][] = [];
     const pending: Array<() => void> = [];
     const api: Partial<PromotionApi> = {
       ...fakeApi([], []),
@@ -354,27 +359,94 @@ describe('ReleaseBoard with the runtime', () => {
         generatedAt: new Date().toISOString(),
         services: many,
       }),
-      getRuntime: entity =>
-        new Promise(resolve => {
+      queryRuntime: refs =>
+        new Promise((resolve, reject) => {
           active += 1;
           most = Math.max(most, active);
+          batches.push(refs);
           pending.push(() => {
             active -= 1;
-            resolve(runtimeOf(`component:default/${entity.name}`));
+            // The second batch fails as a whole; svc-1 is one the caller may not see.
+            if (refs.includes(`component:default/svc-${RUNTIME_BATCH}`)) {
+              reject(new Error('The promotion backend is restarting'));
+              return;
+            }
+            resolve({
+              items: refs
+                .filter(ref => ref !== 'component:default/svc-1')
+                .map(runtimeOf),
+              failures: [],
+            });
           });
         }),
     };
     await render(api, <ReleaseBoard />);
     await screen.findByRole('row', { name: 'svc-0' });
-    let answered = 0;
-    while (answered < many.length) {
+    while (batches.length < 3 || pending.length > 0) {
       await waitFor(() => expect(pending.length).toBeGreaterThan(0));
       pending.shift()!();
-      answered += 1;
     }
     await waitFor(() =>
-      expect(screen.getAllByText('running Healthy')).toHaveLength(many.length),
+      expect(screen.getAllByText('running Healthy')).toHaveLength(
+        many.length - RUNTIME_BATCH - 1,
+      ),
     );
-    expect(most).toBe(RUNTIME_CONCURRENCY);
+    expect(batches.map(b => b.length)).toEqual([
+      RUNTIME_BATCH,
+      RUNTIME_BATCH,
+      1,
+    ]);
+    expect(most).toBe(RUNTIME_REQUESTS);
+    expect(
+      within(
+        screen.getByRole('row', { name: `svc-${RUNTIME_BATCH}` }),
+      ).getByText('running: unknown'),
+    ).toBeInTheDocument();
+    expect(
+      within(screen.getByRole('row', { name: 'svc-1' })).queryByText(/running/),
+    ).toBeNull();
+  });
+});
+
+describe('ReleaseBoard rows from snapshots', () => {
+  it('says how old a row served from its lineage snapshot is, and which rows are being read', async () => {
+    const fourMinutesAgo = new Date(Date.now() - 4 * 60_000).toISOString();
+    const api: Partial<PromotionApi> = {
+      ...fakeApi([], []),
+      getBoard: async () => ({
+        environments: ['stage', 'demo', 'prod'],
+        generatedAt: new Date().toISOString(),
+        refreshing: 2,
+        services: [
+          { ...services[0], snapshotAt: fourMinutesAgo, refreshing: false },
+          { ...services[1], snapshotAt: fourMinutesAgo, refreshing: true },
+          row('ledger', 'shop', [], { snapshotAt: null, refreshing: true }),
+          row('search', 'shop', [cell('stage', 'abc1234')], {
+            snapshotAt: null,
+            refreshing: false,
+          }),
+        ],
+      }),
+    };
+    await render(api, <ReleaseBoard />);
+    const cart = await screen.findByRole('row', { name: 'cart' });
+    expect(within(cart).getByText('as of 4 minutes ago')).toBeInTheDocument();
+    expect(
+      within(screen.getByRole('row', { name: 'checkout' })).getByText(
+        'as of 4 minutes ago · refreshing',
+      ),
+    ).toBeInTheDocument();
+    expect(
+      within(screen.getByRole('row', { name: 'ledger' })).getByText(
+        'being read…',
+      ),
+    ).toBeInTheDocument();
+    // A current row says nothing of its age.
+    expect(
+      within(screen.getByRole('row', { name: 'search' })).queryByText(
+        /as of|being read/,
+      ),
+    ).toBeNull();
+    expect(screen.getByText(/2 being read afresh/)).toBeInTheDocument();
   });
 });

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import {
   Content,
   InfoCard,
@@ -6,10 +6,8 @@ import {
   ResponseErrorPanel,
   StatusError,
   StatusOK,
-  StatusPending,
   StatusWarning,
 } from '@backstage/core-components';
-import { parseEntityRef } from '@backstage/catalog-model';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import {
   EntityRefLink,
@@ -39,6 +37,10 @@ import { promotionApiRef } from '../../api';
 import { DoraCard } from '../DoraCard';
 import { plural, relativeTime } from '../format';
 import { STATUS } from '../StepList';
+import {
+  HEALTH_STATUS,
+  runtimeSummary,
+} from '../EnvironmentLanes/RuntimeStatus';
 
 export interface ReleaseBoardProps {
   /** Only this system's services (the System entity tab); the page shows every service. */
@@ -69,10 +71,13 @@ const LastPromotion = ({ cell }: { cell: ReleaseBoardCell }) => {
 };
 
 /**
- * How many rows read their runtime at once: about what a browser opens per host over HTTP/1.1,
- * so the runtime reads never queue the board's own requests behind hundreds of their own.
+ * The board's runtime is read for this many rows per request (`POST /v1/runtime/query` takes up
+ * to 100), at most {@link RUNTIME_REQUESTS} requests at a time, top rows first: a few requests
+ * for the whole board instead of one per row, leaving the browser's connections to the rest.
  */
-export const RUNTIME_CONCURRENCY = 6;
+export const RUNTIME_BATCH = 50;
+/** Runtime requests of one board in flight at once. */
+export const RUNTIME_REQUESTS = 2;
 
 /** Runs at most `size` of the given tasks at a time, in the order they were asked. */
 function limiter(size: number) {
@@ -99,15 +104,6 @@ function limiter(size: number) {
       next();
     });
 }
-
-const HEALTH_STATUS = {
-  Healthy: StatusOK,
-  Progressing: StatusPending,
-  Suspended: StatusWarning,
-  Missing: StatusWarning,
-  Unknown: StatusWarning,
-  Degraded: StatusError,
-} as const;
 
 /** What a row knows of its runtime: loading, unreadable, or the view (null: not observed). */
 type RowRuntime =
@@ -148,31 +144,9 @@ const RunningMarker = ({
     );
   }
   const Health = HEALTH_STATUS[running.health.status] ?? StatusWarning;
-  const failed =
-    running.lastOperation?.phase === 'Failed' ||
-    running.lastOperation?.phase === 'Error';
   return (
     <Box display="flex" alignItems="center" style={{ gap: 4 }}>
-      <Tooltip
-        title={[
-          running.source,
-          `${running.sync.status}${
-            running.sync.revision
-              ? ` at ${running.sync.revision.slice(0, 7)}`
-              : ''
-          }`,
-          running.health.message,
-          failed &&
-            `last sync failed${
-              running.lastOperation?.message
-                ? `: ${running.lastOperation.message}`
-                : ''
-            }`,
-          running.since && `since ${relativeTime(running.since)}`,
-        ]
-          .filter(Boolean)
-          .join(' · ')}
-      >
+      <Tooltip title={runtimeSummary(running)}>
         <Typography variant="caption" component="span">
           <Health>running {running.health.status}</Health>
         </Typography>
@@ -226,36 +200,106 @@ const Cell = ({
 );
 
 /**
- * A row's runtime, read through the runtime endpoint once the row is shown, a few rows at a
- * time: the board is drawn from its own answer and each row's markers appear as they come.
+ * The runtime of the board's rows (those with cells to mark), read in batches once the board is
+ * drawn: each row's markers appear when its batch answers, a failed batch marks its rows alone.
+ * An entity the answer leaves out (not readable by the caller) has no markers.
  */
-function useRowRuntime(
-  entityRef: string,
-  limit: ReturnType<typeof limiter>,
-): RowRuntime {
+function useBoardRuntime(entityRefs: string[]): Map<string, RowRuntime> {
   const api = useApi(promotionApiRef);
-  const read = useAsync(async () => {
-    if (!api.getRuntime) return null;
-    return limit(() => api.getRuntime!(parseEntityRef(entityRef)));
-  }, [api, entityRef, limit]);
-  if (read.loading) return { loading: true };
-  if (read.error) return { loading: false, error: read.error };
-  return { loading: false, view: read.value ?? null };
+  const [known, setKnown] = useState(() => new Map<string, RowRuntime>());
+  const key = entityRefs.join('\n');
+  useEffect(() => {
+    const refs = key ? key.split('\n') : [];
+    let cancelled = false;
+    setKnown(new Map());
+    if (!api.queryRuntime || refs.length === 0) return undefined;
+    const query = api.queryRuntime.bind(api);
+    const limit = limiter(RUNTIME_REQUESTS);
+    const learn = (answers: Array<[string, RowRuntime]>) => {
+      if (!cancelled) setKnown(current => new Map([...current, ...answers]));
+    };
+    for (let i = 0; i < refs.length; i += RUNTIME_BATCH) {
+      const batch = refs.slice(i, i + RUNTIME_BATCH);
+      limit(() => query(batch)).then(
+        ({ items, failures }) => {
+          const views = new Map(items.map(v => [v.entityRef, v]));
+          const failed = new Map(failures.map(f => [f.entityRef, f.error]));
+          learn(
+            batch.map(ref => {
+              const error = failed.get(ref);
+              if (error) {
+                return [
+                  ref,
+                  {
+                    loading: false,
+                    error: Object.assign(new Error(error.message), {
+                      name: error.name,
+                    }),
+                  },
+                ];
+              }
+              return [ref, { loading: false, view: views.get(ref) ?? null }];
+            }),
+          );
+        },
+        (error: Error) =>
+          learn(batch.map(ref => [ref, { loading: false, error }])),
+      );
+    }
+    return () => {
+      cancelled = true;
+    };
+  }, [api, key]);
+  return known;
 }
+
+const LOADING: RowRuntime = { loading: true };
+
+/** Where a row's lineage came from, when it is not current: its snapshot's age, or none yet. */
+const RowAge = ({ row }: { row: ReleaseBoardRow }) => {
+  if (row.snapshotAt) {
+    return (
+      <Tooltip
+        title={`Served from the lineage snapshot taken ${new Date(
+          row.snapshotAt,
+        ).toLocaleString()}${
+          row.refreshing ? '; it is being read afresh' : ''
+        }`}
+      >
+        <Typography
+          variant="caption"
+          component="div"
+          color="textSecondary"
+          aria-label={`${row.title} as of ${relativeTime(row.snapshotAt)}`}
+        >
+          as of {relativeTime(row.snapshotAt)}
+          {row.refreshing ? ' · refreshing' : ''}
+        </Typography>
+      </Tooltip>
+    );
+  }
+  if (row.refreshing && row.environments.length === 0 && !row.error) {
+    return (
+      <Typography variant="caption" component="div" color="textSecondary">
+        being read…
+      </Typography>
+    );
+  }
+  return null;
+};
 
 /** One service's row: the board's cells, each with its running marker once the runtime is read. */
 const BoardRow = ({
   row,
   environments,
   tag,
-  limit,
+  runtime,
 }: {
   row: ReleaseBoardRow;
   environments: string[];
   tag: string | undefined;
-  limit: ReturnType<typeof limiter>;
+  runtime: RowRuntime;
 }) => {
-  const runtime = useRowRuntime(row.entityRef, limit);
   return (
     <TableRow key={row.entityRef} aria-label={row.title}>
       <TableCell>
@@ -268,6 +312,7 @@ const BoardRow = ({
         {row.releaseBranches && (
           <Chip size="small" label="release/* exception" />
         )}
+        <RowAge row={row} />
         {row.error && <StatusError>{row.error}</StatusError>}
       </TableCell>
       {row.environments.map(cell => (
@@ -348,8 +393,15 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
     [api, system, tag],
   );
   const tagProblem = tagInput ? checkTagName(tagInput) : undefined;
-  // One queue for the board's runtime reads, so a slow runtime holds back only its own markers.
-  const runtimeLimit = useMemo(() => limiter(RUNTIME_CONCURRENCY), []);
+  // Every row of the answer (not only the filtered ones): a filter change reads nothing again.
+  const observed = useMemo(
+    () =>
+      (board.value?.services ?? [])
+        .filter(row => row.environments.length > 0)
+        .map(row => row.entityRef),
+    [board.value],
+  );
+  const runtime = useBoardRuntime(observed);
 
   const rows = useMemo(
     () =>
@@ -456,6 +508,9 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
             plural(rows.length, 'service'),
             production && `${waiting} with changes waiting for ${production}`,
             `${drifted} drifted`,
+            board.value.refreshing
+              ? `${board.value.refreshing} being read afresh`
+              : undefined,
           ]
             .filter(Boolean)
             .join(' · ')}
@@ -477,7 +532,7 @@ export const ReleaseBoard = ({ system }: ReleaseBoardProps) => {
                   row={row}
                   environments={environments}
                   tag={tag}
-                  limit={runtimeLimit}
+                  runtime={runtime.get(row.entityRef) ?? LOADING}
                 />
               ))}
             </TableBody>
