@@ -7,29 +7,16 @@
  * is the demo's checkout to demo over the embedded default's repositories (a fresh copy each).
  */
 import knexFactory from 'knex';
-import { ConfigReader } from '@backstage/config';
-import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
-import {
-  ArgoCdRuntimeObserver,
-  readArgoCdOptions,
-} from '@mainline/plugin-promotion-backend-module-argocd';
 import { startArgoCdTestServer } from '@mainline/test-servers';
+import { adaWriteContext } from '../../plugins/promotion-backend/src/__testUtils__/handBuiltService';
 import {
-  adaWriteContext,
-  demoCheckout,
-  handBuiltDemo,
-  handBuiltService,
-} from '../../plugins/promotion-backend/src/__testUtils__/handBuiltService';
+  argoCdCheckout as checkout,
+  argoCdVerifiedCheckout,
+  checkoutPod as pod,
+} from '../../plugins/promotion-backend/src/__testUtils__/argoCdCheckout';
 import { startArgoCdNotifications } from '../../plugins/promotion-backend/src/__testUtils__/argoCdNotifications';
-import { defaultRuntimeSettings } from '../../plugins/promotion-backend/src/runtime/settings';
 import type { PromotionRecord } from '../../plugins/promotion-backend/src/database/PromotionStore';
-import type { EntityContext } from '../../plugins/promotion-backend/src/promotion/types';
 
-const checkout: EntityContext = {
-  ...demoCheckout,
-  annotations: { 'argocd/app-name': 'checkout' },
-};
-const OLD_DIGEST = `sha256:${'0'.repeat(64)}`;
 const MIN_POLL_MS = 2_000;
 const MAX_POLL_MS = 30_000;
 
@@ -46,26 +33,8 @@ async function oneLatency(options: {
   });
   const cleanups: Array<() => Promise<unknown>> = [() => client.destroy()];
   try {
-    const { knex, yanks, local } = await handBuiltDemo(
-      'mainline-verify-bench-',
-      client,
-    );
     const argo = await startArgoCdTestServer();
     cleanups.unshift(() => argo.close());
-    const observer = new ArgoCdRuntimeObserver(
-      readArgoCdOptions(
-        new ConfigReader({
-          promotion: {
-            artifacts: { insecureHosts: [new URL(argo.baseUrl).host] },
-            argocd: {
-              instances: [
-                { name: 'main', url: argo.baseUrl, token: argo.token },
-              ],
-            },
-          },
-        }),
-      )!,
-    );
     const realFetch = globalThis.fetch;
     globalThis.fetch = (async (input: any, init?: any) => {
       const url = String(input instanceof Request ? input.url : input);
@@ -77,55 +46,14 @@ async function oneLatency(options: {
     cleanups.unshift(async () => {
       globalThis.fetch = realFetch;
     });
-    const { lineage, service } = handBuiltService({
-      knex,
-      yanks,
-      adapters: local,
-      runtime: {
-        observerFor: subject =>
-          observer.serves(subject) ? { name: 'argocd', observer } : undefined,
-        settings: defaultRuntimeSettings(
-          DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-          { minPollMs: MIN_POLL_MS, maxPollMs: MAX_POLL_MS },
-        ),
+    const { local, service, stageSha, artifact } = await argoCdVerifiedCheckout(
+      {
+        prefix: 'mainline-verify-bench-',
+        client,
+        argo,
+        polls: { minPollMs: MIN_POLL_MS, maxPollMs: MAX_POLL_MS },
       },
-    });
-    const view = await lineage.lineage(checkout.entityRef, checkout.target, {
-      limit: 50,
-    });
-    const stageSha = view.environments[0].current!.sha!;
-    const adapters = local.forTarget(checkout.target);
-    const artifact = (await adapters.artifacts.getArtifact(
-      adapters.artifactLocation,
-      stageSha,
-    ))!;
-    const manifests = await local.gitops.current(checkout.target, [
-      'stage',
-      'demo',
-    ]);
-    const pod = (name: string, digest: string) => ({
-      name,
-      containers: [{ name: 'checkout', image: 'local/checkout', digest }],
-    });
-    // The bench's latency on every request to Argo CD (the observer's reads).
-    argo.setApplication({
-      name: 'checkout-stage',
-      sync: { status: 'Synced', revision: manifests.stage!.revision! },
-      health: {
-        status: 'Healthy',
-        lastTransitionTime: new Date(Date.now() - 2 * 3_600_000),
-      },
-      pods: [pod('checkout-stage-1', artifact.digest)],
-    });
-    argo.setApplication({
-      name: 'checkout-demo',
-      sync: { status: 'Synced', revision: manifests.demo!.revision! },
-      health: {
-        status: 'Healthy',
-        lastTransitionTime: new Date(Date.now() - 86_400_000),
-      },
-      pods: [pod('checkout-demo-old', OLD_DIGEST)],
-    });
+    );
     if (options.notifications) {
       const hooks = await startArgoCdNotifications({
         argo,

@@ -1,11 +1,5 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
-import { ConfigReader } from '@backstage/config';
 import { NotificationService } from '@backstage/plugin-notifications-node';
-import { DEFAULT_ENVIRONMENTS } from '@mainline/plugin-promotion-common';
-import {
-  ArgoCdRuntimeObserver,
-  readArgoCdOptions,
-} from '@mainline/plugin-promotion-backend-module-argocd';
 import {
   ArgoCdSyncOutcome,
   ArgoCdTestServer,
@@ -16,15 +10,15 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { PromotionRecord } from '../database/PromotionStore';
 import { startArgoCdNotifications } from '../__testUtils__/argoCdNotifications';
+import { adaWriteContext } from '../__testUtils__/handBuiltService';
 import {
-  adaWriteContext,
-  demoCheckout,
-  handBuiltDemo,
-  handBuiltService,
-} from '../__testUtils__/handBuiltService';
+  argoCdCheckout,
+  argoCdVerifiedCheckout,
+  checkoutPod,
+  OLD_DIGEST,
+} from '../__testUtils__/argoCdCheckout';
 import { PromotionService } from '../promotion/PromotionService';
 import { EntityContext } from '../promotion/types';
-import { defaultRuntimeSettings } from './settings';
 
 jest.setTimeout(180_000);
 
@@ -34,11 +28,7 @@ jest.setTimeout(180_000);
 // and runs the artifact's digest. The Applications move as Argo CD's automated sync would after
 // the manifest commit; the test drives the transitions.
 
-const OLD_DIGEST = `sha256:${'0'.repeat(64)}`;
-const checkout: EntityContext = {
-  ...demoCheckout,
-  annotations: { 'argocd/app-name': 'checkout' },
-};
+const checkout: EntityContext = argoCdCheckout;
 const ctx = adaWriteContext;
 
 describe('a promotion verified against what Argo CD runs', () => {
@@ -54,26 +44,8 @@ describe('a promotion verified against what Argo CD runs', () => {
       stageHealthySince?: Date;
     } = {},
   ) {
-    const { knex, yanks, local, dataDir } = await handBuiltDemo(
-      'mainline-verify-',
-      await databases.init('SQLITE_3'),
-    );
     const argo = await startArgoCdTestServer();
     servers.push(argo);
-    const observer = new ArgoCdRuntimeObserver(
-      readArgoCdOptions(
-        new ConfigReader({
-          promotion: {
-            artifacts: { insecureHosts: [new URL(argo.baseUrl).host] },
-            argocd: {
-              instances: [
-                { name: 'main', url: argo.baseUrl, token: argo.token },
-              ],
-            },
-          },
-        }),
-      )!,
-    );
     const notices: Array<{ title: string; description: string }> = [];
     const notifications = {
       send: async ({ payload }: { payload: any }) => {
@@ -83,62 +55,20 @@ describe('a promotion verified against what Argo CD runs', () => {
         });
       },
     } as unknown as NotificationService;
-    const { lineage, service } = handBuiltService({
-      knex,
-      yanks,
-      adapters: local,
-      notifications,
-      runtime: {
-        observerFor: subject =>
-          observer.serves(subject) ? { name: 'argocd', observer } : undefined,
-        settings: defaultRuntimeSettings(
-          DEFAULT_ENVIRONMENTS.map(e => ({ ...e })),
-          {
-            timeoutMs: options.timeoutMs ?? 60_000,
-            minPollMs: options.minPollMs ?? 100,
-            maxPollMs: options.maxPollMs ?? 400,
-          },
-        ),
-      },
-    });
-    const view = await lineage.lineage(checkout.entityRef, checkout.target, {
-      limit: 50,
-    });
-    const stageSha = view.environments[0].current!.sha!;
-    const adapters = local.forTarget(checkout.target);
-    const artifact = (await adapters.artifacts.getArtifact(
-      adapters.artifactLocation,
-      stageSha,
-    ))!;
-    const manifests = await local.gitops.current(checkout.target, [
-      'stage',
-      'demo',
-    ]);
-    const pod = (name: string, digest: string) => ({
-      name,
-      containers: [{ name: 'checkout', image: 'local/checkout', digest }],
-    });
-    // Stage has run the commit's artifact for two hours (requireRunningIn: 30 min by default).
-    argo.setApplication({
-      name: 'checkout-stage',
-      sync: { status: 'Synced', revision: manifests.stage!.revision! },
-      health: {
-        status: 'Healthy',
-        lastTransitionTime:
-          options.stageHealthySince ?? new Date(Date.now() - 2 * 3_600_000),
-      },
-      pods: [pod('checkout-stage-1', artifact.digest)],
-    });
-    // Demo runs an older artifact, synced and healthy.
-    argo.setApplication({
-      name: 'checkout-demo',
-      sync: { status: 'Synced', revision: manifests.demo!.revision! },
-      health: {
-        status: 'Healthy',
-        lastTransitionTime: new Date(Date.now() - 86_400_000),
-      },
-      pods: [pod('checkout-demo-old', OLD_DIGEST)],
-    });
+    const { local, dataDir, service, stageSha, artifact, manifests } =
+      await argoCdVerifiedCheckout({
+        prefix: 'mainline-verify-',
+        client: await databases.init('SQLITE_3'),
+        argo,
+        notifications,
+        polls: {
+          timeoutMs: options.timeoutMs ?? 60_000,
+          minPollMs: options.minPollMs ?? 100,
+          maxPollMs: options.maxPollMs ?? 400,
+        },
+        stageHealthySince: options.stageHealthySince,
+      });
+    const pod = checkoutPod;
     const promote = async () => {
       const record = (await service.promote(
         checkout,
