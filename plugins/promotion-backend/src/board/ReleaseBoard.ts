@@ -1,9 +1,5 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
-import {
-  RELATION_PART_OF,
-  parseEntityRef,
-  stringifyEntityRef,
-} from '@backstage/catalog-model';
+import { RELATION_PART_OF } from '@backstage/catalog-model';
 import { InputError, stringifyError } from '@backstage/errors';
 import {
   EnvironmentDefinition,
@@ -19,6 +15,7 @@ import pLimit from 'p-limit';
 import { AdapterResolver } from '../adapters';
 import { PromotionRecord, PromotionStore } from '../database/PromotionStore';
 import { LineageService } from '../lineage/LineageService';
+import { entityRefInput } from '../service/entityRefInput';
 import { Lineage } from '../lineage/types';
 import { LineageSnapshot, LineageSnapshots } from './LineageSnapshots';
 import {
@@ -59,13 +56,7 @@ export const DEFAULT_COLD_READ_WAIT_MS = 2000;
 export type BoardTimings = Record<string, number>;
 
 function normalizeRef(value: string, kind: string, parameter: string): string {
-  try {
-    return stringifyEntityRef(
-      parseEntityRef(value, { defaultKind: kind, defaultNamespace: 'default' }),
-    );
-  } catch (error) {
-    throw new InputError(`${parameter}: ${(error as Error).message}`);
-  }
+  return entityRefInput(value, { defaultKind: kind, parameter });
 }
 
 /**

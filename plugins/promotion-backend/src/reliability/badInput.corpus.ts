@@ -506,6 +506,11 @@ export function corpus(): BadInputCase[] {
     ['no refs', { entityRefs: [] }],
     ['a ref without a name', { entityRefs: ['component:default/'] }],
     ['a ref without a kind', { entityRefs: [':default/checkout'] }],
+    ['a name with spaces', { entityRefs: ['not a ref'] }],
+    [
+      'a namespace with a slash-free space',
+      { entityRefs: ['component:my team/checkout'] },
+    ],
     ['an empty ref', { entityRefs: [''] }],
     ['a ref that is a number', { entityRefs: [42] }],
     ['a ref of 300 characters', { entityRefs: ['x'.repeat(300)] }],
@@ -518,7 +523,7 @@ export function corpus(): BadInputCase[] {
       path: `${api}/runtime/query`,
       body,
       mentions:
-        /entityRefs|entity ref|items|must|additional|characters|form|type/i,
+        /entityRefs|entity ref|items|must|additional|characters|form|type|valid entity/i,
     });
   }
 

@@ -1,10 +1,9 @@
 import { createValidatedOpenApiRouter } from '@backstage/backend-openapi-utils';
 import { HttpAuthService } from '@backstage/backend-plugin-api';
-import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { InputError } from '@backstage/errors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from '../service/EntityTargets';
-import { entityRefOf } from '../service/requests';
+import { entityRefInput, entityRefOf } from '../service/requests';
 import { RuntimeViews } from './RuntimeViews';
 
 type ApiRouter = ReturnType<typeof createValidatedOpenApiRouter<typeof spec>>;
@@ -31,18 +30,10 @@ export function parseRuntimeQuery(body: unknown): string[] {
     if (typeof ref !== 'string' || !ref.trim()) {
       throw new InputError(`entityRefs[${index}]: not an entity ref`);
     }
-    try {
-      return stringifyEntityRef(
-        parseEntityRef(ref, {
-          defaultKind: 'component',
-          defaultNamespace: 'default',
-        }),
-      );
-    } catch (error) {
-      throw new InputError(
-        `entityRefs[${index}] "${ref}": ${(error as Error).message}`,
-      );
-    }
+    return entityRefInput(ref, {
+      defaultKind: 'component',
+      parameter: `entityRefs[${index}]`,
+    });
   });
   return [...new Set(normalized)];
 }
