@@ -3,7 +3,8 @@ import { HttpAuthService } from '@backstage/backend-plugin-api';
 import { InputError } from '@backstage/errors';
 import { spec } from '../schema/openapi.generated';
 import { EntityTargets } from '../service/EntityTargets';
-import { entityRefInput, entityRefOf } from '../service/requests';
+import { entityRefInput } from '../service/entityRefInput';
+import { entityRefOf } from '../service/requests';
 import { RuntimeViews } from './RuntimeViews';
 
 type ApiRouter = ReturnType<typeof createValidatedOpenApiRouter<typeof spec>>;

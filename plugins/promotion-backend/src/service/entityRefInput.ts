@@ -29,14 +29,16 @@ export function entityRefInput(
       `${options.parameter} "${value}": ${(error as Error).message}`,
     );
   }
-  const invalid = !validators.isValidKind(ref.kind)
-    ? 'kind'
-    : // Refs are case-insensitive in kind and namespace (the catalog compares them lowercased).
-    !validators.isValidNamespace(ref.namespace.toLocaleLowerCase('en-US'))
-    ? 'namespace'
-    : !validators.isValidEntityName(ref.name)
-    ? 'name'
-    : undefined;
+  // Refs are case-insensitive in kind and namespace (the catalog compares them lowercased).
+  const checks: Array<['kind' | 'namespace' | 'name', boolean]> = [
+    ['kind', validators.isValidKind(ref.kind)],
+    [
+      'namespace',
+      validators.isValidNamespace(ref.namespace.toLocaleLowerCase('en-US')),
+    ],
+    ['name', validators.isValidEntityName(ref.name)],
+  ];
+  const invalid = checks.find(([, valid]) => !valid)?.[0];
   if (invalid) {
     throw new InputError(
       `${options.parameter} "${value}": "${ref[invalid]}" is not a valid entity ${invalid}`,

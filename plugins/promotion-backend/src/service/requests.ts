@@ -6,7 +6,6 @@ import {
   matchesTagPattern,
 } from '@mainline/plugin-promotion-common';
 import type { Request } from 'express';
-export { entityRefInput } from './entityRefInput';
 import { BoardFilter, ReleaseBoard } from '../board/ReleaseBoard';
 import { PromoteRequest } from '../promotion/PromotionService';
 
