@@ -123,47 +123,12 @@ export class PromotionStore implements PromotionDatabase {
    */
   async create(
     record: NewPromotion,
-    steps: Array<{ name: StepName; status: StepStatus; detail: string | null }>,
+    steps: PlannedStep[],
   ): Promise<{ promotion: PromotionRecord; created: boolean }> {
     const now = new Date();
     try {
       await this.knex.transaction(async trx => {
-        await trx('promotion_promotions').insert({
-          id: record.id,
-          entity_ref: record.entityRef,
-          kind: record.kind,
-          environment: record.environment,
-          sha: record.sha,
-          tag: record.tag,
-          tag_automatic: record.tagAutomatic,
-          version: record.version,
-          status: record.approval ? 'awaiting-approval' : 'running',
-          ...(record.approval
-            ? {
-                required_approvals: record.approval.required,
-                approval_context: record.approval.context,
-              }
-            : {}),
-          idempotency_key: record.idempotencyKey,
-          request_hash: record.requestHash,
-          requested_by: record.requestedBy,
-          rollback_of: record.rollbackOf ?? null,
-          on_behalf_of: record.onBehalfOf ?? null,
-          error: null,
-          created_at: now,
-          updated_at: now,
-        });
-        await trx('promotion_steps').insert(
-          steps.map((step, position) => ({
-            promotion_id: record.id,
-            position,
-            name: step.name,
-            status: step.status,
-            detail: step.detail,
-            started_at: step.status === 'succeeded' ? now : null,
-            finished_at: step.status === 'succeeded' ? now : null,
-          })),
-        );
+        await insertPromotion(trx, record, steps, now);
       });
     } catch (error) {
       if (record.idempotencyKey && isUniqueViolation(error)) {
@@ -295,7 +260,7 @@ export class PromotionStore implements PromotionDatabase {
       error: string;
     },
     rollback: NewPromotion,
-    steps: Array<{ name: StepName; status: StepStatus; detail: string | null }>,
+    steps: PlannedStep[],
   ): Promise<boolean> {
     const now = new Date();
     return this.knex.transaction(async trx => {
@@ -322,35 +287,12 @@ export class PromotionStore implements PromotionDatabase {
           `Promotion ${failed.record.id} ended while its verify step was waiting`,
         );
       }
-      await trx('promotion_promotions').insert({
-        id: rollback.id,
-        entity_ref: rollback.entityRef,
-        kind: rollback.kind,
-        environment: rollback.environment,
-        sha: rollback.sha,
-        tag: rollback.tag,
-        tag_automatic: rollback.tagAutomatic,
-        version: rollback.version,
-        status: 'running',
-        idempotency_key: rollback.idempotencyKey,
-        request_hash: rollback.requestHash,
-        requested_by: rollback.requestedBy,
-        rollback_of: failed.record.id,
-        on_behalf_of: rollback.onBehalfOf ?? null,
-        error: null,
-        created_at: now,
-        updated_at: now,
-      });
-      await trx('promotion_steps').insert(
-        steps.map((step, position) => ({
-          promotion_id: rollback.id,
-          position,
-          name: step.name,
-          status: step.status,
-          detail: step.detail,
-          started_at: step.status === 'succeeded' ? now : null,
-          finished_at: step.status === 'succeeded' ? now : null,
-        })),
+      await insertPromotion(
+        trx,
+        // It restores a version verified there: it never waits for approvals.
+        { ...rollback, approval: undefined, rollbackOf: failed.record.id },
+        steps,
+        now,
       );
       const handed = await trx('promotion_locks')
         .where({
@@ -1064,4 +1006,58 @@ export class PromotionStore implements PromotionDatabase {
       updatedAt: iso(row.updated_at)!,
     };
   }
+}
+
+type PlannedStep = {
+  name: StepName;
+  status: StepStatus;
+  detail: string | null;
+};
+
+/**
+ * Writes a new promotion's row and its planned steps inside `trx`: awaiting approval when it
+ * needs approvals, running otherwise; steps already succeeded (planned as done) start and end now.
+ */
+async function insertPromotion(
+  trx: Knex.Transaction,
+  record: NewPromotion,
+  steps: PlannedStep[],
+  now: Date,
+) {
+  await trx('promotion_promotions').insert({
+    id: record.id,
+    entity_ref: record.entityRef,
+    kind: record.kind,
+    environment: record.environment,
+    sha: record.sha,
+    tag: record.tag,
+    tag_automatic: record.tagAutomatic,
+    version: record.version,
+    status: record.approval ? 'awaiting-approval' : 'running',
+    ...(record.approval
+      ? {
+          required_approvals: record.approval.required,
+          approval_context: record.approval.context,
+        }
+      : {}),
+    idempotency_key: record.idempotencyKey,
+    request_hash: record.requestHash,
+    requested_by: record.requestedBy,
+    rollback_of: record.rollbackOf ?? null,
+    on_behalf_of: record.onBehalfOf ?? null,
+    error: null,
+    created_at: now,
+    updated_at: now,
+  });
+  await trx('promotion_steps').insert(
+    steps.map((step, position) => ({
+      promotion_id: record.id,
+      position,
+      name: step.name,
+      status: step.status,
+      detail: step.detail,
+      started_at: step.status === 'succeeded' ? now : null,
+      finished_at: step.status === 'succeeded' ? now : null,
+    })),
+  );
 }

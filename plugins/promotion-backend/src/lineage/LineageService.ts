@@ -433,29 +433,28 @@ export class LineageService {
         .set(`assembling:${key}`, true, { ttl: SHARED_ASSEMBLY_WAIT_MS })
         .catch(() => undefined);
       if (reader === 'person') this.personReads();
-      let lineage: Lineage;
       try {
-        lineage = await this.readLineage(entityRef, target, branch, limit);
-      } catch (error) {
+        let lineage: Lineage;
+        try {
+          lineage = await this.readLineage(entityRef, target, branch, limit);
+        } finally {
+          if (reader === 'person') this.peopleAssembling -= 1;
+        }
+        this.options.onAssembled?.(
+          entityRef,
+          { branch, limit, generation },
+          lineage,
+        );
+        cached = { lineage, expiresAt: Date.now() + this.options.cacheTtlMs };
+        await this.options.cache.set(key, cached as any, {
+          ttl: this.options.cacheTtlMs,
+        });
+      } finally {
+        // After the result is in the cache (waiting replicas find it), or at once on a failure.
         await this.options.cache
           .delete(`assembling:${key}`)
           .catch(() => undefined);
-        throw error;
-      } finally {
-        if (reader === 'person') this.peopleAssembling -= 1;
       }
-      this.options.onAssembled?.(
-        entityRef,
-        { branch, limit, generation },
-        lineage,
-      );
-      cached = { lineage, expiresAt: Date.now() + this.options.cacheTtlMs };
-      await this.options.cache.set(key, cached as any, {
-        ttl: this.options.cacheTtlMs,
-      });
-      await this.options.cache
-        .delete(`assembling:${key}`)
-        .catch(() => undefined);
     }
     const body = JSON.stringify(cached.lineage);
     const served = {
